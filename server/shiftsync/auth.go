@@ -1,0 +1,63 @@
+package shiftsync
+
+import (
+	"context"
+	"slices"
+)
+
+// Principal is the authenticated caller of a request: a user on one of their
+// enrolled devices.
+type Principal struct {
+	UserID   string
+	DeviceID string
+	// Services the principal's token grants, used by [TokenScope]. The
+	// identity and access model replaces this with memberships held on the
+	// server.
+	Services []string
+}
+
+// TokenVerifier turns a bearer token into a principal.
+type TokenVerifier interface {
+	// Verify returns the principal the token stands for, or an error with
+	// CodeUnauthenticated.
+	Verify(ctx context.Context, token string) (Principal, error)
+}
+
+// Scope is what a principal may read and write, decided by an [Authorizer]
+// at the time of a request.
+type Scope struct {
+	Services []string
+}
+
+// Includes reports whether records of serviceID are in the scope.
+func (s Scope) Includes(serviceID string) bool { return slices.Contains(s.Services, serviceID) }
+
+// Authorizer is the one place that decides what a principal may read and
+// write: stores ask it at the start of every push and pull and check each
+// record against the scope it returns.
+type Authorizer interface {
+	// Scope returns what p may read and write now.
+	Scope(ctx context.Context, p Principal) (Scope, error)
+}
+
+// TokenScope is the minimal [Authorizer]: it grants exactly the services
+// listed on the principal by its token.
+type TokenScope struct{}
+
+// Scope implements [Authorizer].
+func (TokenScope) Scope(_ context.Context, p Principal) (Scope, error) {
+	return Scope{Services: slices.Clone(p.Services)}, nil
+}
+
+type principalKey struct{}
+
+// NewContextWithPrincipal returns a copy of ctx carrying p.
+func NewContextWithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFromContext returns the principal stored in ctx, if any.
+func PrincipalFromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}

@@ -1,0 +1,55 @@
+package shiftsync
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+)
+
+// Cursor is a position in one store's change log: a device that has applied
+// every change up to Seq sends it back to pull what follows. StoreID names
+// the store that issued it, so a cursor from another store, or from before a
+// restore, is recognised instead of silently skipping changes.
+// The zero Cursor means "from the beginning".
+type Cursor struct {
+	StoreID string
+	Seq     int64
+}
+
+const cursorPrefix = "c1."
+
+// String encodes c as the opaque token sent to devices; the zero Cursor
+// encodes as "".
+func (c Cursor) String() string {
+	if c == (Cursor{}) {
+		return ""
+	}
+	raw := c.StoreID + ":" + strconv.FormatInt(c.Seq, 10)
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// ParseCursor decodes a token made by [Cursor.String]. An empty token is the
+// zero Cursor. It returns CodeInvalid for anything else it cannot decode.
+func ParseCursor(token string) (Cursor, error) {
+	if token == "" {
+		return Cursor{}, nil
+	}
+	invalid := Errorf(CodeInvalid, "cursor is not one this server issued")
+	rest, ok := strings.CutPrefix(token, cursorPrefix)
+	if !ok || len(rest) > 128 {
+		return Cursor{}, invalid
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(rest)
+	if err != nil {
+		return Cursor{}, invalid
+	}
+	store, seqText, ok := strings.Cut(string(raw), ":")
+	if !ok || store == "" || strings.Contains(seqText, "+") {
+		return Cursor{}, invalid
+	}
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil || seq < 0 || strconv.FormatInt(seq, 10) != seqText {
+		return Cursor{}, invalid
+	}
+	return Cursor{StoreID: store, Seq: seq}, nil
+}

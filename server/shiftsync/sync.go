@@ -1,0 +1,101 @@
+package shiftsync
+
+import (
+	"context"
+	"time"
+)
+
+// Protocol limits shared by every transport.
+const (
+	// ProtocolVersion is the only sync protocol version this server speaks.
+	ProtocolVersion = 1
+	// MaxMutationsPerPush bounds one push batch.
+	MaxMutationsPerPush = 1000
+	// DefaultPullPageSize and MaxPullPageSize bound one pull page.
+	DefaultPullPageSize = 1000
+	MaxPullPageSize     = 5000
+	// DefaultMaxClockSkew is how far ahead of the server clock a mutation's
+	// HLC may be before it is refused for re-stamping.
+	DefaultMaxClockSkew = 5 * time.Minute
+)
+
+// MutationStatus is what the server did with one pushed mutation.
+type MutationStatus int
+
+// The statuses. Their meaning for the device is in mobile-contract/README.md.
+const (
+	StatusAccepted        MutationStatus = iota + 1 // stored and merged
+	StatusQuarantined                               // stored in quarantine with a reason; acknowledged
+	StatusRestampRequired                           // HLC too far ahead; nothing stored
+	StatusNotProcessed                              // after a refusal or a counter gap; resend
+)
+
+// MutationResult is the outcome of one pushed mutation.
+type MutationResult struct {
+	Counter          uint64
+	Status           MutationStatus
+	Reason           Reason // for quarantined and refused mutations
+	Message          string // for quarantined and refused mutations
+	Replayed         bool   // the counter was processed before; this repeats that outcome
+	ConflictedFields []string
+}
+
+// PushResult acknowledges a push.
+type PushResult struct {
+	// Acknowledged is the highest counter of the device durably stored.
+	Acknowledged uint64
+	Results      []MutationResult
+	ServerTime   time.Time
+}
+
+// FieldChange is the current state of one field, as pulled by devices.
+type FieldChange struct {
+	RecordRef
+	Field   string
+	Value   Value
+	Version Version
+	Author  string // user id of the winning value's author
+	Seq     int64  // position in the change log
+}
+
+// PullPage is one page of changes after a cursor.
+type PullPage struct {
+	Changes []FieldChange
+	Next    Cursor
+	HasMore bool
+}
+
+// SyncService stores mutations and serves changes. Implementations are safe
+// for concurrent use.
+type SyncService interface {
+	// Push stores mutations from the principal's device in counter order and
+	// returns one result per mutation. Mutations whose counter the device has
+	// already had processed are answered with their original outcome and
+	// change nothing. A mutation whose counter is not the next expected, and
+	// every mutation after a refused one, is not processed. The device and
+	// author of every mutation are taken from p.
+	// Returns CodeInvalid for more than MaxMutationsPerPush mutations or
+	// counters that do not increase.
+	Push(ctx context.Context, p Principal, mutations []Mutation) (PushResult, error)
+
+	// Pull returns at most limit field changes in the principal's scope after
+	// the cursor, oldest first, with the cursor to continue from.
+	// Returns CodeResyncRequired when the cursor was issued by another store or
+	// is ahead of this one (for example after a restore).
+	Pull(ctx context.Context, p Principal, after Cursor, limit int) (PullPage, error)
+
+	// Changed reports whether the principal's scope has changes after the
+	// cursor. It returns the same errors as Pull.
+	Changed(ctx context.Context, p Principal, after Cursor) (bool, error)
+}
+
+// ChangeFeed tells waiting subscribers that the store has new changes.
+// Implementations are safe for concurrent use.
+type ChangeFeed interface {
+	// Publish wakes every subscriber.
+	Publish()
+	// Subscribe returns a channel that receives a value after each Publish
+	// (coalesced: a slow reader sees one wake-up for several publishes) and
+	// a function that ends the subscription.
+	Subscribe() (<-chan struct{}, func())
+}

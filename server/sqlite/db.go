@@ -1,0 +1,214 @@
+// Package sqlite implements the shiftsync services on an embedded SQLite
+// database (mattn/go-sqlite3). It holds one write connection, because SQLite
+// has one writer and serialising in the pool avoids busy errors, and a pool of
+// read connections, which WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+
+	"github.com/shiftsync/shiftsync/migrations"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// MinSQLiteVersion is the oldest SQLite this store runs on: 3.7.0 to 3.51.2
+// can lose committed data when a write races a WAL checkpoint.
+const MinSQLiteVersion = "3.51.3"
+
+// DB is a shiftsync SQLite store.
+type DB struct {
+	// Path is the database file. Set before Open.
+	Path string
+	// Now is the clock; tests replace it. Defaults to time.Now.
+	Now func() time.Time
+	// Logger receives diagnostics; defaults to slog.Default().
+	Logger *slog.Logger
+
+	write   *sql.DB
+	read    *sql.DB
+	storeID string
+}
+
+// NewDB returns a DB for the file at path. It does no I/O: call Open.
+func NewDB(path string) *DB {
+	return &DB{Path: path, Now: time.Now, Logger: slog.Default()}
+}
+
+// dsn returns the connection string for one pool. Every pragma is set per
+// connection by the driver.
+func (db *DB) dsn(write bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")  // readers run beside the writer
+	q.Set("_synchronous", "FULL")  // fsync the WAL on commit: an acknowledged push survives power loss
+	q.Set("_foreign_keys", "on")   // the schema's references are checked
+	q.Set("_busy_timeout", "5000") // wait for checkpoints rather than fail
+	if write {
+		q.Set("_txlock", "immediate") // take the write lock at BEGIN, so a transaction never fails half way on upgrade
+	} else {
+		q.Set("_query_only", "1") // the read pool can never write
+	}
+	return "file:" + db.Path + "?" + q.Encode()
+}
+
+// Open opens the database, checks the SQLite version and applies pending
+// migrations.
+func (db *DB) Open() error {
+	if db.Path == "" {
+		return errors.New("sqlite: path required")
+	}
+	var err error
+	if db.write, err = sql.Open("sqlite3", db.dsn(true)); err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxLifetime(0)
+	ctx := context.Background()
+	if err := checkVersion(ctx, db.write); err != nil {
+		_ = db.write.Close()
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		_ = db.write.Close()
+		return err
+	}
+	if db.read, err = sql.Open("sqlite3", db.dsn(false)); err != nil {
+		_ = db.write.Close()
+		return fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	db.read.SetMaxOpenConns(8)
+	if err := db.write.QueryRowContext(ctx, `SELECT store_id FROM store WHERE id = 1`).Scan(&db.storeID); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("sqlite: read store id: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// StoreID returns the random identity the store was created with.
+func (db *DB) StoreID() string { return db.storeID }
+
+// Migrate applies every pending migration to the database at path and returns
+// the versions applied. It is what `shiftsyncd migrate` runs; Open does the
+// same.
+func Migrate(ctx context.Context, path string) ([]int64, error) {
+	db := NewDB(path)
+	var err error
+	if db.write, err = sql.Open("sqlite3", db.dsn(true)); err != nil {
+		return nil, err
+	}
+	defer db.write.Close()
+	db.write.SetMaxOpenConns(1)
+	if err := checkVersion(ctx, db.write); err != nil {
+		return nil, err
+	}
+	return db.up(ctx)
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	applied, err := db.up(ctx)
+	for _, v := range applied {
+		db.Logger.Info("applied migration", "version", v)
+	}
+	return err
+}
+
+func (db *DB) up(ctx context.Context) ([]int64, error) {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.write, migrations.Server)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	var versions []int64
+	for _, r := range results {
+		versions = append(versions, r.Source.Version)
+	}
+	if err != nil {
+		return versions, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return versions, nil
+}
+
+// checkVersion refuses SQLite builds older than MinSQLiteVersion.
+func checkVersion(ctx context.Context, db *sql.DB) error {
+	var v string
+	if err := db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: version: %w", err)
+	}
+	if compareVersions(v, MinSQLiteVersion) < 0 {
+		return fmt.Errorf("sqlite: version %s is older than %s, which fixes a WAL data-loss bug", v, MinSQLiteVersion)
+	}
+	return nil
+}
+
+// compareVersions compares dotted numeric versions.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// Tx is a write transaction with the time fixed at its start.
+type Tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// beginTx starts a write transaction.
+func (db *DB) beginTx(ctx context.Context) (*Tx, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC()}, nil
+}
+
+// storageError classifies a driver error: busy and locked databases are
+// unavailable (retry later), anything else is internal.
+func storageError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked || se.Code == sqlite3.ErrFull) {
+		return &shiftsync.Error{Code: shiftsync.CodeUnavailable, Message: "the store is busy; retry later", Err: err}
+	}
+	var e *shiftsync.Error
+	if errors.As(err, &e) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &shiftsync.Error{Code: shiftsync.CodeInternal, Message: "internal error", Err: err}
+}

@@ -1,0 +1,430 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+var _ shiftsync.SyncService = (*SyncService)(nil)
+
+// SyncService implements [shiftsync.SyncService] on a [DB].
+type SyncService struct {
+	db     *DB
+	schema *shiftsync.Schema
+	access shiftsync.Authorizer
+	// MaxClockSkew is how far ahead of this server's clock a mutation may be
+	// stamped; defaults to shiftsync.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+	// Feed, if set, is published to after every push that stored a change.
+	Feed shiftsync.ChangeFeed
+}
+
+// NewSyncService returns a SyncService validating against schema and asking
+// access what each principal may read and write.
+func NewSyncService(db *DB, schema *shiftsync.Schema, access shiftsync.Authorizer) *SyncService {
+	return &SyncService{db: db, schema: schema, access: access, MaxClockSkew: shiftsync.DefaultMaxClockSkew}
+}
+
+// Push implements [shiftsync.SyncService]. All the batch's effects commit in
+// one transaction, fsynced before it returns, so the acknowledgement it
+// returns is durable.
+func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []shiftsync.Mutation) (shiftsync.PushResult, error) {
+	if len(batch) > shiftsync.MaxMutationsPerPush {
+		return shiftsync.PushResult{}, shiftsync.Errorf(shiftsync.CodeResourceExhausted, "%d mutations in one push; at most %d", len(batch), shiftsync.MaxMutationsPerPush)
+	}
+	for i := 1; i < len(batch); i++ {
+		if batch[i].Counter <= batch[i-1].Counter {
+			return shiftsync.PushResult{}, shiftsync.Errorf(shiftsync.CodeInvalid, "mutation counters must increase within a push (%d after %d)", batch[i].Counter, batch[i-1].Counter)
+		}
+	}
+	scope, err := s.access.Scope(ctx, p)
+	if err != nil {
+		return shiftsync.PushResult{}, err
+	}
+
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return shiftsync.PushResult{}, err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var acked uint64
+	if err := tx.QueryRowContext(ctx, `SELECT acknowledged FROM device_counters WHERE device_id = ?`, p.DeviceID).Scan(&acked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return shiftsync.PushResult{}, storageError(err)
+	}
+	maxSkew := cmp.Or(s.MaxClockSkew, shiftsync.DefaultMaxClockSkew)
+	res := shiftsync.PushResult{Results: make([]shiftsync.MutationResult, 0, len(batch)), ServerTime: tx.now}
+	stopped, changed := false, false
+	for i := range batch {
+		m := &batch[i]
+		m.DeviceID, m.UserID = p.DeviceID, p.UserID
+		var r shiftsync.MutationResult
+		switch {
+		case m.Counter <= acked:
+			r, err = s.replay(ctx, tx, m)
+		case stopped || m.Counter != acked+1:
+			r = shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusNotProcessed}
+			stopped = true
+		case m.HLC.AheadOf(tx.now, maxSkew):
+			r = shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusRestampRequired,
+				Reason: shiftsync.ReasonClockAhead,
+				Message: fmt.Sprintf("timestamp %s is more than %s ahead of the server clock %s; re-stamp and push again",
+					m.HLC.Time().Format(time.RFC3339), maxSkew, tx.now.Format(time.RFC3339))}
+			stopped = true
+		default:
+			r, err = s.apply(ctx, tx, scope, m)
+			acked = m.Counter
+			changed = changed || r.Status == shiftsync.StatusAccepted
+		}
+		if err != nil {
+			return shiftsync.PushResult{}, storageError(err)
+		}
+		res.Results = append(res.Results, r)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO device_counters (device_id, acknowledged, last_push_at) VALUES (?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET acknowledged = excluded.acknowledged, last_push_at = excluded.last_push_at`,
+		p.DeviceID, acked, tx.now.UnixMilli()); err != nil {
+		return shiftsync.PushResult{}, storageError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return shiftsync.PushResult{}, storageError(err)
+	}
+	if changed && s.Feed != nil {
+		s.Feed.Publish()
+	}
+	res.Acknowledged = acked
+	return res, nil
+}
+
+// replay answers a mutation whose counter was processed before with the
+// outcome it had then. A different mutation under a used counter (a device
+// that lost its counter, say after a reinstall) is quarantined, not dropped.
+func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation) (shiftsync.MutationResult, error) {
+	var (
+		digest             []byte
+		status             int
+		reason, msg, confl string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT digest, status, reason, message, conflicted_fields FROM mutations WHERE device_id = ? AND counter = ?`,
+		m.DeviceID, m.Counter).Scan(&digest, &status, &reason, &msg, &confl)
+	if errors.Is(err, sql.ErrNoRows) {
+		digest = nil // acknowledged counter with no record of it: treat as reused
+	} else if err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	if d := mutationDigest(m); digest == nil || string(d[:]) != string(digest) {
+		rej := &shiftsync.MutationError{Reason: shiftsync.ReasonCounterReused,
+			Message: fmt.Sprintf("counter %d was already used by a different mutation from this device", m.Counter)}
+		return shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message},
+			insertQuarantine(ctx, tx, m, rej)
+	}
+	r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.MutationStatus(status), Reason: shiftsync.Reason(reason), Message: msg, Replayed: true}
+	if err := json.Unmarshal([]byte(confl), &r.ConflictedFields); err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	return r, nil
+}
+
+// apply validates, authorises and merges one new mutation, or quarantines
+// it, and records that it was processed.
+func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation) (shiftsync.MutationResult, error) {
+	stored, err := loadRecord(ctx, tx, m.RecordID)
+	if err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	var (
+		outcomes []shiftsync.FieldOutcome
+		current  map[string]fieldHead
+	)
+	rej := s.schema.Validate(m, stored)
+	if rej == nil && !scope.Includes(m.ServiceID) {
+		rej = &shiftsync.MutationError{Reason: shiftsync.ReasonPermissionDenied, Message: fmt.Sprintf("you may not write records of service %q", m.ServiceID)}
+	}
+	if rej == nil {
+		if current, err = loadFieldHeads(ctx, tx, m.RecordID); err != nil {
+			return shiftsync.MutationResult{}, err
+		}
+		versions := make(map[string]shiftsync.Version, len(current))
+		for f, h := range current {
+			versions[f] = h.version
+		}
+		outcomes, rej = shiftsync.Merge(m, versions)
+	}
+	if rej != nil {
+		r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message}
+		if err := insertQuarantine(ctx, tx, m, rej); err != nil {
+			return r, err
+		}
+		return r, insertMutation(ctx, tx, m, r)
+	}
+
+	if stored == nil {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO records (record_id, record_type, service_id, person_id, created_by_user, created_by_device, created_hlc, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.UserID, m.DeviceID, m.HLC.Pack(), tx.now.UnixMilli()); err != nil {
+			return shiftsync.MutationResult{}, err
+		}
+	}
+	r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusAccepted}
+	for i, o := range outcomes {
+		seq, err := insertVersion(ctx, tx, m, m.Fields[i])
+		if err != nil {
+			return r, err
+		}
+		winner := current[o.Field].seq
+		if o.Wins {
+			winner = seq
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO fields (record_id, field, service_id, version_seq, hlc, device_id) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (record_id, field) DO UPDATE SET version_seq = excluded.version_seq, hlc = excluded.hlc, device_id = excluded.device_id`,
+				m.RecordID, o.Field, m.ServiceID, seq, m.HLC.Pack(), m.DeviceID); err != nil {
+				return r, err
+			}
+		}
+		if o.Conflict {
+			r.ConflictedFields = append(r.ConflictedFields, o.Field)
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO conflicts (record_id, field, current_seq, incoming_seq, winner_seq, opened_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				m.RecordID, o.Field, current[o.Field].seq, seq, winner, tx.now.UnixMilli()); err != nil {
+				return r, err
+			}
+		}
+	}
+	return r, insertMutation(ctx, tx, m, r)
+}
+
+// fieldHead is the winning version of a field and its change log position.
+type fieldHead struct {
+	version shiftsync.Version
+	seq     int64
+}
+
+func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
+	r := shiftsync.RecordRef{RecordID: id}
+	err := tx.QueryRowContext(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, id).
+		Scan(&r.RecordType, &r.ServiceID, &r.PersonID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return &r, err
+}
+
+func loadFieldHeads(ctx context.Context, tx *Tx, recordID string) (map[string]fieldHead, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT field, hlc, device_id, version_seq FROM fields WHERE record_id = ?`, recordID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	heads := make(map[string]fieldHead)
+	for rows.Next() {
+		var (
+			field string
+			hlc   int64
+			h     fieldHead
+		)
+		if err := rows.Scan(&field, &hlc, &h.version.DeviceID, &h.seq); err != nil {
+			return nil, err
+		}
+		h.version.HLC = shiftsync.UnpackHLC(hlc)
+		heads[field] = h
+	}
+	return heads, rows.Err()
+}
+
+func insertVersion(ctx context.Context, tx *Tx, m *shiftsync.Mutation, e shiftsync.FieldEdit) (int64, error) {
+	value, err := shiftsync.MarshalValue(e.Value)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO field_versions (record_id, field, value, hlc, device_id, user_id, counter, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.RecordID, e.Field, value, m.HLC.Pack(), m.DeviceID, m.UserID, m.Counter, tx.now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shiftsync.MutationResult) error {
+	fields := r.ConflictedFields
+	if fields == nil {
+		fields = []string{}
+	}
+	conflicted, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	d := mutationDigest(m)
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, app_version, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), d[:], int(r.Status), string(r.Reason), r.Message, conflicted, m.AppVersion, tx.now.UnixMilli())
+	return err
+}
+
+func insertQuarantine(ctx context.Context, tx *Tx, m *shiftsync.Mutation, rej *shiftsync.MutationError) error {
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, string(rej.Reason), rej.Message, payload, tx.now.UnixMilli())
+	return err
+}
+
+// mutationDigest fingerprints a mutation's content, without the app version
+// (an app updated between two retries still sends the same mutation).
+func mutationDigest(m *shiftsync.Mutation) [sha256.Size]byte {
+	c := *m
+	c.AppVersion = ""
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Non-finite doubles cannot be encoded; fingerprint what can be.
+		b = fmt.Appendf(nil, "%#v", c)
+	}
+	return sha256.Sum256(b)
+}
+
+// Pull implements [shiftsync.SyncService]. Its cost is one index range per
+// service in scope, bounded by limit: it grows with the changes after the
+// cursor, not with the size of the store.
+func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shiftsync.Cursor, limit int) (shiftsync.PullPage, error) {
+	limit = clampPageSize(limit)
+	scope, err := s.access.Scope(ctx, p)
+	if err != nil {
+		return shiftsync.PullPage{}, err
+	}
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return shiftsync.PullPage{}, storageError(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.checkCursor(ctx, tx, after); err != nil {
+		return shiftsync.PullPage{}, err
+	}
+
+	var changes []shiftsync.FieldChange
+	for _, service := range scope.Services {
+		// limit+1 per service tells whether more follow; merging the
+		// services' heads in seq order keeps every change up to the
+		// last one returned.
+		cs, err := pullService(ctx, tx, service, after.Seq, limit+1)
+		if err != nil {
+			return shiftsync.PullPage{}, storageError(err)
+		}
+		changes = append(changes, cs...)
+	}
+	slices.SortFunc(changes, func(a, b shiftsync.FieldChange) int { return cmp.Compare(a.Seq, b.Seq) })
+	page := shiftsync.PullPage{Next: shiftsync.Cursor{StoreID: s.db.storeID, Seq: after.Seq}}
+	if len(changes) > limit {
+		changes, page.HasMore = changes[:limit], true
+	}
+	if len(changes) > 0 {
+		page.Next.Seq = changes[len(changes)-1].Seq
+	}
+	page.Changes = changes
+	return page, nil
+}
+
+// Changed implements [shiftsync.SyncService].
+func (s *SyncService) Changed(ctx context.Context, p shiftsync.Principal, after shiftsync.Cursor) (bool, error) {
+	scope, err := s.access.Scope(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return false, storageError(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.checkCursor(ctx, tx, after); err != nil {
+		return false, err
+	}
+	for _, service := range scope.Services {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fields WHERE service_id = ? AND version_seq > ? LIMIT 1`, service, after.Seq).Scan(&one)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, storageError(err)
+		}
+	}
+	return false, nil
+}
+
+// checkCursor refuses cursors this store did not issue, or that point past
+// its end (the store was restored from an older copy): following them would
+// skip changes.
+func (s *SyncService) checkCursor(ctx context.Context, tx *sql.Tx, c shiftsync.Cursor) error {
+	if c == (shiftsync.Cursor{}) {
+		return nil
+	}
+	if c.StoreID != s.db.storeID {
+		return shiftsync.Errorf(shiftsync.CodeResyncRequired, "cursor is from another store; pull again from an empty cursor")
+	}
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM field_versions`).Scan(&head); err != nil {
+		return storageError(err)
+	}
+	if c.Seq > head {
+		return shiftsync.Errorf(shiftsync.CodeResyncRequired, "cursor is ahead of this store; pull again from an empty cursor")
+	}
+	return nil
+}
+
+func pullService(ctx context.Context, tx *sql.Tx, service string, afterSeq int64, limit int) ([]shiftsync.FieldChange, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT f.version_seq, f.record_id, r.record_type, r.service_id, r.person_id, f.field, v.value, v.hlc, v.device_id, v.user_id
+		FROM fields f
+		JOIN field_versions v ON v.seq = f.version_seq
+		JOIN records r ON r.record_id = f.record_id
+		WHERE f.service_id = ? AND f.version_seq > ?
+		ORDER BY f.version_seq
+		LIMIT ?`, service, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftsync.FieldChange
+	for rows.Next() {
+		var (
+			c     shiftsync.FieldChange
+			value []byte
+			hlc   int64
+		)
+		if err := rows.Scan(&c.Seq, &c.RecordID, &c.RecordType, &c.ServiceID, &c.PersonID, &c.Field, &value, &hlc, &c.Version.DeviceID, &c.Author); err != nil {
+			return nil, err
+		}
+		if c.Value, err = shiftsync.UnmarshalValue(value); err != nil {
+			return nil, fmt.Errorf("field %s.%s: %w", c.RecordID, c.Field, err)
+		}
+		c.Version.HLC = shiftsync.UnpackHLC(hlc)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func clampPageSize(n int) int {
+	switch {
+	case n <= 0:
+		return shiftsync.DefaultPullPageSize
+	case n > shiftsync.MaxPullPageSize:
+		return shiftsync.MaxPullPageSize
+	}
+	return n
+}
