@@ -14,6 +14,8 @@ const (
 	// DefaultPullPageSize and MaxPullPageSize bound one pull page.
 	DefaultPullPageSize = 1000
 	MaxPullPageSize     = 5000
+	// MinSchemaVersion is the oldest record schema version a client may speak.
+	MinSchemaVersion = 1
 	// DefaultMaxClockSkew is how far ahead of the server clock a mutation's
 	// HLC may be before it is refused for re-stamping.
 	DefaultMaxClockSkew = 5 * time.Minute
@@ -84,9 +86,10 @@ type SyncService interface {
 	// is ahead of this one (for example after a restore).
 	Pull(ctx context.Context, p Principal, after Cursor, limit int) (PullPage, error)
 
-	// Changed reports whether the principal's scope has changes after the
-	// cursor. It returns the same errors as Pull.
-	Changed(ctx context.Context, p Principal, after Cursor) (bool, error)
+	// Latest returns the cursor of the newest change in the principal's
+	// scope, or after itself when nothing newer exists. It returns the same
+	// errors as Pull.
+	Latest(ctx context.Context, p Principal, after Cursor) (Cursor, error)
 }
 
 // ChangeFeed tells waiting subscribers that the store has new changes.
@@ -98,4 +101,18 @@ type ChangeFeed interface {
 	// (coalesced: a slow reader sees one wake-up for several publishes) and
 	// a function that ends the subscription.
 	Subscribe() (<-chan struct{}, func())
+}
+
+// CheckClient returns CodeUnsupportedVersion unless a client speaking the
+// given protocol and record schema versions can sync with this server.
+// Clients newer than the server's schema are served: fields the server does
+// not know are quarantined, never dropped.
+func CheckClient(protocolVersion, schemaVersion uint32) error {
+	if protocolVersion != ProtocolVersion {
+		return Errorf(CodeUnsupportedVersion, "sync protocol version %d is not supported; this server speaks %d", protocolVersion, ProtocolVersion)
+	}
+	if schemaVersion < MinSchemaVersion {
+		return Errorf(CodeUnsupportedVersion, "record schema version %d is not supported; the oldest supported is %d", schemaVersion, MinSchemaVersion)
+	}
+	return nil
 }

@@ -340,31 +340,29 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 	return page, nil
 }
 
-// Changed implements [shiftsync.SyncService].
-func (s *SyncService) Changed(ctx context.Context, p shiftsync.Principal, after shiftsync.Cursor) (bool, error) {
+// Latest implements [shiftsync.SyncService].
+func (s *SyncService) Latest(ctx context.Context, p shiftsync.Principal, after shiftsync.Cursor) (shiftsync.Cursor, error) {
 	scope, err := s.access.Scope(ctx, p)
 	if err != nil {
-		return false, err
+		return shiftsync.Cursor{}, err
 	}
 	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return false, storageError(err)
+		return shiftsync.Cursor{}, storageError(err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := s.checkCursor(ctx, tx, after); err != nil {
-		return false, err
+		return shiftsync.Cursor{}, err
 	}
+	latest := shiftsync.Cursor{StoreID: s.db.storeID, Seq: after.Seq}
 	for _, service := range scope.Services {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fields WHERE service_id = ? AND version_seq > ? LIMIT 1`, service, after.Seq).Scan(&one)
-		if err == nil {
-			return true, nil
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_seq), 0) FROM fields WHERE service_id = ?`, service).Scan(&seq); err != nil {
+			return shiftsync.Cursor{}, storageError(err)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return false, storageError(err)
-		}
+		latest.Seq = max(latest.Seq, seq)
 	}
-	return false, nil
+	return latest, nil
 }
 
 // checkCursor refuses cursors this store did not issue, or that point past

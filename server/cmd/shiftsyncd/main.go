@@ -1,0 +1,201 @@
+// Command shiftsyncd is the shiftsync sync server.
+//
+// Usage:
+//
+//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-tokens FILE] [-dev]
+//	shiftsyncd migrate [-db FILE]
+//
+// serve applies pending migrations, then serves the sync API (Connect, gRPC
+// and gRPC-Web) until SIGINT or SIGTERM, finishing in-flight requests before
+// it exits. migrate only applies the migrations.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/bearer"
+	"github.com/shiftsync/shiftsync/server/inmem"
+	"github.com/shiftsync/shiftsync/server/rpc"
+	"github.com/shiftsync/shiftsync/server/schema"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "shiftsyncd:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: shiftsyncd <command> [flags]
+
+commands:
+  serve     migrate the database and serve the sync API
+  migrate   apply pending migrations and exit
+
+run "shiftsyncd <command> -h" for a command's flags`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain(stdout, stderr)
+		if err := m.ParseFlags(args[1:]); err != nil {
+			return err
+		}
+		if err := m.Open(ctx); err != nil {
+			_ = m.Close()
+			return err
+		}
+		<-ctx.Done()
+		return m.Close()
+	case "migrate":
+		fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("db", "./data/shiftsync.db", "SQLite database file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
+			return err
+		}
+		applied, err := sqlite.Migrate(ctx, *path)
+		fmt.Fprintf(stdout, "applied %d migrations to %s\n", len(applied), *path)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+// Main is the running server: its configuration, its store and its HTTP
+// server.
+type Main struct {
+	DBPath     string
+	Addr       string
+	TokensPath string
+	Dev        bool // accept a generated development token and print how to use it
+
+	stdout io.Writer
+	log    *slog.Logger
+	db     *sqlite.DB
+	server *http.Server
+	ln     net.Listener
+	served chan error
+}
+
+// NewMain returns a Main with default configuration, writing its start-up
+// banner to stdout and logs to stderr.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{
+		DBPath: "./data/shiftsync.db",
+		Addr:   "127.0.0.1:8080",
+		stdout: stdout,
+		log:    slog.New(slog.NewTextHandler(stderr, nil)),
+	}
+}
+
+// ParseFlags reads serve's flags.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database file (created and migrated if missing)")
+	fs.StringVar(&m.Addr, "addr", m.Addr, "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&m.TokensPath, "tokens", "", "JSON file of bearer tokens: [{token, user_id, device_id, services}]")
+	fs.BoolVar(&m.Dev, "dev", false, "add a development token for service demo-house and print example requests")
+	return fs.Parse(args)
+}
+
+// Open opens the store and starts serving. It returns once the server is
+// listening.
+func (m *Main) Open(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
+		return err
+	}
+	m.db = sqlite.NewDB(m.DBPath)
+	m.db.Logger = m.log
+	if err := m.db.Open(); err != nil {
+		return err
+	}
+	records, err := schema.Records()
+	if err != nil {
+		return err
+	}
+	tokens := &bearer.Tokens{}
+	if m.TokensPath != "" {
+		if tokens, err = bearer.Load(m.TokensPath); err != nil {
+			return err
+		}
+	}
+	var dev shiftsync.Principal
+	devToken := ""
+	if m.Dev {
+		devToken = bearer.NewToken()
+		dev = shiftsync.Principal{UserID: "dev-user", DeviceID: "dev-device-" + bearer.NewToken()[:8], Services: []string{"demo-house"}}
+		tokens.Add(devToken, dev)
+	}
+
+	feed := &inmem.Feed{}
+	syncService := sqlite.NewSyncService(m.db, records, shiftsync.TokenScope{})
+	syncService.Feed = feed
+	m.server = &http.Server{
+		Handler:           rpc.NewHandler(rpc.Config{Sync: syncService, Tokens: tokens, Feed: feed, Logger: m.log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	m.server.Protocols = new(http.Protocols)
+	m.server.Protocols.SetHTTP1(true)
+	m.server.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, behind a terminating proxy
+	if m.ln, err = net.Listen("tcp", m.Addr); err != nil {
+		return err
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(m.ln) }()
+
+	url := "http://" + m.ln.Addr().String()
+	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
+	if m.Dev {
+		printDevExamples(m.stdout, url, devToken, dev)
+	}
+	return nil
+}
+
+// URL returns the base URL the server listens on.
+func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
+
+// Close stops accepting requests, waits up to 10 seconds for in-flight ones
+// (Subscribe streams are cut), and closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, m.server.Close())
+		}
+		if err := <-m.served; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,109 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
+)
+
+var _ syncv1connect.SyncServiceHandler = (*SyncHandler)(nil)
+
+// SyncHandler serves shiftsync.sync.v1.SyncService over Connect, gRPC and
+// gRPC-Web. It decodes, takes the principal from the context, calls the
+// domain service and encodes the answer; it decides nothing itself.
+type SyncHandler struct {
+	sync      shiftsync.SyncService
+	feed      shiftsync.ChangeFeed
+	log       *slog.Logger
+	heartbeat time.Duration
+}
+
+// Push implements [syncv1connect.SyncServiceHandler].
+func (h *SyncHandler) Push(ctx context.Context, req *syncv1.PushRequest) (*syncv1.PushResponse, error) {
+	p, err := h.begin(ctx, req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.sync.Push(ctx, p, toMutations(req.GetMutations(), req.GetClient().GetAppVersion()))
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return fromPushResult(res), nil
+}
+
+// Pull implements [syncv1connect.SyncServiceHandler].
+func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv1.PullResponse, error) {
+	p, err := h.begin(ctx, req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := shiftsync.ParseCursor(req.GetCursor())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	page, err := h.sync.Pull(ctx, p, cursor, int(min(req.GetPageSize(), shiftsync.MaxPullPageSize)))
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return fromPullPage(page), nil
+}
+
+// Subscribe implements [syncv1connect.SyncServiceHandler]. It sends
+// CHANGES_AVAILABLE at once if the scope has changes after the request's
+// cursor, and again after each push that adds changes to the scope;
+// otherwise a heartbeat every heartbeat interval. It returns when the client
+// goes away or the server shuts down.
+func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeRequest, stream *connect.ServerStream[syncv1.SubscribeResponse]) error {
+	p, err := h.begin(ctx, req.GetClient())
+	if err != nil {
+		return err
+	}
+	seen, err := shiftsync.ParseCursor(req.GetCursor())
+	if err != nil {
+		return toConnectError(ctx, h.log, err)
+	}
+	wake, stop := h.feed.Subscribe()
+	defer stop()
+	heartbeat := time.NewTicker(h.heartbeat)
+	defer heartbeat.Stop()
+	for {
+		latest, err := h.sync.Latest(ctx, p, seen)
+		if err != nil {
+			return toConnectError(ctx, h.log, err)
+		}
+		if latest.Seq > seen.Seq {
+			seen = latest
+			if err := stream.Send(&syncv1.SubscribeResponse{Event: syncv1.SubscribeEvent_SUBSCRIBE_EVENT_CHANGES_AVAILABLE}); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-heartbeat.C:
+			if err := stream.Send(&syncv1.SubscribeResponse{Event: syncv1.SubscribeEvent_SUBSCRIBE_EVENT_HEARTBEAT}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// begin checks the client's versions and returns the authenticated
+// principal.
+func (h *SyncHandler) begin(ctx context.Context, client *syncv1.ClientInfo) (shiftsync.Principal, error) {
+	p, ok := shiftsync.PrincipalFromContext(ctx)
+	if !ok {
+		return p, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
+	}
+	if err := shiftsync.CheckClient(client.GetProtocolVersion(), client.GetSchemaVersion()); err != nil {
+		return p, toConnectError(ctx, h.log, err)
+	}
+	return p, nil
+}
