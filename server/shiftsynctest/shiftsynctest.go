@@ -1,0 +1,245 @@
+// Package shiftsynctest runs a real shiftsync server for tests, as
+// net/http/httptest does for handlers: a SQLite store in a temporary
+// directory, the real Connect handler on a loopback port speaking HTTP/1.1 and
+// unencrypted HTTP/2, a controllable clock and a token table.
+package shiftsynctest
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/shiftsync/shiftsync/server/bearer"
+	"github.com/shiftsync/shiftsync/server/inmem"
+	"github.com/shiftsync/shiftsync/server/rpc"
+	"github.com/shiftsync/shiftsync/server/schema"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
+)
+
+// Epoch is the fake clock's starting time.
+var Epoch = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+
+// Clock is a fake clock that moves only when told. It is safe for
+// concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock reading t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Server is a running test server.
+type Server struct {
+	URL    string
+	Path   string // the database file
+	DB     *sqlite.DB
+	Sync   *sqlite.SyncService
+	Tokens *bearer.Tokens
+	Clock  *Clock
+	Feed   *inmem.Feed
+	Schema *shiftsync.Schema
+
+	http *httptest.Server
+}
+
+// NewServer starts a server on a new database in tb.TempDir() and stops it
+// when the test ends.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	return NewServerAt(tb, filepath.Join(tb.TempDir(), "shiftsync.db"))
+}
+
+// NewServerAt starts a server on the database at path (created if missing),
+// so a test can stop one server and start another on the same file.
+func NewServerAt(tb testing.TB, path string) *Server {
+	tb.Helper()
+	s := &Server{Path: path, Tokens: &bearer.Tokens{}, Clock: NewClock(Epoch), Feed: &inmem.Feed{}}
+	s.DB = sqlite.NewDB(path)
+	s.DB.Now = s.Clock.Now
+	if err := s.DB.Open(); err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	var err error
+	if s.Schema, err = schema.Records(); err != nil {
+		tb.Fatalf("schema: %v", err)
+	}
+	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{})
+	s.Sync.Feed = s.Feed
+	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Heartbeat: time.Second}))
+	s.http.Config.Protocols = new(http.Protocols)
+	s.http.Config.Protocols.SetHTTP1(true)
+	s.http.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.http.Start()
+	s.URL = s.http.URL
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server and closes its store. It may be called more than
+// once.
+func (s *Server) Close() {
+	if s.http != nil {
+		s.http.CloseClientConnections()
+		s.http.Close()
+		s.http = nil
+	}
+	if s.DB != nil {
+		_ = s.DB.Close()
+		s.DB = nil
+	}
+}
+
+// AddDevice registers a bearer token for a user's device with access to the
+// given services, and returns the token.
+func (s *Server) AddDevice(userID, deviceID string, services ...string) string {
+	token := bearer.NewToken()
+	s.Tokens.Add(token, shiftsync.Principal{UserID: userID, DeviceID: deviceID, Services: services})
+	return token
+}
+
+// Client returns a SyncService client for the given token. By default it
+// speaks the Connect protocol with binary protobuf over HTTP/1.1; pass
+// connect.WithGRPC() (which switches to HTTP/2) or connect.WithProtoJSON().
+func (s *Server) Client(token string, opts ...connect.ClientOption) syncv1connect.SyncServiceClient {
+	return NewClient(s.URL, token, opts...)
+}
+
+// NewClient returns a SyncService client for a server at url, sending token
+// on every call. It speaks HTTP/1.1 and unencrypted HTTP/2, so gRPC works.
+func NewClient(url, token string, opts ...connect.ClientOption) syncv1connect.SyncServiceClient {
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{
+		Protocols:   protocols,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}}
+	opts = append([]connect.ClientOption{connect.WithInterceptors(bearerToken(token))}, opts...)
+	return syncv1connect.NewSyncServiceClient(hc, url, opts...)
+}
+
+// bearerToken sets the Authorization header on every request.
+type bearerToken string
+
+func (t bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if t != "" {
+			req.Header().Set("Authorization", "Bearer "+string(t))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (t bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if t != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(t))
+		}
+		return conn
+	}
+}
+
+func (t bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// ClientInfo is the ClientInfo of a current client.
+func ClientInfo() *syncv1.ClientInfo {
+	return &syncv1.ClientInfo{ProtocolVersion: shiftsync.ProtocolVersion, SchemaVersion: schema.Version, AppVersion: "shiftsynctest"}
+}
+
+// HLC returns a wire HLC at the given time.
+func HLC(t time.Time, logical uint32) *syncv1.HybridTimestamp {
+	return &syncv1.HybridTimestamp{WallMs: t.UnixMilli(), Logical: logical}
+}
+
+// Set returns a field edit with no base (the field had no value).
+func Set(field string, v *syncv1.Value) *syncv1.FieldEdit {
+	return &syncv1.FieldEdit{Field: field, Value: v}
+}
+
+// Edit returns a field edit made on top of the version base.
+func Edit(field string, v *syncv1.Value, base *syncv1.Version) *syncv1.FieldEdit {
+	return &syncv1.FieldEdit{Field: field, Value: v, Base: base}
+}
+
+// String, Int, Bool, Enum, Time and List build wire values.
+func String(s string) *syncv1.Value {
+	return &syncv1.Value{Kind: &syncv1.Value_StringValue{StringValue: s}}
+}
+
+// Int returns an integer value.
+func Int(i int64) *syncv1.Value { return &syncv1.Value{Kind: &syncv1.Value_IntValue{IntValue: i}} }
+
+// Bool returns a bool value.
+func Bool(b bool) *syncv1.Value { return &syncv1.Value{Kind: &syncv1.Value_BoolValue{BoolValue: b}} }
+
+// Enum returns an enum value by name.
+func Enum(name string) *syncv1.Value {
+	return &syncv1.Value{Kind: &syncv1.Value_EnumValue{EnumValue: name}}
+}
+
+// Time returns a timestamp value.
+func Time(t time.Time) *syncv1.Value {
+	return &syncv1.Value{Kind: &syncv1.Value_TimestampValue{TimestampValue: timestamppb.New(t)}}
+}
+
+// List returns a list value.
+func List(items ...string) *syncv1.Value {
+	return &syncv1.Value{Kind: &syncv1.Value_ListValue{ListValue: &syncv1.StringList{Values: items}}}
+}
+
+// Incident returns a mutation creating a valid incident record with its
+// required fields, stamped at the given time.
+func Incident(counter uint64, recordID, serviceID, personID string, at time.Time, description string) *syncv1.Mutation {
+	return &syncv1.Mutation{
+		Counter:    counter,
+		RecordId:   recordID,
+		RecordType: "incident",
+		ServiceId:  serviceID,
+		PersonId:   personID,
+		Hlc:        HLC(at, 0),
+		Fields: []*syncv1.FieldEdit{
+			Set("started_at", Time(at.Add(-5*time.Minute))),
+			Set("behaviour_description", String(description)),
+		},
+	}
+}
+
+// RecordID returns a new UUIDv7 record id.
+func RecordID(tb testing.TB) string {
+	tb.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		tb.Fatalf("uuid: %v", err)
+	}
+	return id.String()
+}
