@@ -1,0 +1,75 @@
+# See https://tech.davis-hansson.com/p/make/
+SHELL := bash
+.DELETE_ON_ERROR:
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables
+MAKEFLAGS += --no-builtin-rules
+MAKEFLAGS += --no-print-directory
+
+TMP := .tmp
+BIN := $(abspath $(TMP)/bin)
+BUF_VERSION := v1.61.0
+BUF := $(BIN)/buf
+BENCH ?= .
+BENCHTIME ?= 1s
+FUZZTIME ?= 30s
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: help
+help: ## Describe useful make targets
+	@grep -E '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "%-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Start shiftsyncd on ./data/shiftsync.db with a development token and example requests
+	go run ./server/cmd/shiftsyncd serve -db ./data/shiftsync.db -addr $(ADDR) -dev
+
+.PHONY: test
+test: ## Run every test with the race detector
+	go test -race -cover ./...
+
+.PHONY: test-short
+test-short: ## Run the fast tests (inner loop)
+	go test -short ./...
+
+.PHONY: bench
+bench: ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
+	go test -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each
+	@for pkg in $$(go list ./...); do \
+	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target"; \
+	    go test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: generate
+generate: $(BUF) ## Regenerate the Go code from syncproto/
+	cd syncproto && $(BUF) generate
+
+.PHONY: checkgenerate
+checkgenerate: generate ## Fail if the committed generated code is stale
+	@if [ -n "$$(git status --porcelain syncproto)" ]; then \
+	  git status --porcelain syncproto; echo "generated code is stale: run make generate and commit"; exit 1; fi
+
+.PHONY: lint
+lint: $(BUF) ## Vet the Go code and lint the protos
+	go vet ./...
+	cd syncproto && $(BUF) lint && $(BUF) format -d --exit-code
+
+.PHONY: breaking
+breaking: $(BUF) ## Check the protos for breaking changes against main
+	$(BUF) breaking syncproto --against '.git#branch=main,subdir=syncproto'
+
+.PHONY: check
+check: lint test checkgenerate breaking ## Everything CI runs
+
+.PHONY: clean
+clean: ## Remove build output, tools and the local database
+	rm -rf $(TMP) ./data
+
+$(BUF):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
