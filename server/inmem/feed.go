@@ -13,8 +13,9 @@ var _ shiftsync.ChangeFeed = (*Feed)(nil)
 // Feed is a [shiftsync.ChangeFeed] for one process. The zero Feed is ready to
 // use and safe for concurrent use.
 type Feed struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
+	mu     sync.Mutex
+	subs   map[chan struct{}]struct{}
+	closed bool
 }
 
 // Publish implements [shiftsync.ChangeFeed]. It never blocks: a subscriber
@@ -34,14 +35,34 @@ func (f *Feed) Publish() {
 func (f *Feed) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		close(ch)
+		return ch, func() {}
+	}
 	if f.subs == nil {
 		f.subs = make(map[chan struct{}]struct{})
 	}
 	f.subs[ch] = struct{}{}
-	f.mu.Unlock()
 	return ch, func() {
 		f.mu.Lock()
-		delete(f.subs, ch)
-		f.mu.Unlock()
+		defer f.mu.Unlock()
+		if _, ok := f.subs[ch]; ok {
+			delete(f.subs, ch)
+			close(ch)
+		}
 	}
+}
+
+// Close ends every subscription: their channels are closed, and later
+// subscriptions get a closed channel. The server calls it when it shuts down,
+// so Subscribe streams end instead of holding the shutdown up.
+func (f *Feed) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for ch := range f.subs {
+		close(ch)
+	}
+	f.subs = nil
 }

@@ -58,7 +58,7 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 // CHANGES_AVAILABLE at once if the scope has changes after the request's
 // cursor, and again after each push that adds changes to the scope;
 // otherwise a heartbeat every heartbeat interval. It returns when the client
-// goes away or the server shuts down.
+// goes away, or with CodeUnavailable when the server shuts down.
 func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeRequest, stream *connect.ServerStream[syncv1.SubscribeResponse]) error {
 	p, err := h.begin(ctx, req.GetClient())
 	if err != nil {
@@ -86,7 +86,10 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-wake:
+		case _, open := <-wake:
+			if !open {
+				return newError(shiftsync.CodeUnavailable, "the server is shutting down; reconnect")
+			}
 		case <-heartbeat.C:
 			if err := stream.Send(&syncv1.SubscribeResponse{Event: syncv1.SubscribeEvent_SUBSCRIBE_EVENT_HEARTBEAT}); err != nil {
 				return err

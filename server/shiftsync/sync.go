@@ -99,7 +99,8 @@ type ChangeFeed interface {
 	Publish()
 	// Subscribe returns a channel that receives a value after each Publish
 	// (coalesced: a slow reader sees one wake-up for several publishes) and
-	// a function that ends the subscription.
+	// is closed when the feed shuts down, and a function that ends the
+	// subscription.
 	Subscribe() (<-chan struct{}, func())
 }
 

@@ -160,6 +160,7 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	m.server.RegisterOnShutdown(feed.Close) // end Subscribe streams so shutdown need not wait for them
 	m.server.Protocols = new(http.Protocols)
 	m.server.Protocols.SetHTTP1(true)
 	m.server.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, behind a terminating proxy
