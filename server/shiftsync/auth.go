@@ -26,7 +26,7 @@ type TokenVerifier interface {
 // Scope is what a principal may read and write, decided by an [Authorizer]
 // at the time of a request.
 type Scope struct {
-	Services []string
+	Services []string // sorted, without repeats
 }
 
 // Includes reports whether records of serviceID are in the scope.
@@ -44,9 +44,9 @@ type Authorizer interface {
 // listed on the principal by its token.
 type TokenScope struct{}
 
-// Scope implements [Authorizer].
+// Scope implements [Authorizer]. The services come back sorted, each once.
 func (TokenScope) Scope(_ context.Context, p Principal) (Scope, error) {
-	return Scope{Services: slices.Clone(p.Services)}, nil
+	return Scope{Services: slices.Compact(slices.Sorted(slices.Values(p.Services)))}, nil
 }
 
 type principalKey struct{}
