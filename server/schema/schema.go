@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	recordsv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
+	recordsv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1"
 )
 
 // Version is the record schema version of the declarations compiled in.

@@ -3,6 +3,7 @@ package shiftsync
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Principal is the authenticated caller of a request: a user on one of their
@@ -21,6 +22,13 @@ type TokenVerifier interface {
 	// Verify returns the principal the token stands for, or an error with
 	// CodeUnauthenticated.
 	Verify(ctx context.Context, token string) (Principal, error)
+}
+
+// TokenIssuer issues access tokens.
+type TokenIssuer interface {
+	// Issue returns a signed access token for a user on a device and when it
+	// expires.
+	Issue(ctx context.Context, userID, deviceID string) (token string, expires time.Time, err error)
 }
 
 // Scope is what a principal may read and write, decided by an [Authorizer]

@@ -14,6 +14,7 @@ type Code string
 const (
 	CodeInvalid            Code = "invalid"             // request is malformed; do not retry as is
 	CodeUnauthenticated    Code = "unauthenticated"     // missing, expired or unknown token; refresh then retry once
+	CodeDeviceRevoked      Code = "device_revoked"      // the device was revoked: wipe the replica
 	CodePermissionDenied   Code = "permission_denied"   // the principal may not do this
 	CodeNotFound           Code = "not_found"           // the named thing does not exist
 	CodeAlreadyExists      Code = "already_exists"      // same client id, different payload
@@ -28,7 +29,7 @@ const (
 // Codes lists every Code, so transports can check that their mapping tables
 // are complete.
 var Codes = []Code{
-	CodeInvalid, CodeUnauthenticated, CodePermissionDenied, CodeNotFound,
+	CodeInvalid, CodeUnauthenticated, CodeDeviceRevoked, CodePermissionDenied, CodeNotFound,
 	CodeAlreadyExists, CodeConflict, CodeResyncRequired, CodeUnsupportedVersion,
 	CodeResourceExhausted, CodeUnavailable, CodeInternal,
 }
