@@ -68,6 +68,7 @@ CREATE TABLE mutations (
     reason            TEXT    NOT NULL DEFAULT '',
     message           TEXT    NOT NULL DEFAULT '',
     conflicted_fields TEXT    NOT NULL DEFAULT '[]', -- JSON array of field names
+    flag              TEXT    NOT NULL DEFAULT '', -- 'access_ended': accepted after the author's access ended
     app_version       TEXT    NOT NULL DEFAULT '',
     received_at       INTEGER NOT NULL,
     PRIMARY KEY (device_id, counter)

@@ -2,7 +2,6 @@ package shiftsync
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -31,15 +30,6 @@ type TokenIssuer interface {
 	Issue(ctx context.Context, userID, deviceID string) (token string, expires time.Time, err error)
 }
 
-// Scope is what a principal may read and write, decided by an [Authorizer]
-// at the time of a request.
-type Scope struct {
-	Services []string // sorted, without repeats
-}
-
-// Includes reports whether records of serviceID are in the scope.
-func (s Scope) Includes(serviceID string) bool { return slices.Contains(s.Services, serviceID) }
-
 // Authorizer is the one place that decides what a principal may read and
 // write: stores ask it at the start of every push and pull and check each
 // record against the scope it returns.
@@ -52,9 +42,14 @@ type Authorizer interface {
 // listed on the principal by its token.
 type TokenScope struct{}
 
-// Scope implements [Authorizer]. The services come back sorted, each once.
+// Scope implements [Authorizer]: a manager's open-ended grant for each
+// service on the token.
 func (TokenScope) Scope(_ context.Context, p Principal) (Scope, error) {
-	return Scope{Services: slices.Compact(slices.Sorted(slices.Values(p.Services)))}, nil
+	var s Scope
+	for _, id := range p.Services {
+		s.Grants = append(s.Grants, Grant{ServiceID: id, Role: RoleManager})
+	}
+	return s, nil
 }
 
 type principalKey struct{}

@@ -147,8 +147,9 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		current  map[string]fieldHead
 	)
 	rej := s.schema.Validate(m, stored)
-	if rej == nil && !scope.Includes(m.ServiceID) {
-		rej = &shiftsync.MutationError{Reason: shiftsync.ReasonPermissionDenied, Message: fmt.Sprintf("you may not write records of service %q", m.ServiceID)}
+	var flag shiftsync.Flag
+	if rej == nil {
+		flag, rej = scope.AuthorizeWrite(m, stored == nil, tx.now)
 	}
 	if rej == nil {
 		if current, err = loadFieldHeads(ctx, tx, m.RecordID); err != nil {
@@ -165,7 +166,7 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		if err := insertQuarantine(ctx, tx, m, rej); err != nil {
 			return r, err
 		}
-		return r, insertMutation(ctx, tx, m, r)
+		return r, insertMutation(ctx, tx, m, r, "")
 	}
 
 	if stored == nil {
@@ -201,7 +202,7 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 			}
 		}
 	}
-	return r, insertMutation(ctx, tx, m, r)
+	return r, insertMutation(ctx, tx, m, r, flag)
 }
 
 // fieldHead is the winning version of a field and its change log position.
@@ -257,7 +258,7 @@ func insertVersion(ctx context.Context, tx *Tx, m *shiftsync.Mutation, e shiftsy
 	return res.LastInsertId()
 }
 
-func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shiftsync.MutationResult) error {
+func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shiftsync.MutationResult, flag shiftsync.Flag) error {
 	fields := r.ConflictedFields
 	if fields == nil {
 		fields = []string{}
@@ -268,9 +269,9 @@ func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shifts
 	}
 	d := mutationDigest(m)
 	_, err = tx.ExecContext(ctx, `
-		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, app_version, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), d[:], int(r.Status), string(r.Reason), r.Message, conflicted, m.AppVersion, tx.now.UnixMilli())
+		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, flag, app_version, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), d[:], int(r.Status), string(r.Reason), r.Message, conflicted, string(flag), m.AppVersion, tx.now.UnixMilli())
 	return err
 }
 
@@ -317,24 +318,32 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 		return shiftsync.PullPage{}, err
 	}
 
-	var changes []shiftsync.FieldChange
-	for _, service := range scope.Services {
-		// limit+1 per service tells whether more follow; merging the
-		// services' heads in seq order keeps every change up to the
-		// last one returned.
+	// Each service in scope is one index range; limit+1 rows of each, merged
+	// in seq order, show every change up to the limit-th and whether more
+	// follow. Rows the principal may not see are skipped, but still move the
+	// cursor on, so a page costs at most limit rows whatever is filtered.
+	now := s.db.Now()
+	var window []shiftsync.FieldChange
+	for _, service := range scope.Services(now) {
 		cs, err := pullService(ctx, tx, service, after.Seq, limit+1)
 		if err != nil {
 			return shiftsync.PullPage{}, storageError(err)
 		}
-		changes = append(changes, cs...)
+		window = append(window, cs...)
 	}
-	slices.SortFunc(changes, func(a, b shiftsync.FieldChange) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(window, func(a, b shiftsync.FieldChange) int { return cmp.Compare(a.Seq, b.Seq) })
 	page := shiftsync.PullPage{Next: shiftsync.Cursor{StoreID: s.db.storeID, Seq: after.Seq}}
-	if len(changes) > limit {
-		changes, page.HasMore = changes[:limit], true
+	if len(window) > limit {
+		window, page.HasMore = window[:limit], true
 	}
-	if len(changes) > 0 {
-		page.Next.Seq = changes[len(changes)-1].Seq
+	if len(window) > 0 {
+		page.Next.Seq = window[len(window)-1].Seq
+	}
+	changes := window[:0:0]
+	for _, c := range window {
+		if scope.Allows(shiftsync.OpPull, c.RecordRef, now) {
+			changes = append(changes, c)
+		}
 	}
 	page.Changes = changes
 	return page, nil
@@ -355,7 +364,7 @@ func (s *SyncService) Latest(ctx context.Context, p shiftsync.Principal, after s
 		return shiftsync.Cursor{}, err
 	}
 	latest := shiftsync.Cursor{StoreID: s.db.storeID, Seq: after.Seq}
-	for _, service := range scope.Services {
+	for _, service := range scope.Services(s.db.Now()) {
 		var seq int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_seq), 0) FROM fields WHERE service_id = ?`, service).Scan(&seq); err != nil {
 			return shiftsync.Cursor{}, storageError(err)
