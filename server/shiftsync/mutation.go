@@ -144,7 +144,7 @@ func (f FieldSpec) check(v Value) *MutationError {
 	}
 	switch v.Kind {
 	case KindString:
-		return f.checkString(v.String)
+		return f.checkString(v.String, cmpOr(f.MaxLength, DefaultMaxStringBytes))
 	case KindEnum:
 		if !slices.Contains(f.Enum, v.String) {
 			return reject(ReasonInvalidValue, "field %q: %q is not one of its values", f.Name, truncate(v.String))
@@ -167,11 +167,10 @@ func (f FieldSpec) check(v Value) *MutationError {
 			return reject(ReasonInvalidValue, "field %q: %d items, at most %d", f.Name, len(v.List), maxItems)
 		}
 		for _, item := range v.List {
-			if f.Enum != nil {
-				if !slices.Contains(f.Enum, item) {
-					return reject(ReasonInvalidValue, "field %q: %q is not one of its values", f.Name, truncate(item))
-				}
-			} else if err := f.checkString(item); err != nil {
+			if f.Enum != nil && !slices.Contains(f.Enum, item) {
+				return reject(ReasonInvalidValue, "field %q: %q is not one of its values", f.Name, truncate(item))
+			}
+			if err := f.checkString(item, DefaultMaxStringBytes); err != nil {
 				return err
 			}
 		}
@@ -179,18 +178,13 @@ func (f FieldSpec) check(v Value) *MutationError {
 	return nil
 }
 
-func (f FieldSpec) checkString(s string) *MutationError {
+// checkString checks that s is UTF-8 of at most maxBytes.
+func (f FieldSpec) checkString(s string, maxBytes int) *MutationError {
 	if !utf8.ValidString(s) {
 		return reject(ReasonInvalidValue, "field %q: not valid UTF-8", f.Name)
 	}
-	if f.Kind == KindString || f.Enum == nil {
-		maxBytes := DefaultMaxStringBytes
-		if f.Kind == KindString && f.MaxLength > 0 {
-			maxBytes = f.MaxLength
-		}
-		if len(s) > maxBytes {
-			return reject(ReasonInvalidValue, "field %q: %d bytes, at most %d", f.Name, len(s), maxBytes)
-		}
+	if len(s) > maxBytes {
+		return reject(ReasonInvalidValue, "field %q: %d bytes, at most %d", f.Name, len(s), maxBytes)
 	}
 	return nil
 }
