@@ -92,14 +92,14 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		return reject(ReasonUnknownRecordType, "unknown record type %q", truncate(m.RecordType))
 	}
 	if stored != nil && *stored != m.RecordRef {
-		return reject(ReasonEnvelopeMismatch, "record %s is a %s of service %q person %q; a mutation cannot change that",
+		return reject(ReasonEnvelopeMismatch, "record %s is of type %s, service %q, person %q; a mutation cannot change that",
 			stored.RecordID, stored.RecordType, stored.ServiceID, stored.PersonID)
 	}
 	if m.ServiceID == "" || len(m.ServiceID) > maxIDBytes {
 		return reject(ReasonMissingService, "service id is missing or longer than %d bytes", maxIDBytes)
 	}
 	if len(m.PersonID) > maxIDBytes || (t.PersonScoped && m.PersonID == "") {
-		return reject(ReasonMissingPerson, "a %s must name the person supported (at most %d bytes)", t.Name, maxIDBytes)
+		return reject(ReasonMissingPerson, "%s records must name the person supported (at most %d bytes)", t.Name, maxIDBytes)
 	}
 	if !m.HLC.Valid() {
 		return reject(ReasonInvalidHLC, "hlc %+v is not a valid timestamp", m.HLC)
@@ -108,13 +108,13 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		return reject(ReasonNoFields, "a mutation must set at least one field")
 	}
 	if len(m.Fields) > len(t.Fields) {
-		return reject(ReasonTooManyFields, "%d fields set; a %s has %d", len(m.Fields), t.Name, len(t.Fields))
+		return reject(ReasonTooManyFields, "%d fields set; %s records have %d", len(m.Fields), t.Name, len(t.Fields))
 	}
 	seen := make(map[string]bool, len(m.Fields))
 	for _, e := range m.Fields {
 		spec, ok := t.Fields[e.Field]
 		if !ok {
-			return reject(ReasonUnknownField, "a %s has no field %q", t.Name, truncate(e.Field))
+			return reject(ReasonUnknownField, "%s records have no field %q", t.Name, truncate(e.Field))
 		}
 		if seen[e.Field] {
 			return reject(ReasonDuplicateField, "field %q is set twice", e.Field)
@@ -130,7 +130,7 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 	if stored == nil {
 		for _, name := range t.Required() {
 			if !seen[name] {
-				return reject(ReasonMissingRequired, "a new %s must set required field %q", t.Name, name)
+				return reject(ReasonMissingRequired, "creating a record of type %s needs required field %q", t.Name, name)
 			}
 		}
 	}
@@ -140,7 +140,7 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 // check validates one value against the field's declaration.
 func (f FieldSpec) check(v Value) *MutationError {
 	if v.Kind != f.Kind {
-		return reject(ReasonWrongType, "field %q takes a %s value, not %s", f.Name, f.Kind, v.Kind)
+		return reject(ReasonWrongType, "field %q takes a value of kind %s, not %s", f.Name, f.Kind, v.Kind)
 	}
 	switch v.Kind {
 	case KindString:
