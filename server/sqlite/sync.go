@@ -132,6 +132,9 @@ func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation)
 	if err := json.Unmarshal([]byte(confl), &r.ConflictedFields); err != nil {
 		return shiftsync.MutationResult{}, err
 	}
+	if len(r.ConflictedFields) == 0 {
+		r.ConflictedFields = nil // as the first answer had it
+	}
 	return r, nil
 }
 
