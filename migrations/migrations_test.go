@@ -1,0 +1,94 @@
+package migrations_test
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+
+	"github.com/shiftsync/shiftsync/migrations"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.sql from the migrated schemas")
+
+// TestServer migrates a new database up, all the way down and up again (so
+// every Down works), then compares the schema with the golden file, which
+// shows reviewers the whole resulting schema in every change.
+func TestServer(t *testing.T) {
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("Up() error = %v", err)
+	}
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("DownTo(0) error = %v", err)
+	}
+	if got := schema(t, db); got != "" {
+		t.Fatalf("schema left after migrating down to 0:\n%s", got)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("Up() after down error = %v", err)
+	}
+
+	golden := filepath.Join("testdata", "server.golden.sql")
+	got := schema(t, db)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./migrations -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
+	}
+
+	rows, err := db.Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		t.Error("PRAGMA foreign_key_check reports violations")
+	}
+}
+
+// schema dumps the database's tables, indexes and triggers, goose's own
+// bookkeeping table excepted.
+func schema(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := db.Query(`SELECT type, name, sql FROM sqlite_master
+		WHERE name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version' AND sql IS NOT NULL
+		ORDER BY type, name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var typ, name, text string
+		if err := rows.Scan(&typ, &name, &text); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("-- " + typ + " " + name + "\n" + text + ";\n\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,110 @@
+-- index conflicts_by_status
+CREATE INDEX conflicts_by_status ON conflicts (status, record_id);
+
+-- index field_versions_by_record
+CREATE INDEX field_versions_by_record ON field_versions (record_id, field, hlc);
+
+-- index fields_by_service_seq
+CREATE INDEX fields_by_service_seq ON fields (service_id, version_seq);
+
+-- index quarantine_by_service
+CREATE INDEX quarantine_by_service ON quarantine (service_id, received_at);
+
+-- table conflicts
+CREATE TABLE conflicts (
+    id           INTEGER PRIMARY KEY,
+    record_id    TEXT    NOT NULL REFERENCES records (record_id),
+    field        TEXT    NOT NULL,
+    current_seq  INTEGER NOT NULL REFERENCES field_versions (seq), -- winning when the edit arrived
+    incoming_seq INTEGER NOT NULL REFERENCES field_versions (seq), -- the concurrent edit
+    winner_seq   INTEGER NOT NULL REFERENCES field_versions (seq),
+    status       TEXT    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    opened_at    INTEGER NOT NULL,
+    resolved_at  INTEGER,
+    resolved_by  TEXT,
+    resolution   TEXT
+);
+
+-- table device_counters
+CREATE TABLE device_counters (
+    device_id    TEXT    NOT NULL PRIMARY KEY,
+    acknowledged INTEGER NOT NULL,
+    last_push_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- table field_versions
+CREATE TABLE field_versions (
+    seq         INTEGER PRIMARY KEY,
+    record_id   TEXT    NOT NULL REFERENCES records (record_id),
+    field       TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    hlc         INTEGER NOT NULL,
+    device_id   TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,
+    counter     INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
+
+-- table fields
+CREATE TABLE fields (
+    record_id   TEXT    NOT NULL REFERENCES records (record_id),
+    field       TEXT    NOT NULL,
+    service_id  TEXT    NOT NULL, -- copied from records so a scoped pull is one index range
+    version_seq INTEGER NOT NULL REFERENCES field_versions (seq),
+    hlc         INTEGER NOT NULL,
+    device_id   TEXT    NOT NULL,
+    PRIMARY KEY (record_id, field)
+) WITHOUT ROWID;
+
+-- table mutations
+CREATE TABLE mutations (
+    device_id         TEXT    NOT NULL,
+    counter           INTEGER NOT NULL,
+    user_id           TEXT    NOT NULL,
+    record_id         TEXT    NOT NULL,
+    hlc               INTEGER NOT NULL,
+    digest            BLOB    NOT NULL, -- SHA-256 of the mutation's content
+    status            INTEGER NOT NULL CHECK (status IN (1, 2)), -- 1 accepted, 2 quarantined
+    reason            TEXT    NOT NULL DEFAULT '',
+    message           TEXT    NOT NULL DEFAULT '',
+    conflicted_fields TEXT    NOT NULL DEFAULT '[]', -- JSON array of field names
+    flag              TEXT    NOT NULL DEFAULT '', -- 'access_ended': accepted after the author's access ended
+    app_version       TEXT    NOT NULL DEFAULT '',
+    received_at       INTEGER NOT NULL,
+    PRIMARY KEY (device_id, counter)
+) WITHOUT ROWID;
+
+-- table quarantine
+CREATE TABLE quarantine (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,
+    counter     INTEGER NOT NULL,
+    record_id   TEXT    NOT NULL,
+    record_type TEXT    NOT NULL,
+    service_id  TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    message     TEXT    NOT NULL,
+    payload     TEXT    NOT NULL, -- the mutation as JSON
+    received_at INTEGER NOT NULL
+);
+
+-- table records
+CREATE TABLE records (
+    record_id         TEXT    NOT NULL PRIMARY KEY,
+    record_type       TEXT    NOT NULL,
+    service_id        TEXT    NOT NULL,
+    person_id         TEXT    NOT NULL DEFAULT '',
+    created_by_user   TEXT    NOT NULL,
+    created_by_device TEXT    NOT NULL,
+    created_hlc       INTEGER NOT NULL,
+    received_at       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- table store
+CREATE TABLE store (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id   TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
