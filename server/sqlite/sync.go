@@ -58,7 +58,7 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 	defer func() { _ = tx.Rollback() }()
 
 	var acked uint64
-	if err := tx.QueryRowContext(ctx, `SELECT acknowledged FROM device_counters WHERE device_id = ?`, p.DeviceID).Scan(&acked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := tx.queryRow(ctx, `SELECT acknowledged FROM device_counters WHERE device_id = ?`, p.DeviceID).Scan(&acked); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return shiftsync.PushResult{}, storageError(err)
 	}
 	maxSkew := cmp.Or(s.MaxClockSkew, shiftsync.DefaultMaxClockSkew)
@@ -90,7 +90,7 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 		}
 		res.Results = append(res.Results, r)
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.exec(ctx, `
 		INSERT INTO device_counters (device_id, acknowledged, last_push_at) VALUES (?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET acknowledged = excluded.acknowledged, last_push_at = excluded.last_push_at`,
 		p.DeviceID, acked, tx.now.UnixMilli()); err != nil {
@@ -115,7 +115,7 @@ func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation)
 		status             int
 		reason, msg, confl string
 	)
-	err := tx.QueryRowContext(ctx, `SELECT digest, status, reason, message, conflicted_fields FROM mutations WHERE device_id = ? AND counter = ?`,
+	err := tx.queryRow(ctx, `SELECT digest, status, reason, message, conflicted_fields FROM mutations WHERE device_id = ? AND counter = ?`,
 		m.DeviceID, m.Counter).Scan(&digest, &status, &reason, &msg, &confl)
 	if errors.Is(err, sql.ErrNoRows) {
 		digest = nil // acknowledged counter with no record of it: treat as reused
@@ -173,7 +173,7 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 	}
 
 	if stored == nil {
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.exec(ctx, `
 			INSERT INTO records (record_id, record_type, service_id, person_id, created_by_user, created_by_device, created_hlc, received_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.UserID, m.DeviceID, m.HLC.Pack(), tx.now.UnixMilli()); err != nil {
@@ -189,7 +189,7 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		winner := current[o.Field].seq
 		if o.Wins {
 			winner = seq
-			if _, err := tx.ExecContext(ctx, `
+			if _, err := tx.exec(ctx, `
 				INSERT INTO fields (record_id, field, service_id, version_seq, hlc, device_id) VALUES (?, ?, ?, ?, ?, ?)
 				ON CONFLICT (record_id, field) DO UPDATE SET version_seq = excluded.version_seq, hlc = excluded.hlc, device_id = excluded.device_id`,
 				m.RecordID, o.Field, m.ServiceID, seq, m.HLC.Pack(), m.DeviceID); err != nil {
@@ -198,7 +198,7 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		}
 		if o.Conflict {
 			r.ConflictedFields = append(r.ConflictedFields, o.Field)
-			if _, err := tx.ExecContext(ctx, `
+			if _, err := tx.exec(ctx, `
 				INSERT INTO conflicts (record_id, field, current_seq, incoming_seq, winner_seq, opened_at) VALUES (?, ?, ?, ?, ?, ?)`,
 				m.RecordID, o.Field, current[o.Field].seq, seq, winner, tx.now.UnixMilli()); err != nil {
 				return r, err
@@ -216,7 +216,7 @@ type fieldHead struct {
 
 func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
 	r := shiftsync.RecordRef{RecordID: id}
-	err := tx.QueryRowContext(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, id).
+	err := tx.queryRow(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, id).
 		Scan(&r.RecordType, &r.ServiceID, &r.PersonID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -225,7 +225,7 @@ func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, e
 }
 
 func loadFieldHeads(ctx context.Context, tx *Tx, recordID string) (map[string]fieldHead, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT field, hlc, device_id, version_seq FROM fields WHERE record_id = ?`, recordID)
+	rows, err := tx.query(ctx, `SELECT field, hlc, device_id, version_seq FROM fields WHERE record_id = ?`, recordID)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func insertVersion(ctx context.Context, tx *Tx, m *shiftsync.Mutation, e shiftsy
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `
+	res, err := tx.exec(ctx, `
 		INSERT INTO field_versions (record_id, field, value, hlc, device_id, user_id, counter, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.RecordID, e.Field, value, m.HLC.Pack(), m.DeviceID, m.UserID, m.Counter, tx.now.UnixMilli())
@@ -271,7 +271,7 @@ func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shifts
 		return err
 	}
 	d := mutationDigest(m)
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.exec(ctx, `
 		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, flag, app_version, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), d[:], int(r.Status), string(r.Reason), r.Message, conflicted, string(flag), m.AppVersion, tx.now.UnixMilli())
@@ -283,7 +283,7 @@ func insertQuarantine(ctx context.Context, tx *Tx, m *shiftsync.Mutation, rej *s
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.exec(ctx, `
 		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, string(rej.Reason), rej.Message, payload, tx.now.UnixMilli())
