@@ -6,6 +6,7 @@ package shiftsynctest
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -81,8 +82,10 @@ func NewServer(tb testing.TB) *Server {
 func NewServerAt(tb testing.TB, path string) *Server {
 	tb.Helper()
 	s := &Server{Path: path, Tokens: &bearer.Tokens{}, Clock: NewClock(Epoch), Feed: &inmem.Feed{}}
+	quiet := slog.New(slog.DiscardHandler)
 	s.DB = sqlite.NewDB(path)
 	s.DB.Now = s.Clock.Now
+	s.DB.Logger = quiet
 	if err := s.DB.Open(); err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
@@ -92,7 +95,7 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	}
 	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{})
 	s.Sync.Feed = s.Feed
-	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Heartbeat: time.Second}))
+	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Heartbeat: time.Second, Logger: quiet}))
 	s.http.Config.Protocols = new(http.Protocols)
 	s.http.Config.Protocols.SetHTTP1(true)
 	s.http.Config.Protocols.SetUnencryptedHTTP2(true)
