@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+const token = "test-token-phone-1"
+
+// writeTokens writes a tokens file granting phone-1 service house-a.
+func writeTokens(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	b, _ := json.Marshal([]map[string]any{{"token": token, "user_id": "worker-1", "device_id": "phone-1", "services": []string{"house-a"}}})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestMain_RoundTrip runs Main in process on a free port and syncs through
+// the Connect and gRPC protocols.
+func TestMain_RoundTrip(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
+	m.Addr = "127.0.0.1:0"
+	m.TokensPath = writeTokens(t)
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i, opts := range [][]connect.ClientOption{nil, {connect.WithGRPC()}} {
+		client := shiftsynctest.NewClient(m.URL(), token, opts...)
+		id := shiftsynctest.RecordID(t)
+		res, err := client.Push(context.Background(), &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(),
+			Mutations: []*syncv1.Mutation{shiftsynctest.Incident(uint64(i+1), id, "house-a", "p1", time.Now(), "round trip")}})
+		if err != nil || res.GetAcknowledgedCounter() != uint64(i+1) {
+			t.Fatalf("Push() = %v, %v", res, err)
+		}
+		pulled, err := client.Pull(context.Background(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(pulled.GetChanges()); got != 2*(i+1) {
+			t.Errorf("pulled %d changes, want %d", got, 2*(i+1))
+		}
+	}
+}
+
+func TestRun_Commands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	var out strings.Builder
+	if err := run(context.Background(), []string{"migrate", "-db", db}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "applied 1 migrations") {
+		t.Errorf("first migrate said %q", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate", "-db", db}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "applied 0 migrations") {
+		t.Errorf("second migrate said %q", out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Errorf("unknown command: error = %v, want usage", err)
+	}
+	if err := run(context.Background(), nil, io.Discard, io.Discard); err == nil {
+		t.Error("no command: want an error")
+	}
+}
+
+// server is a shiftsyncd process.
+type server struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startServer starts the real binary on a free port and waits until it
+// listens.
+func startServer(t *testing.T, bin, db, tokens string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "-db", db, "-addr", "127.0.0.1:0", "-tokens", tokens)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "listening on "); ok {
+			url, _, _ := strings.Cut(rest, " ")
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return &server{cmd: cmd, url: url}
+		}
+	}
+	_ = cmd.Process.Kill()
+	t.Fatalf("shiftsyncd exited before listening: %v", lines.Err())
+	return nil
+}
+
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.cmd.Wait()
+}
+
+// device is the test's model of a phone: an outbox of mutations with
+// counters, emptied only by acknowledgements, as mobile-contract requires.
+type device struct {
+	mu      sync.Mutex
+	outbox  []*syncv1.Mutation
+	counter uint64
+	acked   uint64
+	// confirmed holds the description of every acknowledged incident.
+	confirmed map[string]string
+}
+
+func (d *device) add(t *testing.T, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for range n {
+		d.counter++
+		id := shiftsynctest.RecordID(t)
+		d.outbox = append(d.outbox, shiftsynctest.Incident(d.counter, id, "house-a", "p1", time.Now(), fmt.Sprintf("incident %d", d.counter)))
+	}
+}
+
+// pending returns the number of mutations not yet acknowledged.
+func (d *device) pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.outbox)
+}
+
+// push sends up to n outbox mutations and applies the acknowledgement.
+func (d *device) push(ctx context.Context, url string, n int) error {
+	d.mu.Lock()
+	batch := d.outbox[:min(n, len(d.outbox))]
+	d.mu.Unlock()
+	client := shiftsynctest.NewClient(url, token)
+	res, err := client.Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: batch})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if res.GetAcknowledgedCounter() < d.acked {
+		return fmt.Errorf("acknowledged counter went back from %d to %d", d.acked, res.GetAcknowledgedCounter())
+	}
+	d.acked = res.GetAcknowledgedCounter()
+	for len(d.outbox) > 0 && d.outbox[0].GetCounter() <= d.acked {
+		m := d.outbox[0]
+		d.confirmed[m.GetRecordId()] = m.GetFields()[1].GetValue().GetStringValue()
+		d.outbox = d.outbox[1:]
+	}
+	return nil
+}
+
+// TestShiftsyncd_SurvivesSIGKILL runs the real binary, kills it with SIGKILL
+// right after an acknowledgement or while pushes are in flight, restarts it
+// on the same file, and checks that every acknowledged mutation is there.
+func TestShiftsyncd_SurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "shiftsyncd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db, tokens := filepath.Join(dir, "shiftsync.db"), writeTokens(t)
+	cycles := 20
+	if testing.Short() {
+		cycles = 5
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := rng.Uint64()
+	t.Logf("seed %d", seed)
+	rng = rand.New(rand.NewPCG(seed, 2))
+	d := &device{confirmed: map[string]string{}}
+	ctx := context.Background()
+
+	for cycle := range cycles {
+		s := startServer(t, bin, db, tokens)
+		// The device resends whatever is not acknowledged: a replay of a
+		// mutation the killed server had committed changes nothing.
+		for d.pending() > 0 {
+			if err := d.push(ctx, s.url, 100); err != nil {
+				t.Fatalf("cycle %d: resend: %v", cycle, err)
+			}
+		}
+		verify(t, s.url, d)
+		d.add(t, 50+rng.IntN(200))
+		if cycle%2 == 0 {
+			// Kill right after an acknowledgement.
+			if err := d.push(ctx, s.url, 1+rng.IntN(100)); err != nil {
+				t.Fatalf("cycle %d: push: %v", cycle, err)
+			}
+			s.kill(t)
+			continue
+		}
+		// Kill at a random moment while pushes are in flight.
+		done, batch, delay := make(chan struct{}), 1+rng.IntN(20), time.Duration(rng.IntN(40))*time.Millisecond
+		go func() {
+			defer close(done)
+			for d.pending() > 0 {
+				if d.push(ctx, s.url, batch) != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(delay)
+		s.kill(t)
+		<-done
+	}
+
+	s := startServer(t, bin, db, tokens)
+	for d.pending() > 0 {
+		if err := d.push(ctx, s.url, 200); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify(t, s.url, d)
+	s.kill(t)
+	t.Logf("%d cycles, %d acknowledged mutations, none lost", cycles, len(d.confirmed))
+
+	conn, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var integrity string
+	if err := conn.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+		t.Errorf("integrity_check = %q, %v", integrity, err)
+	}
+}
+
+// verify pulls everything and checks every acknowledged incident is there
+// with its description.
+func verify(t *testing.T, url string, d *device) {
+	t.Helper()
+	client := shiftsynctest.NewClient(url, token)
+	found := map[string]string{}
+	cursor := ""
+	for {
+		res, err := client.Pull(context.Background(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range res.GetChanges() {
+			if c.GetField() == "behaviour_description" {
+				found[c.GetRecordId()] = c.GetValue().GetStringValue()
+			}
+		}
+		cursor = res.GetNextCursor()
+		if !res.GetHasMore() {
+			break
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, want := range d.confirmed {
+		if got, ok := found[id]; !ok || got != want {
+			t.Fatalf("acknowledged incident %s (%q) is missing after restart (found %q)", id, want, got)
+		}
+	}
+}
