@@ -53,7 +53,8 @@ func TestSyncHandler_Errors(t *testing.T) {
 	tests := []rpcCase{
 		{name: "no token", pull: &syncv1.PullRequest{Client: info}, wantCode: connect.CodeUnauthenticated, wantInfo: "unauthenticated"},
 		{name: "unknown token", token: "not-a-token", pull: &syncv1.PullRequest{Client: info}, wantCode: connect.CodeUnauthenticated, wantInfo: "unauthenticated"},
-		{name: "a megabyte of dots", token: strings.Repeat(".", 1<<20), pull: &syncv1.PullRequest{Client: info}, wantCode: connect.CodeUnauthenticated, wantInfo: "unauthenticated"},
+		{name: "a token of dots", token: strings.Repeat(".", 4<<10), pull: &syncv1.PullRequest{Client: info}, wantCode: connect.CodeUnauthenticated, wantInfo: "unauthenticated"},
+		{name: "a token over the length limit", token: strings.Repeat("a", 9<<10), pull: &syncv1.PullRequest{Client: info}, wantCode: connect.CodeUnauthenticated, wantInfo: "unauthenticated"},
 		{name: "over the size limit", token: "valid", push: &syncv1.PushRequest{Client: info, Mutations: []*syncv1.Mutation{huge}}, wantCode: connect.CodeResourceExhausted},
 		{name: "more than 1000 mutations", token: "valid", push: &syncv1.PushRequest{Client: info, Mutations: many}, wantCode: connect.CodeResourceExhausted, wantInfo: "resource_exhausted"},
 		{name: "counters not increasing", token: "valid", push: &syncv1.PushRequest{Client: info, Mutations: []*syncv1.Mutation{m, m}}, wantCode: connect.CodeInvalidArgument, wantInfo: "invalid"},

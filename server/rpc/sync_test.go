@@ -4,29 +4,39 @@ import (
 	"context"
 	"testing"
 
+	"net/http"
+
 	"connectrpc.com/connect"
 
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 )
 
 // TestSyncHandler_RoundTrip pushes an incident and pulls it back through
 // every protocol and codec a device may use.
 func TestSyncHandler_RoundTrip(t *testing.T) {
 	protocols := []struct {
-		name string
-		opts []connect.ClientOption
+		name   string
+		http11 bool
+		opts   []connect.ClientOption
 	}{
-		{"connect binary", nil},
-		{"connect JSON", []connect.ClientOption{connect.WithProtoJSON()}},
-		{"gRPC", []connect.ClientOption{connect.WithGRPC()}},
-		{"gRPC-Web", []connect.ClientOption{connect.WithGRPCWeb()}},
+		{"connect binary", false, nil},
+		{"connect JSON", false, []connect.ClientOption{connect.WithProtoJSON()}},
+		{"connect binary over HTTP/1.1", true, nil},
+		{"connect JSON over HTTP/1.1", true, []connect.ClientOption{connect.WithProtoJSON()}},
+		{"gRPC", false, []connect.ClientOption{connect.WithGRPC()}},
+		{"gRPC-Web", false, []connect.ClientOption{connect.WithGRPCWeb()}},
 	}
 	for _, tt := range protocols {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := shiftsynctest.NewServer(t)
-			client := s.Client(s.AddDevice("u1", "d1", "house-a"), tt.opts...)
+			token := s.AddDevice("u1", "d1", "house-a")
+			client := s.Client(token, tt.opts...)
+			if tt.http11 {
+				client = syncv1connect.NewSyncServiceClient(http.DefaultClient, s.URL, append(tt.opts, shiftsynctest.WithToken(token))...)
+			}
 			ctx := context.Background()
 			id := shiftsynctest.RecordID(t)
 			push, err := client.Push(ctx, &syncv1.PushRequest{

@@ -127,25 +127,37 @@ func (s *Server) AddDevice(userID, deviceID string, services ...string) string {
 	return token
 }
 
-// Client returns a SyncService client for the given token. By default it
-// speaks the Connect protocol with binary protobuf over HTTP/1.1; pass
-// connect.WithGRPC() (which switches to HTTP/2) or connect.WithProtoJSON().
+// Client returns a SyncService client for the given token, over
+// unencrypted HTTP/2. By default it speaks the Connect protocol with binary
+// protobuf; pass connect.WithGRPC(), connect.WithGRPCWeb() or
+// connect.WithProtoJSON() for the others.
 func (s *Server) Client(token string, opts ...connect.ClientOption) syncv1connect.SyncServiceClient {
 	return NewClient(s.URL, token, opts...)
 }
 
 // NewClient returns a SyncService client for a server at url, sending token
-// on every call. It speaks HTTP/1.1 and unencrypted HTTP/2, so gRPC works.
+// on every call, over unencrypted HTTP/2 (as gRPC needs; Connect works over
+// it too). For HTTP/1.1, build a client on http.DefaultClient with
+// [WithToken].
 func NewClient(url, token string, opts ...connect.ClientOption) syncv1connect.SyncServiceClient {
+	opts = append([]connect.ClientOption{WithToken(token)}, opts...)
+	return syncv1connect.NewSyncServiceClient(HTTPClient(), url, opts...)
+}
+
+// WithToken makes a client send the bearer token on every call.
+func WithToken(token string) connect.ClientOption {
+	return connect.WithInterceptors(bearerToken(token))
+}
+
+// HTTPClient returns an HTTP client that speaks unencrypted HTTP/2 with
+// prior knowledge, for gRPC and for Connect.
+func HTTPClient() *http.Client {
 	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: &http.Transport{
 		Protocols:   protocols,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 	}}
-	opts = append([]connect.ClientOption{connect.WithInterceptors(bearerToken(token))}, opts...)
-	return syncv1connect.NewSyncServiceClient(hc, url, opts...)
 }
 
 // bearerToken sets the Authorization header on every request.
