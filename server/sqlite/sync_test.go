@@ -171,7 +171,9 @@ func TestSyncService_Push(t *testing.T) {
 	t.Run("InvalidMutationsAreQuarantinedBesideValidOnes", func(t *testing.T) {
 		db, _ := MustOpenDB(t)
 		s := MustSyncService(t, db)
-		set := func(field string, v shiftsync.Value) shiftsync.FieldEdit { return shiftsync.FieldEdit{Field: field, Value: v} }
+		set := func(field string, v shiftsync.Value) shiftsync.FieldEdit {
+			return shiftsync.FieldEdit{Field: field, Value: v}
+		}
 		str := func(s string) shiftsync.Value { return shiftsync.Value{Kind: shiftsync.KindString, String: s} }
 		withField := func(counter uint64, e shiftsync.FieldEdit) shiftsync.Mutation {
 			m := incident(counter, newID(t), "house-a", at(-time.Minute), "base")
