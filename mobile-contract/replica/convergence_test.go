@@ -1,0 +1,447 @@
+package replica_test
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shiftsync/shiftsync/mobile-contract/replica"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+var (
+	convergenceRuns = flag.Int("convergence.runs", 500, "seeded runs of TestConvergence (-short: 50)")
+	convergenceSeed = flag.Uint64("convergence.seed", 0, "replay one seed of TestConvergence")
+)
+
+// fault is what the network does to one request.
+type fault int
+
+const (
+	deliver      fault = iota
+	dropRequest        // the request never reaches the server
+	dropResponse       // the server commits, the answer is lost
+	duplicate          // the request arrives twice
+	stalePull          // an earlier pull answer arrives instead of this one
+	faultCount
+)
+
+var faultNames = [...]string{"deliver", "drop request", "drop response", "duplicate", "stale pull"}
+
+// faultyNetwork sits between the devices and the current server and
+// misbehaves as its rng decides. It is safe for concurrent use.
+type faultyNetwork struct {
+	mu       sync.Mutex
+	upstream string
+	rng      *rand.Rand
+	rate     float64             // probability that a request suffers a fault
+	pulls    map[string][][]byte // earlier pull answers per device token
+	fired    [faultCount]int     // how often each fault happened
+	client   *http.Client
+}
+
+func (n *faultyNetwork) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	n.mu.Lock()
+	f := deliver
+	if n.rng.Float64() < n.rate {
+		f = fault(1 + n.rng.IntN(int(faultCount)-1))
+	}
+	isPull := strings.HasSuffix(r.URL.Path, "/Pull")
+	token := r.Header.Get("Authorization")
+	var stale []byte
+	if f == stalePull {
+		if old := n.pulls[token]; isPull && len(old) > 0 {
+			stale = old[n.rng.IntN(len(old))]
+		} else {
+			f = deliver
+		}
+	}
+	n.fired[f]++
+	upstream := n.upstream
+	n.mu.Unlock()
+
+	switch f {
+	case dropRequest:
+		http.Error(w, "dropped by the test network", http.StatusServiceUnavailable)
+		return
+	case stalePull:
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		_, _ = w.Write(stale)
+		return
+	}
+	res, answer, err := n.forward(r, upstream, body)
+	if err == nil && f == duplicate {
+		res, answer, err = n.forward(r, upstream, body)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	if f == dropResponse {
+		http.Error(w, "answer lost by the test network", http.StatusBadGateway)
+		return
+	}
+	if isPull && res.StatusCode == http.StatusOK {
+		n.mu.Lock()
+		n.pulls[token] = append(n.pulls[token], answer)
+		n.mu.Unlock()
+	}
+	for k, vs := range res.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(res.StatusCode)
+	_, _ = w.Write(answer)
+}
+
+func (n *faultyNetwork) forward(r *http.Request, upstream string, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(r.Method, upstream+r.URL.Path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header = r.Header.Clone()
+	req.Header.Del("Accept-Encoding") // keep answers plain, so stale ones can be replayed
+	res, err := n.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(res.Body)
+	return res, answer, err
+}
+
+// simDevice is one phone in a run: its replica file, token and what it did.
+type simDevice struct {
+	id, path, token string
+	r               *replica.Replica
+	changes         int // local changes made: each one a mutation
+}
+
+// simRun is one seeded run.
+type simRun struct {
+	t       *testing.T
+	rng     *rand.Rand
+	server  *shiftsynctest.Server
+	dbPath  string
+	net     *faultyNetwork
+	proxy   *httptest.Server
+	devices []*simDevice
+	records []string // record ids known to some device
+	tokens  map[string]shiftsync.Principal
+	log     []string
+}
+
+func (s *simRun) logf(format string, args ...any) {
+	s.log = append(s.log, fmt.Sprintf(format, args...))
+}
+
+func (s *simRun) startServer() {
+	s.server = shiftsynctest.NewServerAt(s.t, s.dbPath)
+	for token, p := range s.tokens {
+		s.server.Tokens.Add(token, p)
+	}
+	s.net.mu.Lock()
+	s.net.upstream = s.server.URL
+	s.net.mu.Unlock()
+}
+
+func (s *simRun) openDevice(d *simDevice) {
+	r, err := replica.Open(d.path, d.id)
+	if err != nil {
+		s.t.Fatalf("open %s: %v", d.id, err)
+	}
+	r.SetTimeoutMillis(5000)
+	d.r = r
+}
+
+// TestConvergence is the property test of the whole sync contract: 3 to 8
+// devices make random creates and edits and sync in random order through a
+// network that drops requests, loses answers after the server committed,
+// delivers twice and replays stale pull pages, while the server and the
+// devices restart. After a final quiet round every replica must equal the
+// server, every change any device made must be in the server's history, and
+// no outbox entry may be lost.
+func TestConvergence(t *testing.T) {
+	runs := *convergenceRuns
+	if testing.Short() {
+		runs = min(runs, 50)
+	}
+	seeds := make([]uint64, 0, runs)
+	if *convergenceSeed != 0 {
+		seeds = append(seeds, *convergenceSeed)
+	} else {
+		base := uint64(time.Now().UnixNano())
+		for i := range runs {
+			seeds = append(seeds, base+uint64(i))
+		}
+	}
+	var fired [faultCount]int
+	for _, seed := range seeds {
+		f := runConvergence(t, seed)
+		for i := range fired {
+			fired[i] += f[i]
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d runs; network events: %s", len(seeds), describeFired(fired))
+	for i, n := range fired {
+		if n == 0 && len(seeds) >= 20 {
+			t.Errorf("fault %q never fired in %d runs", faultNames[i], len(seeds))
+		}
+	}
+}
+
+func describeFired(fired [faultCount]int) string {
+	var parts []string
+	for i, n := range fired {
+		parts = append(parts, fmt.Sprintf("%s %d", faultNames[i], n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runConvergence(t *testing.T, seed uint64) [faultCount]int {
+	dir := t.TempDir()
+	s := &simRun{
+		t:      t,
+		rng:    rand.New(rand.NewPCG(seed, 0x5eed)),
+		dbPath: filepath.Join(dir, "server.db"),
+		tokens: map[string]shiftsync.Principal{},
+	}
+	s.net = &faultyNetwork{rng: rand.New(rand.NewPCG(seed, 0x7e7)), rate: 0.3, pulls: map[string][][]byte{}, client: shiftsynctest.HTTPClient()}
+	s.net.client = &http.Client{Timeout: 10 * time.Second}
+	s.proxy = httptest.NewServer(s.net)
+	defer s.proxy.Close()
+	s.startServer()
+	defer func() { s.server.Close() }()
+
+	n := 3 + s.rng.IntN(6)
+	for i := range n {
+		d := &simDevice{id: fmt.Sprintf("phone-%d", i+1), path: filepath.Join(dir, fmt.Sprintf("phone-%d.db", i+1)), token: fmt.Sprintf("token-%d-%d", seed, i)}
+		s.tokens[d.token] = shiftsync.Principal{UserID: "worker-" + d.id, DeviceID: d.id, Services: []string{"house-a"}}
+		s.server.Tokens.Add(d.token, s.tokens[d.token])
+		s.openDevice(d)
+		s.devices = append(s.devices, d)
+	}
+	defer func() {
+		for _, d := range s.devices {
+			_ = d.r.Close()
+		}
+	}()
+
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d (replay: go test ./mobile-contract/replica -run TestConvergence -convergence.seed=%d): %s\nsteps:\n  %s",
+			seed, seed, fmt.Sprintf(format, args...), strings.Join(s.log, "\n  "))
+	}
+
+	steps := 10 + s.rng.IntN(30)
+	for range steps {
+		d := s.devices[s.rng.IntN(len(s.devices))]
+		switch k := s.rng.IntN(100); {
+		case k < 25 || len(s.records) == 0:
+			id, err := d.r.Create("incident", "house-a", "person-ada",
+				fmt.Sprintf(`{"started_at":{"timestampValue":"2026-03-02T06:%02d:00Z"},"behaviour_description":{"stringValue":"%s %d"}}`, s.rng.IntN(60), d.id, d.changes))
+			if err != nil {
+				fail("%s create: %v", d.id, err)
+			}
+			d.changes++
+			s.logf("%s creates %s", d.id, id)
+		case k < 55:
+			id := s.records[s.rng.IntN(len(s.records))]
+			if _, err := d.r.RecordJSON(id); err != nil {
+				continue // this device has not pulled it yet
+			}
+			field := []string{"place", "antecedent", "behaviour_description"}[s.rng.IntN(3)]
+			if err := d.r.Edit(id, fmt.Sprintf(`{%q:{"stringValue":"%s-%d"}}`, field, d.id, d.changes)); err != nil {
+				fail("%s edit: %v", d.id, err)
+			}
+			d.changes++
+			s.logf("%s edits %s.%s", d.id, id, field)
+		case k < 88:
+			rep, err := d.r.Sync(s.proxy.URL, d.token)
+			s.logf("%s syncs: err=%v", d.id, err)
+			_ = rep
+		case k < 93:
+			s.server.Close()
+			s.startServer()
+			s.logf("server restarts")
+		default:
+			_ = d.r.Close()
+			s.openDevice(d)
+			s.logf("%s restarts", d.id)
+		}
+		// Learn the ids every device has, for edits.
+		s.records = s.knownRecords()
+		// Time moves on, sometimes by a lot.
+		s.server.Clock.Advance(time.Duration(s.rng.IntN(5000)) * time.Millisecond)
+	}
+
+	// Quiet round: a perfect network; two rounds so every device pulls what
+	// the others pushed.
+	s.net.mu.Lock()
+	s.net.rate = 0
+	s.net.mu.Unlock()
+	for round := range 3 {
+		for _, d := range s.devices {
+			if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+				fail("quiet round %d: %s: %v", round, d.id, err)
+			}
+		}
+	}
+
+	want := serverState(t, s.server, s.devices[0].token)
+	for _, d := range s.devices {
+		st, err := d.r.Status()
+		if err != nil {
+			fail("%s status: %v", d.id, err)
+		}
+		if st.OutboxDepth != 0 || st.Rejected != 0 {
+			fail("%s: outbox %d pending, %d rejected after the quiet round", d.id, st.OutboxDepth, st.Rejected)
+		}
+		if st.LastCounter != int64(d.changes) {
+			fail("%s: last counter %d, but it made %d changes", d.id, st.LastCounter, d.changes)
+		}
+		if got := replicaState(t, d.r); got != want {
+			fail("%s differs from the server:\nreplica: %s\nserver:  %s", d.id, got, want)
+		}
+	}
+	history := acceptedPerDevice(t, s.dbPath)
+	for _, d := range s.devices {
+		if history[d.id] != d.changes {
+			fail("%s made %d changes; the server's history has %d", d.id, d.changes, history[d.id])
+		}
+	}
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	return s.net.fired
+}
+
+// knownRecords lists the record ids any device holds.
+func (s *simRun) knownRecords() []string {
+	seen := map[string]bool{}
+	for _, d := range s.devices {
+		list, err := d.r.ListJSON()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		var items []struct{ ID string }
+		if err := json.Unmarshal([]byte(list), &items); err != nil {
+			s.t.Fatal(err)
+		}
+		for _, it := range items {
+			seen[it.ID] = true
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// serverState is every current field on the server as sorted
+// "record.field=value" lines.
+func serverState(t *testing.T, s *shiftsynctest.Server, token string) string {
+	client := s.Client(token)
+	var lines []string
+	cursor := ""
+	for {
+		res, err := client.Pull(t.Context(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range res.GetChanges() {
+			lines = append(lines, c.GetRecordId()+"."+c.GetField()+"="+canonical(t, c.GetValue()))
+		}
+		cursor = res.GetNextCursor()
+		if !res.GetHasMore() {
+			break
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// replicaState is the replica's fields in the same form.
+func replicaState(t *testing.T, r *replica.Replica) string {
+	list, err := r.ListJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []struct {
+		ID     string                     `json:"id"`
+		Fields map[string]json.RawMessage `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(list), &items); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, it := range items {
+		for field, raw := range it.Fields {
+			v := &syncv1.Value{}
+			if err := protojson.Unmarshal(raw, v); err != nil {
+				t.Fatalf("%s.%s: %v", it.ID, field, err)
+			}
+			lines = append(lines, it.ID+"."+field+"="+canonical(t, v))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func canonical(t *testing.T, v *syncv1.Value) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// acceptedPerDevice counts the mutations the server accepted from each
+// device, from its own tables.
+func acceptedPerDevice(t *testing.T, path string) map[string]int {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT device_id, COUNT(*) FROM mutations WHERE status = 1 GROUP BY device_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = n
+	}
+	return out
+}
