@@ -13,11 +13,18 @@ import (
 	"io/fs"
 )
 
-//go:embed server/*.sql
+//go:embed server/*.sql replica/*.sql
 var files embed.FS
 
 // Server is the server store's migrations, for goose.NewProvider.
 var Server = sub("server")
+
+// Replica is the device replica's migrations, for goose.NewProvider: the
+// schema of the SQLite file a phone keeps (mobile-contract/replica), which a
+// Kotlin or Swift app copies. Unlike the server's, it keeps an HLC as two
+// columns (wall_ms, logical) and field values as the protobuf JSON of
+// shiftsync.sync.v1.Value.
+var Replica = sub("replica")
 
 func sub(dir string) fs.FS {
 	f, err := fs.Sub(files, dir)

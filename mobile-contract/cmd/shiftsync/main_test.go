@@ -1,0 +1,222 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+)
+
+// binary is the simulator built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shiftsync-sim-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "shiftsync")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("go build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sim runs the simulator as a separate process on one replica file, as a
+// person at a terminal would.
+type sim struct {
+	t      *testing.T
+	device string
+	env    []string
+}
+
+func newSim(t *testing.T, deviceID string) *sim {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SHIFTSYNC_") {
+			env = append(env, kv)
+		}
+	}
+	s := &sim{t: t, device: filepath.Join(t.TempDir(), deviceID+".db"), env: env}
+	// The device id is stored on first use; later runs need not repeat it.
+	s.ok("--device-id", deviceID, "status")
+	return s
+}
+
+// connect points later runs at a server through the environment.
+func (s *sim) connect(url, token string) {
+	s.env = append(s.env, "SHIFTSYNC_SERVER="+url, "SHIFTSYNC_TOKEN="+token)
+}
+
+func (s *sim) run(args ...string) (stdout, stderr string, code int) {
+	s.t.Helper()
+	cmd := exec.Command(binary, append([]string{"--device", s.device}, args...)...)
+	cmd.Env = s.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errb.String(), ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatalf("shiftsync %v: %v", args, err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+// ok runs and fails the test unless the command succeeds.
+func (s *sim) ok(args ...string) string {
+	s.t.Helper()
+	out, errOut, code := s.run(args...)
+	if code != 0 {
+		s.t.Fatalf("shiftsync %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+type status struct {
+	DeviceID        string
+	OutboxDepth     int64
+	Rejected        int64
+	RejectedRecords int64
+	Records         int64
+	LastSyncUnixMs  int64
+	LastError       string
+	Cursor          string
+}
+
+func (s *sim) status() status {
+	s.t.Helper()
+	var st status
+	if err := json.Unmarshal([]byte(s.ok("--json", "status")), &st); err != nil {
+		s.t.Fatal(err)
+	}
+	return st
+}
+
+func TestSimulator(t *testing.T) {
+	srv := shiftsynctest.NewServer(t)
+	one, two := newSim(t, "sim-1"), newSim(t, "sim-2")
+
+	// Offline: writes queue.
+	incident := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
+		"--description", "Threw a cup", "--severity", "2", "--place", "kitchen", "--harm", "low"))
+	ews := strings.TrimSpace(one.ok("log", "ews", "--person", "ada", "--service", "house-a", "--sign", "pacing", "--stage", "anxious"))
+	list := one.ok("list")
+	for _, want := range []string{incident, ews, "Threw a cup", "pacing", "pending"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("list does not show %q:\n%s", want, list)
+		}
+	}
+	if st := one.status(); st.DeviceID != "sim-1" || st.OutboxDepth != 2 || st.LastSyncUnixMs != 0 {
+		t.Errorf("status = %+v, want sim-1 with 2 queued, never synced", st)
+	}
+	if out := one.ok("status"); !strings.Contains(out, "2 pending") || !strings.Contains(out, "last sync:     never") {
+		t.Errorf("status:\n%s", out)
+	}
+
+	// Online: everything goes. The simulator reads the real clock while the
+	// test server's is fixed in March 2026, so this also re-stamps.
+	one.connect(srv.URL, srv.AddDevice("worker-1", "sim-1", "house-a"))
+	two.connect(srv.URL, srv.AddDevice("worker-2", "sim-2", "house-a"))
+	if out := one.ok("sync"); !strings.Contains(out, "2 accepted, 0 quarantined, 2 re-stamped") || !strings.Contains(out, "in sync") {
+		t.Errorf("sync:\n%s", out)
+	}
+	if st := one.status(); st.OutboxDepth != 0 || st.LastSyncUnixMs == 0 || st.Cursor == "" {
+		t.Errorf("status after sync = %+v, want empty outbox, synced, a cursor", st)
+	}
+	if out := one.ok("list"); !strings.Contains(out, "synced") || strings.Contains(out, "pending") {
+		t.Errorf("list after sync:\n%s", out)
+	}
+
+	// A second device gets the records, edits one, and the first sees it.
+	two.ok("sync")
+	if out := two.ok("list"); !strings.Contains(out, incident) {
+		t.Fatalf("second device's list lacks %s:\n%s", incident, out)
+	}
+	two.ok("edit", incident, "place=garden", "intensity_verbal=1")
+	two.ok("sync")
+	one.ok("sync")
+	show := one.ok("show", incident)
+	for _, want := range []string{"garden", "sim-2", "worker-2", "Threw a cup", "HARM_LEVEL_LOW", "history"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show does not contain %q:\n%s", want, show)
+		}
+	}
+
+	// A field the server does not know: kept locally, quarantined, shown,
+	// never resent.
+	bad := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
+		"--description", "Shouted", "--set", `mood:={"stringValue":"low"}`))
+	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+bad) || !strings.Contains(out, "unknown_field") {
+		t.Errorf("sync with a bad record:\n%s", out)
+	}
+	if st := one.status(); st.Rejected != 1 || st.RejectedRecords != 1 || st.OutboxDepth != 0 {
+		t.Errorf("status = %+v, want 1 rejected, none pending", st)
+	}
+	if out := one.ok("show", bad); !strings.Contains(out, "REJECTED by the server: unknown_field") || !strings.Contains(out, "never resent") {
+		t.Errorf("show of the rejected record:\n%s", out)
+	}
+	if out := one.ok("sync"); strings.Contains(out, "pushed") {
+		t.Errorf("second sync pushed again:\n%s", out)
+	}
+
+	// Server down: the write queues, sync fails and says nothing was lost.
+	srv.Close()
+	later := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Ran off"))
+	_, errOut, code := one.run("sync")
+	if code != 1 || !strings.Contains(errOut, "unavailable") || !strings.Contains(errOut, "1 change(s) kept in the outbox") {
+		t.Errorf("sync with the server down: exit %d, stderr %s", code, errOut)
+	}
+	if st := one.status(); st.OutboxDepth != 1 || st.LastError == "" {
+		t.Errorf("status = %+v, want 1 pending and the error", st)
+	}
+
+	// A server back on the same database takes it.
+	srv2 := shiftsynctest.NewServerAt(t, srv.Path)
+	one.connect(srv2.URL, srv2.AddDevice("worker-1", "sim-1", "house-a"))
+	if out := one.ok("sync"); !strings.Contains(out, "1 accepted") {
+		t.Errorf("sync after restart:\n%s", out)
+	}
+	if out := one.ok("show", later); strings.Contains(out, "waiting to sync") {
+		t.Errorf("record still pending after sync:\n%s", out)
+	}
+}
+
+func TestSimulator_Usage(t *testing.T) {
+	s := newSim(t, "sim-u")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no command", nil},
+		{"unknown command", []string{"fly"}},
+		{"unknown record type", []string{"log", "memo", "--service", "x"}},
+		{"missing description", []string{"log", "incident", "--service", "house-a"}},
+		{"unknown field", []string{"log", "incident", "--service", "house-a", "--description", "x", "--set", "mood=low"}},
+		{"bad enum", []string{"log", "incident", "--service", "house-a", "--description", "x", "--harm", "awful"}},
+		{"sync without server", []string{"sync"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, errOut, code := s.run(tt.args...); code != 2 {
+				t.Errorf("shiftsync %v: exit %d, want 2 (usage)\n%s", tt.args, code, errOut)
+			}
+		})
+	}
+	if st := s.status(); st.OutboxDepth != 0 || st.Records != 0 {
+		t.Errorf("status after refused commands = %+v, want nothing written", st)
+	}
+	if _, errOut, code := s.run("--device-id", "other", "status"); code != 1 || !strings.Contains(errOut, "sim-u") {
+		t.Errorf("reopening with another device id: exit %d, %s; want refused naming sim-u", code, errOut)
+	}
+}

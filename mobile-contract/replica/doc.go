@@ -1,0 +1,59 @@
+// Package replica is the reference implementation of the device side of the
+// shiftsync mobile contract (mobile-contract/README.md): a library that owns
+// one SQLite file on a phone, lets the app log and edit care records with no
+// signal, and reconciles them with a shiftsync server without ever losing
+// one.
+//
+// It is written as an app team would write it from the contract alone: it
+// speaks the wire protocol (syncproto) and shares no code with the server,
+// so its HLC and merge rule are its own, and the tests that run it against a
+// real server check that the contract is enough.
+//
+// # What it keeps
+//
+// The schema is migrations.Replica. Each record has per-field values and,
+// per field, the version (HLC wall_ms and logical, and device id) of the
+// value it holds. Every local change is written to the record and appended
+// to the outbox in one transaction, with the next counter, its HLC and, per
+// field, its base (the version the field held before). The device row keeps
+// the device id, the last counter, the last HLC, the greatest HLC the server
+// is known to hold, the clock offset from the server, the pull cursor and
+// when the last sync ran. The file uses WAL with synchronous=FULL, so a
+// change that [Replica.Create] or [Replica.Edit] has returned from survives
+// the app being killed or the phone losing power.
+//
+// # Merge rule
+//
+// A pulled value replaces the local one only when its version is greater:
+// compare wall_ms, then logical, then device id as bytes. Pulling never
+// touches the outbox. This is the server's rule, so every replica converges
+// on the server's state whatever order changes arrive in.
+//
+// # Re-stamping
+//
+// A device whose clock is more than five minutes ahead of the server's gets
+// RESTAMP_REQUIRED. The replica then takes the offset between the server's
+// clock and its own, adds it to every later HLC reading, and gives the
+// refused mutation and every later pending one a new HLC ticked from the
+// greatest HLC the server is known to hold (so no new stamp reuses a version
+// or precedes a base), moving the local field versions and later bases that
+// named the old stamps. The refused stamps were stored nowhere but on the
+// device, so nothing else needs them. The clock offset is refreshed from
+// every push answer.
+//
+// # Rejected changes
+//
+// A mutation the server quarantines stays in the outbox marked rejected with
+// the server's reason code and message, and its record is marked rejected:
+// the user sees it, and a manager sees the server's copy in quarantine. It
+// is never resent. Its values stay on the device. A later edit of a field
+// whose value was rejected names as its base the version the server still
+// holds, not the rejected one.
+//
+// # Mobile bindings
+//
+// The exported API is shaped for gomobile (gobind): only strings, bools,
+// int/int64, errors, pointers to structs of such fields, and interfaces
+// ([Clock]); no maps, slices, channels or context. Structured results are
+// JSON strings. Errors carry a stable code, read with [ErrorCode].
+package replica

@@ -1,0 +1,259 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// fieldValue is one field set by a local change.
+type fieldValue struct {
+	field string
+	json  string // canonical protojson of the value
+}
+
+// parseFields decodes the fields JSON of Create and Edit: an object mapping
+// field names to values in the protobuf JSON form of shiftsync.sync.v1.Value.
+// Fields come back sorted by name, so a change is always sent the same way.
+func parseFields(fieldsJSON string) ([]fieldValue, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(fieldsJSON), &raw); err != nil {
+		return nil, invalidf("fields must be a JSON object of field name to value: %v", err)
+	}
+	if len(raw) == 0 {
+		return nil, invalidf("a change must set at least one field")
+	}
+	out := make([]fieldValue, 0, len(raw))
+	for name, msg := range raw {
+		if strings.TrimSpace(name) == "" {
+			return nil, invalidf("a field name is empty")
+		}
+		v := &syncv1.Value{}
+		if err := protojson.Unmarshal(msg, v); err != nil {
+			return nil, invalidf("field %q: %v", name, err)
+		}
+		if v.GetKind() == nil {
+			return nil, invalidf("field %q: the value must set exactly one kind, such as stringValue", name)
+		}
+		s, err := valueJSON(v)
+		if err != nil {
+			return nil, invalidf("field %q: %v", name, err)
+		}
+		out = append(out, fieldValue{field: name, json: s})
+	}
+	slices.SortFunc(out, func(a, b fieldValue) int { return strings.Compare(a.field, b.field) })
+	return out, nil
+}
+
+// valueJSON returns the stored form of a value: its protobuf JSON, compacted
+// (protojson varies its spacing on purpose; the replica stores one form).
+func valueJSON(v *syncv1.Value) (string, error) {
+	b, err := protojson.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+func parseValue(s string) (*syncv1.Value, error) {
+	v := &syncv1.Value{}
+	if err := protojson.Unmarshal([]byte(s), v); err != nil {
+		return nil, fmt.Errorf("replica: stored value %q: %w", s, err)
+	}
+	return v, nil
+}
+
+// Create records a new record on the device and queues its creation for the
+// server, in one transaction, and returns the record's new id (a lower-case
+// UUIDv7). fieldsJSON maps field names to values in the protobuf JSON form
+// of shiftsync.sync.v1.Value, for example
+//
+//	{"behaviour_description":{"stringValue":"Threw a cup"},"intensity_verbal":{"intValue":"2"}}
+//
+// The record's type, service and person are fixed here. The replica does
+// not check fields against the record schema: the server does, and
+// quarantines a creation it refuses, which the replica then keeps marked
+// rejected (see [Replica.Sync]). It returns code "invalid" for malformed
+// arguments; the record is visible to [Replica.RecordJSON] as soon as it
+// returns.
+func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (string, error) {
+	switch {
+	case recordType == "":
+		return "", invalidf("a record type is required")
+	case serviceID == "" || len(serviceID) > maxIDBytes:
+		return "", invalidf("a service id of 1 to %d bytes is required", maxIDBytes)
+	case len(personID) > maxIDBytes:
+		return "", invalidf("the person id is longer than %d bytes", maxIDBytes)
+	}
+	fields, err := parseFields(fieldsJSON)
+	if err != nil {
+		return "", err
+	}
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("replica: record id: %w", err)
+	}
+	id := u.String()
+	ctx := context.Background()
+	err = r.writeTx(ctx, func(tx *sql.Tx) error {
+		now := r.nowMS()
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO records (record_id, record_type, service_id, person_id, created_at) VALUES (?, ?, ?, ?, ?)`,
+			id, recordType, serviceID, personID, now); err != nil {
+			return err
+		}
+		return r.writeChange(ctx, tx, envelope{id, recordType, serviceID, personID}, fields, make([]version, len(fields)), now)
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Edit sets fields of an existing record on the device and queues the edit
+// for the server, in one transaction. fieldsJSON has the form described at
+// [Replica.Create]. Each field edit carries as its base the version the
+// field held on this device before, so the server can tell a concurrent
+// edit (kept as a conflict) from a sequential one. It returns code
+// "not_found" when the device has no such record and "invalid" for
+// malformed fields.
+func (r *Replica) Edit(recordID, fieldsJSON string) error {
+	fields, err := parseFields(fieldsJSON)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	return r.writeTx(ctx, func(tx *sql.Tx) error {
+		env, err := loadEnvelope(ctx, tx, recordID)
+		if err != nil {
+			return err
+		}
+		bases := make([]version, len(fields))
+		for i, f := range fields {
+			if bases[i], err = r.baseFor(ctx, tx, recordID, f.field); err != nil {
+				return err
+			}
+		}
+		return r.writeChange(ctx, tx, env, fields, bases, r.nowMS())
+	})
+}
+
+// envelope is a record's fixed identity.
+type envelope struct {
+	recordID, recordType, serviceID, personID string
+}
+
+func loadEnvelope(ctx context.Context, q queryer, id string) (envelope, error) {
+	env := envelope{recordID: id}
+	err := q.QueryRowContext(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, id).
+		Scan(&env.recordType, &env.serviceID, &env.personID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return env, &codedError{Code: CodeNotFound, Message: fmt.Sprintf("no record %q on this device", id)}
+	}
+	return env, err
+}
+
+// baseFor returns the base of a new edit of a field: the version the field
+// holds on the device. A value the server quarantined never reached it, so
+// an edit on top of one takes that value's own base instead: the version
+// the server still holds, as far as the device knows.
+func (r *Replica) baseFor(ctx context.Context, tx *sql.Tx, recordID, field string) (version, error) {
+	var v version
+	err := tx.QueryRowContext(ctx, `SELECT wall_ms, logical, device_id FROM fields WHERE record_id = ? AND field = ?`, recordID, field).
+		Scan(&v.hlc.wallMS, &v.hlc.logical, &v.deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return version{}, nil
+	}
+	if err != nil {
+		return v, err
+	}
+	for range 100 { // a chain of rejected edits of one field is short
+		if v.deviceID != r.deviceID {
+			return v, nil
+		}
+		var b version
+		err := tx.QueryRowContext(ctx, `
+			SELECT f.base_wall_ms, f.base_logical, f.base_device_id
+			FROM outbox o JOIN outbox_fields f ON f.counter = o.counter
+			WHERE o.status = 'rejected' AND o.record_id = ? AND o.wall_ms = ? AND o.logical = ? AND f.field = ?`,
+			recordID, v.hlc.wallMS, v.hlc.logical, field).Scan(&b.hlc.wallMS, &b.hlc.logical, &b.deviceID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return v, nil
+		}
+		if err != nil {
+			return v, err
+		}
+		v = b
+	}
+	return v, nil
+}
+
+// writeChange stamps a local change with the next HLC and counter, writes
+// its values to the record and appends it to the outbox, all in tx.
+func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fields []fieldValue, bases []version, now int64) error {
+	st, err := loadState(ctx, tx)
+	if err != nil {
+		return err
+	}
+	// The mutation must come after every base it names (the server refuses
+	// a base that is not before the mutation); bases are normally behind the
+	// clock already, so this is the plain tick.
+	var maxBase hlc
+	for _, b := range bases {
+		maxBase = maxHLC(maxBase, b.hlc)
+	}
+	h := st.last.observe(maxBase, now+st.offsetMS)
+	counter := st.lastCounter + 1
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO outbox (counter, record_id, record_type, service_id, person_id, wall_ms, logical, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		counter, env.recordID, env.recordType, env.serviceID, env.personID, h.wallMS, h.logical, now); err != nil {
+		return err
+	}
+	for i, f := range fields {
+		b := bases[i]
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO outbox_fields (counter, position, field, value, base_wall_ms, base_logical, base_device_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			counter, i, f.field, f.json, b.hlc.wallMS, b.hlc.logical, b.deviceID); err != nil {
+			return err
+		}
+		// A local edit always shows: it is newer than anything the server is
+		// known to hold, and if the server holds something newer still, the
+		// next pull brings it by the merge rule.
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO fields (record_id, field, value, wall_ms, logical, device_id, author_user_id)
+			VALUES (?, ?, ?, ?, ?, ?, '')
+			ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value, wall_ms = excluded.wall_ms,
+				logical = excluded.logical, device_id = excluded.device_id, author_user_id = ''`,
+			env.recordID, f.field, f.json, h.wallMS, h.logical, r.deviceID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT OR IGNORE INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, counter, recorded_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'local', ?, ?)`,
+			env.recordID, f.field, h.wallMS, h.logical, r.deviceID, f.json, counter, now); err != nil {
+			return err
+		}
+	}
+	st.last = h
+	if err := saveClock(ctx, tx, st); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE device SET last_counter = ? WHERE id = 1`, counter)
+	return err
+}

@@ -1,0 +1,631 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
+)
+
+// maxStalledRounds bounds consecutive push rounds that only re-stamp: one
+// re-stamp fixes the clock, so a second in a row means the server's clock
+// is moving or something is wrong; a third ends the sync.
+const maxStalledRounds = 3
+
+// SyncReport says what one [Replica.Sync] did.
+type SyncReport struct {
+	// PushRounds is the number of push requests made.
+	PushRounds int64
+	// Pushed counts mutations sent, resends included.
+	Pushed int64
+	// Accepted counts mutations the server stored and merged; they left the
+	// outbox.
+	Accepted int64
+	// Quarantined counts mutations the server refused as invalid; they are
+	// kept in the outbox marked rejected and are never resent.
+	Quarantined int64
+	// Restamped counts mutations given a new HLC because the device clock
+	// was too far ahead of the server's.
+	Restamped int64
+	// Conflicts counts fields that the server reported as edited
+	// concurrently by another device; ConflictsJSON lists them.
+	Conflicts int64
+	// ConflictsJSON is a JSON array of {"counter", "recordId", "field"}, one
+	// per conflicted field of an accepted mutation; "[]" when none.
+	ConflictsJSON string
+	// RejectedJSON is a JSON array of {"counter", "recordId", "reasonCode",
+	// "reason"}, one per mutation quarantined in this sync; "[]" when none.
+	RejectedJSON string
+	// PullPages is the number of pull requests made.
+	PullPages int64
+	// Pulled counts field changes received.
+	Pulled int64
+	// Applied counts pulled changes that won the merge and changed the
+	// replica; the others were older than a local value.
+	Applied int64
+	// Cursor is the pull cursor after the sync.
+	Cursor string
+	// ClockOffsetMs is the server clock minus the device clock, as measured
+	// by the last push.
+	ClockOffsetMs int64
+
+	conflicts []conflictJSON
+	rejected  []rejectedJSON
+}
+
+type conflictJSON struct {
+	Counter  int64  `json:"counter"`
+	RecordID string `json:"recordId"`
+	Field    string `json:"field"`
+}
+
+type rejectedJSON struct {
+	Counter    int64  `json:"counter"`
+	RecordID   string `json:"recordId"`
+	ReasonCode string `json:"reasonCode"`
+	Reason     string `json:"reason"`
+}
+
+// Sync reconciles the replica with the server at serverURL (for example
+// "https://sync.example.org"), authenticating with token: it pushes the
+// outbox, oldest first in batches of at most [MaxPushBatch], until no
+// pending mutation is left, then pulls from the stored cursor until the
+// server has no more. It follows the per-mutation rules of
+// mobile-contract/README.md:
+//
+//   - ACCEPTED: the mutation leaves the outbox.
+//   - QUARANTINED: the mutation stays in the outbox marked rejected with
+//     the server's reason, the record is marked rejected, and it is never
+//     resent.
+//   - RESTAMP_REQUIRED: the clock offset is taken from the server's clock,
+//     and that mutation and every later pending one get new HLCs (same
+//     counters), as do the field versions they wrote; then push again.
+//   - NOT_PROCESSED: kept, and pushed again.
+//
+// An outbox entry is never deleted for any other reason. Each answer is
+// applied in one transaction, each pulled page with its cursor in one
+// transaction, so a sync that fails part way (code "unavailable" for an
+// unreachable server, or the server's ErrorInfo code; see [ErrorCode])
+// keeps everything done so far and loses nothing: sync again. A pull the
+// server answers with "resync_required" is restarted once from an empty
+// cursor. On error the report describes what was done before it.
+func (r *Replica) Sync(serverURL, token string) (*SyncReport, error) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	ctx := context.Background()
+	rep := &SyncReport{}
+	if serverURL == "" {
+		return rep, invalidf("a server URL is required")
+	}
+	started := r.nowMS()
+	if _, err := r.write.ExecContext(ctx, `UPDATE device SET last_attempt_at = ? WHERE id = 1`, started); err != nil {
+		return rep, fmt.Errorf("replica: %w", err)
+	}
+	appVersion, timeout, pageSize := r.settings()
+	s := &syncer{
+		r:        r,
+		client:   syncv1connect.NewSyncServiceClient(r.http, strings.TrimRight(serverURL, "/"), connect.WithInterceptors(bearer(token))),
+		info:     &syncv1.ClientInfo{ProtocolVersion: ProtocolVersion, SchemaVersion: SchemaVersion, AppVersion: appVersion},
+		timeout:  timeout,
+		pageSize: pageSize,
+		rep:      rep,
+	}
+	err := s.push(ctx)
+	if err == nil {
+		err = s.pull(ctx)
+	}
+	if cerr := r.finishSync(ctx, rep, err); cerr != nil && err == nil {
+		err = cerr
+	}
+	return rep, err
+}
+
+// finishSync records the outcome of a sync and completes the report.
+func (r *Replica) finishSync(ctx context.Context, rep *SyncReport, syncErr error) error {
+	rep.ConflictsJSON, rep.RejectedJSON = mustJSON(rep.conflicts), mustJSON(rep.rejected)
+	var err error
+	if syncErr != nil {
+		_, err = r.write.ExecContext(ctx, `UPDATE device SET last_error = ? WHERE id = 1`, syncErr.Error())
+	} else {
+		_, err = r.write.ExecContext(ctx, `UPDATE device SET last_error = '', last_sync_at = ? WHERE id = 1`, r.nowMS())
+	}
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	st, err := loadState(ctx, r.read)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	rep.Cursor, rep.ClockOffsetMs = st.cursor, st.offsetMS
+	return nil
+}
+
+func mustJSON[T any](v []T) string {
+	if v == nil {
+		v = []T{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of strings and numbers always encode
+	}
+	return string(b)
+}
+
+// bearer sets the Authorization header on every request.
+func bearer(token string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if token != "" {
+				req.Header().Set("Authorization", "Bearer "+token)
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// syncer is the state of one Sync.
+type syncer struct {
+	r        *Replica
+	client   syncv1connect.SyncServiceClient
+	info     *syncv1.ClientInfo
+	timeout  time.Duration
+	pageSize uint32
+	rep      *SyncReport
+}
+
+// outboxEntry is one pending mutation as stored.
+type outboxEntry struct {
+	env     envelope
+	counter int64
+	hlc     hlc
+	fields  []outboxField
+}
+
+type outboxField struct {
+	position int
+	field    string
+	value    string
+	base     version
+}
+
+func (e *outboxEntry) proto() (*syncv1.Mutation, error) {
+	m := &syncv1.Mutation{
+		Counter:    uint64(e.counter),
+		RecordId:   e.env.recordID,
+		RecordType: e.env.recordType,
+		ServiceId:  e.env.serviceID,
+		PersonId:   e.env.personID,
+		Hlc:        e.hlc.proto(),
+		Fields:     make([]*syncv1.FieldEdit, len(e.fields)),
+	}
+	for i, f := range e.fields {
+		v, err := parseValue(f.value)
+		if err != nil {
+			return nil, err
+		}
+		m.Fields[i] = &syncv1.FieldEdit{Field: f.field, Value: v, Base: f.base.proto()}
+	}
+	return m, nil
+}
+
+// pendingEntries returns up to limit pending outbox entries with counter at
+// least from, oldest first (limit <= 0: all).
+func pendingEntries(ctx context.Context, q queryer, from int64, limit int) ([]*outboxEntry, error) {
+	lim := -1
+	if limit > 0 {
+		lim = limit
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT counter, record_id, record_type, service_id, person_id, wall_ms, logical
+		FROM outbox WHERE status = 'pending' AND counter >= ? ORDER BY counter LIMIT ?`, from, lim)
+	if err != nil {
+		return nil, err
+	}
+	var entries []*outboxEntry
+	byCounter := map[int64]*outboxEntry{}
+	for rows.Next() {
+		e := &outboxEntry{}
+		if err := rows.Scan(&e.counter, &e.env.recordID, &e.env.recordType, &e.env.serviceID, &e.env.personID, &e.hlc.wallMS, &e.hlc.logical); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		entries = append(entries, e)
+		byCounter[e.counter] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `
+		SELECT counter, position, field, value, base_wall_ms, base_logical, base_device_id
+		FROM outbox_fields WHERE counter BETWEEN ? AND ? ORDER BY counter, position`,
+		entries[0].counter, entries[len(entries)-1].counter)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			counter int64
+			f       outboxField
+		)
+		if err := rows.Scan(&counter, &f.position, &f.field, &f.value, &f.base.hlc.wallMS, &f.base.hlc.logical, &f.base.deviceID); err != nil {
+			return nil, err
+		}
+		if e := byCounter[counter]; e != nil {
+			e.fields = append(e.fields, f)
+		}
+	}
+	return entries, rows.Err()
+}
+
+// push sends the outbox until no pending entry is left. Changes made while
+// it runs are sent too, up to a bound on the rounds so a busy device still
+// gets to pull; the next sync sends the rest.
+func (s *syncer) push(ctx context.Context) error {
+	var pending int64
+	if err := s.r.read.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'pending'`).Scan(&pending); err != nil {
+		return fmt.Errorf("replica: read outbox: %w", err)
+	}
+	maxRounds := pending/MaxPushBatch + maxStalledRounds + 2
+	stalled := 0
+	for round := int64(0); round < maxRounds; round++ {
+		batch, err := pendingEntries(ctx, s.r.read, 0, MaxPushBatch)
+		if err != nil {
+			return fmt.Errorf("replica: read outbox: %w", err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		req := &syncv1.PushRequest{Client: s.info, Mutations: make([]*syncv1.Mutation, len(batch))}
+		for i, e := range batch {
+			if req.Mutations[i], err = e.proto(); err != nil {
+				return err
+			}
+		}
+		sent := s.r.nowMS()
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		res, err := s.client.Push(cctx, req)
+		cancel()
+		if err != nil {
+			return err
+		}
+		received := s.r.nowMS()
+		s.rep.PushRounds++
+		s.rep.Pushed += int64(len(batch))
+		progress, restamped, err := s.applyPush(ctx, batch, res, (sent+received)/2)
+		if err != nil {
+			return err
+		}
+		switch {
+		case progress:
+			stalled = 0
+		case restamped:
+			if stalled++; stalled >= maxStalledRounds {
+				return &codedError{Code: CodeStalled, Message: fmt.Sprintf("the server asked %d times in a row to re-stamp counter %d", stalled, batch[0].counter)}
+			}
+		default:
+			return &codedError{Code: CodeStalled, Message: fmt.Sprintf(
+				"the server processed none of counters %d to %d (it has acknowledged up to %d); the outbox is kept",
+				batch[0].counter, batch[len(batch)-1].counter, res.GetAcknowledgedCounter())}
+		}
+	}
+	return nil
+}
+
+// applyPush applies one push answer in one transaction. It reports whether
+// any mutation left the pending state and whether any was re-stamped.
+func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv1.PushResponse, deviceMS int64) (progress, restamped bool, err error) {
+	results := res.GetResults()
+	if len(results) != len(batch) {
+		return false, false, &codedError{Code: CodeInternal, Message: fmt.Sprintf("push answered %d results for %d mutations", len(results), len(batch))}
+	}
+	for i, r := range results {
+		if int64(r.GetCounter()) != batch[i].counter {
+			return false, false, &codedError{Code: CodeInternal, Message: fmt.Sprintf("push result %d is for counter %d, not %d", i, r.GetCounter(), batch[i].counter)}
+		}
+	}
+	rep := s.rep
+	var (
+		conflicts []conflictJSON
+		rejected  []rejectedJSON
+		counts    [3]int64 // accepted, quarantined, restamped
+	)
+	err = s.r.writeTx(ctx, func(tx *sql.Tx) error {
+		conflicts, rejected, counts = nil, nil, [3]int64{}
+		st, err := loadState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if res.GetServerTimeMs() > 0 {
+			st.offsetMS = res.GetServerTimeMs() - deviceMS
+		}
+		// A server that has acknowledged counters beyond the device's last
+		// one has seen this device id before the replica did (a restored or
+		// reinstalled replica): new changes must not reuse those counters.
+		// (Pending ones that did are quarantined as counter_reused, and so
+		// kept on the server.)
+		if ack := int64(res.GetAcknowledgedCounter()); ack > st.lastCounter {
+			if _, err := tx.ExecContext(ctx, `UPDATE device SET last_counter = ? WHERE id = 1`, ack); err != nil {
+				return err
+			}
+		}
+		now := s.r.nowMS()
+		var restampFrom int64
+		for i, r := range results {
+			e := batch[i]
+			switch r.GetStatus() {
+			case syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED:
+				if err := deleteEntry(ctx, tx, e.counter); err != nil {
+					return err
+				}
+				st.observed = maxHLC(st.observed, e.hlc)
+				for _, f := range r.GetConflictedFields() {
+					if _, err := tx.ExecContext(ctx, `
+						INSERT OR IGNORE INTO conflicts (record_id, field, counter, reported_at) VALUES (?, ?, ?, ?)`,
+						e.env.recordID, f, e.counter, now); err != nil {
+						return err
+					}
+					conflicts = append(conflicts, conflictJSON{Counter: e.counter, RecordID: e.env.recordID, Field: f})
+				}
+				counts[0]++
+			case syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED:
+				if err := s.r.reject(ctx, tx, e, r.GetReasonCode(), r.GetReason(), now); err != nil {
+					return err
+				}
+				rejected = append(rejected, rejectedJSON{Counter: e.counter, RecordID: e.env.recordID, ReasonCode: r.GetReasonCode(), Reason: r.GetReason()})
+				counts[1]++
+			case syncv1.MutationStatus_MUTATION_STATUS_RESTAMP_REQUIRED:
+				if restampFrom == 0 {
+					restampFrom = e.counter
+				}
+			default: // NOT_PROCESSED, or a status this client does not know: keep it
+			}
+		}
+		if restampFrom > 0 {
+			n, err := s.r.restamp(ctx, tx, &st, restampFrom, now+st.offsetMS)
+			if err != nil {
+				return err
+			}
+			counts[2] = int64(n)
+		}
+		return saveClock(ctx, tx, st)
+	})
+	if err != nil {
+		return false, false, err
+	}
+	rep.Accepted += counts[0]
+	rep.Quarantined += counts[1]
+	rep.Restamped += counts[2]
+	rep.Conflicts += int64(len(conflicts))
+	rep.conflicts = append(rep.conflicts, conflicts...)
+	rep.rejected = append(rep.rejected, rejected...)
+	return counts[0]+counts[1] > 0, counts[2] > 0, nil
+}
+
+func deleteEntry(ctx context.Context, tx *sql.Tx, counter int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_fields WHERE counter = ?`, counter); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE counter = ?`, counter)
+	return err
+}
+
+// reject marks a quarantined entry and its record rejected. Later pending
+// edits made on top of its values name a version the server never stored;
+// they take the rejected entry's own base instead, the version the server
+// still holds.
+func (r *Replica) reject(ctx context.Context, tx *sql.Tx, e *outboxEntry, code, reason string, now int64) error {
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE outbox SET status = 'rejected', reason_code = ?, reason = ?, rejected_at = ? WHERE counter = ?`,
+		code, reason, now, e.counter); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE records SET rejected_code = ?, rejected_reason = ? WHERE record_id = ?`,
+		code, reason, e.env.recordID); err != nil {
+		return err
+	}
+	for _, f := range e.fields {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE outbox_fields SET base_wall_ms = ?, base_logical = ?, base_device_id = ?
+			WHERE field = ? AND base_wall_ms = ? AND base_logical = ? AND base_device_id = ?
+			  AND counter IN (SELECT counter FROM outbox WHERE status = 'pending' AND record_id = ? AND counter > ?)`,
+			f.base.hlc.wallMS, f.base.hlc.logical, f.base.deviceID,
+			f.field, e.hlc.wallMS, e.hlc.logical, r.deviceID, e.env.recordID, e.counter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restamp gives every pending entry from counter on a new HLC, ticked from
+// the greatest HLC the server is known to hold at the corrected time nowMS,
+// so that no new stamp reuses a version or precedes its base, and moves the
+// field versions and later bases that named the old stamps. It sets the
+// device HLC to the last new stamp (below the refused ones: they were never
+// stored anywhere but here) and returns the number of entries re-stamped.
+func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from, nowMS int64) (int, error) {
+	entries, err := pendingEntries(ctx, tx, from, 0)
+	if err != nil {
+		return 0, err
+	}
+	h := st.observed
+	moved := map[hlc]hlc{}
+	for _, e := range entries {
+		var maxBase hlc
+		for i := range e.fields {
+			f := &e.fields[i]
+			if n, ok := moved[f.base.hlc]; ok && f.base.deviceID == r.deviceID {
+				f.base.hlc = n
+				if _, err := tx.ExecContext(ctx, `
+					UPDATE outbox_fields SET base_wall_ms = ?, base_logical = ? WHERE counter = ? AND position = ?`,
+					n.wallMS, n.logical, e.counter, f.position); err != nil {
+					return 0, err
+				}
+			}
+			maxBase = maxHLC(maxBase, f.base.hlc)
+		}
+		h = maxHLC(h, maxBase).tick(nowMS)
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET wall_ms = ?, logical = ?, restamps = restamps + 1 WHERE counter = ?`,
+			h.wallMS, h.logical, e.counter); err != nil {
+			return 0, err
+		}
+		for _, f := range e.fields {
+			args := []any{h.wallMS, h.logical, e.env.recordID, f.field, r.deviceID, e.hlc.wallMS, e.hlc.logical}
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE fields SET wall_ms = ?, logical = ?
+				WHERE record_id = ? AND field = ? AND device_id = ? AND wall_ms = ? AND logical = ?`, args...); err != nil {
+				return 0, err
+			}
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE OR IGNORE field_history SET wall_ms = ?, logical = ?
+				WHERE record_id = ? AND field = ? AND device_id = ? AND wall_ms = ? AND logical = ?`, args...); err != nil {
+				return 0, err
+			}
+		}
+		moved[e.hlc] = h
+	}
+	if len(entries) > 0 {
+		st.last = h
+	}
+	return len(entries), nil
+}
+
+// pull fetches pages from the stored cursor until the server has no more.
+func (s *syncer) pull(ctx context.Context) error {
+	resynced := false
+	for {
+		st, err := loadState(ctx, s.r.read)
+		if err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		res, err := s.client.Pull(cctx, &syncv1.PullRequest{Client: s.info, Cursor: st.cursor, PageSize: s.pageSize})
+		cancel()
+		if err != nil {
+			if ErrorCode(err) == "resync_required" && !resynced && st.cursor != "" {
+				resynced = true
+				if _, err := s.r.write.ExecContext(ctx, `UPDATE device SET pull_cursor = '' WHERE id = 1`); err != nil {
+					return fmt.Errorf("replica: %w", err)
+				}
+				continue
+			}
+			return err
+		}
+		s.rep.PullPages++
+		s.rep.Pulled += int64(len(res.GetChanges()))
+		applied, err := s.r.applyPage(ctx, res)
+		if err != nil {
+			return err
+		}
+		s.rep.Applied += applied
+		if !res.GetHasMore() {
+			return nil
+		}
+		if res.GetNextCursor() == st.cursor && len(res.GetChanges()) == 0 {
+			return &codedError{Code: CodeStalled, Message: "the server says more changes follow but sent none and kept the cursor"}
+		}
+	}
+}
+
+// applyPage merges one pulled page into the replica and stores its cursor,
+// in one transaction. A pulled value replaces the local one only when its
+// version is greater; the outbox is not touched. The HLC then observes the
+// greatest pulled version. It returns how many changes won.
+func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (int64, error) {
+	var applied int64
+	err := r.writeTx(ctx, func(tx *sql.Tx) error {
+		applied = 0
+		st, err := loadState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := r.nowMS()
+		stmts, err := prepare(ctx, tx,
+			`INSERT INTO records (record_id, record_type, service_id, person_id, created_at) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (record_id) DO NOTHING`,
+			`SELECT wall_ms, logical, device_id FROM fields WHERE record_id = ? AND field = ?`,
+			`INSERT INTO fields (record_id, field, value, wall_ms, logical, device_id, author_user_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+			 ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value, wall_ms = excluded.wall_ms,
+			   logical = excluded.logical, device_id = excluded.device_id, author_user_id = excluded.author_user_id`,
+			`UPDATE fields SET author_user_id = ? WHERE record_id = ? AND field = ?`,
+			`INSERT INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, author_user_id, recorded_at)
+			 VALUES (?, ?, ?, ?, ?, ?, 'pulled', ?, ?)
+			 ON CONFLICT (record_id, field, wall_ms, logical, device_id) DO UPDATE SET author_user_id = excluded.author_user_id`,
+		)
+		if err != nil {
+			return err
+		}
+		defer closeAll(stmts)
+		insRecord, getField, putField, setAuthor, insHistory := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4]
+		var newest hlc
+		for _, c := range page.GetChanges() {
+			v := versionFromProto(c.GetVersion())
+			value, err := valueJSON(c.GetValue())
+			if err != nil {
+				return fmt.Errorf("replica: pulled value of %s.%s: %w", c.GetRecordId(), c.GetField(), err)
+			}
+			if _, err := insRecord.ExecContext(ctx, c.GetRecordId(), c.GetRecordType(), c.GetServiceId(), c.GetPersonId(), now); err != nil {
+				return err
+			}
+			var local version
+			err = getField.QueryRowContext(ctx, c.GetRecordId(), c.GetField()).Scan(&local.hlc.wallMS, &local.hlc.logical, &local.deviceID)
+			missing := errors.Is(err, sql.ErrNoRows)
+			if err != nil && !missing {
+				return err
+			}
+			switch cmp := v.compare(local); {
+			case missing || cmp > 0:
+				if _, err := putField.ExecContext(ctx, c.GetRecordId(), c.GetField(), value, v.hlc.wallMS, v.hlc.logical, v.deviceID, c.GetAuthorUserId()); err != nil {
+					return err
+				}
+				applied++
+			case cmp == 0: // our own edit, back from the server: learn its author
+				if _, err := setAuthor.ExecContext(ctx, c.GetAuthorUserId(), c.GetRecordId(), c.GetField()); err != nil {
+					return err
+				}
+			}
+			if _, err := insHistory.ExecContext(ctx, c.GetRecordId(), c.GetField(), v.hlc.wallMS, v.hlc.logical, v.deviceID, value, c.GetAuthorUserId(), now); err != nil {
+				return err
+			}
+			newest = maxHLC(newest, v.hlc)
+		}
+		if newest != (hlc{}) {
+			st.observed = maxHLC(st.observed, newest)
+			st.last = st.last.observe(newest, now+st.offsetMS)
+			if err := saveClock(ctx, tx, st); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE device SET pull_cursor = ? WHERE id = 1`, page.GetNextCursor())
+		return err
+	})
+	return applied, err
+}
+
+func prepare(ctx context.Context, tx *sql.Tx, queries ...string) ([]*sql.Stmt, error) {
+	stmts := make([]*sql.Stmt, 0, len(queries))
+	for _, q := range queries {
+		s, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll(stmts)
+			return nil, err
+		}
+		stmts = append(stmts, s)
+	}
+	return stmts, nil
+}
+
+func closeAll(stmts []*sql.Stmt) {
+	for _, s := range stmts {
+		_ = s.Close()
+	}
+}
