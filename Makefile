@@ -15,6 +15,7 @@ BENCH ?= .
 BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 ADDR ?= 127.0.0.1:8080
+SOAK_RUNS ?= 20000
 
 .PHONY: help
 help: ## Describe useful make targets
@@ -31,6 +32,10 @@ test: ## Run every test with the race detector
 .PHONY: test-short
 test-short: ## Run the fast tests (inner loop)
 	go test -short ./...
+
+.PHONY: soak
+soak: ## Run the convergence property test for SOAK_RUNS seeded runs (default 20000)
+	go test -run='^TestConvergence$$' -timeout=0 ./mobile-contract/replica -args -convergence.runs=$(SOAK_RUNS)
 
 .PHONY: bench
 bench: ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)

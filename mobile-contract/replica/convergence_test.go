@@ -198,12 +198,12 @@ func TestConvergence(t *testing.T) {
 	}
 	var fired [faultCount]int
 	for _, seed := range seeds {
-		f := runConvergence(t, seed)
+		f, problem := runConvergence(t, seed)
+		if problem != "" {
+			t.Fatal(problem)
+		}
 		for i := range fired {
 			fired[i] += f[i]
-		}
-		if t.Failed() {
-			return
 		}
 	}
 	t.Logf("%d runs; network events: %s", len(seeds), describeFired(fired))
@@ -222,7 +222,42 @@ func describeFired(fired [faultCount]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func runConvergence(t *testing.T, seed uint64) [faultCount]int {
+// TestConvergence_NegativeControls breaks the replica on purpose, once with
+// a merge rule that lets older values win and once with an outbox that
+// forgets a batch whose push failed, and checks that the property test
+// catches each within 200 seeds. A property test that cannot fail proves
+// nothing.
+func TestConvergence_NegativeControls(t *testing.T) {
+	controls := []struct {
+		name                     string
+		brokenMerge, lossyOutbox bool
+	}{
+		{"broken merge rule", true, false},
+		{"lossy outbox", false, true},
+	}
+	for _, c := range controls {
+		t.Run(c.name, func(t *testing.T) {
+			replica.SetNegativeControls(c.brokenMerge, c.lossyOutbox)
+			defer replica.SetNegativeControls(false, false)
+			for seed := uint64(1); seed <= 200; seed++ {
+				if _, problem := runConvergence(t, seed); problem != "" {
+					t.Logf("caught at seed %d: %s", seed, firstLine(problem))
+					return
+				}
+			}
+			t.Errorf("the property test did not catch a %s in 200 seeds", c.name)
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// runConvergence runs one seed and returns the network's fault counts and,
+// if the run broke a property, a description with the replay command.
+func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem string) {
 	dir := t.TempDir()
 	s := &simRun{
 		t:      t,
@@ -251,11 +286,22 @@ func runConvergence(t *testing.T, seed uint64) [faultCount]int {
 		}
 	}()
 
+	// fail ends the run with a problem report; it unwinds through a panic
+	// so that deep helpers can call it too.
+	type failure struct{ msg string }
 	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("seed %d (replay: go test ./mobile-contract/replica -run TestConvergence -convergence.seed=%d): %s\nsteps:\n  %s",
-			seed, seed, fmt.Sprintf(format, args...), strings.Join(s.log, "\n  "))
+		panic(failure{fmt.Sprintf("seed %d (replay: go test ./mobile-contract/replica -run 'TestConvergence$' -args -convergence.seed=%d): %s\nsteps:\n  %s",
+			seed, seed, fmt.Sprintf(format, args...), strings.Join(s.log, "\n  "))})
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(failure)
+			if !ok {
+				panic(r)
+			}
+			problem = f.msg
+		}
+	}()
 
 	steps := 10 + s.rng.IntN(30)
 	for range steps {
@@ -336,7 +382,7 @@ func runConvergence(t *testing.T, seed uint64) [faultCount]int {
 	}
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
-	return s.net.fired
+	return s.net.fired, ""
 }
 
 // knownRecords lists the record ids any device holds.

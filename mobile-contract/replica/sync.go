@@ -20,6 +20,14 @@ import (
 // is moving or something is wrong; a third ends the sync.
 const maxStalledRounds = 3
 
+// Negative controls: deliberately broken behaviour that the convergence
+// property test must catch (TestConvergence_NegativeControls sets them
+// through export_test.go). Nothing else ever sets them.
+var (
+	invertMerge   bool // a pulled value wins only when it is older
+	forgetOnError bool // a push that fails drops its batch from the outbox
+)
+
 // SyncReport says what one [Replica.Sync] did.
 type SyncReport struct {
 	// PushRounds is the number of push requests made.
@@ -296,6 +304,9 @@ func (s *syncer) push(ctx context.Context) error {
 		res, err := s.client.Push(cctx, req)
 		cancel()
 		if err != nil {
+			if forgetOnError {
+				s.forget(ctx, batch)
+			}
 			return err
 		}
 		received := s.r.nowMS()
@@ -409,6 +420,18 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 	rep.conflicts = append(rep.conflicts, conflicts...)
 	rep.rejected = append(rep.rejected, rejected...)
 	return counts[0]+counts[1] > 0, counts[2] > 0, nil
+}
+
+// forget drops a batch from the outbox: the lossy-outbox negative control.
+func (s *syncer) forget(ctx context.Context, batch []*outboxEntry) {
+	_ = s.r.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range batch {
+			if err := deleteEntry(ctx, tx, e.counter); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func deleteEntry(ctx context.Context, tx *sql.Tx, counter int64) error {
@@ -582,7 +605,11 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (int
 			if err != nil && !missing {
 				return err
 			}
-			switch cmp := v.compare(local); {
+			cmp := v.compare(local)
+			if invertMerge {
+				cmp = -cmp
+			}
+			switch {
 			case missing || cmp > 0:
 				if _, err := putField.ExecContext(ctx, c.GetRecordId(), c.GetField(), value, v.hlc.wallMS, v.hlc.logical, v.deviceID, c.GetAuthorUserId()); err != nil {
 					return err
