@@ -25,6 +25,10 @@ help: ## Describe useful make targets
 run: ## Start shiftsyncd on ./data/shiftsync.db with a development token and example requests
 	go run ./server/cmd/shiftsyncd serve -db ./data/shiftsync.db -addr $(ADDR) -dev
 
+.PHONY: demo
+demo: ## Three phones log the transition incidents offline, sync in another order, show the result
+	bash mobile-contract/demo.sh
+
 .PHONY: test
 test: ## Run every test with the race detector
 	go test -race -cover ./...
