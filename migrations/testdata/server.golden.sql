@@ -1,14 +1,36 @@
 -- index conflicts_by_status
 CREATE INDEX conflicts_by_status ON conflicts (status, record_id);
 
+-- index devices_by_user
+CREATE INDEX devices_by_user ON devices (user_id);
+
+-- index enrolment_failures_by_time
+CREATE INDEX enrolment_failures_by_time ON enrolment_failures (at);
+
 -- index field_versions_by_record
 CREATE INDEX field_versions_by_record ON field_versions (record_id, field, hlc);
 
 -- index fields_by_service_seq
 CREATE INDEX fields_by_service_seq ON fields (service_id, version_seq);
 
+-- index memberships_by_user
+CREATE INDEX memberships_by_user ON memberships (user_id, starts_at);
+
 -- index quarantine_by_service
 CREATE INDEX quarantine_by_service ON quarantine (service_id, received_at);
+
+-- table audit_log
+CREATE TABLE audit_log (
+    seq          INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    actor_user   TEXT    NOT NULL,
+    actor_device TEXT    NOT NULL,
+    action       TEXT    NOT NULL,
+    subject      TEXT    NOT NULL,
+    detail       TEXT    NOT NULL,
+    prev_hash    BLOB    NOT NULL,
+    hash         BLOB    NOT NULL
+);
 
 -- table conflicts
 CREATE TABLE conflicts (
@@ -31,6 +53,34 @@ CREATE TABLE device_counters (
     acknowledged INTEGER NOT NULL,
     last_push_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- table devices
+CREATE TABLE devices (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    user_id         TEXT    NOT NULL REFERENCES users (id),
+    label           TEXT    NOT NULL DEFAULT '',
+    credential_hash BLOB    NOT NULL,
+    enrolled_at     INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    revoke_reason   TEXT    NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+
+-- table enrolment_codes
+CREATE TABLE enrolment_codes (
+    code_hash  BLOB    NOT NULL PRIMARY KEY,
+    user_id    TEXT    NOT NULL REFERENCES users (id),
+    issued_by  TEXT    NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    device_id  TEXT
+) WITHOUT ROWID;
+
+-- table enrolment_failures
+CREATE TABLE enrolment_failures (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);
 
 -- table field_versions
 CREATE TABLE field_versions (
@@ -56,6 +106,19 @@ CREATE TABLE fields (
     PRIMARY KEY (record_id, field)
 ) WITHOUT ROWID;
 
+-- table memberships
+CREATE TABLE memberships (
+    id         INTEGER PRIMARY KEY,
+    user_id    TEXT    NOT NULL REFERENCES users (id),
+    service_id TEXT    NOT NULL REFERENCES services (id),
+    person_id  TEXT    NOT NULL DEFAULT '',
+    role       TEXT    NOT NULL CHECK (role IN ('support_worker', 'shift_lead', 'pbs_lead', 'manager',
+                                                'quality_lead', 'safeguarding_lead', 'partner')),
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER,
+    CHECK (ends_at IS NULL OR ends_at >= starts_at)
+);
+
 -- table mutations
 CREATE TABLE mutations (
     device_id         TEXT    NOT NULL,
@@ -72,6 +135,21 @@ CREATE TABLE mutations (
     app_version       TEXT    NOT NULL DEFAULT '',
     received_at       INTEGER NOT NULL,
     PRIMARY KEY (device_id, counter)
+) WITHOUT ROWID;
+
+-- table organisations
+CREATE TABLE organisations (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- table people
+CREATE TABLE people (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    service_id TEXT    NOT NULL REFERENCES services (id),
+    name       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- table quarantine
@@ -101,10 +179,47 @@ CREATE TABLE records (
     received_at       INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- table services
+CREATE TABLE services (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    organisation_id TEXT    NOT NULL REFERENCES organisations (id),
+    name            TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- table signing_keys
+CREATE TABLE signing_keys (
+    kid         TEXT    NOT NULL PRIMARY KEY,
+    private_key BLOB    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER
+) WITHOUT ROWID;
+
 -- table store
 CREATE TABLE store (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     store_id   TEXT    NOT NULL,
     created_at INTEGER NOT NULL
 );
+
+-- table users
+CREATE TABLE users (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    organisation_id TEXT    NOT NULL REFERENCES organisations (id),
+    name            TEXT    NOT NULL,
+    agency          TEXT    NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- trigger audit_log_no_delete
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+
+-- trigger audit_log_no_update
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
 

@@ -72,7 +72,7 @@ func TestRun_Commands(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate", "-db", db}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "applied 1 migrations") {
+	if !strings.Contains(out.String(), "applied 2 migrations") {
 		t.Errorf("first migrate said %q", out.String())
 	}
 	out.Reset()
