@@ -29,36 +29,22 @@ const (
 	method           = "EdDSA"
 )
 
-// Key is one signing key. ID is the `kid` tokens carry.
-type Key struct {
-	ID      string
-	Private ed25519.PrivateKey
-}
-
-// NewKey returns a new random key.
-func NewKey() (Key, error) {
+// NewKey returns a new random signing key.
+func NewKey() (shiftsync.SigningKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return Key{}, err
+		return shiftsync.SigningKey{}, err
 	}
 	id := make([]byte, 8)
 	if _, err := rand.Read(id); err != nil {
-		return Key{}, err
+		return shiftsync.SigningKey{}, err
 	}
-	return Key{ID: hex.EncodeToString(id), Private: priv}, nil
-}
-
-// KeyStore holds the signing keys.
-type KeyStore interface {
-	// ActiveKey returns the key new tokens are signed with.
-	ActiveKey(ctx context.Context) (Key, error)
-	// PublicKey returns the public half of the key with the given id, or an
-	// error with CodeUnauthenticated if there is none or it was retired.
-	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
+	return shiftsync.SigningKey{ID: hex.EncodeToString(id), Private: priv}, nil
 }
 
 // DeviceChecker says whether a device may still use its tokens. It is
 // consulted on every request, so a revocation takes effect on the next one.
+// [shiftsync.IdentityService] is one.
 type DeviceChecker interface {
 	// CheckDevice returns nil if deviceID is enrolled to userID and not
 	// revoked, CodeDeviceRevoked if it was revoked, or CodeUnauthenticated.
@@ -69,7 +55,7 @@ type DeviceChecker interface {
 type Config struct {
 	Issuer   string // required
 	Audience string // required
-	Keys     KeyStore
+	Keys     shiftsync.KeyStore
 	Devices  DeviceChecker
 	// AccessTTL is how long an access token lives; defaults to 5 minutes.
 	AccessTTL time.Duration

@@ -14,11 +14,11 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// keyRing is an in-memory jwt.KeyStore for these unit tests; the store's own
+// keyRing is an in-memory shiftsync.SigningKeyStore for these unit tests; the store's own
 // key table is tested with the store.
 type keyRing struct {
 	mu      sync.Mutex
-	active  jwt.Key
+	active  shiftsync.SigningKey
 	keys    map[string]ed25519.PublicKey
 	retired map[string]bool
 }
@@ -29,7 +29,7 @@ func newKeyRing(t testing.TB) *keyRing {
 	return r
 }
 
-func (r *keyRing) rotate(t testing.TB) jwt.Key {
+func (r *keyRing) rotate(t testing.TB) shiftsync.SigningKey {
 	t.Helper()
 	k, err := jwt.NewKey()
 	if err != nil {
@@ -42,7 +42,7 @@ func (r *keyRing) rotate(t testing.TB) jwt.Key {
 	return k
 }
 
-func (r *keyRing) ActiveKey(context.Context) (jwt.Key, error) {
+func (r *keyRing) ActiveKey(context.Context) (shiftsync.SigningKey, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.active, nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -245,6 +246,9 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 // storageError classifies a driver error: busy and locked databases are
 // unavailable (retry later), anything else is internal.
 func storageError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked || se.Code == sqlite3.ErrFull) {
 		return &shiftsync.Error{Code: shiftsync.CodeUnavailable, Message: "the store is busy; retry later", Err: err}
@@ -254,4 +258,11 @@ func storageError(err error) error {
 		return err
 	}
 	return &shiftsync.Error{Code: shiftsync.CodeInternal, Message: "internal error", Err: err}
+}
+
+// isConstraint reports whether err is a SQLite constraint failure of one of
+// the given extended codes.
+func isConstraint(err error, codes ...sqlite3.ErrNoExtended) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && slices.Contains(codes, se.ExtendedCode)
 }

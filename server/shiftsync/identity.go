@@ -1,0 +1,117 @@
+package shiftsync
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"time"
+)
+
+// Device is an enrolled phone or tablet. A zero RevokedAt means active.
+type Device struct {
+	ID         string
+	UserID     string
+	Label      string
+	EnrolledAt time.Time
+	RevokedAt  time.Time
+}
+
+// Membership gives a user a role in a service, or for one person supported
+// in it, from Start until End (zero: open-ended).
+type Membership struct {
+	ID        int64
+	UserID    string
+	ServiceID string
+	PersonID  string
+	Role      Role
+	Start     time.Time
+	End       time.Time
+}
+
+// Grant returns the membership as an access grant.
+func (m Membership) Grant() Grant {
+	return Grant{ServiceID: m.ServiceID, PersonID: m.PersonID, Role: m.Role, Start: m.Start, End: m.End}
+}
+
+// EnrolmentCodeTTL is how long an enrolment code works.
+const EnrolmentCodeTTL = 15 * time.Minute
+
+// IdentityService enrols and revokes devices. Implementations are safe for
+// concurrent use; every change is written to the audit log in the same
+// transaction.
+type IdentityService interface {
+	// IssueEnrolmentCode returns a one-time code with which userID enrols a
+	// device, and when it expires. Returns CodeNotFound for an unknown user.
+	IssueEnrolmentCode(ctx context.Context, actor Principal, userID string) (code string, expires time.Time, err error)
+
+	// Enrol exchanges an enrolment code for a new device and its credential
+	// (returned once; only its hash is kept). Returns CodeUnauthenticated for
+	// a code that is unknown, used or expired, and CodeResourceExhausted when
+	// too many attempts failed recently.
+	Enrol(ctx context.Context, code, label string) (Device, string, error)
+
+	// CheckCredential returns the device a credential belongs to. Returns
+	// CodeUnauthenticated for a wrong credential and CodeDeviceRevoked for a
+	// revoked device.
+	CheckCredential(ctx context.Context, deviceID, credential string) (Device, error)
+
+	// CheckDevice returns nil if deviceID is enrolled to userID and not
+	// revoked, CodeDeviceRevoked if it was revoked, or CodeUnauthenticated.
+	CheckDevice(ctx context.Context, userID, deviceID string) error
+
+	// RevokeDevice revokes a device at once. Returns CodeNotFound for an
+	// unknown device.
+	RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error)
+}
+
+// SigningKey is an Ed25519 key that signs access tokens; ID is its `kid`.
+type SigningKey struct {
+	ID      string
+	Private ed25519.PrivateKey
+}
+
+// KeyStore holds the signing keys.
+type KeyStore interface {
+	// ActiveKey returns the key new tokens are signed with.
+	ActiveKey(ctx context.Context) (SigningKey, error)
+	// PublicKey returns the public half of the key with the given id, or
+	// CodeUnauthenticated if there is none or it was retired.
+	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
+}
+
+// enrolmentAlphabet has no letters or digits that read alike (0/O, 1/I/L).
+const enrolmentAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+// NewEnrolmentCode returns a random code of 13 characters from a 31-letter
+// alphabet (64 bits), grouped for reading aloud: "ABCD-EFGH-JKMNP".
+func NewEnrolmentCode() string {
+	b := make([]byte, 13)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	var s strings.Builder
+	for i, x := range b {
+		if i == 4 || i == 8 {
+			s.WriteByte('-')
+		}
+		// 256 % 31 = 8: the first 8 letters are drawn a little more often,
+		// which costs well under a bit of the 64.
+		s.WriteByte(enrolmentAlphabet[int(x)%len(enrolmentAlphabet)])
+	}
+	return s.String()
+}
+
+// NormaliseEnrolmentCode returns the code as issued, from what a person
+// typed: case, spaces and dashes do not matter.
+func NormaliseEnrolmentCode(typed string) string {
+	var s strings.Builder
+	for _, r := range strings.ToUpper(typed) {
+		if r == ' ' || r == '-' {
+			continue
+		}
+		if s.Len() == 4 || s.Len() == 9 {
+			s.WriteByte('-')
+		}
+		s.WriteRune(r)
+	}
+	return s.String()
+}

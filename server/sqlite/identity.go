@@ -1,0 +1,369 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+var (
+	_ shiftsync.IdentityService = (*IdentityService)(nil)
+	_ shiftsync.KeyStore        = (*IdentityService)(nil)
+	_ shiftsync.Authorizer      = (*IdentityService)(nil)
+)
+
+// Enrolment guessing limits: at most MaxEnrolmentFailures failed attempts in
+// any EnrolmentFailureWindow, across all callers; past that every attempt is
+// refused until the window moves on. With 64-bit codes that live 15 minutes,
+// this leaves a guesser no chance; a manager can always issue a new code.
+const (
+	MaxEnrolmentFailures   = 20
+	EnrolmentFailureWindow = 15 * time.Minute
+)
+
+// IdentityService implements [shiftsync.IdentityService], the
+// [shiftsync.KeyStore] of token signing keys, and the [shiftsync.Authorizer]
+// that decides access from memberships, on a [DB].
+type IdentityService struct {
+	db *DB
+}
+
+// NewIdentityService returns the identity service of db.
+func NewIdentityService(db *DB) *IdentityService { return &IdentityService{db: db} }
+
+// write runs fn in a write transaction and commits it.
+func (s *IdentityService) write(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := s.db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return storageError(err)
+	}
+	return storageError(tx.Commit())
+}
+
+func detail(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func sha(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// CreateOrganisation adds an organisation.
+func (s *IdentityService) CreateOrganisation(ctx context.Context, actor shiftsync.Principal, id, name string) error {
+	return s.create(ctx, actor, "organisation", id, `INSERT INTO organisations (id, name, created_at) VALUES (?, ?, ?)`, id, name)
+}
+
+// CreateService adds a service of an organisation.
+func (s *IdentityService) CreateService(ctx context.Context, actor shiftsync.Principal, id, organisationID, name string) error {
+	return s.create(ctx, actor, "service", id, `INSERT INTO services (id, organisation_id, name, created_at) VALUES (?, ?, ?, ?)`, id, organisationID, name)
+}
+
+// CreatePerson adds a person supported by a service.
+func (s *IdentityService) CreatePerson(ctx context.Context, actor shiftsync.Principal, id, serviceID, name string) error {
+	return s.create(ctx, actor, "person", id, `INSERT INTO people (id, service_id, name, created_at) VALUES (?, ?, ?, ?)`, id, serviceID, name)
+}
+
+// CreateUser adds a user of an organisation; agency names a partner agency
+// for external users.
+func (s *IdentityService) CreateUser(ctx context.Context, actor shiftsync.Principal, id, organisationID, name, agency string) error {
+	return s.create(ctx, actor, "user", id, `INSERT INTO users (id, organisation_id, name, agency, created_at) VALUES (?, ?, ?, ?, ?)`, id, organisationID, name, agency)
+}
+
+func (s *IdentityService) create(ctx context.Context, actor shiftsync.Principal, kind, id, query string, args ...any) error {
+	if id == "" {
+		return shiftsync.Errorf(shiftsync.CodeInvalid, "a %s needs an id", kind)
+	}
+	return s.write(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, query, append(args, tx.now.UnixMilli())...); err != nil {
+			return createError(err, kind, id)
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditAdminCreate, Subject: id, Detail: detail(map[string]string{"kind": kind})})
+	})
+}
+
+// AddMembership gives a user a role; it returns the membership's id.
+func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Principal, m shiftsync.Membership) (int64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *Tx) error {
+		var end any
+		if !m.End.IsZero() {
+			end = m.End.UnixMilli()
+		}
+		res, err := tx.exec(ctx, `INSERT INTO memberships (user_id, service_id, person_id, role, starts_at, ends_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			m.UserID, m.ServiceID, m.PersonID, string(m.Role), m.Start.UnixMilli(), end)
+		if err != nil {
+			return createError(err, "membership", m.UserID)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditMembershipAdd, Subject: m.UserID,
+			Detail: detail(map[string]any{"membership": id, "service": m.ServiceID, "person": m.PersonID, "role": m.Role})})
+	})
+	return id, err
+}
+
+// EndMembership ends a membership at a time. Returns CodeNotFound for an
+// unknown membership.
+func (s *IdentityService) EndMembership(ctx context.Context, actor shiftsync.Principal, id int64, at time.Time) error {
+	return s.write(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE memberships SET ends_at = ? WHERE id = ?`, at.UnixMilli(), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return shiftsync.Errorf(shiftsync.CodeNotFound, "membership %d does not exist", id)
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditMembershipEnd, Subject: fmt.Sprint(id), Detail: detail(map[string]any{"ends_at": at.UTC()})})
+	})
+}
+
+// createError turns constraint failures into clear domain errors.
+func createError(err error, kind, id string) error {
+	if isConstraint(err, sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey) {
+		return shiftsync.Errorf(shiftsync.CodeAlreadyExists, "%s %q already exists", kind, id)
+	}
+	if isConstraint(err, sqlite3.ErrConstraintForeignKey, sqlite3.ErrConstraintCheck, sqlite3.ErrConstraintNotNull) {
+		return shiftsync.Errorf(shiftsync.CodeInvalid, "%s %q refers to something that does not exist, or has an invalid value", kind, id)
+	}
+	return err
+}
+
+// IssueEnrolmentCode implements [shiftsync.IdentityService].
+func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsync.Principal, userID string) (string, time.Time, error) {
+	code := shiftsync.NewEnrolmentCode()
+	var expires time.Time
+	err := s.write(ctx, func(tx *Tx) error {
+		var one int
+		if err := tx.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return shiftsync.Errorf(shiftsync.CodeNotFound, "user %q does not exist", userID)
+		} else if err != nil {
+			return err
+		}
+		expires = tx.now.Add(shiftsync.EnrolmentCodeTTL)
+		if _, err := tx.exec(ctx, `INSERT INTO enrolment_codes (code_hash, user_id, issued_by, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			sha(code), userID, actor.UserID, tx.now.UnixMilli(), expires.UnixMilli()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditEnrolmentCode, Subject: userID, Detail: detail(map[string]any{"expires_at": expires})})
+	})
+	return code, expires, err
+}
+
+// Enrol implements [shiftsync.IdentityService]. The code is marked used in
+// the same transaction that creates the device, so it works once.
+func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shiftsync.Device, string, error) {
+	var d shiftsync.Device
+	credential := newSecret()
+	var refused error
+	err := s.write(ctx, func(tx *Tx) error {
+		var failures int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM enrolment_failures WHERE at > ?`, tx.now.Add(-EnrolmentFailureWindow).UnixMilli()).Scan(&failures); err != nil {
+			return err
+		}
+		if failures >= MaxEnrolmentFailures {
+			refused = shiftsync.Errorf(shiftsync.CodeResourceExhausted, "too many failed enrolment attempts; try again in %s", EnrolmentFailureWindow)
+			return appendAudit(ctx, tx, AuditEvent{Action: AuditEnrolRefused, Detail: detail(map[string]string{"reason": "rate limited"})})
+		}
+		var userID string
+		err := tx.queryRow(ctx, `SELECT user_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
+			sha(shiftsync.NormaliseEnrolmentCode(code)), tx.now.UnixMilli()).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			refused = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
+			if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at) VALUES (?)`, tx.now.UnixMilli()); err != nil {
+				return err
+			}
+			return appendAudit(ctx, tx, AuditEvent{Action: AuditEnrolRefused, Detail: detail(map[string]string{"reason": "bad code"})})
+		} else if err != nil {
+			return err
+		}
+		d = shiftsync.Device{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Label: label, EnrolledAt: tx.now}
+		if _, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
+			d.ID, userID, label, sha(credential), tx.now.UnixMilli()); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
+			tx.now.UnixMilli(), d.ID, sha(shiftsync.NormaliseEnrolmentCode(code))); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: shiftsync.Principal{UserID: userID, DeviceID: d.ID}, Action: AuditEnrol, Subject: d.ID,
+			Detail: detail(map[string]string{"label": label})})
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return shiftsync.Device{}, "", err
+	}
+	return d, credential, nil
+}
+
+// CheckCredential implements [shiftsync.IdentityService].
+func (s *IdentityService) CheckCredential(ctx context.Context, deviceID, credential string) (shiftsync.Device, error) {
+	d, hash, err := s.device(ctx, deviceID)
+	if err == nil && subtle.ConstantTimeCompare(hash, sha(credential)) != 1 {
+		err = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")
+	}
+	if err == nil && !d.RevokedAt.IsZero() {
+		err = shiftsync.Errorf(shiftsync.CodeDeviceRevoked, "this device was revoked: wipe its replica and enrol again")
+	}
+	return d, err
+}
+
+// CheckDevice implements [shiftsync.IdentityService].
+func (s *IdentityService) CheckDevice(ctx context.Context, userID, deviceID string) error {
+	d, _, err := s.device(ctx, deviceID)
+	switch {
+	case err != nil:
+		return err
+	case d.UserID != userID:
+		return shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")
+	case !d.RevokedAt.IsZero():
+		return shiftsync.Errorf(shiftsync.CodeDeviceRevoked, "this device was revoked: wipe its replica and enrol again")
+	}
+	return nil
+}
+
+func (s *IdentityService) device(ctx context.Context, id string) (shiftsync.Device, []byte, error) {
+	d := shiftsync.Device{ID: id}
+	var (
+		hash     []byte
+		enrolled int64
+		revoked  sql.NullInt64
+	)
+	err := s.db.read.QueryRowContext(ctx, `SELECT user_id, label, credential_hash, enrolled_at, revoked_at FROM devices WHERE id = ?`, id).
+		Scan(&d.UserID, &d.Label, &hash, &enrolled, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, nil, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")
+	} else if err != nil {
+		return d, nil, storageError(err)
+	}
+	d.EnrolledAt = time.UnixMilli(enrolled).UTC()
+	if revoked.Valid {
+		d.RevokedAt = time.UnixMilli(revoked.Int64).UTC()
+	}
+	return d, hash, nil
+}
+
+// RevokeDevice implements [shiftsync.IdentityService].
+func (s *IdentityService) RevokeDevice(ctx context.Context, actor shiftsync.Principal, deviceID, reason string) (time.Time, error) {
+	var at time.Time
+	err := s.write(ctx, func(tx *Tx) error {
+		at = tx.now
+		res, err := tx.exec(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, ?), revoke_reason = ? WHERE id = ?`, at.UnixMilli(), reason, deviceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return shiftsync.Errorf(shiftsync.CodeNotFound, "device %q does not exist", deviceID)
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditRevoke, Subject: deviceID, Detail: detail(map[string]string{"reason": reason})})
+	})
+	return at, err
+}
+
+// Scope implements [shiftsync.Authorizer]: the grants of every membership
+// the principal's user ever had, with their times, so a write is judged at
+// the time it was made as well as now.
+func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shiftsync.Scope, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT service_id, person_id, role, starts_at, ends_at FROM memberships WHERE user_id = ?`, p.UserID)
+	if err != nil {
+		return shiftsync.Scope{}, storageError(err)
+	}
+	defer rows.Close()
+	var scope shiftsync.Scope
+	for rows.Next() {
+		var (
+			g     shiftsync.Grant
+			role  string
+			start int64
+			end   sql.NullInt64
+		)
+		if err := rows.Scan(&g.ServiceID, &g.PersonID, &role, &start, &end); err != nil {
+			return shiftsync.Scope{}, storageError(err)
+		}
+		g.Role, g.Start = shiftsync.Role(role), time.UnixMilli(start).UTC()
+		if end.Valid {
+			g.End = time.UnixMilli(end.Int64).UTC()
+		}
+		scope.Grants = append(scope.Grants, g)
+	}
+	return scope, storageError(rows.Err())
+}
+
+// ActiveKey implements [shiftsync.KeyStore]: the newest unretired key, made
+// on first use.
+func (s *IdentityService) ActiveKey(ctx context.Context) (shiftsync.SigningKey, error) {
+	var k shiftsync.SigningKey
+	var priv []byte
+	err := s.db.read.QueryRowContext(ctx, `SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`).Scan(&k.ID, &priv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.RotateKey(ctx, shiftsync.Principal{UserID: "system"})
+	} else if err != nil {
+		return k, storageError(err)
+	}
+	k.Private = ed25519.PrivateKey(priv)
+	return k, nil
+}
+
+// PublicKey implements [shiftsync.KeyStore].
+func (s *IdentityService) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	var priv []byte
+	err := s.db.read.QueryRowContext(ctx, `SELECT private_key FROM signing_keys WHERE kid = ? AND retired_at IS NULL`, kid).Scan(&priv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown signing key")
+	} else if err != nil {
+		return nil, storageError(err)
+	}
+	return ed25519.PrivateKey(priv).Public().(ed25519.PublicKey), nil
+}
+
+// RotateKey makes a new active signing key. The key it replaces keeps
+// verifying, so nobody is logged out; keys older than that are retired.
+func (s *IdentityService) RotateKey(ctx context.Context, actor shiftsync.Principal) (shiftsync.SigningKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return shiftsync.SigningKey{}, err
+	}
+	kid := make([]byte, 8)
+	_, _ = rand.Read(kid)
+	k := shiftsync.SigningKey{ID: hex.EncodeToString(kid), Private: priv}
+	err = s.write(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND kid NOT IN
+			(SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1)`, tx.now.UnixMilli()); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`, k.ID, []byte(priv), tx.now.UnixMilli()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditKeyRotate, Subject: k.ID})
+	})
+	return k, err
+}
+
+// newSecret returns 32 random bytes, base64url.
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
