@@ -85,11 +85,12 @@ CREATE INDEX enrolment_failures_by_time ON enrolment_failures (at);
 -- every unretired key verifies. At-rest encryption of the private key is left
 -- to the deployment (an encrypted volume), as for the care records.
 CREATE TABLE signing_keys (
-    kid         TEXT    NOT NULL PRIMARY KEY,
+    id          INTEGER PRIMARY KEY, -- creation order
+    kid         TEXT    NOT NULL UNIQUE,
     private_key BLOB    NOT NULL,
     created_at  INTEGER NOT NULL,
     retired_at  INTEGER
-) WITHOUT ROWID;
+);
 
 -- The append-only audit log. Each row's hash covers the previous row's hash
 -- and its own content, so an edited or removed row breaks the chain; the

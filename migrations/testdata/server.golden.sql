@@ -189,11 +189,12 @@ CREATE TABLE services (
 
 -- table signing_keys
 CREATE TABLE signing_keys (
-    kid         TEXT    NOT NULL PRIMARY KEY,
+    id          INTEGER PRIMARY KEY, -- creation order
+    kid         TEXT    NOT NULL UNIQUE,
     private_key BLOB    NOT NULL,
     created_at  INTEGER NOT NULL,
     retired_at  INTEGER
-) WITHOUT ROWID;
+);
 
 -- table store
 CREATE TABLE store (

@@ -10,30 +10,24 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// AuditEvent is one entry of the audit log.
-type AuditEvent struct {
-	Actor   shiftsync.Principal
-	Action  string // e.g. "device.enrol"; see the Audit* constants
-	Subject string // what the action was done to: a device, user or record id
-	Detail  string // JSON with the particulars
-}
+var _ shiftsync.AuditLog = (*DB)(nil)
 
-// Audit actions. They are stored: never rename one.
-const (
-	AuditEnrolmentCode  = "enrolment_code.issue"
-	AuditEnrol          = "device.enrol"
-	AuditEnrolRefused   = "device.enrol_refused"
-	AuditRevoke         = "device.revoke"
-	AuditMembershipAdd  = "membership.add"
-	AuditMembershipEnd  = "membership.end"
-	AuditKeyRotate      = "signing_key.rotate"
-	AuditAdminCreate    = "admin.create"
-	AuditCredentialFail = "device.credential_refused"
-)
+// Audit implements [shiftsync.AuditLog], in a transaction of its own.
+func (db *DB) Audit(ctx context.Context, e shiftsync.AuditEvent) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := appendAudit(ctx, tx, e); err != nil {
+		return storageError(err)
+	}
+	return storageError(tx.Commit())
+}
 
 // appendAudit adds an event to the hash chain inside tx, so the entry and
 // the change it records commit together.
-func appendAudit(ctx context.Context, tx *Tx, e AuditEvent) error {
+func appendAudit(ctx context.Context, tx *Tx, e shiftsync.AuditEvent) error {
 	var prev []byte
 	err := tx.queryRow(ctx, `SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&prev)
 	if err != nil && err != sql.ErrNoRows {

@@ -97,7 +97,7 @@ func (s *IdentityService) create(ctx context.Context, actor shiftsync.Principal,
 		if _, err := tx.exec(ctx, query, append(args, tx.now.UnixMilli())...); err != nil {
 			return createError(err, kind, id)
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditAdminCreate, Subject: id, Detail: detail(map[string]string{"kind": kind})})
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditAdminCreate, Subject: id, Detail: detail(map[string]string{"kind": kind})})
 	})
 }
 
@@ -117,7 +117,7 @@ func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Pri
 		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditMembershipAdd, Subject: m.UserID,
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditMembershipAdd, Subject: m.UserID,
 			Detail: detail(map[string]any{"membership": id, "service": m.ServiceID, "person": m.PersonID, "role": m.Role})})
 	})
 	return id, err
@@ -134,7 +134,7 @@ func (s *IdentityService) EndMembership(ctx context.Context, actor shiftsync.Pri
 		if n, _ := res.RowsAffected(); n == 0 {
 			return shiftsync.Errorf(shiftsync.CodeNotFound, "membership %d does not exist", id)
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditMembershipEnd, Subject: fmt.Sprint(id), Detail: detail(map[string]any{"ends_at": at.UTC()})})
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditMembershipEnd, Subject: fmt.Sprint(id), Detail: detail(map[string]any{"ends_at": at.UTC()})})
 	})
 }
 
@@ -165,7 +165,7 @@ func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsyn
 			sha(code), userID, actor.UserID, tx.now.UnixMilli(), expires.UnixMilli()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditEnrolmentCode, Subject: userID, Detail: detail(map[string]any{"expires_at": expires})})
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditEnrolmentCode, Subject: userID, Detail: detail(map[string]any{"expires_at": expires})})
 	})
 	return code, expires, err
 }
@@ -183,7 +183,7 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 		}
 		if failures >= MaxEnrolmentFailures {
 			refused = shiftsync.Errorf(shiftsync.CodeResourceExhausted, "too many failed enrolment attempts; try again in %s", EnrolmentFailureWindow)
-			return appendAudit(ctx, tx, AuditEvent{Action: AuditEnrolRefused, Detail: detail(map[string]string{"reason": "rate limited"})})
+			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Detail: detail(map[string]string{"reason": "rate limited"})})
 		}
 		var userID string
 		err := tx.queryRow(ctx, `SELECT user_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
@@ -193,7 +193,7 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 			if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at) VALUES (?)`, tx.now.UnixMilli()); err != nil {
 				return err
 			}
-			return appendAudit(ctx, tx, AuditEvent{Action: AuditEnrolRefused, Detail: detail(map[string]string{"reason": "bad code"})})
+			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Detail: detail(map[string]string{"reason": "bad code"})})
 		} else if err != nil {
 			return err
 		}
@@ -206,7 +206,7 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 			tx.now.UnixMilli(), d.ID, sha(shiftsync.NormaliseEnrolmentCode(code))); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: shiftsync.Principal{UserID: userID, DeviceID: d.ID}, Action: AuditEnrol, Subject: d.ID,
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: userID, DeviceID: d.ID}, Action: shiftsync.AuditEnrol, Subject: d.ID,
 			Detail: detail(map[string]string{"label": label})})
 	})
 	if err == nil {
@@ -277,7 +277,7 @@ func (s *IdentityService) RevokeDevice(ctx context.Context, actor shiftsync.Prin
 		if n, _ := res.RowsAffected(); n == 0 {
 			return shiftsync.Errorf(shiftsync.CodeNotFound, "device %q does not exist", deviceID)
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditRevoke, Subject: deviceID, Detail: detail(map[string]string{"reason": reason})})
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditRevoke, Subject: deviceID, Detail: detail(map[string]string{"reason": reason})})
 	})
 	return at, err
 }
@@ -316,7 +316,7 @@ func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shi
 func (s *IdentityService) ActiveKey(ctx context.Context) (shiftsync.SigningKey, error) {
 	var k shiftsync.SigningKey
 	var priv []byte
-	err := s.db.read.QueryRowContext(ctx, `SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`).Scan(&k.ID, &priv)
+	err := s.db.read.QueryRowContext(ctx, `SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1`).Scan(&k.ID, &priv)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s.RotateKey(ctx, shiftsync.Principal{UserID: "system"})
 	} else if err != nil {
@@ -350,13 +350,13 @@ func (s *IdentityService) RotateKey(ctx context.Context, actor shiftsync.Princip
 	k := shiftsync.SigningKey{ID: hex.EncodeToString(kid), Private: priv}
 	err = s.write(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND kid NOT IN
-			(SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1)`, tx.now.UnixMilli()); err != nil {
+			(SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1)`, tx.now.UnixMilli()); err != nil {
 			return err
 		}
 		if _, err := tx.exec(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`, k.ID, []byte(priv), tx.now.UnixMilli()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEvent{Actor: actor, Action: AuditKeyRotate, Subject: k.ID})
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditKeyRotate, Subject: k.ID})
 	})
 	return k, err
 }

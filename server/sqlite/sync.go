@@ -96,6 +96,9 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 		p.DeviceID, acked, tx.now.UnixMilli()); err != nil {
 		return shiftsync.PushResult{}, storageError(err)
 	}
+	if err := appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditPush, Subject: p.DeviceID, Detail: pushDetail(res.Results, acked)}); err != nil {
+		return shiftsync.PushResult{}, storageError(err)
+	}
 	if err := tx.Commit(); err != nil {
 		return shiftsync.PushResult{}, storageError(err)
 	}
@@ -206,6 +209,35 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		}
 	}
 	return r, insertMutation(ctx, tx, m, r, flag)
+}
+
+// pushDetail summarises a push for the audit log: counts per outcome and
+// the records written.
+func pushDetail(results []shiftsync.MutationResult, acked uint64) string {
+	var d struct {
+		Acknowledged uint64   `json:"acknowledged"`
+		Accepted     int      `json:"accepted"`
+		Quarantined  int      `json:"quarantined"`
+		Replayed     int      `json:"replayed"`
+		Refused      int      `json:"refused"`
+		Counters     []uint64 `json:"counters"`
+	}
+	d.Acknowledged = acked
+	for _, r := range results {
+		switch {
+		case r.Replayed:
+			d.Replayed++
+		case r.Status == shiftsync.StatusAccepted:
+			d.Accepted++
+		case r.Status == shiftsync.StatusQuarantined:
+			d.Quarantined++
+		default:
+			d.Refused++
+		}
+		d.Counters = append(d.Counters, r.Counter)
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
 }
 
 // fieldHead is the winning version of a field and its change log position.
@@ -347,6 +379,12 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 		if scope.Allows(shiftsync.OpPull, c.RecordRef, now) {
 			changes = append(changes, c)
 		}
+	}
+	// Who read what: the page's range of the change log names exactly the
+	// records sent, given the scope, without listing them.
+	if err := s.db.Audit(ctx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditPull, Subject: p.DeviceID,
+		Detail: fmt.Sprintf(`{"changes":%d,"after":%d,"through":%d}`, len(changes), after.Seq, page.Next.Seq)}); err != nil {
+		return shiftsync.PullPage{}, err
 	}
 	page.Changes = changes
 	return page, nil
