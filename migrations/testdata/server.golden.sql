@@ -54,6 +54,15 @@ CREATE TABLE device_counters (
     last_push_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- table device_scopes
+CREATE TABLE device_scopes (
+    device_id  TEXT    NOT NULL PRIMARY KEY,
+    -- JSON array of the sorted keys (service, person, role) of the grants in
+    -- force at the device's last pull.
+    grant_keys TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- table devices
 CREATE TABLE devices (
     id              TEXT    NOT NULL PRIMARY KEY,

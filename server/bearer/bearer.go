@@ -23,6 +23,10 @@ var _ shiftsync.TokenVerifier = (*Tokens)(nil)
 // a lookup takes the same time whatever prefix of a token an attacker knows.
 // The zero Tokens is empty and ready; it is safe for concurrent use.
 type Tokens struct {
+	// Next, if set, verifies the tokens that are not in the table: the
+	// signed access tokens of enrolled devices.
+	Next shiftsync.TokenVerifier
+
 	mu     sync.RWMutex
 	byHash map[[sha256.Size]byte]shiftsync.Principal
 }
@@ -38,14 +42,17 @@ func (t *Tokens) Add(token string, p shiftsync.Principal) {
 }
 
 // Verify implements [shiftsync.TokenVerifier].
-func (t *Tokens) Verify(_ context.Context, token string) (shiftsync.Principal, error) {
+func (t *Tokens) Verify(ctx context.Context, token string) (shiftsync.Principal, error) {
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	p, ok := t.byHash[sha256.Sum256([]byte(token))]
-	if !ok {
-		return shiftsync.Principal{}, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown or revoked token")
+	t.mu.RUnlock()
+	switch {
+	case ok:
+		return p, nil
+	case t.Next != nil:
+		return t.Next.Verify(ctx, token)
 	}
-	return p, nil
+	return shiftsync.Principal{}, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown or revoked token")
 }
 
 // entry is one token in a tokens file.

@@ -134,6 +134,9 @@ func fromPullPage(p shiftsync.PullPage) *syncv1.PullResponse {
 		NextCursor: p.Next.String(),
 		HasMore:    p.HasMore,
 	}
+	for _, purge := range p.Purges {
+		res.Purges = append(res.Purges, &syncv1.Purge{ServiceId: purge.ServiceID, PersonId: purge.PersonID, KeepPersonIds: purge.Keep})
+	}
 	for i, c := range p.Changes {
 		res.Changes[i] = &syncv1.FieldChange{
 			RecordId:     c.RecordID,

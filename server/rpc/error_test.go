@@ -98,15 +98,7 @@ func checkError(t *testing.T, label string, err error, code connect.Code, info s
 	if info == "" {
 		return
 	}
-	got := ""
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if ei, ok := v.(*syncv1.ErrorInfo); ok {
-				got = ei.GetCode()
-			}
-		}
-	}
-	if got != info {
+	if got := shiftsynctest.ErrorCode(err); got != info {
 		t.Errorf("%s: ErrorInfo code = %q, want %q", label, got, info)
 	}
 }

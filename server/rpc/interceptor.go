@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"strings"
 	"time"
@@ -20,19 +22,32 @@ const maxTokenBytes = 8 << 10
 // token never reach a handler.
 type authInterceptor struct {
 	tokens shiftsync.TokenVerifier
+	audit  shiftsync.AuditLog
 	log    *slog.Logger
 }
 
+// authenticate verifies the bearer token. Every refusal is written to the
+// audit log: a stream of them is how an attack or a lost phone shows.
 func (a *authInterceptor) authenticate(ctx context.Context, authorization string) (context.Context, error) {
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || token == "" || len(token) > maxTokenBytes {
-		return nil, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
+		err := shiftsync.Errorf(shiftsync.CodeUnauthenticated, "a bearer token is required")
+		auditRefusal(ctx, a.audit, a.log, "", err)
+		return nil, toConnectError(ctx, a.log, err)
 	}
 	p, err := a.tokens.Verify(ctx, token)
 	if err != nil {
+		auditRefusal(ctx, a.audit, a.log, tokenFingerprint(token), err)
 		return nil, toConnectError(ctx, a.log, err)
 	}
 	return shiftsync.NewContextWithPrincipal(ctx, p), nil
+}
+
+// tokenFingerprint names a refused token in the audit log without keeping
+// a usable copy of it.
+func tokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // WrapUnary implements [connect.Interceptor].

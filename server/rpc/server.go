@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 )
 
@@ -34,12 +35,18 @@ const (
 	DefaultHeartbeat = 30 * time.Second
 )
 
-// Config holds what the transport needs. Sync, Tokens and Feed are required.
+// Config holds what the transport needs. Sync, Tokens, Feed and Audit are
+// required; AuthService is served when Identity and Issuer are set, and
+// AdminService when Admin.Store is.
 type Config struct {
-	Sync   shiftsync.SyncService
-	Tokens shiftsync.TokenVerifier
-	Feed   shiftsync.ChangeFeed
-	Logger *slog.Logger
+	Sync     shiftsync.SyncService
+	Tokens   shiftsync.TokenVerifier
+	Feed     shiftsync.ChangeFeed
+	Audit    shiftsync.AuditLog
+	Identity shiftsync.IdentityService
+	Issuer   shiftsync.TokenIssuer
+	Admin    shiftsync.Admin
+	Logger   *slog.Logger
 	// MaxRequestBytes defaults to DefaultMaxRequestBytes.
 	MaxRequestBytes int
 	// Heartbeat defaults to DefaultHeartbeat.
@@ -51,8 +58,7 @@ type Config struct {
 // and call the service) and a plain GET /healthz.
 func NewHandler(c Config) http.Handler {
 	log := cmp.Or(c.Logger, slog.Default())
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(&logInterceptor{log: log}, &authInterceptor{tokens: c.Tokens, log: log}),
+	common := []connect.HandlerOption{
 		connect.WithReadMaxBytes(cmp.Or(c.MaxRequestBytes, DefaultMaxRequestBytes)),
 		connect.WithCompressMinBytes(CompressMinBytes),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, r any) error {
@@ -60,15 +66,27 @@ func NewHandler(c Config) http.Handler {
 			return newError(shiftsync.CodeInternal, "internal error")
 		}),
 	}
+	authenticated := append([]connect.HandlerOption{
+		connect.WithInterceptors(&logInterceptor{log: log}, &authInterceptor{tokens: c.Tokens, audit: c.Audit, log: log}),
+	}, common...)
 	mux := http.NewServeMux()
 	mux.Handle(syncv1connect.NewSyncServiceHandler(&SyncHandler{
 		sync:      c.Sync,
 		feed:      c.Feed,
 		log:       log,
 		heartbeat: cmp.Or(c.Heartbeat, DefaultHeartbeat),
-	}, opts...))
+	}, authenticated...))
+	if c.Identity != nil && c.Issuer != nil {
+		// Enrol and Refresh carry their own proof (a code, a credential),
+		// not an access token.
+		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, tokens: c.Issuer, audit: c.Audit, log: log},
+			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log})}, common...)...))
+	}
+	if c.Admin.Store != nil {
+		mux.Handle(authv1connect.NewAdminServiceHandler(&AdminHandler{admin: c.Admin, log: log}, authenticated...))
+	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)))
-	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName)
+	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, authv1connect.AuthServiceName, authv1connect.AdminServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

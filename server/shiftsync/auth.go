@@ -10,9 +10,9 @@ import (
 type Principal struct {
 	UserID   string
 	DeviceID string
-	// Services the principal's token grants, used by [TokenScope]. The
-	// identity and access model replaces this with memberships held on the
-	// server.
+	// Services a static development or test token grants, used by
+	// [TokenScope]; empty for enrolled devices, whose access comes from
+	// their user's memberships.
 	Services []string
 }
 
@@ -38,13 +38,20 @@ type Authorizer interface {
 	Scope(ctx context.Context, p Principal) (Scope, error)
 }
 
-// TokenScope is the minimal [Authorizer]: it grants exactly the services
-// listed on the principal by its token.
-type TokenScope struct{}
+// TokenScope is the [Authorizer] of static development and test tokens: it
+// grants exactly the services listed on the principal by its token. The
+// principals of enrolled devices list none; Next, if set, decides for them
+// from their memberships.
+type TokenScope struct {
+	Next Authorizer
+}
 
 // Scope implements [Authorizer]: a manager's open-ended grant for each
-// service on the token.
-func (TokenScope) Scope(_ context.Context, p Principal) (Scope, error) {
+// service on the token, or Next's answer for a principal that lists none.
+func (t TokenScope) Scope(ctx context.Context, p Principal) (Scope, error) {
+	if len(p.Services) == 0 && t.Next != nil {
+		return t.Next.Scope(ctx, p)
+	}
 	var s Scope
 	for _, id := range p.Services {
 		s.Grants = append(s.Grants, Grant{ServiceID: id, Role: RoleManager})

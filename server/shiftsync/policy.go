@@ -1,6 +1,7 @@
 package shiftsync
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -44,8 +45,12 @@ type Grant struct {
 	ServiceID string
 	PersonID  string // "" for the whole service
 	Role      Role
-	Start     time.Time
-	End       time.Time
+	// Agency is the partner agency the user works for; "" for the
+	// provider's own staff. An agency's users get at most what is shared
+	// with partner agencies, whatever role they were given.
+	Agency string
+	Start  time.Time
+	End    time.Time
 }
 
 // ActiveAt reports whether the grant is in force at t.
@@ -69,11 +74,29 @@ type Scope struct {
 // with the record. It is the one access decision of the system.
 func (s Scope) Allows(op Operation, r RecordRef, at time.Time) bool {
 	for _, g := range s.Grants {
-		if g.ActiveAt(at) && g.Covers(r) && RoleAllows(g.Role, r.RecordType, op) {
+		if g.ActiveAt(at) && g.Covers(r) && g.allows(r.RecordType, op) {
 			return true
 		}
 	}
 	return false
+}
+
+// allows reports whether the grant's role, limited for a partner agency's
+// user to what partners may do, allows op on records of the type.
+func (g Grant) allows(recordType string, op Operation) bool {
+	if g.Agency != "" && !RoleAllows(RolePartner, recordType, op) {
+		return false
+	}
+	return RoleAllows(g.Role, recordType, op)
+}
+
+// Manages reports whether the scope has a manager's grant in force at t for
+// the whole of the service: what the admin operations require. A partner
+// agency's user never manages.
+func (s Scope) Manages(serviceID string, at time.Time) bool {
+	return slices.ContainsFunc(s.Grants, func(g Grant) bool {
+		return g.ServiceID == serviceID && g.PersonID == "" && g.Role == RoleManager && g.Agency == "" && g.ActiveAt(at)
+	})
 }
 
 // Flag marks an accepted mutation for a reviewer's attention.
@@ -161,4 +184,100 @@ var permissions = map[Role]map[string][]Operation{
 // RoleAllows reports whether the role may do op with records of the type.
 func RoleAllows(role Role, recordType string, op Operation) bool {
 	return slices.Contains(permissions[role][recordType], op)
+}
+
+// Purge names records a device must delete because its user lost access to
+// them: the records of a service, or of one person supported in it, except
+// those about the people in Keep.
+type Purge struct {
+	ServiceID string
+	PersonID  string   // "" for the whole service
+	Keep      []string // people still covered by a caseload grant
+}
+
+// Purges returns what a device of the scope's principal must delete at t:
+// every service, or caseload within one, that some grant covered before t
+// and no grant in force at t still covers. A future grant does not count as
+// access. The answer depends only on the grants, so it is the same at every
+// pull while the access stays lost, and a device that missed it purges at
+// its next pull. Sorted by service, then person.
+func (s Scope) Purges(at time.Time) []Purge {
+	var purges []Purge
+	for _, service := range s.endedServices(at) {
+		var wholeService bool
+		var caseloads []string
+		for _, g := range s.Grants {
+			if g.ServiceID != service || !g.ActiveAt(at) {
+				continue
+			}
+			if g.PersonID == "" {
+				wholeService = true
+			}
+			caseloads = append(caseloads, g.PersonID)
+		}
+		if wholeService {
+			continue
+		}
+		slices.Sort(caseloads)
+		caseloads = slices.Compact(caseloads)
+		for _, g := range s.Grants {
+			if g.ServiceID != service || g.ActiveAt(at) || !g.endedBy(at) {
+				continue
+			}
+			switch {
+			case g.PersonID == "":
+				purges = append(purges, Purge{ServiceID: service, Keep: caseloads})
+			case !slices.Contains(caseloads, g.PersonID):
+				purges = append(purges, Purge{ServiceID: service, PersonID: g.PersonID})
+			}
+		}
+	}
+	slices.SortFunc(purges, func(a, b Purge) int {
+		return cmp.Or(cmp.Compare(a.ServiceID, b.ServiceID), cmp.Compare(a.PersonID, b.PersonID))
+	})
+	return slices.CompactFunc(purges, func(a, b Purge) bool {
+		return a.ServiceID == b.ServiceID && a.PersonID == b.PersonID
+	})
+}
+
+// endedServices returns the services of the grants that ended by t, sorted.
+func (s Scope) endedServices(at time.Time) []string {
+	var ids []string
+	for _, g := range s.Grants {
+		if g.endedBy(at) {
+			ids = append(ids, g.ServiceID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// endedBy reports whether the grant ended at or before t.
+func (g Grant) endedBy(t time.Time) bool { return !g.End.IsZero() && !t.Before(g.End) }
+
+// Keys returns one key per grant in force at t (service, person and role),
+// sorted: what a device was sent is a function of these keys, so a device
+// whose scope gains a key must pull again from the start to receive the
+// records it could not see before.
+func (s Scope) Keys(at time.Time) []string {
+	var keys []string
+	for _, g := range s.Grants {
+		if g.ActiveAt(at) {
+			keys = append(keys, g.ServiceID+"\x1f"+g.PersonID+"\x1f"+string(g.Role))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// Widened reports whether keys holds a key that before does not: the scope
+// grew since before was recorded. Both must be sorted, as [Scope.Keys]
+// returns them.
+func Widened(before, keys []string) bool {
+	for _, k := range keys {
+		if _, found := slices.BinarySearch(before, k); !found {
+			return true
+		}
+	}
+	return false
 }

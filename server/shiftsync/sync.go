@@ -65,6 +65,8 @@ type PullPage struct {
 	Changes []FieldChange
 	Next    Cursor
 	HasMore bool
+	// Purges are the scopes the device must delete: see [Scope.Purges].
+	Purges []Purge
 }
 
 // SyncService stores mutations and serves changes. Implementations are safe

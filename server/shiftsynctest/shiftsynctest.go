@@ -6,6 +6,7 @@ package shiftsynctest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/bearer"
 	"github.com/shiftsync/shiftsync/server/inmem"
+	"github.com/shiftsync/shiftsync/server/jwt"
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -56,16 +58,27 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// Server is a running test server.
+// Token settings of the test server's signed access tokens.
+const (
+	TokenIssuer   = "https://shiftsync.test"
+	TokenAudience = "shiftsync"
+)
+
+// Server is a running test server. Devices authenticate either with the
+// static tokens of AddDevice (long-lived, scoped by the services named) or
+// as enrolled devices with signed access tokens and memberships, as in
+// production (EnrolDevice).
 type Server struct {
-	URL    string
-	Path   string // the database file
-	DB     *sqlite.DB
-	Sync   *sqlite.SyncService
-	Tokens *bearer.Tokens
-	Clock  *Clock
-	Feed   *inmem.Feed
-	Schema *shiftsync.Schema
+	URL      string
+	Path     string // the database file
+	DB       *sqlite.DB
+	Sync     *sqlite.SyncService
+	Identity *sqlite.IdentityService
+	Issuer   *jwt.Tokens
+	Tokens   *bearer.Tokens
+	Clock    *Clock
+	Feed     *inmem.Feed
+	Schema   *shiftsync.Schema
 
 	http *httptest.Server
 }
@@ -93,9 +106,15 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	if s.Schema, err = schema.Records(); err != nil {
 		tb.Fatalf("schema: %v", err)
 	}
-	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{})
+	s.Identity = sqlite.NewIdentityService(s.DB)
+	s.Issuer = jwt.New(jwt.Config{Issuer: TokenIssuer, Audience: TokenAudience, Keys: s.Identity, Devices: s.Identity, Now: s.Clock.Now})
+	s.Tokens.Next = s.Issuer
+	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.Sync.Feed = s.Feed
-	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Heartbeat: time.Second, Logger: quiet}))
+	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
+		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
+		Heartbeat: time.Second, Logger: quiet,
+	}))
 	s.http.Config.Protocols = new(http.Protocols)
 	s.http.Config.Protocols.SetHTTP1(true)
 	s.http.Config.Protocols.SetUnencryptedHTTP2(true)
@@ -119,8 +138,51 @@ func (s *Server) Close() {
 	}
 }
 
-// AddDevice registers a bearer token for a user's device with access to the
-// given services, and returns the token.
+// Enrolment is a device enrolled through the real flow.
+type Enrolment struct {
+	UserID, DeviceID, Credential, Token string
+}
+
+// EnrolDevice creates the user (and the test organisation and the services,
+// if missing), gives it role in each service from an hour before the clock,
+// enrols a device with a real enrolment code, and returns the device with a
+// signed access token (valid 5 minutes of the server clock).
+func (s *Server) EnrolDevice(tb testing.TB, userID string, role shiftsync.Role, services ...string) Enrolment {
+	tb.Helper()
+	ctx := context.Background()
+	admin := shiftsync.Principal{UserID: "shiftsynctest"}
+	ignoreExists := func(err error) {
+		tb.Helper()
+		if err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
+			tb.Fatal(err)
+		}
+	}
+	ignoreExists(s.Identity.CreateOrganisation(ctx, admin, "org-test", "Test Care"))
+	ignoreExists(s.Identity.CreateUser(ctx, admin, userID, "org-test", userID, ""))
+	for _, service := range services {
+		ignoreExists(s.Identity.CreateService(ctx, admin, service, "org-test", service))
+		if _, err := s.Identity.AddMembership(ctx, admin, shiftsync.Membership{UserID: userID, ServiceID: service, Role: role, Start: s.Clock.Now().Add(-time.Hour)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	code, _, err := s.Identity.IssueEnrolmentCode(ctx, admin, userID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, credential, err := s.Identity.Enrol(ctx, code, userID+"'s phone")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	token, _, err := s.Issuer.Issue(ctx, userID, d.ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return Enrolment{UserID: userID, DeviceID: d.ID, Credential: credential, Token: token}
+}
+
+// AddDevice registers a static, long-lived bearer token for a user's device
+// with a manager's access to the given services, and returns the token. It
+// spares tests of sync the enrolment flow; EnrolDevice goes through it.
 func (s *Server) AddDevice(userID, deviceID string, services ...string) string {
 	token := bearer.NewToken()
 	s.Tokens.Add(token, shiftsync.Principal{UserID: userID, DeviceID: deviceID, Services: services})
@@ -257,4 +319,21 @@ func RecordID(tb testing.TB) string {
 		tb.Fatalf("uuid: %v", err)
 	}
 	return id.String()
+}
+
+// ErrorCode returns the stable code of the ErrorInfo detail of a Connect
+// error (e.g. "device_revoked"), or "" if err carries none.
+func ErrorCode(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if ei, ok := v.(*syncv1.ErrorInfo); ok {
+				return ei.GetCode()
+			}
+		}
+	}
+	return ""
 }

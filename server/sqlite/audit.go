@@ -14,15 +14,7 @@ var _ shiftsync.AuditLog = (*DB)(nil)
 
 // Audit implements [shiftsync.AuditLog], in a transaction of its own.
 func (db *DB) Audit(ctx context.Context, e shiftsync.AuditEvent) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := appendAudit(ctx, tx, e); err != nil {
-		return storageError(err)
-	}
-	return storageError(tx.Commit())
+	return db.update(ctx, func(tx *Tx) error { return appendAudit(ctx, tx, e) })
 }
 
 // appendAudit adds an event to the hash chain inside tx, so the entry and

@@ -194,6 +194,19 @@ type Tx struct {
 	stmts map[string]*sql.Stmt
 }
 
+// update runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return storageError(err)
+	}
+	return storageError(tx.Commit())
+}
+
 // beginTx starts a write transaction.
 func (db *DB) beginTx(ctx context.Context) (*Tx, error) {
 	tx, err := db.write.BeginTx(ctx, nil)

@@ -45,19 +45,6 @@ type IdentityService struct {
 // NewIdentityService returns the identity service of db.
 func NewIdentityService(db *DB) *IdentityService { return &IdentityService{db: db} }
 
-// write runs fn in a write transaction and commits it.
-func (s *IdentityService) write(ctx context.Context, fn func(tx *Tx) error) error {
-	tx, err := s.db.beginTx(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return storageError(err)
-	}
-	return storageError(tx.Commit())
-}
-
 func detail(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -93,7 +80,7 @@ func (s *IdentityService) create(ctx context.Context, actor shiftsync.Principal,
 	if id == "" {
 		return shiftsync.Errorf(shiftsync.CodeInvalid, "a %s needs an id", kind)
 	}
-	return s.write(ctx, func(tx *Tx) error {
+	return s.db.update(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, query, append(args, tx.now.UnixMilli())...); err != nil {
 			return createError(err, kind, id)
 		}
@@ -103,8 +90,11 @@ func (s *IdentityService) create(ctx context.Context, actor shiftsync.Principal,
 
 // AddMembership gives a user a role; it returns the membership's id.
 func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Principal, m shiftsync.Membership) (int64, error) {
+	if err := m.Validate(); err != nil {
+		return 0, err
+	}
 	var id int64
-	err := s.write(ctx, func(tx *Tx) error {
+	err := s.db.update(ctx, func(tx *Tx) error {
 		var end any
 		if !m.End.IsZero() {
 			end = m.End.UnixMilli()
@@ -126,7 +116,7 @@ func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Pri
 // EndMembership ends a membership at a time. Returns CodeNotFound for an
 // unknown membership.
 func (s *IdentityService) EndMembership(ctx context.Context, actor shiftsync.Principal, id int64, at time.Time) error {
-	return s.write(ctx, func(tx *Tx) error {
+	return s.db.update(ctx, func(tx *Tx) error {
 		res, err := tx.exec(ctx, `UPDATE memberships SET ends_at = ? WHERE id = ?`, at.UnixMilli(), id)
 		if err != nil {
 			return err
@@ -153,7 +143,7 @@ func createError(err error, kind, id string) error {
 func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsync.Principal, userID string) (string, time.Time, error) {
 	code := shiftsync.NewEnrolmentCode()
 	var expires time.Time
-	err := s.write(ctx, func(tx *Tx) error {
+	err := s.db.update(ctx, func(tx *Tx) error {
 		var one int
 		if err := tx.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return shiftsync.Errorf(shiftsync.CodeNotFound, "user %q does not exist", userID)
@@ -176,7 +166,7 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 	var d shiftsync.Device
 	credential := newSecret()
 	var refused error
-	err := s.write(ctx, func(tx *Tx) error {
+	err := s.db.update(ctx, func(tx *Tx) error {
 		var failures int
 		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM enrolment_failures WHERE at > ?`, tx.now.Add(-EnrolmentFailureWindow).UnixMilli()).Scan(&failures); err != nil {
 			return err
@@ -268,7 +258,7 @@ func (s *IdentityService) device(ctx context.Context, id string) (shiftsync.Devi
 // RevokeDevice implements [shiftsync.IdentityService].
 func (s *IdentityService) RevokeDevice(ctx context.Context, actor shiftsync.Principal, deviceID, reason string) (time.Time, error) {
 	var at time.Time
-	err := s.write(ctx, func(tx *Tx) error {
+	err := s.db.update(ctx, func(tx *Tx) error {
 		at = tx.now
 		res, err := tx.exec(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, ?), revoke_reason = ? WHERE id = ?`, at.UnixMilli(), reason, deviceID)
 		if err != nil {
@@ -286,7 +276,10 @@ func (s *IdentityService) RevokeDevice(ctx context.Context, actor shiftsync.Prin
 // the principal's user ever had, with their times, so a write is judged at
 // the time it was made as well as now.
 func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shiftsync.Scope, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT service_id, person_id, role, starts_at, ends_at FROM memberships WHERE user_id = ?`, p.UserID)
+	rows, err := s.db.read.QueryContext(ctx, `
+		SELECT m.service_id, m.person_id, m.role, u.agency, m.starts_at, m.ends_at
+		FROM memberships m JOIN users u ON u.id = m.user_id
+		WHERE m.user_id = ?`, p.UserID)
 	if err != nil {
 		return shiftsync.Scope{}, storageError(err)
 	}
@@ -299,7 +292,7 @@ func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shi
 			start int64
 			end   sql.NullInt64
 		)
-		if err := rows.Scan(&g.ServiceID, &g.PersonID, &role, &start, &end); err != nil {
+		if err := rows.Scan(&g.ServiceID, &g.PersonID, &role, &g.Agency, &start, &end); err != nil {
 			return shiftsync.Scope{}, storageError(err)
 		}
 		g.Role, g.Start = shiftsync.Role(role), time.UnixMilli(start).UTC()
@@ -348,7 +341,7 @@ func (s *IdentityService) RotateKey(ctx context.Context, actor shiftsync.Princip
 	kid := make([]byte, 8)
 	_, _ = rand.Read(kid)
 	k := shiftsync.SigningKey{ID: hex.EncodeToString(kid), Private: priv}
-	err = s.write(ctx, func(tx *Tx) error {
+	err = s.db.update(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND kid NOT IN
 			(SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1)`, tx.now.UnixMilli()); err != nil {
 			return err
@@ -366,4 +359,95 @@ func newSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var _ shiftsync.AdminStore = (*IdentityService)(nil)
+
+// Device implements [shiftsync.AdminStore].
+func (s *IdentityService) Device(ctx context.Context, id string) (shiftsync.Device, error) {
+	d, _, err := s.device(ctx, id)
+	if shiftsync.ErrorCode(err) == shiftsync.CodeUnauthenticated {
+		return d, shiftsync.Errorf(shiftsync.CodeNotFound, "device %q does not exist", id)
+	}
+	return d, err
+}
+
+// membershipColumns are the columns scanMembership reads.
+const membershipColumns = `id, user_id, service_id, person_id, role, starts_at, ends_at`
+
+func scanMembership(row interface{ Scan(...any) error }) (shiftsync.Membership, error) {
+	var (
+		m     shiftsync.Membership
+		role  string
+		start int64
+		end   sql.NullInt64
+	)
+	if err := row.Scan(&m.ID, &m.UserID, &m.ServiceID, &m.PersonID, &role, &start, &end); err != nil {
+		return m, err
+	}
+	m.Role, m.Start = shiftsync.Role(role), time.UnixMilli(start).UTC()
+	if end.Valid {
+		m.End = time.UnixMilli(end.Int64).UTC()
+	}
+	return m, nil
+}
+
+// Membership implements [shiftsync.AdminStore].
+func (s *IdentityService) Membership(ctx context.Context, id int64) (shiftsync.Membership, error) {
+	m, err := scanMembership(s.db.read.QueryRowContext(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, shiftsync.Errorf(shiftsync.CodeNotFound, "membership %d does not exist", id)
+	}
+	return m, storageError(err)
+}
+
+// Memberships implements [shiftsync.AdminStore].
+func (s *IdentityService) Memberships(ctx context.Context, userID string) ([]shiftsync.Membership, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	var ms []shiftsync.Membership
+	for rows.Next() {
+		m, err := scanMembership(rows)
+		if err != nil {
+			return nil, storageError(err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, storageError(rows.Err())
+}
+
+// ListDevices implements [shiftsync.AdminStore].
+func (s *IdentityService) ListDevices(ctx context.Context, serviceID string) ([]shiftsync.DeviceStatus, error) {
+	rows, err := s.db.read.QueryContext(ctx, `
+		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at, c.last_push_at
+		FROM devices d LEFT JOIN device_counters c ON c.device_id = d.id
+		WHERE d.user_id IN (SELECT user_id FROM memberships WHERE service_id = ?)
+		ORDER BY d.enrolled_at DESC, d.id`, serviceID)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	var list []shiftsync.DeviceStatus
+	for rows.Next() {
+		var (
+			d                 shiftsync.DeviceStatus
+			enrolled          int64
+			revoked, lastPush sql.NullInt64
+		)
+		if err := rows.Scan(&d.ID, &d.UserID, &d.Label, &enrolled, &revoked, &lastPush); err != nil {
+			return nil, storageError(err)
+		}
+		d.EnrolledAt = time.UnixMilli(enrolled).UTC()
+		if revoked.Valid {
+			d.RevokedAt = time.UnixMilli(revoked.Int64).UTC()
+		}
+		if lastPush.Valid {
+			d.LastPushAt = time.UnixMilli(lastPush.Int64).UTC()
+		}
+		list = append(list, d)
+	}
+	return list, storageError(rows.Err())
 }

@@ -352,12 +352,21 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 	if err := s.checkCursor(ctx, tx, after); err != nil {
 		return shiftsync.PullPage{}, err
 	}
+	now := s.db.Now()
+	keys := scope.Keys(now)
+	served, known, err := servedScope(ctx, tx, p.DeviceID)
+	if err != nil {
+		return shiftsync.PullPage{}, err
+	}
+	if after != (shiftsync.Cursor{}) && (!known || shiftsync.Widened(served, keys)) {
+		return shiftsync.PullPage{}, shiftsync.Errorf(shiftsync.CodeResyncRequired,
+			"your access has grown since your last pull; pull again from an empty cursor to receive the records now in scope")
+	}
 
 	// Each service in scope is one index range; limit+1 rows of each, merged
 	// in seq order, show every change up to the limit-th and whether more
 	// follow. Rows the principal may not see are skipped, but still move the
 	// cursor on, so a page costs at most limit rows whatever is filtered.
-	now := s.db.Now()
 	var window []shiftsync.FieldChange
 	for _, service := range scope.Services(now) {
 		cs, err := pullService(ctx, tx, service, after.Seq, limit+1)
@@ -380,14 +389,52 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 			changes = append(changes, c)
 		}
 	}
+	page.Changes, page.Purges = changes, scope.Purges(now)
 	// Who read what: the page's range of the change log names exactly the
 	// records sent, given the scope, without listing them.
-	if err := s.db.Audit(ctx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditPull, Subject: p.DeviceID,
-		Detail: fmt.Sprintf(`{"changes":%d,"after":%d,"through":%d}`, len(changes), after.Seq, page.Next.Seq)}); err != nil {
+	err = s.db.update(ctx, func(tx *Tx) error {
+		if !known || !slices.Equal(served, keys) {
+			if err := recordServedScope(ctx, tx, p.DeviceID, keys); err != nil {
+				return err
+			}
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditPull, Subject: p.DeviceID,
+			Detail: fmt.Sprintf(`{"changes":%d,"after":%d,"through":%d,"purges":%d}`, len(changes), after.Seq, page.Next.Seq, len(page.Purges))})
+	})
+	if err != nil {
 		return shiftsync.PullPage{}, err
 	}
-	page.Changes = changes
 	return page, nil
+}
+
+// servedScope returns the grant keys the device was last served, and
+// whether it has pulled before.
+func servedScope(ctx context.Context, tx *sql.Tx, deviceID string) ([]string, bool, error) {
+	var stored string
+	err := tx.QueryRowContext(ctx, `SELECT grant_keys FROM device_scopes WHERE device_id = ?`, deviceID).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, storageError(err)
+	}
+	var keys []string
+	if err := json.Unmarshal([]byte(stored), &keys); err != nil {
+		return nil, false, fmt.Errorf("sqlite: device_scopes of %q: %w", deviceID, err)
+	}
+	return keys, true, nil
+}
+
+// recordServedScope stores the grant keys the device is being served.
+func recordServedScope(ctx context.Context, tx *Tx, deviceID string, keys []string) error {
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO device_scopes (device_id, grant_keys, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET grant_keys = excluded.grant_keys, updated_at = excluded.updated_at`,
+		deviceID, string(b), tx.now.UnixMilli())
+	return err
 }
 
 // Latest implements [shiftsync.SyncService].

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -8,35 +9,99 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
 )
 
-// printDevExamples prints copy-pasteable curl commands (Connect protocol,
-// JSON) that push one incident as the development device and pull it back.
-func printDevExamples(w io.Writer, url, token string, p shiftsync.Principal) {
+// The demo organisation -dev seeds.
+const (
+	demoOrganisation = "demo-care"
+	demoService      = "demo-house"
+	demoPerson       = "person-ada"
+	demoWorker       = "dev-worker"
+)
+
+// devSetup is what -dev seeded: two one-time enrolment codes for the demo
+// support worker, one for curl and one for the device simulator.
+type devSetup struct {
+	curlCode, simulatorCode string
+	expires                 time.Time
+}
+
+// seedDev creates the demo organisation, service, person and support worker
+// if they are missing, and issues two enrolment codes.
+func seedDev(ctx context.Context, identity *sqlite.IdentityService) (*devSetup, error) {
+	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
+	steps := []func() error{
+		func() error { return identity.CreateOrganisation(ctx, operator, demoOrganisation, "Demo Care Ltd") },
+		func() error { return identity.CreateService(ctx, operator, demoService, demoOrganisation, "Demo House") },
+		func() error { return identity.CreatePerson(ctx, operator, demoPerson, demoService, "Ada") },
+		func() error { return identity.CreateUser(ctx, operator, demoWorker, demoOrganisation, "Dev Worker", "") },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
+			return nil, err
+		}
+	}
+	ms, err := identity.Memberships(ctx, demoWorker)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		m := shiftsync.Membership{UserID: demoWorker, ServiceID: demoService, Role: shiftsync.RoleSupportWorker, Start: time.Now().Add(-24 * time.Hour)}
+		if _, err := identity.AddMembership(ctx, operator, m); err != nil {
+			return nil, err
+		}
+	}
+	var d devSetup
+	if d.curlCode, d.expires, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
+		return nil, err
+	}
+	if d.simulatorCode, _, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// print writes copy-pasteable commands (Connect protocol, JSON) that enrol
+// a device with a one-time code, push one incident and pull it back.
+func (d *devSetup) print(w io.Writer, url string) {
 	id := uuid.Must(uuid.NewV7())
 	now := time.Now().UTC()
 	fmt.Fprintf(w, `
-Development token for user %s on device %s (service demo-house):
-  %s
+Development mode: service %[1]s with support worker %[2]s, who has two
+one-time enrolment codes (they expire at %[3]s).
 
-Push an incident (run it twice: the second answer is a replay and changes nothing):
+1. Enrol a device with the first code; TOKEN holds its access token (5 minutes;
+   Refresh with the deviceCredential in the answer gets another):
 
-curl -sS %s/shiftsync.sync.v1.SyncService/Push \
-  -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+TOKEN=$(curl -sS %[4]s/shiftsync.auth.v1.AuthService/Enrol \
+  -H 'Content-Type: application/json' -d '{"code":"%[5]s","deviceLabel":"curl"}' \
+  | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p'); echo "$TOKEN"
+
+2. Push an incident (run it twice: the second answer is a replay and changes nothing):
+
+curl -sS %[4]s/shiftsync.sync.v1.SyncService/Push \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"client":{"protocolVersion":1,"schemaVersion":1,"appVersion":"curl"},
-       "mutations":[{"counter":"1","recordId":"%s","recordType":"incident",
-         "serviceId":"demo-house","personId":"person-ada","hlc":{"wallMs":"%d"},
+       "mutations":[{"counter":"1","recordId":"%[6]s","recordType":"incident",
+         "serviceId":"%[1]s","personId":"%[7]s","hlc":{"wallMs":"%[8]d"},
          "fields":[
-           {"field":"started_at","value":{"timestampValue":"%s"}},
+           {"field":"started_at","value":{"timestampValue":"%[9]s"}},
            {"field":"behaviour_description","value":{"stringValue":"Shouted and pushed the door during the morning transition"}},
            {"field":"behaviour_categories","value":{"listValue":{"values":["BEHAVIOUR_CATEGORY_VERBAL_AGGRESSION"]}}},
            {"field":"intensity_verbal","value":{"intValue":"2"}}]}]}'
 
-Pull everything in the device's scope:
+3. Pull everything in the device's scope:
 
-curl -sS %s/shiftsync.sync.v1.SyncService/Pull \
-  -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+curl -sS %[4]s/shiftsync.sync.v1.SyncService/Pull \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'
 
-`, p.UserID, p.DeviceID, token, url, token, id, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), url, token)
+Or enrol the device simulator with the second code, and sync it:
+
+go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db --server %[4]s enrol %[10]s
+go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
+
+`, demoService, demoWorker, d.expires.Local().Format(time.Kitchen), url, d.curlCode,
+		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), d.simulatorCode)
 }

@@ -2,12 +2,15 @@
 //
 // Usage:
 //
-//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-tokens FILE] [-dev]
+//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-dev]
 //	shiftsyncd migrate [-db FILE]
+//	shiftsyncd admin   [-db FILE] <command> [flags]
 //
-// serve applies pending migrations, then serves the sync API (Connect, gRPC
-// and gRPC-Web) until SIGINT or SIGTERM, finishing in-flight requests before
-// it exits. migrate only applies the migrations.
+// serve applies pending migrations, then serves the sync, auth and admin
+// APIs (Connect, gRPC and gRPC-Web) until SIGINT or SIGTERM, finishing
+// in-flight requests before it exits. migrate only applies the migrations.
+// admin manages organisations, services, people, users, memberships,
+// enrolment codes, devices and signing keys, and verifies the audit log.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/bearer"
 	"github.com/shiftsync/shiftsync/server/inmem"
+	"github.com/shiftsync/shiftsync/server/jwt"
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -47,6 +51,7 @@ const usage = `usage: shiftsyncd <command> [flags]
 commands:
   serve     migrate the database and serve the sync API
   migrate   apply pending migrations and exit
+  admin     manage users, memberships, devices and keys; verify the audit log
 
 run "shiftsyncd <command> -h" for a command's flags`
 
@@ -79,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		applied, err := sqlite.Migrate(ctx, *path)
 		fmt.Fprintf(stdout, "applied %d migrations to %s\n", len(applied), *path)
 		return err
+	case "admin":
+		return runAdmin(ctx, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
@@ -90,7 +97,9 @@ type Main struct {
 	DBPath     string
 	Addr       string
 	TokensPath string
-	Dev        bool // accept a generated development token and print how to use it
+	Issuer     string // the access tokens' iss claim
+	Audience   string // the access tokens' aud claim
+	Dev        bool   // seed a demo service and print how to enrol and sync
 
 	stdout io.Writer
 	log    *slog.Logger
@@ -104,8 +113,10 @@ type Main struct {
 // banner to stdout and logs to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{
-		DBPath: "./data/shiftsync.db",
-		Addr:   "127.0.0.1:8080",
+		DBPath:   "./data/shiftsync.db",
+		Addr:     "127.0.0.1:8080",
+		Issuer:   "shiftsync",
+		Audience: "shiftsync",
 		stdout: stdout,
 		log:    slog.New(slog.NewTextHandler(stderr, nil)),
 	}
@@ -116,8 +127,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database file (created and migrated if missing)")
 	fs.StringVar(&m.Addr, "addr", m.Addr, "address to listen on (port 0 picks a free port)")
-	fs.StringVar(&m.TokensPath, "tokens", "", "JSON file of bearer tokens: [{token, user_id, device_id, services}]")
-	fs.BoolVar(&m.Dev, "dev", false, "add a development token for service demo-house and print example requests")
+	fs.StringVar(&m.TokensPath, "tokens", "", "JSON file of static test tokens: [{token, user_id, device_id, services}]; enrolled devices need none")
+	fs.StringVar(&m.Issuer, "issuer", m.Issuer, "issuer (iss) of the access tokens, e.g. the server's public URL")
+	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
+	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
 	return fs.Parse(args)
 }
 
@@ -136,25 +149,31 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	identity := sqlite.NewIdentityService(m.db)
+	signed := jwt.New(jwt.Config{Issuer: m.Issuer, Audience: m.Audience, Keys: identity, Devices: identity})
 	tokens := &bearer.Tokens{}
 	if m.TokensPath != "" {
 		if tokens, err = bearer.Load(m.TokensPath); err != nil {
 			return err
 		}
 	}
-	var dev shiftsync.Principal
-	devToken := ""
+	tokens.Next = signed
+	var demo *devSetup
 	if m.Dev {
-		devToken = bearer.NewToken()
-		dev = shiftsync.Principal{UserID: "dev-user", DeviceID: "dev-device-" + bearer.NewToken()[:8], Services: []string{"demo-house"}}
-		tokens.Add(devToken, dev)
+		if demo, err = seedDev(ctx, identity); err != nil {
+			return err
+		}
 	}
 
 	feed := &inmem.Feed{}
-	syncService := sqlite.NewSyncService(m.db, records, shiftsync.TokenScope{})
+	syncService := sqlite.NewSyncService(m.db, records, shiftsync.TokenScope{Next: identity})
 	syncService.Feed = feed
 	m.server = &http.Server{
-		Handler:           rpc.NewHandler(rpc.Config{Sync: syncService, Tokens: tokens, Feed: feed, Logger: m.log}),
+		Handler: rpc.NewHandler(rpc.Config{
+			Sync: syncService, Tokens: tokens, Feed: feed, Audit: m.db,
+			Identity: identity, Issuer: signed, Logger: m.log,
+			Admin: shiftsync.Admin{Store: identity, Access: identity, Now: time.Now},
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -172,8 +191,8 @@ func (m *Main) Open(ctx context.Context) error {
 
 	url := "http://" + m.ln.Addr().String()
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
-	if m.Dev {
-		printDevExamples(m.stdout, url, devToken, dev)
+	if demo != nil {
+		demo.print(m.stdout, url)
 	}
 	return nil
 }

@@ -1124,7 +1124,13 @@ type PullResponse struct {
 	// the changes.
 	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
 	// True when more changes follow: pull again at once with next_cursor.
-	HasMore       bool `protobuf:"varint,3,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	HasMore bool `protobuf:"varint,3,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	// Scopes the device's user no longer has access to (a membership ended).
+	// For each, once the outbox holds nothing unsent for the scope, delete its
+	// records from the replica; until then keep them and push first. Sent on
+	// every page while the access stays lost, so purging is idempotent and a
+	// device that missed one purges at its next pull.
+	Purges        []*Purge `protobuf:"bytes,4,rep,name=purges,proto3" json:"purges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1180,6 +1186,81 @@ func (x *PullResponse) GetHasMore() bool {
 	return false
 }
 
+func (x *PullResponse) GetPurges() []*Purge {
+	if x != nil {
+		return x.Purges
+	}
+	return nil
+}
+
+// Purge names records a device must delete because its user lost access to
+// them. A device whose user gains access to a service is answered
+// "resync_required" and pulls again from an empty cursor.
+type Purge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service whose records to delete.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// If set, delete only the records about this person supported (a
+	// caseload membership ended); if unset, the whole service's records.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// Keep the records about these people: the user still has access to them
+	// through a caseload membership in the service.
+	KeepPersonIds []string `protobuf:"bytes,3,rep,name=keep_person_ids,json=keepPersonIds,proto3" json:"keep_person_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Purge) Reset() {
+	*x = Purge{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Purge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Purge) ProtoMessage() {}
+
+func (x *Purge) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Purge.ProtoReflect.Descriptor instead.
+func (*Purge) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Purge) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *Purge) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *Purge) GetKeepPersonIds() []string {
+	if x != nil {
+		return x.KeepPersonIds
+	}
+	return nil
+}
+
 // SubscribeRequest opens a change notification stream.
 type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1194,7 +1275,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1287,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1300,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SubscribeRequest) GetClient() *ClientInfo {
@@ -1247,7 +1328,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1340,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1353,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscribeResponse) GetEvent() SubscribeEvent {
@@ -1295,7 +1376,7 @@ type ErrorInfo struct {
 
 func (x *ErrorInfo) Reset() {
 	*x = ErrorInfo{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1388,7 @@ func (x *ErrorInfo) String() string {
 func (*ErrorInfo) ProtoMessage() {}
 
 func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1401,7 @@ func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorInfo.ProtoReflect.Descriptor instead.
 func (*ErrorInfo) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ErrorInfo) GetCode() string {
@@ -1405,12 +1486,18 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\x05field\x18\x05 \x01(\tR\x05field\x12.\n" +
 	"\x05value\x18\x06 \x01(\v2\x18.shiftsync.sync.v1.ValueR\x05value\x124\n" +
 	"\aversion\x18\a \x01(\v2\x1a.shiftsync.sync.v1.VersionR\aversion\x12$\n" +
-	"\x0eauthor_user_id\x18\b \x01(\tR\fauthorUserId\"\x84\x01\n" +
+	"\x0eauthor_user_id\x18\b \x01(\tR\fauthorUserId\"\xb6\x01\n" +
 	"\fPullResponse\x128\n" +
 	"\achanges\x18\x01 \x03(\v2\x1e.shiftsync.sync.v1.FieldChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\x12\x19\n" +
-	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"a\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x120\n" +
+	"\x06purges\x18\x04 \x03(\v2\x18.shiftsync.sync.v1.PurgeR\x06purges\"k\n" +
+	"\x05Purge\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12&\n" +
+	"\x0fkeep_person_ids\x18\x03 \x03(\tR\rkeepPersonIds\"a\n" +
 	"\x10SubscribeRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"L\n" +
@@ -1447,7 +1534,7 @@ func file_shiftsync_sync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_shiftsync_sync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_shiftsync_sync_v1_sync_proto_goTypes = []any{
 	(MutationStatus)(0),           // 0: shiftsync.sync.v1.MutationStatus
 	(SubscribeEvent)(0),           // 1: shiftsync.sync.v1.SubscribeEvent
@@ -1464,14 +1551,15 @@ var file_shiftsync_sync_v1_sync_proto_goTypes = []any{
 	(*PullRequest)(nil),           // 12: shiftsync.sync.v1.PullRequest
 	(*FieldChange)(nil),           // 13: shiftsync.sync.v1.FieldChange
 	(*PullResponse)(nil),          // 14: shiftsync.sync.v1.PullResponse
-	(*SubscribeRequest)(nil),      // 15: shiftsync.sync.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 16: shiftsync.sync.v1.SubscribeResponse
-	(*ErrorInfo)(nil),             // 17: shiftsync.sync.v1.ErrorInfo
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Purge)(nil),                 // 15: shiftsync.sync.v1.Purge
+	(*SubscribeRequest)(nil),      // 16: shiftsync.sync.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 17: shiftsync.sync.v1.SubscribeResponse
+	(*ErrorInfo)(nil),             // 18: shiftsync.sync.v1.ErrorInfo
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_shiftsync_sync_v1_sync_proto_depIdxs = []int32{
 	3,  // 0: shiftsync.sync.v1.Version.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
-	18, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
+	19, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
 	5,  // 2: shiftsync.sync.v1.Value.list_value:type_name -> shiftsync.sync.v1.StringList
 	6,  // 3: shiftsync.sync.v1.FieldEdit.value:type_name -> shiftsync.sync.v1.Value
 	4,  // 4: shiftsync.sync.v1.FieldEdit.base:type_name -> shiftsync.sync.v1.Version
@@ -1485,19 +1573,20 @@ var file_shiftsync_sync_v1_sync_proto_depIdxs = []int32{
 	6,  // 12: shiftsync.sync.v1.FieldChange.value:type_name -> shiftsync.sync.v1.Value
 	4,  // 13: shiftsync.sync.v1.FieldChange.version:type_name -> shiftsync.sync.v1.Version
 	13, // 14: shiftsync.sync.v1.PullResponse.changes:type_name -> shiftsync.sync.v1.FieldChange
-	2,  // 15: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	1,  // 16: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
-	9,  // 17: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
-	12, // 18: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
-	15, // 19: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
-	11, // 20: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
-	14, // 21: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
-	16, // 22: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
-	20, // [20:23] is the sub-list for method output_type
-	17, // [17:20] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 15: shiftsync.sync.v1.PullResponse.purges:type_name -> shiftsync.sync.v1.Purge
+	2,  // 16: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	1,  // 17: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
+	9,  // 18: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
+	12, // 19: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
+	16, // 20: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
+	11, // 21: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
+	14, // 22: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
+	17, // 23: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_sync_v1_sync_proto_init() }
@@ -1520,7 +1609,7 @@ func file_shiftsync_sync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_sync_v1_sync_proto_rawDesc), len(file_shiftsync_sync_v1_sync_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+)
+
+const adminUsage = `usage: shiftsyncd admin [-db FILE] <command> [flags]
+
+Manage the identity store directly, as the operator of the server (every
+change is audited with your operating-system user name). Managers do the
+same through the AdminService RPC.
+
+commands:
+  create-organisation -id ID -name NAME
+  create-service      -id ID -organisation ID -name NAME
+  create-person       -id ID -service ID -name NAME
+  create-user         -id ID -organisation ID -name NAME [-agency AGENCY]
+  add-membership      -user ID -service ID -role ROLE [-person ID] [-start TIME] [-end TIME]
+  end-membership      -id N [-at TIME]
+  issue-code          -user ID          print a one-time enrolment code
+  revoke-device       -device ID -reason TEXT
+  list-devices        -service ID
+  rotate-key          sign new tokens with a new key; tokens of the old one stay valid
+  verify-audit        check the audit log's hash chain
+
+roles: support_worker shift_lead pbs_lead manager quality_lead safeguarding_lead partner
+times: RFC 3339, e.g. 2026-11-24T09:00:00Z; the default is now`
+
+// adminCommand is one admin subcommand: it declares its flags on fs and
+// returns the function that runs it once they are parsed.
+type adminCommand func(fs *flag.FlagSet, a *admin) func(ctx context.Context) error
+
+// admin is the state the admin subcommands share.
+type admin struct {
+	identity *sqlite.IdentityService
+	db       *sqlite.DB
+	operator shiftsync.Principal
+	stdout   io.Writer
+}
+
+var adminCommands = map[string]adminCommand{
+	"create-organisation": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, name := fs.String("id", "", "organisation id"), fs.String("name", "", "name")
+		return func(ctx context.Context) error { return a.identity.CreateOrganisation(ctx, a.operator, *id, *name) }
+	},
+	"create-service": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, org, name := fs.String("id", "", "service id"), fs.String("organisation", "", "organisation id"), fs.String("name", "", "name")
+		return func(ctx context.Context) error { return a.identity.CreateService(ctx, a.operator, *id, *org, *name) }
+	},
+	"create-person": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, service, name := fs.String("id", "", "person id"), fs.String("service", "", "service id"), fs.String("name", "", "name")
+		return func(ctx context.Context) error { return a.identity.CreatePerson(ctx, a.operator, *id, *service, *name) }
+	},
+	"create-user": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, org, name := fs.String("id", "", "user id"), fs.String("organisation", "", "organisation id"), fs.String("name", "", "name")
+		agency := fs.String("agency", "", "the partner agency the user works for; empty for the organisation's own staff")
+		return func(ctx context.Context) error {
+			return a.identity.CreateUser(ctx, a.operator, *id, *org, *name, *agency)
+		}
+	},
+	"add-membership": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		userID, service, person := fs.String("user", "", "user id"), fs.String("service", "", "service id"), fs.String("person", "", "for a caseload: the one person supported")
+		role := fs.String("role", "", "role")
+		start, end := timeFlag(fs, "start", "when it starts (default now)"), timeFlag(fs, "end", "when it ends (default open-ended)")
+		return func(ctx context.Context) error {
+			m := shiftsync.Membership{UserID: *userID, ServiceID: *service, PersonID: *person, Role: shiftsync.Role(*role), Start: start.or(time.Now()), End: end.t}
+			id, err := a.identity.AddMembership(ctx, a.operator, m)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "membership %d\n", id)
+			}
+			return err
+		}
+	},
+	"end-membership": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, at := fs.Int64("id", 0, "membership id"), timeFlag(fs, "at", "when it ends (default now)")
+		return func(ctx context.Context) error { return a.identity.EndMembership(ctx, a.operator, *id, at.or(time.Now())) }
+	},
+	"issue-code": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		userID := fs.String("user", "", "user id")
+		return func(ctx context.Context) error {
+			code, expires, err := a.identity.IssueEnrolmentCode(ctx, a.operator, *userID)
+			if err == nil {
+				fmt.Fprintln(a.stdout, code)
+				fmt.Fprintf(os.Stderr, "one-time enrolment code for %s; it expires at %s\n", *userID, expires.Local().Format(time.RFC3339))
+			}
+			return err
+		}
+	},
+	"revoke-device": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		device, reason := fs.String("device", "", "device id"), fs.String("reason", "", "why, for the audit log")
+		return func(ctx context.Context) error {
+			if *reason == "" {
+				return errors.New("revoke-device: -reason is required")
+			}
+			at, err := a.identity.RevokeDevice(ctx, a.operator, *device, *reason)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "device %s revoked at %s\n", *device, at.Format(time.RFC3339))
+			}
+			return err
+		}
+	},
+	"list-devices": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		service := fs.String("service", "", "service id")
+		return func(ctx context.Context) error {
+			list, err := a.identity.ListDevices(ctx, *service)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DEVICE\tUSER\tLABEL\tENROLLED\tLAST PUSH\tREVOKED")
+			for _, d := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.UserID, d.Label, formatTime(d.EnrolledAt), formatTime(d.LastPushAt), formatTime(d.RevokedAt))
+			}
+			return tw.Flush()
+		}
+	},
+	"rotate-key": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		return func(ctx context.Context) error {
+			k, err := a.identity.RotateKey(ctx, a.operator)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "new tokens are signed with key %s; tokens of the previous key stay valid until they expire\n", k.ID)
+			}
+			return err
+		}
+	},
+	"verify-audit": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		return func(ctx context.Context) error {
+			n, err := a.db.VerifyAudit(ctx)
+			if err != nil {
+				return fmt.Errorf("audit log does not verify after %d entries: %w", n, err)
+			}
+			fmt.Fprintf(a.stdout, "audit log verified: %d entries, chain intact\n", n)
+			return nil
+		}
+	},
+}
+
+// runAdmin runs "shiftsyncd admin".
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, adminUsage) }
+	path := fs.String("db", "./data/shiftsync.db", "SQLite database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New(adminUsage)
+	}
+	name := fs.Arg(0)
+	command, ok := adminCommands[name]
+	if !ok {
+		return fmt.Errorf("unknown admin command %q\n%s", name, adminUsage)
+	}
+	a := &admin{stdout: stdout, operator: shiftsync.Principal{UserID: "operator:" + operatorName()}}
+	sub := flag.NewFlagSet(name, flag.ContinueOnError)
+	sub.SetOutput(stderr)
+	runCommand := command(sub, a)
+	if err := sub.Parse(fs.Args()[1:]); err != nil {
+		return err
+	}
+	if sub.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", name, sub.Args())
+	}
+	if _, err := os.Stat(*path); err != nil {
+		return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
+	}
+	a.db = sqlite.NewDB(*path)
+	if err := a.db.Open(); err != nil {
+		return err
+	}
+	defer a.db.Close()
+	a.identity = sqlite.NewIdentityService(a.db)
+	return runCommand(ctx)
+}
+
+// operatorName is the operating-system user running the command.
+func operatorName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// optionalTimeFlag is a flag holding an RFC 3339 time, unset by default.
+type optionalTimeFlag struct{ t time.Time }
+
+func timeFlag(fs *flag.FlagSet, name, usage string) *optionalTimeFlag {
+	f := &optionalTimeFlag{}
+	fs.Var(f, name, usage)
+	return f
+}
+
+func (f *optionalTimeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *optionalTimeFlag) Set(s string) error {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	f.t = t
+	return err
+}
+
+// or returns the time, or def if it was not set.
+func (f *optionalTimeFlag) or(def time.Time) time.Time {
+	if f.t.IsZero() {
+		return def
+	}
+	return f.t
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	authv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
+)
+
+// adminRun runs "shiftsyncd admin -db db args..." and returns its output.
+func adminRun(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	var out, errs strings.Builder
+	if err := run(context.Background(), append([]string{"admin", "-db", db}, args...), &out, &errs); err != nil {
+		t.Fatalf("admin %s: %v\n%s", strings.Join(args, " "), err, errs.String())
+	}
+	return out.String()
+}
+
+// TestAdmin_EnrolSyncRevoke sets up a service with the admin command, enrols
+// a device with the code it prints through the running server, syncs, then
+// revokes the device with the admin command: the next request is refused
+// with the wipe answer, and the audit log verifies.
+func TestAdmin_EnrolSyncRevoke(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	adminRun(t, db, "create-organisation", "-id", "oak", "-name", "Oak Care")
+	adminRun(t, db, "create-service", "-id", "oak-house", "-organisation", "oak", "-name", "Oak House")
+	adminRun(t, db, "create-person", "-id", "sam", "-service", "oak-house", "-name", "Sam")
+	adminRun(t, db, "create-user", "-id", "ana", "-organisation", "oak", "-name", "Ana")
+	if out := adminRun(t, db, "add-membership", "-user", "ana", "-service", "oak-house", "-role", "support_worker", "-start", "2020-01-01T00:00:00Z"); !strings.HasPrefix(out, "membership ") {
+		t.Errorf("add-membership printed %q", out)
+	}
+	code := strings.TrimSpace(adminRun(t, db, "issue-code", "-user", "ana"))
+
+	auth := authv1connect.NewAuthServiceClient(http.DefaultClient, m.URL())
+	enrolled, err := auth.Enrol(ctx, &authv1.EnrolRequest{Code: code, DeviceLabel: "Ana's phone"})
+	if err != nil {
+		t.Fatalf("Enrol with the printed code: %v", err)
+	}
+	if _, err := auth.Enrol(ctx, &authv1.EnrolRequest{Code: code}); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("second Enrol with the same code: %v, want Unauthenticated", err)
+	}
+	client := syncv1connect.NewSyncServiceClient(http.DefaultClient, m.URL(), shiftsynctest.WithToken(enrolled.GetAccessToken()))
+	push := &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+		shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "oak-house", "sam", shiftsynctest.Epoch, "threw a cup"),
+	}}
+	if res, err := client.Push(ctx, push); err != nil || res.GetAcknowledgedCounter() != 1 {
+		t.Fatalf("Push() = %v, %v", res, err)
+	}
+	if out := adminRun(t, db, "list-devices", "-service", "oak-house"); !strings.Contains(out, enrolled.GetDeviceId()) || !strings.Contains(out, "Ana's phone") {
+		t.Errorf("list-devices does not show the device:\n%s", out)
+	}
+
+	adminRun(t, db, "revoke-device", "-device", enrolled.GetDeviceId(), "-reason", "phone lost on shift")
+	_, err = client.Pull(ctx, &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()})
+	if got := shiftsynctest.ErrorCode(err); got != string(shiftsync.CodeDeviceRevoked) {
+		t.Errorf("Pull after revoke-device: code %q (%v), want %q", got, err, shiftsync.CodeDeviceRevoked)
+	}
+	if _, err := auth.Refresh(ctx, &authv1.RefreshRequest{DeviceId: enrolled.GetDeviceId(), DeviceCredential: enrolled.GetDeviceCredential()}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeDeviceRevoked) {
+		t.Errorf("Refresh after revoke-device: %v, want %s", err, shiftsync.CodeDeviceRevoked)
+	}
+	if out := adminRun(t, db, "verify-audit"); !strings.Contains(out, "chain intact") {
+		t.Errorf("verify-audit printed %q", out)
+	}
+}
+
+func TestAdmin_RefusesBadInput(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	if err := run(context.Background(), []string{"migrate", "-db", db}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"add-membership", "-user", "nobody", "-service", "nowhere", "-role", "wizard"},
+		{"add-membership", "-user", "u", "-service", "s", "-role", "manager", "-start", "yesterday"},
+		{"issue-code", "-user", "nobody"},
+		{"revoke-device", "-device", "d1"},
+		{"end-membership", "-id", "99"},
+		{"create-user", "-id", "u", "-organisation", "missing", "-name", "U"},
+	} {
+		err := run(context.Background(), append([]string{"admin", "-db", db}, args...), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("admin %s: want an error", strings.Join(args, " "))
+		}
+	}
+	if err := run(context.Background(), []string{"admin", "-db", filepath.Join(t.TempDir(), "none.db"), "verify-audit"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Errorf("admin on a missing database: %v", err)
+	}
+}
