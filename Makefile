@@ -64,7 +64,9 @@ checkgenerate: generate ## Fail if the committed generated code is stale
 	  git status --porcelain syncproto; echo "generated code is stale: run make generate and commit"; exit 1; fi
 
 .PHONY: lint
-lint: $(BUF) ## Vet the Go code and lint the protos
+lint: $(BUF) ## Check formatting, vet the Go code and lint the protos
+	@unformatted=$$(gofmt -l server syncproto mobile-contract migrations); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	cd syncproto && $(BUF) lint && $(BUF) format -d --exit-code
 

@@ -85,7 +85,9 @@ var adminCommands = map[string]adminCommand{
 	},
 	"end-membership": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		id, at := fs.Int64("id", 0, "membership id"), timeFlag(fs, "at", "when it ends (default now)")
-		return func(ctx context.Context) error { return a.identity.EndMembership(ctx, a.operator, *id, at.or(time.Now())) }
+		return func(ctx context.Context) error {
+			return a.identity.EndMembership(ctx, a.operator, *id, at.or(time.Now()))
+		}
 	},
 	"issue-code": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		userID := fs.String("user", "", "user id")

@@ -33,9 +33,13 @@ func seedDev(ctx context.Context, identity *sqlite.IdentityService) (*devSetup, 
 	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
 	steps := []func() error{
 		func() error { return identity.CreateOrganisation(ctx, operator, demoOrganisation, "Demo Care Ltd") },
-		func() error { return identity.CreateService(ctx, operator, demoService, demoOrganisation, "Demo House") },
+		func() error {
+			return identity.CreateService(ctx, operator, demoService, demoOrganisation, "Demo House")
+		},
 		func() error { return identity.CreatePerson(ctx, operator, demoPerson, demoService, "Ada") },
-		func() error { return identity.CreateUser(ctx, operator, demoWorker, demoOrganisation, "Dev Worker", "") },
+		func() error {
+			return identity.CreateUser(ctx, operator, demoWorker, demoOrganisation, "Dev Worker", "")
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {

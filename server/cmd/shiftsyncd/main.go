@@ -117,8 +117,8 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Addr:     "127.0.0.1:8080",
 		Issuer:   "shiftsync",
 		Audience: "shiftsync",
-		stdout: stdout,
-		log:    slog.New(slog.NewTextHandler(stderr, nil)),
+		stdout:   stdout,
+		log:      slog.New(slog.NewTextHandler(stderr, nil)),
 	}
 }
 
