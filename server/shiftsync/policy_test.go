@@ -161,3 +161,58 @@ func TestAccessMatrix_Invariants(t *testing.T) {
 		}
 	}
 }
+
+func TestScope_Purges(t *testing.T) {
+	now := matrixNow
+	ended := func(service, person string) shiftsync.Grant {
+		return shiftsync.Grant{ServiceID: service, PersonID: person, Role: shiftsync.RoleSupportWorker, Start: yearAgo, End: now.Add(-time.Hour)}
+	}
+	active := func(service, person string) shiftsync.Grant {
+		return shiftsync.Grant{ServiceID: service, PersonID: person, Role: shiftsync.RoleSupportWorker, Start: yearAgo}
+	}
+	tests := []struct {
+		name   string
+		grants []shiftsync.Grant
+		want   []shiftsync.Purge
+	}{
+		{"nothing ended", []shiftsync.Grant{active("a", "")}, nil},
+		{"moved from a to b", []shiftsync.Grant{ended("a", ""), active("b", "")}, []shiftsync.Purge{{ServiceID: "a"}}},
+		{"ended and later rejoined", []shiftsync.Grant{ended("a", ""), active("a", "")}, nil},
+		{"role changed in the same service", []shiftsync.Grant{ended("a", ""), {ServiceID: "a", Role: shiftsync.RoleShiftLead, Start: now.Add(-time.Hour)}}, nil},
+		{"caseload ended", []shiftsync.Grant{ended("a", "p1"), active("a", "p2")}, []shiftsync.Purge{{ServiceID: "a", PersonID: "p1"}}},
+		{"caseload ended, whole service still held", []shiftsync.Grant{ended("a", "p1"), active("a", "")}, nil},
+		{"service ended, one caseload kept", []shiftsync.Grant{ended("a", ""), active("a", "p2")}, []shiftsync.Purge{{ServiceID: "a", Keep: []string{"p2"}}}},
+		{"a future grant is not access yet", []shiftsync.Grant{ended("a", ""), {ServiceID: "a", Role: shiftsync.RoleManager, Start: now.Add(time.Hour)}}, []shiftsync.Purge{{ServiceID: "a"}}},
+		{"two ended, sorted and without repeats", []shiftsync.Grant{ended("b", ""), ended("a", ""), ended("b", "")}, []shiftsync.Purge{{ServiceID: "a"}, {ServiceID: "b"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := shiftsync.Scope{Grants: tt.grants}.Purges(now)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Purges() (-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWidened(t *testing.T) {
+	g := func(service string, role shiftsync.Role) shiftsync.Grant {
+		return shiftsync.Grant{ServiceID: service, Role: role, Start: yearAgo}
+	}
+	before := shiftsync.Scope{Grants: []shiftsync.Grant{g("a", shiftsync.RoleSupportWorker), g("b", shiftsync.RoleSupportWorker)}}.Keys(matrixNow)
+	tests := []struct {
+		name   string
+		grants []shiftsync.Grant
+		want   bool
+	}{
+		{"same", []shiftsync.Grant{g("b", shiftsync.RoleSupportWorker), g("a", shiftsync.RoleSupportWorker)}, false},
+		{"narrowed", []shiftsync.Grant{g("a", shiftsync.RoleSupportWorker)}, false},
+		{"new service", []shiftsync.Grant{g("a", shiftsync.RoleSupportWorker), g("c", shiftsync.RoleSupportWorker)}, true},
+		{"new role", []shiftsync.Grant{g("a", shiftsync.RoleManager), g("b", shiftsync.RoleSupportWorker)}, true},
+	}
+	for _, tt := range tests {
+		if got := shiftsync.Widened(before, shiftsync.Scope{Grants: tt.grants}.Keys(matrixNow)); got != tt.want {
+			t.Errorf("%s: Widened() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

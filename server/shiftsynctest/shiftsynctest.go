@@ -6,6 +6,7 @@ package shiftsynctest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -337,4 +338,20 @@ func ErrorCode(err error) string {
 		}
 	}
 	return ""
+}
+
+// AuditCount returns how many audit log entries have the action, read from
+// the database file through a connection of its own.
+func (s *Server) AuditCount(tb testing.TB, action string) int {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM audit_log WHERE action = ?`, action).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
