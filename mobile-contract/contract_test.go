@@ -136,15 +136,7 @@ func checkError(t *testing.T, name string, err error, code, info string) {
 	if got := ce.Code().String(); got != code {
 		t.Errorf("%s: code = %s, want %s", name, got, code)
 	}
-	var gotInfo string
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if ei, ok := v.(*syncv1.ErrorInfo); ok {
-				gotInfo = ei.GetCode()
-			}
-		}
-	}
-	if gotInfo != info {
+	if gotInfo := shiftsynctest.ErrorCode(err); gotInfo != info {
 		t.Errorf("%s: ErrorInfo code = %q, want %q", name, gotInfo, info)
 	}
 }

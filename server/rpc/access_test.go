@@ -213,4 +213,3 @@ func forge(t *testing.T, token string) string {
 	}
 	return parts[0] + "." + parts[1] + "." + string(sig)
 }
-

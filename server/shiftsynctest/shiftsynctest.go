@@ -114,7 +114,7 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Sync.Feed = s.Feed
 	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
-		Admin: shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
+		Admin:     shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
 		Heartbeat: time.Second, Logger: quiet,
 	}))
 	s.http.Config.Protocols = new(http.Protocols)
