@@ -106,6 +106,6 @@ Or enrol the device simulator with the second code, and sync it:
 go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db --server %[4]s enrol %[10]s
 go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
 
-`, demoService, demoWorker, d.expires.Local().Format(time.Kitchen), url, d.curlCode,
+`, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.curlCode,
 		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), d.simulatorCode)
 }
