@@ -1,3 +1,6 @@
+-- index alerts_by_service
+CREATE INDEX alerts_by_service ON alerts (service_id, raised_at);
+
 -- index conflicts_by_status
 CREATE INDEX conflicts_by_status ON conflicts (status, record_id);
 
@@ -18,6 +21,27 @@ CREATE INDEX memberships_by_user ON memberships (user_id, starts_at);
 
 -- index quarantine_by_service
 CREATE INDEX quarantine_by_service ON quarantine (service_id, received_at);
+
+-- table alerts
+CREATE TABLE alerts (
+    id              INTEGER PRIMARY KEY,
+    rule_id         TEXT    NOT NULL,
+    rule_version    INTEGER NOT NULL,
+    record_id       TEXT    NOT NULL REFERENCES records (record_id),
+    record_type     TEXT    NOT NULL,
+    service_id      TEXT    NOT NULL,
+    person_id       TEXT    NOT NULL DEFAULT '',
+    summary         TEXT    NOT NULL,
+    user_id         TEXT    NOT NULL, -- author of the change that raised it
+    device_id       TEXT    NOT NULL,
+    raised_at       INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT    NOT NULL DEFAULT '',
+    note            TEXT    NOT NULL DEFAULT '',
+    -- One alert per rule and record: a later edit that matches again does
+    -- not raise it twice.
+    UNIQUE (rule_id, record_id)
+);
 
 -- table audit_log
 CREATE TABLE audit_log (

@@ -17,6 +17,8 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	authv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -125,10 +127,88 @@ var accessCalls = map[string]accessCall{
 	},
 }
 
+// alertAndConflict gives house-a one open alert (a prone restraint), one
+// open conflict and one quarantined change, all from support workers'
+// devices, and returns the alert's and the conflict's ids.
+func alertAndConflict(t *testing.T, s *shiftsynctest.Server) (alertID, conflictID int64) {
+	ctx := context.Background()
+	a := s.EnrolDevice(t, "writer-a", shiftsync.RoleSupportWorker, "house-a")
+	b := s.EnrolDevice(t, "writer-b", shiftsync.RoleSupportWorker, "house-a")
+	id := shiftsynctest.RecordID(t)
+	now := s.Clock.Now()
+	push := func(token string, m *syncv1.Mutation) {
+		if _, err := s.Client(token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(a.Token, shiftsynctest.ProneRestraint(1, shiftsynctest.RecordID(t), "house-a", "p1", now))
+	push(a.Token, shiftsynctest.Incident(2, id, "house-a", "p1", now, "first"))
+	edit := func(counter uint64, text string, logical uint32) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "incident", ServiceId: "house-a", PersonId: "p1",
+			Hlc: shiftsynctest.HLC(now, logical), Fields: []*syncv1.FieldEdit{shiftsynctest.Edit("place", shiftsynctest.String(text), nil)}}
+	}
+	push(a.Token, edit(3, "hallway", 1))
+	push(b.Token, edit(1, "garden", 2))
+	bad := shiftsynctest.Incident(4, shiftsynctest.RecordID(t), "house-a", "p1", now, "with a field no record has")
+	bad.Fields = append(bad.Fields, shiftsynctest.Set("mood", shiftsynctest.String("cross")))
+	push(a.Token, bad)
+	admin := shiftsync.Principal{UserID: "test", Services: []string{"house-a"}}
+	alerts, err := s.Review.Alerts(ctx, admin, "house-a", false)
+	if err != nil || len(alerts) != 1 {
+		t.Fatalf("setup: alerts = %v, %v", alerts, err)
+	}
+	conflicts, err := s.Review.Conflicts(ctx, admin, "house-a")
+	if err != nil || len(conflicts) != 1 {
+		t.Fatalf("setup: conflicts = %v, %v", conflicts, err)
+	}
+	return alerts[0].ID, conflicts[0].ID
+}
+
+func reviewClient(s *shiftsynctest.Server, token string) reviewv1connect.ReviewServiceClient {
+	return reviewv1connect.NewReviewServiceClient(shiftsynctest.HTTPClient(), s.URL, shiftsynctest.WithToken(token))
+}
+
+// reviewOutcome is "ok:<rows>" for a list call, so a caller who may call
+// but sees nothing is told apart from one who sees the row.
+func reviewOutcome(n int, err error) string {
+	if err != nil {
+		return outcome(err)
+	}
+	return fmt.Sprintf("ok:%d", n)
+}
+
+func init() {
+	accessCalls["/shiftsync.review.v1.ReviewService/ListAlerts"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListAlerts(context.Background(), &reviewv1.ListAlertsRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetAlerts()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/AcknowledgeAlert"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		id, _ := alertAndConflict(t, s)
+		_, err := reviewClient(s, token).AcknowledgeAlert(context.Background(), &reviewv1.AcknowledgeAlertRequest{AlertId: id, Note: "seen"})
+		return outcome(err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListConflicts"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListConflicts(context.Background(), &reviewv1.ListConflictsRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetConflicts()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ResolveConflict"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		_, id := alertAndConflict(t, s)
+		_, err := reviewClient(s, token).ResolveConflict(context.Background(), &reviewv1.ResolveConflictRequest{ConflictId: id, Resolution: "checked"})
+		return outcome(err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListQuarantine"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListQuarantine(context.Background(), &reviewv1.ListQuarantineRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetChanges()), err)
+	}
+}
+
 // procedures lists every procedure of the services the server registers.
 func procedures() []string {
 	var names []string
-	for _, file := range []protoreflect.FileDescriptor{syncv1.File_shiftsync_sync_v1_sync_proto, authv1.File_shiftsync_auth_v1_auth_proto, authv1.File_shiftsync_auth_v1_admin_proto} {
+	for _, file := range []protoreflect.FileDescriptor{syncv1.File_shiftsync_sync_v1_sync_proto, authv1.File_shiftsync_auth_v1_auth_proto, authv1.File_shiftsync_auth_v1_admin_proto, reviewv1.File_shiftsync_review_v1_review_proto} {
 		for i := range file.Services().Len() {
 			svc := file.Services().Get(i)
 			for j := range svc.Methods().Len() {

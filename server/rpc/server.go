@@ -18,6 +18,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 )
 
@@ -37,7 +38,7 @@ const (
 
 // Config holds what the transport needs. Sync, Tokens, Feed and Audit are
 // required; AuthService is served when Identity and Issuer are set, and
-// AdminService when Admin.Store is.
+// AdminService when Admin.Store is, ReviewService when Review is.
 type Config struct {
 	Sync     shiftsync.SyncService
 	Tokens   shiftsync.TokenVerifier
@@ -46,6 +47,7 @@ type Config struct {
 	Identity shiftsync.IdentityService
 	Issuer   shiftsync.TokenIssuer
 	Admin    shiftsync.Admin
+	Review   shiftsync.ReviewService
 	Logger   *slog.Logger
 	// MaxRequestBytes defaults to DefaultMaxRequestBytes.
 	MaxRequestBytes int
@@ -85,8 +87,11 @@ func NewHandler(c Config) http.Handler {
 	if c.Admin.Store != nil {
 		mux.Handle(authv1connect.NewAdminServiceHandler(&AdminHandler{admin: c.Admin, log: log}, authenticated...))
 	}
+	if c.Review != nil {
+		mux.Handle(reviewv1connect.NewReviewServiceHandler(&ReviewHandler{review: c.Review, log: log}, authenticated...))
+	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)))
-	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, authv1connect.AuthServiceName, authv1connect.AdminServiceName)
+	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, authv1connect.AuthServiceName, authv1connect.AdminServiceName, reviewv1connect.ReviewServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

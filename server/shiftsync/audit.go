@@ -12,18 +12,21 @@ type AuditEvent struct {
 
 // Audit actions. They are stored: never rename one.
 const (
-	AuditEnrolmentCode = "enrolment_code.issue"
-	AuditEnrol         = "device.enrol"
-	AuditEnrolRefused  = "device.enrol_refused"
-	AuditRefresh       = "device.refresh"
-	AuditRevoke        = "device.revoke"
-	AuditTokenRefused  = "token.refused"
-	AuditMembershipAdd = "membership.add"
-	AuditMembershipEnd = "membership.end"
-	AuditKeyRotate     = "signing_key.rotate"
-	AuditAdminCreate   = "admin.create"
-	AuditPush          = "sync.push"
-	AuditPull          = "sync.pull"
+	AuditEnrolmentCode    = "enrolment_code.issue"
+	AuditEnrol            = "device.enrol"
+	AuditEnrolRefused     = "device.enrol_refused"
+	AuditRefresh          = "device.refresh"
+	AuditRevoke           = "device.revoke"
+	AuditTokenRefused     = "token.refused"
+	AuditMembershipAdd    = "membership.add"
+	AuditMembershipEnd    = "membership.end"
+	AuditKeyRotate        = "signing_key.rotate"
+	AuditAdminCreate      = "admin.create"
+	AuditPush             = "sync.push"
+	AuditPull             = "sync.pull"
+	AuditReviewRead       = "review.read"
+	AuditAlertAcknowledge = "alert.acknowledge"
+	AuditConflictResolve  = "conflict.resolve"
 )
 
 // AuditLog is the append-only, hash-chained audit log. Implementations are

@@ -75,6 +75,7 @@ type Server struct {
 	DB       *sqlite.DB
 	Sync     *sqlite.SyncService
 	Identity *sqlite.IdentityService
+	Review   *sqlite.ReviewService
 	Issuer   *jwt.Tokens
 	Tokens   *bearer.Tokens
 	Clock    *Clock
@@ -112,9 +113,11 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Tokens.Next = s.Issuer
 	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.Sync.Feed = s.Feed
+	s.Review = sqlite.NewReviewService(s.DB, shiftsync.TokenScope{Next: s.Identity})
 	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
 		Admin:     shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
+		Review:    s.Review,
 		Heartbeat: time.Second, Logger: quiet,
 	}))
 	s.http.Config.Protocols = new(http.Protocols)
@@ -309,6 +312,28 @@ func Incident(counter uint64, recordID, serviceID, personID string, at time.Time
 		Fields: []*syncv1.FieldEdit{
 			Set("started_at", Time(at.Add(-5*time.Minute))),
 			Set("behaviour_description", String(description)),
+		},
+	}
+}
+
+// ProneRestraint returns a mutation creating a restrictive intervention
+// record of a planned prone restraint, stamped at the given time: the
+// record that raises an immediate alert.
+func ProneRestraint(counter uint64, recordID, serviceID, personID string, at time.Time) *syncv1.Mutation {
+	return &syncv1.Mutation{
+		Counter:    counter,
+		RecordId:   recordID,
+		RecordType: "restrictive_intervention",
+		ServiceId:  serviceID,
+		PersonId:   personID,
+		Hlc:        HLC(at, 0),
+		Fields: []*syncv1.FieldEdit{
+			Set("incident_id", String(uuid.NewString())),
+			Set("type_code", Enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE")),
+			Set("reason_code", Enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS")),
+			Set("started_at", Time(at.Add(-10*time.Minute))),
+			Set("ended_at", Time(at.Add(-8*time.Minute))),
+			Set("in_care_plan", Bool(true)),
 		},
 	}
 }

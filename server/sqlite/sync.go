@@ -208,6 +208,14 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 			}
 		}
 	}
+	for _, a := range shiftsync.AlertsFor(m, stored == nil, tx.now) {
+		if _, err := tx.exec(ctx, `
+			INSERT INTO alerts (rule_id, rule_version, record_id, record_type, service_id, person_id, summary, user_id, device_id, raised_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rule_id, record_id) DO NOTHING`,
+			a.RuleID, a.RuleVersion, m.RecordID, m.RecordType, m.ServiceID, m.PersonID, a.Summary, m.UserID, m.DeviceID, tx.now.UnixMilli()); err != nil {
+			return r, err
+		}
+	}
 	return r, insertMutation(ctx, tx, m, r, flag)
 }
 

@@ -172,7 +172,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Handler: rpc.NewHandler(rpc.Config{
 			Sync: syncService, Tokens: tokens, Feed: feed, Audit: m.db,
 			Identity: identity, Issuer: signed, Logger: m.log,
-			Admin: shiftsync.Admin{Store: identity, Access: identity, Now: time.Now},
+			Admin:  shiftsync.Admin{Store: identity, Access: identity, Now: time.Now},
+			Review: sqlite.NewReviewService(m.db, shiftsync.TokenScope{Next: identity}),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,99 @@
+package rpc_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// TestReview_ProneRestraintAlertsWithinTheSync pushes a prone restraint
+// from a support worker's phone: as soon as the push is acknowledged, the
+// manager sees the alert through the ReviewService, acknowledges it, and the
+// acknowledgement and the reads are in the audit log.
+func TestReview_ProneRestraintAlertsWithinTheSync(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	manager := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	id := shiftsynctest.RecordID(t)
+	res, err := s.Client(worker.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(),
+		Mutations: []*syncv1.Mutation{shiftsynctest.ProneRestraint(1, id, "house-a", "sam", s.Clock.Now())}})
+	if err != nil || res.GetResults()[0].GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
+		t.Fatalf("Push() = %v, %v", res, err)
+	}
+
+	review := reviewClient(s, manager.Token)
+	list, err := review.ListAlerts(ctx, &reviewv1.ListAlertsRequest{ServiceId: "house-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetAlerts()) != 1 {
+		t.Fatalf("alerts = %v, want one", list.GetAlerts())
+	}
+	a := list.GetAlerts()[0]
+	if a.GetRuleId() != "prone_restraint" || a.GetRuleVersion() != 1 || a.GetRecordId() != id || a.GetAuthorUserId() != "ana" ||
+		a.GetDeviceId() != worker.DeviceID || a.GetPersonId() != "sam" || a.GetAcknowledgedAt() != nil {
+		t.Errorf("alert = %v", a)
+	}
+
+	ack, err := review.AcknowledgeAlert(ctx, &reviewv1.AcknowledgeAlertRequest{AlertId: a.GetAlertId(), Note: "debrief booked for tomorrow"})
+	if err != nil || ack.GetAlert().GetAcknowledgedBy() != "meera" || ack.GetAlert().GetNote() != "debrief booked for tomorrow" {
+		t.Fatalf("AcknowledgeAlert() = %v, %v", ack, err)
+	}
+	if open, _ := review.ListAlerts(ctx, &reviewv1.ListAlertsRequest{ServiceId: "house-a"}); len(open.GetAlerts()) != 0 {
+		t.Errorf("open alerts after acknowledgement: %v", open.GetAlerts())
+	}
+	if all, _ := review.ListAlerts(ctx, &reviewv1.ListAlertsRequest{ServiceId: "house-a", IncludeAcknowledged: true}); len(all.GetAlerts()) != 1 {
+		t.Errorf("all alerts: %v, want the acknowledged one", all.GetAlerts())
+	}
+	if n := s.AuditCount(t, shiftsync.AuditAlertAcknowledge); n != 1 {
+		t.Errorf("%d acknowledgements audited, want 1", n)
+	}
+	if n := s.AuditCount(t, shiftsync.AuditReviewRead); n != 3 {
+		t.Errorf("%d review reads audited, want 3", n)
+	}
+
+	// Syncing the same record again, or editing it, raises nothing new.
+	if _, err := s.Client(worker.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(),
+		Mutations: []*syncv1.Mutation{shiftsynctest.ProneRestraint(1, id, "house-a", "sam", s.Clock.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := review.ListAlerts(ctx, &reviewv1.ListAlertsRequest{ServiceId: "house-a", IncludeAcknowledged: true}); len(all.GetAlerts()) != 1 {
+		t.Errorf("alerts after a retried push: %d, want 1", len(all.GetAlerts()))
+	}
+}
+
+// TestReview_ResolveConflict resolves a conflict once; both values stay
+// visible with their authors, and a second resolution is refused.
+func TestReview_ResolveConflict(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	_, id := alertAndConflict(t, s)
+	manager := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	review := reviewClient(s, manager.Token)
+	res, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id, Resolution: "asked both: it was the garden"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.GetConflict()
+	if c.GetResolvedBy() != "meera" || c.GetCurrent().GetAuthorUserId() != "writer-a" || c.GetIncoming().GetAuthorUserId() != "writer-b" ||
+		c.GetCurrent().GetValue().GetStringValue() != "hallway" || c.GetIncoming().GetValue().GetStringValue() != "garden" || c.GetWinner() != "incoming" {
+		t.Errorf("resolved conflict = %v", c)
+	}
+	if _, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id, Resolution: "again"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeConflict) {
+		t.Errorf("second resolution: %v, want conflict", err)
+	}
+	if _, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id + 100, Resolution: "x"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeNotFound) {
+		t.Errorf("unknown conflict: %v, want not_found", err)
+	}
+	if n := s.AuditCount(t, shiftsync.AuditConflictResolve); n != 1 {
+		t.Errorf("%d resolutions audited, want 1", n)
+	}
+	if n, err := s.DB.VerifyAudit(ctx); err != nil {
+		t.Errorf("audit chain after %d entries: %v", n, err)
+	}
+}
