@@ -205,6 +205,9 @@ func (r *Replica) baseFor(ctx context.Context, tx *sql.Tx, recordID, field strin
 // writeChange stamps a local change with the next HLC and counter, writes
 // its values to the record and appends it to the outbox, all in tx.
 func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fields []fieldValue, bases []version, now int64) error {
+	if err := checkNotRevoked(ctx, tx); err != nil {
+		return err
+	}
 	st, err := loadState(ctx, tx)
 	if err != nil {
 		return err

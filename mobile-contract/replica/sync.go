@@ -113,6 +113,9 @@ func (r *Replica) Sync(serverURL, token string) (*SyncReport, error) {
 	if serverURL == "" {
 		return rep, invalidf("a server URL is required")
 	}
+	if err := checkNotRevoked(ctx, r.read); err != nil {
+		return rep, err
+	}
 	started := r.nowMS()
 	if _, err := r.write.ExecContext(ctx, `UPDATE device SET last_attempt_at = ? WHERE id = 1`, started); err != nil {
 		return rep, fmt.Errorf("replica: %w", err)
@@ -129,6 +132,11 @@ func (r *Replica) Sync(serverURL, token string) (*SyncReport, error) {
 	err := s.push(ctx)
 	if err == nil {
 		err = s.pull(ctx)
+	}
+	if ErrorCode(err) == CodeDeviceRevoked {
+		if werr := r.wipe(ctx); werr != nil {
+			return rep, errors.Join(err, werr)
+		}
 	}
 	if cerr := r.finishSync(ctx, rep, err); cerr != nil && err == nil {
 		err = cerr
