@@ -20,15 +20,15 @@ const (
 	demoWorker       = "dev-worker"
 )
 
-// devSetup is what -dev seeded: two one-time enrolment codes for the demo
-// support worker, one for curl and one for the device simulator.
+// devSetup is what -dev seeded: a one-time enrolment code for the demo
+// support worker.
 type devSetup struct {
-	curlCode, simulatorCode string
-	expires                 time.Time
+	code    string
+	expires time.Time
 }
 
 // seedDev creates the demo organisation, service, person and support worker
-// if they are missing, and issues two enrolment codes.
+// if they are missing, and issues an enrolment code.
 func seedDev(ctx context.Context, identity *sqlite.IdentityService) (*devSetup, error) {
 	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
 	steps := []func() error{
@@ -57,25 +57,22 @@ func seedDev(ctx context.Context, identity *sqlite.IdentityService) (*devSetup, 
 		}
 	}
 	var d devSetup
-	if d.curlCode, d.expires, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
-		return nil, err
-	}
-	if d.simulatorCode, _, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
+	if d.code, d.expires, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
 		return nil, err
 	}
 	return &d, nil
 }
 
 // print writes copy-pasteable commands (Connect protocol, JSON) that enrol
-// a device with a one-time code, push one incident and pull it back.
+// a device with the one-time code, push one incident and pull it back.
 func (d *devSetup) print(w io.Writer, url string) {
 	id := uuid.Must(uuid.NewV7())
 	now := time.Now().UTC()
 	fmt.Fprintf(w, `
-Development mode: service %[1]s with support worker %[2]s, who has two
-one-time enrolment codes (they expire at %[3]s).
+Development mode: service %[1]s with support worker %[2]s, who has a
+one-time enrolment code (it expires at %[3]s; restart for another).
 
-1. Enrol a device with the first code; TOKEN holds its access token (5 minutes;
+1. Enrol a device with the code; TOKEN holds its access token (5 minutes;
    Refresh with the deviceCredential in the answer gets another):
 
 TOKEN=$(curl -sS %[4]s/shiftsync.auth.v1.AuthService/Enrol \
@@ -101,11 +98,6 @@ curl -sS %[4]s/shiftsync.sync.v1.SyncService/Pull \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'
 
-Or enrol the device simulator with the second code, and sync it:
-
-go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db --server %[4]s enrol %[10]s
-go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
-
-`, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.curlCode,
-		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), d.simulatorCode)
+`, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.code,
+		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339))
 }
