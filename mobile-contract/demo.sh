@@ -21,15 +21,17 @@ trap cleanup EXIT
 go build -o "$work/shiftsyncd" ./server/cmd/shiftsyncd
 go build -o "$work/shiftsync" ./mobile-contract/cmd/shiftsync
 
-cat > "$work/tokens.json" <<'JSON'
-[
-  {"token": "demo-ana",  "user_id": "ana",  "device_id": "phone-ana",  "services": ["oak-house"]},
-  {"token": "demo-ben",  "user_id": "ben",  "device_id": "phone-ben",  "services": ["oak-house"]},
-  {"token": "demo-cara", "user_id": "cara", "device_id": "phone-cara", "services": ["oak-house"]}
-]
-JSON
+admin() { "$work/shiftsyncd" admin -db "$work/server.db" "$@" > /dev/null; }
+"$work/shiftsyncd" migrate -db "$work/server.db" > /dev/null
+admin create-organisation -id demo-care -name "Demo Care"
+admin create-service -id oak-house -organisation demo-care -name "Oak House"
+admin create-person -id sam -service oak-house -name "Sam"
+for p in ana ben cara; do
+  admin create-user -id "$p" -organisation demo-care -name "$p"
+  admin add-membership -user "$p" -service oak-house -role support_worker
+done
 
-"$work/shiftsyncd" serve -db "$work/server.db" -addr 127.0.0.1:0 -tokens "$work/tokens.json" \
+"$work/shiftsyncd" serve -db "$work/server.db" -addr 127.0.0.1:0 \
   > "$work/server.out" 2> "$work/server.log" &
 server_pid=$!
 url=""
@@ -42,10 +44,15 @@ done
 
 phone() { # phone NAME ARGS...: run the simulator as NAME's phone
   local name=$1; shift
-  "$work/shiftsync" --device "$work/$name.db" --device-id "phone-$name" \
-    --server "$url" --token "demo-$name" "$@"
+  "$work/shiftsync" --device "$work/$name.db" --server "$url" "$@"
 }
 say() { printf '\n== %s\n' "$*"; }
+
+say "A manager issues each worker a one-time code; each phone enrols with it"
+for p in ana ben cara; do
+  code=$("$work/shiftsyncd" admin -db "$work/server.db" issue-code -user "$p" 2> /dev/null)
+  phone "$p" enrol "$code" --label "$p's work phone" | head -n 1
+done
 
 say "Sunday evening, with signal: Ana logs last night's incident; every phone syncs it"
 shared=$(phone ana log incident --person sam --service oak-house --place "lounge" --severity 1 \

@@ -16,6 +16,9 @@ CREATE INDEX field_versions_by_record ON field_versions (record_id, field, hlc);
 -- index fields_by_service_seq
 CREATE INDEX fields_by_service_seq ON fields (service_id, version_seq);
 
+-- index findings_by_service_state
+CREATE INDEX findings_by_service_state ON findings (service_id, state, due_at);
+
 -- index memberships_by_user
 CREATE INDEX memberships_by_user ON memberships (user_id, starts_at);
 
@@ -78,6 +81,18 @@ CREATE TABLE device_counters (
     last_push_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- table device_health
+CREATE TABLE device_health (
+    device_id                   TEXT    NOT NULL PRIMARY KEY,
+    user_id                     TEXT    NOT NULL,
+    app_version                 TEXT    NOT NULL DEFAULT '',
+    outbox_depth                INTEGER NOT NULL DEFAULT 0,
+    oldest_unsynced_age_seconds INTEGER NOT NULL DEFAULT 0,
+    reported_at                 INTEGER NOT NULL, -- server time of the report
+    last_push_at                INTEGER,
+    last_pull_at                INTEGER
+) WITHOUT ROWID;
+
 -- table device_scopes
 CREATE TABLE device_scopes (
     device_id  TEXT    NOT NULL PRIMARY KEY,
@@ -115,6 +130,20 @@ CREATE TABLE enrolment_failures (
     at INTEGER NOT NULL
 );
 
+-- table evidence_packs
+CREATE TABLE evidence_packs (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    service_id      TEXT    NOT NULL,
+    person_id       TEXT    NOT NULL,
+    period_start    INTEGER NOT NULL,
+    period_end      INTEGER NOT NULL,
+    max_version_seq INTEGER NOT NULL, -- the change log position the pack was made at
+    manifest        TEXT    NOT NULL, -- JSON
+    manifest_sha256 TEXT    NOT NULL,
+    exported_by     TEXT    NOT NULL,
+    exported_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- table field_versions
 CREATE TABLE field_versions (
     seq         INTEGER PRIMARY KEY,
@@ -137,6 +166,35 @@ CREATE TABLE fields (
     hlc         INTEGER NOT NULL,
     device_id   TEXT    NOT NULL,
     PRIMARY KEY (record_id, field)
+) WITHOUT ROWID;
+
+-- table findings
+CREATE TABLE findings (
+    id                 INTEGER PRIMARY KEY,
+    service_id         TEXT    NOT NULL,
+    person_id          TEXT    NOT NULL DEFAULT '',
+    rule_id            TEXT    NOT NULL,
+    rule_version       INTEGER NOT NULL,
+    thresholds_version INTEGER NOT NULL,
+    subject            TEXT    NOT NULL, -- what the finding is about, unique per rule
+    record_id          TEXT    NOT NULL DEFAULT '',
+    state              TEXT    NOT NULL CHECK (state IN ('due', 'warning', 'breach', 'met')),
+    due_at             INTEGER NOT NULL,
+    message            TEXT    NOT NULL,
+    first_seen_at      INTEGER NOT NULL,
+    evaluated_at       INTEGER NOT NULL,
+    closed_at          INTEGER, -- when it became met
+    UNIQUE (service_id, rule_id, subject)
+);
+
+-- table governance_thresholds
+CREATE TABLE governance_thresholds (
+    organisation_id TEXT    NOT NULL,
+    version         INTEGER NOT NULL CHECK (version > 0),
+    thresholds      TEXT    NOT NULL, -- JSON of shiftsync.Thresholds
+    set_by          TEXT    NOT NULL,
+    set_at          INTEGER NOT NULL,
+    PRIMARY KEY (organisation_id, version)
 ) WITHOUT ROWID;
 
 -- table memberships
@@ -199,6 +257,13 @@ CREATE TABLE quarantine (
     payload     TEXT    NOT NULL, -- the mutation as JSON
     received_at INTEGER NOT NULL
 );
+
+-- table record_locks
+CREATE TABLE record_locks (
+    record_id TEXT    NOT NULL PRIMARY KEY REFERENCES records (record_id),
+    locked_by TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- table records
 CREATE TABLE records (

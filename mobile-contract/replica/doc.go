@@ -17,10 +17,12 @@
 // to the outbox in one transaction, with the next counter, its HLC and, per
 // field, its base (the version the field held before). The device row keeps
 // the device id, the last counter, the last HLC, the greatest HLC the server
-// is known to hold, the clock offset from the server, the pull cursor and
-// when the last sync ran. The file uses WAL with synchronous=FULL, so a
-// change that [Replica.Create] or [Replica.Edit] has returned from survives
-// the app being killed or the phone losing power.
+// is known to hold, the clock offset from the server, the pull cursor,
+// when the last sync ran and, once enrolled, the server, the user and the
+// device credential (an app keeps the credential in the platform keystore
+// instead). The file uses WAL with synchronous=FULL, so a change that
+// [Replica.Create] or [Replica.Edit] has returned from survives the app
+// being killed or the phone losing power.
 //
 // # Merge rule
 //
@@ -49,6 +51,34 @@
 // is never resent. Its values stay on the device. A later edit of a field
 // whose value was rejected names as its base the version the server still
 // holds, not the rejected one.
+//
+// # Enrolment and access tokens
+//
+// [Replica.Enrol] exchanges a manager's one-time code for a device id and a
+// device credential (AuthService.Enrol) and keeps them, with the user and
+// the server, in the device row; the replica takes the server's device id,
+// which is why only a replica that never made a change (or a wiped one) may
+// enrol. [Replica.SyncEnrolled] then gets access tokens from the credential
+// (AuthService.Refresh), reuses one until a minute before it expires by the
+// server's clock, and refreshes once more if the server still refuses it.
+// [Replica.Sync] takes a token from the caller instead, as tests do.
+//
+// # Purges
+//
+// A pulled page may name scopes the user no longer has access to. Unless
+// the outbox holds an unsent change to a record of the scope (the purge then
+// waits for the next sync, which pushes first), the scope's records are
+// deleted with their versions, history, conflicts and rejected changes, in
+// the transaction that stores the page's cursor. Purges repeat on every
+// pull while the access stays lost, so applying one twice changes nothing.
+//
+// # Revocation
+//
+// When the server answers "device_revoked" (to a push, a pull or a token
+// refresh), the replica deletes every record, version, conflict and outbox
+// entry, the cursor and the credential, marks itself revoked, and refuses
+// local writes and syncs with that code from then on. Enrolling again with
+// a new code makes it a new device.
 //
 // # Mobile bindings
 //

@@ -113,10 +113,15 @@ func TestGobind(t *testing.T) {
 			"SyncReport sync(String serverURL, String token) throws Exception",
 			"Status status() throws Exception", "String recordJSON(String id) throws Exception",
 			"String listJSON() throws Exception", "void setClock(Clock c)",
+			"void enrol(String serverURL, String code, String label) throws Exception",
+			"SyncReport syncEnrolled() throws Exception",
 		},
-		"java/replica/Status.java":     {"long getOutboxDepth()", "long getOldestUnsyncedAgeSeconds()", "String getCursor()"},
-		"java/replica/SyncReport.java": {"String getConflictsJSON()", "long getQuarantined()"},
-		"src/gobind/Replica.objc.h":    {"ReplicaOpen(NSString* _Nullable path", "- (ReplicaSyncReport* _Nullable)sync:"},
+		"java/replica/Status.java": {
+			"long getOutboxDepth()", "long getOldestUnsyncedAgeSeconds()", "String getCursor()",
+			"boolean getEnrolled()", "boolean getRevoked()", "String getUserID()",
+		},
+		"java/replica/SyncReport.java": {"String getConflictsJSON()", "long getQuarantined()", "long getPurged()", "String getPurgedJSON()"},
+		"src/gobind/Replica.objc.h":    {"ReplicaOpen(NSString* _Nullable path", "- (ReplicaSyncReport* _Nullable)sync:", "- (ReplicaSyncReport* _Nullable)syncEnrolled:"},
 	}
 	for file, snippets := range want {
 		b, err := os.ReadFile(filepath.Join(outdir, file))

@@ -138,13 +138,21 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 	}
 	ctx := context.Background()
 	return r.writeTx(ctx, func(tx *sql.Tx) error {
+		// A wiped replica has no records: say why, not "not_found".
+		if err := checkNotRevoked(ctx, tx); err != nil {
+			return err
+		}
 		env, err := loadEnvelope(ctx, tx, recordID)
 		if err != nil {
 			return err
 		}
+		var me string
+		if err := tx.QueryRowContext(ctx, `SELECT device_id FROM device WHERE id = 1`).Scan(&me); err != nil {
+			return err
+		}
 		bases := make([]version, len(fields))
 		for i, f := range fields {
-			if bases[i], err = r.baseFor(ctx, tx, recordID, f.field); err != nil {
+			if bases[i], err = baseFor(ctx, tx, me, recordID, f.field); err != nil {
 				return err
 			}
 		}
@@ -170,8 +178,9 @@ func loadEnvelope(ctx context.Context, q queryer, id string) (envelope, error) {
 // baseFor returns the base of a new edit of a field: the version the field
 // holds on the device. A value the server quarantined never reached it, so
 // an edit on top of one takes that value's own base instead: the version
-// the server still holds, as far as the device knows.
-func (r *Replica) baseFor(ctx context.Context, tx *sql.Tx, recordID, field string) (version, error) {
+// the server still holds, as far as the device knows. me is this device's
+// id.
+func baseFor(ctx context.Context, tx *sql.Tx, me, recordID, field string) (version, error) {
 	var v version
 	err := tx.QueryRowContext(ctx, `SELECT wall_ms, logical, device_id FROM fields WHERE record_id = ? AND field = ?`, recordID, field).
 		Scan(&v.hlc.wallMS, &v.hlc.logical, &v.deviceID)
@@ -182,7 +191,7 @@ func (r *Replica) baseFor(ctx context.Context, tx *sql.Tx, recordID, field strin
 		return v, err
 	}
 	for range 100 { // a chain of rejected edits of one field is short
-		if v.deviceID != r.deviceID {
+		if v.deviceID != me {
 			return v, nil
 		}
 		var b version
@@ -243,13 +252,13 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 			VALUES (?, ?, ?, ?, ?, ?, '')
 			ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value, wall_ms = excluded.wall_ms,
 				logical = excluded.logical, device_id = excluded.device_id, author_user_id = ''`,
-			env.recordID, f.field, f.json, h.wallMS, h.logical, r.deviceID); err != nil {
+			env.recordID, f.field, f.json, h.wallMS, h.logical, st.deviceID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT OR IGNORE INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, counter, recorded_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'local', ?, ?)`,
-			env.recordID, f.field, h.wallMS, h.logical, r.deviceID, f.json, counter, now); err != nil {
+			env.recordID, f.field, h.wallMS, h.logical, st.deviceID, f.json, counter, now); err != nil {
 			return err
 		}
 	}

@@ -42,6 +42,24 @@ type Status struct {
 	// ClockOffsetMs is the server clock minus the device clock, as measured
 	// by the last push.
 	ClockOffsetMs int64
+	// Enrolled is true when the replica holds a device credential from
+	// [Replica.Enrol], so [Replica.SyncEnrolled] can sync it.
+	Enrolled bool
+	// UserID is the user the device enrolled for; "" if it never enrolled.
+	UserID string
+	// ServerURL is the server the device enrolled with; "" if it never
+	// enrolled.
+	ServerURL string
+	// EnrolledUnixMs is when the device enrolled (device clock, Unix
+	// milliseconds); 0 if it never did.
+	EnrolledUnixMs int64
+	// Revoked is true when the server revoked the device: the replica was
+	// wiped (it holds no records and no outbox) and refuses writes and
+	// syncs until it is enrolled again.
+	Revoked bool
+	// RevokedUnixMs is when the replica learnt of the revocation and wiped
+	// itself (device clock, Unix milliseconds); 0 if it was not revoked.
+	RevokedUnixMs int64
 }
 
 // Status returns the replica's sync health.
@@ -50,20 +68,17 @@ func (r *Replica) Status() (*Status, error) {
 	s := &Status{}
 	err := r.readTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `
-			SELECT device_id, last_counter, last_sync_at, last_attempt_at, last_error, pull_cursor, clock_offset_ms
+			SELECT device_id, last_counter, last_sync_at, last_attempt_at, last_error, pull_cursor, clock_offset_ms,
+			       device_credential <> '', user_id, server_url, enrolled_at, revoked_at
 			FROM device WHERE id = 1`).
-			Scan(&s.DeviceID, &s.LastCounter, &s.LastSyncUnixMs, &s.LastAttemptUnixMs, &s.LastError, &s.Cursor, &s.ClockOffsetMs); err != nil {
+			Scan(&s.DeviceID, &s.LastCounter, &s.LastSyncUnixMs, &s.LastAttemptUnixMs, &s.LastError, &s.Cursor, &s.ClockOffsetMs,
+				&s.Enrolled, &s.UserID, &s.ServerURL, &s.EnrolledUnixMs, &s.RevokedUnixMs); err != nil {
 			return err
 		}
-		var oldest sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `
-			SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'rejected'),
-			       min(created_at) FILTER (WHERE status = 'pending')
-			FROM outbox`).Scan(&s.OutboxDepth, &s.Rejected, &oldest); err != nil {
+		s.Revoked = s.RevokedUnixMs != 0
+		var err error
+		if s.OutboxDepth, s.Rejected, s.OldestUnsyncedAgeSeconds, err = r.outboxHealth(ctx, tx); err != nil {
 			return err
-		}
-		if oldest.Valid {
-			s.OldestUnsyncedAgeSeconds = max(0, (r.nowMS()-oldest.Int64)/1000)
 		}
 		return tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE rejected_code <> '') FROM records`).
 			Scan(&s.Records, &s.RejectedRecords)
@@ -72,6 +87,22 @@ func (r *Replica) Status() (*Status, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// outboxHealth returns how many outbox entries are pending and rejected,
+// and how many seconds ago the oldest pending one was made (0 if none).
+func (r *Replica) outboxHealth(ctx context.Context, q queryer) (pending, rejected, oldestAgeSeconds int64, err error) {
+	var oldest sql.NullInt64
+	if err := q.QueryRowContext(ctx, `
+		SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'rejected'),
+		       min(created_at) FILTER (WHERE status = 'pending')
+		FROM outbox`).Scan(&pending, &rejected, &oldest); err != nil {
+		return 0, 0, 0, err
+	}
+	if oldest.Valid {
+		oldestAgeSeconds = max(0, (r.nowMS()-oldest.Int64)/1000)
+	}
+	return pending, rejected, oldestAgeSeconds, nil
 }
 
 // recordJSON is the JSON form of a record returned by RecordJSON.

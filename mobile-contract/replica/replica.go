@@ -23,7 +23,7 @@ import (
 // ClientInfo (see syncproto/shiftsync/sync/v1/sync.proto).
 const (
 	ProtocolVersion = 1
-	SchemaVersion   = 1
+	SchemaVersion   = 2
 )
 
 // MaxPushBatch is the most mutations sent in one push, the server's limit.
@@ -49,30 +49,33 @@ type systemClock struct{}
 func (systemClock) NowUnixMilli() int64 { return time.Now().UnixMilli() }
 
 // Replica is one device's SQLite replica: its records, outbox and sync
-// state. It is safe for concurrent use; Sync calls run one at a time, and
-// local writes made while a sync runs are kept and sent by the next one.
+// state. It is safe for concurrent use; Sync, SyncEnrolled and Enrol calls
+// run one at a time, and local writes made while a sync runs are kept and
+// sent by the next one.
 type Replica struct {
-	path     string
-	deviceID string
-	write    *sql.DB // one connection: SQLite has one writer
-	read     *sql.DB
-	http     *http.Client
+	path  string
+	write *sql.DB // one connection: SQLite has one writer
+	read  *sql.DB
+	http  *http.Client
 
-	mu         sync.Mutex // guards the settings below
+	mu         sync.Mutex // guards the fields below
+	deviceID   string     // as stored; changed only by Enrol
 	clock      Clock
 	appVersion string
 	timeout    time.Duration
 	pageSize   uint32
+	token      accessToken // the cached access token of an enrolled device
 
-	syncMu sync.Mutex // one Sync at a time
+	syncMu sync.Mutex // one Sync or Enrol at a time
 }
 
 // Open opens (creating and migrating if needed) the replica file at path for
 // the device deviceID, the device id the server knows from this device's
-// token. An existing replica keeps the device id it was created with:
-// deviceID may then be empty, and any other value is an error (code
-// "invalid"), since versions written under one id would not match the
-// server's. A new replica needs a deviceID.
+// token. An existing replica keeps the device id it was created with, or
+// the one [Replica.Enrol] gave it: deviceID may then be empty, and any other
+// value is an error (code "invalid"), since versions written under one id
+// would not match the server's. A new replica needs a deviceID; one that
+// will enrol may take any provisional id, which Enrol replaces.
 func Open(path, deviceID string) (*Replica, error) {
 	if path == "" {
 		return nil, invalidf("a replica path is required")
@@ -178,8 +181,13 @@ func (r *Replica) Close() error {
 	return errors.Join(errs...)
 }
 
-// DeviceID returns the id of the device this replica belongs to.
-func (r *Replica) DeviceID() string { return r.deviceID }
+// DeviceID returns the id of the device this replica belongs to: the one it
+// was opened with, or the server's after [Replica.Enrol].
+func (r *Replica) DeviceID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.deviceID
+}
 
 // Path returns the replica's database file.
 func (r *Replica) Path() string { return r.path }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,9 +66,60 @@ type SyncReport struct {
 	// ClockOffsetMs is the server clock minus the device clock, as measured
 	// by the last push.
 	ClockOffsetMs int64
+	// Purged counts records deleted from the device because the user lost
+	// access to them (a membership ended), with their fields, history,
+	// conflicts and rejected changes. PurgedJSON says which.
+	Purged int64
+	// PurgesDeferred counts scopes the server asked the device to purge
+	// that it kept for now, because the outbox holds changes to them not yet
+	// sent (made while the sync ran): the next sync sends them, then
+	// purges.
+	PurgesDeferred int64
+	// PurgedJSON is a JSON array of {"serviceId", "personId",
+	// "keepPersonIds", "records", "deferred", "unsent"}, one per scope that
+	// this sync purged records of (records, the number deleted) or kept
+	// because of unsent changes (deferred true; unsent, how many); "[]" when
+	// none. The server repeats a purge at every pull while the access stays
+	// lost, so a scope already purged is not listed again.
+	PurgedJSON string
 
 	conflicts []conflictJSON
 	rejected  []rejectedJSON
+	purges    []purgeResult // by scope, in the order first seen
+}
+
+// addPurges records the purges of one page. Every page repeats them, so a
+// scope counts once: its records add up, and it is deferred if the last
+// page that named it deferred it.
+func (rep *SyncReport) addPurges(page []purgeResult) {
+	for _, p := range page {
+		i := slices.IndexFunc(rep.purges, func(q purgeResult) bool { return q.key() == p.key() })
+		if i < 0 {
+			rep.purges = append(rep.purges, purgeResult{ServiceID: p.ServiceID, PersonID: p.PersonID, KeepPersonIDs: p.KeepPersonIDs})
+			i = len(rep.purges) - 1
+		}
+		q := &rep.purges[i]
+		q.Records += p.Records
+		q.Deferred, q.Unsent = p.Deferred, p.Unsent
+	}
+	rep.Purged, rep.PurgesDeferred = 0, 0
+	for _, q := range rep.purges {
+		rep.Purged += q.Records
+		if q.Deferred {
+			rep.PurgesDeferred++
+		}
+	}
+}
+
+// purgedJSON lists the purges that did something.
+func (rep *SyncReport) purgedJSON() string {
+	var out []purgeResult
+	for _, q := range rep.purges {
+		if q.Records > 0 || q.Deferred {
+			out = append(out, q)
+		}
+	}
+	return mustJSON(out)
 }
 
 type conflictJSON struct {
@@ -98,13 +151,24 @@ type rejectedJSON struct {
 //     counters), as do the field versions they wrote; then push again.
 //   - NOT_PROCESSED: kept, and pushed again.
 //
-// An outbox entry is never deleted for any other reason. Each answer is
-// applied in one transaction, each pulled page with its cursor in one
-// transaction, so a sync that fails part way (code "unavailable" for an
+// A pending outbox entry is never deleted for any other reason. A pulled
+// page may name scopes the user lost access to (purges): their records are
+// deleted, with their rejected outbox entries, unless the outbox holds a
+// pending change to one of them, in which case the purge waits for the next
+// sync (see [SyncReport].Purged and PurgesDeferred). Each answer is
+// applied in one transaction, each pulled page with its purges and cursor
+// in one transaction, so a sync that fails part way (code "unavailable" for an
 // unreachable server, or the server's ErrorInfo code; see [ErrorCode])
 // keeps everything done so far and loses nothing: sync again. A pull the
 // server answers with "resync_required" is restarted once from an empty
 // cursor. On error the report describes what was done before it.
+//
+// A "device_revoked" answer wipes the replica: every record, version,
+// conflict and outbox entry, the cursor and the device credential are
+// deleted, and from then on Create, Edit, Sync and SyncEnrolled return code
+// "device_revoked" (so does this Sync). Only [Replica.Enrol] with a new
+// code brings the replica back into use. An enrolled device syncs with
+// [Replica.SyncEnrolled] instead, which gets its own tokens.
 func (r *Replica) Sync(serverURL, token string) (*SyncReport, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -116,37 +180,49 @@ func (r *Replica) Sync(serverURL, token string) (*SyncReport, error) {
 	if err := checkNotRevoked(ctx, r.read); err != nil {
 		return rep, err
 	}
+	return rep, r.sync(ctx, rep, serverURL, staticToken(token))
+}
+
+// sync is one sync of a replica that is not revoked, with r.syncMu held.
+func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, tokens tokenSource) error {
 	started := r.nowMS()
 	if _, err := r.write.ExecContext(ctx, `UPDATE device SET last_attempt_at = ? WHERE id = 1`, started); err != nil {
-		return rep, fmt.Errorf("replica: %w", err)
+		return fmt.Errorf("replica: %w", err)
 	}
 	appVersion, timeout, pageSize := r.settings()
+	pending, _, oldestAge, err := r.outboxHealth(ctx, r.read)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
 	s := &syncer{
-		r:        r,
-		client:   syncv1connect.NewSyncServiceClient(r.http, strings.TrimRight(serverURL, "/"), connect.WithInterceptors(bearer(token))),
-		info:     &syncv1.ClientInfo{ProtocolVersion: ProtocolVersion, SchemaVersion: SchemaVersion, AppVersion: appVersion},
+		r:      r,
+		tokens: tokens,
+		info: &syncv1.ClientInfo{ProtocolVersion: ProtocolVersion, SchemaVersion: SchemaVersion, AppVersion: appVersion,
+			OutboxDepth: uint32(min(pending, math.MaxUint32)), OldestUnsyncedAgeSeconds: uint64(oldestAge)},
 		timeout:  timeout,
 		pageSize: pageSize,
 		rep:      rep,
 	}
-	err := s.push(ctx)
+	s.client = syncv1connect.NewSyncServiceClient(r.http, strings.TrimRight(serverURL, "/"),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.authenticate)))
+	err = s.push(ctx)
 	if err == nil {
 		err = s.pull(ctx)
 	}
 	if ErrorCode(err) == CodeDeviceRevoked {
 		if werr := r.wipe(ctx); werr != nil {
-			return rep, errors.Join(err, werr)
+			return errors.Join(err, werr)
 		}
 	}
 	if cerr := r.finishSync(ctx, rep, err); cerr != nil && err == nil {
 		err = cerr
 	}
-	return rep, err
+	return err
 }
 
 // finishSync records the outcome of a sync and completes the report.
 func (r *Replica) finishSync(ctx context.Context, rep *SyncReport, syncErr error) error {
-	rep.ConflictsJSON, rep.RejectedJSON = mustJSON(rep.conflicts), mustJSON(rep.rejected)
+	rep.ConflictsJSON, rep.RejectedJSON, rep.PurgedJSON = mustJSON(rep.conflicts), mustJSON(rep.rejected), rep.purgedJSON()
 	var err error
 	if syncErr != nil {
 		_, err = r.write.ExecContext(ctx, `UPDATE device SET last_error = ? WHERE id = 1`, syncErr.Error())
@@ -175,26 +251,16 @@ func mustJSON[T any](v []T) string {
 	return string(b)
 }
 
-// bearer sets the Authorization header on every request.
-func bearer(token string) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if token != "" {
-				req.Header().Set("Authorization", "Bearer "+token)
-			}
-			return next(ctx, req)
-		}
-	}
-}
-
 // syncer is the state of one Sync.
 type syncer struct {
-	r        *Replica
-	client   syncv1connect.SyncServiceClient
-	info     *syncv1.ClientInfo
-	timeout  time.Duration
-	pageSize uint32
-	rep      *SyncReport
+	r         *Replica
+	tokens    tokenSource
+	refreshed bool // the token was refreshed after an "unauthenticated" answer
+	client    syncv1connect.SyncServiceClient
+	info      *syncv1.ClientInfo
+	timeout   time.Duration
+	pageSize  uint32
+	rep       *SyncReport
 }
 
 // outboxEntry is one pending mutation as stored.
@@ -470,7 +536,7 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, e *outboxEntry, code, 
 			WHERE field = ? AND base_wall_ms = ? AND base_logical = ? AND base_device_id = ?
 			  AND counter IN (SELECT counter FROM outbox WHERE status = 'pending' AND record_id = ? AND counter > ?)`,
 			f.base.hlc.wallMS, f.base.hlc.logical, f.base.deviceID,
-			f.field, e.hlc.wallMS, e.hlc.logical, r.deviceID, e.env.recordID, e.counter); err != nil {
+			f.field, e.hlc.wallMS, e.hlc.logical, r.DeviceID(), e.env.recordID, e.counter); err != nil {
 			return err
 		}
 	}
@@ -489,12 +555,13 @@ func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from
 		return 0, err
 	}
 	h := st.observed
+	me := st.deviceID
 	moved := map[hlc]hlc{}
 	for _, e := range entries {
 		var maxBase hlc
 		for i := range e.fields {
 			f := &e.fields[i]
-			if n, ok := moved[f.base.hlc]; ok && f.base.deviceID == r.deviceID {
+			if n, ok := moved[f.base.hlc]; ok && f.base.deviceID == me {
 				f.base.hlc = n
 				if _, err := tx.ExecContext(ctx, `
 					UPDATE outbox_fields SET base_wall_ms = ?, base_logical = ? WHERE counter = ? AND position = ?`,
@@ -510,7 +577,7 @@ func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from
 			return 0, err
 		}
 		for _, f := range e.fields {
-			args := []any{h.wallMS, h.logical, e.env.recordID, f.field, r.deviceID, e.hlc.wallMS, e.hlc.logical}
+			args := []any{h.wallMS, h.logical, e.env.recordID, f.field, me, e.hlc.wallMS, e.hlc.logical}
 			if _, err := tx.ExecContext(ctx, `
 				UPDATE fields SET wall_ms = ?, logical = ?
 				WHERE record_id = ? AND field = ? AND device_id = ? AND wall_ms = ? AND logical = ?`, args...); err != nil {
@@ -553,11 +620,12 @@ func (s *syncer) pull(ctx context.Context) error {
 		}
 		s.rep.PullPages++
 		s.rep.Pulled += int64(len(res.GetChanges()))
-		applied, err := s.r.applyPage(ctx, res)
+		page, err := s.r.applyPage(ctx, res)
 		if err != nil {
 			return err
 		}
-		s.rep.Applied += applied
+		s.rep.Applied += page.applied
+		s.rep.addPurges(page.purges)
 		if !res.GetHasMore() {
 			return nil
 		}
@@ -567,14 +635,23 @@ func (s *syncer) pull(ctx context.Context) error {
 	}
 }
 
-// applyPage merges one pulled page into the replica and stores its cursor,
-// in one transaction. A pulled value replaces the local one only when its
-// version is greater; the outbox is not touched. The HLC then observes the
-// greatest pulled version. It returns how many changes won.
-func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (int64, error) {
+// pageResult is what applying one pulled page did.
+type pageResult struct {
+	applied int64 // changes that won the merge
+	purges  []purgeResult
+}
+
+// applyPage merges one pulled page into the replica, carries out its purges
+// and stores its cursor, in one transaction. A pulled value replaces the
+// local one only when its version is greater; the outbox is not touched.
+// The HLC then observes the greatest pulled version. Purges come after the
+// changes, so nothing of a purged scope survives the page (see
+// applyPurges).
+func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pageResult, error) {
 	var applied int64
+	var purges []purgeResult
 	err := r.writeTx(ctx, func(tx *sql.Tx) error {
-		applied = 0
+		applied, purges = 0, nil
 		st, err := loadState(ctx, tx)
 		if err != nil {
 			return err
@@ -640,10 +717,16 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (int
 				return err
 			}
 		}
+		if purges, err = applyPurges(ctx, tx, page.GetPurges()); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE device SET pull_cursor = ? WHERE id = 1`, page.GetNextCursor())
 		return err
 	})
-	return applied, err
+	if err != nil {
+		return pageResult{}, err
+	}
+	return pageResult{applied: applied, purges: purges}, nil
 }
 
 func prepare(ctx context.Context, tx *sql.Tx, queries ...string) ([]*sql.Stmt, error) {

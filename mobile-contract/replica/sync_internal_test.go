@@ -79,13 +79,13 @@ func TestApplyPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		page := &syncv1.PullResponse{Changes: []*syncv1.FieldChange{change(id, "place", tt.name, tt.pulled)}, NextCursor: tt.name}
-		applied, err := r.applyPage(ctx, page)
+		res, err := r.applyPage(ctx, page)
 		if err != nil {
 			t.Fatalf("%s: applyPage() error = %v", tt.name, err)
 		}
 		value, v := fieldVersion(t, r, id, "place")
-		if value != tt.wantValue || v != tt.wantVer || applied != tt.applied {
-			t.Errorf("%s: place = %s @%+v (applied %d), want %s @%+v (applied %d)", tt.name, value, v, applied, tt.wantValue, tt.wantVer, tt.applied)
+		if value != tt.wantValue || v != tt.wantVer || res.applied != tt.applied {
+			t.Errorf("%s: place = %s @%+v (applied %d), want %s @%+v (applied %d)", tt.name, value, v, res.applied, tt.wantValue, tt.wantVer, tt.applied)
 		}
 		if n := depth(); n != 1 {
 			t.Errorf("%s: outbox depth = %d, want 1: a pull never touches the outbox", tt.name, n)

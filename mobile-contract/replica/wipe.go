@@ -8,27 +8,39 @@ import (
 
 // CodeDeviceRevoked is the code of every call on a replica whose device the
 // server revoked: the replica has been wiped. Enrol the phone again with a
-// new replica file.
+// new code ([Replica.Enrol] on the wiped replica, or a new replica file).
 const CodeDeviceRevoked = "device_revoked"
 
 // wipedTables are every table holding care data, children first.
 var wipedTables = []string{"outbox_fields", "outbox", "conflicts", "field_history", "fields", "records"}
 
-// wipe deletes every record, version, conflict and outbox entry and the
-// cursor, and marks the replica revoked, in one transaction: a revoked
-// device keeps no care data. The server holds everything that was
-// acknowledged; what was not is lost with the device, as the revocation
-// intends (a lost or stolen phone).
+// wipe deletes every record, version, conflict and outbox entry, the
+// cursor and the device credential, and marks the replica revoked, in one
+// transaction: a revoked device keeps no care data and cannot get another
+// access token. The server holds everything that was acknowledged; what was
+// not is lost with the device, as the revocation intends (a lost or stolen
+// phone).
 func (r *Replica) wipe(ctx context.Context) error {
+	r.mu.Lock()
+	r.token = accessToken{}
+	r.mu.Unlock()
 	return r.writeTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range wipedTables {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
-				return fmt.Errorf("replica: wipe %s: %w", table, err)
-			}
+		if err := deleteCareData(ctx, tx); err != nil {
+			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE device SET pull_cursor = '', revoked_at = ? WHERE id = 1`, max(r.nowMS(), 1))
+		_, err := tx.ExecContext(ctx, `UPDATE device SET pull_cursor = '', device_credential = '', revoked_at = ? WHERE id = 1`, max(r.nowMS(), 1))
 		return err
 	})
+}
+
+// deleteCareData deletes every record, version, conflict and outbox entry.
+func deleteCareData(ctx context.Context, tx *sql.Tx) error {
+	for _, table := range wipedTables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
+			return fmt.Errorf("replica: wipe %s: %w", table, err)
+		}
+	}
+	return nil
 }
 
 // checkNotRevoked answers CodeDeviceRevoked for a wiped replica.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"os"
 	"slices"
 	"strings"
@@ -149,6 +150,8 @@ func alertAndConflict(t *testing.T, s *shiftsynctest.Server) (alertID, conflictI
 	}
 	push(a.Token, edit(3, "hallway", 1))
 	push(b.Token, edit(1, "garden", 2))
+	lead := s.EnrolDevice(t, "pbs-a", shiftsync.RolePBSLead, "house-a")
+	push(lead.Token, shiftsynctest.Action(1, shiftsynctest.RecordID(t), "house-a", "p1", now.Add(-48*time.Hour), "community_ld_team", now.Add(-time.Hour)))
 	bad := shiftsynctest.Incident(4, shiftsynctest.RecordID(t), "house-a", "p1", now, "with a field no record has")
 	bad.Fields = append(bad.Fields, shiftsynctest.Set("mood", shiftsynctest.String("cross")))
 	push(a.Token, bad)
@@ -203,6 +206,78 @@ func init() {
 		res, err := reviewClient(s, token).ListQuarantine(context.Background(), &reviewv1.ListQuarantineRequest{ServiceId: "house-a"})
 		return reviewOutcome(len(res.GetChanges()), err)
 	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListRecords"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListRecords(context.Background(), &reviewv1.ListRecordsRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetRecords()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/GetRecord"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		id := someRecord(t, s, "incident")
+		res, err := reviewClient(s, token).GetRecord(context.Background(), &reviewv1.GetRecordRequest{RecordId: id})
+		return reviewOutcome(len(res.GetVersions()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/LockRecord"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		id := someRecord(t, s, "incident")
+		_, err := reviewClient(s, token).LockRecord(context.Background(), &reviewv1.LockRecordRequest{RecordId: id})
+		return outcome(err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListFindings"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListFindings(context.Background(), &reviewv1.ListFindingsRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetFindings()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/GetTrends"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		now := s.Clock.Now()
+		res, err := reviewClient(s, token).GetTrends(context.Background(), &reviewv1.GetTrendsRequest{
+			ServiceId: "house-a", From: timestamppb.New(now.Add(-24 * time.Hour)), To: timestamppb.New(now)})
+		var incidents int32
+		for _, w := range res.GetWeeks() {
+			incidents += w.GetIncidents() + w.GetRestrictions()
+		}
+		return reviewOutcome(int(incidents), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ExportEvidencePack"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		now := s.Clock.Now()
+		res, err := reviewClient(s, token).ExportEvidencePack(context.Background(), &reviewv1.ExportEvidencePackRequest{
+			ServiceId: "house-a", PersonId: "p1", From: timestamppb.New(now.Add(-24 * time.Hour)), To: timestamppb.New(now)})
+		return reviewOutcome(int(res.GetRecords()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/VerifyEvidencePack"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		now := s.Clock.Now()
+		admin := shiftsync.Principal{UserID: "test", Services: []string{"house-a"}}
+		pack, err := s.Review.ExportEvidencePack(context.Background(), admin, "house-a", "p1", now.Add(-24*time.Hour), now)
+		if err != nil {
+			t.Fatalf("setup: %v", err)
+		}
+		res, err := reviewClient(s, token).VerifyEvidencePack(context.Background(), &reviewv1.VerifyEvidencePackRequest{PackId: pack.ID})
+		return reviewOutcome(int(res.GetRecordsChecked()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListDeviceHealth"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListDeviceHealth(context.Background(), &reviewv1.ListDeviceHealthRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetDevices()), err)
+	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListActions"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		alertAndConflict(t, s)
+		res, err := reviewClient(s, token).ListActions(context.Background(), &reviewv1.ListActionsRequest{ServiceId: "house-a", OverdueOnly: true})
+		return reviewOutcome(len(res.GetActions()), err)
+	}
+}
+
+// someRecord sets up the review fixture and returns the id of a record of
+// the type in it.
+func someRecord(t *testing.T, s *shiftsynctest.Server, recordType string) string {
+	t.Helper()
+	alertAndConflict(t, s)
+	admin := shiftsync.Principal{UserID: "test", Services: []string{"house-a"}}
+	records, err := s.Review.Records(context.Background(), admin, shiftsync.RecordFilter{ServiceID: "house-a", RecordType: recordType})
+	if err != nil || len(records) == 0 {
+		t.Fatalf("setup: %s records = %v, %v", recordType, records, err)
+	}
+	return records[0].RecordID
 }
 
 // procedures lists every procedure of the services the server registers.

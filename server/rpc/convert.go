@@ -135,7 +135,7 @@ func fromPullPage(p shiftsync.PullPage) *syncv1.PullResponse {
 		HasMore:    p.HasMore,
 	}
 	for _, purge := range p.Purges {
-		res.Purges = append(res.Purges, &syncv1.Purge{ServiceId: purge.ServiceID, PersonId: purge.PersonID, KeepPersonIds: purge.Keep})
+		res.Purges = append(res.Purges, &syncv1.Purge{ServiceId: purge.ServiceID, PersonId: purge.PersonID, KeepPersonIds: purge.Keep, RecordTypes: purge.RecordTypes})
 	}
 	for i, c := range p.Changes {
 		res.Changes[i] = &syncv1.FieldChange{

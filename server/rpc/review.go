@@ -1,11 +1,16 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/shiftsync/shiftsync/server/evidence"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
@@ -20,15 +25,16 @@ type ReviewHandler struct {
 	log    *slog.Logger
 }
 
-// principal returns the authenticated caller and refuses an over-long
-// service id.
-func (h *ReviewHandler) principal(ctx context.Context, serviceID string) (shiftsync.Principal, error) {
+// principal returns the authenticated caller and refuses over-long ids.
+func (h *ReviewHandler) principal(ctx context.Context, ids ...string) (shiftsync.Principal, error) {
 	p, ok := shiftsync.PrincipalFromContext(ctx)
 	if !ok {
 		return p, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
 	}
-	if len(serviceID) > maxIDBytes {
-		return p, newError(shiftsync.CodeInvalid, "an id is longer than 128 bytes")
+	for _, id := range ids {
+		if len(id) > maxIDBytes {
+			return p, newError(shiftsync.CodeInvalid, "an id is longer than 128 bytes")
+		}
 	}
 	return p, nil
 }
@@ -140,4 +146,197 @@ func fromConflict(c shiftsync.Conflict) *reviewv1.Conflict {
 		OpenedAt: timestamppb.New(c.OpenedAt), ResolvedAt: optionalTimestamp(c.ResolvedAt),
 		ResolvedBy: c.ResolvedBy, Resolution: c.Resolution,
 	}
+}
+
+// ListRecords implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListRecords(ctx context.Context, req *reviewv1.ListRecordsRequest) (*reviewv1.ListRecordsResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetRecordType())
+	if err != nil {
+		return nil, err
+	}
+	records, err := h.review.Records(ctx, p, shiftsync.RecordFilter{
+		ServiceID: req.GetServiceId(), PersonID: req.GetPersonId(), RecordType: req.GetRecordType(),
+		From: optionalTime(req.GetFrom()), To: optionalTime(req.GetTo()), IncludeVoided: req.GetIncludeVoided(), Limit: int(req.GetLimit()),
+	})
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.ListRecordsResponse{Records: make([]*reviewv1.Record, len(records))}
+	for i, r := range records {
+		res.Records[i] = fromRecord(r)
+	}
+	return res, nil
+}
+
+// GetRecord implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) GetRecord(ctx context.Context, req *reviewv1.GetRecordRequest) (*reviewv1.GetRecordResponse, error) {
+	p, err := h.principal(ctx, req.GetRecordId())
+	if err != nil {
+		return nil, err
+	}
+	rh, err := h.review.Record(ctx, p, req.GetRecordId())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return fromHistory(rh), nil
+}
+
+// LockRecord implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) LockRecord(ctx context.Context, req *reviewv1.LockRecordRequest) (*reviewv1.LockRecordResponse, error) {
+	p, err := h.principal(ctx, req.GetRecordId())
+	if err != nil {
+		return nil, err
+	}
+	rh, err := h.review.LockRecord(ctx, p, req.GetRecordId())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return &reviewv1.LockRecordResponse{Record: fromHistory(rh)}, nil
+}
+
+// ListFindings implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListFindings(ctx context.Context, req *reviewv1.ListFindingsRequest) (*reviewv1.ListFindingsResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId())
+	if err != nil {
+		return nil, err
+	}
+	findings, err := h.review.Findings(ctx, p, req.GetServiceId(), req.GetIncludeMet())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.ListFindingsResponse{Findings: make([]*reviewv1.Finding, len(findings))}
+	for i, f := range findings {
+		res.Findings[i] = &reviewv1.Finding{
+			FindingId: f.ID, ServiceId: f.ServiceID, PersonId: f.PersonID, RuleId: f.RuleID, RuleVersion: int32(f.RuleVersion),
+			ThresholdsVersion: int32(f.ThresholdsVersion), Subject: f.Subject, RecordId: f.RecordID, State: string(f.State),
+			DueAt: timestamppb.New(f.DueAt), Message: f.Message, FirstSeenAt: timestamppb.New(f.FirstSeenAt),
+			EvaluatedAt: timestamppb.New(f.EvaluatedAt), ClosedAt: optionalTimestamp(f.ClosedAt),
+		}
+	}
+	return res, nil
+}
+
+// GetTrends implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) GetTrends(ctx context.Context, req *reviewv1.GetTrendsRequest) (*reviewv1.GetTrendsResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId())
+	if err != nil {
+		return nil, err
+	}
+	weeks, err := h.review.Trends(ctx, p, req.GetServiceId(), req.GetPersonId(), req.GetFrom().AsTime(), req.GetTo().AsTime())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.GetTrendsResponse{Weeks: make([]*reviewv1.WeekTrend, len(weeks))}
+	for i, w := range weeks {
+		res.Weeks[i] = &reviewv1.WeekTrend{
+			WeekStart: timestamppb.New(w.WeekStart), Incidents: int32(w.Incidents), SeverityScore: w.SeverityScore,
+			HarmModerateOrWorse: int32(w.HarmModerateOrWorse), Restrictions: int32(w.Restrictions), RestrainedMinutes: w.RestrainedMinutes,
+			Prn: int32(w.PRN), EarlyWarningSigns: int32(w.EarlyWarningSigns), SuccessfulDeescalations: int32(w.SuccessfulDeescalations),
+			MedianRecoveryMinutes: w.MedianRecoveryMinutes, RecoveryMeasured: int32(w.RecoveryMeasured), SupportHours: w.SupportHours,
+			IncidentsPer_1000Hours: w.IncidentsPer1000Hours, RestrictionsPer_1000Hours: w.RestrictionsPer1000Hours,
+			BriefsPublished: int32(w.BriefsPublished), Debriefs: int32(w.Debriefs), TransitionIncidents: int32(w.TransitionIncidents),
+			LearningPoints: int32(w.LearningPointsFromReflections),
+		}
+	}
+	return res, nil
+}
+
+// ListActions implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListActions(ctx context.Context, req *reviewv1.ListActionsRequest) (*reviewv1.ListActionsResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetAgency(), req.GetOwnerRole())
+	if err != nil {
+		return nil, err
+	}
+	views, err := h.review.Actions(ctx, p, shiftsync.ActionFilter{
+		ServiceID: req.GetServiceId(), PersonID: req.GetPersonId(), Agency: req.GetAgency(), OwnerRole: req.GetOwnerRole(), OverdueOnly: req.GetOverdueOnly(),
+	})
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.ListActionsResponse{Actions: make([]*reviewv1.TrackedAction, len(views))}
+	for i, v := range views {
+		res.Actions[i] = &reviewv1.TrackedAction{Action: fromRecord(v.Action), Overdue: v.Overdue, InterimCheckMissed: v.InterimCheckMissed}
+	}
+	return res, nil
+}
+
+func fromRecord(r *shiftsync.Record) *reviewv1.Record {
+	pb := &reviewv1.Record{
+		RecordId: r.RecordID, RecordType: r.RecordType, ServiceId: r.ServiceID, PersonId: r.PersonID, CreatedBy: r.CreatedBy,
+		RecordedAt: timestamppb.New(r.RecordedAt), ReceivedAt: timestamppb.New(r.ReceivedAt), VoidReason: r.Text(shiftsync.VoidReasonField),
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Fields)) {
+		pb.Fields = append(pb.Fields, &reviewv1.FieldValue{Field: name, Value: fromValue(r.Fields[name])})
+	}
+	return pb
+}
+
+func fromHistory(h shiftsync.RecordHistory) *reviewv1.GetRecordResponse {
+	res := &reviewv1.GetRecordResponse{Record: fromRecord(h.Record), LockedBy: h.LockedBy, LockedAt: optionalTimestamp(h.LockedAt), LateEntry: h.LateEntry}
+	for _, v := range h.Versions {
+		res.Versions = append(res.Versions, &reviewv1.FieldVersion{Field: v.Field, Value: fromValue(v.Value), Version: fromVersion(v.Version),
+			AuthorUserId: v.UserID, ReceivedAt: timestamppb.New(v.ReceivedAt), Current: v.Current})
+	}
+	for _, a := range h.Addenda {
+		res.Addenda = append(res.Addenda, fromRecord(a))
+	}
+	return res
+}
+
+// ListDeviceHealth implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListDeviceHealth(ctx context.Context, req *reviewv1.ListDeviceHealthRequest) (*reviewv1.ListDeviceHealthResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId())
+	if err != nil {
+		return nil, err
+	}
+	devices, err := h.review.DeviceHealth(ctx, p, req.GetServiceId())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.ListDeviceHealthResponse{Devices: make([]*reviewv1.DeviceHealth, len(devices))}
+	for i, d := range devices {
+		res.Devices[i] = &reviewv1.DeviceHealth{
+			DeviceId: d.DeviceID, UserId: d.UserID, Label: d.Label, AppVersion: d.AppVersion,
+			OutboxDepth: uint32(d.OutboxDepth), OldestUnsyncedAgeSeconds: uint64(d.OldestUnsyncedAge / time.Second),
+			ReportedAt: optionalTimestamp(d.ReportedAt), LastPushAt: optionalTimestamp(d.LastPushAt), LastPullAt: optionalTimestamp(d.LastPullAt),
+			EnrolledAt: optionalTimestamp(d.EnrolledAt), RevokedAt: optionalTimestamp(d.RevokedAt),
+		}
+	}
+	return res, nil
+}
+
+// ExportEvidencePack implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ExportEvidencePack(ctx context.Context, req *reviewv1.ExportEvidencePackRequest) (*reviewv1.ExportEvidencePackResponse, error) {
+	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId())
+	if err != nil {
+		return nil, err
+	}
+	pack, err := h.review.ExportEvidencePack(ctx, p, req.GetServiceId(), req.GetPersonId(), req.GetFrom().AsTime(), req.GetTo().AsTime())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	var page, table bytes.Buffer
+	if err := evidence.WriteHTML(&page, pack); err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	if err := evidence.WriteCSV(&table, pack); err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return &reviewv1.ExportEvidencePackResponse{
+		PackId: pack.ID, ManifestSha256: pack.Manifest.Hash(), Records: int32(len(pack.Records)),
+		Html: page.Bytes(), Csv: table.Bytes(), ManifestJson: pack.Manifest.Canonical(),
+	}, nil
+}
+
+// VerifyEvidencePack implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) VerifyEvidencePack(ctx context.Context, req *reviewv1.VerifyEvidencePackRequest) (*reviewv1.VerifyEvidencePackResponse, error) {
+	p, err := h.principal(ctx, req.GetPackId())
+	if err != nil {
+		return nil, err
+	}
+	v, err := h.review.VerifyEvidencePack(ctx, p, req.GetPackId())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return &reviewv1.VerifyEvidencePackResponse{Ok: v.OK(), RecordsChecked: int32(v.Records), MismatchedRecordIds: v.Mismatched, ManifestAltered: v.ManifestAltered}, nil
 }

@@ -48,7 +48,9 @@ type Config struct {
 	Issuer   shiftsync.TokenIssuer
 	Admin    shiftsync.Admin
 	Review   shiftsync.ReviewService
-	Logger   *slog.Logger
+	// Health keeps what devices report of their sync health; optional.
+	Health shiftsync.HealthRecorder
+	Logger *slog.Logger
 	// MaxRequestBytes defaults to DefaultMaxRequestBytes.
 	MaxRequestBytes int
 	// Heartbeat defaults to DefaultHeartbeat.
@@ -75,6 +77,7 @@ func NewHandler(c Config) http.Handler {
 	mux.Handle(syncv1connect.NewSyncServiceHandler(&SyncHandler{
 		sync:      c.Sync,
 		feed:      c.Feed,
+		health:    c.Health,
 		log:       log,
 		heartbeat: cmp.Or(c.Heartbeat, DefaultHeartbeat),
 	}, authenticated...))

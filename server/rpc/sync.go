@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -20,6 +21,7 @@ var _ syncv1connect.SyncServiceHandler = (*SyncHandler)(nil)
 type SyncHandler struct {
 	sync      shiftsync.SyncService
 	feed      shiftsync.ChangeFeed
+	health    shiftsync.HealthRecorder // optional
 	log       *slog.Logger
 	heartbeat time.Duration
 }
@@ -34,6 +36,7 @@ func (h *SyncHandler) Push(ctx context.Context, req *syncv1.PushRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
+	h.recordHealth(ctx, p, req.GetClient(), true)
 	return fromPushResult(res), nil
 }
 
@@ -51,6 +54,7 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
+	h.recordHealth(ctx, p, req.GetClient(), false)
 	return fromPullPage(page), nil
 }
 
@@ -96,6 +100,40 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 			}
 		}
 	}
+}
+
+// recordHealth keeps what the device reported of its sync health with a
+// push (pushed) or a pull that succeeded. A failure is logged, never
+// returned: the sync itself succeeded.
+func (h *SyncHandler) recordHealth(ctx context.Context, p shiftsync.Principal, client *syncv1.ClientInfo, pushed bool) {
+	if h.health == nil {
+		return
+	}
+	r := shiftsync.HealthReport{
+		AppVersion:        truncateText(client.GetAppVersion(), maxAppVersionBytes),
+		OutboxDepth:       int(client.GetOutboxDepth()),
+		OldestUnsyncedAge: time.Duration(min(client.GetOldestUnsyncedAgeSeconds(), maxReportedAgeSeconds)) * time.Second,
+		Pushed:            pushed,
+		Pulled:            !pushed,
+	}
+	if err := h.health.RecordHealth(ctx, p, r); err != nil {
+		h.log.WarnContext(ctx, "device health not recorded", "device", p.DeviceID, "error", err)
+	}
+}
+
+// Bounds on what a device reports of its health.
+const (
+	maxAppVersionBytes    = 100
+	maxReportedAgeSeconds = 10 * 365 * 24 * 3600
+)
+
+// truncateText cuts s to at most n bytes, on a character boundary.
+func truncateText(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // begin checks the client's versions and returns the authenticated

@@ -18,7 +18,7 @@ import (
 
 // Version is the record schema version of the declarations compiled in.
 // Bump it whenever a record type or field is added.
-const Version = 1
+const Version = 2
 
 // Records returns the schema of every message in shiftsync.records.v1 that
 // carries the (shiftsync.records.v1.record) option.
@@ -43,11 +43,12 @@ func FromFile(fd protoreflect.FileDescriptor) (*shiftsync.Schema, error) {
 		}
 		types = append(types, t)
 	}
-	return shiftsync.NewSchema(Version, types...), nil
+	return shiftsync.NewSchema(Version, types...)
 }
 
 func recordType(md protoreflect.MessageDescriptor, opts *recordsv1.RecordOptions) (*shiftsync.RecordType, error) {
-	t := &shiftsync.RecordType{Name: opts.GetType(), PersonScoped: opts.GetPersonScoped(), Fields: map[string]shiftsync.FieldSpec{}}
+	t := &shiftsync.RecordType{Name: opts.GetType(), PersonScoped: opts.GetPersonScoped(), EventTimeField: opts.GetEventTimeField(),
+		Fields: map[string]shiftsync.FieldSpec{}}
 	fields := md.Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
@@ -67,6 +68,7 @@ func fieldSpec(fd protoreflect.FieldDescriptor) (shiftsync.FieldSpec, error) {
 	if rules, _ := proto.GetExtension(fd.Options(), recordsv1.E_Rules).(*recordsv1.FieldRules); rules != nil {
 		spec.Required = rules.GetRequired()
 		spec.MaxLength = int(rules.GetMaxLength())
+		spec.NotBefore = rules.GetNotBefore()
 		if rules.GetHasRange() {
 			spec.Range = &shiftsync.IntRange{Min: rules.GetMin(), Max: rules.GetMax()}
 		}

@@ -16,7 +16,10 @@ func TestRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"early_warning_sign", "incident", "restrictive_intervention"}, s.TypeNames()); diff != "" {
+	want := []string{"action", "action_tracker", "addendum", "brief_acknowledgement", "debrief", "early_warning_sign",
+		"escalation", "incident", "meeting", "prn_administration", "quality_check", "restrictive_intervention",
+		"risk_forecast", "risk_huddle", "safeguarding_concern", "shift_brief", "shift_reflection", "standing_restriction"}
+	if diff := cmp.Diff(want, s.TypeNames()); diff != "" {
 		t.Errorf("record types (-want +got):\n%s", diff)
 	}
 	incident := s.Type("incident")
@@ -35,6 +38,17 @@ func TestRecords(t *testing.T) {
 		{"incident", "intensity_verbal", shiftsync.FieldSpec{Name: "intensity_verbal", Kind: shiftsync.KindInt, Range: &shiftsync.IntRange{Min: 0, Max: 4}}},
 		{"restrictive_intervention", "in_care_plan", shiftsync.FieldSpec{Name: "in_care_plan", Kind: shiftsync.KindBool}},
 		{"restrictive_intervention", "staff_involved", shiftsync.FieldSpec{Name: "staff_involved", Kind: shiftsync.KindList, MaxLength: 20}},
+		{"restrictive_intervention", "ended_at", shiftsync.FieldSpec{Name: "ended_at", Kind: shiftsync.KindTimestamp, NotBefore: "started_at"}},
+		{"action", "owner_role", shiftsync.FieldSpec{Name: "owner_role", Kind: shiftsync.KindString, Required: true, MaxLength: 200}},
+		{"meeting", shiftsync.VoidReasonField, shiftsync.FieldSpec{Name: shiftsync.VoidReasonField, Kind: shiftsync.KindString, MaxLength: 2000}},
+	}
+	for _, name := range s.TypeNames() {
+		if _, ok := s.Type(name).Fields[shiftsync.VoidReasonField]; !ok {
+			t.Errorf("%s has no %s", name, shiftsync.VoidReasonField)
+		}
+	}
+	if got := s.Type("incident").EventTimeField; got != "started_at" {
+		t.Errorf("incident event time field = %q, want started_at", got)
 	}
 	for _, tt := range tests {
 		got := s.Type(tt.record).Fields[tt.field]

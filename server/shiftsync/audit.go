@@ -27,6 +27,10 @@ const (
 	AuditReviewRead       = "review.read"
 	AuditAlertAcknowledge = "alert.acknowledge"
 	AuditConflictResolve  = "conflict.resolve"
+	AuditThresholdsSet    = "governance.thresholds_set"
+	AuditRecordLock       = "record.lock"
+	AuditRecordRead       = "record.read"
+	AuditEvidenceExport   = "evidence.export"
 )
 
 // AuditLog is the append-only, hash-chained audit log. Implementations are

@@ -22,6 +22,16 @@ type Mutation struct {
 	AppVersion string
 }
 
+// Value returns the value m sets for field, if it sets one.
+func (m *Mutation) Value(field string) (Value, bool) {
+	for _, e := range m.Fields {
+		if e.Field == field {
+			return e.Value, true
+		}
+	}
+	return Value{}, false
+}
+
 // Version returns the version every field edit of m is written at.
 func (m *Mutation) Version() Version { return Version{HLC: m.HLC, DeviceID: m.DeviceID} }
 
@@ -56,7 +66,10 @@ const (
 	ReasonVersionReused     Reason = "version_reused"
 	ReasonCounterReused     Reason = "counter_reused"
 	ReasonPermissionDenied  Reason = "permission_denied"
-	ReasonClockAhead        Reason = "clock_ahead" // refused, not quarantined: re-stamp and resend
+	ReasonOutOfOrder        Reason = "out_of_order"      // an end before its start, as the record would stand
+	ReasonRecordLocked      Reason = "record_locked"     // a manager locked the record: write an addendum
+	ReasonInvalidReference  Reason = "invalid_reference" // names a record that does not exist or is another's
+	ReasonClockAhead        Reason = "clock_ahead"       // refused, not quarantined: re-stamp and resend
 )
 
 // MutationError says why one mutation was not accepted. Message is safe to
@@ -122,6 +135,9 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		seen[e.Field] = true
 		if err := spec.check(e.Value); err != nil {
 			return err
+		}
+		if spec.Required && e.Value.Empty() {
+			return reject(ReasonMissingRequired, "%s records need field %q; it may not be empty", t.Name, e.Field)
 		}
 		if !e.Base.IsZero() && (!e.Base.HLC.Valid() || e.Base.HLC.Compare(m.HLC) >= 0 || len(e.Base.DeviceID) > maxIDBytes) {
 			return reject(ReasonInvalidBase, "field %q: base version must be a valid timestamp before the mutation's", e.Field)

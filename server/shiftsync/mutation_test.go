@@ -2,6 +2,7 @@ package shiftsync_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,12 +11,14 @@ import (
 )
 
 // testSchema is a small schema with one field of each kind.
-var testSchema = shiftsync.NewSchema(1, &shiftsync.RecordType{
-	Name:         "note",
-	PersonScoped: true,
+var testSchema = mustSchema(shiftsync.NewSchema(1, &shiftsync.RecordType{
+	Name:           "note",
+	PersonScoped:   true,
+	EventTimeField: "at",
 	Fields: map[string]shiftsync.FieldSpec{
 		"text":   {Name: "text", Kind: shiftsync.KindString, Required: true, MaxLength: 10},
 		"at":     {Name: "at", Kind: shiftsync.KindTimestamp},
+		"end":    {Name: "end", Kind: shiftsync.KindTimestamp, NotBefore: "at"},
 		"score":  {Name: "score", Kind: shiftsync.KindInt, Range: &shiftsync.IntRange{Min: 0, Max: 4}},
 		"weight": {Name: "weight", Kind: shiftsync.KindDouble},
 		"done":   {Name: "done", Kind: shiftsync.KindBool},
@@ -23,7 +26,14 @@ var testSchema = shiftsync.NewSchema(1, &shiftsync.RecordType{
 		"tags":   {Name: "tags", Kind: shiftsync.KindList, MaxLength: 2},
 		"moods":  {Name: "moods", Kind: shiftsync.KindList, Enum: []string{"CALM", "SAD"}},
 	},
-})
+}))
+
+func mustSchema(s *shiftsync.Schema, err error) *shiftsync.Schema {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
 
 const recordID = "019c9d2e-7a00-7000-8000-000000000001"
 
@@ -87,7 +97,7 @@ func TestSchema_Validate(t *testing.T) {
 		{"hlc past the packed range", note(func(m *shiftsync.Mutation) { m.HLC.WallMS = math.MaxInt64 }), nil, shiftsync.ReasonInvalidHLC},
 		{"no fields", note(func(m *shiftsync.Mutation) { m.Fields = nil }), nil, shiftsync.ReasonNoFields},
 		{"more fields than the type has", note(func(m *shiftsync.Mutation) {
-			for range 9 {
+			for range 10 {
 				m.Fields = append(m.Fields, shiftsync.FieldEdit{Field: "text", Value: str("x")})
 			}
 		}), nil, shiftsync.ReasonTooManyFields},
@@ -107,6 +117,9 @@ func TestSchema_Validate(t *testing.T) {
 			m.Fields[0].Base = shiftsync.Version{HLC: shiftsync.HLC{WallMS: m.HLC.WallMS + 1}, DeviceID: "phone-2"}
 		}), nil, shiftsync.ReasonInvalidBase},
 		{"base equal to the edit", note(func(m *shiftsync.Mutation) { m.Fields[0].Base = m.Version() }), nil, shiftsync.ReasonInvalidBase},
+		{"required field set empty on create", note(func(m *shiftsync.Mutation) { m.Fields[0].Value = str("  ") }), nil, shiftsync.ReasonMissingRequired},
+		{"required field emptied by an edit", note(func(m *shiftsync.Mutation) { m.Fields[0].Value = str("") }), stored, shiftsync.ReasonMissingRequired},
+		{"void reason on any type", note(with(shiftsync.VoidReasonField, str("entered for the wrong person"))), stored, ""},
 		{"missing required field on create", note(func(m *shiftsync.Mutation) {
 			m.Fields = []shiftsync.FieldEdit{{Field: "done", Value: shiftsync.Value{Kind: shiftsync.KindBool}}}
 		}), nil, shiftsync.ReasonMissingRequired},
@@ -139,4 +152,52 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Validate() = %+v: a rejection needs a reason and a message", err)
 		}
 	})
+}
+
+func TestRecordType_CheckOrder(t *testing.T) {
+	at := func(h int) shiftsync.Value {
+		return shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: time.Date(2026, 3, 2, h, 0, 0, 0, time.UTC)}
+	}
+	note := testSchema.Type("note")
+	tests := []struct {
+		name   string
+		values map[string]shiftsync.Value
+		want   shiftsync.Reason
+	}{
+		{"end after start", map[string]shiftsync.Value{"at": at(7), "end": at(8)}, ""},
+		{"end at start", map[string]shiftsync.Value{"at": at(7), "end": at(7)}, ""},
+		{"end before start", map[string]shiftsync.Value{"at": at(8), "end": at(7)}, shiftsync.ReasonOutOfOrder},
+		{"no start", map[string]shiftsync.Value{"end": at(7)}, ""},
+		{"no end", map[string]shiftsync.Value{"at": at(7)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := note.CheckOrder(tt.values)
+			if (tt.want == "" && err != nil) || (tt.want != "" && (err == nil || err.Reason != tt.want)) {
+				t.Errorf("CheckOrder() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if got, want := note.OrderedFields(), []string{"at", "end"}; !slices.Equal(got, want) {
+		t.Errorf("OrderedFields() = %v, want %v", got, want)
+	}
+}
+
+func TestNewSchema_RefusesBadDeclarations(t *testing.T) {
+	ts := shiftsync.FieldSpec{Name: "at", Kind: shiftsync.KindTimestamp}
+	tests := map[string]*shiftsync.RecordType{
+		"not before a missing field": {Name: "a", Fields: map[string]shiftsync.FieldSpec{
+			"at": ts, "end": {Name: "end", Kind: shiftsync.KindTimestamp, NotBefore: "start"}}},
+		"not before on a string": {Name: "b", Fields: map[string]shiftsync.FieldSpec{
+			"at": ts, "end": {Name: "end", Kind: shiftsync.KindString, NotBefore: "at"}}},
+		"event time not a timestamp": {Name: "c", EventTimeField: "text", Fields: map[string]shiftsync.FieldSpec{
+			"text": {Name: "text", Kind: shiftsync.KindString}}},
+		"declares void_reason": {Name: "d", Fields: map[string]shiftsync.FieldSpec{
+			shiftsync.VoidReasonField: {Name: shiftsync.VoidReasonField, Kind: shiftsync.KindString}}},
+	}
+	for name, rt := range tests {
+		if _, err := shiftsync.NewSchema(1, rt); err == nil {
+			t.Errorf("%s: NewSchema() = nil error", name)
+		}
+	}
 }

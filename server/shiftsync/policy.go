@@ -3,6 +3,7 @@ package shiftsync
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -112,18 +113,26 @@ const FlagAccessEnded Flag = "access_ended"
 // author still had access is accepted after the access ended, so no record
 // written in good faith is lost, and flagged [FlagAccessEnded] for review.
 // Otherwise it returns [ReasonPermissionDenied].
+//
+// A mutation that sets [VoidReasonField] also needs [OpVoid].
 func (s Scope) AuthorizeWrite(m *Mutation, create bool, now time.Time) (Flag, *MutationError) {
-	op := OpEdit
+	ops := []Operation{OpEdit}
 	if create {
-		op = OpCreate
+		ops[0] = OpCreate
+	}
+	if _, voids := m.Value(VoidReasonField); voids {
+		ops = append(ops, OpVoid)
+	}
+	allowedAt := func(at time.Time) bool {
+		return !slices.ContainsFunc(ops, func(op Operation) bool { return !s.Allows(op, m.RecordRef, at) })
 	}
 	switch {
-	case s.Allows(op, m.RecordRef, now):
+	case allowedAt(now):
 		return "", nil
-	case s.Allows(op, m.RecordRef, m.HLC.Time()):
+	case allowedAt(m.HLC.Time()):
 		return FlagAccessEnded, nil
 	}
-	return "", reject(ReasonPermissionDenied, "you may not %s %s records of service %q", op, m.RecordType, m.ServiceID)
+	return "", reject(ReasonPermissionDenied, "you may not %s %s records of service %q", ops[len(ops)-1], m.RecordType, m.ServiceID)
 }
 
 // Services returns the services any grant in force at t covers, sorted and
@@ -139,46 +148,194 @@ func (s Scope) Services(at time.Time) []string {
 	return slices.Compact(ids)
 }
 
-// frontLine are the operations of staff who record on shift.
-var frontLine = []Operation{OpPull, OpCreate, OpEdit}
+// Sets of operations the permission table is written in.
+var (
+	frontLine = []Operation{OpPull, OpCreate, OpEdit}           // staff who record on shift
+	lead      = []Operation{OpPull, OpCreate, OpEdit, OpReview} // record and review
+	readOnly  = []Operation{OpPull, OpReview}                   // read on a device and in review
+	review    = []Operation{OpReview}                           // review only, never on a device
+	none      = []Operation{}                                   // declared: nothing
+)
 
 // permissions says which operations each role may do on each record type
 // (care-records.md §3.2). A record type missing for a role allows nothing:
 // partner agencies, in particular, never see raw incident or restriction
-// records. TestRoleAllows_Matrix checks every cell against an independent
-// expectation, and fails when a record type has no row.
+// records, only the action tracker of the people they work with. Voiding
+// is a manager's. Addenda are written by anyone who records and read beside
+// the record they add to, so only reviewers and managers read them.
+// TestAccessMatrix checks every cell against a reviewed golden and fails
+// when a record type has no row.
 var permissions = map[Role]map[string][]Operation{
 	RoleSupportWorker: {
 		"incident":                 frontLine,
 		"restrictive_intervention": frontLine,
 		"early_warning_sign":       frontLine,
+		"prn_administration":       frontLine,
+		"shift_reflection":         frontLine,
+		"brief_acknowledgement":    frontLine,
+		"shift_brief":              {OpPull},
+		"standing_restriction":     {OpPull},
+		"risk_forecast":            {OpPull},
+		"action":                   {OpPull},
+		"debrief":                  {OpPull},
+		"safeguarding_concern":     {OpCreate}, // raise one; never browse others'
+		"addendum":                 {OpCreate},
+		"meeting":                  none,
+		"action_tracker":           none,
+		"escalation":               none,
+		"risk_huddle":              none,
+		"quality_check":            none,
 	},
 	RoleShiftLead: {
-		"incident":                 {OpPull, OpCreate, OpEdit, OpReview},
-		"restrictive_intervention": {OpPull, OpCreate, OpEdit, OpReview},
-		"early_warning_sign":       {OpPull, OpCreate, OpEdit, OpReview},
+		"incident":                 lead,
+		"restrictive_intervention": lead,
+		"early_warning_sign":       lead,
+		"prn_administration":       lead,
+		"shift_reflection":         lead,
+		"brief_acknowledgement":    lead,
+		"debrief":                  lead,
+		"risk_forecast":            lead,
+		"risk_huddle":              lead,
+		"action":                   {OpPull, OpEdit, OpReview},
+		"shift_brief":              readOnly,
+		"standing_restriction":     readOnly,
+		"meeting":                  readOnly,
+		"action_tracker":           readOnly,
+		"escalation":               review,
+		"quality_check":            review,
+		"safeguarding_concern":     {OpCreate, OpReview},
+		"addendum":                 {OpCreate, OpReview},
 	},
 	RolePBSLead: {
-		"incident":                 {OpPull, OpCreate, OpEdit, OpReview},
-		"restrictive_intervention": {OpPull, OpCreate, OpEdit, OpReview},
-		"early_warning_sign":       {OpPull, OpCreate, OpEdit, OpReview},
+		"incident":                 lead,
+		"restrictive_intervention": lead,
+		"early_warning_sign":       lead,
+		"prn_administration":       lead,
+		"shift_reflection":         lead,
+		"brief_acknowledgement":    lead,
+		"debrief":                  lead,
+		"risk_forecast":            lead,
+		"risk_huddle":              lead,
+		"action":                   lead,
+		"shift_brief":              lead,
+		"standing_restriction":     lead,
+		"meeting":                  lead,
+		"action_tracker":           lead,
+		"escalation":               lead,
+		"quality_check":            lead,
+		"safeguarding_concern":     {OpCreate, OpReview},
+		"addendum":                 {OpCreate, OpReview},
 	},
 	RoleManager: {
 		"incident":                 Operations,
 		"restrictive_intervention": Operations,
 		"early_warning_sign":       Operations,
+		"prn_administration":       Operations,
+		"shift_reflection":         Operations,
+		"brief_acknowledgement":    Operations,
+		"debrief":                  Operations,
+		"risk_forecast":            Operations,
+		"risk_huddle":              Operations,
+		"action":                   Operations,
+		"shift_brief":              Operations,
+		"standing_restriction":     Operations,
+		"meeting":                  Operations,
+		"action_tracker":           Operations,
+		"escalation":               Operations,
+		"quality_check":            Operations,
+		"safeguarding_concern":     Operations,
+		"addendum":                 Operations,
 	},
 	RoleQualityLead: {
-		"incident":                 {OpReview},
-		"restrictive_intervention": {OpReview},
-		"early_warning_sign":       {OpReview},
+		"incident":                 review,
+		"restrictive_intervention": review,
+		"early_warning_sign":       review,
+		"prn_administration":       review,
+		"shift_reflection":         review,
+		"brief_acknowledgement":    review,
+		"debrief":                  review,
+		"risk_forecast":            review,
+		"risk_huddle":              review,
+		"action":                   review,
+		"shift_brief":              review,
+		"standing_restriction":     review,
+		"meeting":                  review,
+		"action_tracker":           review,
+		"escalation":               review,
+		"quality_check":            lead,
+		"addendum":                 review,
+		"safeguarding_concern":     none, // aggregates only
 	},
 	RoleSafeguardingLead: {
-		"incident":                 {OpReview},
-		"restrictive_intervention": {OpReview},
-		"early_warning_sign":       {OpReview},
+		"incident":                 review,
+		"restrictive_intervention": review,
+		"early_warning_sign":       review,
+		"prn_administration":       review,
+		"debrief":                  review,
+		"action":                   review,
+		"standing_restriction":     review,
+		"meeting":                  review,
+		"escalation":               review,
+		"safeguarding_concern":     lead,
+		"addendum":                 {OpCreate, OpReview},
+		"shift_reflection":         none,
+		"brief_acknowledgement":    none,
+		"risk_forecast":            none,
+		"risk_huddle":              none,
+		"shift_brief":              none,
+		"action_tracker":           none,
+		"quality_check":            none,
 	},
-	RolePartner: {},
+	RolePartner: {
+		// The shared tracker of the people the agency works with, and
+		// progress on the agency's own actions (see PartnerEdit).
+		"action":         {OpPull, OpEdit, OpReview},
+		"action_tracker": readOnly,
+	},
+}
+
+// PartnerAgencies returns the agencies of the grants in force at at that
+// let the scope edit the record, when only partner agencies' grants do;
+// nil when a provider grant allows it (or none does).
+func (s Scope) PartnerAgencies(r RecordRef, at time.Time) []string {
+	var agencies []string
+	for _, g := range s.Grants {
+		if !g.ActiveAt(at) || !g.Covers(r) || !g.allows(r.RecordType, OpEdit) {
+			continue
+		}
+		if g.Agency == "" {
+			return nil
+		}
+		agencies = append(agencies, g.Agency)
+	}
+	return agencies
+}
+
+// partnerEditable are the action fields a partner agency updates on its own
+// actions: progress and evidence. Verifying completion, and everything that
+// defines the action, stay with the provider (no self-certification).
+var partnerEditable = []string{"status", "interim_check_result", "evidence_received"}
+
+// partnerStatuses are the statuses a partner agency may set.
+var partnerStatuses = []string{"ACTION_STATUS_NOT_STARTED", "ACTION_STATUS_ON_TRACK", "ACTION_STATUS_AT_RISK", "ACTION_STATUS_DONE_PENDING_EVIDENCE"}
+
+// PartnerEdit decides an edit of an action by a user whose access comes
+// only from partner agencies (agencies): the action must be assigned to one
+// of them (owner, its current agency field), and the edit may only record
+// progress and evidence, never verify or cancel.
+func PartnerEdit(m *Mutation, agencies []string, owner string) *MutationError {
+	if !slices.Contains(agencies, owner) {
+		return reject(ReasonPermissionDenied, "action %s is assigned to %q, not to your agency", m.RecordID, owner)
+	}
+	for _, e := range m.Fields {
+		switch {
+		case !slices.Contains(partnerEditable, e.Field):
+			return reject(ReasonPermissionDenied, "a partner agency updates an action's %s, not its %s", strings.Join(partnerEditable, ", "), e.Field)
+		case e.Field == "status" && !slices.Contains(partnerStatuses, e.Value.String):
+			return reject(ReasonPermissionDenied, "the provider verifies or cancels an action, not the agency that owns it")
+		}
+	}
+	return nil
 }
 
 // RoleAllows reports whether the role may do op with records of the type.
@@ -188,56 +345,89 @@ func RoleAllows(role Role, recordType string, op Operation) bool {
 
 // Purge names records a device must delete because its user lost access to
 // them: the records of a service, or of one person supported in it, except
-// those about the people in Keep.
+// those about the people in Keep, and only those of RecordTypes (none:
+// every type).
 type Purge struct {
-	ServiceID string
-	PersonID  string   // "" for the whole service
-	Keep      []string // people still covered by a caseload grant
+	ServiceID   string
+	PersonID    string   // "" for the whole service
+	Keep        []string // people still covered by a caseload grant
+	RecordTypes []string // sorted; nil for every type
 }
 
 // Purges returns what a device of the scope's principal must delete at t:
-// every service, or caseload within one, that some grant covered before t
-// and no grant in force at t still covers. A future grant does not count as
-// access. The answer depends only on the grants, so it is the same at every
-// pull while the access stays lost, and a device that missed it purges at
-// its next pull. Sorted by service, then person.
-func (s Scope) Purges(at time.Time) []Purge {
+// records of the given types that a grant ended by t let it pull and that
+// no grant in force at t still does. That covers leaving a service or a
+// caseload, and a role narrowed within a service (a manager who becomes a
+// support worker no longer pulls meetings). A future grant does not count
+// as access. The answer depends only on the grants, so it is the same at
+// every pull while the access stays lost, and a device that missed it
+// purges at its next pull. Sorted by service, then person.
+func (s Scope) Purges(at time.Time, recordTypes []string) []Purge {
 	var purges []Purge
 	for _, service := range s.endedServices(at) {
-		var wholeService bool
-		var caseloads []string
+		var active, ended []Grant
 		for _, g := range s.Grants {
-			if g.ServiceID != service || !g.ActiveAt(at) {
-				continue
-			}
-			if g.PersonID == "" {
-				wholeService = true
-			}
-			caseloads = append(caseloads, g.PersonID)
-		}
-		if wholeService {
-			continue
-		}
-		slices.Sort(caseloads)
-		caseloads = slices.Compact(caseloads)
-		for _, g := range s.Grants {
-			if g.ServiceID != service || g.ActiveAt(at) || !g.endedBy(at) {
-				continue
-			}
 			switch {
-			case g.PersonID == "":
-				purges = append(purges, Purge{ServiceID: service, Keep: caseloads})
-			case !slices.Contains(caseloads, g.PersonID):
-				purges = append(purges, Purge{ServiceID: service, PersonID: g.PersonID})
+			case g.ServiceID != service:
+			case g.ActiveAt(at):
+				active = append(active, g)
+			case g.endedBy(at):
+				ended = append(ended, g)
 			}
+		}
+		pulls := func(grants []Grant, person, recordType string) bool {
+			return slices.ContainsFunc(grants, func(g Grant) bool {
+				return g.PersonID == person && g.allows(recordType, OpPull)
+			})
+		}
+		// Gather the lost types by the scope they are lost in.
+		type scope struct{ person, keep string }
+		lost := map[scope][]string{}
+		var anyEnded []string // types some ended grant could pull
+		for _, t := range recordTypes {
+			if !slices.ContainsFunc(ended, func(g Grant) bool { return g.allows(t, OpPull) }) {
+				continue
+			}
+			anyEnded = append(anyEnded, t)
+			if pulls(active, "", t) {
+				continue // the whole service is still pulled
+			}
+			var keep []string
+			for _, g := range active {
+				if g.PersonID != "" && g.allows(t, OpPull) {
+					keep = append(keep, g.PersonID)
+				}
+			}
+			slices.Sort(keep)
+			keep = slices.Compact(keep)
+			if pulls(ended, "", t) {
+				lost[scope{"", strings.Join(keep, "\x00")}] = append(lost[scope{"", strings.Join(keep, "\x00")}], t)
+				continue
+			}
+			for _, g := range ended {
+				if g.PersonID != "" && g.allows(t, OpPull) && !slices.Contains(keep, g.PersonID) {
+					lost[scope{g.PersonID, ""}] = append(lost[scope{g.PersonID, ""}], t)
+				}
+			}
+		}
+		stillWhole := slices.ContainsFunc(active, func(g Grant) bool { return g.PersonID == "" })
+		for sc, types := range lost {
+			types = slices.Compact(types) // a type is added once per ended caseload
+			p := Purge{ServiceID: service, PersonID: sc.person, RecordTypes: types}
+			if sc.keep != "" {
+				p.Keep = strings.Split(sc.keep, "\x00")
+			}
+			if !stillWhole && slices.Equal(types, anyEnded) {
+				p.RecordTypes = nil // everything the device was sent of this scope
+			}
+			purges = append(purges, p)
 		}
 	}
 	slices.SortFunc(purges, func(a, b Purge) int {
-		return cmp.Or(cmp.Compare(a.ServiceID, b.ServiceID), cmp.Compare(a.PersonID, b.PersonID))
+		return cmp.Or(cmp.Compare(a.ServiceID, b.ServiceID), cmp.Compare(a.PersonID, b.PersonID),
+			cmp.Compare(strings.Join(a.Keep, ","), strings.Join(b.Keep, ",")), cmp.Compare(strings.Join(a.RecordTypes, ","), strings.Join(b.RecordTypes, ",")))
 	})
-	return slices.CompactFunc(purges, func(a, b Purge) bool {
-		return a.ServiceID == b.ServiceID && a.PersonID == b.PersonID
-	})
+	return purges
 }
 
 // endedServices returns the services of the grants that ended by t, sorted.

@@ -1,8 +1,11 @@
 package shiftsync
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Default limits for field values when a field declares none.
@@ -28,6 +31,9 @@ type FieldSpec struct {
 	Required  bool      // the mutation creating a record must set it
 	MaxLength int       // bytes for strings, items for lists; 0 means the default
 	Range     *IntRange // for KindInt: the allowed values; nil means any int64
+	// NotBefore, for a timestamp field, names another timestamp field of
+	// the record that this one may not precede (an end before its start).
+	NotBefore string
 }
 
 // IntRange is an inclusive range of integers.
@@ -37,7 +43,51 @@ type IntRange struct{ Min, Max int64 }
 type RecordType struct {
 	Name         string
 	PersonScoped bool // records of this type are about one person: PersonID is required
-	Fields       map[string]FieldSpec
+	// EventTimeField names the timestamp field holding when the event the
+	// record describes happened, as its author states it; "" if none.
+	EventTimeField string
+	Fields         map[string]FieldSpec
+}
+
+// VoidReasonField is the field every record type has for voiding it:
+// records are never deleted, and setting a reason voids one. Voiding needs
+// [OpVoid]; the record and every earlier version stay readable.
+const VoidReasonField = "void_reason"
+
+// voidReasonSpec declares [VoidReasonField].
+var voidReasonSpec = FieldSpec{Name: VoidReasonField, Kind: KindString, MaxLength: 2000}
+
+// CheckOrder checks the NotBefore rules of the type against a record's
+// values (as they stand after a change): a rule holds when either field is
+// unset. It returns [ReasonOutOfOrder] for the first rule broken.
+func (t *RecordType) CheckOrder(values map[string]Value) *MutationError {
+	for _, name := range slices.Sorted(maps.Keys(t.Fields)) {
+		f := t.Fields[name]
+		if f.NotBefore == "" {
+			continue
+		}
+		v, ok := values[name]
+		first, firstOK := values[f.NotBefore]
+		if ok && firstOK && v.Kind == KindTimestamp && first.Kind == KindTimestamp && v.Time.Before(first.Time) {
+			return reject(ReasonOutOfOrder, "%s %s is before %s %s", name, v.Time.UTC().Format(time.RFC3339),
+				f.NotBefore, first.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// OrderedFields returns the fields of the type that take part in a
+// NotBefore rule, sorted: the stored values a change to them is checked
+// against.
+func (t *RecordType) OrderedFields() []string {
+	var names []string
+	for _, f := range t.Fields {
+		if f.NotBefore != "" {
+			names = append(names, f.Name, f.NotBefore)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // Required returns the names of the type's required fields, sorted.
@@ -59,13 +109,27 @@ type Schema struct {
 	types   map[string]*RecordType
 }
 
-// NewSchema returns a schema of the given version holding types.
-func NewSchema(version int, types ...*RecordType) *Schema {
+// NewSchema returns a schema of the given version holding types, each
+// given [VoidReasonField]. It fails when a NotBefore or EventTimeField
+// names no timestamp field of its type.
+func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 	s := &Schema{Version: version, types: make(map[string]*RecordType, len(types))}
 	for _, t := range types {
+		if _, ok := t.Fields[VoidReasonField]; ok {
+			return nil, fmt.Errorf("record type %s declares %s, which every record has", t.Name, VoidReasonField)
+		}
+		t.Fields[VoidReasonField] = voidReasonSpec
+		for _, f := range t.Fields {
+			if f.NotBefore != "" && (f.Kind != KindTimestamp || t.Fields[f.NotBefore].Kind != KindTimestamp) {
+				return nil, fmt.Errorf("record type %s: %s may not precede %q, which is not a timestamp field", t.Name, f.Name, f.NotBefore)
+			}
+		}
+		if t.EventTimeField != "" && t.Fields[t.EventTimeField].Kind != KindTimestamp {
+			return nil, fmt.Errorf("record type %s: event time field %q is not a timestamp field", t.Name, t.EventTimeField)
+		}
 		s.types[t.Name] = t
 	}
-	return s
+	return s, nil
 }
 
 // Type returns the record type with the given name, or nil.

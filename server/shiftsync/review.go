@@ -49,6 +49,8 @@ const MaxReviewNoteBytes = 4000
 // a row the principal may not review answers CodeNotFound, so ids leak
 // nothing. Reads and changes are audited.
 type ReviewService interface {
+	HealthService
+
 	// Alerts lists a service's alerts, newest first; only open ones unless
 	// includeAcknowledged.
 	Alerts(ctx context.Context, p Principal, serviceID string, includeAcknowledged bool) ([]Alert, error)
@@ -62,4 +64,72 @@ type ReviewService interface {
 	ResolveConflict(ctx context.Context, p Principal, id int64, resolution string) (Conflict, error)
 	// Quarantine lists a service's quarantined changes, newest first.
 	Quarantine(ctx context.Context, p Principal, serviceID string) ([]QuarantinedChange, error)
+	// Records lists the records of a service that match the filter, as they
+	// stand, oldest event first.
+	Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error)
+	// Record returns one record with every version of every field, who
+	// wrote it and when, its lock and its addenda.
+	Record(ctx context.Context, p Principal, recordID string) (RecordHistory, error)
+	// LockRecord locks a record so that corrections are addenda; it needs
+	// [OpVoid] on the record. Locking a locked record changes nothing.
+	LockRecord(ctx context.Context, p Principal, recordID string) (RecordHistory, error)
+	// Findings evaluates the governance rules for the service now, stores
+	// the findings and lists them: open ones only unless includeMet.
+	Findings(ctx context.Context, p Principal, serviceID string, includeMet bool) ([]Finding, error)
+	// Trends returns weekly trends of a service, or of one person in it,
+	// for the ISO weeks from from to to.
+	Trends(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) ([]WeekTrend, error)
+	// Actions lists the service's action tracker, filtered.
+	Actions(ctx context.Context, p Principal, f ActionFilter) ([]ActionView, error)
+	// ExportEvidencePack builds the evidence pack of a person for a period,
+	// stores its manifest and audits the export, in one transaction.
+	ExportEvidencePack(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) (EvidencePack, error)
+	// VerifyEvidencePack checks a stored pack's manifest against its
+	// recorded hash and every record hash against the versions it names.
+	VerifyEvidencePack(ctx context.Context, p Principal, packID string) (PackVerification, error)
+}
+
+// RecordFilter selects records to list. ServiceID is required; the rest
+// narrow it when set. From and To bound the record's event time (records
+// without one are selected by their recording time).
+type RecordFilter struct {
+	ServiceID, PersonID, RecordType string
+	From, To                        time.Time
+	IncludeVoided                   bool
+	Limit                           int
+}
+
+// FieldVersion is one value a field held: every edit is kept.
+type FieldVersion struct {
+	Field      string
+	Value      Value
+	Version    Version
+	UserID     string
+	ReceivedAt time.Time
+	Current    bool // the value the field holds now
+}
+
+// RecordHistory is a record with everything written to it.
+type RecordHistory struct {
+	Record   *Record
+	Versions []FieldVersion // by field, oldest first
+	LockedBy string
+	LockedAt time.Time // zero when not locked
+	Addenda  []*Record // oldest first
+	// LateEntry is set when the record was made on the device long after
+	// the event it describes (the organisation's late entry threshold).
+	LateEntry bool
+}
+
+// ActionFilter selects actions of the tracker.
+type ActionFilter struct {
+	ServiceID, PersonID, Agency, OwnerRole string
+	OverdueOnly                            bool
+}
+
+// ActionView is an action with what the tracker derives from it at now.
+type ActionView struct {
+	Action             *Record
+	Overdue            bool
+	InterimCheckMissed bool
 }

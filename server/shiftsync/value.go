@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,20 @@ type Value struct {
 	Bool   bool
 	Time   time.Time
 	List   []string
+}
+
+// Empty reports whether v holds no content: an empty string or list, or
+// no value at all. A required field may not be empty.
+func (v Value) Empty() bool {
+	switch v.Kind {
+	case KindUnset:
+		return true
+	case KindString:
+		return strings.TrimSpace(v.String) == ""
+	case KindList:
+		return len(v.List) == 0
+	}
+	return false
 }
 
 // Equal reports whether v and o hold the same value.

@@ -82,6 +82,7 @@ type Server struct {
 	Feed     *inmem.Feed
 	Schema   *shiftsync.Schema
 
+	tb   testing.TB
 	http *httptest.Server
 }
 
@@ -96,7 +97,7 @@ func NewServer(tb testing.TB) *Server {
 // so a test can stop one server and start another on the same file.
 func NewServerAt(tb testing.TB, path string) *Server {
 	tb.Helper()
-	s := &Server{Path: path, Tokens: &bearer.Tokens{}, Clock: NewClock(Epoch), Feed: &inmem.Feed{}}
+	s := &Server{tb: tb, Path: path, Tokens: &bearer.Tokens{}, Clock: NewClock(Epoch), Feed: &inmem.Feed{}}
 	quiet := slog.New(slog.DiscardHandler)
 	s.DB = sqlite.NewDB(path)
 	s.DB.Now = s.Clock.Now
@@ -113,11 +114,11 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Tokens.Next = s.Issuer
 	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.Sync.Feed = s.Feed
-	s.Review = sqlite.NewReviewService(s.DB, shiftsync.TokenScope{Next: s.Identity})
+	s.Review = sqlite.NewReviewService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
-		Admin:     shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
-		Review:    s.Review,
+		Admin:  shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
+		Review: s.Review, Health: s.DB,
 		Heartbeat: time.Second, Logger: quiet,
 	}))
 	s.http.Config.Protocols = new(http.Protocols)
@@ -129,8 +130,8 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	return s
 }
 
-// Close stops the server and closes its store. It may be called more than
-// once.
+// Close stops the server, fails the test if the audit log's hash chain
+// does not verify, and closes the store. It may be called more than once.
 func (s *Server) Close() {
 	if s.http != nil {
 		s.http.CloseClientConnections()
@@ -138,6 +139,9 @@ func (s *Server) Close() {
 		s.http = nil
 	}
 	if s.DB != nil {
+		if _, err := s.DB.VerifyAudit(context.Background()); err != nil {
+			s.tb.Errorf("the audit chain does not verify after the test: %v", err)
+		}
 		_ = s.DB.Close()
 		s.DB = nil
 	}
@@ -334,6 +338,29 @@ func ProneRestraint(counter uint64, recordID, serviceID, personID string, at tim
 			Set("started_at", Time(at.Add(-10*time.Minute))),
 			Set("ended_at", Time(at.Add(-8*time.Minute))),
 			Set("in_care_plan", Bool(true)),
+		},
+	}
+}
+
+// Action returns a mutation creating an action of the tracker owned by a
+// role of agency, agreed at and due by deadline.
+func Action(counter uint64, recordID, serviceID, personID string, at time.Time, agency string, deadline time.Time) *syncv1.Mutation {
+	return &syncv1.Mutation{
+		Counter:    counter,
+		RecordId:   recordID,
+		RecordType: "action",
+		ServiceId:  serviceID,
+		PersonId:   personID,
+		Hlc:        HLC(at, 0),
+		Fields: []*syncv1.FieldEdit{
+			Set("action_text", String("Review the transition plan with the community team")),
+			Set("definition_of_done", String("Revised plan shared with staff")),
+			Set("agency", String(agency)),
+			Set("owner_role", String("Community nurse")),
+			Set("deputy_role", String("Team manager")),
+			Set("created_at", Time(at)),
+			Set("deadline", Time(deadline)),
+			Set("status", Enum("ACTION_STATUS_ON_TRACK")),
 		},
 	}
 }

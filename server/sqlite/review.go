@@ -16,12 +16,14 @@ var _ shiftsync.ReviewService = (*ReviewService)(nil)
 // access with an [shiftsync.Authorizer].
 type ReviewService struct {
 	db     *DB
+	schema *shiftsync.Schema
 	access shiftsync.Authorizer
 }
 
-// NewReviewService returns the review service of db.
-func NewReviewService(db *DB, access shiftsync.Authorizer) *ReviewService {
-	return &ReviewService{db: db, access: access}
+// NewReviewService returns the review service of db, whose records are of
+// schema.
+func NewReviewService(db *DB, schema *shiftsync.Schema, access shiftsync.Authorizer) *ReviewService {
+	return &ReviewService{db: db, schema: schema, access: access}
 }
 
 // reviewable returns a filter keeping the rows p may review now. A

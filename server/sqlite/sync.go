@@ -167,6 +167,11 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		}
 		outcomes, rej = shiftsync.Merge(m, versions)
 	}
+	if rej == nil {
+		if rej, err = s.checkRecord(ctx, tx, scope, m, stored, outcomes); err != nil {
+			return shiftsync.MutationResult{}, err
+		}
+	}
 	if rej != nil {
 		r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message}
 		if err := insertQuarantine(ctx, tx, m, rej); err != nil {
@@ -217,6 +222,136 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		}
 	}
 	return r, insertMutation(ctx, tx, m, r, flag)
+}
+
+// checkRecord checks what a merged mutation would make of its record: a
+// locked record takes no edit but a manager's void; the NotBefore rules
+// hold on the record as it would stand; an addendum names a record of its
+// own service and person that its author may read.
+func (s *SyncService) checkRecord(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, stored *shiftsync.RecordRef, outcomes []shiftsync.FieldOutcome) (*shiftsync.MutationError, error) {
+	if stored != nil {
+		var lockedBy string
+		err := tx.queryRow(ctx, `SELECT locked_by FROM record_locks WHERE record_id = ?`, m.RecordID).Scan(&lockedBy)
+		switch {
+		case err == nil:
+			if len(m.Fields) > 1 || m.Fields[0].Field != shiftsync.VoidReasonField {
+				return &shiftsync.MutationError{Reason: shiftsync.ReasonRecordLocked, Message: fmt.Sprintf(
+					"record %s was locked by %s: write an addendum to correct it", m.RecordID, lockedBy)}, nil
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+	}
+	t := s.schema.Type(m.RecordType)
+	if ordered := t.OrderedFields(); slices.ContainsFunc(m.Fields, func(e shiftsync.FieldEdit) bool { return slices.Contains(ordered, e.Field) }) {
+		values, err := currentValues(ctx, tx, m.RecordID, ordered)
+		if err != nil {
+			return nil, err
+		}
+		for i, o := range outcomes {
+			if o.Wins {
+				values[o.Field] = m.Fields[i].Value
+			}
+		}
+		if rej := t.CheckOrder(values); rej != nil {
+			return rej, nil
+		}
+	}
+	if m.RecordType == addendumType {
+		return checkAddendum(ctx, tx, scope, m, stored)
+	}
+	if stored != nil && m.RecordType == actionType {
+		return checkPartnerEdit(ctx, tx, scope, m)
+	}
+	return nil, nil
+}
+
+// actionType is the record type of the action tracker, and actionAgency
+// its field naming the agency that owns an action.
+const (
+	actionType   = "action"
+	actionAgency = "agency"
+)
+
+// checkPartnerEdit holds an edit of an action made through a partner
+// agency's access to [shiftsync.PartnerEdit].
+func checkPartnerEdit(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation) (*shiftsync.MutationError, error) {
+	agencies := scope.PartnerAgencies(m.RecordRef, tx.now)
+	if agencies == nil {
+		agencies = scope.PartnerAgencies(m.RecordRef, m.HLC.Time())
+	}
+	if agencies == nil {
+		return nil, nil
+	}
+	values, err := currentValues(ctx, tx, m.RecordID, []string{actionAgency})
+	if err != nil {
+		return nil, err
+	}
+	return shiftsync.PartnerEdit(m, agencies, values[actionAgency].String), nil
+}
+
+// addendumType is the record type of corrections to locked records, and
+// addendumTarget its field naming the record it adds to.
+const (
+	addendumType   = "addendum"
+	addendumTarget = "record_id"
+)
+
+// checkAddendum checks the record an addendum names: it exists, has the
+// addendum's service and person, and its author may read or write it. The
+// target is fixed once the addendum exists.
+func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, stored *shiftsync.RecordRef) (*shiftsync.MutationError, error) {
+	v, ok := m.Value(addendumTarget)
+	if !ok {
+		return nil, nil
+	}
+	if stored != nil {
+		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: "an addendum's record_id cannot change; write another addendum"}, nil
+	}
+	target, err := loadRecord(ctx, tx, v.String)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case target == nil:
+		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("record %q does not exist on the server", v.String)}, nil
+	case target.ServiceID != m.ServiceID || target.PersonID != m.PersonID:
+		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf(
+			"record %s is of service %q, person %q: an addendum must name the same", target.RecordID, target.ServiceID, target.PersonID)}, nil
+	}
+	when := m.HLC.Time()
+	if !scope.Allows(shiftsync.OpReview, *target, when) && !scope.Allows(shiftsync.OpEdit, *target, when) && !scope.Allows(shiftsync.OpPull, *target, when) {
+		return &shiftsync.MutationError{Reason: shiftsync.ReasonPermissionDenied, Message: fmt.Sprintf("you may not add to %s records", target.RecordType)}, nil
+	}
+	return nil, nil
+}
+
+// currentValues returns the winning values of the named fields of a
+// record, for those it has.
+func currentValues(ctx context.Context, tx *Tx, recordID string, names []string) (map[string]shiftsync.Value, error) {
+	values := make(map[string]shiftsync.Value, len(names))
+	rows, err := tx.query(ctx, `
+		SELECT f.field, v.value FROM fields f JOIN field_versions v ON v.seq = f.version_seq
+		WHERE f.record_id = ?`, recordID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var field, raw string
+		if err := rows.Scan(&field, &raw); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(names, field) {
+			continue
+		}
+		v, err := shiftsync.UnmarshalValue([]byte(raw))
+		if err != nil {
+			return nil, fmt.Errorf("record %s field %s: %w", recordID, field, err)
+		}
+		values[field] = v
+	}
+	return values, rows.Err()
 }
 
 // pushDetail summarises a push for the audit log: counts per outcome and
@@ -397,7 +532,7 @@ func (s *SyncService) Pull(ctx context.Context, p shiftsync.Principal, after shi
 			changes = append(changes, c)
 		}
 	}
-	page.Changes, page.Purges = changes, scope.Purges(now)
+	page.Changes, page.Purges = changes, scope.Purges(now, s.schema.TypeNames())
 	// Who read what: the page's range of the change log names exactly the
 	// records sent, given the scope, without listing them.
 	err = s.db.update(ctx, func(tx *Tx) error {

@@ -6,6 +6,12 @@
 //	shiftsync --device ./phone1.db list
 //	shiftsync --device ./phone1.db --server http://127.0.0.1:8080 --token TOKEN sync
 //
+// or, as a phone does, enrolled once with a manager's one-time code, then
+// syncing with the device credential the server gave it:
+//
+//	shiftsync --device ./phone2.db --server http://127.0.0.1:8080 enrol K7QM-2XPA --label "Ana's phone"
+//	shiftsync --device ./phone2.db sync
+//
 // Writes never need the server: they queue in the replica's outbox and the
 // next sync sends them. The server and token may come from SHIFTSYNC_SERVER
 // and SHIFTSYNC_TOKEN, and the replica file from SHIFTSYNC_DEVICE. Run
@@ -34,9 +40,9 @@ const usage = `usage: shiftsync [global flags] <command> [arguments]
 Global flags (before the command):
   --device PATH       the replica file (env SHIFTSYNC_DEVICE); created on first use
   --device-id ID      the device id for a new replica (default: a random sim-XXXXXXXX);
-                      it must match the device the server's token names
-  --server URL        the server (env SHIFTSYNC_SERVER), for sync
-  --token TOKEN       the bearer token (env SHIFTSYNC_TOKEN), for sync
+                      it must match the device the server's token names (enrol replaces it)
+  --server URL        the server (env SHIFTSYNC_SERVER), for enrol, and for sync with --token
+  --token TOKEN       a bearer token (env SHIFTSYNC_TOKEN), for sync; not needed once enrolled
   --json              print JSON instead of text
   --clock-skew DUR    pretend the device clock is off by DUR (e.g. 3h), to see re-stamping
 
@@ -54,8 +60,13 @@ Commands:
       Edit fields of a record.
   list                 List the records on the device.
   show ID              Show a record: values, versions, conflicts, rejection, history.
-  sync                 Push the outbox, then pull; safe to repeat.
-  status               Outbox depth, oldest unsynced change, last sync, cursor.
+  enrol CODE [--label TEXT]
+      Enrol the device with a manager's one-time code (needs --server). The replica
+      takes the server's device id and keeps the device credential; it must not have
+      made changes as another device. A revoked (wiped) replica may enrol again.
+  sync                 Push the outbox, then pull; safe to repeat. Without --token, an
+                       enrolled device gets its own access tokens from its credential.
+  status               Enrolment, outbox depth, oldest unsynced change, last sync, cursor.
 
 Values: field=value is typed by the record's declaration in records.proto
 (enums by name or suffix, e.g. harm_to_person=low; lists comma-separated; times
@@ -170,6 +181,8 @@ func (a *app) dispatch(cmd string, args []string) error {
 		return a.list(args)
 	case "show":
 		return a.show(args)
+	case "enrol", "enroll":
+		return a.enrol(args)
 	case "sync":
 		return a.sync(args)
 	case "status":
@@ -515,14 +528,77 @@ func (a *app) show(args []string) error {
 	return nil
 }
 
+func (a *app) enrol(args []string) error {
+	fs := flag.NewFlagSet("enrol", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	label := fs.String("label", "shiftsync simulator", "")
+	var code string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		code, args = args[0], args[1:] // enrol CODE --label TEXT
+	}
+	if err := fs.Parse(args); err != nil {
+		return usagef("enrol: %v", err)
+	}
+	rest := fs.Args()
+	if code == "" && len(rest) > 0 {
+		code, rest = rest[0], rest[1:] // enrol --label TEXT CODE
+	}
+	if len(rest) > 0 {
+		return usagef("enrol: unexpected %q", rest[0])
+	}
+	if code == "" {
+		return usagef("enrol: want the one-time enrolment code a manager issued")
+	}
+	if a.server == "" {
+		return usagef("enrol: --server URL (or SHIFTSYNC_SERVER) is required")
+	}
+	if err := a.r.Enrol(a.server, code, *label); err != nil {
+		return fmt.Errorf("enrol failed [%s]: %w", replica.ErrorCode(err), err)
+	}
+	st, err := a.r.Status()
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return a.printJSON(st)
+	}
+	fmt.Fprintf(a.stdout, "enrolled as device %s for user %s with %s\nsync with: shiftsync --device %s sync\n",
+		st.DeviceID, st.UserID, st.ServerURL, a.r.Path())
+	return nil
+}
+
+func (a *app) printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, string(b))
+	return nil
+}
+
 func (a *app) sync(args []string) error {
 	if len(args) > 0 {
 		return usagef("sync takes no arguments")
 	}
-	if a.server == "" {
-		return usagef("sync: --server URL (or SHIFTSYNC_SERVER) is required")
+	st, err := a.r.Status()
+	if err != nil {
+		return err
 	}
-	rep, err := a.r.Sync(a.server, a.token)
+	var rep *replica.SyncReport
+	switch {
+	case a.token != "":
+		if a.server == "" {
+			return usagef("sync: --server URL (or SHIFTSYNC_SERVER) is required with --token")
+		}
+		rep, err = a.r.Sync(a.server, a.token)
+	case st.Enrolled || st.Revoked:
+		if a.server != "" && st.Enrolled && strings.TrimRight(a.server, "/") != st.ServerURL {
+			return usagef("sync: this device enrolled with %s, not %s; drop --server, or pass --token", st.ServerURL, a.server)
+		}
+		rep, err = a.r.SyncEnrolled()
+	default:
+		return usagef("sync: the device is not enrolled: run shiftsync --server URL enrol CODE first, or sync with --server URL --token TOKEN")
+	}
 	if a.json && err == nil {
 		b, jerr := json.Marshal(rep)
 		if jerr != nil {
@@ -559,7 +635,36 @@ func (a *app) sync(args []string) error {
 	for _, r := range rejected {
 		fmt.Fprintf(out, "rejected: %s (change #%d): %s: %s\n", r.RecordID, r.Counter, r.ReasonCode, r.Reason)
 	}
+	var purges []struct {
+		ServiceID string   `json:"serviceId"`
+		PersonID  string   `json:"personId"`
+		Keep      []string `json:"keepPersonIds"`
+		Records   int64    `json:"records"`
+		Deferred  bool     `json:"deferred"`
+		Unsent    int64    `json:"unsent"`
+	}
+	_ = json.Unmarshal([]byte(rep.PurgedJSON), &purges)
+	for _, p := range purges {
+		scope := "service " + p.ServiceID
+		if p.PersonID != "" {
+			scope += ", person " + p.PersonID
+		}
+		if len(p.Keep) > 0 {
+			scope += " (keeping person(s) " + strings.Join(p.Keep, ", ") + ")"
+		}
+		if p.Deferred {
+			fmt.Fprintf(out, "access ended to %s: its records are kept until %d unsent change(s) to them are pushed; the next sync purges them\n", scope, p.Unsent)
+		} else {
+			fmt.Fprintf(out, "access ended to %s: purged %d record(s) from this device\n", scope, p.Records)
+		}
+	}
+	if rep.Purged > 0 || rep.PurgesDeferred > 0 {
+		fmt.Fprintf(out, "purged %d record(s), %d purge(s) deferred\n", rep.Purged, rep.PurgesDeferred)
+	}
 	if err != nil {
+		if replica.ErrorCode(err) == replica.CodeDeviceRevoked {
+			return fmt.Errorf("sync failed [%s]: %w; the server revoked this device, so its records and unsent changes were deleted from it: enrol again with a new code", replica.ErrorCode(err), err)
+		}
 		st, serr := a.r.Status()
 		kept := ""
 		if serr == nil {
@@ -590,6 +695,14 @@ func (a *app) status(args []string) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "device:\t%s\n", st.DeviceID)
 	fmt.Fprintf(w, "replica:\t%s\n", a.r.Path())
+	switch {
+	case st.Revoked:
+		fmt.Fprintf(w, "REVOKED:\tthe server revoked this device; at %s the replica was wiped (no records, no outbox, no credential). Enrol again with a new code.\n", when(st.RevokedUnixMs))
+	case st.Enrolled:
+		fmt.Fprintf(w, "enrolled:\tuser %s with %s since %s\n", st.UserID, st.ServerURL, when(st.EnrolledUnixMs))
+	default:
+		fmt.Fprintf(w, "enrolled:\tno (sync with --token, or run enrol CODE)\n")
+	}
 	outbox := fmt.Sprintf("%d pending", st.OutboxDepth)
 	if st.OutboxDepth > 0 {
 		outbox += fmt.Sprintf(" (oldest unsynced change made %s ago)", time.Duration(st.OldestUnsyncedAgeSeconds)*time.Second)

@@ -2,13 +2,16 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 )
 
@@ -92,6 +95,10 @@ type status struct {
 	LastSyncUnixMs  int64
 	LastError       string
 	Cursor          string
+	Enrolled        bool
+	UserID          string
+	ServerURL       string
+	Revoked         bool
 }
 
 func (s *sim) status() status {
@@ -218,5 +225,95 @@ func TestSimulator_Usage(t *testing.T) {
 	}
 	if _, errOut, code := s.run("--device-id", "other", "status"); code != 1 || !strings.Contains(errOut, "sim-u") {
 		t.Errorf("reopening with another device id: exit %d, %s; want refused naming sim-u", code, errOut)
+	}
+}
+
+// TestSimulator_Enrol enrols simulated phones with real one-time codes and
+// syncs them with no token, on the device credential alone: changes reach
+// the server as the enrolled user's; a used code is refused; a revoked
+// phone is wiped and says so; a phone whose user lost access to a service
+// purges its records.
+func TestSimulator_Enrol(t *testing.T) {
+	srv := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	manager := shiftsync.Principal{UserID: "manager"}
+	srv.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	code := func() string {
+		t.Helper()
+		c, _, err := srv.Identity.IssueEnrolmentCode(ctx, manager, "ana")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	phone := newSim(t, "sim-e")
+	first := code()
+	out := phone.ok("--server", srv.URL, "enrol", first, "--label", "Ana's phone")
+	st := phone.status()
+	if !strings.Contains(out, "enrolled as device "+st.DeviceID) || !st.Enrolled || st.UserID != "ana" || st.ServerURL != srv.URL || st.DeviceID == "sim-e" {
+		t.Fatalf("enrol: %s\nstatus %+v; want enrolled as a server-assigned device of ana", out, st)
+	}
+	if d, err := srv.Identity.Device(ctx, st.DeviceID); err != nil || d.Label != "Ana's phone" {
+		t.Errorf("the server's device = %+v, %v; want labelled Ana's phone", d, err)
+	}
+	if out := phone.ok("status"); !strings.Contains(out, "user ana with "+srv.URL) {
+		t.Errorf("status does not show the enrolment:\n%s", out)
+	}
+	incident := strings.TrimSpace(phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Threw a cup"))
+	if out := phone.ok("sync"); !strings.Contains(out, "1 accepted") || !strings.Contains(out, "in sync") {
+		t.Errorf("sync on the credential:\n%s", out)
+	}
+
+	// The code worked once; a new one enrols a second phone.
+	tablet := newSim(t, "sim-f")
+	if _, errOut, code := tablet.run("--server", srv.URL, "enrol", first); code != 1 || !strings.Contains(errOut, "unauthenticated") {
+		t.Errorf("enrol with a used code: exit %d, %s; want refused, unauthenticated", code, errOut)
+	}
+	tablet.ok("--server", srv.URL, "enrol", "--label", "Ana's tablet", code())
+	tablet.ok("sync")
+	if out := tablet.ok("list"); !strings.Contains(out, incident) {
+		t.Errorf("the tablet did not pull the phone's incident:\n%s", out)
+	}
+	if _, _, code := tablet.run("--server", "http://127.0.0.1:1", "sync"); code != 2 {
+		t.Errorf("sync with a --server other than the enrolment's: exit %d, want 2", code)
+	}
+
+	// The phone is revoked: its next sync wipes it.
+	phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "never sent")
+	if _, err := srv.Identity.RevokeDevice(ctx, manager, st.DeviceID, "phone lost"); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := phone.run("sync"); code != 1 || !strings.Contains(errOut, "device_revoked") || !strings.Contains(errOut, "enrol again") {
+		t.Errorf("sync of a revoked phone: exit %d, %s; want device_revoked", code, errOut)
+	}
+	if st := phone.status(); !st.Revoked || st.Enrolled || st.Records != 0 || st.OutboxDepth != 0 {
+		t.Errorf("status of the revoked phone = %+v, want revoked and empty", st)
+	}
+	if out := phone.ok("status"); !strings.Contains(out, "REVOKED") || !strings.Contains(out, "wiped") {
+		t.Errorf("status does not say the phone was revoked and wiped:\n%s", out)
+	}
+	if out := phone.ok("list"); !strings.Contains(out, "(no records)") {
+		t.Errorf("list of the wiped phone:\n%s", out)
+	}
+	if _, errOut, code := phone.run("log", "incident", "--person", "ada", "--service", "house-a", "--description", "x"); code != 1 || !strings.Contains(errOut, "device_revoked") {
+		t.Errorf("log on the wiped phone: exit %d, %s; want device_revoked", code, errOut)
+	}
+
+	// Ana leaves house-a: the tablet purges its records.
+	ms, err := srv.Identity.Memberships(ctx, "ana")
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("memberships = %v, %v", ms, err)
+	}
+	srv.Clock.Advance(time.Minute)
+	if err := srv.Identity.EndMembership(ctx, manager, ms[0].ID, srv.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Clock.Advance(time.Minute)
+	if out := tablet.ok("sync"); !strings.Contains(out, "access ended to service house-a: purged 1 record(s)") {
+		t.Errorf("sync after ana left house-a:\n%s", out)
+	}
+	if out := tablet.ok("list"); !strings.Contains(out, "(no records)") {
+		t.Errorf("list after the purge:\n%s", out)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ commands:
   revoke-device       -device ID -reason TEXT
   list-devices        -service ID
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
+  set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
   verify-audit        check the audit log's hash chain
 
 roles: support_worker shift_lead pbs_lead manager quality_lead safeguarding_lead partner
@@ -137,6 +139,20 @@ var adminCommands = map[string]adminCommand{
 			return err
 		}
 	},
+	"set-thresholds": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		org, file := fs.String("organisation", "", "organisation id"), fs.String("file", "", "JSON file of thresholds (- for standard input)")
+		return func(ctx context.Context) error {
+			th, err := readThresholds(*file)
+			if err != nil {
+				return err
+			}
+			version, err := a.db.SetThresholds(ctx, a.operator, *org, th)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "governance thresholds version %d set for %s; findings evaluated from now on carry it\n", version, *org)
+			}
+			return err
+		}
+	},
 	"verify-audit": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		return func(ctx context.Context) error {
 			n, err := a.db.VerifyAudit(ctx)
@@ -231,4 +247,29 @@ func formatTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04")
+}
+
+// readThresholds reads governance thresholds as JSON from a file ("-":
+// standard input). Thresholds the JSON leaves out keep their defaults;
+// unknown names are refused, so a misspelt threshold is not ignored.
+func readThresholds(path string) (shiftsync.Thresholds, error) {
+	th := shiftsync.DefaultThresholds
+	if path == "" {
+		return th, errors.New("-file is required: a JSON object of thresholds, e.g. {\"operationalise_deadline\": \"24h\"}")
+	}
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return th, err
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := json.NewDecoder(io.LimitReader(r, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&th); err != nil {
+		return th, fmt.Errorf("thresholds %s: %w", path, err)
+	}
+	return th, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,6 +99,8 @@ func TestAdmin_RefusesBadInput(t *testing.T) {
 		{"revoke-device", "-device", "d1"},
 		{"end-membership", "-id", "99"},
 		{"create-user", "-id", "u", "-organisation", "missing", "-name", "U"},
+		{"set-thresholds", "-organisation", "oak", "-file", writeFile(t, `{"operationalise_deadline": "24h"}`)}, // no such organisation
+		{"set-thresholds", "-organisation", "oak"},
 	} {
 		err := run(context.Background(), append([]string{"admin", "-db", db}, args...), io.Discard, io.Discard)
 		if err == nil {
@@ -107,4 +110,44 @@ func TestAdmin_RefusesBadInput(t *testing.T) {
 	if err := run(context.Background(), []string{"admin", "-db", filepath.Join(t.TempDir(), "none.db"), "verify-audit"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "no database") {
 		t.Errorf("admin on a missing database: %v", err)
 	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestAdmin_SetThresholds stores versioned thresholds per organisation and
+// refuses misspelt or nonsensical ones.
+func TestAdmin_SetThresholds(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	if err := run(context.Background(), []string{"migrate", "-db", db}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	adminRun(t, db, "create-organisation", "-id", "oak", "-name", "Oak Care")
+	out := adminRun(t, db, "set-thresholds", "-organisation", "oak", "-file", writeFile(t, `{"operationalise_warning": "36h", "operationalise_deadline": "48h"}`))
+	if !strings.Contains(out, "version 1 set for oak") {
+		t.Errorf("first set-thresholds: %q", out)
+	}
+	out = adminRun(t, db, "set-thresholds", "-organisation", "oak", "-file", writeFile(t, `{"frequency_floor": 3}`))
+	if !strings.Contains(out, "version 2 set for oak") {
+		t.Errorf("second set-thresholds: %q", out)
+	}
+	for _, bad := range []string{
+		`{"operationalise_dedline": "48h"}`,                                   // misspelt
+		`{"operationalise_warning": "30h", "operationalise_deadline": "24h"}`, // warning after the breach
+		`{"late_entry_after": "-4h"}`,
+		`{"time_zone": "Mars/Olympus"}`,
+		`not json`,
+	} {
+		err := run(context.Background(), []string{"admin", "-db", db, "set-thresholds", "-organisation", "oak", "-file", writeFile(t, bad)}, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("set-thresholds %s: want an error", bad)
+		}
+	}
+	adminRun(t, db, "verify-audit")
 }

@@ -64,7 +64,8 @@ func seedDev(ctx context.Context, identity *sqlite.IdentityService) (*devSetup, 
 }
 
 // print writes copy-pasteable commands (Connect protocol, JSON) that enrol
-// a device with the one-time code, push one incident and pull it back.
+// a device with the one-time code, push one incident and pull it back, and
+// the same through the device simulator.
 func (d *devSetup) print(w io.Writer, url string) {
 	id := uuid.Must(uuid.NewV7())
 	now := time.Now().UTC()
@@ -97,6 +98,15 @@ curl -sS %[4]s/shiftsync.sync.v1.SyncService/Push \
 curl -sS %[4]s/shiftsync.sync.v1.SyncService/Pull \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'
+
+4. Or be a phone: the device simulator enrols with a new code, logs offline,
+   and syncs with its own tokens (make demo shows three phones):
+
+CODE=$(go run ./server/cmd/shiftsyncd admin issue-code -user %[2]s)
+go run ./mobile-contract/cmd/shiftsync --device phone.db --server %[4]s enrol "$CODE"
+go run ./mobile-contract/cmd/shiftsync --device phone.db log incident --service %[1]s \
+  --person %[7]s --place kitchen --severity 2 --description "Threw a cup when the plan changed"
+go run ./mobile-contract/cmd/shiftsync --device phone.db sync
 
 `, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.code,
 		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339))

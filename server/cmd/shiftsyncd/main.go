@@ -100,6 +100,9 @@ type Main struct {
 	Issuer     string // the access tokens' iss claim
 	Audience   string // the access tokens' aud claim
 	Dev        bool   // seed a demo service and print how to enrol and sync
+	// EvaluateEvery is how often the governance rules are evaluated for
+	// every service (0: only when a reviewer lists findings).
+	EvaluateEvery time.Duration
 
 	stdout io.Writer
 	log    *slog.Logger
@@ -107,18 +110,21 @@ type Main struct {
 	server *http.Server
 	ln     net.Listener
 	served chan error
+	stop   context.CancelFunc // stops the governance loop
+	done   chan struct{}      // closed when the governance loop has stopped
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
 // banner to stdout and logs to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{
-		DBPath:   "./data/shiftsync.db",
-		Addr:     "127.0.0.1:8080",
-		Issuer:   "shiftsync",
-		Audience: "shiftsync",
-		stdout:   stdout,
-		log:      slog.New(slog.NewTextHandler(stderr, nil)),
+		DBPath:        "./data/shiftsync.db",
+		Addr:          "127.0.0.1:8080",
+		Issuer:        "shiftsync",
+		Audience:      "shiftsync",
+		EvaluateEvery: 5 * time.Minute,
+		stdout:        stdout,
+		log:           slog.New(slog.NewTextHandler(stderr, nil)),
 	}
 }
 
@@ -131,6 +137,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Issuer, "issuer", m.Issuer, "issuer (iss) of the access tokens, e.g. the server's public URL")
 	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
 	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
+	fs.DurationVar(&m.EvaluateEvery, "evaluate-every", m.EvaluateEvery, "how often to evaluate the governance rules of every service (0: only when findings are listed)")
 	return fs.Parse(args)
 }
 
@@ -173,7 +180,8 @@ func (m *Main) Open(ctx context.Context) error {
 			Sync: syncService, Tokens: tokens, Feed: feed, Audit: m.db,
 			Identity: identity, Issuer: signed, Logger: m.log,
 			Admin:  shiftsync.Admin{Store: identity, Access: identity, Now: time.Now},
-			Review: sqlite.NewReviewService(m.db, shiftsync.TokenScope{Next: identity}),
+			Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
+			Health: m.db,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -190,12 +198,42 @@ func (m *Main) Open(ctx context.Context) error {
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()
 
+	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop, m.done = stop, make(chan struct{})
+	go m.evaluateGovernance(loop)
+
 	url := "http://" + m.ln.Addr().String()
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
 	if demo != nil {
 		demo.print(m.stdout, url)
 	}
 	return nil
+}
+
+// evaluateGovernance evaluates every service's governance rules every
+// EvaluateEvery until ctx ends, logging what it did; an error is logged and
+// the next round tries again.
+func (m *Main) evaluateGovernance(ctx context.Context) {
+	defer close(m.done)
+	if m.EvaluateEvery <= 0 {
+		return
+	}
+	tick := time.NewTicker(m.EvaluateEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		started := time.Now()
+		n, err := m.db.EvaluateAll(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "governance evaluation failed", "services", n, "error", err)
+			continue
+		}
+		m.log.InfoContext(ctx, "governance evaluated", "services", n, "duration", time.Since(started).Round(time.Millisecond))
+	}
 }
 
 // URL returns the base URL the server listens on.
@@ -205,6 +243,10 @@ func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
 // (Subscribe streams are cut), and closes the store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.stop != nil {
+		m.stop()
+		<-m.done
+	}
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

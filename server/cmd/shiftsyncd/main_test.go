@@ -291,3 +291,39 @@ func verify(t *testing.T, url string, d *device) {
 		}
 	}
 }
+
+// TestMain_EvaluatesGovernance: the server evaluates every service's
+// governance rules on its own, so a restraint pushed with nobody looking
+// has its findings stored.
+func TestMain_EvaluatesGovernance(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
+	m.Addr = "127.0.0.1:0"
+	m.TokensPath = writeTokens(t)
+	m.EvaluateEvery = 20 * time.Millisecond
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	client := shiftsynctest.NewClient(m.URL(), token)
+	if _, err := client.Push(context.Background(), &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(),
+		Mutations: []*syncv1.Mutation{shiftsynctest.ProneRestraint(1, shiftsynctest.RecordID(t), "house-a", "p1", time.Now())}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+m.DBPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := raw.QueryRow(`SELECT count(*) FROM findings WHERE service_id = 'house-a'`).Scan(&n); err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no findings stored 10 s after the push: the governance loop did not run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -35,9 +35,13 @@ type RecordOptions struct {
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// True when every record of this type is about one person supported, so a
 	// mutation creating it must name `person_id`.
-	PersonScoped  bool `protobuf:"varint,2,opt,name=person_scoped,json=personScoped,proto3" json:"person_scoped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PersonScoped bool `protobuf:"varint,2,opt,name=person_scoped,json=personScoped,proto3" json:"person_scoped,omitempty"`
+	// The field holding when the event the record describes happened (as the
+	// author states it), for contemporaneous-recording checks and trends;
+	// empty when the record has none.
+	EventTimeField string `protobuf:"bytes,3,opt,name=event_time_field,json=eventTimeField,proto3" json:"event_time_field,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RecordOptions) Reset() {
@@ -84,6 +88,13 @@ func (x *RecordOptions) GetPersonScoped() bool {
 	return false
 }
 
+func (x *RecordOptions) GetEventTimeField() string {
+	if x != nil {
+		return x.EventTimeField
+	}
+	return ""
+}
+
 // FieldRules constrains the values a device may send for one field.
 type FieldRules struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -99,7 +110,12 @@ type FieldRules struct {
 	// For integer fields, the largest allowed value, when has_range is set.
 	Max int64 `protobuf:"varint,4,opt,name=max,proto3" json:"max,omitempty"`
 	// Whether min and max apply.
-	HasRange      bool `protobuf:"varint,5,opt,name=has_range,json=hasRange,proto3" json:"has_range,omitempty"`
+	HasRange bool `protobuf:"varint,5,opt,name=has_range,json=hasRange,proto3" json:"has_range,omitempty"`
+	// For timestamp fields, the name of another timestamp field of the same
+	// record that this one may not precede (an end before its start). Checked
+	// on the record as it stands after each change, so an edit to either
+	// field is held to it.
+	NotBefore     string `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -169,6 +185,13 @@ func (x *FieldRules) GetHasRange() bool {
 	return false
 }
 
+func (x *FieldRules) GetNotBefore() string {
+	if x != nil {
+		return x.NotBefore
+	}
+	return ""
+}
+
 var file_shiftsync_records_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -208,10 +231,11 @@ var File_shiftsync_records_v1_options_proto protoreflect.FileDescriptor
 
 const file_shiftsync_records_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\"shiftsync/records/v1/options.proto\x12\x14shiftsync.records.v1\x1a google/protobuf/descriptor.proto\"H\n" +
+	"\"shiftsync/records/v1/options.proto\x12\x14shiftsync.records.v1\x1a google/protobuf/descriptor.proto\"r\n" +
 	"\rRecordOptions\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12#\n" +
-	"\rperson_scoped\x18\x02 \x01(\bR\fpersonScoped\"\x88\x01\n" +
+	"\rperson_scoped\x18\x02 \x01(\bR\fpersonScoped\x12(\n" +
+	"\x10event_time_field\x18\x03 \x01(\tR\x0eeventTimeField\"\xa7\x01\n" +
 	"\n" +
 	"FieldRules\x12\x1a\n" +
 	"\brequired\x18\x01 \x01(\bR\brequired\x12\x1d\n" +
@@ -219,7 +243,9 @@ const file_shiftsync_records_v1_options_proto_rawDesc = "" +
 	"max_length\x18\x02 \x01(\rR\tmaxLength\x12\x10\n" +
 	"\x03min\x18\x03 \x01(\x03R\x03min\x12\x10\n" +
 	"\x03max\x18\x04 \x01(\x03R\x03max\x12\x1b\n" +
-	"\thas_range\x18\x05 \x01(\bR\bhasRange:^\n" +
+	"\thas_range\x18\x05 \x01(\bR\bhasRange\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x06 \x01(\tR\tnotBefore:^\n" +
 	"\x06record\x12\x1f.google.protobuf.MessageOptions\x18ц\x03 \x01(\v2#.shiftsync.records.v1.RecordOptionsR\x06record:W\n" +
 	"\x05rules\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\v2 .shiftsync.records.v1.FieldRulesR\x05rulesB\xe7\x01\n" +
 	"\x18com.shiftsync.records.v1B\fOptionsProtoP\x01ZKgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1;recordsv1\xa2\x02\x03SRX\xaa\x02\x14Shiftsync.Records.V1\xca\x02\x14Shiftsync\\Records\\V1\xe2\x02 Shiftsync\\Records\\V1\\GPBMetadata\xea\x02\x16Shiftsync::Records::V1b\x06proto3"

@@ -589,6 +589,769 @@ func (EarlyWarningOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{6}
 }
 
+// LegalBasis is the legal basis relied on for a restriction.
+type LegalBasis int32
+
+const (
+	// Not set; never valid in a record.
+	LegalBasis_LEGAL_BASIS_UNSPECIFIED LegalBasis = 0
+	// Mental Capacity Act s5/6, with a capacity assessment and best-interests
+	// decision.
+	LegalBasis_LEGAL_BASIS_MCA_BEST_INTERESTS LegalBasis = 1
+	// A DoLS or Court of Protection authorisation.
+	LegalBasis_LEGAL_BASIS_DOLS_OR_COURT_ORDER LegalBasis = 2
+	// A Mental Health Act power (CTO, guardianship, leave conditions).
+	LegalBasis_LEGAL_BASIS_MENTAL_HEALTH_ACT LegalBasis = 3
+	// Common law: preventing harm to others, or self-defence.
+	LegalBasis_LEGAL_BASIS_COMMON_LAW LegalBasis = 4
+	// The person consented, with capacity.
+	LegalBasis_LEGAL_BASIS_CONSENT LegalBasis = 5
+)
+
+// Enum value maps for LegalBasis.
+var (
+	LegalBasis_name = map[int32]string{
+		0: "LEGAL_BASIS_UNSPECIFIED",
+		1: "LEGAL_BASIS_MCA_BEST_INTERESTS",
+		2: "LEGAL_BASIS_DOLS_OR_COURT_ORDER",
+		3: "LEGAL_BASIS_MENTAL_HEALTH_ACT",
+		4: "LEGAL_BASIS_COMMON_LAW",
+		5: "LEGAL_BASIS_CONSENT",
+	}
+	LegalBasis_value = map[string]int32{
+		"LEGAL_BASIS_UNSPECIFIED":         0,
+		"LEGAL_BASIS_MCA_BEST_INTERESTS":  1,
+		"LEGAL_BASIS_DOLS_OR_COURT_ORDER": 2,
+		"LEGAL_BASIS_MENTAL_HEALTH_ACT":   3,
+		"LEGAL_BASIS_COMMON_LAW":          4,
+		"LEGAL_BASIS_CONSENT":             5,
+	}
+)
+
+func (x LegalBasis) Enum() *LegalBasis {
+	p := new(LegalBasis)
+	*p = x
+	return p
+}
+
+func (x LegalBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LegalBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[7].Descriptor()
+}
+
+func (LegalBasis) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[7]
+}
+
+func (x LegalBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LegalBasis.Descriptor instead.
+func (LegalBasis) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{7}
+}
+
+// RestrictionStatus is where a standing restriction stands.
+type RestrictionStatus int32
+
+const (
+	// Not set; never valid in a record.
+	RestrictionStatus_RESTRICTION_STATUS_UNSPECIFIED RestrictionStatus = 0
+	// In force.
+	RestrictionStatus_RESTRICTION_STATUS_ACTIVE RestrictionStatus = 1
+	// Reduced, still in force.
+	RestrictionStatus_RESTRICTION_STATUS_REDUCED RestrictionStatus = 2
+	// Ended.
+	RestrictionStatus_RESTRICTION_STATUS_ENDED RestrictionStatus = 3
+)
+
+// Enum value maps for RestrictionStatus.
+var (
+	RestrictionStatus_name = map[int32]string{
+		0: "RESTRICTION_STATUS_UNSPECIFIED",
+		1: "RESTRICTION_STATUS_ACTIVE",
+		2: "RESTRICTION_STATUS_REDUCED",
+		3: "RESTRICTION_STATUS_ENDED",
+	}
+	RestrictionStatus_value = map[string]int32{
+		"RESTRICTION_STATUS_UNSPECIFIED": 0,
+		"RESTRICTION_STATUS_ACTIVE":      1,
+		"RESTRICTION_STATUS_REDUCED":     2,
+		"RESTRICTION_STATUS_ENDED":       3,
+	}
+)
+
+func (x RestrictionStatus) Enum() *RestrictionStatus {
+	p := new(RestrictionStatus)
+	*p = x
+	return p
+}
+
+func (x RestrictionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestrictionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[8].Descriptor()
+}
+
+func (RestrictionStatus) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[8]
+}
+
+func (x RestrictionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestrictionStatus.Descriptor instead.
+func (RestrictionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{8}
+}
+
+// DebriefKind is a hot debrief or a structured post-incident review.
+type DebriefKind int32
+
+const (
+	// Not set; never valid in a record.
+	DebriefKind_DEBRIEF_KIND_UNSPECIFIED DebriefKind = 0
+	// Immediate (hot) debrief, within the shift.
+	DebriefKind_DEBRIEF_KIND_HOT DebriefKind = 1
+	// Structured post-incident review.
+	DebriefKind_DEBRIEF_KIND_POST_INCIDENT_REVIEW DebriefKind = 2
+)
+
+// Enum value maps for DebriefKind.
+var (
+	DebriefKind_name = map[int32]string{
+		0: "DEBRIEF_KIND_UNSPECIFIED",
+		1: "DEBRIEF_KIND_HOT",
+		2: "DEBRIEF_KIND_POST_INCIDENT_REVIEW",
+	}
+	DebriefKind_value = map[string]int32{
+		"DEBRIEF_KIND_UNSPECIFIED":          0,
+		"DEBRIEF_KIND_HOT":                  1,
+		"DEBRIEF_KIND_POST_INCIDENT_REVIEW": 2,
+	}
+)
+
+func (x DebriefKind) Enum() *DebriefKind {
+	p := new(DebriefKind)
+	*p = x
+	return p
+}
+
+func (x DebriefKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DebriefKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[9].Descriptor()
+}
+
+func (DebriefKind) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[9]
+}
+
+func (x DebriefKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DebriefKind.Descriptor instead.
+func (DebriefKind) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{9}
+}
+
+// PlanFollowed says whether the behaviour support plan was followed.
+type PlanFollowed int32
+
+const (
+	// Not set; never valid in a record.
+	PlanFollowed_PLAN_FOLLOWED_UNSPECIFIED PlanFollowed = 0
+	// Yes.
+	PlanFollowed_PLAN_FOLLOWED_YES PlanFollowed = 1
+	// Partly.
+	PlanFollowed_PLAN_FOLLOWED_PARTLY PlanFollowed = 2
+	// No.
+	PlanFollowed_PLAN_FOLLOWED_NO PlanFollowed = 3
+)
+
+// Enum value maps for PlanFollowed.
+var (
+	PlanFollowed_name = map[int32]string{
+		0: "PLAN_FOLLOWED_UNSPECIFIED",
+		1: "PLAN_FOLLOWED_YES",
+		2: "PLAN_FOLLOWED_PARTLY",
+		3: "PLAN_FOLLOWED_NO",
+	}
+	PlanFollowed_value = map[string]int32{
+		"PLAN_FOLLOWED_UNSPECIFIED": 0,
+		"PLAN_FOLLOWED_YES":         1,
+		"PLAN_FOLLOWED_PARTLY":      2,
+		"PLAN_FOLLOWED_NO":          3,
+	}
+)
+
+func (x PlanFollowed) Enum() *PlanFollowed {
+	p := new(PlanFollowed)
+	*p = x
+	return p
+}
+
+func (x PlanFollowed) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlanFollowed) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[10].Descriptor()
+}
+
+func (PlanFollowed) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[10]
+}
+
+func (x PlanFollowed) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlanFollowed.Descriptor instead.
+func (PlanFollowed) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{10}
+}
+
+// MeetingType is the kind of meeting. The first four are multi-agency
+// meetings whose decisions must reach the front line within 24 hours.
+type MeetingType int32
+
+const (
+	// Not set; never valid in a record.
+	MeetingType_MEETING_TYPE_UNSPECIFIED MeetingType = 0
+	// Monthly multi-disciplinary review.
+	MeetingType_MEETING_TYPE_MDT_REVIEW MeetingType = 1
+	// Professionals meeting.
+	MeetingType_MEETING_TYPE_PROFESSIONALS MeetingType = 2
+	// Safeguarding strategy or s42 enquiry meeting.
+	MeetingType_MEETING_TYPE_SAFEGUARDING_STRATEGY MeetingType = 3
+	// Care (education) and treatment review.
+	MeetingType_MEETING_TYPE_CETR MeetingType = 4
+	// Restriction governance review.
+	MeetingType_MEETING_TYPE_RESTRICTION_REVIEW MeetingType = 5
+	// Commissioner contract review.
+	MeetingType_MEETING_TYPE_CONTRACT_REVIEW MeetingType = 6
+)
+
+// Enum value maps for MeetingType.
+var (
+	MeetingType_name = map[int32]string{
+		0: "MEETING_TYPE_UNSPECIFIED",
+		1: "MEETING_TYPE_MDT_REVIEW",
+		2: "MEETING_TYPE_PROFESSIONALS",
+		3: "MEETING_TYPE_SAFEGUARDING_STRATEGY",
+		4: "MEETING_TYPE_CETR",
+		5: "MEETING_TYPE_RESTRICTION_REVIEW",
+		6: "MEETING_TYPE_CONTRACT_REVIEW",
+	}
+	MeetingType_value = map[string]int32{
+		"MEETING_TYPE_UNSPECIFIED":           0,
+		"MEETING_TYPE_MDT_REVIEW":            1,
+		"MEETING_TYPE_PROFESSIONALS":         2,
+		"MEETING_TYPE_SAFEGUARDING_STRATEGY": 3,
+		"MEETING_TYPE_CETR":                  4,
+		"MEETING_TYPE_RESTRICTION_REVIEW":    5,
+		"MEETING_TYPE_CONTRACT_REVIEW":       6,
+	}
+)
+
+func (x MeetingType) Enum() *MeetingType {
+	p := new(MeetingType)
+	*p = x
+	return p
+}
+
+func (x MeetingType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MeetingType) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[11].Descriptor()
+}
+
+func (MeetingType) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[11]
+}
+
+func (x MeetingType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MeetingType.Descriptor instead.
+func (MeetingType) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{11}
+}
+
+// ActionSource is where an action came from.
+type ActionSource int32
+
+const (
+	// Not set; never valid in a record.
+	ActionSource_ACTION_SOURCE_UNSPECIFIED ActionSource = 0
+	// A meeting.
+	ActionSource_ACTION_SOURCE_MEETING ActionSource = 1
+	// A debrief or post-incident review.
+	ActionSource_ACTION_SOURCE_DEBRIEF ActionSource = 2
+	// An escalation.
+	ActionSource_ACTION_SOURCE_ESCALATION ActionSource = 3
+	// A quality check.
+	ActionSource_ACTION_SOURCE_QUALITY_CHECK ActionSource = 4
+	// A safeguarding concern.
+	ActionSource_ACTION_SOURCE_SAFEGUARDING ActionSource = 5
+	// A risk huddle.
+	ActionSource_ACTION_SOURCE_RISK_HUDDLE ActionSource = 6
+)
+
+// Enum value maps for ActionSource.
+var (
+	ActionSource_name = map[int32]string{
+		0: "ACTION_SOURCE_UNSPECIFIED",
+		1: "ACTION_SOURCE_MEETING",
+		2: "ACTION_SOURCE_DEBRIEF",
+		3: "ACTION_SOURCE_ESCALATION",
+		4: "ACTION_SOURCE_QUALITY_CHECK",
+		5: "ACTION_SOURCE_SAFEGUARDING",
+		6: "ACTION_SOURCE_RISK_HUDDLE",
+	}
+	ActionSource_value = map[string]int32{
+		"ACTION_SOURCE_UNSPECIFIED":   0,
+		"ACTION_SOURCE_MEETING":       1,
+		"ACTION_SOURCE_DEBRIEF":       2,
+		"ACTION_SOURCE_ESCALATION":    3,
+		"ACTION_SOURCE_QUALITY_CHECK": 4,
+		"ACTION_SOURCE_SAFEGUARDING":  5,
+		"ACTION_SOURCE_RISK_HUDDLE":   6,
+	}
+)
+
+func (x ActionSource) Enum() *ActionSource {
+	p := new(ActionSource)
+	*p = x
+	return p
+}
+
+func (x ActionSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActionSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[12].Descriptor()
+}
+
+func (ActionSource) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[12]
+}
+
+func (x ActionSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActionSource.Descriptor instead.
+func (ActionSource) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{12}
+}
+
+// ActionStatus is an action's status; "overdue" is derived, never set.
+type ActionStatus int32
+
+const (
+	// Not set; never valid in a record.
+	ActionStatus_ACTION_STATUS_UNSPECIFIED ActionStatus = 0
+	// Not started.
+	ActionStatus_ACTION_STATUS_NOT_STARTED ActionStatus = 1
+	// On track.
+	ActionStatus_ACTION_STATUS_ON_TRACK ActionStatus = 2
+	// At risk of missing its deadline.
+	ActionStatus_ACTION_STATUS_AT_RISK ActionStatus = 3
+	// Done, waiting for its evidence.
+	ActionStatus_ACTION_STATUS_DONE_PENDING_EVIDENCE ActionStatus = 4
+	// Done, evidence received and verified.
+	ActionStatus_ACTION_STATUS_VERIFIED_COMPLETE ActionStatus = 5
+	// Cancelled, with a reason.
+	ActionStatus_ACTION_STATUS_CANCELLED ActionStatus = 6
+)
+
+// Enum value maps for ActionStatus.
+var (
+	ActionStatus_name = map[int32]string{
+		0: "ACTION_STATUS_UNSPECIFIED",
+		1: "ACTION_STATUS_NOT_STARTED",
+		2: "ACTION_STATUS_ON_TRACK",
+		3: "ACTION_STATUS_AT_RISK",
+		4: "ACTION_STATUS_DONE_PENDING_EVIDENCE",
+		5: "ACTION_STATUS_VERIFIED_COMPLETE",
+		6: "ACTION_STATUS_CANCELLED",
+	}
+	ActionStatus_value = map[string]int32{
+		"ACTION_STATUS_UNSPECIFIED":           0,
+		"ACTION_STATUS_NOT_STARTED":           1,
+		"ACTION_STATUS_ON_TRACK":              2,
+		"ACTION_STATUS_AT_RISK":               3,
+		"ACTION_STATUS_DONE_PENDING_EVIDENCE": 4,
+		"ACTION_STATUS_VERIFIED_COMPLETE":     5,
+		"ACTION_STATUS_CANCELLED":             6,
+	}
+)
+
+func (x ActionStatus) Enum() *ActionStatus {
+	p := new(ActionStatus)
+	*p = x
+	return p
+}
+
+func (x ActionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[13].Descriptor()
+}
+
+func (ActionStatus) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[13]
+}
+
+func (x ActionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActionStatus.Descriptor instead.
+func (ActionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{13}
+}
+
+// EscalationLevel is the stage an escalation has reached.
+type EscalationLevel int32
+
+const (
+	// Not set; never valid in a record.
+	EscalationLevel_ESCALATION_LEVEL_UNSPECIFIED EscalationLevel = 0
+	// Stage 1: a written evidence pack to the commissioner.
+	EscalationLevel_ESCALATION_LEVEL_EVIDENCE_PACK EscalationLevel = 1
+	// Stage 2: a time-bound request for review.
+	EscalationLevel_ESCALATION_LEVEL_REVIEW_REQUEST EscalationLevel = 2
+	// Stage 3: an agreed interim risk management plan.
+	EscalationLevel_ESCALATION_LEVEL_INTERIM_PLAN EscalationLevel = 3
+)
+
+// Enum value maps for EscalationLevel.
+var (
+	EscalationLevel_name = map[int32]string{
+		0: "ESCALATION_LEVEL_UNSPECIFIED",
+		1: "ESCALATION_LEVEL_EVIDENCE_PACK",
+		2: "ESCALATION_LEVEL_REVIEW_REQUEST",
+		3: "ESCALATION_LEVEL_INTERIM_PLAN",
+	}
+	EscalationLevel_value = map[string]int32{
+		"ESCALATION_LEVEL_UNSPECIFIED":    0,
+		"ESCALATION_LEVEL_EVIDENCE_PACK":  1,
+		"ESCALATION_LEVEL_REVIEW_REQUEST": 2,
+		"ESCALATION_LEVEL_INTERIM_PLAN":   3,
+	}
+)
+
+func (x EscalationLevel) Enum() *EscalationLevel {
+	p := new(EscalationLevel)
+	*p = x
+	return p
+}
+
+func (x EscalationLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EscalationLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[14].Descriptor()
+}
+
+func (EscalationLevel) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[14]
+}
+
+func (x EscalationLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EscalationLevel.Descriptor instead.
+func (EscalationLevel) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{14}
+}
+
+// RagRating is a red, amber or green risk rating (DSR wording).
+type RagRating int32
+
+const (
+	// Not set; never valid in a record.
+	RagRating_RAG_RATING_UNSPECIFIED RagRating = 0
+	// Green.
+	RagRating_RAG_RATING_GREEN RagRating = 1
+	// Amber.
+	RagRating_RAG_RATING_AMBER RagRating = 2
+	// Red.
+	RagRating_RAG_RATING_RED RagRating = 3
+)
+
+// Enum value maps for RagRating.
+var (
+	RagRating_name = map[int32]string{
+		0: "RAG_RATING_UNSPECIFIED",
+		1: "RAG_RATING_GREEN",
+		2: "RAG_RATING_AMBER",
+		3: "RAG_RATING_RED",
+	}
+	RagRating_value = map[string]int32{
+		"RAG_RATING_UNSPECIFIED": 0,
+		"RAG_RATING_GREEN":       1,
+		"RAG_RATING_AMBER":       2,
+		"RAG_RATING_RED":         3,
+	}
+)
+
+func (x RagRating) Enum() *RagRating {
+	p := new(RagRating)
+	*p = x
+	return p
+}
+
+func (x RagRating) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RagRating) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[15].Descriptor()
+}
+
+func (RagRating) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[15]
+}
+
+func (x RagRating) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RagRating.Descriptor instead.
+func (RagRating) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{15}
+}
+
+// QualityCheckKind is the kind of quality check.
+type QualityCheckKind int32
+
+const (
+	// Not set; never valid in a record.
+	QualityCheckKind_QUALITY_CHECK_KIND_UNSPECIFIED QualityCheckKind = 0
+	// Direct observation of practice.
+	QualityCheckKind_QUALITY_CHECK_KIND_PRACTICE_OBSERVATION QualityCheckKind = 1
+	// PBS plan fidelity check.
+	QualityCheckKind_QUALITY_CHECK_KIND_PLAN_FIDELITY QualityCheckKind = 2
+	// Documentation audit.
+	QualityCheckKind_QUALITY_CHECK_KIND_DOCUMENTATION_AUDIT QualityCheckKind = 3
+	// Competency confirmed by observation.
+	QualityCheckKind_QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION QualityCheckKind = 4
+	// Restrictive practice audit.
+	QualityCheckKind_QUALITY_CHECK_KIND_RESTRICTIVE_PRACTICE_AUDIT QualityCheckKind = 5
+)
+
+// Enum value maps for QualityCheckKind.
+var (
+	QualityCheckKind_name = map[int32]string{
+		0: "QUALITY_CHECK_KIND_UNSPECIFIED",
+		1: "QUALITY_CHECK_KIND_PRACTICE_OBSERVATION",
+		2: "QUALITY_CHECK_KIND_PLAN_FIDELITY",
+		3: "QUALITY_CHECK_KIND_DOCUMENTATION_AUDIT",
+		4: "QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION",
+		5: "QUALITY_CHECK_KIND_RESTRICTIVE_PRACTICE_AUDIT",
+	}
+	QualityCheckKind_value = map[string]int32{
+		"QUALITY_CHECK_KIND_UNSPECIFIED":                0,
+		"QUALITY_CHECK_KIND_PRACTICE_OBSERVATION":       1,
+		"QUALITY_CHECK_KIND_PLAN_FIDELITY":              2,
+		"QUALITY_CHECK_KIND_DOCUMENTATION_AUDIT":        3,
+		"QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION":     4,
+		"QUALITY_CHECK_KIND_RESTRICTIVE_PRACTICE_AUDIT": 5,
+	}
+)
+
+func (x QualityCheckKind) Enum() *QualityCheckKind {
+	p := new(QualityCheckKind)
+	*p = x
+	return p
+}
+
+func (x QualityCheckKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (QualityCheckKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[16].Descriptor()
+}
+
+func (QualityCheckKind) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[16]
+}
+
+func (x QualityCheckKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use QualityCheckKind.Descriptor instead.
+func (QualityCheckKind) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{16}
+}
+
+// CheckOutcome is a quality check's result.
+type CheckOutcome int32
+
+const (
+	// Not set; never valid in a record.
+	CheckOutcome_CHECK_OUTCOME_UNSPECIFIED CheckOutcome = 0
+	// Met.
+	CheckOutcome_CHECK_OUTCOME_MET CheckOutcome = 1
+	// Partly met.
+	CheckOutcome_CHECK_OUTCOME_PARTLY_MET CheckOutcome = 2
+	// Not met.
+	CheckOutcome_CHECK_OUTCOME_NOT_MET CheckOutcome = 3
+)
+
+// Enum value maps for CheckOutcome.
+var (
+	CheckOutcome_name = map[int32]string{
+		0: "CHECK_OUTCOME_UNSPECIFIED",
+		1: "CHECK_OUTCOME_MET",
+		2: "CHECK_OUTCOME_PARTLY_MET",
+		3: "CHECK_OUTCOME_NOT_MET",
+	}
+	CheckOutcome_value = map[string]int32{
+		"CHECK_OUTCOME_UNSPECIFIED": 0,
+		"CHECK_OUTCOME_MET":         1,
+		"CHECK_OUTCOME_PARTLY_MET":  2,
+		"CHECK_OUTCOME_NOT_MET":     3,
+	}
+)
+
+func (x CheckOutcome) Enum() *CheckOutcome {
+	p := new(CheckOutcome)
+	*p = x
+	return p
+}
+
+func (x CheckOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[17].Descriptor()
+}
+
+func (CheckOutcome) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[17]
+}
+
+func (x CheckOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckOutcome.Descriptor instead.
+func (CheckOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{17}
+}
+
+// AbuseCategory is one of the ten statutory categories of abuse (Care and
+// Support Statutory Guidance).
+type AbuseCategory int32
+
+const (
+	// Not set; never valid in a record.
+	AbuseCategory_ABUSE_CATEGORY_UNSPECIFIED AbuseCategory = 0
+	// Physical abuse.
+	AbuseCategory_ABUSE_CATEGORY_PHYSICAL AbuseCategory = 1
+	// Domestic abuse.
+	AbuseCategory_ABUSE_CATEGORY_DOMESTIC AbuseCategory = 2
+	// Sexual abuse.
+	AbuseCategory_ABUSE_CATEGORY_SEXUAL AbuseCategory = 3
+	// Psychological or emotional abuse.
+	AbuseCategory_ABUSE_CATEGORY_PSYCHOLOGICAL AbuseCategory = 4
+	// Financial or material abuse.
+	AbuseCategory_ABUSE_CATEGORY_FINANCIAL AbuseCategory = 5
+	// Modern slavery.
+	AbuseCategory_ABUSE_CATEGORY_MODERN_SLAVERY AbuseCategory = 6
+	// Discriminatory abuse.
+	AbuseCategory_ABUSE_CATEGORY_DISCRIMINATORY AbuseCategory = 7
+	// Organisational abuse.
+	AbuseCategory_ABUSE_CATEGORY_ORGANISATIONAL AbuseCategory = 8
+	// Neglect and acts of omission.
+	AbuseCategory_ABUSE_CATEGORY_NEGLECT AbuseCategory = 9
+	// Self-neglect.
+	AbuseCategory_ABUSE_CATEGORY_SELF_NEGLECT AbuseCategory = 10
+)
+
+// Enum value maps for AbuseCategory.
+var (
+	AbuseCategory_name = map[int32]string{
+		0:  "ABUSE_CATEGORY_UNSPECIFIED",
+		1:  "ABUSE_CATEGORY_PHYSICAL",
+		2:  "ABUSE_CATEGORY_DOMESTIC",
+		3:  "ABUSE_CATEGORY_SEXUAL",
+		4:  "ABUSE_CATEGORY_PSYCHOLOGICAL",
+		5:  "ABUSE_CATEGORY_FINANCIAL",
+		6:  "ABUSE_CATEGORY_MODERN_SLAVERY",
+		7:  "ABUSE_CATEGORY_DISCRIMINATORY",
+		8:  "ABUSE_CATEGORY_ORGANISATIONAL",
+		9:  "ABUSE_CATEGORY_NEGLECT",
+		10: "ABUSE_CATEGORY_SELF_NEGLECT",
+	}
+	AbuseCategory_value = map[string]int32{
+		"ABUSE_CATEGORY_UNSPECIFIED":    0,
+		"ABUSE_CATEGORY_PHYSICAL":       1,
+		"ABUSE_CATEGORY_DOMESTIC":       2,
+		"ABUSE_CATEGORY_SEXUAL":         3,
+		"ABUSE_CATEGORY_PSYCHOLOGICAL":  4,
+		"ABUSE_CATEGORY_FINANCIAL":      5,
+		"ABUSE_CATEGORY_MODERN_SLAVERY": 6,
+		"ABUSE_CATEGORY_DISCRIMINATORY": 7,
+		"ABUSE_CATEGORY_ORGANISATIONAL": 8,
+		"ABUSE_CATEGORY_NEGLECT":        9,
+		"ABUSE_CATEGORY_SELF_NEGLECT":   10,
+	}
+)
+
+func (x AbuseCategory) Enum() *AbuseCategory {
+	p := new(AbuseCategory)
+	*p = x
+	return p
+}
+
+func (x AbuseCategory) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AbuseCategory) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[18].Descriptor()
+}
+
+func (AbuseCategory) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[18]
+}
+
+func (x AbuseCategory) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AbuseCategory.Descriptor instead.
+func (AbuseCategory) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{18}
+}
+
 // Incident records that something happened with a person supported, with the
 // antecedent, behaviour and consequence (ABC) and its severity. Restrictive
 // interventions used during it are separate records that link to it (as NHS
@@ -597,7 +1360,7 @@ type Incident struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When the incident started, as the author states it. Required.
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	// When the incident ended; unset while it is ongoing.
+	// When the incident ended; unset while it is ongoing. Not before started_at.
 	EndedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	// Where it happened: a room or a community location.
 	Place string `protobuf:"bytes,3,opt,name=place,proto3" json:"place,omitempty"`
@@ -621,10 +1384,23 @@ type Incident struct {
 	IntensityOthers int32 `protobuf:"varint,12,opt,name=intensity_others,json=intensityOthers,proto3" json:"intensity_others,omitempty"`
 	// Physical harm to the person supported (LFPSE grading).
 	HarmToPerson HarmLevel `protobuf:"varint,13,opt,name=harm_to_person,json=harmToPerson,proto3,enum=shiftsync.records.v1.HarmLevel" json:"harm_to_person,omitempty"`
-	// When the person was judged back at their baseline.
+	// When the person was judged back at their baseline (recovery time is
+	// measured to it). Not before started_at.
 	BaselineRegainedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=baseline_regained_at,json=baselineRegainedAt,proto3" json:"baseline_regained_at,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Physical harm to staff or other people present (LFPSE grading).
+	HarmToOthers HarmLevel `protobuf:"varint,15,opt,name=harm_to_others,json=harmToOthers,proto3,enum=shiftsync.records.v1.HarmLevel" json:"harm_to_others,omitempty"`
+	// Police attended or were called (CQC Regulation 18 notification).
+	PoliceInvolved bool `protobuf:"varint,16,opt,name=police_involved,json=policeInvolved,proto3" json:"police_involved,omitempty"`
+	// The police reference, when police were involved.
+	PoliceReference string `protobuf:"bytes,17,opt,name=police_reference,json=policeReference,proto3" json:"police_reference,omitempty"`
+	// A serious injury as Regulation 18 defines it (notify CQC).
+	SeriousInjury bool `protobuf:"varint,18,opt,name=serious_injury,json=seriousInjury,proto3" json:"serious_injury,omitempty"`
+	// An allegation or indication of abuse (safeguarding screen due).
+	AllegationOfAbuse bool `protobuf:"varint,19,opt,name=allegation_of_abuse,json=allegationOfAbuse,proto3" json:"allegation_of_abuse,omitempty"`
+	// Early warning signs seen beforehand (their record ids).
+	EarlyWarningSignIds []string `protobuf:"bytes,20,rep,name=early_warning_sign_ids,json=earlyWarningSignIds,proto3" json:"early_warning_sign_ids,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -755,6 +1531,48 @@ func (x *Incident) GetBaselineRegainedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Incident) GetHarmToOthers() HarmLevel {
+	if x != nil {
+		return x.HarmToOthers
+	}
+	return HarmLevel_HARM_LEVEL_UNSPECIFIED
+}
+
+func (x *Incident) GetPoliceInvolved() bool {
+	if x != nil {
+		return x.PoliceInvolved
+	}
+	return false
+}
+
+func (x *Incident) GetPoliceReference() string {
+	if x != nil {
+		return x.PoliceReference
+	}
+	return ""
+}
+
+func (x *Incident) GetSeriousInjury() bool {
+	if x != nil {
+		return x.SeriousInjury
+	}
+	return false
+}
+
+func (x *Incident) GetAllegationOfAbuse() bool {
+	if x != nil {
+		return x.AllegationOfAbuse
+	}
+	return false
+}
+
+func (x *Incident) GetEarlyWarningSignIds() []string {
+	if x != nil {
+		return x.EarlyWarningSignIds
+	}
+	return nil
+}
+
 // RestrictiveIntervention records one type of restriction used on a person
 // within an incident, coded as NHS MHSDS v5 (MHS515) so returns map directly.
 type RestrictiveIntervention struct {
@@ -768,6 +1586,7 @@ type RestrictiveIntervention struct {
 	// When it started. Required.
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	// When it ended; required for holds, seclusion and segregation once over.
+	// Not before started_at.
 	EndedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	// True when the intervention is planned in the person's behaviour support
 	// plan; false for an unplanned or emergency use.
@@ -779,8 +1598,32 @@ type RestrictiveIntervention struct {
 	LessRestrictiveTried string `protobuf:"bytes,8,opt,name=less_restrictive_tried,json=lessRestrictiveTried,proto3" json:"less_restrictive_tried,omitempty"`
 	// Whether the person supported was injured.
 	InjuryToPerson bool `protobuf:"varint,9,opt,name=injury_to_person,json=injuryToPerson,proto3" json:"injury_to_person,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The legal basis relied on.
+	LegalBasis LegalBasis `protobuf:"varint,10,opt,name=legal_basis,json=legalBasis,proto3,enum=shiftsync.records.v1.LegalBasis" json:"legal_basis,omitempty"`
+	// How it was used: the technique (from the certified curriculum) and what
+	// was done (Use of Force Act s6(5)(f)).
+	HowUsed string `protobuf:"bytes,11,opt,name=how_used,json=howUsed,proto3" json:"how_used,omitempty"`
+	// Whether a member of staff was injured.
+	InjuryToStaff bool `protobuf:"varint,12,opt,name=injury_to_staff,json=injuryToStaff,proto3" json:"injury_to_staff,omitempty"`
+	// Whether another person was injured.
+	InjuryToOther bool `protobuf:"varint,13,opt,name=injury_to_other,json=injuryToOther,proto3" json:"injury_to_other,omitempty"`
+	// The outcome, including any serious injury (s6(5)(m),(n)).
+	Outcome string `protobuf:"bytes,14,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// When the people named in the care plan (family, advocate, deputy) were
+	// told (s6(5)(p)); unset until they are.
+	NotifiedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=notified_at,json=notifiedAt,proto3" json:"notified_at,omitempty"`
+	// Whether a post-incident review was held with the person (MHSDS).
+	ReviewHeldWithPerson bool `protobuf:"varint,16,opt,name=review_held_with_person,json=reviewHeldWithPerson,proto3" json:"review_held_with_person,omitempty"`
+	// Why no review was held with the person, when none was.
+	ReviewNotHeldReason string `protobuf:"bytes,17,opt,name=review_not_held_reason,json=reviewNotHeldReason,proto3" json:"review_not_held_reason,omitempty"`
+	// Whether a post-incident review was held with staff (MHSDS).
+	ReviewHeldWithStaff bool `protobuf:"varint,18,opt,name=review_held_with_staff,json=reviewHeldWithStaff,proto3" json:"review_held_with_staff,omitempty"`
+	// Whether breathing and airway were monitored throughout a hold.
+	BreathingMonitored bool `protobuf:"varint,19,opt,name=breathing_monitored,json=breathingMonitored,proto3" json:"breathing_monitored,omitempty"`
+	// Whether a safeguarding screen was completed.
+	SafeguardingScreenDone bool `protobuf:"varint,20,opt,name=safeguarding_screen_done,json=safeguardingScreenDone,proto3" json:"safeguarding_screen_done,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *RestrictiveIntervention) Reset() {
@@ -876,6 +1719,83 @@ func (x *RestrictiveIntervention) GetInjuryToPerson() bool {
 	return false
 }
 
+func (x *RestrictiveIntervention) GetLegalBasis() LegalBasis {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return LegalBasis_LEGAL_BASIS_UNSPECIFIED
+}
+
+func (x *RestrictiveIntervention) GetHowUsed() string {
+	if x != nil {
+		return x.HowUsed
+	}
+	return ""
+}
+
+func (x *RestrictiveIntervention) GetInjuryToStaff() bool {
+	if x != nil {
+		return x.InjuryToStaff
+	}
+	return false
+}
+
+func (x *RestrictiveIntervention) GetInjuryToOther() bool {
+	if x != nil {
+		return x.InjuryToOther
+	}
+	return false
+}
+
+func (x *RestrictiveIntervention) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *RestrictiveIntervention) GetNotifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotifiedAt
+	}
+	return nil
+}
+
+func (x *RestrictiveIntervention) GetReviewHeldWithPerson() bool {
+	if x != nil {
+		return x.ReviewHeldWithPerson
+	}
+	return false
+}
+
+func (x *RestrictiveIntervention) GetReviewNotHeldReason() string {
+	if x != nil {
+		return x.ReviewNotHeldReason
+	}
+	return ""
+}
+
+func (x *RestrictiveIntervention) GetReviewHeldWithStaff() bool {
+	if x != nil {
+		return x.ReviewHeldWithStaff
+	}
+	return false
+}
+
+func (x *RestrictiveIntervention) GetBreathingMonitored() bool {
+	if x != nil {
+		return x.BreathingMonitored
+	}
+	return false
+}
+
+func (x *RestrictiveIntervention) GetSafeguardingScreenDone() bool {
+	if x != nil {
+		return x.SafeguardingScreenDone
+	}
+	return false
+}
+
 // EarlyWarningSign records an early warning sign observed in a person,
 // against their catalogue of signs, and what followed.
 type EarlyWarningSign struct {
@@ -890,8 +1810,10 @@ type EarlyWarningSign struct {
 	StaffResponse string `protobuf:"bytes,4,opt,name=staff_response,json=staffResponse,proto3" json:"staff_response,omitempty"`
 	// What followed: settled, escalated or handed over.
 	Outcome EarlyWarningOutcome `protobuf:"varint,5,opt,name=outcome,proto3,enum=shiftsync.records.v1.EarlyWarningOutcome" json:"outcome,omitempty"`
-	// When the person settled, for a settled outcome.
-	SettledAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
+	// When the person settled, for a settled outcome. Not before observed_at.
+	SettledAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
+	// The incident it escalated into (its record id), for an escalated outcome.
+	IncidentId    string `protobuf:"bytes,7,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -968,15 +1890,1954 @@ func (x *EarlyWarningSign) GetSettledAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *EarlyWarningSign) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+// StandingRestriction is an entry in the restrictive-practice register: a
+// planned or standing restriction, why it exists and when it is reviewed
+// (care-records.md §1.6; Positive and Proactive Care).
+type StandingRestriction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the restriction is. Required.
+	TypeCode RestrictiveInterventionType `protobuf:"varint,1,opt,name=type_code,json=typeCode,proto3,enum=shiftsync.records.v1.RestrictiveInterventionType" json:"type_code,omitempty"`
+	// What it is, in words: "kitchen locked 22:00-07:00". Required.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The risk it addresses. Required.
+	RiskAddressed string `protobuf:"bytes,3,opt,name=risk_addressed,json=riskAddressed,proto3" json:"risk_addressed,omitempty"`
+	// The legal basis relied on. Required.
+	LegalBasis LegalBasis `protobuf:"varint,4,opt,name=legal_basis,json=legalBasis,proto3,enum=shiftsync.records.v1.LegalBasis" json:"legal_basis,omitempty"`
+	// The authorisation reference (best-interests decision, DoLS, court order).
+	AuthorisationReference string `protobuf:"bytes,5,opt,name=authorisation_reference,json=authorisationReference,proto3" json:"authorisation_reference,omitempty"`
+	// Less restrictive alternatives considered.
+	AlternativesConsidered string `protobuf:"bytes,6,opt,name=alternatives_considered,json=alternativesConsidered,proto3" json:"alternatives_considered,omitempty"`
+	// The user who authorised it.
+	AuthorisedBy string `protobuf:"bytes,7,opt,name=authorised_by,json=authorisedBy,proto3" json:"authorised_by,omitempty"`
+	// When it started. Required.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// When it is next due for review. Required.
+	ReviewDueAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=review_due_at,json=reviewDueAt,proto3" json:"review_due_at,omitempty"`
+	// When it was last reviewed; a review moves review_due_at on.
+	LastReviewedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_reviewed_at,json=lastReviewedAt,proto3" json:"last_reviewed_at,omitempty"`
+	// The plan to reduce it, step by step.
+	ReductionPlan string `protobuf:"bytes,11,opt,name=reduction_plan,json=reductionPlan,proto3" json:"reduction_plan,omitempty"`
+	// When it was last reduced (a reduction step taken).
+	LastReducedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_reduced_at,json=lastReducedAt,proto3" json:"last_reduced_at,omitempty"`
+	// Active, reduced or ended.
+	Status RestrictionStatus `protobuf:"varint,13,opt,name=status,proto3,enum=shiftsync.records.v1.RestrictionStatus" json:"status,omitempty"`
+	// How the person, family and advocate were involved.
+	Involvement   string `protobuf:"bytes,14,opt,name=involvement,proto3" json:"involvement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StandingRestriction) Reset() {
+	*x = StandingRestriction{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StandingRestriction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StandingRestriction) ProtoMessage() {}
+
+func (x *StandingRestriction) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StandingRestriction.ProtoReflect.Descriptor instead.
+func (*StandingRestriction) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StandingRestriction) GetTypeCode() RestrictiveInterventionType {
+	if x != nil {
+		return x.TypeCode
+	}
+	return RestrictiveInterventionType_RESTRICTIVE_INTERVENTION_TYPE_UNSPECIFIED
+}
+
+func (x *StandingRestriction) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetRiskAddressed() string {
+	if x != nil {
+		return x.RiskAddressed
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetLegalBasis() LegalBasis {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return LegalBasis_LEGAL_BASIS_UNSPECIFIED
+}
+
+func (x *StandingRestriction) GetAuthorisationReference() string {
+	if x != nil {
+		return x.AuthorisationReference
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetAlternativesConsidered() string {
+	if x != nil {
+		return x.AlternativesConsidered
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetAuthorisedBy() string {
+	if x != nil {
+		return x.AuthorisedBy
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *StandingRestriction) GetReviewDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReviewDueAt
+	}
+	return nil
+}
+
+func (x *StandingRestriction) GetLastReviewedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastReviewedAt
+	}
+	return nil
+}
+
+func (x *StandingRestriction) GetReductionPlan() string {
+	if x != nil {
+		return x.ReductionPlan
+	}
+	return ""
+}
+
+func (x *StandingRestriction) GetLastReducedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastReducedAt
+	}
+	return nil
+}
+
+func (x *StandingRestriction) GetStatus() RestrictionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RestrictionStatus_RESTRICTION_STATUS_UNSPECIFIED
+}
+
+func (x *StandingRestriction) GetInvolvement() string {
+	if x != nil {
+		return x.Involvement
+	}
+	return ""
+}
+
+// PrnAdministration records "as needed" medicine given for distress or
+// behaviour (STOMP; NICE QS101 asks for a recorded rationale).
+type PrnAdministration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it was given. Required.
+	GivenAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=given_at,json=givenAt,proto3" json:"given_at,omitempty"`
+	// The medicine. Required.
+	Medicine string `protobuf:"bytes,2,opt,name=medicine,proto3" json:"medicine,omitempty"`
+	// The dose and unit, e.g. "5 mg". Required.
+	Dose string `protobuf:"bytes,3,opt,name=dose,proto3" json:"dose,omitempty"`
+	// The route, e.g. "oral".
+	Route string `protobuf:"bytes,4,opt,name=route,proto3" json:"route,omitempty"`
+	// The PRN protocol followed. Required.
+	ProtocolId string `protobuf:"bytes,5,opt,name=protocol_id,json=protocolId,proto3" json:"protocol_id,omitempty"`
+	// Whether the protocol's indication was met.
+	IndicationMet bool `protobuf:"varint,6,opt,name=indication_met,json=indicationMet,proto3" json:"indication_met,omitempty"`
+	// Non-drug strategies tried first.
+	NonDrugStrategiesTried string `protobuf:"bytes,7,opt,name=non_drug_strategies_tried,json=nonDrugStrategiesTried,proto3" json:"non_drug_strategies_tried,omitempty"`
+	// Who authorised it (a user, or the on-call clinician by name).
+	AuthorisedBy string `protobuf:"bytes,8,opt,name=authorised_by,json=authorisedBy,proto3" json:"authorised_by,omitempty"`
+	// The effect seen at the check about an hour later.
+	EffectCheck string `protobuf:"bytes,9,opt,name=effect_check,json=effectCheck,proto3" json:"effect_check,omitempty"`
+	// When the effect was checked. Not before given_at.
+	EffectCheckedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=effect_checked_at,json=effectCheckedAt,proto3" json:"effect_checked_at,omitempty"`
+	// Whether it was given to restrict (then also a chemical restraint).
+	CountsAsChemicalRestraint bool `protobuf:"varint,11,opt,name=counts_as_chemical_restraint,json=countsAsChemicalRestraint,proto3" json:"counts_as_chemical_restraint,omitempty"`
+	// The incident it was given in, if any (its record id).
+	IncidentId    string `protobuf:"bytes,12,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrnAdministration) Reset() {
+	*x = PrnAdministration{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrnAdministration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrnAdministration) ProtoMessage() {}
+
+func (x *PrnAdministration) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrnAdministration.ProtoReflect.Descriptor instead.
+func (*PrnAdministration) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PrnAdministration) GetGivenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GivenAt
+	}
+	return nil
+}
+
+func (x *PrnAdministration) GetMedicine() string {
+	if x != nil {
+		return x.Medicine
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetDose() string {
+	if x != nil {
+		return x.Dose
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetProtocolId() string {
+	if x != nil {
+		return x.ProtocolId
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetIndicationMet() bool {
+	if x != nil {
+		return x.IndicationMet
+	}
+	return false
+}
+
+func (x *PrnAdministration) GetNonDrugStrategiesTried() string {
+	if x != nil {
+		return x.NonDrugStrategiesTried
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetAuthorisedBy() string {
+	if x != nil {
+		return x.AuthorisedBy
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetEffectCheck() string {
+	if x != nil {
+		return x.EffectCheck
+	}
+	return ""
+}
+
+func (x *PrnAdministration) GetEffectCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectCheckedAt
+	}
+	return nil
+}
+
+func (x *PrnAdministration) GetCountsAsChemicalRestraint() bool {
+	if x != nil {
+		return x.CountsAsChemicalRestraint
+	}
+	return false
+}
+
+func (x *PrnAdministration) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+// ShiftReflection is a support worker's end-of-shift reflection, with the
+// one learning point that feeds the next risk huddle.
+type ShiftReflection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the shift started. Required.
+	ShiftStartedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=shift_started_at,json=shiftStartedAt,proto3" json:"shift_started_at,omitempty"`
+	// When the shift ended. Required; not before shift_started_at.
+	ShiftEndedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=shift_ended_at,json=shiftEndedAt,proto3" json:"shift_ended_at,omitempty"`
+	// What worked today. Required.
+	WhatWorked string `protobuf:"bytes,3,opt,name=what_worked,json=whatWorked,proto3" json:"what_worked,omitempty"`
+	// What was hard.
+	WhatWasHard string `protobuf:"bytes,4,opt,name=what_was_hard,json=whatWasHard,proto3" json:"what_was_hard,omitempty"`
+	// The one learning point for the next huddle. Required.
+	LearningPoint string `protobuf:"bytes,5,opt,name=learning_point,json=learningPoint,proto3" json:"learning_point,omitempty"`
+	// Environment or staffing issues (e.g. short-staffed at a high-risk time).
+	EnvironmentIssues string `protobuf:"bytes,6,opt,name=environment_issues,json=environmentIssues,proto3" json:"environment_issues,omitempty"`
+	// The person's mood or wellbeing, 1 (very low) to 5 (very good).
+	Wellbeing int32 `protobuf:"varint,7,opt,name=wellbeing,proto3" json:"wellbeing,omitempty"`
+	// Whether the author needs support after the shift.
+	StaffNeedsSupport bool `protobuf:"varint,8,opt,name=staff_needs_support,json=staffNeedsSupport,proto3" json:"staff_needs_support,omitempty"`
+	// Whether a PBS lead should look at this.
+	NeedsPbsAttention bool `protobuf:"varint,9,opt,name=needs_pbs_attention,json=needsPbsAttention,proto3" json:"needs_pbs_attention,omitempty"`
+	// Support hours delivered to the person on this shift, in minutes: the
+	// denominator of rates per 1,000 support hours.
+	SupportMinutes int32 `protobuf:"varint,10,opt,name=support_minutes,json=supportMinutes,proto3" json:"support_minutes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ShiftReflection) Reset() {
+	*x = ShiftReflection{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShiftReflection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShiftReflection) ProtoMessage() {}
+
+func (x *ShiftReflection) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShiftReflection.ProtoReflect.Descriptor instead.
+func (*ShiftReflection) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ShiftReflection) GetShiftStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ShiftStartedAt
+	}
+	return nil
+}
+
+func (x *ShiftReflection) GetShiftEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ShiftEndedAt
+	}
+	return nil
+}
+
+func (x *ShiftReflection) GetWhatWorked() string {
+	if x != nil {
+		return x.WhatWorked
+	}
+	return ""
+}
+
+func (x *ShiftReflection) GetWhatWasHard() string {
+	if x != nil {
+		return x.WhatWasHard
+	}
+	return ""
+}
+
+func (x *ShiftReflection) GetLearningPoint() string {
+	if x != nil {
+		return x.LearningPoint
+	}
+	return ""
+}
+
+func (x *ShiftReflection) GetEnvironmentIssues() string {
+	if x != nil {
+		return x.EnvironmentIssues
+	}
+	return ""
+}
+
+func (x *ShiftReflection) GetWellbeing() int32 {
+	if x != nil {
+		return x.Wellbeing
+	}
+	return 0
+}
+
+func (x *ShiftReflection) GetStaffNeedsSupport() bool {
+	if x != nil {
+		return x.StaffNeedsSupport
+	}
+	return false
+}
+
+func (x *ShiftReflection) GetNeedsPbsAttention() bool {
+	if x != nil {
+		return x.NeedsPbsAttention
+	}
+	return false
+}
+
+func (x *ShiftReflection) GetSupportMinutes() int32 {
+	if x != nil {
+		return x.SupportMinutes
+	}
+	return 0
+}
+
+// Debrief records a hot debrief or a structured post-incident review.
+type Debrief struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hot debrief (same shift) or post-incident review. Required.
+	Kind DebriefKind `protobuf:"varint,1,opt,name=kind,proto3,enum=shiftsync.records.v1.DebriefKind" json:"kind,omitempty"`
+	// When it was held. Required.
+	HeldAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=held_at,json=heldAt,proto3" json:"held_at,omitempty"`
+	// The incidents it reviews (their record ids).
+	IncidentIds []string `protobuf:"bytes,3,rep,name=incident_ids,json=incidentIds,proto3" json:"incident_ids,omitempty"`
+	// The restrictive interventions it reviews (their record ids).
+	RestrictiveInterventionIds []string `protobuf:"bytes,4,rep,name=restrictive_intervention_ids,json=restrictiveInterventionIds,proto3" json:"restrictive_intervention_ids,omitempty"`
+	// The user who facilitated it.
+	Facilitator string `protobuf:"bytes,5,opt,name=facilitator,proto3" json:"facilitator,omitempty"`
+	// Who attended, with role and agency.
+	Attendees string `protobuf:"bytes,6,opt,name=attendees,proto3" json:"attendees,omitempty"`
+	// The person's account, and how it was obtained.
+	PersonAccount string `protobuf:"bytes,7,opt,name=person_account,json=personAccount,proto3" json:"person_account,omitempty"`
+	// Why the person's account was not obtained, if it was not.
+	PersonNotInvolvedReason string `protobuf:"bytes,8,opt,name=person_not_involved_reason,json=personNotInvolvedReason,proto3" json:"person_not_involved_reason,omitempty"`
+	// Staff accounts.
+	StaffAccount string `protobuf:"bytes,9,opt,name=staff_account,json=staffAccount,proto3" json:"staff_account,omitempty"`
+	// Whether the plan was followed: yes, partly, no.
+	PlanFollowed PlanFollowed `protobuf:"varint,10,opt,name=plan_followed,json=planFollowed,proto3,enum=shiftsync.records.v1.PlanFollowed" json:"plan_followed,omitempty"`
+	// Whether any restriction was necessary, proportionate and least restrictive.
+	RestrictionAssessment string `protobuf:"bytes,11,opt,name=restriction_assessment,json=restrictionAssessment,proto3" json:"restriction_assessment,omitempty"`
+	// What was learnt. Required.
+	LearningPoints string `protobuf:"bytes,12,opt,name=learning_points,json=learningPoints,proto3" json:"learning_points,omitempty"`
+	// The plan change it led to, or an explicit "no change" with rationale.
+	PlanChange string `protobuf:"bytes,13,opt,name=plan_change,json=planChange,proto3" json:"plan_change,omitempty"`
+	// The week of restriction use that triggered it (weekly frequency
+	// trigger), as the Monday of the ISO week, if it answers one.
+	ForWeekOf     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=for_week_of,json=forWeekOf,proto3" json:"for_week_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Debrief) Reset() {
+	*x = Debrief{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Debrief) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Debrief) ProtoMessage() {}
+
+func (x *Debrief) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Debrief.ProtoReflect.Descriptor instead.
+func (*Debrief) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Debrief) GetKind() DebriefKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DebriefKind_DEBRIEF_KIND_UNSPECIFIED
+}
+
+func (x *Debrief) GetHeldAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HeldAt
+	}
+	return nil
+}
+
+func (x *Debrief) GetIncidentIds() []string {
+	if x != nil {
+		return x.IncidentIds
+	}
+	return nil
+}
+
+func (x *Debrief) GetRestrictiveInterventionIds() []string {
+	if x != nil {
+		return x.RestrictiveInterventionIds
+	}
+	return nil
+}
+
+func (x *Debrief) GetFacilitator() string {
+	if x != nil {
+		return x.Facilitator
+	}
+	return ""
+}
+
+func (x *Debrief) GetAttendees() string {
+	if x != nil {
+		return x.Attendees
+	}
+	return ""
+}
+
+func (x *Debrief) GetPersonAccount() string {
+	if x != nil {
+		return x.PersonAccount
+	}
+	return ""
+}
+
+func (x *Debrief) GetPersonNotInvolvedReason() string {
+	if x != nil {
+		return x.PersonNotInvolvedReason
+	}
+	return ""
+}
+
+func (x *Debrief) GetStaffAccount() string {
+	if x != nil {
+		return x.StaffAccount
+	}
+	return ""
+}
+
+func (x *Debrief) GetPlanFollowed() PlanFollowed {
+	if x != nil {
+		return x.PlanFollowed
+	}
+	return PlanFollowed_PLAN_FOLLOWED_UNSPECIFIED
+}
+
+func (x *Debrief) GetRestrictionAssessment() string {
+	if x != nil {
+		return x.RestrictionAssessment
+	}
+	return ""
+}
+
+func (x *Debrief) GetLearningPoints() string {
+	if x != nil {
+		return x.LearningPoints
+	}
+	return ""
+}
+
+func (x *Debrief) GetPlanChange() string {
+	if x != nil {
+		return x.PlanChange
+	}
+	return ""
+}
+
+func (x *Debrief) GetForWeekOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ForWeekOf
+	}
+	return nil
+}
+
+// Meeting records a multi-agency or internal meeting and what it decided.
+// A meeting's shift brief and action tracker must follow within 24 hours.
+type Meeting struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of meeting. Required.
+	MeetingType MeetingType `protobuf:"varint,1,opt,name=meeting_type,json=meetingType,proto3,enum=shiftsync.records.v1.MeetingType" json:"meeting_type,omitempty"`
+	// When it started. Required.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// When it ended. Required; not before started_at.
+	EndedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// Who chaired it.
+	Chair string `protobuf:"bytes,4,opt,name=chair,proto3" json:"chair,omitempty"`
+	// Attendees with role, agency, present or apologies.
+	Attendees string `protobuf:"bytes,5,opt,name=attendees,proto3" json:"attendees,omitempty"`
+	// The people supported discussed (their ids).
+	PersonIds []string `protobuf:"bytes,6,rep,name=person_ids,json=personIds,proto3" json:"person_ids,omitempty"`
+	// What was decided. Required.
+	Decisions string `protobuf:"bytes,7,opt,name=decisions,proto3" json:"decisions,omitempty"`
+	// Minutes (restricted).
+	Minutes       string `protobuf:"bytes,8,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Meeting) Reset() {
+	*x = Meeting{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Meeting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Meeting) ProtoMessage() {}
+
+func (x *Meeting) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Meeting.ProtoReflect.Descriptor instead.
+func (*Meeting) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Meeting) GetMeetingType() MeetingType {
+	if x != nil {
+		return x.MeetingType
+	}
+	return MeetingType_MEETING_TYPE_UNSPECIFIED
+}
+
+func (x *Meeting) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Meeting) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Meeting) GetChair() string {
+	if x != nil {
+		return x.Chair
+	}
+	return ""
+}
+
+func (x *Meeting) GetAttendees() string {
+	if x != nil {
+		return x.Attendees
+	}
+	return ""
+}
+
+func (x *Meeting) GetPersonIds() []string {
+	if x != nil {
+		return x.PersonIds
+	}
+	return nil
+}
+
+func (x *Meeting) GetDecisions() string {
+	if x != nil {
+		return x.Decisions
+	}
+	return ""
+}
+
+func (x *Meeting) GetMinutes() string {
+	if x != nil {
+		return x.Minutes
+	}
+	return ""
+}
+
+// Action is one line of the multi-agency action tracker: what done looks
+// like, who owns it (a role, with a deputy), by when, and the evidence.
+type Action struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What will be done. Required.
+	ActionText string `protobuf:"bytes,1,opt,name=action_text,json=actionText,proto3" json:"action_text,omitempty"`
+	// What done looks like. Required.
+	DefinitionOfDone string `protobuf:"bytes,2,opt,name=definition_of_done,json=definitionOfDone,proto3" json:"definition_of_done,omitempty"`
+	// Where it came from.
+	Source ActionSource `protobuf:"varint,3,opt,name=source,proto3,enum=shiftsync.records.v1.ActionSource" json:"source,omitempty"`
+	// The record it came from (meeting, debrief, escalation...).
+	SourceRecordId string `protobuf:"bytes,4,opt,name=source_record_id,json=sourceRecordId,proto3" json:"source_record_id,omitempty"`
+	// The agency that owns it, e.g. "provider", "la_social_work",
+	// "community_ld_team", "housing". Required.
+	Agency string `protobuf:"bytes,5,opt,name=agency,proto3" json:"agency,omitempty"`
+	// The owning role (a named role, not "the team"). Required.
+	OwnerRole string `protobuf:"bytes,6,opt,name=owner_role,json=ownerRole,proto3" json:"owner_role,omitempty"`
+	// The owner by name, optional.
+	OwnerName string `protobuf:"bytes,7,opt,name=owner_name,json=ownerName,proto3" json:"owner_name,omitempty"`
+	// The deputy role if the owner is unavailable.
+	DeputyRole string `protobuf:"bytes,8,opt,name=deputy_role,json=deputyRole,proto3" json:"deputy_role,omitempty"`
+	// The deputy by name, optional.
+	DeputyName string `protobuf:"bytes,9,opt,name=deputy_name,json=deputyName,proto3" json:"deputy_name,omitempty"`
+	// When it was agreed. Required.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The deadline. Required; not before created_at.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// When progress is checked before the deadline. Not before created_at.
+	InterimCheckAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=interim_check_at,json=interimCheckAt,proto3" json:"interim_check_at,omitempty"`
+	// What the interim check found; set once it is done.
+	InterimCheckResult string `protobuf:"bytes,13,opt,name=interim_check_result,json=interimCheckResult,proto3" json:"interim_check_result,omitempty"`
+	// The evidence that will show it is done, e.g. "revised BSP v4".
+	EvidenceRequired string `protobuf:"bytes,14,opt,name=evidence_required,json=evidenceRequired,proto3" json:"evidence_required,omitempty"`
+	// The evidence received (links or record ids).
+	EvidenceReceived []string `protobuf:"bytes,15,rep,name=evidence_received,json=evidenceReceived,proto3" json:"evidence_received,omitempty"`
+	// Its status.
+	Status ActionStatus `protobuf:"varint,16,opt,name=status,proto3,enum=shiftsync.records.v1.ActionStatus" json:"status,omitempty"`
+	// Who verified completion (never the external owner themself).
+	VerifiedBy string `protobuf:"bytes,17,opt,name=verified_by,json=verifiedBy,proto3" json:"verified_by,omitempty"`
+	// When completion was verified.
+	VerifiedAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	// Why it was cancelled, when it was.
+	CancelledReason string `protobuf:"bytes,19,opt,name=cancelled_reason,json=cancelledReason,proto3" json:"cancelled_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Action) Reset() {
+	*x = Action{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Action) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Action) ProtoMessage() {}
+
+func (x *Action) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Action.ProtoReflect.Descriptor instead.
+func (*Action) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Action) GetActionText() string {
+	if x != nil {
+		return x.ActionText
+	}
+	return ""
+}
+
+func (x *Action) GetDefinitionOfDone() string {
+	if x != nil {
+		return x.DefinitionOfDone
+	}
+	return ""
+}
+
+func (x *Action) GetSource() ActionSource {
+	if x != nil {
+		return x.Source
+	}
+	return ActionSource_ACTION_SOURCE_UNSPECIFIED
+}
+
+func (x *Action) GetSourceRecordId() string {
+	if x != nil {
+		return x.SourceRecordId
+	}
+	return ""
+}
+
+func (x *Action) GetAgency() string {
+	if x != nil {
+		return x.Agency
+	}
+	return ""
+}
+
+func (x *Action) GetOwnerRole() string {
+	if x != nil {
+		return x.OwnerRole
+	}
+	return ""
+}
+
+func (x *Action) GetOwnerName() string {
+	if x != nil {
+		return x.OwnerName
+	}
+	return ""
+}
+
+func (x *Action) GetDeputyRole() string {
+	if x != nil {
+		return x.DeputyRole
+	}
+	return ""
+}
+
+func (x *Action) GetDeputyName() string {
+	if x != nil {
+		return x.DeputyName
+	}
+	return ""
+}
+
+func (x *Action) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Action) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *Action) GetInterimCheckAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InterimCheckAt
+	}
+	return nil
+}
+
+func (x *Action) GetInterimCheckResult() string {
+	if x != nil {
+		return x.InterimCheckResult
+	}
+	return ""
+}
+
+func (x *Action) GetEvidenceRequired() string {
+	if x != nil {
+		return x.EvidenceRequired
+	}
+	return ""
+}
+
+func (x *Action) GetEvidenceReceived() []string {
+	if x != nil {
+		return x.EvidenceReceived
+	}
+	return nil
+}
+
+func (x *Action) GetStatus() ActionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ActionStatus_ACTION_STATUS_UNSPECIFIED
+}
+
+func (x *Action) GetVerifiedBy() string {
+	if x != nil {
+		return x.VerifiedBy
+	}
+	return ""
+}
+
+func (x *Action) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
+	}
+	return nil
+}
+
+func (x *Action) GetCancelledReason() string {
+	if x != nil {
+		return x.CancelledReason
+	}
+	return ""
+}
+
+// ActionTracker records that the single-page action tracker of a meeting
+// was issued to the partners.
+type ActionTracker struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The meeting it follows (its record id). Required.
+	MeetingId string `protobuf:"bytes,1,opt,name=meeting_id,json=meetingId,proto3" json:"meeting_id,omitempty"`
+	// When it was issued. Required.
+	IssuedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	// The agencies it was shared with.
+	SharedWith []string `protobuf:"bytes,3,rep,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
+	// The actions it lists (their record ids).
+	ActionIds     []string `protobuf:"bytes,4,rep,name=action_ids,json=actionIds,proto3" json:"action_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionTracker) Reset() {
+	*x = ActionTracker{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionTracker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionTracker) ProtoMessage() {}
+
+func (x *ActionTracker) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionTracker.ProtoReflect.Descriptor instead.
+func (*ActionTracker) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ActionTracker) GetMeetingId() string {
+	if x != nil {
+		return x.MeetingId
+	}
+	return ""
+}
+
+func (x *ActionTracker) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
+func (x *ActionTracker) GetSharedWith() []string {
+	if x != nil {
+		return x.SharedWith
+	}
+	return nil
+}
+
+func (x *ActionTracker) GetActionIds() []string {
+	if x != nil {
+		return x.ActionIds
+	}
+	return nil
+}
+
+// ShiftBrief is one version of the brief staff read before a shift: what
+// changed on the floor after a meeting or debrief.
+type ShiftBrief struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version number, increasing per service (and person). Required.
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// When it was published to devices. Required.
+	PublishedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	// When it applies from. Not before published_at.
+	EffectiveFrom *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	// The brief it replaces (its record id).
+	SupersedesId string `protobuf:"bytes,4,opt,name=supersedes_id,json=supersedesId,proto3" json:"supersedes_id,omitempty"`
+	// The meeting that led to it (its record id), for the 24-hour rule.
+	SourceMeetingId string `protobuf:"bytes,5,opt,name=source_meeting_id,json=sourceMeetingId,proto3" json:"source_meeting_id,omitempty"`
+	// The debrief that led to it (its record id).
+	SourceDebriefId string `protobuf:"bytes,6,opt,name=source_debrief_id,json=sourceDebriefId,proto3" json:"source_debrief_id,omitempty"`
+	// Who approved it.
+	ApprovedBy string `protobuf:"bytes,7,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	// The exact transition routine.
+	TransitionRoutine string `protobuf:"bytes,8,opt,name=transition_routine,json=transitionRoutine,proto3" json:"transition_routine,omitempty"`
+	// The staffing pattern at high-risk times.
+	StaffingPattern string `protobuf:"bytes,9,opt,name=staffing_pattern,json=staffingPattern,proto3" json:"staffing_pattern,omitempty"`
+	// Communication scripts.
+	CommunicationScripts string `protobuf:"bytes,10,opt,name=communication_scripts,json=communicationScripts,proto3" json:"communication_scripts,omitempty"`
+	// Environmental adjustments.
+	EnvironmentalAdjustments string `protobuf:"bytes,11,opt,name=environmental_adjustments,json=environmentalAdjustments,proto3" json:"environmental_adjustments,omitempty"`
+	// What changed since the last version. Required.
+	ChangesSummary string `protobuf:"bytes,12,opt,name=changes_summary,json=changesSummary,proto3" json:"changes_summary,omitempty"`
+	// Whether staff must acknowledge it before their shift.
+	AcknowledgementRequired bool `protobuf:"varint,13,opt,name=acknowledgement_required,json=acknowledgementRequired,proto3" json:"acknowledgement_required,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *ShiftBrief) Reset() {
+	*x = ShiftBrief{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShiftBrief) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShiftBrief) ProtoMessage() {}
+
+func (x *ShiftBrief) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShiftBrief.ProtoReflect.Descriptor instead.
+func (*ShiftBrief) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ShiftBrief) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ShiftBrief) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
+func (x *ShiftBrief) GetEffectiveFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return nil
+}
+
+func (x *ShiftBrief) GetSupersedesId() string {
+	if x != nil {
+		return x.SupersedesId
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetSourceMeetingId() string {
+	if x != nil {
+		return x.SourceMeetingId
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetSourceDebriefId() string {
+	if x != nil {
+		return x.SourceDebriefId
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetTransitionRoutine() string {
+	if x != nil {
+		return x.TransitionRoutine
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetStaffingPattern() string {
+	if x != nil {
+		return x.StaffingPattern
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetCommunicationScripts() string {
+	if x != nil {
+		return x.CommunicationScripts
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetEnvironmentalAdjustments() string {
+	if x != nil {
+		return x.EnvironmentalAdjustments
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetChangesSummary() string {
+	if x != nil {
+		return x.ChangesSummary
+	}
+	return ""
+}
+
+func (x *ShiftBrief) GetAcknowledgementRequired() bool {
+	if x != nil {
+		return x.AcknowledgementRequired
+	}
+	return false
+}
+
+// BriefAcknowledgement records that a member of staff read a brief version.
+type BriefAcknowledgement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The brief acknowledged (its record id). Required.
+	BriefId string `protobuf:"bytes,1,opt,name=brief_id,json=briefId,proto3" json:"brief_id,omitempty"`
+	// When the author acknowledged it (the author is the user). Required.
+	AcknowledgedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=acknowledged_at,json=acknowledgedAt,proto3" json:"acknowledged_at,omitempty"`
+	// When the shift it was read for started.
+	ShiftStartedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=shift_started_at,json=shiftStartedAt,proto3" json:"shift_started_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BriefAcknowledgement) Reset() {
+	*x = BriefAcknowledgement{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BriefAcknowledgement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BriefAcknowledgement) ProtoMessage() {}
+
+func (x *BriefAcknowledgement) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BriefAcknowledgement.ProtoReflect.Descriptor instead.
+func (*BriefAcknowledgement) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BriefAcknowledgement) GetBriefId() string {
+	if x != nil {
+		return x.BriefId
+	}
+	return ""
+}
+
+func (x *BriefAcknowledgement) GetAcknowledgedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcknowledgedAt
+	}
+	return nil
+}
+
+func (x *BriefAcknowledgement) GetShiftStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ShiftStartedAt
+	}
+	return nil
+}
+
+// Escalation records a structured escalation to commissioners, through its
+// three stages: an evidence pack, a time-bound review request, and an
+// interim risk management plan.
+type Escalation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stage reached. Required.
+	Level EscalationLevel `protobuf:"varint,1,opt,name=level,proto3,enum=shiftsync.records.v1.EscalationLevel" json:"level,omitempty"`
+	// Why it was raised (the trigger and its values). Required.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When it was raised. Required.
+	RaisedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=raised_at,json=raisedAt,proto3" json:"raised_at,omitempty"`
+	// The agency addressed, e.g. "icb". Required.
+	AddresseeAgency string `protobuf:"bytes,4,opt,name=addressee_agency,json=addresseeAgency,proto3" json:"addressee_agency,omitempty"`
+	// The role addressed.
+	AddresseeRole string `protobuf:"bytes,5,opt,name=addressee_role,json=addresseeRole,proto3" json:"addressee_role,omitempty"`
+	// Stage 1: when the evidence pack was sent.
+	EvidencePackSentAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=evidence_pack_sent_at,json=evidencePackSentAt,proto3" json:"evidence_pack_sent_at,omitempty"`
+	// Stage 1: the evidence pack export sent (its id).
+	EvidencePackId string `protobuf:"bytes,7,opt,name=evidence_pack_id,json=evidencePackId,proto3" json:"evidence_pack_id,omitempty"`
+	// Stage 2: when the time-bound review was requested.
+	ReviewRequestedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=review_requested_at,json=reviewRequestedAt,proto3" json:"review_requested_at,omitempty"`
+	// Stage 2: the date a response is due by. Not before review_requested_at.
+	ReviewResponseDueAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=review_response_due_at,json=reviewResponseDueAt,proto3" json:"review_response_due_at,omitempty"`
+	// What the review was asked for (C(E)TR, funding review...).
+	ReviewAskedFor string `protobuf:"bytes,10,opt,name=review_asked_for,json=reviewAskedFor,proto3" json:"review_asked_for,omitempty"`
+	// When a substantive response was received.
+	ResponseReceivedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=response_received_at,json=responseReceivedAt,proto3" json:"response_received_at,omitempty"`
+	// The response.
+	Response string `protobuf:"bytes,12,opt,name=response,proto3" json:"response,omitempty"`
+	// Stage 3: when the interim risk management plan was agreed.
+	InterimPlanAgreedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=interim_plan_agreed_at,json=interimPlanAgreedAt,proto3" json:"interim_plan_agreed_at,omitempty"`
+	// Stage 3: the interim plan's mitigations and who funds them.
+	InterimPlan string `protobuf:"bytes,14,opt,name=interim_plan,json=interimPlan,proto3" json:"interim_plan,omitempty"`
+	// Stage 3: when the interim plan is next reviewed. Not before
+	// interim_plan_agreed_at.
+	InterimPlanReviewAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=interim_plan_review_at,json=interimPlanReviewAt,proto3" json:"interim_plan_review_at,omitempty"`
+	// When the escalation was resolved.
+	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	// How it was resolved.
+	Outcome       string `protobuf:"bytes,17,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Escalation) Reset() {
+	*x = Escalation{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Escalation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Escalation) ProtoMessage() {}
+
+func (x *Escalation) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Escalation.ProtoReflect.Descriptor instead.
+func (*Escalation) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Escalation) GetLevel() EscalationLevel {
+	if x != nil {
+		return x.Level
+	}
+	return EscalationLevel_ESCALATION_LEVEL_UNSPECIFIED
+}
+
+func (x *Escalation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Escalation) GetRaisedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RaisedAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetAddresseeAgency() string {
+	if x != nil {
+		return x.AddresseeAgency
+	}
+	return ""
+}
+
+func (x *Escalation) GetAddresseeRole() string {
+	if x != nil {
+		return x.AddresseeRole
+	}
+	return ""
+}
+
+func (x *Escalation) GetEvidencePackSentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EvidencePackSentAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetEvidencePackId() string {
+	if x != nil {
+		return x.EvidencePackId
+	}
+	return ""
+}
+
+func (x *Escalation) GetReviewRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReviewRequestedAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetReviewResponseDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReviewResponseDueAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetReviewAskedFor() string {
+	if x != nil {
+		return x.ReviewAskedFor
+	}
+	return ""
+}
+
+func (x *Escalation) GetResponseReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResponseReceivedAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetResponse() string {
+	if x != nil {
+		return x.Response
+	}
+	return ""
+}
+
+func (x *Escalation) GetInterimPlanAgreedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InterimPlanAgreedAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetInterimPlan() string {
+	if x != nil {
+		return x.InterimPlan
+	}
+	return ""
+}
+
+func (x *Escalation) GetInterimPlanReviewAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InterimPlanReviewAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *Escalation) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// RiskHuddle records the weekly risk huddle of a service.
+type RiskHuddle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it was held. Required.
+	HeldAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=held_at,json=heldAt,proto3" json:"held_at,omitempty"`
+	// Who attended.
+	Attendees string `protobuf:"bytes,2,opt,name=attendees,proto3" json:"attendees,omitempty"`
+	// The people reviewed (their ids).
+	PersonIds []string `protobuf:"bytes,3,rep,name=person_ids,json=personIds,proto3" json:"person_ids,omitempty"`
+	// Decisions per person (no change, adjust brief, request review, escalate).
+	Decisions string `protobuf:"bytes,4,opt,name=decisions,proto3" json:"decisions,omitempty"`
+	// Staffing risks for the coming week.
+	StaffingRisks string `protobuf:"bytes,5,opt,name=staffing_risks,json=staffingRisks,proto3" json:"staffing_risks,omitempty"`
+	// Learning points from the week's reflections taken into account.
+	LearningPointsReviewed string `protobuf:"bytes,6,opt,name=learning_points_reviewed,json=learningPointsReviewed,proto3" json:"learning_points_reviewed,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *RiskHuddle) Reset() {
+	*x = RiskHuddle{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskHuddle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskHuddle) ProtoMessage() {}
+
+func (x *RiskHuddle) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskHuddle.ProtoReflect.Descriptor instead.
+func (*RiskHuddle) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RiskHuddle) GetHeldAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HeldAt
+	}
+	return nil
+}
+
+func (x *RiskHuddle) GetAttendees() string {
+	if x != nil {
+		return x.Attendees
+	}
+	return ""
+}
+
+func (x *RiskHuddle) GetPersonIds() []string {
+	if x != nil {
+		return x.PersonIds
+	}
+	return nil
+}
+
+func (x *RiskHuddle) GetDecisions() string {
+	if x != nil {
+		return x.Decisions
+	}
+	return ""
+}
+
+func (x *RiskHuddle) GetStaffingRisks() string {
+	if x != nil {
+		return x.StaffingRisks
+	}
+	return ""
+}
+
+func (x *RiskHuddle) GetLearningPointsReviewed() string {
+	if x != nil {
+		return x.LearningPointsReviewed
+	}
+	return ""
+}
+
+// RiskForecast is a person's daily risk forecast: a RAG rating and its
+// drivers, with any human override.
+type RiskForecast struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day (or shift) it forecasts. Required.
+	ForecastFor *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=forecast_for,json=forecastFor,proto3" json:"forecast_for,omitempty"`
+	// Red, amber or green. Required.
+	Rag RagRating `protobuf:"varint,2,opt,name=rag,proto3,enum=shiftsync.records.v1.RagRating" json:"rag,omitempty"`
+	// The drivers and their values.
+	Drivers string `protobuf:"bytes,3,opt,name=drivers,proto3" json:"drivers,omitempty"`
+	// Recommended mitigations from the plan.
+	Mitigations string `protobuf:"bytes,4,opt,name=mitigations,proto3" json:"mitigations,omitempty"`
+	// The rationale of a human override of the computed rating.
+	OverrideRationale string `protobuf:"bytes,5,opt,name=override_rationale,json=overrideRationale,proto3" json:"override_rationale,omitempty"`
+	// Whether the shift lead acknowledged it.
+	AcknowledgedByShiftLead bool `protobuf:"varint,6,opt,name=acknowledged_by_shift_lead,json=acknowledgedByShiftLead,proto3" json:"acknowledged_by_shift_lead,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *RiskForecast) Reset() {
+	*x = RiskForecast{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskForecast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskForecast) ProtoMessage() {}
+
+func (x *RiskForecast) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskForecast.ProtoReflect.Descriptor instead.
+func (*RiskForecast) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RiskForecast) GetForecastFor() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ForecastFor
+	}
+	return nil
+}
+
+func (x *RiskForecast) GetRag() RagRating {
+	if x != nil {
+		return x.Rag
+	}
+	return RagRating_RAG_RATING_UNSPECIFIED
+}
+
+func (x *RiskForecast) GetDrivers() string {
+	if x != nil {
+		return x.Drivers
+	}
+	return ""
+}
+
+func (x *RiskForecast) GetMitigations() string {
+	if x != nil {
+		return x.Mitigations
+	}
+	return ""
+}
+
+func (x *RiskForecast) GetOverrideRationale() string {
+	if x != nil {
+		return x.OverrideRationale
+	}
+	return ""
+}
+
+func (x *RiskForecast) GetAcknowledgedByShiftLead() bool {
+	if x != nil {
+		return x.AcknowledgedByShiftLead
+	}
+	return false
+}
+
+// QualityCheck records a practice observation, a plan fidelity check, a
+// documentation audit or a competency confirmed by observation.
+type QualityCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What kind of check. Required.
+	Kind QualityCheckKind `protobuf:"varint,1,opt,name=kind,proto3,enum=shiftsync.records.v1.QualityCheckKind" json:"kind,omitempty"`
+	// When it was done. Required.
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// The staff observed (user ids).
+	StaffObserved []string `protobuf:"bytes,3,rep,name=staff_observed,json=staffObserved,proto3" json:"staff_observed,omitempty"`
+	// The people supported concerned (their ids).
+	PersonIds []string `protobuf:"bytes,4,rep,name=person_ids,json=personIds,proto3" json:"person_ids,omitempty"`
+	// The standard or competency checked (PBS framework domain, RRN technique).
+	Standard string `protobuf:"bytes,5,opt,name=standard,proto3" json:"standard,omitempty"`
+	// Met, partly met or not met. Required.
+	Outcome CheckOutcome `protobuf:"varint,6,opt,name=outcome,proto3,enum=shiftsync.records.v1.CheckOutcome" json:"outcome,omitempty"`
+	// Whether competency was confirmed by observation (not sign-off only).
+	CompetencyConfirmedByObservation bool `protobuf:"varint,7,opt,name=competency_confirmed_by_observation,json=competencyConfirmedByObservation,proto3" json:"competency_confirmed_by_observation,omitempty"`
+	// Feedback given.
+	Feedback string `protobuf:"bytes,8,opt,name=feedback,proto3" json:"feedback,omitempty"`
+	// When it is checked again.
+	RecheckDueAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=recheck_due_at,json=recheckDueAt,proto3" json:"recheck_due_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualityCheck) Reset() {
+	*x = QualityCheck{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualityCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualityCheck) ProtoMessage() {}
+
+func (x *QualityCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualityCheck.ProtoReflect.Descriptor instead.
+func (*QualityCheck) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *QualityCheck) GetKind() QualityCheckKind {
+	if x != nil {
+		return x.Kind
+	}
+	return QualityCheckKind_QUALITY_CHECK_KIND_UNSPECIFIED
+}
+
+func (x *QualityCheck) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *QualityCheck) GetStaffObserved() []string {
+	if x != nil {
+		return x.StaffObserved
+	}
+	return nil
+}
+
+func (x *QualityCheck) GetPersonIds() []string {
+	if x != nil {
+		return x.PersonIds
+	}
+	return nil
+}
+
+func (x *QualityCheck) GetStandard() string {
+	if x != nil {
+		return x.Standard
+	}
+	return ""
+}
+
+func (x *QualityCheck) GetOutcome() CheckOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return CheckOutcome_CHECK_OUTCOME_UNSPECIFIED
+}
+
+func (x *QualityCheck) GetCompetencyConfirmedByObservation() bool {
+	if x != nil {
+		return x.CompetencyConfirmedByObservation
+	}
+	return false
+}
+
+func (x *QualityCheck) GetFeedback() string {
+	if x != nil {
+		return x.Feedback
+	}
+	return ""
+}
+
+func (x *QualityCheck) GetRecheckDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecheckDueAt
+	}
+	return nil
+}
+
+// SafeguardingConcern records a safeguarding concern and its referral.
+type SafeguardingConcern struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the concern was raised. Required.
+	RaisedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=raised_at,json=raisedAt,proto3" json:"raised_at,omitempty"`
+	// The abuse category (Care Act statutory guidance). Required.
+	Category AbuseCategory `protobuf:"varint,2,opt,name=category,proto3,enum=shiftsync.records.v1.AbuseCategory" json:"category,omitempty"`
+	// What was seen or disclosed. Required.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The record it arose from (incident, body map...).
+	SourceRecordId string `protobuf:"bytes,4,opt,name=source_record_id,json=sourceRecordId,proto3" json:"source_record_id,omitempty"`
+	// Immediate protection steps taken.
+	ImmediateSteps string `protobuf:"bytes,5,opt,name=immediate_steps,json=immediateSteps,proto3" json:"immediate_steps,omitempty"`
+	// Whether the Care Act s42 criteria appear met.
+	S42CriteriaMet bool `protobuf:"varint,6,opt,name=s42_criteria_met,json=s42CriteriaMet,proto3" json:"s42_criteria_met,omitempty"`
+	// When the local authority referral was sent. Not before raised_at.
+	ReferralSentAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=referral_sent_at,json=referralSentAt,proto3" json:"referral_sent_at,omitempty"`
+	// The local authority's reference.
+	ReferralReference string `protobuf:"bytes,8,opt,name=referral_reference,json=referralReference,proto3" json:"referral_reference,omitempty"`
+	// The local authority's decision.
+	LaDecision string `protobuf:"bytes,9,opt,name=la_decision,json=laDecision,proto3" json:"la_decision,omitempty"`
+	// The outcome and lessons.
+	Outcome       string `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SafeguardingConcern) Reset() {
+	*x = SafeguardingConcern{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SafeguardingConcern) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SafeguardingConcern) ProtoMessage() {}
+
+func (x *SafeguardingConcern) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SafeguardingConcern.ProtoReflect.Descriptor instead.
+func (*SafeguardingConcern) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SafeguardingConcern) GetRaisedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RaisedAt
+	}
+	return nil
+}
+
+func (x *SafeguardingConcern) GetCategory() AbuseCategory {
+	if x != nil {
+		return x.Category
+	}
+	return AbuseCategory_ABUSE_CATEGORY_UNSPECIFIED
+}
+
+func (x *SafeguardingConcern) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *SafeguardingConcern) GetSourceRecordId() string {
+	if x != nil {
+		return x.SourceRecordId
+	}
+	return ""
+}
+
+func (x *SafeguardingConcern) GetImmediateSteps() string {
+	if x != nil {
+		return x.ImmediateSteps
+	}
+	return ""
+}
+
+func (x *SafeguardingConcern) GetS42CriteriaMet() bool {
+	if x != nil {
+		return x.S42CriteriaMet
+	}
+	return false
+}
+
+func (x *SafeguardingConcern) GetReferralSentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReferralSentAt
+	}
+	return nil
+}
+
+func (x *SafeguardingConcern) GetReferralReference() string {
+	if x != nil {
+		return x.ReferralReference
+	}
+	return ""
+}
+
+func (x *SafeguardingConcern) GetLaDecision() string {
+	if x != nil {
+		return x.LaDecision
+	}
+	return ""
+}
+
+func (x *SafeguardingConcern) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// Addendum corrects or adds to a record a manager has locked: the original
+// stays as it was, and the addendum is read beside it.
+type Addendum struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record it adds to (its record id); same service and person. Required.
+	RecordId string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// When it was written. Required.
+	WrittenAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
+	// The field it corrects, if it corrects one.
+	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	// The corrected value, in words.
+	CorrectedValue string `protobuf:"bytes,4,opt,name=corrected_value,json=correctedValue,proto3" json:"corrected_value,omitempty"`
+	// Why the addendum was needed. Required.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// What it adds.
+	Text          string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Addendum) Reset() {
+	*x = Addendum{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Addendum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Addendum) ProtoMessage() {}
+
+func (x *Addendum) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Addendum.ProtoReflect.Descriptor instead.
+func (*Addendum) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Addendum) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *Addendum) GetWrittenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WrittenAt
+	}
+	return nil
+}
+
+func (x *Addendum) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Addendum) GetCorrectedValue() string {
+	if x != nil {
+		return x.CorrectedValue
+	}
+	return ""
+}
+
+func (x *Addendum) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Addendum) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 var File_shiftsync_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\xc4\x06\n" +
+	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\xab\t\n" +
 	"\bIncident\x12A\n" +
 	"\n" +
-	"started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x125\n" +
-	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1d\n" +
+	"started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12G\n" +
+	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"started_atR\aendedAt\x12\x1d\n" +
 	"\x05place\x18\x03 \x01(\tB\a\x92\xb5\x18\x03\x10\xf4\x03R\x05place\x12I\n" +
 	"\x0esetting_events\x18\x04 \x03(\x0e2\".shiftsync.records.v1.SettingEventR\rsettingEvents\x12\x1e\n" +
 	"\n" +
@@ -990,9 +3851,17 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	" \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\x11intensityProperty\x12/\n" +
 	"\x0eintensity_self\x18\v \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\rintensitySelf\x123\n" +
 	"\x10intensity_others\x18\f \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\x0fintensityOthers\x12E\n" +
-	"\x0eharm_to_person\x18\r \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToPerson\x12L\n" +
-	"\x14baseline_regained_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x12baselineRegainedAt:\x10\x8a\xb5\x18\f\n" +
-	"\bincident\x10\x01\"\xc7\x04\n" +
+	"\x0eharm_to_person\x18\r \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToPerson\x12^\n" +
+	"\x14baseline_regained_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"started_atR\x12baselineRegainedAt\x12E\n" +
+	"\x0eharm_to_others\x18\x0f \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToOthers\x12'\n" +
+	"\x0fpolice_involved\x18\x10 \x01(\bR\x0epoliceInvolved\x121\n" +
+	"\x10police_reference\x18\x11 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0fpoliceReference\x12%\n" +
+	"\x0eserious_injury\x18\x12 \x01(\bR\rseriousInjury\x12.\n" +
+	"\x13allegation_of_abuse\x18\x13 \x01(\bR\x11allegationOfAbuse\x12;\n" +
+	"\x16early_warning_sign_ids\x18\x14 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\x13earlyWarningSignIds:\x1c\x8a\xb5\x18\x18\n" +
+	"\bincident\x10\x01\x1a\n" +
+	"started_at\"\xf6\b\n" +
 	"\x17RestrictiveIntervention\x12)\n" +
 	"\vincident_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\n" +
 	"incidentId\x12V\n" +
@@ -1000,24 +3869,273 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\vreason_code\x18\x03 \x01(\x0e23.shiftsync.records.v1.RestrictiveInterventionReasonB\x06\x92\xb5\x18\x02\b\x01R\n" +
 	"reasonCode\x12A\n" +
 	"\n" +
-	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x125\n" +
-	"\bended_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12 \n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12G\n" +
+	"\bended_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"started_atR\aendedAt\x12 \n" +
 	"\fin_care_plan\x18\x06 \x01(\bR\n" +
 	"inCarePlan\x12-\n" +
 	"\x0estaff_involved\x18\a \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\rstaffInvolved\x124\n" +
 	"\x16less_restrictive_tried\x18\b \x01(\tR\x14lessRestrictiveTried\x12(\n" +
-	"\x10injury_to_person\x18\t \x01(\bR\x0einjuryToPerson: \x8a\xb5\x18\x1c\n" +
-	"\x18restrictive_intervention\x10\x01\"\xf6\x02\n" +
+	"\x10injury_to_person\x18\t \x01(\bR\x0einjuryToPerson\x12A\n" +
+	"\vlegal_basis\x18\n" +
+	" \x01(\x0e2 .shiftsync.records.v1.LegalBasisR\n" +
+	"legalBasis\x12\x19\n" +
+	"\bhow_used\x18\v \x01(\tR\ahowUsed\x12&\n" +
+	"\x0finjury_to_staff\x18\f \x01(\bR\rinjuryToStaff\x12&\n" +
+	"\x0finjury_to_other\x18\r \x01(\bR\rinjuryToOther\x12\x18\n" +
+	"\aoutcome\x18\x0e \x01(\tR\aoutcome\x12;\n" +
+	"\vnotified_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"notifiedAt\x125\n" +
+	"\x17review_held_with_person\x18\x10 \x01(\bR\x14reviewHeldWithPerson\x123\n" +
+	"\x16review_not_held_reason\x18\x11 \x01(\tR\x13reviewNotHeldReason\x123\n" +
+	"\x16review_held_with_staff\x18\x12 \x01(\bR\x13reviewHeldWithStaff\x12/\n" +
+	"\x13breathing_monitored\x18\x13 \x01(\bR\x12breathingMonitored\x128\n" +
+	"\x18safeguarding_screen_done\x18\x14 \x01(\bR\x16safeguardingScreenDone:,\x8a\xb5\x18(\n" +
+	"\x18restrictive_intervention\x10\x01\x1a\n" +
+	"started_at\"\xbf\x03\n" +
 	"\x10EarlyWarningSign\x12C\n" +
 	"\vobserved_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\n" +
 	"observedAt\x12\x1d\n" +
 	"\x04sign\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\x04sign\x12;\n" +
 	"\x05stage\x18\x03 \x01(\x0e2%.shiftsync.records.v1.EscalationStageR\x05stage\x12%\n" +
 	"\x0estaff_response\x18\x04 \x01(\tR\rstaffResponse\x12C\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2).shiftsync.records.v1.EarlyWarningOutcomeR\aoutcome\x129\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2).shiftsync.records.v1.EarlyWarningOutcomeR\aoutcome\x12L\n" +
 	"\n" +
-	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tsettledAt:\x1a\x8a\xb5\x18\x16\n" +
-	"\x12early_warning_sign\x10\x01*\xb0\x02\n" +
+	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\vobserved_atR\tsettledAt\x12'\n" +
+	"\vincident_id\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10$R\n" +
+	"incidentId:'\x8a\xb5\x18#\n" +
+	"\x12early_warning_sign\x10\x01\x1a\vobserved_at\"\x85\a\n" +
+	"\x13StandingRestriction\x12V\n" +
+	"\ttype_code\x18\x01 \x01(\x0e21.shiftsync.records.v1.RestrictiveInterventionTypeB\x06\x92\xb5\x18\x02\b\x01R\btypeCode\x12+\n" +
+	"\vdescription\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\vdescription\x12-\n" +
+	"\x0erisk_addressed\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\rriskAddressed\x12I\n" +
+	"\vlegal_basis\x18\x04 \x01(\x0e2 .shiftsync.records.v1.LegalBasisB\x06\x92\xb5\x18\x02\b\x01R\n" +
+	"legalBasis\x12@\n" +
+	"\x17authorisation_reference\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\x16authorisationReference\x127\n" +
+	"\x17alternatives_considered\x18\x06 \x01(\tR\x16alternativesConsidered\x12+\n" +
+	"\rauthorised_by\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10$R\fauthorisedBy\x12A\n" +
+	"\n" +
+	"started_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12F\n" +
+	"\rreview_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vreviewDueAt\x12D\n" +
+	"\x10last_reviewed_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0elastReviewedAt\x12%\n" +
+	"\x0ereduction_plan\x18\v \x01(\tR\rreductionPlan\x12B\n" +
+	"\x0flast_reduced_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rlastReducedAt\x12?\n" +
+	"\x06status\x18\r \x01(\x0e2'.shiftsync.records.v1.RestrictionStatusR\x06status\x12 \n" +
+	"\vinvolvement\x18\x0e \x01(\tR\vinvolvement:(\x8a\xb5\x18$\n" +
+	"\x14standing_restriction\x10\x01\x1a\n" +
+	"started_at\"\xfb\x04\n" +
+	"\x11PrnAdministration\x12=\n" +
+	"\bgiven_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\agivenAt\x12%\n" +
+	"\bmedicine\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\bmedicine\x12\x1c\n" +
+	"\x04dose\x18\x03 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x04dose\x12\x1c\n" +
+	"\x05route\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x05route\x12)\n" +
+	"\vprotocol_id\x18\x05 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\n" +
+	"protocolId\x12%\n" +
+	"\x0eindication_met\x18\x06 \x01(\bR\rindicationMet\x129\n" +
+	"\x19non_drug_strategies_tried\x18\a \x01(\tR\x16nonDrugStrategiesTried\x12,\n" +
+	"\rauthorised_by\x18\b \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\fauthorisedBy\x12!\n" +
+	"\feffect_check\x18\t \x01(\tR\veffectCheck\x12V\n" +
+	"\x11effect_checked_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x0e\x92\xb5\x18\n" +
+	"2\bgiven_atR\x0feffectCheckedAt\x12?\n" +
+	"\x1ccounts_as_chemical_restraint\x18\v \x01(\bR\x19countsAsChemicalRestraint\x12'\n" +
+	"\vincident_id\x18\f \x01(\tB\x06\x92\xb5\x18\x02\x10$R\n" +
+	"incidentId:$\x8a\xb5\x18 \n" +
+	"\x12prn_administration\x10\x01\x1a\bgiven_at\"\xd1\x04\n" +
+	"\x0fShiftReflection\x12L\n" +
+	"\x10shift_started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x0eshiftStartedAt\x12Z\n" +
+	"\x0eshift_ended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x18\x92\xb5\x18\x14\b\x012\x10shift_started_atR\fshiftEndedAt\x12'\n" +
+	"\vwhat_worked\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\n" +
+	"whatWorked\x12\"\n" +
+	"\rwhat_was_hard\x18\x04 \x01(\tR\vwhatWasHard\x120\n" +
+	"\x0elearning_point\x18\x05 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\rlearningPoint\x12-\n" +
+	"\x12environment_issues\x18\x06 \x01(\tR\x11environmentIssues\x12(\n" +
+	"\twellbeing\x18\a \x01(\x05B\n" +
+	"\x92\xb5\x18\x06\x18\x01 \x05(\x01R\twellbeing\x12.\n" +
+	"\x13staff_needs_support\x18\b \x01(\bR\x11staffNeedsSupport\x12.\n" +
+	"\x13needs_pbs_attention\x18\t \x01(\bR\x11needsPbsAttention\x122\n" +
+	"\x0fsupport_minutes\x18\n" +
+	" \x01(\x05B\t\x92\xb5\x18\x05 \xa0\v(\x01R\x0esupportMinutes:(\x8a\xb5\x18$\n" +
+	"\x10shift_reflection\x10\x01\x1a\x0eshift_ended_at\"\xf3\x05\n" +
+	"\aDebrief\x12=\n" +
+	"\x04kind\x18\x01 \x01(\x0e2!.shiftsync.records.v1.DebriefKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12;\n" +
+	"\aheld_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x12)\n" +
+	"\fincident_ids\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x102R\vincidentIds\x12H\n" +
+	"\x1crestrictive_intervention_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x102R\x1arestrictiveInterventionIds\x12(\n" +
+	"\vfacilitator\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\vfacilitator\x12\x1c\n" +
+	"\tattendees\x18\x06 \x01(\tR\tattendees\x12%\n" +
+	"\x0eperson_account\x18\a \x01(\tR\rpersonAccount\x12;\n" +
+	"\x1aperson_not_involved_reason\x18\b \x01(\tR\x17personNotInvolvedReason\x12#\n" +
+	"\rstaff_account\x18\t \x01(\tR\fstaffAccount\x12G\n" +
+	"\rplan_followed\x18\n" +
+	" \x01(\x0e2\".shiftsync.records.v1.PlanFollowedR\fplanFollowed\x125\n" +
+	"\x16restriction_assessment\x18\v \x01(\tR\x15restrictionAssessment\x12/\n" +
+	"\x0flearning_points\x18\f \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x0elearningPoints\x12\x1f\n" +
+	"\vplan_change\x18\r \x01(\tR\n" +
+	"planChange\x12:\n" +
+	"\vfor_week_of\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tforWeekOf:\x18\x8a\xb5\x18\x14\n" +
+	"\adebrief\x10\x01\x1a\aheld_at\"\xa4\x03\n" +
+	"\aMeeting\x12L\n" +
+	"\fmeeting_type\x18\x01 \x01(\x0e2!.shiftsync.records.v1.MeetingTypeB\x06\x92\xb5\x18\x02\b\x01R\vmeetingType\x12A\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12I\n" +
+	"\bended_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e\b\x012\n" +
+	"started_atR\aendedAt\x12\x1d\n" +
+	"\x05chair\x18\x04 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\x05chair\x12\x1c\n" +
+	"\tattendees\x18\x05 \x01(\tR\tattendees\x12%\n" +
+	"\n" +
+	"person_ids\x18\x06 \x03(\tB\x06\x92\xb5\x18\x02\x102R\tpersonIds\x12$\n" +
+	"\tdecisions\x18\a \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\tdecisions\x12\x18\n" +
+	"\aminutes\x18\b \x01(\tR\aminutes:\x19\x8a\xb5\x18\x15\n" +
+	"\ameeting\x1a\n" +
+	"started_at\"\x83\b\n" +
+	"\x06Action\x12*\n" +
+	"\vaction_text\x18\x01 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\n" +
+	"actionText\x124\n" +
+	"\x12definition_of_done\x18\x02 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x10definitionOfDone\x12:\n" +
+	"\x06source\x18\x03 \x01(\x0e2\".shiftsync.records.v1.ActionSourceR\x06source\x120\n" +
+	"\x10source_record_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0esourceRecordId\x12 \n" +
+	"\x06agency\x18\x05 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x06agency\x12(\n" +
+	"\n" +
+	"owner_role\x18\x06 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\townerRole\x12&\n" +
+	"\n" +
+	"owner_name\x18\a \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\townerName\x12(\n" +
+	"\vdeputy_role\x18\b \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
+	"deputyRole\x12(\n" +
+	"\vdeputy_name\x18\t \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
+	"deputyName\x12A\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tcreatedAt\x12J\n" +
+	"\bdeadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e\b\x012\n" +
+	"created_atR\bdeadline\x12V\n" +
+	"\x10interim_check_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"created_atR\x0einterimCheckAt\x120\n" +
+	"\x14interim_check_result\x18\r \x01(\tR\x12interimCheckResult\x12+\n" +
+	"\x11evidence_required\x18\x0e \x01(\tR\x10evidenceRequired\x123\n" +
+	"\x11evidence_received\x18\x0f \x03(\tB\x06\x92\xb5\x18\x02\x102R\x10evidenceReceived\x12:\n" +
+	"\x06status\x18\x10 \x01(\x0e2\".shiftsync.records.v1.ActionStatusR\x06status\x12(\n" +
+	"\vverified_by\x18\x11 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
+	"verifiedBy\x12;\n" +
+	"\vverified_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\x12)\n" +
+	"\x10cancelled_reason\x18\x13 \x01(\tR\x0fcancelledReason:\x18\x8a\xb5\x18\x14\n" +
+	"\x06action\x1a\n" +
+	"created_at\"\xea\x01\n" +
+	"\rActionTracker\x12'\n" +
+	"\n" +
+	"meeting_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\tmeetingId\x12?\n" +
+	"\tissued_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\bissuedAt\x12'\n" +
+	"\vshared_with\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\n" +
+	"sharedWith\x12%\n" +
+	"\n" +
+	"action_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x10dR\tactionIds:\x1f\x8a\xb5\x18\x1b\n" +
+	"\x0eaction_tracker\x1a\tissued_at\"\xec\x05\n" +
+	"\n" +
+	"ShiftBrief\x12(\n" +
+	"\aversion\x18\x01 \x01(\x05B\x0e\x92\xb5\x18\n" +
+	"\b\x01\x18\x01 \xa0\x8d\x06(\x01R\aversion\x12E\n" +
+	"\fpublished_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vpublishedAt\x12U\n" +
+	"\x0eeffective_from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\fpublished_atR\reffectiveFrom\x12+\n" +
+	"\rsupersedes_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\fsupersedesId\x122\n" +
+	"\x11source_meeting_id\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0fsourceMeetingId\x122\n" +
+	"\x11source_debrief_id\x18\x06 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0fsourceDebriefId\x12(\n" +
+	"\vapproved_by\x18\a \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
+	"approvedBy\x12-\n" +
+	"\x12transition_routine\x18\b \x01(\tR\x11transitionRoutine\x12)\n" +
+	"\x10staffing_pattern\x18\t \x01(\tR\x0fstaffingPattern\x123\n" +
+	"\x15communication_scripts\x18\n" +
+	" \x01(\tR\x14communicationScripts\x12;\n" +
+	"\x19environmental_adjustments\x18\v \x01(\tR\x18environmentalAdjustments\x12/\n" +
+	"\x0fchanges_summary\x18\f \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x0echangesSummary\x129\n" +
+	"\x18acknowledgement_required\x18\r \x01(\bR\x17acknowledgementRequired:\x1f\x8a\xb5\x18\x1b\n" +
+	"\vshift_brief\x1a\fpublished_at\"\xfc\x01\n" +
+	"\x14BriefAcknowledgement\x12#\n" +
+	"\bbrief_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\abriefId\x12K\n" +
+	"\x0facknowledged_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x0eacknowledgedAt\x12D\n" +
+	"\x10shift_started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0eshiftStartedAt:,\x8a\xb5\x18(\n" +
+	"\x15brief_acknowledgement\x1a\x0facknowledged_at\"\x81\t\n" +
+	"\n" +
+	"Escalation\x12C\n" +
+	"\x05level\x18\x01 \x01(\x0e2%.shiftsync.records.v1.EscalationLevelB\x06\x92\xb5\x18\x02\b\x01R\x05level\x12\x1e\n" +
+	"\x06reason\x18\x02 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12?\n" +
+	"\traised_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\braisedAt\x123\n" +
+	"\x10addressee_agency\x18\x04 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x0faddresseeAgency\x12.\n" +
+	"\x0eaddressee_role\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\raddresseeRole\x12^\n" +
+	"\x15evidence_pack_sent_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x12evidencePackSentAt\x120\n" +
+	"\x10evidence_pack_id\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0eevidencePackId\x12[\n" +
+	"\x13review_requested_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x11reviewRequestedAt\x12j\n" +
+	"\x16review_response_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x19\x92\xb5\x18\x152\x13review_requested_atR\x13reviewResponseDueAt\x12(\n" +
+	"\x10review_asked_for\x18\n" +
+	" \x01(\tR\x0ereviewAskedFor\x12L\n" +
+	"\x14response_received_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12responseReceivedAt\x12\x1a\n" +
+	"\bresponse\x18\f \x01(\tR\bresponse\x12`\n" +
+	"\x16interim_plan_agreed_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x13interimPlanAgreedAt\x12!\n" +
+	"\finterim_plan\x18\x0e \x01(\tR\vinterimPlan\x12m\n" +
+	"\x16interim_plan_review_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x1c\x92\xb5\x18\x182\x16interim_plan_agreed_atR\x13interimPlanReviewAt\x12L\n" +
+	"\vresolved_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\n" +
+	"resolvedAt\x12\x18\n" +
+	"\aoutcome\x18\x11 \x01(\tR\aoutcome:\x1d\x8a\xb5\x18\x19\n" +
+	"\n" +
+	"escalation\x10\x01\x1a\traised_at\"\xb1\x02\n" +
+	"\n" +
+	"RiskHuddle\x12;\n" +
+	"\aheld_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x12\x1c\n" +
+	"\tattendees\x18\x02 \x01(\tR\tattendees\x12%\n" +
+	"\n" +
+	"person_ids\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x102R\tpersonIds\x12$\n" +
+	"\tdecisions\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\tdecisions\x12%\n" +
+	"\x0estaffing_risks\x18\x05 \x01(\tR\rstaffingRisks\x128\n" +
+	"\x18learning_points_reviewed\x18\x06 \x01(\tR\x16learningPointsReviewed:\x1a\x8a\xb5\x18\x16\n" +
+	"\vrisk_huddle\x1a\aheld_at\"\xdd\x02\n" +
+	"\fRiskForecast\x12E\n" +
+	"\fforecast_for\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vforecastFor\x129\n" +
+	"\x03rag\x18\x02 \x01(\x0e2\x1f.shiftsync.records.v1.RagRatingB\x06\x92\xb5\x18\x02\b\x01R\x03rag\x12\x18\n" +
+	"\adrivers\x18\x03 \x01(\tR\adrivers\x12 \n" +
+	"\vmitigations\x18\x04 \x01(\tR\vmitigations\x12-\n" +
+	"\x12override_rationale\x18\x05 \x01(\tR\x11overrideRationale\x12;\n" +
+	"\x1aacknowledged_by_shift_lead\x18\x06 \x01(\bR\x17acknowledgedByShiftLead:#\x8a\xb5\x18\x1f\n" +
+	"\rrisk_forecast\x10\x01\x1a\fforecast_for\"\xb6\x04\n" +
+	"\fQualityCheck\x12B\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.shiftsync.records.v1.QualityCheckKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12A\n" +
+	"\n" +
+	"checked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tcheckedAt\x12-\n" +
+	"\x0estaff_observed\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\rstaffObserved\x12%\n" +
+	"\n" +
+	"person_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\tpersonIds\x12#\n" +
+	"\bstandard\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xf4\x03R\bstandard\x12D\n" +
+	"\aoutcome\x18\x06 \x01(\x0e2\".shiftsync.records.v1.CheckOutcomeB\x06\x92\xb5\x18\x02\b\x01R\aoutcome\x12M\n" +
+	"#competency_confirmed_by_observation\x18\a \x01(\bR competencyConfirmedByObservation\x12\x1a\n" +
+	"\bfeedback\x18\b \x01(\tR\bfeedback\x12R\n" +
+	"\x0erecheck_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"checked_atR\frecheckDueAt:\x1f\x8a\xb5\x18\x1b\n" +
+	"\rquality_check\x1a\n" +
+	"checked_at\"\xc0\x04\n" +
+	"\x13SafeguardingConcern\x12?\n" +
+	"\traised_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\braisedAt\x12G\n" +
+	"\bcategory\x18\x02 \x01(\x0e2#.shiftsync.records.v1.AbuseCategoryB\x06\x92\xb5\x18\x02\b\x01R\bcategory\x12(\n" +
+	"\vdescription\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\vdescription\x120\n" +
+	"\x10source_record_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0esourceRecordId\x12'\n" +
+	"\x0fimmediate_steps\x18\x05 \x01(\tR\x0eimmediateSteps\x12(\n" +
+	"\x10s42_criteria_met\x18\x06 \x01(\bR\x0es42CriteriaMet\x12U\n" +
+	"\x10referral_sent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x0ereferralSentAt\x125\n" +
+	"\x12referral_reference\x18\b \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x11referralReference\x12\x1f\n" +
+	"\vla_decision\x18\t \x01(\tR\n" +
+	"laDecision\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome:'\x8a\xb5\x18#\n" +
+	"\x14safeguarding_concern\x10\x01\x1a\traised_at\"\x8b\x02\n" +
+	"\bAddendum\x12%\n" +
+	"\trecord_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\brecordId\x12A\n" +
+	"\n" +
+	"written_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\twrittenAt\x12\x1c\n" +
+	"\x05field\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x05field\x12'\n" +
+	"\x0fcorrected_value\x18\x04 \x01(\tR\x0ecorrectedValue\x12\x1e\n" +
+	"\x06reason\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text:\x1a\x8a\xb5\x18\x16\n" +
+	"\baddendum\x1a\n" +
+	"written_at*\xb0\x02\n" +
 	"\fSettingEvent\x12\x1d\n" +
 	"\x19SETTING_EVENT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SETTING_EVENT_POOR_SLEEP\x10\x01\x12!\n" +
@@ -1095,7 +4213,88 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"!EARLY_WARNING_OUTCOME_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dEARLY_WARNING_OUTCOME_SETTLED\x10\x01\x12#\n" +
 	"\x1fEARLY_WARNING_OUTCOME_ESCALATED\x10\x02\x12%\n" +
-	"!EARLY_WARNING_OUTCOME_HANDED_OVER\x10\x03B\xe7\x01\n" +
+	"!EARLY_WARNING_OUTCOME_HANDED_OVER\x10\x03*\xca\x01\n" +
+	"\n" +
+	"LegalBasis\x12\x1b\n" +
+	"\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eLEGAL_BASIS_MCA_BEST_INTERESTS\x10\x01\x12#\n" +
+	"\x1fLEGAL_BASIS_DOLS_OR_COURT_ORDER\x10\x02\x12!\n" +
+	"\x1dLEGAL_BASIS_MENTAL_HEALTH_ACT\x10\x03\x12\x1a\n" +
+	"\x16LEGAL_BASIS_COMMON_LAW\x10\x04\x12\x17\n" +
+	"\x13LEGAL_BASIS_CONSENT\x10\x05*\x94\x01\n" +
+	"\x11RestrictionStatus\x12\"\n" +
+	"\x1eRESTRICTION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19RESTRICTION_STATUS_ACTIVE\x10\x01\x12\x1e\n" +
+	"\x1aRESTRICTION_STATUS_REDUCED\x10\x02\x12\x1c\n" +
+	"\x18RESTRICTION_STATUS_ENDED\x10\x03*h\n" +
+	"\vDebriefKind\x12\x1c\n" +
+	"\x18DEBRIEF_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10DEBRIEF_KIND_HOT\x10\x01\x12%\n" +
+	"!DEBRIEF_KIND_POST_INCIDENT_REVIEW\x10\x02*t\n" +
+	"\fPlanFollowed\x12\x1d\n" +
+	"\x19PLAN_FOLLOWED_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PLAN_FOLLOWED_YES\x10\x01\x12\x18\n" +
+	"\x14PLAN_FOLLOWED_PARTLY\x10\x02\x12\x14\n" +
+	"\x10PLAN_FOLLOWED_NO\x10\x03*\xee\x01\n" +
+	"\vMeetingType\x12\x1c\n" +
+	"\x18MEETING_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17MEETING_TYPE_MDT_REVIEW\x10\x01\x12\x1e\n" +
+	"\x1aMEETING_TYPE_PROFESSIONALS\x10\x02\x12&\n" +
+	"\"MEETING_TYPE_SAFEGUARDING_STRATEGY\x10\x03\x12\x15\n" +
+	"\x11MEETING_TYPE_CETR\x10\x04\x12#\n" +
+	"\x1fMEETING_TYPE_RESTRICTION_REVIEW\x10\x05\x12 \n" +
+	"\x1cMEETING_TYPE_CONTRACT_REVIEW\x10\x06*\xe1\x01\n" +
+	"\fActionSource\x12\x1d\n" +
+	"\x19ACTION_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15ACTION_SOURCE_MEETING\x10\x01\x12\x19\n" +
+	"\x15ACTION_SOURCE_DEBRIEF\x10\x02\x12\x1c\n" +
+	"\x18ACTION_SOURCE_ESCALATION\x10\x03\x12\x1f\n" +
+	"\x1bACTION_SOURCE_QUALITY_CHECK\x10\x04\x12\x1e\n" +
+	"\x1aACTION_SOURCE_SAFEGUARDING\x10\x05\x12\x1d\n" +
+	"\x19ACTION_SOURCE_RISK_HUDDLE\x10\x06*\xee\x01\n" +
+	"\fActionStatus\x12\x1d\n" +
+	"\x19ACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19ACTION_STATUS_NOT_STARTED\x10\x01\x12\x1a\n" +
+	"\x16ACTION_STATUS_ON_TRACK\x10\x02\x12\x19\n" +
+	"\x15ACTION_STATUS_AT_RISK\x10\x03\x12'\n" +
+	"#ACTION_STATUS_DONE_PENDING_EVIDENCE\x10\x04\x12#\n" +
+	"\x1fACTION_STATUS_VERIFIED_COMPLETE\x10\x05\x12\x1b\n" +
+	"\x17ACTION_STATUS_CANCELLED\x10\x06*\x9f\x01\n" +
+	"\x0fEscalationLevel\x12 \n" +
+	"\x1cESCALATION_LEVEL_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eESCALATION_LEVEL_EVIDENCE_PACK\x10\x01\x12#\n" +
+	"\x1fESCALATION_LEVEL_REVIEW_REQUEST\x10\x02\x12!\n" +
+	"\x1dESCALATION_LEVEL_INTERIM_PLAN\x10\x03*g\n" +
+	"\tRagRating\x12\x1a\n" +
+	"\x16RAG_RATING_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10RAG_RATING_GREEN\x10\x01\x12\x14\n" +
+	"\x10RAG_RATING_AMBER\x10\x02\x12\x12\n" +
+	"\x0eRAG_RATING_RED\x10\x03*\x97\x02\n" +
+	"\x10QualityCheckKind\x12\"\n" +
+	"\x1eQUALITY_CHECK_KIND_UNSPECIFIED\x10\x00\x12+\n" +
+	"'QUALITY_CHECK_KIND_PRACTICE_OBSERVATION\x10\x01\x12$\n" +
+	" QUALITY_CHECK_KIND_PLAN_FIDELITY\x10\x02\x12*\n" +
+	"&QUALITY_CHECK_KIND_DOCUMENTATION_AUDIT\x10\x03\x12-\n" +
+	")QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION\x10\x04\x121\n" +
+	"-QUALITY_CHECK_KIND_RESTRICTIVE_PRACTICE_AUDIT\x10\x05*}\n" +
+	"\fCheckOutcome\x12\x1d\n" +
+	"\x19CHECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11CHECK_OUTCOME_MET\x10\x01\x12\x1c\n" +
+	"\x18CHECK_OUTCOME_PARTLY_MET\x10\x02\x12\x19\n" +
+	"\x15CHECK_OUTCOME_NOT_MET\x10\x03*\xea\x02\n" +
+	"\rAbuseCategory\x12\x1e\n" +
+	"\x1aABUSE_CATEGORY_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ABUSE_CATEGORY_PHYSICAL\x10\x01\x12\x1b\n" +
+	"\x17ABUSE_CATEGORY_DOMESTIC\x10\x02\x12\x19\n" +
+	"\x15ABUSE_CATEGORY_SEXUAL\x10\x03\x12 \n" +
+	"\x1cABUSE_CATEGORY_PSYCHOLOGICAL\x10\x04\x12\x1c\n" +
+	"\x18ABUSE_CATEGORY_FINANCIAL\x10\x05\x12!\n" +
+	"\x1dABUSE_CATEGORY_MODERN_SLAVERY\x10\x06\x12!\n" +
+	"\x1dABUSE_CATEGORY_DISCRIMINATORY\x10\a\x12!\n" +
+	"\x1dABUSE_CATEGORY_ORGANISATIONAL\x10\b\x12\x1a\n" +
+	"\x16ABUSE_CATEGORY_NEGLECT\x10\t\x12\x1f\n" +
+	"\x1bABUSE_CATEGORY_SELF_NEGLECT\x10\n" +
+	"B\xe7\x01\n" +
 	"\x18com.shiftsync.records.v1B\fRecordsProtoP\x01ZKgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1;recordsv1\xa2\x02\x03SRX\xaa\x02\x14Shiftsync.Records.V1\xca\x02\x14Shiftsync\\Records\\V1\xe2\x02 Shiftsync\\Records\\V1\\GPBMetadata\xea\x02\x16Shiftsync::Records::V1b\x06proto3"
 
 var (
@@ -1110,8 +4309,8 @@ func file_shiftsync_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_shiftsync_records_v1_records_proto_rawDescData
 }
 
-var file_shiftsync_records_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_shiftsync_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_shiftsync_records_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 19)
+var file_shiftsync_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_shiftsync_records_v1_records_proto_goTypes = []any{
 	(SettingEvent)(0),                  // 0: shiftsync.records.v1.SettingEvent
 	(BehaviourCategory)(0),             // 1: shiftsync.records.v1.BehaviourCategory
@@ -1120,31 +4319,110 @@ var file_shiftsync_records_v1_records_proto_goTypes = []any{
 	(RestrictiveInterventionReason)(0), // 4: shiftsync.records.v1.RestrictiveInterventionReason
 	(EscalationStage)(0),               // 5: shiftsync.records.v1.EscalationStage
 	(EarlyWarningOutcome)(0),           // 6: shiftsync.records.v1.EarlyWarningOutcome
-	(*Incident)(nil),                   // 7: shiftsync.records.v1.Incident
-	(*RestrictiveIntervention)(nil),    // 8: shiftsync.records.v1.RestrictiveIntervention
-	(*EarlyWarningSign)(nil),           // 9: shiftsync.records.v1.EarlyWarningSign
-	(*timestamppb.Timestamp)(nil),      // 10: google.protobuf.Timestamp
+	(LegalBasis)(0),                    // 7: shiftsync.records.v1.LegalBasis
+	(RestrictionStatus)(0),             // 8: shiftsync.records.v1.RestrictionStatus
+	(DebriefKind)(0),                   // 9: shiftsync.records.v1.DebriefKind
+	(PlanFollowed)(0),                  // 10: shiftsync.records.v1.PlanFollowed
+	(MeetingType)(0),                   // 11: shiftsync.records.v1.MeetingType
+	(ActionSource)(0),                  // 12: shiftsync.records.v1.ActionSource
+	(ActionStatus)(0),                  // 13: shiftsync.records.v1.ActionStatus
+	(EscalationLevel)(0),               // 14: shiftsync.records.v1.EscalationLevel
+	(RagRating)(0),                     // 15: shiftsync.records.v1.RagRating
+	(QualityCheckKind)(0),              // 16: shiftsync.records.v1.QualityCheckKind
+	(CheckOutcome)(0),                  // 17: shiftsync.records.v1.CheckOutcome
+	(AbuseCategory)(0),                 // 18: shiftsync.records.v1.AbuseCategory
+	(*Incident)(nil),                   // 19: shiftsync.records.v1.Incident
+	(*RestrictiveIntervention)(nil),    // 20: shiftsync.records.v1.RestrictiveIntervention
+	(*EarlyWarningSign)(nil),           // 21: shiftsync.records.v1.EarlyWarningSign
+	(*StandingRestriction)(nil),        // 22: shiftsync.records.v1.StandingRestriction
+	(*PrnAdministration)(nil),          // 23: shiftsync.records.v1.PrnAdministration
+	(*ShiftReflection)(nil),            // 24: shiftsync.records.v1.ShiftReflection
+	(*Debrief)(nil),                    // 25: shiftsync.records.v1.Debrief
+	(*Meeting)(nil),                    // 26: shiftsync.records.v1.Meeting
+	(*Action)(nil),                     // 27: shiftsync.records.v1.Action
+	(*ActionTracker)(nil),              // 28: shiftsync.records.v1.ActionTracker
+	(*ShiftBrief)(nil),                 // 29: shiftsync.records.v1.ShiftBrief
+	(*BriefAcknowledgement)(nil),       // 30: shiftsync.records.v1.BriefAcknowledgement
+	(*Escalation)(nil),                 // 31: shiftsync.records.v1.Escalation
+	(*RiskHuddle)(nil),                 // 32: shiftsync.records.v1.RiskHuddle
+	(*RiskForecast)(nil),               // 33: shiftsync.records.v1.RiskForecast
+	(*QualityCheck)(nil),               // 34: shiftsync.records.v1.QualityCheck
+	(*SafeguardingConcern)(nil),        // 35: shiftsync.records.v1.SafeguardingConcern
+	(*Addendum)(nil),                   // 36: shiftsync.records.v1.Addendum
+	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
 }
 var file_shiftsync_records_v1_records_proto_depIdxs = []int32{
-	10, // 0: shiftsync.records.v1.Incident.started_at:type_name -> google.protobuf.Timestamp
-	10, // 1: shiftsync.records.v1.Incident.ended_at:type_name -> google.protobuf.Timestamp
+	37, // 0: shiftsync.records.v1.Incident.started_at:type_name -> google.protobuf.Timestamp
+	37, // 1: shiftsync.records.v1.Incident.ended_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: shiftsync.records.v1.Incident.setting_events:type_name -> shiftsync.records.v1.SettingEvent
 	1,  // 3: shiftsync.records.v1.Incident.behaviour_categories:type_name -> shiftsync.records.v1.BehaviourCategory
 	2,  // 4: shiftsync.records.v1.Incident.harm_to_person:type_name -> shiftsync.records.v1.HarmLevel
-	10, // 5: shiftsync.records.v1.Incident.baseline_regained_at:type_name -> google.protobuf.Timestamp
-	3,  // 6: shiftsync.records.v1.RestrictiveIntervention.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
-	4,  // 7: shiftsync.records.v1.RestrictiveIntervention.reason_code:type_name -> shiftsync.records.v1.RestrictiveInterventionReason
-	10, // 8: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
-	10, // 9: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
-	10, // 10: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: shiftsync.records.v1.EarlyWarningSign.stage:type_name -> shiftsync.records.v1.EscalationStage
-	6,  // 12: shiftsync.records.v1.EarlyWarningSign.outcome:type_name -> shiftsync.records.v1.EarlyWarningOutcome
-	10, // 13: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	37, // 5: shiftsync.records.v1.Incident.baseline_regained_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: shiftsync.records.v1.Incident.harm_to_others:type_name -> shiftsync.records.v1.HarmLevel
+	3,  // 7: shiftsync.records.v1.RestrictiveIntervention.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
+	4,  // 8: shiftsync.records.v1.RestrictiveIntervention.reason_code:type_name -> shiftsync.records.v1.RestrictiveInterventionReason
+	37, // 9: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
+	37, // 10: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
+	7,  // 11: shiftsync.records.v1.RestrictiveIntervention.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
+	37, // 12: shiftsync.records.v1.RestrictiveIntervention.notified_at:type_name -> google.protobuf.Timestamp
+	37, // 13: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
+	5,  // 14: shiftsync.records.v1.EarlyWarningSign.stage:type_name -> shiftsync.records.v1.EscalationStage
+	6,  // 15: shiftsync.records.v1.EarlyWarningSign.outcome:type_name -> shiftsync.records.v1.EarlyWarningOutcome
+	37, // 16: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
+	3,  // 17: shiftsync.records.v1.StandingRestriction.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
+	7,  // 18: shiftsync.records.v1.StandingRestriction.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
+	37, // 19: shiftsync.records.v1.StandingRestriction.started_at:type_name -> google.protobuf.Timestamp
+	37, // 20: shiftsync.records.v1.StandingRestriction.review_due_at:type_name -> google.protobuf.Timestamp
+	37, // 21: shiftsync.records.v1.StandingRestriction.last_reviewed_at:type_name -> google.protobuf.Timestamp
+	37, // 22: shiftsync.records.v1.StandingRestriction.last_reduced_at:type_name -> google.protobuf.Timestamp
+	8,  // 23: shiftsync.records.v1.StandingRestriction.status:type_name -> shiftsync.records.v1.RestrictionStatus
+	37, // 24: shiftsync.records.v1.PrnAdministration.given_at:type_name -> google.protobuf.Timestamp
+	37, // 25: shiftsync.records.v1.PrnAdministration.effect_checked_at:type_name -> google.protobuf.Timestamp
+	37, // 26: shiftsync.records.v1.ShiftReflection.shift_started_at:type_name -> google.protobuf.Timestamp
+	37, // 27: shiftsync.records.v1.ShiftReflection.shift_ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 28: shiftsync.records.v1.Debrief.kind:type_name -> shiftsync.records.v1.DebriefKind
+	37, // 29: shiftsync.records.v1.Debrief.held_at:type_name -> google.protobuf.Timestamp
+	10, // 30: shiftsync.records.v1.Debrief.plan_followed:type_name -> shiftsync.records.v1.PlanFollowed
+	37, // 31: shiftsync.records.v1.Debrief.for_week_of:type_name -> google.protobuf.Timestamp
+	11, // 32: shiftsync.records.v1.Meeting.meeting_type:type_name -> shiftsync.records.v1.MeetingType
+	37, // 33: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
+	37, // 34: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
+	12, // 35: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
+	37, // 36: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
+	37, // 37: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
+	37, // 38: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
+	13, // 39: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
+	37, // 40: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
+	37, // 41: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
+	37, // 42: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
+	37, // 43: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
+	37, // 44: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
+	37, // 45: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
+	14, // 46: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
+	37, // 47: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
+	37, // 48: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
+	37, // 49: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
+	37, // 50: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
+	37, // 51: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
+	37, // 52: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
+	37, // 53: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
+	37, // 54: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
+	37, // 55: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
+	37, // 56: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
+	15, // 57: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
+	16, // 58: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
+	37, // 59: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
+	17, // 60: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
+	37, // 61: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
+	37, // 62: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
+	18, // 63: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
+	37, // 64: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
+	37, // 65: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_records_v1_records_proto_init() }
@@ -1158,8 +4436,8 @@ func file_shiftsync_records_v1_records_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_records_v1_records_proto_rawDesc), len(file_shiftsync_records_v1_records_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   3,
+			NumEnums:      19,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

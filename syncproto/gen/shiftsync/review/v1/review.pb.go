@@ -1011,6 +1011,1934 @@ func (x *ListQuarantineResponse) GetChanges() []*QuarantinedChange {
 	return nil
 }
 
+// ListRecordsRequest filters a service's records.
+type ListRecordsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service. Required.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Only this person's records, when set.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// Only records of this type, when set.
+	RecordType string `protobuf:"bytes,3,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	// Only records whose event time is at or after from, when set.
+	From *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	// Only records whose event time is at or before to, when set.
+	To *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	// Also voided records.
+	IncludeVoided bool `protobuf:"varint,6,opt,name=include_voided,json=includeVoided,proto3" json:"include_voided,omitempty"`
+	// At most this many (default and maximum 5,000).
+	Limit         uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsRequest) Reset() {
+	*x = ListRecordsRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsRequest) ProtoMessage() {}
+
+func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListRecordsRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ListRecordsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *ListRecordsRequest) GetIncludeVoided() bool {
+	if x != nil {
+		return x.IncludeVoided
+	}
+	return false
+}
+
+func (x *ListRecordsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// FieldValue is a field and its value.
+type FieldValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field's name in the record type's schema.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// Its value.
+	Value         *v1.Value `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldValue) Reset() {
+	*x = FieldValue{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldValue) ProtoMessage() {}
+
+func (x *FieldValue) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldValue.ProtoReflect.Descriptor instead.
+func (*FieldValue) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *FieldValue) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldValue) GetValue() *v1.Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// Record is a record as it stands.
+type Record struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record's id, chosen by the device that created it.
+	RecordId string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// Its type, e.g. "incident".
+	RecordType string `protobuf:"bytes,2,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	// The service it belongs to.
+	ServiceId string `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// The person supported it is about.
+	PersonId string `protobuf:"bytes,4,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The user who created it.
+	CreatedBy string `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When the author's device recorded it (its creating change's HLC).
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// When the server received it.
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Its current values, by field name.
+	Fields []*FieldValue `protobuf:"bytes,8,rep,name=fields,proto3" json:"fields,omitempty"`
+	// The void reason, when it was voided; a voided record is kept.
+	VoidReason    string `protobuf:"bytes,9,opt,name=void_reason,json=voidReason,proto3" json:"void_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Record) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *Record) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *Record) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *Record) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *Record) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Record) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+func (x *Record) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *Record) GetFields() []*FieldValue {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Record) GetVoidReason() string {
+	if x != nil {
+		return x.VoidReason
+	}
+	return ""
+}
+
+// ListRecordsResponse lists the matching records.
+type ListRecordsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The records, oldest event first.
+	Records       []*Record `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsResponse) Reset() {
+	*x = ListRecordsResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsResponse) ProtoMessage() {}
+
+func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListRecordsResponse) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// GetRecordRequest names a record.
+type GetRecordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record.
+	RecordId      string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordRequest) Reset() {
+	*x = GetRecordRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordRequest) ProtoMessage() {}
+
+func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
+func (*GetRecordRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetRecordRequest) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+// FieldVersion is one value a field held.
+type FieldVersion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field's name.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// The value it held.
+	Value *v1.Value `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The version that wrote it: HLC and device.
+	Version *v1.Version `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// The user who wrote it.
+	AuthorUserId string `protobuf:"bytes,4,opt,name=author_user_id,json=authorUserId,proto3" json:"author_user_id,omitempty"`
+	// When the server received it.
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Whether the field holds this value now.
+	Current       bool `protobuf:"varint,6,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldVersion) Reset() {
+	*x = FieldVersion{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldVersion) ProtoMessage() {}
+
+func (x *FieldVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldVersion.ProtoReflect.Descriptor instead.
+func (*FieldVersion) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FieldVersion) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldVersion) GetValue() *v1.Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *FieldVersion) GetVersion() *v1.Version {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *FieldVersion) GetAuthorUserId() string {
+	if x != nil {
+		return x.AuthorUserId
+	}
+	return ""
+}
+
+func (x *FieldVersion) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *FieldVersion) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+// GetRecordResponse is a record with its whole history.
+type GetRecordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record as it stands.
+	Record *Record `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// Every version of every field, by field, oldest first.
+	Versions []*FieldVersion `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
+	// Who locked it; empty while it is not locked.
+	LockedBy string `protobuf:"bytes,3,opt,name=locked_by,json=lockedBy,proto3" json:"locked_by,omitempty"`
+	// When it was locked; unset while it is not locked.
+	LockedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=locked_at,json=lockedAt,proto3" json:"locked_at,omitempty"`
+	// Addenda written to it, oldest first.
+	Addenda []*Record `protobuf:"bytes,5,rep,name=addenda,proto3" json:"addenda,omitempty"`
+	// Set when it was recorded on the device long after its event (the late
+	// entry threshold of the organisation).
+	LateEntry     bool `protobuf:"varint,6,opt,name=late_entry,json=lateEntry,proto3" json:"late_entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordResponse) Reset() {
+	*x = GetRecordResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordResponse) ProtoMessage() {}
+
+func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
+func (*GetRecordResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetRecordResponse) GetRecord() *Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *GetRecordResponse) GetVersions() []*FieldVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *GetRecordResponse) GetLockedBy() string {
+	if x != nil {
+		return x.LockedBy
+	}
+	return ""
+}
+
+func (x *GetRecordResponse) GetLockedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LockedAt
+	}
+	return nil
+}
+
+func (x *GetRecordResponse) GetAddenda() []*Record {
+	if x != nil {
+		return x.Addenda
+	}
+	return nil
+}
+
+func (x *GetRecordResponse) GetLateEntry() bool {
+	if x != nil {
+		return x.LateEntry
+	}
+	return false
+}
+
+// LockRecordRequest names the record to lock.
+type LockRecordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record.
+	RecordId      string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRecordRequest) Reset() {
+	*x = LockRecordRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRecordRequest) ProtoMessage() {}
+
+func (x *LockRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRecordRequest.ProtoReflect.Descriptor instead.
+func (*LockRecordRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LockRecordRequest) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+// LockRecordResponse is the locked record.
+type LockRecordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record with its history, as GetRecord returns it.
+	Record        *GetRecordResponse `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRecordResponse) Reset() {
+	*x = LockRecordResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRecordResponse) ProtoMessage() {}
+
+func (x *LockRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRecordResponse.ProtoReflect.Descriptor instead.
+func (*LockRecordResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LockRecordResponse) GetRecord() *GetRecordResponse {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// ListFindingsRequest names a service.
+type ListFindingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Also findings that are met (closed).
+	IncludeMet    bool `protobuf:"varint,2,opt,name=include_met,json=includeMet,proto3" json:"include_met,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFindingsRequest) Reset() {
+	*x = ListFindingsRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFindingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFindingsRequest) ProtoMessage() {}
+
+func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFindingsRequest.ProtoReflect.Descriptor instead.
+func (*ListFindingsRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListFindingsRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ListFindingsRequest) GetIncludeMet() bool {
+	if x != nil {
+		return x.IncludeMet
+	}
+	return false
+}
+
+// Finding is the latest evaluation of a governance rule about one subject.
+type Finding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The finding's id.
+	FindingId int64 `protobuf:"varint,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	// The service.
+	ServiceId string `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// The person supported, when the rule is about one.
+	PersonId string `protobuf:"bytes,3,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The rule, e.g. "R1_operationalisation_24h".
+	RuleId string `protobuf:"bytes,4,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// The version of the rule's logic.
+	RuleVersion int32 `protobuf:"varint,5,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	// The organisation's thresholds version it was evaluated with (0: defaults).
+	ThresholdsVersion int32 `protobuf:"varint,6,opt,name=thresholds_version,json=thresholdsVersion,proto3" json:"thresholds_version,omitempty"`
+	// What it is about, unique per rule: a record id, "person/week"...
+	Subject string `protobuf:"bytes,7,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The record it is about, when there is one.
+	RecordId string `protobuf:"bytes,8,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// "due", "warning", "breach" or "met".
+	State string `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`
+	// When what the rule asks for is due.
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// What is due or missing, in words.
+	Message string `protobuf:"bytes,11,opt,name=message,proto3" json:"message,omitempty"`
+	// When it was first found.
+	FirstSeenAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=first_seen_at,json=firstSeenAt,proto3" json:"first_seen_at,omitempty"`
+	// When an evaluation last changed it.
+	EvaluatedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=evaluated_at,json=evaluatedAt,proto3" json:"evaluated_at,omitempty"`
+	// When it became met; unset while open.
+	ClosedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finding) Reset() {
+	*x = Finding{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finding) ProtoMessage() {}
+
+func (x *Finding) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finding.ProtoReflect.Descriptor instead.
+func (*Finding) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Finding) GetFindingId() int64 {
+	if x != nil {
+		return x.FindingId
+	}
+	return 0
+}
+
+func (x *Finding) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *Finding) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *Finding) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *Finding) GetRuleVersion() int32 {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return 0
+}
+
+func (x *Finding) GetThresholdsVersion() int32 {
+	if x != nil {
+		return x.ThresholdsVersion
+	}
+	return 0
+}
+
+func (x *Finding) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Finding) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *Finding) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Finding) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
+func (x *Finding) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Finding) GetFirstSeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenAt
+	}
+	return nil
+}
+
+func (x *Finding) GetEvaluatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EvaluatedAt
+	}
+	return nil
+}
+
+func (x *Finding) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
+// ListFindingsResponse lists findings.
+type ListFindingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The findings, earliest due first.
+	Findings      []*Finding `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFindingsResponse) Reset() {
+	*x = ListFindingsResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFindingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFindingsResponse) ProtoMessage() {}
+
+func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFindingsResponse.ProtoReflect.Descriptor instead.
+func (*ListFindingsResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListFindingsResponse) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+// GetTrendsRequest names a service, optionally a person, and a period.
+type GetTrendsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// One person's trend, when set; the whole service otherwise.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The start of the period; its week is the first listed. Required.
+	From *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// The end of the period (at most three years after from). Required.
+	To            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrendsRequest) Reset() {
+	*x = GetTrendsRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrendsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrendsRequest) ProtoMessage() {}
+
+func (x *GetTrendsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrendsRequest.ProtoReflect.Descriptor instead.
+func (*GetTrendsRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetTrendsRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *GetTrendsRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *GetTrendsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *GetTrendsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// WeekTrend is one ISO week of incidents, restrictions and the qualitative
+// indicators.
+type WeekTrend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Monday 00:00 of the week, in the organisation's time zone.
+	WeekStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=week_start,json=weekStart,proto3" json:"week_start,omitempty"`
+	// Incidents whose event fell in the week.
+	Incidents int32 `protobuf:"varint,2,opt,name=incidents,proto3" json:"incidents,omitempty"`
+	// MOAS-weighted sum of peak intensities.
+	SeverityScore int64 `protobuf:"varint,3,opt,name=severity_score,json=severityScore,proto3" json:"severity_score,omitempty"`
+	// Incidents with harm moderate or worse.
+	HarmModerateOrWorse int32 `protobuf:"varint,4,opt,name=harm_moderate_or_worse,json=harmModerateOrWorse,proto3" json:"harm_moderate_or_worse,omitempty"`
+	// Restrictive intervention episodes, breakaways excluded.
+	Restrictions int32 `protobuf:"varint,5,opt,name=restrictions,proto3" json:"restrictions,omitempty"`
+	// Minutes under those restrictions, from each episode's start and end.
+	RestrainedMinutes float64 `protobuf:"fixed64,6,opt,name=restrained_minutes,json=restrainedMinutes,proto3" json:"restrained_minutes,omitempty"`
+	// PRN given for distress or behaviour.
+	Prn int32 `protobuf:"varint,7,opt,name=prn,proto3" json:"prn,omitempty"`
+	// Early warning sign observations.
+	EarlyWarningSigns int32 `protobuf:"varint,8,opt,name=early_warning_signs,json=earlyWarningSigns,proto3" json:"early_warning_signs,omitempty"`
+	// Early warning signs that settled with no incident within two hours,
+	// and incidents resolved without a restrictive intervention.
+	SuccessfulDeescalations int32 `protobuf:"varint,9,opt,name=successful_deescalations,json=successfulDeescalations,proto3" json:"successful_deescalations,omitempty"`
+	// Median minutes from an incident's start to its baseline regained.
+	MedianRecoveryMinutes float64 `protobuf:"fixed64,10,opt,name=median_recovery_minutes,json=medianRecoveryMinutes,proto3" json:"median_recovery_minutes,omitempty"`
+	// Incidents with a recorded recovery time.
+	RecoveryMeasured int32 `protobuf:"varint,11,opt,name=recovery_measured,json=recoveryMeasured,proto3" json:"recovery_measured,omitempty"`
+	// Support hours from shift reflections; the rates are set when known.
+	SupportHours float64 `protobuf:"fixed64,12,opt,name=support_hours,json=supportHours,proto3" json:"support_hours,omitempty"`
+	// Incidents per 1,000 support hours.
+	IncidentsPer_1000Hours float64 `protobuf:"fixed64,13,opt,name=incidents_per_1000_hours,json=incidentsPer1000Hours,proto3" json:"incidents_per_1000_hours,omitempty"`
+	// Restrictive interventions per 1,000 support hours.
+	RestrictionsPer_1000Hours float64 `protobuf:"fixed64,14,opt,name=restrictions_per_1000_hours,json=restrictionsPer1000Hours,proto3" json:"restrictions_per_1000_hours,omitempty"`
+	// Shift brief versions published.
+	BriefsPublished int32 `protobuf:"varint,15,opt,name=briefs_published,json=briefsPublished,proto3" json:"briefs_published,omitempty"`
+	// Debriefs held.
+	Debriefs int32 `protobuf:"varint,16,opt,name=debriefs,proto3" json:"debriefs,omitempty"`
+	// Incidents with the transition setting event.
+	TransitionIncidents int32 `protobuf:"varint,17,opt,name=transition_incidents,json=transitionIncidents,proto3" json:"transition_incidents,omitempty"`
+	// Shift reflections with a learning point.
+	LearningPoints int32 `protobuf:"varint,18,opt,name=learning_points,json=learningPoints,proto3" json:"learning_points,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WeekTrend) Reset() {
+	*x = WeekTrend{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WeekTrend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WeekTrend) ProtoMessage() {}
+
+func (x *WeekTrend) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WeekTrend.ProtoReflect.Descriptor instead.
+func (*WeekTrend) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *WeekTrend) GetWeekStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WeekStart
+	}
+	return nil
+}
+
+func (x *WeekTrend) GetIncidents() int32 {
+	if x != nil {
+		return x.Incidents
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetSeverityScore() int64 {
+	if x != nil {
+		return x.SeverityScore
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetHarmModerateOrWorse() int32 {
+	if x != nil {
+		return x.HarmModerateOrWorse
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetRestrictions() int32 {
+	if x != nil {
+		return x.Restrictions
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetRestrainedMinutes() float64 {
+	if x != nil {
+		return x.RestrainedMinutes
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetPrn() int32 {
+	if x != nil {
+		return x.Prn
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetEarlyWarningSigns() int32 {
+	if x != nil {
+		return x.EarlyWarningSigns
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetSuccessfulDeescalations() int32 {
+	if x != nil {
+		return x.SuccessfulDeescalations
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetMedianRecoveryMinutes() float64 {
+	if x != nil {
+		return x.MedianRecoveryMinutes
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetRecoveryMeasured() int32 {
+	if x != nil {
+		return x.RecoveryMeasured
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetSupportHours() float64 {
+	if x != nil {
+		return x.SupportHours
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetIncidentsPer_1000Hours() float64 {
+	if x != nil {
+		return x.IncidentsPer_1000Hours
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetRestrictionsPer_1000Hours() float64 {
+	if x != nil {
+		return x.RestrictionsPer_1000Hours
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetBriefsPublished() int32 {
+	if x != nil {
+		return x.BriefsPublished
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetDebriefs() int32 {
+	if x != nil {
+		return x.Debriefs
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetTransitionIncidents() int32 {
+	if x != nil {
+		return x.TransitionIncidents
+	}
+	return 0
+}
+
+func (x *WeekTrend) GetLearningPoints() int32 {
+	if x != nil {
+		return x.LearningPoints
+	}
+	return 0
+}
+
+// GetTrendsResponse lists weeks, oldest first.
+type GetTrendsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The weeks of the period, each present even when empty.
+	Weeks         []*WeekTrend `protobuf:"bytes,1,rep,name=weeks,proto3" json:"weeks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrendsResponse) Reset() {
+	*x = GetTrendsResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrendsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrendsResponse) ProtoMessage() {}
+
+func (x *GetTrendsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrendsResponse.ProtoReflect.Descriptor instead.
+func (*GetTrendsResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetTrendsResponse) GetWeeks() []*WeekTrend {
+	if x != nil {
+		return x.Weeks
+	}
+	return nil
+}
+
+// ListActionsRequest filters the action tracker.
+type ListActionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Only this person's actions, when set.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// Only this agency's actions, when set.
+	Agency string `protobuf:"bytes,3,opt,name=agency,proto3" json:"agency,omitempty"`
+	// Only actions owned by this role, when set.
+	OwnerRole string `protobuf:"bytes,4,opt,name=owner_role,json=ownerRole,proto3" json:"owner_role,omitempty"`
+	// Only overdue actions.
+	OverdueOnly   bool `protobuf:"varint,5,opt,name=overdue_only,json=overdueOnly,proto3" json:"overdue_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActionsRequest) Reset() {
+	*x = ListActionsRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActionsRequest) ProtoMessage() {}
+
+func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActionsRequest.ProtoReflect.Descriptor instead.
+func (*ListActionsRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListActionsRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ListActionsRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *ListActionsRequest) GetAgency() string {
+	if x != nil {
+		return x.Agency
+	}
+	return ""
+}
+
+func (x *ListActionsRequest) GetOwnerRole() string {
+	if x != nil {
+		return x.OwnerRole
+	}
+	return ""
+}
+
+func (x *ListActionsRequest) GetOverdueOnly() bool {
+	if x != nil {
+		return x.OverdueOnly
+	}
+	return false
+}
+
+// TrackedAction is an action with what the tracker derives from it.
+type TrackedAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The action record.
+	Action *Record `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// Open past its deadline.
+	Overdue bool `protobuf:"varint,2,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	// Its interim check is past with no result recorded, while it is open.
+	InterimCheckMissed bool `protobuf:"varint,3,opt,name=interim_check_missed,json=interimCheckMissed,proto3" json:"interim_check_missed,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *TrackedAction) Reset() {
+	*x = TrackedAction{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackedAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackedAction) ProtoMessage() {}
+
+func (x *TrackedAction) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackedAction.ProtoReflect.Descriptor instead.
+func (*TrackedAction) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TrackedAction) GetAction() *Record {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *TrackedAction) GetOverdue() bool {
+	if x != nil {
+		return x.Overdue
+	}
+	return false
+}
+
+func (x *TrackedAction) GetInterimCheckMissed() bool {
+	if x != nil {
+		return x.InterimCheckMissed
+	}
+	return false
+}
+
+// ListActionsResponse lists tracked actions.
+type ListActionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The actions, earliest deadline first.
+	Actions       []*TrackedAction `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActionsResponse) Reset() {
+	*x = ListActionsResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActionsResponse) ProtoMessage() {}
+
+func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActionsResponse.ProtoReflect.Descriptor instead.
+func (*ListActionsResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListActionsResponse) GetActions() []*TrackedAction {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// ListDeviceHealthRequest names a service.
+type ListDeviceHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service whose users' devices are listed.
+	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeviceHealthRequest) Reset() {
+	*x = ListDeviceHealthRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeviceHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeviceHealthRequest) ProtoMessage() {}
+
+func (x *ListDeviceHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeviceHealthRequest.ProtoReflect.Descriptor instead.
+func (*ListDeviceHealthRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListDeviceHealthRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+// DeviceHealth is a device's sync health as the server knows it.
+type DeviceHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The device.
+	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The user it is enrolled to.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The label given at enrolment.
+	Label string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	// The app version it last reported.
+	AppVersion string `protobuf:"bytes,4,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	// Changes waiting in its outbox, as it reported with its last request.
+	OutboxDepth uint32 `protobuf:"varint,5,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
+	// How long ago the oldest of those changes was made, as reported.
+	OldestUnsyncedAgeSeconds uint64 `protobuf:"varint,6,opt,name=oldest_unsynced_age_seconds,json=oldestUnsyncedAgeSeconds,proto3" json:"oldest_unsynced_age_seconds,omitempty"`
+	// When it last reported; unset when never.
+	ReportedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	// When it last pushed; unset when never.
+	LastPushAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_push_at,json=lastPushAt,proto3" json:"last_push_at,omitempty"`
+	// When it last pulled; unset when never.
+	LastPullAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_pull_at,json=lastPullAt,proto3" json:"last_pull_at,omitempty"`
+	// When it was enrolled.
+	EnrolledAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
+	// Set when a manager revoked the device.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceHealth) Reset() {
+	*x = DeviceHealth{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceHealth) ProtoMessage() {}
+
+func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceHealth.ProtoReflect.Descriptor instead.
+func (*DeviceHealth) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeviceHealth) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetAppVersion() string {
+	if x != nil {
+		return x.AppVersion
+	}
+	return ""
+}
+
+func (x *DeviceHealth) GetOutboxDepth() uint32 {
+	if x != nil {
+		return x.OutboxDepth
+	}
+	return 0
+}
+
+func (x *DeviceHealth) GetOldestUnsyncedAgeSeconds() uint64 {
+	if x != nil {
+		return x.OldestUnsyncedAgeSeconds
+	}
+	return 0
+}
+
+func (x *DeviceHealth) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *DeviceHealth) GetLastPushAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPushAt
+	}
+	return nil
+}
+
+func (x *DeviceHealth) GetLastPullAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPullAt
+	}
+	return nil
+}
+
+func (x *DeviceHealth) GetEnrolledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnrolledAt
+	}
+	return nil
+}
+
+func (x *DeviceHealth) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+// ListDeviceHealthResponse lists devices.
+type ListDeviceHealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The devices, oldest sync first.
+	Devices       []*DeviceHealth `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeviceHealthResponse) Reset() {
+	*x = ListDeviceHealthResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeviceHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeviceHealthResponse) ProtoMessage() {}
+
+func (x *ListDeviceHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeviceHealthResponse.ProtoReflect.Descriptor instead.
+func (*ListDeviceHealthResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListDeviceHealthResponse) GetDevices() []*DeviceHealth {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// ExportEvidencePackRequest names a person and a period.
+type ExportEvidencePackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// The person supported.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The first moment of the period: records whose event falls in
+	// [from, to] (at most a year).
+	From *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// The last moment of the period.
+	To            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportEvidencePackRequest) Reset() {
+	*x = ExportEvidencePackRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportEvidencePackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportEvidencePackRequest) ProtoMessage() {}
+
+func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportEvidencePackRequest.ProtoReflect.Descriptor instead.
+func (*ExportEvidencePackRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ExportEvidencePackRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ExportEvidencePackRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *ExportEvidencePackRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ExportEvidencePackRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// ExportEvidencePackResponse is the exported pack.
+type ExportEvidencePackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Quote it to verify the pack later.
+	PackId string `protobuf:"bytes,1,opt,name=pack_id,json=packId,proto3" json:"pack_id,omitempty"`
+	// SHA-256 of the manifest: the pack's fingerprint, printed on it.
+	ManifestSha256 string `protobuf:"bytes,2,opt,name=manifest_sha256,json=manifestSha256,proto3" json:"manifest_sha256,omitempty"`
+	// How many records the pack holds.
+	Records int32 `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
+	// The printable page (UTF-8 HTML).
+	Html []byte `protobuf:"bytes,4,opt,name=html,proto3" json:"html,omitempty"`
+	// The records as CSV.
+	Csv []byte `protobuf:"bytes,5,opt,name=csv,proto3" json:"csv,omitempty"`
+	// The manifest as JSON: records, their hashes and the versions hashed.
+	ManifestJson  []byte `protobuf:"bytes,6,opt,name=manifest_json,json=manifestJson,proto3" json:"manifest_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportEvidencePackResponse) Reset() {
+	*x = ExportEvidencePackResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportEvidencePackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportEvidencePackResponse) ProtoMessage() {}
+
+func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportEvidencePackResponse.ProtoReflect.Descriptor instead.
+func (*ExportEvidencePackResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ExportEvidencePackResponse) GetPackId() string {
+	if x != nil {
+		return x.PackId
+	}
+	return ""
+}
+
+func (x *ExportEvidencePackResponse) GetManifestSha256() string {
+	if x != nil {
+		return x.ManifestSha256
+	}
+	return ""
+}
+
+func (x *ExportEvidencePackResponse) GetRecords() int32 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ExportEvidencePackResponse) GetHtml() []byte {
+	if x != nil {
+		return x.Html
+	}
+	return nil
+}
+
+func (x *ExportEvidencePackResponse) GetCsv() []byte {
+	if x != nil {
+		return x.Csv
+	}
+	return nil
+}
+
+func (x *ExportEvidencePackResponse) GetManifestJson() []byte {
+	if x != nil {
+		return x.ManifestJson
+	}
+	return nil
+}
+
+// VerifyEvidencePackRequest names an exported pack.
+type VerifyEvidencePackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pack id returned at export.
+	PackId        string `protobuf:"bytes,1,opt,name=pack_id,json=packId,proto3" json:"pack_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEvidencePackRequest) Reset() {
+	*x = VerifyEvidencePackRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEvidencePackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEvidencePackRequest) ProtoMessage() {}
+
+func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEvidencePackRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEvidencePackRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *VerifyEvidencePackRequest) GetPackId() string {
+	if x != nil {
+		return x.PackId
+	}
+	return ""
+}
+
+// VerifyEvidencePackResponse says whether the pack still verifies.
+type VerifyEvidencePackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the manifest and every record hash verify.
+	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// How many records were checked.
+	RecordsChecked int32 `protobuf:"varint,2,opt,name=records_checked,json=recordsChecked,proto3" json:"records_checked,omitempty"`
+	// Records whose stored versions no longer hash to the manifest's value.
+	MismatchedRecordIds []string `protobuf:"bytes,3,rep,name=mismatched_record_ids,json=mismatchedRecordIds,proto3" json:"mismatched_record_ids,omitempty"`
+	// Set when the stored manifest differs from the one exported.
+	ManifestAltered bool `protobuf:"varint,4,opt,name=manifest_altered,json=manifestAltered,proto3" json:"manifest_altered,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *VerifyEvidencePackResponse) Reset() {
+	*x = VerifyEvidencePackResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEvidencePackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEvidencePackResponse) ProtoMessage() {}
+
+func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEvidencePackResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEvidencePackResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *VerifyEvidencePackResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *VerifyEvidencePackResponse) GetRecordsChecked() int32 {
+	if x != nil {
+		return x.RecordsChecked
+	}
+	return 0
+}
+
+func (x *VerifyEvidencePackResponse) GetMismatchedRecordIds() []string {
+	if x != nil {
+		return x.MismatchedRecordIds
+	}
+	return nil
+}
+
+func (x *VerifyEvidencePackResponse) GetManifestAltered() bool {
+	if x != nil {
+		return x.ManifestAltered
+	}
+	return false
+}
+
 var File_shiftsync_review_v1_review_proto protoreflect.FileDescriptor
 
 const file_shiftsync_review_v1_review_proto_rawDesc = "" +
@@ -1101,14 +3029,190 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\"Z\n" +
 	"\x16ListQuarantineResponse\x12@\n" +
-	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges2\xb3\x04\n" +
+	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges\"\x8a\x02\n" +
+	"\x12ListRecordsRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1f\n" +
+	"\vrecord_type\x18\x03 \x01(\tR\n" +
+	"recordType\x12.\n" +
+	"\x04from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12%\n" +
+	"\x0einclude_voided\x18\x06 \x01(\bR\rincludeVoided\x12\x14\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\"R\n" +
+	"\n" +
+	"FieldValue\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.shiftsync.sync.v1.ValueR\x05value\"\xf5\x02\n" +
+	"\x06Record\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1f\n" +
+	"\vrecord_type\x18\x02 \x01(\tR\n" +
+	"recordType\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x03 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x04 \x01(\tR\bpersonId\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x05 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\x12;\n" +
+	"\vreceived_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x127\n" +
+	"\x06fields\x18\b \x03(\v2\x1f.shiftsync.review.v1.FieldValueR\x06fields\x12\x1f\n" +
+	"\vvoid_reason\x18\t \x01(\tR\n" +
+	"voidReason\"L\n" +
+	"\x13ListRecordsResponse\x125\n" +
+	"\arecords\x18\x01 \x03(\v2\x1b.shiftsync.review.v1.RecordR\arecords\"/\n" +
+	"\x10GetRecordRequest\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\"\x87\x02\n" +
+	"\fFieldVersion\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.shiftsync.sync.v1.ValueR\x05value\x124\n" +
+	"\aversion\x18\x03 \x01(\v2\x1a.shiftsync.sync.v1.VersionR\aversion\x12$\n" +
+	"\x0eauthor_user_id\x18\x04 \x01(\tR\fauthorUserId\x12;\n" +
+	"\vreceived_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x12\x18\n" +
+	"\acurrent\x18\x06 \x01(\bR\acurrent\"\xb3\x02\n" +
+	"\x11GetRecordResponse\x123\n" +
+	"\x06record\x18\x01 \x01(\v2\x1b.shiftsync.review.v1.RecordR\x06record\x12=\n" +
+	"\bversions\x18\x02 \x03(\v2!.shiftsync.review.v1.FieldVersionR\bversions\x12\x1b\n" +
+	"\tlocked_by\x18\x03 \x01(\tR\blockedBy\x127\n" +
+	"\tlocked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blockedAt\x125\n" +
+	"\aaddenda\x18\x05 \x03(\v2\x1b.shiftsync.review.v1.RecordR\aaddenda\x12\x1d\n" +
+	"\n" +
+	"late_entry\x18\x06 \x01(\bR\tlateEntry\"0\n" +
+	"\x11LockRecordRequest\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\"T\n" +
+	"\x12LockRecordResponse\x12>\n" +
+	"\x06record\x18\x01 \x01(\v2&.shiftsync.review.v1.GetRecordResponseR\x06record\"U\n" +
+	"\x13ListFindingsRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1f\n" +
+	"\vinclude_met\x18\x02 \x01(\bR\n" +
+	"includeMet\"\xa1\x04\n" +
+	"\aFinding\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x01 \x01(\x03R\tfindingId\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x02 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x03 \x01(\tR\bpersonId\x12\x17\n" +
+	"\arule_id\x18\x04 \x01(\tR\x06ruleId\x12!\n" +
+	"\frule_version\x18\x05 \x01(\x05R\vruleVersion\x12-\n" +
+	"\x12thresholds_version\x18\x06 \x01(\x05R\x11thresholdsVersion\x12\x18\n" +
+	"\asubject\x18\a \x01(\tR\asubject\x12\x1b\n" +
+	"\trecord_id\x18\b \x01(\tR\brecordId\x12\x14\n" +
+	"\x05state\x18\t \x01(\tR\x05state\x121\n" +
+	"\x06due_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x18\n" +
+	"\amessage\x18\v \x01(\tR\amessage\x12>\n" +
+	"\rfirst_seen_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vfirstSeenAt\x12=\n" +
+	"\fevaluated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vevaluatedAt\x127\n" +
+	"\tclosed_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\"P\n" +
+	"\x14ListFindingsResponse\x128\n" +
+	"\bfindings\x18\x01 \x03(\v2\x1c.shiftsync.review.v1.FindingR\bfindings\"\xaa\x01\n" +
+	"\x10GetTrendsRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12.\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xb5\x06\n" +
+	"\tWeekTrend\x129\n" +
+	"\n" +
+	"week_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tweekStart\x12\x1c\n" +
+	"\tincidents\x18\x02 \x01(\x05R\tincidents\x12%\n" +
+	"\x0eseverity_score\x18\x03 \x01(\x03R\rseverityScore\x123\n" +
+	"\x16harm_moderate_or_worse\x18\x04 \x01(\x05R\x13harmModerateOrWorse\x12\"\n" +
+	"\frestrictions\x18\x05 \x01(\x05R\frestrictions\x12-\n" +
+	"\x12restrained_minutes\x18\x06 \x01(\x01R\x11restrainedMinutes\x12\x10\n" +
+	"\x03prn\x18\a \x01(\x05R\x03prn\x12.\n" +
+	"\x13early_warning_signs\x18\b \x01(\x05R\x11earlyWarningSigns\x129\n" +
+	"\x18successful_deescalations\x18\t \x01(\x05R\x17successfulDeescalations\x126\n" +
+	"\x17median_recovery_minutes\x18\n" +
+	" \x01(\x01R\x15medianRecoveryMinutes\x12+\n" +
+	"\x11recovery_measured\x18\v \x01(\x05R\x10recoveryMeasured\x12#\n" +
+	"\rsupport_hours\x18\f \x01(\x01R\fsupportHours\x127\n" +
+	"\x18incidents_per_1000_hours\x18\r \x01(\x01R\x15incidentsPer1000Hours\x12=\n" +
+	"\x1brestrictions_per_1000_hours\x18\x0e \x01(\x01R\x18restrictionsPer1000Hours\x12)\n" +
+	"\x10briefs_published\x18\x0f \x01(\x05R\x0fbriefsPublished\x12\x1a\n" +
+	"\bdebriefs\x18\x10 \x01(\x05R\bdebriefs\x121\n" +
+	"\x14transition_incidents\x18\x11 \x01(\x05R\x13transitionIncidents\x12'\n" +
+	"\x0flearning_points\x18\x12 \x01(\x05R\x0elearningPoints\"I\n" +
+	"\x11GetTrendsResponse\x124\n" +
+	"\x05weeks\x18\x01 \x03(\v2\x1e.shiftsync.review.v1.WeekTrendR\x05weeks\"\xaa\x01\n" +
+	"\x12ListActionsRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x16\n" +
+	"\x06agency\x18\x03 \x01(\tR\x06agency\x12\x1d\n" +
+	"\n" +
+	"owner_role\x18\x04 \x01(\tR\townerRole\x12!\n" +
+	"\foverdue_only\x18\x05 \x01(\bR\voverdueOnly\"\x90\x01\n" +
+	"\rTrackedAction\x123\n" +
+	"\x06action\x18\x01 \x01(\v2\x1b.shiftsync.review.v1.RecordR\x06action\x12\x18\n" +
+	"\aoverdue\x18\x02 \x01(\bR\aoverdue\x120\n" +
+	"\x14interim_check_missed\x18\x03 \x01(\bR\x12interimCheckMissed\"S\n" +
+	"\x13ListActionsResponse\x12<\n" +
+	"\aactions\x18\x01 \x03(\v2\".shiftsync.review.v1.TrackedActionR\aactions\"8\n" +
+	"\x17ListDeviceHealthRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"\x8e\x04\n" +
+	"\fDeviceHealth\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x12\x1f\n" +
+	"\vapp_version\x18\x04 \x01(\tR\n" +
+	"appVersion\x12!\n" +
+	"\foutbox_depth\x18\x05 \x01(\rR\voutboxDepth\x12=\n" +
+	"\x1boldest_unsynced_age_seconds\x18\x06 \x01(\x04R\x18oldestUnsyncedAgeSeconds\x12;\n" +
+	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x12<\n" +
+	"\flast_push_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastPushAt\x12<\n" +
+	"\flast_pull_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastPullAt\x12;\n" +
+	"\venrolled_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enrolledAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"W\n" +
+	"\x18ListDeviceHealthResponse\x12;\n" +
+	"\adevices\x18\x01 \x03(\v2!.shiftsync.review.v1.DeviceHealthR\adevices\"\xb3\x01\n" +
+	"\x19ExportEvidencePackRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12.\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xc3\x01\n" +
+	"\x1aExportEvidencePackResponse\x12\x17\n" +
+	"\apack_id\x18\x01 \x01(\tR\x06packId\x12'\n" +
+	"\x0fmanifest_sha256\x18\x02 \x01(\tR\x0emanifestSha256\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\x05R\arecords\x12\x12\n" +
+	"\x04html\x18\x04 \x01(\fR\x04html\x12\x10\n" +
+	"\x03csv\x18\x05 \x01(\fR\x03csv\x12#\n" +
+	"\rmanifest_json\x18\x06 \x01(\fR\fmanifestJson\"4\n" +
+	"\x19VerifyEvidencePackRequest\x12\x17\n" +
+	"\apack_id\x18\x01 \x01(\tR\x06packId\"\xb4\x01\n" +
+	"\x1aVerifyEvidencePackResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12'\n" +
+	"\x0frecords_checked\x18\x02 \x01(\x05R\x0erecordsChecked\x122\n" +
+	"\x15mismatched_record_ids\x18\x03 \x03(\tR\x13mismatchedRecordIds\x12)\n" +
+	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xf9\v\n" +
 	"\rReviewService\x12b\n" +
 	"\n" +
 	"ListAlerts\x12&.shiftsync.review.v1.ListAlertsRequest\x1a'.shiftsync.review.v1.ListAlertsResponse\"\x03\x90\x02\x01\x12q\n" +
 	"\x10AcknowledgeAlert\x12,.shiftsync.review.v1.AcknowledgeAlertRequest\x1a-.shiftsync.review.v1.AcknowledgeAlertResponse\"\x00\x12k\n" +
 	"\rListConflicts\x12).shiftsync.review.v1.ListConflictsRequest\x1a*.shiftsync.review.v1.ListConflictsResponse\"\x03\x90\x02\x01\x12n\n" +
 	"\x0fResolveConflict\x12+.shiftsync.review.v1.ResolveConflictRequest\x1a,.shiftsync.review.v1.ResolveConflictResponse\"\x00\x12n\n" +
-	"\x0eListQuarantine\x12*.shiftsync.review.v1.ListQuarantineRequest\x1a+.shiftsync.review.v1.ListQuarantineResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
+	"\x0eListQuarantine\x12*.shiftsync.review.v1.ListQuarantineRequest\x1a+.shiftsync.review.v1.ListQuarantineResponse\"\x03\x90\x02\x01\x12e\n" +
+	"\vListRecords\x12'.shiftsync.review.v1.ListRecordsRequest\x1a(.shiftsync.review.v1.ListRecordsResponse\"\x03\x90\x02\x01\x12_\n" +
+	"\tGetRecord\x12%.shiftsync.review.v1.GetRecordRequest\x1a&.shiftsync.review.v1.GetRecordResponse\"\x03\x90\x02\x01\x12b\n" +
+	"\n" +
+	"LockRecord\x12&.shiftsync.review.v1.LockRecordRequest\x1a'.shiftsync.review.v1.LockRecordResponse\"\x03\x90\x02\x02\x12e\n" +
+	"\fListFindings\x12(.shiftsync.review.v1.ListFindingsRequest\x1a).shiftsync.review.v1.ListFindingsResponse\"\x00\x12_\n" +
+	"\tGetTrends\x12%.shiftsync.review.v1.GetTrendsRequest\x1a&.shiftsync.review.v1.GetTrendsResponse\"\x03\x90\x02\x01\x12e\n" +
+	"\vListActions\x12'.shiftsync.review.v1.ListActionsRequest\x1a(.shiftsync.review.v1.ListActionsResponse\"\x03\x90\x02\x01\x12w\n" +
+	"\x12ExportEvidencePack\x12..shiftsync.review.v1.ExportEvidencePackRequest\x1a/.shiftsync.review.v1.ExportEvidencePackResponse\"\x00\x12z\n" +
+	"\x12VerifyEvidencePack\x12..shiftsync.review.v1.VerifyEvidencePackRequest\x1a/.shiftsync.review.v1.VerifyEvidencePackResponse\"\x03\x90\x02\x01\x12t\n" +
+	"\x10ListDeviceHealth\x12,.shiftsync.review.v1.ListDeviceHealthRequest\x1a-.shiftsync.review.v1.ListDeviceHealthResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
 	"\x17com.shiftsync.review.v1B\vReviewProtoP\x01ZIgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1;reviewv1\xa2\x02\x03SRX\xaa\x02\x13Shiftsync.Review.V1\xca\x02\x13Shiftsync\\Review\\V1\xe2\x02\x1fShiftsync\\Review\\V1\\GPBMetadata\xea\x02\x15Shiftsync::Review::V1b\x06proto3"
 
 var (
@@ -1123,56 +3227,133 @@ func file_shiftsync_review_v1_review_proto_rawDescGZIP() []byte {
 	return file_shiftsync_review_v1_review_proto_rawDescData
 }
 
-var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_shiftsync_review_v1_review_proto_goTypes = []any{
-	(*ListAlertsRequest)(nil),        // 0: shiftsync.review.v1.ListAlertsRequest
-	(*Alert)(nil),                    // 1: shiftsync.review.v1.Alert
-	(*ListAlertsResponse)(nil),       // 2: shiftsync.review.v1.ListAlertsResponse
-	(*AcknowledgeAlertRequest)(nil),  // 3: shiftsync.review.v1.AcknowledgeAlertRequest
-	(*AcknowledgeAlertResponse)(nil), // 4: shiftsync.review.v1.AcknowledgeAlertResponse
-	(*ListConflictsRequest)(nil),     // 5: shiftsync.review.v1.ListConflictsRequest
-	(*ConflictVersion)(nil),          // 6: shiftsync.review.v1.ConflictVersion
-	(*Conflict)(nil),                 // 7: shiftsync.review.v1.Conflict
-	(*ListConflictsResponse)(nil),    // 8: shiftsync.review.v1.ListConflictsResponse
-	(*ResolveConflictRequest)(nil),   // 9: shiftsync.review.v1.ResolveConflictRequest
-	(*ResolveConflictResponse)(nil),  // 10: shiftsync.review.v1.ResolveConflictResponse
-	(*ListQuarantineRequest)(nil),    // 11: shiftsync.review.v1.ListQuarantineRequest
-	(*QuarantinedChange)(nil),        // 12: shiftsync.review.v1.QuarantinedChange
-	(*ListQuarantineResponse)(nil),   // 13: shiftsync.review.v1.ListQuarantineResponse
-	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
-	(*v1.Value)(nil),                 // 15: shiftsync.sync.v1.Value
-	(*v1.Version)(nil),               // 16: shiftsync.sync.v1.Version
+	(*ListAlertsRequest)(nil),          // 0: shiftsync.review.v1.ListAlertsRequest
+	(*Alert)(nil),                      // 1: shiftsync.review.v1.Alert
+	(*ListAlertsResponse)(nil),         // 2: shiftsync.review.v1.ListAlertsResponse
+	(*AcknowledgeAlertRequest)(nil),    // 3: shiftsync.review.v1.AcknowledgeAlertRequest
+	(*AcknowledgeAlertResponse)(nil),   // 4: shiftsync.review.v1.AcknowledgeAlertResponse
+	(*ListConflictsRequest)(nil),       // 5: shiftsync.review.v1.ListConflictsRequest
+	(*ConflictVersion)(nil),            // 6: shiftsync.review.v1.ConflictVersion
+	(*Conflict)(nil),                   // 7: shiftsync.review.v1.Conflict
+	(*ListConflictsResponse)(nil),      // 8: shiftsync.review.v1.ListConflictsResponse
+	(*ResolveConflictRequest)(nil),     // 9: shiftsync.review.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil),    // 10: shiftsync.review.v1.ResolveConflictResponse
+	(*ListQuarantineRequest)(nil),      // 11: shiftsync.review.v1.ListQuarantineRequest
+	(*QuarantinedChange)(nil),          // 12: shiftsync.review.v1.QuarantinedChange
+	(*ListQuarantineResponse)(nil),     // 13: shiftsync.review.v1.ListQuarantineResponse
+	(*ListRecordsRequest)(nil),         // 14: shiftsync.review.v1.ListRecordsRequest
+	(*FieldValue)(nil),                 // 15: shiftsync.review.v1.FieldValue
+	(*Record)(nil),                     // 16: shiftsync.review.v1.Record
+	(*ListRecordsResponse)(nil),        // 17: shiftsync.review.v1.ListRecordsResponse
+	(*GetRecordRequest)(nil),           // 18: shiftsync.review.v1.GetRecordRequest
+	(*FieldVersion)(nil),               // 19: shiftsync.review.v1.FieldVersion
+	(*GetRecordResponse)(nil),          // 20: shiftsync.review.v1.GetRecordResponse
+	(*LockRecordRequest)(nil),          // 21: shiftsync.review.v1.LockRecordRequest
+	(*LockRecordResponse)(nil),         // 22: shiftsync.review.v1.LockRecordResponse
+	(*ListFindingsRequest)(nil),        // 23: shiftsync.review.v1.ListFindingsRequest
+	(*Finding)(nil),                    // 24: shiftsync.review.v1.Finding
+	(*ListFindingsResponse)(nil),       // 25: shiftsync.review.v1.ListFindingsResponse
+	(*GetTrendsRequest)(nil),           // 26: shiftsync.review.v1.GetTrendsRequest
+	(*WeekTrend)(nil),                  // 27: shiftsync.review.v1.WeekTrend
+	(*GetTrendsResponse)(nil),          // 28: shiftsync.review.v1.GetTrendsResponse
+	(*ListActionsRequest)(nil),         // 29: shiftsync.review.v1.ListActionsRequest
+	(*TrackedAction)(nil),              // 30: shiftsync.review.v1.TrackedAction
+	(*ListActionsResponse)(nil),        // 31: shiftsync.review.v1.ListActionsResponse
+	(*ListDeviceHealthRequest)(nil),    // 32: shiftsync.review.v1.ListDeviceHealthRequest
+	(*DeviceHealth)(nil),               // 33: shiftsync.review.v1.DeviceHealth
+	(*ListDeviceHealthResponse)(nil),   // 34: shiftsync.review.v1.ListDeviceHealthResponse
+	(*ExportEvidencePackRequest)(nil),  // 35: shiftsync.review.v1.ExportEvidencePackRequest
+	(*ExportEvidencePackResponse)(nil), // 36: shiftsync.review.v1.ExportEvidencePackResponse
+	(*VerifyEvidencePackRequest)(nil),  // 37: shiftsync.review.v1.VerifyEvidencePackRequest
+	(*VerifyEvidencePackResponse)(nil), // 38: shiftsync.review.v1.VerifyEvidencePackResponse
+	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
+	(*v1.Value)(nil),                   // 40: shiftsync.sync.v1.Value
+	(*v1.Version)(nil),                 // 41: shiftsync.sync.v1.Version
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
-	14, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
-	14, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
+	39, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
+	39, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: shiftsync.review.v1.ListAlertsResponse.alerts:type_name -> shiftsync.review.v1.Alert
 	1,  // 3: shiftsync.review.v1.AcknowledgeAlertResponse.alert:type_name -> shiftsync.review.v1.Alert
-	15, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
-	16, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
+	40, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
+	41, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
 	6,  // 6: shiftsync.review.v1.Conflict.current:type_name -> shiftsync.review.v1.ConflictVersion
 	6,  // 7: shiftsync.review.v1.Conflict.incoming:type_name -> shiftsync.review.v1.ConflictVersion
-	14, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
-	14, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
+	39, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
+	39, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
-	14, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
+	39, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
 	12, // 13: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
-	0,  // 14: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 15: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 16: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 17: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 18: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	2,  // 19: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 20: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 21: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 22: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	13, // 23: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	39, // 14: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	39, // 15: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	40, // 16: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	39, // 17: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	39, // 18: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	15, // 19: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
+	16, // 20: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
+	40, // 21: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	41, // 22: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	39, // 23: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	16, // 24: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
+	19, // 25: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
+	39, // 26: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	16, // 27: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
+	20, // 28: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
+	39, // 29: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	39, // 30: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	39, // 31: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	39, // 32: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	24, // 33: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
+	39, // 34: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	39, // 35: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	39, // 36: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	27, // 37: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
+	16, // 38: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
+	30, // 39: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
+	39, // 40: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	39, // 41: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	39, // 42: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	39, // 43: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 44: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	33, // 45: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
+	39, // 46: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	39, // 47: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 48: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 49: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 50: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 51: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 52: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	14, // 53: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	18, // 54: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	21, // 55: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	23, // 56: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	26, // 57: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	29, // 58: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	35, // 59: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	37, // 60: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	32, // 61: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	2,  // 62: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 63: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 64: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 65: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	13, // 66: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	17, // 67: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	20, // 68: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	22, // 69: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	25, // 70: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	28, // 71: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	31, // 72: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	36, // 73: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	38, // 74: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	34, // 75: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	62, // [62:76] is the sub-list for method output_type
+	48, // [48:62] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }
@@ -1186,7 +3367,7 @@ func file_shiftsync_review_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_review_v1_review_proto_rawDesc), len(file_shiftsync_review_v1_review_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -156,12 +156,18 @@ type ClientInfo struct {
 	// Sync protocol version; 1 is the only version so far.
 	ProtocolVersion uint32 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// Record schema version the app was built with (see `schema_version` in
-	// mobile-contract/README.md); 1 so far.
+	// mobile-contract/README.md); 2 so far. The server accepts 1 and up.
 	SchemaVersion uint32 `protobuf:"varint,2,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	// The app's own version string, kept with each mutation for diagnosis.
-	AppVersion    string `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppVersion string `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	// The device's view of its own sync health when the sync started, shown
+	// to managers: how many changes wait in its outbox.
+	OutboxDepth uint32 `protobuf:"varint,4,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
+	// How long ago the oldest change in its outbox was made, in seconds (0
+	// when the outbox is empty).
+	OldestUnsyncedAgeSeconds uint64 `protobuf:"varint,5,opt,name=oldest_unsynced_age_seconds,json=oldestUnsyncedAgeSeconds,proto3" json:"oldest_unsynced_age_seconds,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *ClientInfo) Reset() {
@@ -213,6 +219,20 @@ func (x *ClientInfo) GetAppVersion() string {
 		return x.AppVersion
 	}
 	return ""
+}
+
+func (x *ClientInfo) GetOutboxDepth() uint32 {
+	if x != nil {
+		return x.OutboxDepth
+	}
+	return 0
+}
+
+func (x *ClientInfo) GetOldestUnsyncedAgeSeconds() uint64 {
+	if x != nil {
+		return x.OldestUnsyncedAgeSeconds
+	}
+	return 0
 }
 
 // HybridTimestamp is a hybrid logical clock (HLC) reading: the device's
@@ -1206,6 +1226,10 @@ type Purge struct {
 	// Keep the records about these people: the user still has access to them
 	// through a caseload membership in the service.
 	KeepPersonIds []string `protobuf:"bytes,3,rep,name=keep_person_ids,json=keepPersonIds,proto3" json:"keep_person_ids,omitempty"`
+	// If set, delete only records of these types: the user still sees the
+	// service but in a narrower role (a manager who became a support worker
+	// no longer pulls meetings). If unset, records of every type.
+	RecordTypes   []string `protobuf:"bytes,4,rep,name=record_types,json=recordTypes,proto3" json:"record_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1281,13 @@ func (x *Purge) GetPersonId() string {
 func (x *Purge) GetKeepPersonIds() []string {
 	if x != nil {
 		return x.KeepPersonIds
+	}
+	return nil
+}
+
+func (x *Purge) GetRecordTypes() []string {
+	if x != nil {
+		return x.RecordTypes
 	}
 	return nil
 }
@@ -1415,13 +1446,15 @@ var File_shiftsync_sync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x1cshiftsync/sync/v1/sync.proto\x12\x11shiftsync.sync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n" +
+	"\x1cshiftsync/sync/v1/sync.proto\x12\x11shiftsync.sync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n" +
 	"\n" +
 	"ClientInfo\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
 	"\x0eschema_version\x18\x02 \x01(\rR\rschemaVersion\x12\x1f\n" +
 	"\vapp_version\x18\x03 \x01(\tR\n" +
-	"appVersion\"D\n" +
+	"appVersion\x12!\n" +
+	"\foutbox_depth\x18\x04 \x01(\rR\voutboxDepth\x12=\n" +
+	"\x1boldest_unsynced_age_seconds\x18\x05 \x01(\x04R\x18oldestUnsyncedAgeSeconds\"D\n" +
 	"\x0fHybridTimestamp\x12\x17\n" +
 	"\awall_ms\x18\x01 \x01(\x03R\x06wallMs\x12\x18\n" +
 	"\alogical\x18\x02 \x01(\rR\alogical\"\\\n" +
@@ -1492,12 +1525,13 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\x12\x19\n" +
 	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x120\n" +
-	"\x06purges\x18\x04 \x03(\v2\x18.shiftsync.sync.v1.PurgeR\x06purges\"k\n" +
+	"\x06purges\x18\x04 \x03(\v2\x18.shiftsync.sync.v1.PurgeR\x06purges\"\x8e\x01\n" +
 	"\x05Purge\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
 	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12&\n" +
-	"\x0fkeep_person_ids\x18\x03 \x03(\tR\rkeepPersonIds\"a\n" +
+	"\x0fkeep_person_ids\x18\x03 \x03(\tR\rkeepPersonIds\x12!\n" +
+	"\frecord_types\x18\x04 \x03(\tR\vrecordTypes\"a\n" +
 	"\x10SubscribeRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"L\n" +

@@ -48,6 +48,31 @@ const (
 	// ReviewServiceListQuarantineProcedure is the fully-qualified name of the ReviewService's
 	// ListQuarantine RPC.
 	ReviewServiceListQuarantineProcedure = "/shiftsync.review.v1.ReviewService/ListQuarantine"
+	// ReviewServiceListRecordsProcedure is the fully-qualified name of the ReviewService's ListRecords
+	// RPC.
+	ReviewServiceListRecordsProcedure = "/shiftsync.review.v1.ReviewService/ListRecords"
+	// ReviewServiceGetRecordProcedure is the fully-qualified name of the ReviewService's GetRecord RPC.
+	ReviewServiceGetRecordProcedure = "/shiftsync.review.v1.ReviewService/GetRecord"
+	// ReviewServiceLockRecordProcedure is the fully-qualified name of the ReviewService's LockRecord
+	// RPC.
+	ReviewServiceLockRecordProcedure = "/shiftsync.review.v1.ReviewService/LockRecord"
+	// ReviewServiceListFindingsProcedure is the fully-qualified name of the ReviewService's
+	// ListFindings RPC.
+	ReviewServiceListFindingsProcedure = "/shiftsync.review.v1.ReviewService/ListFindings"
+	// ReviewServiceGetTrendsProcedure is the fully-qualified name of the ReviewService's GetTrends RPC.
+	ReviewServiceGetTrendsProcedure = "/shiftsync.review.v1.ReviewService/GetTrends"
+	// ReviewServiceListActionsProcedure is the fully-qualified name of the ReviewService's ListActions
+	// RPC.
+	ReviewServiceListActionsProcedure = "/shiftsync.review.v1.ReviewService/ListActions"
+	// ReviewServiceExportEvidencePackProcedure is the fully-qualified name of the ReviewService's
+	// ExportEvidencePack RPC.
+	ReviewServiceExportEvidencePackProcedure = "/shiftsync.review.v1.ReviewService/ExportEvidencePack"
+	// ReviewServiceVerifyEvidencePackProcedure is the fully-qualified name of the ReviewService's
+	// VerifyEvidencePack RPC.
+	ReviewServiceVerifyEvidencePackProcedure = "/shiftsync.review.v1.ReviewService/VerifyEvidencePack"
+	// ReviewServiceListDeviceHealthProcedure is the fully-qualified name of the ReviewService's
+	// ListDeviceHealth RPC.
+	ReviewServiceListDeviceHealthProcedure = "/shiftsync.review.v1.ReviewService/ListDeviceHealth"
 )
 
 // ReviewServiceClient is a client for the shiftsync.review.v1.ReviewService service.
@@ -66,6 +91,35 @@ type ReviewServiceClient interface {
 	// ListQuarantine lists the changes of a service the server refused, with
 	// the reason and the change as received. Nothing a device sends is dropped.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
+	// ListRecords lists a service's records that match a filter, as they
+	// stand, oldest event first (at most 5,000).
+	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
+	// GetRecord returns a record with every version of every field (author,
+	// device, time), whether it is voided or locked, and its addenda.
+	GetRecord(context.Context, *v1.GetRecordRequest) (*v1.GetRecordResponse, error)
+	// LockRecord locks a record (managers): from then on corrections are
+	// addenda. Locking a locked record changes nothing.
+	LockRecord(context.Context, *v1.LockRecordRequest) (*v1.LockRecordResponse, error)
+	// ListFindings evaluates the governance rules for the service now and
+	// lists the findings, open ones only unless include_met.
+	ListFindings(context.Context, *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error)
+	// GetTrends returns weekly incident and restriction trends of a service
+	// or one person.
+	GetTrends(context.Context, *v1.GetTrendsRequest) (*v1.GetTrendsResponse, error)
+	// ListActions lists the action tracker, by owner, agency or overdue.
+	ListActions(context.Context, *v1.ListActionsRequest) (*v1.ListActionsResponse, error)
+	// ExportEvidencePack builds the evidence pack of one person for a period
+	// (the monthly multi-agency pack) as printable HTML and CSV, and keeps its
+	// manifest of record hashes; the export is audited.
+	ExportEvidencePack(context.Context, *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error)
+	// VerifyEvidencePack checks an exported pack: its manifest against the
+	// hash recorded at export, and each record hash against the versions it
+	// names.
+	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
+	// ListDeviceHealth lists the devices of a service's users, oldest sync
+	// first: when each last pushed and pulled, and what it reported of its
+	// outbox.
+	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
 }
 
 // NewReviewServiceClient constructs a client for the shiftsync.review.v1.ReviewService service. By
@@ -112,16 +166,86 @@ func NewReviewServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listRecords: connect.NewClient[v1.ListRecordsRequest, v1.ListRecordsResponse](
+			httpClient,
+			baseURL+ReviewServiceListRecordsProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListRecords")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getRecord: connect.NewClient[v1.GetRecordRequest, v1.GetRecordResponse](
+			httpClient,
+			baseURL+ReviewServiceGetRecordProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("GetRecord")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		lockRecord: connect.NewClient[v1.LockRecordRequest, v1.LockRecordResponse](
+			httpClient,
+			baseURL+ReviewServiceLockRecordProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("LockRecord")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		listFindings: connect.NewClient[v1.ListFindingsRequest, v1.ListFindingsResponse](
+			httpClient,
+			baseURL+ReviewServiceListFindingsProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListFindings")),
+			connect.WithClientOptions(opts...),
+		),
+		getTrends: connect.NewClient[v1.GetTrendsRequest, v1.GetTrendsResponse](
+			httpClient,
+			baseURL+ReviewServiceGetTrendsProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("GetTrends")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listActions: connect.NewClient[v1.ListActionsRequest, v1.ListActionsResponse](
+			httpClient,
+			baseURL+ReviewServiceListActionsProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListActions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		exportEvidencePack: connect.NewClient[v1.ExportEvidencePackRequest, v1.ExportEvidencePackResponse](
+			httpClient,
+			baseURL+ReviewServiceExportEvidencePackProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ExportEvidencePack")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyEvidencePack: connect.NewClient[v1.VerifyEvidencePackRequest, v1.VerifyEvidencePackResponse](
+			httpClient,
+			baseURL+ReviewServiceVerifyEvidencePackProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("VerifyEvidencePack")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listDeviceHealth: connect.NewClient[v1.ListDeviceHealthRequest, v1.ListDeviceHealthResponse](
+			httpClient,
+			baseURL+ReviewServiceListDeviceHealthProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListDeviceHealth")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // reviewServiceClient implements ReviewServiceClient.
 type reviewServiceClient struct {
-	listAlerts       *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
-	acknowledgeAlert *connect.Client[v1.AcknowledgeAlertRequest, v1.AcknowledgeAlertResponse]
-	listConflicts    *connect.Client[v1.ListConflictsRequest, v1.ListConflictsResponse]
-	resolveConflict  *connect.Client[v1.ResolveConflictRequest, v1.ResolveConflictResponse]
-	listQuarantine   *connect.Client[v1.ListQuarantineRequest, v1.ListQuarantineResponse]
+	listAlerts         *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
+	acknowledgeAlert   *connect.Client[v1.AcknowledgeAlertRequest, v1.AcknowledgeAlertResponse]
+	listConflicts      *connect.Client[v1.ListConflictsRequest, v1.ListConflictsResponse]
+	resolveConflict    *connect.Client[v1.ResolveConflictRequest, v1.ResolveConflictResponse]
+	listQuarantine     *connect.Client[v1.ListQuarantineRequest, v1.ListQuarantineResponse]
+	listRecords        *connect.Client[v1.ListRecordsRequest, v1.ListRecordsResponse]
+	getRecord          *connect.Client[v1.GetRecordRequest, v1.GetRecordResponse]
+	lockRecord         *connect.Client[v1.LockRecordRequest, v1.LockRecordResponse]
+	listFindings       *connect.Client[v1.ListFindingsRequest, v1.ListFindingsResponse]
+	getTrends          *connect.Client[v1.GetTrendsRequest, v1.GetTrendsResponse]
+	listActions        *connect.Client[v1.ListActionsRequest, v1.ListActionsResponse]
+	exportEvidencePack *connect.Client[v1.ExportEvidencePackRequest, v1.ExportEvidencePackResponse]
+	verifyEvidencePack *connect.Client[v1.VerifyEvidencePackRequest, v1.VerifyEvidencePackResponse]
+	listDeviceHealth   *connect.Client[v1.ListDeviceHealthRequest, v1.ListDeviceHealthResponse]
 }
 
 // ListAlerts calls shiftsync.review.v1.ReviewService.ListAlerts.
@@ -169,6 +293,87 @@ func (c *reviewServiceClient) ListQuarantine(ctx context.Context, req *v1.ListQu
 	return nil, err
 }
 
+// ListRecords calls shiftsync.review.v1.ReviewService.ListRecords.
+func (c *reviewServiceClient) ListRecords(ctx context.Context, req *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error) {
+	response, err := c.listRecords.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetRecord calls shiftsync.review.v1.ReviewService.GetRecord.
+func (c *reviewServiceClient) GetRecord(ctx context.Context, req *v1.GetRecordRequest) (*v1.GetRecordResponse, error) {
+	response, err := c.getRecord.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// LockRecord calls shiftsync.review.v1.ReviewService.LockRecord.
+func (c *reviewServiceClient) LockRecord(ctx context.Context, req *v1.LockRecordRequest) (*v1.LockRecordResponse, error) {
+	response, err := c.lockRecord.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListFindings calls shiftsync.review.v1.ReviewService.ListFindings.
+func (c *reviewServiceClient) ListFindings(ctx context.Context, req *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error) {
+	response, err := c.listFindings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetTrends calls shiftsync.review.v1.ReviewService.GetTrends.
+func (c *reviewServiceClient) GetTrends(ctx context.Context, req *v1.GetTrendsRequest) (*v1.GetTrendsResponse, error) {
+	response, err := c.getTrends.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListActions calls shiftsync.review.v1.ReviewService.ListActions.
+func (c *reviewServiceClient) ListActions(ctx context.Context, req *v1.ListActionsRequest) (*v1.ListActionsResponse, error) {
+	response, err := c.listActions.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ExportEvidencePack calls shiftsync.review.v1.ReviewService.ExportEvidencePack.
+func (c *reviewServiceClient) ExportEvidencePack(ctx context.Context, req *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error) {
+	response, err := c.exportEvidencePack.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// VerifyEvidencePack calls shiftsync.review.v1.ReviewService.VerifyEvidencePack.
+func (c *reviewServiceClient) VerifyEvidencePack(ctx context.Context, req *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error) {
+	response, err := c.verifyEvidencePack.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListDeviceHealth calls shiftsync.review.v1.ReviewService.ListDeviceHealth.
+func (c *reviewServiceClient) ListDeviceHealth(ctx context.Context, req *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error) {
+	response, err := c.listDeviceHealth.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ReviewServiceHandler is an implementation of the shiftsync.review.v1.ReviewService service.
 type ReviewServiceHandler interface {
 	// ListAlerts lists the alerts of a service, newest first.
@@ -185,6 +390,35 @@ type ReviewServiceHandler interface {
 	// ListQuarantine lists the changes of a service the server refused, with
 	// the reason and the change as received. Nothing a device sends is dropped.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
+	// ListRecords lists a service's records that match a filter, as they
+	// stand, oldest event first (at most 5,000).
+	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
+	// GetRecord returns a record with every version of every field (author,
+	// device, time), whether it is voided or locked, and its addenda.
+	GetRecord(context.Context, *v1.GetRecordRequest) (*v1.GetRecordResponse, error)
+	// LockRecord locks a record (managers): from then on corrections are
+	// addenda. Locking a locked record changes nothing.
+	LockRecord(context.Context, *v1.LockRecordRequest) (*v1.LockRecordResponse, error)
+	// ListFindings evaluates the governance rules for the service now and
+	// lists the findings, open ones only unless include_met.
+	ListFindings(context.Context, *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error)
+	// GetTrends returns weekly incident and restriction trends of a service
+	// or one person.
+	GetTrends(context.Context, *v1.GetTrendsRequest) (*v1.GetTrendsResponse, error)
+	// ListActions lists the action tracker, by owner, agency or overdue.
+	ListActions(context.Context, *v1.ListActionsRequest) (*v1.ListActionsResponse, error)
+	// ExportEvidencePack builds the evidence pack of one person for a period
+	// (the monthly multi-agency pack) as printable HTML and CSV, and keeps its
+	// manifest of record hashes; the export is audited.
+	ExportEvidencePack(context.Context, *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error)
+	// VerifyEvidencePack checks an exported pack: its manifest against the
+	// hash recorded at export, and each record hash against the versions it
+	// names.
+	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
+	// ListDeviceHealth lists the devices of a service's users, oldest sync
+	// first: when each last pushed and pulled, and what it reported of its
+	// outbox.
+	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
 }
 
 // NewReviewServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -227,6 +461,67 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	reviewServiceListRecordsHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListRecordsProcedure,
+		svc.ListRecords,
+		connect.WithSchema(reviewServiceMethods.ByName("ListRecords")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceGetRecordHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceGetRecordProcedure,
+		svc.GetRecord,
+		connect.WithSchema(reviewServiceMethods.ByName("GetRecord")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceLockRecordHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceLockRecordProcedure,
+		svc.LockRecord,
+		connect.WithSchema(reviewServiceMethods.ByName("LockRecord")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceListFindingsHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListFindingsProcedure,
+		svc.ListFindings,
+		connect.WithSchema(reviewServiceMethods.ByName("ListFindings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceGetTrendsHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceGetTrendsProcedure,
+		svc.GetTrends,
+		connect.WithSchema(reviewServiceMethods.ByName("GetTrends")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceListActionsHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListActionsProcedure,
+		svc.ListActions,
+		connect.WithSchema(reviewServiceMethods.ByName("ListActions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceExportEvidencePackHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceExportEvidencePackProcedure,
+		svc.ExportEvidencePack,
+		connect.WithSchema(reviewServiceMethods.ByName("ExportEvidencePack")),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceVerifyEvidencePackHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceVerifyEvidencePackProcedure,
+		svc.VerifyEvidencePack,
+		connect.WithSchema(reviewServiceMethods.ByName("VerifyEvidencePack")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	reviewServiceListDeviceHealthHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListDeviceHealthProcedure,
+		svc.ListDeviceHealth,
+		connect.WithSchema(reviewServiceMethods.ByName("ListDeviceHealth")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shiftsync.review.v1.ReviewService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ReviewServiceListAlertsProcedure:
@@ -239,6 +534,24 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 			reviewServiceResolveConflictHandler.ServeHTTP(w, r)
 		case ReviewServiceListQuarantineProcedure:
 			reviewServiceListQuarantineHandler.ServeHTTP(w, r)
+		case ReviewServiceListRecordsProcedure:
+			reviewServiceListRecordsHandler.ServeHTTP(w, r)
+		case ReviewServiceGetRecordProcedure:
+			reviewServiceGetRecordHandler.ServeHTTP(w, r)
+		case ReviewServiceLockRecordProcedure:
+			reviewServiceLockRecordHandler.ServeHTTP(w, r)
+		case ReviewServiceListFindingsProcedure:
+			reviewServiceListFindingsHandler.ServeHTTP(w, r)
+		case ReviewServiceGetTrendsProcedure:
+			reviewServiceGetTrendsHandler.ServeHTTP(w, r)
+		case ReviewServiceListActionsProcedure:
+			reviewServiceListActionsHandler.ServeHTTP(w, r)
+		case ReviewServiceExportEvidencePackProcedure:
+			reviewServiceExportEvidencePackHandler.ServeHTTP(w, r)
+		case ReviewServiceVerifyEvidencePackProcedure:
+			reviewServiceVerifyEvidencePackHandler.ServeHTTP(w, r)
+		case ReviewServiceListDeviceHealthProcedure:
+			reviewServiceListDeviceHealthHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -266,4 +579,40 @@ func (UnimplementedReviewServiceHandler) ResolveConflict(context.Context, *v1.Re
 
 func (UnimplementedReviewServiceHandler) ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListQuarantine is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListRecords is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) GetRecord(context.Context, *v1.GetRecordRequest) (*v1.GetRecordResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.GetRecord is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) LockRecord(context.Context, *v1.LockRecordRequest) (*v1.LockRecordResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.LockRecord is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ListFindings(context.Context, *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListFindings is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) GetTrends(context.Context, *v1.GetTrendsRequest) (*v1.GetTrendsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.GetTrends is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ListActions(context.Context, *v1.ListActionsRequest) (*v1.ListActionsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListActions is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ExportEvidencePack(context.Context, *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ExportEvidencePack is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.VerifyEvidencePack is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListDeviceHealth is not implemented"))
 }

@@ -1,0 +1,168 @@
+package rpc_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// packRecord returns the fixed id of the scenario's n-th record.
+func packRecord(n int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", n) }
+
+// packScenario records a fortnight of Sam's support with fixed ids and
+// times, and returns the manager's token at export time.
+func packScenario(t *testing.T, s *shiftsynctest.Server) string {
+	t.Helper()
+	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	day := func(d, hh, mm int) time.Time {
+		return shiftsynctest.Epoch.Add(time.Duration(d*24+hh-7)*time.Hour + time.Duration(mm)*time.Minute)
+	}
+	record := func(device shiftsynctest.Enrolment, counter uint64, n int, recordType, person string, at time.Time, edits ...*syncv1.FieldEdit) {
+		t.Helper()
+		if d := at.Sub(s.Clock.Now()); d > 0 {
+			s.Clock.Advance(d)
+		}
+		r := pushOne(t, s, mustToken(t, s, device), &syncv1.Mutation{Counter: counter, RecordId: packRecord(n), RecordType: recordType,
+			ServiceId: "house-a", PersonId: person, Hlc: shiftsynctest.HLC(at, 0), Fields: edits})
+		if r.GetStatus() != accepted {
+			t.Fatalf("record %d (%s): %s %s", n, recordType, r.GetReasonCode(), r.GetReason())
+		}
+	}
+	set, str, ts, enum, num, list := shiftsynctest.Set, shiftsynctest.String, shiftsynctest.Time, shiftsynctest.Enum, shiftsynctest.Int, shiftsynctest.List
+	record(worker, 1, 1, "incident", "sam", day(0, 8, 0), set("started_at", ts(day(0, 7, 40))), set("ended_at", ts(day(0, 7, 55))),
+		set("baseline_regained_at", ts(day(0, 8, 20))), set("setting_events", list("SETTING_EVENT_TRANSITION")),
+		set("behaviour_description", str("Hit the door frame when the minibus was late")), set("intensity_property", num(2)), set("intensity_others", num(1)))
+	record(worker, 2, 2, "restrictive_intervention", "sam", day(0, 8, 5), set("incident_id", str(packRecord(1))),
+		set("type_code", enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING")), set("reason_code", enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS")),
+		set("started_at", ts(day(0, 7, 45))), set("ended_at", ts(day(0, 7, 51))), set("in_care_plan", shiftsynctest.Bool(true)))
+	record(lead, 1, 8, "incident", "other-person", day(1, 9, 0), set("started_at", ts(day(1, 8, 0))), set("behaviour_description", str("Not about Sam")))
+	record(lead, 2, 5, "debrief", "sam", day(1, 14, 0), set("kind", enum("DEBRIEF_KIND_POST_INCIDENT_REVIEW")), set("held_at", ts(day(1, 13, 0))),
+		set("restrictive_intervention_ids", list(packRecord(2))), set("learning_points", str("Confirm the minibus time the night before")))
+	record(lead, 3, 6, "shift_brief", "sam", day(1, 15, 0), set("version", num(4)), set("published_at", ts(day(1, 15, 0))),
+		set("changes_summary", str("Minibus time on Sam's board by 20:00")))
+	record(lead, 4, 7, "action", "sam", day(1, 15, 0), set("action_text", str("Clinical assessment of changed needs")),
+		set("definition_of_done", str("Report shared")), set("agency", str("community_ld_team")), set("owner_role", str("Community LD nurse")),
+		set("deputy_role", str("Team manager")), set("created_at", ts(day(1, 15, 0))), set("deadline", ts(day(5, 17, 0))), set("status", enum("ACTION_STATUS_NOT_STARTED")))
+	record(worker, 3, 3, "early_warning_sign", "sam", day(2, 7, 50), set("observed_at", ts(day(2, 7, 30))), set("sign", str("pacing by the front door")),
+		set("outcome", enum("EARLY_WARNING_OUTCOME_SETTLED")), set("settled_at", ts(day(2, 7, 45))))
+	record(worker, 4, 4, "prn_administration", "sam", day(3, 19, 0), set("given_at", ts(day(3, 18, 45))), set("medicine", str("Lorazepam")),
+		set("dose", str("0.5 mg")), set("protocol_id", str("PRN-SAM-1")), set("non_drug_strategies_tried", str("quiet room, weighted blanket")))
+	s.Clock.Advance(7 * 24 * time.Hour) // day 10: the action is overdue
+	return s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a").Token
+}
+
+// mustToken returns a fresh access token for an enrolled device.
+func mustToken(t *testing.T, s *shiftsynctest.Server, d shiftsynctest.Enrolment) string {
+	t.Helper()
+	token, _, err := s.Issuer.Issue(context.Background(), d.UserID, d.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// TestEvidencePack exports the pack of a fixed scenario over HTTP: the HTML
+// and CSV match the reviewed goldens, the manifest verifies, keeps
+// verifying after the records change, and stops verifying when a stored
+// version or the manifest is altered behind the server's back.
+func TestEvidencePack(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	token := packScenario(t, s)
+	review := reviewClient(s, token)
+	res, err := review.ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(shiftsynctest.Epoch.Add(-24 * time.Hour)), To: timestamppb.New(shiftsynctest.Epoch.Add(14 * 24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GetRecords() != 7 || len(res.GetManifestSha256()) != 64 || res.GetPackId() == "" {
+		t.Errorf("pack: %d records, hash %q, id %q; want Sam's 7", res.GetRecords(), res.GetManifestSha256(), res.GetPackId())
+	}
+	golden(t, "testdata/evidence-pack.html", res.GetHtml())
+	golden(t, "testdata/evidence-pack.csv", res.GetCsv())
+	if n := s.AuditCount(t, shiftsync.AuditEvidenceExport); n != 1 {
+		t.Errorf("%d exports audited, want 1", n)
+	}
+
+	verify := func() *reviewv1.VerifyEvidencePackResponse {
+		t.Helper()
+		v, err := review.VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: res.GetPackId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := verify(); !v.GetOk() || v.GetRecordsChecked() != 7 {
+		t.Fatalf("fresh pack: %v", v)
+	}
+
+	// A later correction does not change what was shared.
+	worker := s.EnrolDevice(t, "ana-2", shiftsync.RoleSupportWorker, "house-a")
+	fix := &syncv1.Mutation{Counter: 1, RecordId: packRecord(1), RecordType: "incident", ServiceId: "house-a", PersonId: "sam",
+		Hlc: shiftsynctest.HLC(s.Clock.Now(), 0), Fields: []*syncv1.FieldEdit{shiftsynctest.Set("place", shiftsynctest.String("front door"))}}
+	wantResult(t, "later correction", pushOne(t, s, worker.Token, fix), accepted, "")
+	if v := verify(); !v.GetOk() {
+		t.Errorf("after a later correction: %v, want the pack to still verify", v)
+	}
+
+	// Someone edits a stored version, then the stored manifest, directly.
+	raw, err := sql.Open("sqlite3", s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE field_versions SET value = '{"s":"Lorazepam 2 mg"}' WHERE record_id = ? AND field = 'medicine'`, packRecord(4)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(); v.GetOk() || !slices.Equal(v.GetMismatchedRecordIds(), []string{packRecord(4)}) || v.GetManifestAltered() {
+		t.Errorf("after altering a version: %v, want record 4 reported", v)
+	}
+	if _, err := raw.Exec(`UPDATE evidence_packs SET manifest = replace(manifest, '"exported_by":"meera"', '"exported_by":"someone"')`); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(); !v.GetManifestAltered() {
+		t.Errorf("after altering the manifest: %v, want it reported", v)
+	}
+
+	// Only those who may review Sam's restrictions export or verify.
+	outsider := s.EnrolDevice(t, "other-manager", shiftsync.RoleManager, "house-b")
+	if _, err := reviewClient(s, outsider.Token).VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: res.GetPackId()}); shiftsynctest.ErrorCode(err) != "not_found" {
+		t.Errorf("another service's manager verifying: %v, want not_found", err)
+	}
+	_, err = review.ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(shiftsynctest.Epoch), To: timestamppb.New(shiftsynctest.Epoch.Add(-time.Hour))})
+	if shiftsynctest.ErrorCode(err) != "invalid" {
+		t.Errorf("a period ending before it starts: %v, want invalid", err)
+	}
+}
+
+// golden compares got with a golden file, rewriting it under -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got); run with -update if intended:\n%s", path, diff)
+	}
+}

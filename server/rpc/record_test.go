@@ -1,0 +1,239 @@
+package rpc_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// pushOne pushes one mutation and returns its result.
+func pushOne(t *testing.T, s *shiftsynctest.Server, token string, m *syncv1.Mutation) *syncv1.MutationResult {
+	t.Helper()
+	res, err := s.Client(token).Push(context.Background(), &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{m}})
+	if err != nil {
+		t.Fatalf("Push() = %v", err)
+	}
+	return res.GetResults()[0]
+}
+
+func wantResult(t *testing.T, what string, r *syncv1.MutationResult, status syncv1.MutationStatus, reason shiftsync.Reason) {
+	t.Helper()
+	if r.GetStatus() != status || r.GetReasonCode() != string(reason) {
+		t.Errorf("%s: %s %q (%s), want %s %q", what, r.GetStatus(), r.GetReasonCode(), r.GetReason(), status, reason)
+	}
+}
+
+const (
+	accepted    = syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED
+	quarantined = syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED
+)
+
+// TestRecord_VoidLockAddenda: a record is never deleted. A manager voids
+// it with a reason, or locks it, after which corrections are addenda; the
+// record's history shows every earlier version with its author, and the
+// void reason and the addendum beside it.
+func TestRecord_VoidLockAddenda(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a", "house-b")
+	manager := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	now := s.Clock.Now()
+	edit := func(counter uint64, id string, logical uint32, edits ...*syncv1.FieldEdit) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "incident", ServiceId: "house-a", PersonId: "sam",
+			Hlc: shiftsynctest.HLC(now, logical), Fields: edits}
+	}
+
+	incident := shiftsynctest.RecordID(t)
+	create := shiftsynctest.Incident(1, incident, "house-a", "sam", now, "Threw a cup")
+	create.Fields = append(create.Fields, shiftsynctest.Set("place", shiftsynctest.String("front door")))
+	wantResult(t, "create", pushOne(t, s, worker.Token, create), accepted, "")
+	wantResult(t, "correction", pushOne(t, s, worker.Token, edit(2, incident, 1, shiftsynctest.Set("place", shiftsynctest.String("kitchen")))), accepted, "")
+	wantResult(t, "worker voids", pushOne(t, s, worker.Token,
+		edit(3, incident, 2, shiftsynctest.Set(shiftsync.VoidReasonField, shiftsynctest.String("wrong person")))), quarantined, shiftsync.ReasonPermissionDenied)
+
+	// The manager locks it; the worker's next edit is refused, an addendum
+	// is accepted.
+	review := reviewClient(s, manager.Token)
+	locked, err := review.LockRecord(ctx, &reviewv1.LockRecordRequest{RecordId: incident})
+	if err != nil || locked.GetRecord().GetLockedBy() != "meera" || locked.GetRecord().GetLockedAt() == nil {
+		t.Fatalf("LockRecord() = %v, %v", locked, err)
+	}
+	wantResult(t, "edit after lock", pushOne(t, s, worker.Token, edit(4, incident, 3, shiftsynctest.Set("place", shiftsynctest.String("lounge")))),
+		quarantined, shiftsync.ReasonRecordLocked)
+	addendum := shiftsynctest.RecordID(t)
+	addendumOf := func(counter uint64, id, target, service string) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "addendum", ServiceId: service, PersonId: "sam",
+			Hlc: shiftsynctest.HLC(now, 4), Fields: []*syncv1.FieldEdit{
+				shiftsynctest.Set("record_id", shiftsynctest.String(target)),
+				shiftsynctest.Set("written_at", shiftsynctest.Time(now)),
+				shiftsynctest.Set("field", shiftsynctest.String("place")),
+				shiftsynctest.Set("corrected_value", shiftsynctest.String("lounge")),
+				shiftsynctest.Set("reason", shiftsynctest.String("I wrote the wrong room")),
+			}}
+	}
+	wantResult(t, "addendum", pushOne(t, s, worker.Token, addendumOf(5, addendum, incident, "house-a")), accepted, "")
+	wantResult(t, "addendum naming a missing record", pushOne(t, s, worker.Token, addendumOf(6, shiftsynctest.RecordID(t), shiftsynctest.RecordID(t), "house-a")),
+		quarantined, shiftsync.ReasonInvalidReference)
+	wantResult(t, "addendum in another service", pushOne(t, s, worker.Token, addendumOf(7, shiftsynctest.RecordID(t), incident, "house-b")),
+		quarantined, shiftsync.ReasonInvalidReference)
+
+	// The manager voids the locked record with a reason.
+	s.Clock.Advance(time.Minute)
+	void := &syncv1.Mutation{Counter: 1, RecordId: incident, RecordType: "incident", ServiceId: "house-a", PersonId: "sam",
+		Hlc: shiftsynctest.HLC(s.Clock.Now(), 0), Fields: []*syncv1.FieldEdit{shiftsynctest.Set(shiftsync.VoidReasonField, shiftsynctest.String("entered for the wrong person"))}}
+	wantResult(t, "manager voids", pushOne(t, s, manager.Token, void), accepted, "")
+
+	got, err := review.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: incident})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetRecord().GetVoidReason() != "entered for the wrong person" {
+		t.Errorf("void reason = %q", got.GetRecord().GetVoidReason())
+	}
+	var history []string
+	for _, v := range got.GetVersions() {
+		history = append(history, v.GetField()+"="+valueText(v.GetValue())+" by "+v.GetAuthorUserId()+current(v.GetCurrent()))
+	}
+	want := []string{
+		"behaviour_description=Threw a cup by ana (current)",
+		"place=front door by ana",
+		"place=kitchen by ana (current)",
+		"started_at=" + now.Add(-5*time.Minute).UTC().Format(time.RFC3339) + " by ana (current)",
+		"void_reason=entered for the wrong person by meera (current)",
+	}
+	if strings.Join(history, "\n") != strings.Join(want, "\n") {
+		t.Errorf("history:\n%s\nwant:\n%s", strings.Join(history, "\n"), strings.Join(want, "\n"))
+	}
+	if len(got.GetAddenda()) != 1 || got.GetAddenda()[0].GetRecordId() != addendum || got.GetAddenda()[0].GetCreatedBy() != "ana" {
+		t.Errorf("addenda = %v, want ana's", got.GetAddenda())
+	}
+
+	// A voided record leaves lists unless asked for, and is kept.
+	list, err := review.ListRecords(ctx, &reviewv1.ListRecordsRequest{ServiceId: "house-a", RecordType: "incident"})
+	if err != nil || len(list.GetRecords()) != 0 {
+		t.Errorf("ListRecords() = %v, %v; want the voided incident left out", list.GetRecords(), err)
+	}
+	list, err = review.ListRecords(ctx, &reviewv1.ListRecordsRequest{ServiceId: "house-a", RecordType: "incident", IncludeVoided: true})
+	if err != nil || len(list.GetRecords()) != 1 {
+		t.Errorf("ListRecords(include voided) = %v, %v; want it", list.GetRecords(), err)
+	}
+	if n := s.AuditCount(t, shiftsync.AuditRecordLock); n != 1 {
+		t.Errorf("%d locks audited, want 1", n)
+	}
+}
+
+func valueText(v *syncv1.Value) string {
+	switch k := v.GetKind().(type) {
+	case *syncv1.Value_StringValue:
+		return k.StringValue
+	case *syncv1.Value_IntValue:
+		return strconv.FormatInt(k.IntValue, 10)
+	case *syncv1.Value_TimestampValue:
+		return k.TimestampValue.AsTime().UTC().Format(time.RFC3339)
+	}
+	return v.String()
+}
+
+func current(c bool) string {
+	if c {
+		return " (current)"
+	}
+	return ""
+}
+
+// TestValidation_QuarantinesWithReasons: a wrong MHSDS code, an end before
+// its start, an action without an owner or a deadline are quarantined with
+// a clear reason, and the manager sees them.
+func TestValidation_QuarantinesWithReasons(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	manager := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	now := s.Clock.Now()
+
+	wrongCode := shiftsynctest.ProneRestraint(1, shiftsynctest.RecordID(t), "house-a", "sam", now)
+	wrongCode.Fields[1] = shiftsynctest.Set("type_code", shiftsynctest.Enum("RESTRICTIVE_INTERVENTION_TYPE_02"))
+	wantResult(t, "unknown MHSDS code", pushOne(t, s, worker.Token, wrongCode), quarantined, shiftsync.ReasonInvalidValue)
+
+	backwards := shiftsynctest.ProneRestraint(2, shiftsynctest.RecordID(t), "house-a", "sam", now)
+	backwards.Fields[3] = shiftsynctest.Set("started_at", shiftsynctest.Time(now.Add(-5*time.Minute)))
+	backwards.Fields[4] = shiftsynctest.Set("ended_at", shiftsynctest.Time(now.Add(-9*time.Minute)))
+	r := pushOne(t, s, worker.Token, backwards)
+	wantResult(t, "end before start", r, quarantined, shiftsync.ReasonOutOfOrder)
+	if !strings.Contains(r.GetReason(), "ended_at") || !strings.Contains(r.GetReason(), "before started_at") {
+		t.Errorf("reason %q does not say which fields", r.GetReason())
+	}
+
+	// An edit that would leave the end before the start is held to it too.
+	ok := shiftsynctest.ProneRestraint(3, shiftsynctest.RecordID(t), "house-a", "sam", now)
+	wantResult(t, "valid restriction", pushOne(t, s, worker.Token, ok), accepted, "")
+	later := &syncv1.Mutation{Counter: 4, RecordId: ok.GetRecordId(), RecordType: ok.GetRecordType(), ServiceId: "house-a", PersonId: "sam",
+		Hlc: shiftsynctest.HLC(now, 1), Fields: []*syncv1.FieldEdit{shiftsynctest.Set("started_at", shiftsynctest.Time(now))}}
+	wantResult(t, "start moved after the end", pushOne(t, s, worker.Token, later), quarantined, shiftsync.ReasonOutOfOrder)
+
+	noOwner := shiftsynctest.Action(1, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "housing", now.Add(72*time.Hour))
+	noOwner.Fields = append(noOwner.Fields[:3], noOwner.Fields[4:]...) // drop owner_role
+	wantResult(t, "action without owner", pushOne(t, s, lead.Token, noOwner), quarantined, shiftsync.ReasonMissingRequired)
+	noDeadline := shiftsynctest.Action(2, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "housing", now.Add(72*time.Hour))
+	noDeadline.Fields = noDeadline.Fields[:6] // drop deadline and status
+	wantResult(t, "action without deadline", pushOne(t, s, lead.Token, noDeadline), quarantined, shiftsync.ReasonMissingRequired)
+	blankOwner := shiftsynctest.Action(3, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "housing", now.Add(72*time.Hour))
+	blankOwner.Fields[3] = shiftsynctest.Set("owner_role", shiftsynctest.String("  "))
+	wantResult(t, "action with a blank owner", pushOne(t, s, lead.Token, blankOwner), quarantined, shiftsync.ReasonMissingRequired)
+
+	q, err := reviewClient(s, manager.Token).ListQuarantine(ctx, &reviewv1.ListQuarantineRequest{ServiceId: "house-a"})
+	if err != nil || len(q.GetChanges()) != 6 {
+		t.Fatalf("quarantine = %v, %v; want the 6 refused changes", q.GetChanges(), err)
+	}
+	for _, c := range q.GetChanges() {
+		if c.GetReason() == "" || c.GetPayloadJson() == "" {
+			t.Errorf("quarantined %s without a reason or its payload: %v", c.GetRecordType(), c)
+		}
+	}
+}
+
+// TestPartnerAgency_UpdatesItsOwnActions: a community team's user updates
+// progress and evidence on the actions assigned to the team, and nothing
+// else: not another agency's action, not the deadline, and never verifies
+// its own action as complete.
+func TestPartnerAgency_UpdatesItsOwnActions(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	admin := shiftsync.Principal{UserID: "test"}
+	if err := s.Identity.CreateUser(ctx, admin, "nurse", "org-test", "Community nurse", "community_ld_team"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Identity.AddMembership(ctx, admin, shiftsync.Membership{UserID: "nurse", ServiceID: "house-a", PersonID: "sam",
+		Role: shiftsync.RolePartner, Start: s.Clock.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	nurse := s.EnrolDevice(t, "nurse", shiftsync.RolePartner)
+	now := s.Clock.Now()
+	ours, theirs := shiftsynctest.RecordID(t), shiftsynctest.RecordID(t)
+	wantResult(t, "our action", pushOne(t, s, lead.Token, shiftsynctest.Action(1, ours, "house-a", "sam", now.Add(-time.Hour), "community_ld_team", now.Add(72*time.Hour))), accepted, "")
+	wantResult(t, "housing's action", pushOne(t, s, lead.Token, shiftsynctest.Action(2, theirs, "house-a", "sam", now.Add(-time.Hour), "housing", now.Add(72*time.Hour))), accepted, "")
+
+	edit := func(counter uint64, id string, e *syncv1.FieldEdit) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "action", ServiceId: "house-a", PersonId: "sam",
+			Hlc: shiftsynctest.HLC(now, uint32(counter)), Fields: []*syncv1.FieldEdit{e}}
+	}
+	wantResult(t, "progress on our action", pushOne(t, s, nurse.Token, edit(1, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_DONE_PENDING_EVIDENCE")))), accepted, "")
+	wantResult(t, "evidence on our action", pushOne(t, s, nurse.Token, edit(2, ours, shiftsynctest.Set("evidence_received", shiftsynctest.List("assessment report")))), accepted, "")
+	wantResult(t, "housing's action", pushOne(t, s, nurse.Token, edit(3, theirs, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_ON_TRACK")))), quarantined, shiftsync.ReasonPermissionDenied)
+	wantResult(t, "moving our deadline", pushOne(t, s, nurse.Token, edit(4, ours, shiftsynctest.Set("deadline", shiftsynctest.Time(now.Add(30*24*time.Hour))))), quarantined, shiftsync.ReasonPermissionDenied)
+	wantResult(t, "verifying our own action", pushOne(t, s, nurse.Token, edit(5, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_VERIFIED_COMPLETE")))), quarantined, shiftsync.ReasonPermissionDenied)
+	wantResult(t, "reassigning it", pushOne(t, s, nurse.Token, edit(6, theirs, shiftsynctest.Set("agency", shiftsynctest.String("community_ld_team")))), quarantined, shiftsync.ReasonPermissionDenied)
+	wantResult(t, "creating an action", pushOne(t, s, nurse.Token, shiftsynctest.Action(7, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "community_ld_team", now.Add(time.Hour))), quarantined, shiftsync.ReasonPermissionDenied)
+
+	// The provider verifies it.
+	wantResult(t, "provider verifies", pushOne(t, s, lead.Token, edit(3, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_VERIFIED_COMPLETE")))), accepted, "")
+}

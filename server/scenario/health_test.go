@@ -1,0 +1,49 @@
+package scenario_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// TestDeviceSyncHealth: a phone that logged offline for three hours
+// reports its outbox when it gets signal, and the manager sees when each
+// phone last pushed and pulled and how old its unsynced records were; a
+// phone that never synced shows as such, first.
+func TestDeviceSyncHealth(t *testing.T) {
+	w := newWorld(t)
+	ana := w.phone("ana", shiftsync.RoleSupportWorker)
+	ben := w.phone("ben", shiftsync.RoleSupportWorker)
+	ana.SetAppVersion("android-2.4.1")
+
+	w.at(day(0, 8, 0))
+	ana.transitionIncident(day(0, 7, 50), "Shouted at the bus stop")
+	ana.log("early_warning_sign", person, fields{"observed_at": ts(day(0, 9, 0)), "sign": str("pacing")})
+	w.at(day(0, 11, 0))
+	ana.sync()
+
+	health, err := w.s.Review.DeviceHealth(context.Background(), shiftsync.Principal{UserID: w.manager.UserID}, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDevice := map[string]shiftsync.DeviceHealth{}
+	for _, h := range health {
+		byDevice[h.DeviceID] = h
+	}
+	a, b := byDevice[ana.DeviceID()], byDevice[ben.DeviceID()]
+	if a.OutboxDepth != 2 || a.OldestUnsyncedAge != 3*time.Hour || a.AppVersion != "android-2.4.1" ||
+		!a.LastPushAt.Equal(day(0, 11, 0)) || !a.LastPullAt.Equal(day(0, 11, 0)) || a.UserID != "ana" {
+		t.Errorf("ana's phone = %+v, want 2 changes 3h old reported, pushed and pulled at 11:00", a)
+	}
+	if b.DeviceID == "" || !b.LastPushAt.IsZero() || !b.LastPullAt.IsZero() || !b.ReportedAt.IsZero() {
+		t.Errorf("ben's phone = %+v, want listed, never synced", b)
+	}
+	if len(health) == 0 || health[0].LastPullAt.After(health[len(health)-1].LastPullAt) {
+		t.Errorf("devices not ordered oldest sync first: %+v", health)
+	}
+	if _, err := w.s.Review.DeviceHealth(context.Background(), shiftsync.Principal{UserID: "ana"}, service); shiftsync.ErrorCode(err) != shiftsync.CodePermissionDenied {
+		t.Errorf("a support worker's DeviceHealth() = %v, want permission_denied", err)
+	}
+}

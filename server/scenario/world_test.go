@@ -1,0 +1,265 @@
+package scenario_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/shiftsync/shiftsync/mobile-contract/replica"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// The service and person of the scenarios.
+const (
+	service = "oak-house"
+	person  = "sam"
+)
+
+// world is a real server with phones enrolled through the real flow, each
+// a replica file syncing over HTTP, and a manager reviewing over HTTP.
+type world struct {
+	t       *testing.T
+	s       *shiftsynctest.Server
+	manager shiftsynctest.Enrolment
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	s := shiftsynctest.NewServer(t)
+	return &world{t: t, s: s, manager: s.EnrolDevice(t, "registered-manager", shiftsync.RoleManager, service)}
+}
+
+// at moves the server's clock (and so every phone's) to t.
+func (w *world) at(t time.Time) {
+	w.t.Helper()
+	if d := t.Sub(w.s.Clock.Now()); d < 0 {
+		w.t.Fatalf("the clock cannot go back from %s to %s", w.s.Clock.Now(), t)
+	} else {
+		w.s.Clock.Advance(d)
+	}
+}
+
+// phone is a support worker's or lead's phone.
+type phone struct {
+	*replica.Replica
+	w    *world
+	name string
+}
+
+// serverClock is a phone clock that reads the server's fake clock.
+type serverClock struct{ c *shiftsynctest.Clock }
+
+func (c serverClock) NowUnixMilli() int64 { return c.c.Now().UnixMilli() }
+
+// phone creates the user with role in the service and enrols a new replica
+// for them with a one-time code, as a phone does.
+func (w *world) phone(user string, role shiftsync.Role) *phone {
+	w.t.Helper()
+	w.s.EnrolDevice(w.t, user, role, service) // the user and the membership
+	r, err := replica.Open(filepath.Join(w.t.TempDir(), user+".db"), "provisional-"+user)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { _ = r.Close() })
+	r.SetClock(serverClock{w.s.Clock})
+	code, _, err := w.s.Identity.IssueEnrolmentCode(context.Background(), shiftsync.Principal{UserID: w.manager.UserID}, user)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := r.Enrol(w.s.URL, code, user+"'s phone"); err != nil {
+		w.t.Fatalf("%s: Enrol() = %v", user, err)
+	}
+	return &phone{Replica: r, w: w, name: user}
+}
+
+// fields is a record's field values.
+type fields map[string]*syncv1.Value
+
+func (f fields) json(t *testing.T) string {
+	t.Helper()
+	raw := map[string]json.RawMessage{}
+	for name, v := range f {
+		b, err := protojson.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[name] = b
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// log records a new record on the phone (offline) and returns its id.
+func (p *phone) log(recordType, personID string, f fields) string {
+	p.w.t.Helper()
+	id, err := p.Create(recordType, service, personID, f.json(p.w.t))
+	if err != nil {
+		p.w.t.Fatalf("%s: Create(%s) = %v", p.name, recordType, err)
+	}
+	return id
+}
+
+// edit edits a record on the phone.
+func (p *phone) edit(id string, f fields) {
+	p.w.t.Helper()
+	if err := p.Edit(id, f.json(p.w.t)); err != nil {
+		p.w.t.Fatalf("%s: Edit(%s) = %v", p.name, id, err)
+	}
+}
+
+// sync syncs the phone and fails the test if anything was quarantined.
+func (p *phone) sync() {
+	p.w.t.Helper()
+	rep, err := p.SyncEnrolled()
+	if err != nil {
+		p.w.t.Fatalf("%s: SyncEnrolled() = %v", p.name, err)
+	}
+	if rep.Quarantined > 0 {
+		p.w.t.Fatalf("%s: %d change(s) quarantined: %s", p.name, rep.Quarantined, rep.RejectedJSON)
+	}
+}
+
+// review returns a ReviewService client with a fresh manager's token.
+func (w *world) review() reviewv1connect.ReviewServiceClient {
+	w.t.Helper()
+	token, _, err := w.s.Issuer.Issue(context.Background(), w.manager.UserID, w.manager.DeviceID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return reviewv1connect.NewReviewServiceClient(shiftsynctest.HTTPClient(), w.s.URL, shiftsynctest.WithToken(token))
+}
+
+// findings lists the service's findings (met ones too) of one rule, by
+// subject.
+func (w *world) findings(rule string) map[string]*reviewv1.Finding {
+	w.t.Helper()
+	res, err := w.review().ListFindings(context.Background(), &reviewv1.ListFindingsRequest{ServiceId: service, IncludeMet: true})
+	if err != nil {
+		w.t.Fatalf("ListFindings() = %v", err)
+	}
+	out := map[string]*reviewv1.Finding{}
+	for _, f := range res.GetFindings() {
+		if f.GetRuleId() == rule {
+			out[f.GetSubject()] = f
+		}
+	}
+	return out
+}
+
+// finding returns the one finding of a rule about a subject.
+func (w *world) finding(rule, subject string) *reviewv1.Finding {
+	w.t.Helper()
+	f, ok := w.findings(rule)[subject]
+	if !ok {
+		w.t.Fatalf("no %s finding about %s", rule, subject)
+	}
+	return f
+}
+
+// wantState fails the test unless the finding is in state want and its
+// message holds every part.
+func wantState(t *testing.T, f *reviewv1.Finding, want shiftsync.FindingState, parts ...string) {
+	t.Helper()
+	if f.GetState() != string(want) {
+		t.Errorf("%s %s: state %s, want %s (%s)", f.GetRuleId(), f.GetSubject(), f.GetState(), want, f.GetMessage())
+	}
+	for _, part := range parts {
+		if !strings.Contains(f.GetMessage(), part) {
+			t.Errorf("%s %s: message %q lacks %q", f.GetRuleId(), f.GetSubject(), f.GetMessage(), part)
+		}
+	}
+	if f.GetRuleVersion() < 1 {
+		t.Errorf("%s: no rule version", f.GetRuleId())
+	}
+}
+
+// trends returns the service's weekly trends for the person.
+func (w *world) trends(from, to time.Time) []*reviewv1.WeekTrend {
+	w.t.Helper()
+	res, err := w.review().GetTrends(context.Background(), &reviewv1.GetTrendsRequest{
+		ServiceId: service, PersonId: person, From: timestamppb.New(from), To: timestamppb.New(to)})
+	if err != nil {
+		w.t.Fatalf("GetTrends() = %v", err)
+	}
+	return res.GetWeeks()
+}
+
+// Value builders.
+var (
+	str  = shiftsynctest.String
+	enum = shiftsynctest.Enum
+	ts   = shiftsynctest.Time
+	num  = shiftsynctest.Int
+	yes  = shiftsynctest.Bool(true)
+	list = shiftsynctest.List
+)
+
+// day returns the time on the day d days after Monday 2 March 2026 (the
+// test clock's epoch, a Monday), at hh:mm UTC.
+func day(d, hh, mm int) time.Time {
+	e := shiftsynctest.Epoch
+	return time.Date(e.Year(), e.Month(), e.Day()+d, hh, mm, 0, 0, time.UTC)
+}
+
+// transitionIncident logs an incident during a morning transition.
+func (p *phone) transitionIncident(at time.Time, what string) string {
+	return p.log("incident", person, fields{
+		"started_at":            ts(at),
+		"ended_at":              ts(at.Add(12 * time.Minute)),
+		"baseline_regained_at":  ts(at.Add(40 * time.Minute)),
+		"setting_events":        list("SETTING_EVENT_TRANSITION"),
+		"behaviour_categories":  list("BEHAVIOUR_CATEGORY_VERBAL_AGGRESSION"),
+		"behaviour_description": str(what),
+		"intensity_verbal":      num(2),
+		"harm_to_person":        enum("HARM_LEVEL_NONE"),
+	})
+}
+
+// restriction logs an incident and a standing hold used in it, for the
+// given minutes.
+func (p *phone) restriction(at time.Time, minutes int) string {
+	incident := p.log("incident", person, fields{
+		"started_at":            ts(at),
+		"behaviour_description": str("Hit out at staff at the front door"),
+		"intensity_others":      num(3),
+	})
+	return p.log("restrictive_intervention", person, fields{
+		"incident_id":    str(incident),
+		"type_code":      enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING"),
+		"reason_code":    enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS"),
+		"started_at":     ts(at.Add(2 * time.Minute)),
+		"ended_at":       ts(at.Add(time.Duration(2+minutes) * time.Minute)),
+		"in_care_plan":   yes,
+		"legal_basis":    enum("LEGAL_BASIS_COMMON_LAW"),
+		"staff_involved": list("ana", "ben"),
+	})
+}
+
+func weekStarts(weeks []*reviewv1.WeekTrend) []string {
+	var out []string
+	for _, w := range weeks {
+		out = append(out, w.GetWeekStart().AsTime().Format("2006-01-02"))
+	}
+	return out
+}
+
+func column(weeks []*reviewv1.WeekTrend, get func(*reviewv1.WeekTrend) int32) []int32 {
+	var out []int32
+	for _, w := range weeks {
+		out = append(out, get(w))
+	}
+	return out
+}

@@ -1,0 +1,219 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// packAllowed reports whether p may export or verify packs about a person:
+// those who may review the person's restrictive interventions.
+func (s *ReviewService) packAllowed(ctx context.Context, p shiftsync.Principal, serviceID, personID string) (bool, error) {
+	allowed, err := s.reviewable(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	return allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID, PersonID: personID}), nil
+}
+
+// ExportEvidencePack implements [shiftsync.ReviewService].
+func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Principal, serviceID, personID string, from, to time.Time) (shiftsync.EvidencePack, error) {
+	pack := shiftsync.EvidencePack{ServiceID: serviceID, PersonID: personID, From: from.UTC(), To: to.UTC()}
+	switch {
+	case serviceID == "" || personID == "":
+		return pack, shiftsync.Errorf(shiftsync.CodeInvalid, "an evidence pack is about one person of one service")
+	case !to.After(from) || to.Sub(from) > shiftsync.MaxPackPeriod:
+		return pack, shiftsync.Errorf(shiftsync.CodeInvalid, "an evidence pack covers a period of at most a year, ending after it starts")
+	}
+	if ok, err := s.packAllowed(ctx, p, serviceID, personID); err != nil {
+		return pack, err
+	} else if !ok {
+		return pack, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not export evidence about person %q of service %q", personID, serviceID)
+	}
+	if err := s.db.evaluate(ctx, serviceID); err != nil {
+		return pack, err
+	}
+	err := s.db.update(ctx, func(tx *Tx) error {
+		records, err := loadRecords(ctx, tx.Tx, `r.service_id = ? AND r.person_id = ?`, serviceID, personID)
+		if err != nil {
+			return err
+		}
+		th, err := thresholds(ctx, tx.Tx, serviceID)
+		if err != nil {
+			return err
+		}
+		loc, err := time.LoadLocation(th.TimeZone)
+		if err != nil {
+			return err
+		}
+		pack.Records, pack.EventTimes = nil, map[string]time.Time{}
+		for _, r := range records {
+			at := s.eventTime(r)
+			if r.Voided() || at.Before(pack.From) || at.After(pack.To) {
+				continue
+			}
+			pack.Records, pack.EventTimes[r.RecordID] = append(pack.Records, r), at
+			if r.RecordType == actionType {
+				pack.Actions = append(pack.Actions, shiftsync.ViewAction(r, tx.now))
+			}
+		}
+		slices.SortStableFunc(pack.Records, func(a, b *shiftsync.Record) int { return s.eventTime(a).Compare(s.eventTime(b)) })
+		pack.Weeks = shiftsync.Trends(pack.Records, personID, pack.From, pack.To, loc)
+		if pack.Findings, err = openFindings(ctx, tx.Tx, serviceID, personID); err != nil {
+			return err
+		}
+		pack.Manifest = shiftsync.NewManifest(serviceID, personID, pack.From, pack.To, p.UserID, tx.now, pack.Records)
+		pack.ID = uuid.Must(uuid.NewV7()).String()
+		sum := pack.Manifest.Hash()
+		if _, err := tx.exec(ctx, `
+			INSERT INTO evidence_packs (id, service_id, person_id, period_start, period_end, max_version_seq, manifest, manifest_sha256, exported_by, exported_at)
+			VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM field_versions), ?, ?, ?, ?)`,
+			pack.ID, serviceID, personID, pack.From.UnixMilli(), pack.To.UnixMilli(), string(pack.Manifest.Canonical()), sum, p.UserID, tx.now.UnixMilli()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditEvidenceExport, Subject: pack.ID,
+			Detail: fmt.Sprintf(`{"service":%q,"person":%q,"records":%d,"manifest_sha256":%q}`, serviceID, personID, len(pack.Records), sum)})
+	})
+	return pack, err
+}
+
+// openFindings returns the open findings about a person, by due time.
+func openFindings(ctx context.Context, q queryer, serviceID, personID string) ([]shiftsync.Finding, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT rule_id, rule_version, thresholds_version, subject, record_id, state, due_at, message
+		FROM findings WHERE service_id = ? AND person_id = ? AND state <> 'met' ORDER BY due_at, rule_id, subject`, serviceID, personID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftsync.Finding
+	for rows.Next() {
+		f := shiftsync.Finding{ServiceID: serviceID, PersonID: personID}
+		var (
+			state string
+			due   int64
+		)
+		if err := rows.Scan(&f.RuleID, &f.RuleVersion, &f.ThresholdsVersion, &f.Subject, &f.RecordID, &state, &due, &f.Message); err != nil {
+			return nil, err
+		}
+		f.State, f.DueAt = shiftsync.FindingState(state), time.UnixMilli(due).UTC()
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// VerifyEvidencePack implements [shiftsync.ReviewService].
+func (s *ReviewService) VerifyEvidencePack(ctx context.Context, p shiftsync.Principal, packID string) (shiftsync.PackVerification, error) {
+	v := shiftsync.PackVerification{PackID: packID}
+	var serviceID, personID, raw, sum string
+	err := s.db.read.QueryRowContext(ctx, `SELECT service_id, person_id, manifest, manifest_sha256 FROM evidence_packs WHERE id = ?`, packID).
+		Scan(&serviceID, &personID, &raw, &sum)
+	notFound := shiftsync.Errorf(shiftsync.CodeNotFound, "no evidence pack %q that you may verify", packID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return v, notFound
+	case err != nil:
+		return v, storageError(err)
+	}
+	if ok, err := s.packAllowed(ctx, p, serviceID, personID); err != nil {
+		return v, err
+	} else if !ok {
+		return v, notFound
+	}
+	audited, err := s.auditedPackHash(ctx, packID)
+	if err != nil {
+		return v, err
+	}
+	var m shiftsync.Manifest
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		v.ManifestAltered = true
+		return v, nil
+	}
+	v.ManifestAltered = m.Hash() != sum || sum != audited
+	for _, e := range m.Entries {
+		v.Records++
+		r, err := s.recordAt(ctx, e)
+		if err != nil {
+			return v, err
+		}
+		if r == nil || shiftsync.RecordHash(r) != e.SHA256 {
+			v.Mismatched = append(v.Mismatched, e.RecordID)
+		}
+	}
+	return v, s.db.Audit(ctx, shiftsync.AuditEvent{Actor: p, Action: shiftsync.AuditReviewRead, Subject: packID,
+		Detail: fmt.Sprintf(`{"verify_pack":%t,"records":%d}`, v.OK(), v.Records)})
+}
+
+// auditedPackHash returns the manifest hash the audit log recorded when
+// the pack was exported.
+func (s *ReviewService) auditedPackHash(ctx context.Context, packID string) (string, error) {
+	var detail string
+	err := s.db.read.QueryRowContext(ctx, `SELECT detail FROM audit_log WHERE action = ? AND subject = ?`, shiftsync.AuditEvidenceExport, packID).Scan(&detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil // no audit entry: the pack row cannot be trusted
+	} else if err != nil {
+		return "", storageError(err)
+	}
+	var d struct {
+		SHA256 string `json:"manifest_sha256"`
+	}
+	_ = json.Unmarshal([]byte(detail), &d)
+	return d.SHA256, nil
+}
+
+// recordAt rebuilds a manifest entry's record from the field versions it
+// names; nil when a version is missing or belongs elsewhere.
+func (s *ReviewService) recordAt(ctx context.Context, e shiftsync.ManifestEntry) (*shiftsync.Record, error) {
+	ref := shiftsync.RecordRef{RecordID: e.RecordID}
+	err := s.db.read.QueryRowContext(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, e.RecordID).
+		Scan(&ref.RecordType, &ref.ServiceID, &ref.PersonID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, storageError(err)
+	}
+	r := &shiftsync.Record{RecordRef: ref, Fields: map[string]shiftsync.Value{}}
+	if len(e.Versions) == 0 {
+		return r, nil
+	}
+	seqs := make([]any, 0, len(e.Versions))
+	for _, seq := range e.Versions {
+		seqs = append(seqs, seq)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, record_id, field, value FROM field_versions WHERE seq IN (?`+strings.Repeat(`, ?`, len(seqs)-1)+`)`, seqs...)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq       int64
+			id, field string
+			raw       []byte
+		)
+		if err := rows.Scan(&seq, &id, &field, &raw); err != nil {
+			return nil, storageError(err)
+		}
+		value, err := shiftsync.UnmarshalValue(raw)
+		if err != nil || id != e.RecordID || e.Versions[field] != seq {
+			return nil, nil
+		}
+		r.Fields[field] = value
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storageError(err)
+	}
+	if len(r.Fields) != len(e.Versions) {
+		return nil, nil
+	}
+	return r, nil
+}
