@@ -275,7 +275,7 @@ CREATE TABLE records (
     created_by_device TEXT    NOT NULL,
     created_hlc       INTEGER NOT NULL,
     received_at       INTEGER NOT NULL
-) WITHOUT ROWID;
+, agency TEXT NOT NULL DEFAULT '') WITHOUT ROWID;
 
 -- table services
 CREATE TABLE services (

@@ -109,13 +109,27 @@ func WriteCSV(w io.Writer, pack shiftsync.EvidencePack) error {
 		return err
 	}
 	for _, r := range pack.Records {
-		if err := cw.Write([]string{r.RecordID, r.RecordType, pack.EventTimes[r.RecordID].UTC().Format(time.RFC3339), r.CreatedBy, r.RecordedAt.UTC().Format(time.RFC3339),
-			r.ReceivedAt.UTC().Format(time.RFC3339), hashes[r.RecordID], Summary(r)}); err != nil {
+		row := []string{r.RecordID, r.RecordType, pack.EventTimes[r.RecordID].UTC().Format(time.RFC3339), r.CreatedBy, r.RecordedAt.UTC().Format(time.RFC3339),
+			r.ReceivedAt.UTC().Format(time.RFC3339), hashes[r.RecordID], Summary(r)}
+		for i, cell := range row {
+			row[i] = inertCell(cell)
+		}
+		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// inertCell keeps a spreadsheet from reading a cell as a formula: text
+// written on a device that starts with =, +, -, @, a tab or a carriage
+// return is prefixed with an apostrophe (OWASP's CSV injection advice).
+func inertCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // summaryFields are the fields that say what a record is about, in order

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,8 @@ func packScenario(t *testing.T, s *shiftsynctest.Server) string {
 		set("outcome", enum("EARLY_WARNING_OUTCOME_SETTLED")), set("settled_at", ts(day(2, 7, 45))))
 	record(worker, 4, 4, "prn_administration", "sam", day(3, 19, 0), set("given_at", ts(day(3, 18, 45))), set("medicine", str("Lorazepam")),
 		set("dose", str("0.5 mg")), set("protocol_id", str("PRN-SAM-1")), set("non_drug_strategies_tried", str("quiet room, weighted blanket")))
+	record(worker, 5, 9, "safeguarding_concern", "sam", day(3, 20, 0), set("raised_at", ts(day(3, 20, 0))),
+		set("category", enum("ABUSE_CATEGORY_PHYSICAL")), set("description", str("Bruise on Sam's arm after the home visit")))
 	s.Clock.Advance(7 * 24 * time.Hour) // day 10: the action is overdue
 	return s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a").Token
 }
@@ -135,6 +138,21 @@ func TestEvidencePack(t *testing.T) {
 	}
 	if v := verify(); !v.GetManifestAltered() {
 		t.Errorf("after altering the manifest: %v, want it reported", v)
+	}
+
+	// A pack lists only what its exporter may review, and never a
+	// safeguarding concern's details.
+	if strings.Contains(string(res.GetHtml())+string(res.GetCsv()), "Bruise") || !strings.Contains(string(res.GetHtml()), "<p>1 raised in the period.") {
+		t.Errorf("the manager's pack lists the safeguarding concern or does not count it")
+	}
+	safeguarding := s.EnrolDevice(t, "sara", shiftsync.RoleSafeguardingLead, "house-a")
+	theirs, err := reviewClient(s, safeguarding.Token).ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(shiftsynctest.Epoch.Add(-24 * time.Hour)), To: timestamppb.New(shiftsynctest.Epoch.Add(14 * 24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if theirs.GetRecords() != 6 || strings.Contains(string(theirs.GetCsv()), packRecord(6)) {
+		t.Errorf("the safeguarding lead's pack: %d records; want 6, without the shift brief they may not review", theirs.GetRecords())
 	}
 
 	// Only those who may review Sam's restrictions export or verify.

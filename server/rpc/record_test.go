@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
@@ -231,9 +233,53 @@ func TestPartnerAgency_UpdatesItsOwnActions(t *testing.T) {
 	wantResult(t, "housing's action", pushOne(t, s, nurse.Token, edit(3, theirs, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_ON_TRACK")))), quarantined, shiftsync.ReasonPermissionDenied)
 	wantResult(t, "moving our deadline", pushOne(t, s, nurse.Token, edit(4, ours, shiftsynctest.Set("deadline", shiftsynctest.Time(now.Add(30*24*time.Hour))))), quarantined, shiftsync.ReasonPermissionDenied)
 	wantResult(t, "verifying our own action", pushOne(t, s, nurse.Token, edit(5, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_VERIFIED_COMPLETE")))), quarantined, shiftsync.ReasonPermissionDenied)
-	wantResult(t, "reassigning it", pushOne(t, s, nurse.Token, edit(6, theirs, shiftsynctest.Set("agency", shiftsynctest.String("community_ld_team")))), quarantined, shiftsync.ReasonPermissionDenied)
+	wantResult(t, "reassigning it", pushOne(t, s, nurse.Token, edit(6, theirs, shiftsynctest.Set("agency", shiftsynctest.String("community_ld_team")))), quarantined, shiftsync.ReasonEnvelopeMismatch)
 	wantResult(t, "creating an action", pushOne(t, s, nurse.Token, shiftsynctest.Action(7, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "community_ld_team", now.Add(time.Hour))), quarantined, shiftsync.ReasonPermissionDenied)
 
-	// The provider verifies it.
+	// The provider verifies it. An action's agency decides who sees it, so
+	// it is fixed: the provider voids it and creates one for another agency.
 	wantResult(t, "provider verifies", pushOne(t, s, lead.Token, edit(3, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_VERIFIED_COMPLETE")))), accepted, "")
+	wantResult(t, "provider reassigns", pushOne(t, s, lead.Token, edit(4, theirs, shiftsynctest.Set("agency", shiftsynctest.String("community_ld_team")))), quarantined, shiftsync.ReasonEnvelopeMismatch)
+
+	// The nurse sees the team's action, never housing's: not on the
+	// device, not in the tracker, not by asking for it.
+	pulled, _, _, err := pullAll(t, s, nurse.Token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pulled[ours]; !ok || len(pulled) != 1 {
+		t.Errorf("the nurse pulled %v, want only the team's action %s", pulled, ours)
+	}
+	review := reviewClient(s, nurse.Token)
+	tracker, err := review.ListActions(ctx, &reviewv1.ListActionsRequest{ServiceId: "house-a", PersonId: "sam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tracker.GetActions(); len(got) != 1 || got[0].GetAction().GetRecordId() != ours {
+		t.Errorf("the nurse's tracker lists %v, want only %s", got, ours)
+	}
+	if _, err := review.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: theirs}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("GetRecord(housing's action) by the nurse: %v, want NotFound", err)
+	}
+	// An addendum the lead writes to the team's action is the provider's:
+	// the lead reads it beside the action, the nurse does not.
+	wantResult(t, "lead's addendum", pushOne(t, s, lead.Token, &syncv1.Mutation{Counter: 5, RecordId: shiftsynctest.RecordID(t), RecordType: "addendum",
+		ServiceId: "house-a", PersonId: "sam", Hlc: shiftsynctest.HLC(now, 5), Fields: []*syncv1.FieldEdit{
+			shiftsynctest.Set("record_id", shiftsynctest.String(ours)), shiftsynctest.Set("written_at", shiftsynctest.Time(now)),
+			shiftsynctest.Set("reason", shiftsynctest.String("Nurse rang: report delayed by sickness")),
+		}}), accepted, "")
+	for _, c := range []struct {
+		who   string
+		token string
+		want  int
+	}{{"nurse", nurse.Token, 0}, {"lead", lead.Token, 1}} {
+		h, err := reviewClient(s, c.token).GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: ours})
+		if err != nil || len(h.GetAddenda()) != c.want {
+			t.Errorf("GetRecord(team's action) by the %s: %d addenda, %v; want %d", c.who, len(h.GetAddenda()), err, c.want)
+		}
+	}
+	// The provider's lead still sees both.
+	if all, err := reviewClient(s, lead.Token).ListActions(ctx, &reviewv1.ListActionsRequest{ServiceId: "house-a"}); err != nil || len(all.GetActions()) != 2 {
+		t.Errorf("the lead's tracker: %d actions, %v; want 2", len(all.GetActions()), err)
+	}
 }

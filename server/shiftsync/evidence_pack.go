@@ -19,12 +19,16 @@ type EvidencePack struct {
 	ID                  string
 	ServiceID, PersonID string
 	From, To            time.Time
-	Records             []*Record            // not voided, event time in [From, To], oldest first
-	EventTimes          map[string]time.Time // by record id: when its event happened (or it was recorded)
-	Weeks               []WeekTrend
-	Actions             []ActionView
-	Findings            []Finding // open findings about the person
-	Manifest            Manifest
+	// Records are those the exporter may review, not voided, with an event
+	// time in [From, To], oldest first; never safeguarding concerns, which
+	// a shared pack only counts (care-records.md §2.6).
+	Records              []*Record
+	SafeguardingConcerns int
+	EventTimes           map[string]time.Time // by record id: when its event happened (or it was recorded)
+	Weeks                []WeekTrend
+	Actions              []ActionView
+	Findings             []Finding // open findings about the person
+	Manifest             Manifest
 }
 
 // Manifest proves what a pack held: who exported it and when, and for each

@@ -104,9 +104,13 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 	if t == nil {
 		return reject(ReasonUnknownRecordType, "unknown record type %q", truncate(m.RecordType))
 	}
-	if stored != nil && *stored != m.RecordRef {
+	if stored != nil && (stored.RecordType != m.RecordType || stored.ServiceID != m.ServiceID || stored.PersonID != m.PersonID) {
 		return reject(ReasonEnvelopeMismatch, "record %s is of type %s, service %q, person %q; a mutation cannot change that",
 			stored.RecordID, stored.RecordType, stored.ServiceID, stored.PersonID)
+	}
+	if v, ok := m.Value(AgencyField); ok && stored != nil && AgencyAssigned(stored.RecordType) && v.String != stored.Agency {
+		return reject(ReasonEnvelopeMismatch, "%s %s is assigned to agency %q, fixed when it was created: void it and create one for %q",
+			stored.RecordType, stored.RecordID, stored.Agency, truncate(v.String))
 	}
 	if m.ServiceID == "" || len(m.ServiceID) > maxIDBytes {
 		return reject(ReasonMissingService, "service id is missing or longer than %d bytes", maxIDBytes)

@@ -59,10 +59,12 @@ func (g Grant) ActiveAt(t time.Time) bool {
 	return !t.Before(g.Start) && (g.End.IsZero() || t.Before(g.End))
 }
 
-// Covers reports whether the record is within the grant's service and, for
-// a caseload grant, about its person.
+// Covers reports whether the record is within the grant's service, for a
+// caseload grant about its person, and for a partner agency's grant, when
+// the record is assigned to an agency, assigned to the grant's.
 func (g Grant) Covers(r RecordRef) bool {
-	return g.ServiceID == r.ServiceID && (g.PersonID == "" || g.PersonID == r.PersonID)
+	return g.ServiceID == r.ServiceID && (g.PersonID == "" || g.PersonID == r.PersonID) &&
+		(g.Agency == "" || !AgencyAssigned(r.RecordType) || g.Agency == r.Agency)
 }
 
 // Scope is what a principal may read and write, decided by an [Authorizer]
@@ -160,7 +162,8 @@ var (
 // permissions says which operations each role may do on each record type
 // (care-records.md §3.2). A record type missing for a role allows nothing:
 // partner agencies, in particular, never see raw incident or restriction
-// records, only the action tracker of the people they work with. Voiding
+// records, only the shared tracker of the people they work with and the
+// actions assigned to their agency (see [Grant.Covers]). Voiding
 // is a manager's. Addenda are written by anyone who records and read beside
 // the record they add to, so only reviewers and managers read them.
 // TestAccessMatrix checks every cell against a reviewed golden and fails
@@ -203,7 +206,7 @@ var permissions = map[Role]map[string][]Operation{
 		"action_tracker":           readOnly,
 		"escalation":               review,
 		"quality_check":            review,
-		"safeguarding_concern":     {OpCreate, OpReview},
+		"safeguarding_concern":     {OpCreate}, // raise one; the details are the safeguarding lead's and the manager's
 		"addendum":                 {OpCreate, OpReview},
 	},
 	RolePBSLead: {
@@ -223,7 +226,7 @@ var permissions = map[Role]map[string][]Operation{
 		"action_tracker":           lead,
 		"escalation":               lead,
 		"quality_check":            lead,
-		"safeguarding_concern":     {OpCreate, OpReview},
+		"safeguarding_concern":     {OpCreate}, // "read if involved": no involvement is recorded yet
 		"addendum":                 {OpCreate, OpReview},
 	},
 	RoleManager: {

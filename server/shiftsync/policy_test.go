@@ -42,9 +42,15 @@ var (
 		{"outside_caseload", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", PersonID: "p1", Role: r, Start: yearAgo}
 		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p2"}, matrixNow},
+		// A partner agency's user, and a record that, when it is of a type
+		// assigned to one agency (an action), is assigned to theirs...
 		{"partner_agency", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Agency: "community-ld-team", Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "community-ld-team"}, matrixNow},
+		// ...or to another agency.
+		{"other_agency", func(r shiftsync.Role) shiftsync.Grant {
+			return shiftsync.Grant{ServiceID: "s1", Role: r, Agency: "community-ld-team", Start: yearAgo}
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "housing"}, matrixNow},
 		{"ended_membership", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo, End: matrixNow.AddDate(0, 0, -1)}
 		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow},
@@ -153,19 +159,22 @@ func TestAccessMatrix_Invariants(t *testing.T) {
 						t.Errorf("%s: no access outside the grant", cell)
 					case rel.name == "ended_after_writing" && got != "flag":
 						t.Errorf("%s: after a membership ended only a write made before is accepted, flagged", cell)
-					case raw[recordType] && (role == shiftsync.RolePartner || rel.name == "partner_agency"):
+					case rel.name == "other_agency" && recordType == "action":
+						t.Errorf("%s: a partner agency sees only the actions assigned to it", cell)
+					case raw[recordType] && (role == shiftsync.RolePartner || rel.name == "partner_agency" || rel.name == "other_agency"):
 						t.Errorf("%s: partner agencies never see raw incident or restriction records", cell)
 					case (role == shiftsync.RoleQualityLead || role == shiftsync.RoleSafeguardingLead) && op != shiftsync.OpReview && raw[recordType]:
 						t.Errorf("%s: reviewing roles do not record", cell)
-					case (role == shiftsync.RolePartner || rel.name == "partner_agency") && !shared[recordType]:
+					case (role == shiftsync.RolePartner || rel.name == "partner_agency" || rel.name == "other_agency") && !shared[recordType]:
 						t.Errorf("%s: partner agencies see only the shared action tracker", cell)
-					case (role == shiftsync.RolePartner || rel.name == "partner_agency") && op != shiftsync.OpPull && op != shiftsync.OpReview &&
+					case (role == shiftsync.RolePartner || rel.name == "partner_agency" || rel.name == "other_agency") && op != shiftsync.OpPull && op != shiftsync.OpReview &&
 						(op != shiftsync.OpEdit || recordType != "action"):
 						t.Errorf("%s: partner agencies read the tracker and update actions; they write nothing else", cell)
 					case op == shiftsync.OpVoid && role != shiftsync.RoleManager:
 						t.Errorf("%s: only a manager voids a record", cell)
-					case recordType == "safeguarding_concern" && op == shiftsync.OpPull && role != shiftsync.RoleManager && role != shiftsync.RoleSafeguardingLead:
-						t.Errorf("%s: safeguarding concerns reach only managers' and safeguarding leads' devices", cell)
+					case recordType == "safeguarding_concern" && (op == shiftsync.OpPull || op == shiftsync.OpReview) &&
+						role != shiftsync.RoleManager && role != shiftsync.RoleSafeguardingLead:
+						t.Errorf("%s: only managers and safeguarding leads read safeguarding concerns", cell)
 					}
 				}
 			}

@@ -15,12 +15,37 @@ const (
 )
 
 // RecordRef is a record's identity and envelope: what it is and whose it is.
-// Type, ServiceID and PersonID are fixed when the record is created.
+// Type, ServiceID, PersonID and Agency are fixed when the record is created.
 type RecordRef struct {
 	RecordID   string
 	RecordType string
 	ServiceID  string
 	PersonID   string
+	// Agency is the partner agency a record of an agency-assigned type (an
+	// action) is assigned to: the value of its [AgencyField] when it was
+	// created. A partner agency's grants cover only records assigned to it.
+	// The server sets it; a device never sends it.
+	Agency string
+}
+
+// AgencyField is the field of an agency-assigned record naming the partner
+// agency it is assigned to.
+const AgencyField = "agency"
+
+// AgencyAssigned reports whether records of the type are assigned to one
+// agency, which alone of the partner agencies may see them: actions. Other
+// types a partner may see (the shared tracker) are shared with every agency
+// working with the person.
+func AgencyAssigned(recordType string) bool { return recordType == "action" }
+
+// AssignedAgency returns the agency a new record's mutation assigns it to:
+// its [AgencyField] for an agency-assigned type, "" otherwise.
+func AssignedAgency(m *Mutation) string {
+	if !AgencyAssigned(m.RecordType) {
+		return ""
+	}
+	v, _ := m.Value(AgencyField)
+	return v.String
 }
 
 // FieldSpec declares one field of a record type.

@@ -15,14 +15,18 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// packAllowed reports whether p may export or verify packs about a person:
-// those who may review the person's restrictive interventions.
-func (s *ReviewService) packAllowed(ctx context.Context, p shiftsync.Principal, serviceID, personID string) (bool, error) {
+// safeguardingType is the record type a pack counts and never lists.
+const safeguardingType = "safeguarding_concern"
+
+// packReviewer returns what p may review, when p may export or verify packs
+// about a person: those who may review the person's restrictive
+// interventions. It returns nil when p may not.
+func (s *ReviewService) packReviewer(ctx context.Context, p shiftsync.Principal, serviceID, personID string) (func(shiftsync.RecordRef) bool, error) {
 	allowed, err := s.reviewable(ctx, p)
-	if err != nil {
-		return false, err
+	if err != nil || !allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID, PersonID: personID}) {
+		return nil, err
 	}
-	return allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID, PersonID: personID}), nil
+	return allowed, nil
 }
 
 // ExportEvidencePack implements [shiftsync.ReviewService].
@@ -34,15 +38,16 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 	case !to.After(from) || to.Sub(from) > shiftsync.MaxPackPeriod:
 		return pack, shiftsync.Errorf(shiftsync.CodeInvalid, "an evidence pack covers a period of at most a year, ending after it starts")
 	}
-	if ok, err := s.packAllowed(ctx, p, serviceID, personID); err != nil {
+	allowed, err := s.packReviewer(ctx, p, serviceID, personID)
+	if err != nil {
 		return pack, err
-	} else if !ok {
+	} else if allowed == nil {
 		return pack, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not export evidence about person %q of service %q", personID, serviceID)
 	}
 	if err := s.db.evaluate(ctx, serviceID); err != nil {
 		return pack, err
 	}
-	err := s.db.update(ctx, func(tx *Tx) error {
+	err = s.db.update(ctx, func(tx *Tx) error {
 		records, err := loadRecords(ctx, tx.Tx, `r.service_id = ? AND r.person_id = ?`, serviceID, personID)
 		if err != nil {
 			return err
@@ -58,17 +63,22 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 		pack.Records, pack.EventTimes = nil, map[string]time.Time{}
 		for _, r := range records {
 			at := s.eventTime(r)
-			if r.Voided() || at.Before(pack.From) || at.After(pack.To) {
+			switch {
+			case r.Voided() || !allowed(r.RecordRef) || at.Before(pack.From) || at.After(pack.To):
+				continue
+			case r.RecordType == safeguardingType:
+				pack.SafeguardingConcerns++
 				continue
 			}
 			pack.Records, pack.EventTimes[r.RecordID] = append(pack.Records, r), at
-			if r.RecordType == actionType {
+			if r.RecordType == "action" {
 				pack.Actions = append(pack.Actions, shiftsync.ViewAction(r, tx.now))
 			}
 		}
 		slices.SortStableFunc(pack.Records, func(a, b *shiftsync.Record) int { return s.eventTime(a).Compare(s.eventTime(b)) })
 		pack.Weeks = shiftsync.Trends(pack.Records, personID, pack.From, pack.To, loc)
-		if pack.Findings, err = openFindings(ctx, tx.Tx, serviceID, personID); err != nil {
+		if pack.Findings, err = loadFindings(ctx, tx.Tx, allowed, `f.service_id = ? AND f.person_id = ? AND f.state <> 'met'`,
+			`f.due_at, f.rule_id, f.subject`, serviceID, personID); err != nil {
 			return err
 		}
 		pack.Manifest = shiftsync.NewManifest(serviceID, personID, pack.From, pack.To, p.UserID, tx.now, pack.Records)
@@ -86,31 +96,6 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 	return pack, err
 }
 
-// openFindings returns the open findings about a person, by due time.
-func openFindings(ctx context.Context, q queryer, serviceID, personID string) ([]shiftsync.Finding, error) {
-	rows, err := q.QueryContext(ctx, `
-		SELECT rule_id, rule_version, thresholds_version, subject, record_id, state, due_at, message
-		FROM findings WHERE service_id = ? AND person_id = ? AND state <> 'met' ORDER BY due_at, rule_id, subject`, serviceID, personID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []shiftsync.Finding
-	for rows.Next() {
-		f := shiftsync.Finding{ServiceID: serviceID, PersonID: personID}
-		var (
-			state string
-			due   int64
-		)
-		if err := rows.Scan(&f.RuleID, &f.RuleVersion, &f.ThresholdsVersion, &f.Subject, &f.RecordID, &state, &due, &f.Message); err != nil {
-			return nil, err
-		}
-		f.State, f.DueAt = shiftsync.FindingState(state), time.UnixMilli(due).UTC()
-		out = append(out, f)
-	}
-	return out, rows.Err()
-}
-
 // VerifyEvidencePack implements [shiftsync.ReviewService].
 func (s *ReviewService) VerifyEvidencePack(ctx context.Context, p shiftsync.Principal, packID string) (shiftsync.PackVerification, error) {
 	v := shiftsync.PackVerification{PackID: packID}
@@ -124,9 +109,9 @@ func (s *ReviewService) VerifyEvidencePack(ctx context.Context, p shiftsync.Prin
 	case err != nil:
 		return v, storageError(err)
 	}
-	if ok, err := s.packAllowed(ctx, p, serviceID, personID); err != nil {
+	if allowed, err := s.packReviewer(ctx, p, serviceID, personID); err != nil {
 		return v, err
-	} else if !ok {
+	} else if allowed == nil {
 		return v, notFound
 	}
 	audited, err := s.auditedPackHash(ctx, packID)

@@ -14,7 +14,7 @@ import (
 // recordQuery selects records with their current field values, one row per
 // field, ordered by record; callers append a WHERE clause on r.
 const recordQuery = `
-	SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.created_by_user, r.created_hlc, r.received_at,
+	SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.agency, r.created_by_user, r.created_hlc, r.received_at,
 	       f.field, v.value, f.version_seq
 	FROM records r JOIN fields f ON f.record_id = r.record_id JOIN field_versions v ON v.seq = f.version_seq`
 
@@ -36,7 +36,7 @@ func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*
 			by, field, raw     string
 			hlc, received, seq int64
 		)
-		if err := rows.Scan(&ref.RecordID, &ref.RecordType, &ref.ServiceID, &ref.PersonID, &by, &hlc, &received, &field, &raw, &seq); err != nil {
+		if err := rows.Scan(&ref.RecordID, &ref.RecordType, &ref.ServiceID, &ref.PersonID, &ref.Agency, &by, &hlc, &received, &field, &raw, &seq); err != nil {
 			return nil, err
 		}
 		if cur == nil || cur.RecordID != ref.RecordID {

@@ -91,8 +91,8 @@ func (s *ReviewService) LockRecord(ctx context.Context, p shiftsync.Principal, r
 	return s.history(ctx, p, recordID, shiftsync.OpVoid)
 }
 
-// history loads a record's history if p may do op with it; a record p may
-// not see answers CodeNotFound.
+// history loads a record's history, with the addenda p may review, if p
+// may do op with it; a record p may not see answers CodeNotFound.
 func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, recordID string, op shiftsync.Operation) (shiftsync.RecordHistory, error) {
 	var h shiftsync.RecordHistory
 	scope, err := s.access.Scope(ctx, p)
@@ -103,7 +103,8 @@ func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, reco
 	if err != nil {
 		return h, storageError(err)
 	}
-	if len(records) == 0 || !scope.Allows(op, records[0].RecordRef, s.db.Now()) {
+	now := s.db.Now()
+	if len(records) == 0 || !scope.Allows(op, records[0].RecordRef, now) {
 		return h, shiftsync.Errorf(shiftsync.CodeNotFound, "no record %q that you may %s", recordID, op)
 	}
 	h.Record = records[0]
@@ -150,6 +151,7 @@ func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, reco
 		WHERE f.service_id = ? AND f.field = ? AND v.value = ?)`, addendumType, h.Record.ServiceID, addendumTarget, target); err != nil { // values are stored as blobs
 		return h, storageError(err)
 	}
+	h.Addenda = slices.DeleteFunc(h.Addenda, func(a *shiftsync.Record) bool { return !scope.Allows(shiftsync.OpReview, a.RecordRef, now) })
 	slices.SortFunc(h.Addenda, func(a, b *shiftsync.Record) int { return a.RecordedAt.Compare(b.RecordedAt) })
 	th, err := thresholds(ctx, s.db.read, h.Record.ServiceID)
 	if err != nil {
@@ -174,28 +176,43 @@ func (s *ReviewService) Findings(ctx context.Context, p shiftsync.Principal, ser
 	if err := s.db.evaluate(ctx, serviceID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT f.id, f.service_id, f.person_id, f.rule_id, f.rule_version, f.thresholds_version, f.subject, f.record_id,
-		       coalesce(r.record_type, 'restrictive_intervention'), f.state, f.due_at, f.message, f.first_seen_at, f.evaluated_at, f.closed_at
-		FROM findings f LEFT JOIN records r ON r.record_id = f.record_id
-		WHERE f.service_id = ? AND (? OR f.state <> 'met') ORDER BY f.due_at, f.id`, serviceID, includeMet)
+	findings, err := loadFindings(ctx, s.db.read, allowed, `f.service_id = ? AND (? OR f.state <> 'met')`, `f.due_at, f.id`, serviceID, includeMet)
 	if err != nil {
 		return nil, storageError(err)
+	}
+	return findings, s.auditRead(ctx, p, "findings", serviceID, len(findings))
+}
+
+// loadFindings returns the findings that a condition on f selects, in the
+// given order, that allowed lets through: a finding about a record to those
+// who may review the record, one about a person's week of restrictions to
+// those who may review the person's restrictive interventions.
+func loadFindings(ctx context.Context, q queryer, allowed func(shiftsync.RecordRef) bool, where, order string, args ...any) ([]shiftsync.Finding, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT f.id, f.service_id, f.person_id, f.rule_id, f.rule_version, f.thresholds_version, f.subject, f.record_id,
+		       coalesce(r.record_type, 'restrictive_intervention'), coalesce(r.agency, ''),
+		       f.state, f.due_at, f.message, f.first_seen_at, f.evaluated_at, f.closed_at
+		FROM findings f LEFT JOIN records r ON r.record_id = f.record_id
+		WHERE `+where+` ORDER BY `+order, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var findings []shiftsync.Finding
 	for rows.Next() {
 		var (
 			f                     shiftsync.Finding
-			recordType, state     string
+			ref                   shiftsync.RecordRef
+			state                 string
 			due, first, evaluated int64
 			closed                sql.NullInt64
 		)
 		if err := rows.Scan(&f.ID, &f.ServiceID, &f.PersonID, &f.RuleID, &f.RuleVersion, &f.ThresholdsVersion, &f.Subject, &f.RecordID,
-			&recordType, &state, &due, &f.Message, &first, &evaluated, &closed); err != nil {
-			return nil, storageError(err)
+			&ref.RecordType, &ref.Agency, &state, &due, &f.Message, &first, &evaluated, &closed); err != nil {
+			return nil, err
 		}
-		if !allowed(shiftsync.RecordRef{RecordID: f.RecordID, RecordType: recordType, ServiceID: f.ServiceID, PersonID: f.PersonID}) {
+		ref.RecordID, ref.ServiceID, ref.PersonID = f.RecordID, f.ServiceID, f.PersonID
+		if !allowed(ref) {
 			continue
 		}
 		f.State = shiftsync.FindingState(state)
@@ -205,10 +222,7 @@ func (s *ReviewService) Findings(ctx context.Context, p shiftsync.Principal, ser
 		}
 		findings = append(findings, f)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, storageError(err)
-	}
-	return findings, s.auditRead(ctx, p, "findings", serviceID, len(findings))
+	return findings, rows.Err()
 }
 
 // Trends implements [shiftsync.ReviewService].

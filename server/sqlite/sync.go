@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -152,6 +153,10 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		outcomes []shiftsync.FieldOutcome
 		current  map[string]fieldHead
 	)
+	m.Agency = shiftsync.AssignedAgency(m)
+	if stored != nil {
+		m.Agency = stored.Agency
+	}
 	rej := s.schema.Validate(m, stored)
 	var flag shiftsync.Flag
 	if rej == nil {
@@ -182,9 +187,9 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 
 	if stored == nil {
 		if _, err := tx.exec(ctx, `
-			INSERT INTO records (record_id, record_type, service_id, person_id, created_by_user, created_by_device, created_hlc, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.UserID, m.DeviceID, m.HLC.Pack(), tx.now.UnixMilli()); err != nil {
+			INSERT INTO records (record_id, record_type, service_id, person_id, agency, created_by_user, created_by_device, created_hlc, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.Agency, m.UserID, m.DeviceID, m.HLC.Pack(), tx.now.UnixMilli()); err != nil {
 			return shiftsync.MutationResult{}, err
 		}
 	}
@@ -260,34 +265,23 @@ func (s *SyncService) checkRecord(ctx context.Context, tx *Tx, scope shiftsync.S
 	if m.RecordType == addendumType {
 		return checkAddendum(ctx, tx, scope, m, stored)
 	}
-	if stored != nil && m.RecordType == actionType {
-		return checkPartnerEdit(ctx, tx, scope, m)
+	if stored != nil && shiftsync.AgencyAssigned(m.RecordType) {
+		return checkPartnerEdit(scope, m, tx.now), nil
 	}
 	return nil, nil
 }
 
-// actionType is the record type of the action tracker, and actionAgency
-// its field naming the agency that owns an action.
-const (
-	actionType   = "action"
-	actionAgency = "agency"
-)
-
 // checkPartnerEdit holds an edit of an action made through a partner
 // agency's access to [shiftsync.PartnerEdit].
-func checkPartnerEdit(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation) (*shiftsync.MutationError, error) {
-	agencies := scope.PartnerAgencies(m.RecordRef, tx.now)
+func checkPartnerEdit(scope shiftsync.Scope, m *shiftsync.Mutation, now time.Time) *shiftsync.MutationError {
+	agencies := scope.PartnerAgencies(m.RecordRef, now)
 	if agencies == nil {
 		agencies = scope.PartnerAgencies(m.RecordRef, m.HLC.Time())
 	}
 	if agencies == nil {
-		return nil, nil
+		return nil
 	}
-	values, err := currentValues(ctx, tx, m.RecordID, []string{actionAgency})
-	if err != nil {
-		return nil, err
-	}
-	return shiftsync.PartnerEdit(m, agencies, values[actionAgency].String), nil
+	return shiftsync.PartnerEdit(m, agencies, m.Agency)
 }
 
 // addendumType is the record type of corrections to locked records, and
@@ -312,27 +306,31 @@ func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shifts
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case target == nil:
-		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("record %q does not exist on the server", v.String)}, nil
-	case target.ServiceID != m.ServiceID || target.PersonID != m.PersonID:
+	// A record its author may not see and one that does not exist get the
+	// same answer, so an addendum cannot probe for records.
+	when := m.HLC.Time()
+	if target == nil || !slices.ContainsFunc([]shiftsync.Operation{shiftsync.OpReview, shiftsync.OpEdit, shiftsync.OpPull},
+		func(op shiftsync.Operation) bool { return scope.Allows(op, *target, when) }) {
+		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
+	}
+	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
 		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf(
 			"record %s is of service %q, person %q: an addendum must name the same", target.RecordID, target.ServiceID, target.PersonID)}, nil
-	}
-	when := m.HLC.Time()
-	if !scope.Allows(shiftsync.OpReview, *target, when) && !scope.Allows(shiftsync.OpEdit, *target, when) && !scope.Allows(shiftsync.OpPull, *target, when) {
-		return &shiftsync.MutationError{Reason: shiftsync.ReasonPermissionDenied, Message: fmt.Sprintf("you may not add to %s records", target.RecordType)}, nil
 	}
 	return nil, nil
 }
 
 // currentValues returns the winning values of the named fields of a
-// record, for those it has.
+// record (at least one name), for those it has.
 func currentValues(ctx context.Context, tx *Tx, recordID string, names []string) (map[string]shiftsync.Value, error) {
 	values := make(map[string]shiftsync.Value, len(names))
+	args := []any{recordID}
+	for _, n := range names {
+		args = append(args, n)
+	}
 	rows, err := tx.query(ctx, `
 		SELECT f.field, v.value FROM fields f JOIN field_versions v ON v.seq = f.version_seq
-		WHERE f.record_id = ?`, recordID)
+		WHERE f.record_id = ? AND f.field IN (?`+strings.Repeat(`, ?`, len(names)-1)+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -341,9 +339,6 @@ func currentValues(ctx context.Context, tx *Tx, recordID string, names []string)
 		var field, raw string
 		if err := rows.Scan(&field, &raw); err != nil {
 			return nil, err
-		}
-		if !slices.Contains(names, field) {
-			continue
 		}
 		v, err := shiftsync.UnmarshalValue([]byte(raw))
 		if err != nil {
@@ -391,8 +386,8 @@ type fieldHead struct {
 
 func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
 	r := shiftsync.RecordRef{RecordID: id}
-	err := tx.queryRow(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, id).
-		Scan(&r.RecordType, &r.ServiceID, &r.PersonID)
+	err := tx.queryRow(ctx, `SELECT record_type, service_id, person_id, agency FROM records WHERE record_id = ?`, id).
+		Scan(&r.RecordType, &r.ServiceID, &r.PersonID, &r.Agency)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -627,7 +622,7 @@ func (s *SyncService) checkCursor(ctx context.Context, tx *sql.Tx, c shiftsync.C
 
 func pullService(ctx context.Context, tx *sql.Tx, service string, afterSeq int64, limit int) ([]shiftsync.FieldChange, error) {
 	rows, err := tx.QueryContext(ctx, `
-		SELECT f.version_seq, f.record_id, r.record_type, r.service_id, r.person_id, f.field, v.value, v.hlc, v.device_id, v.user_id
+		SELECT f.version_seq, f.record_id, r.record_type, r.service_id, r.person_id, r.agency, f.field, v.value, v.hlc, v.device_id, v.user_id
 		FROM fields f
 		JOIN field_versions v ON v.seq = f.version_seq
 		JOIN records r ON r.record_id = f.record_id
@@ -645,7 +640,7 @@ func pullService(ctx context.Context, tx *sql.Tx, service string, afterSeq int64
 			value []byte
 			hlc   int64
 		)
-		if err := rows.Scan(&c.Seq, &c.RecordID, &c.RecordType, &c.ServiceID, &c.PersonID, &c.Field, &value, &hlc, &c.Version.DeviceID, &c.Author); err != nil {
+		if err := rows.Scan(&c.Seq, &c.RecordID, &c.RecordType, &c.ServiceID, &c.PersonID, &c.Agency, &c.Field, &value, &hlc, &c.Version.DeviceID, &c.Author); err != nil {
 			return nil, err
 		}
 		if c.Value, err = shiftsync.UnmarshalValue(value); err != nil {

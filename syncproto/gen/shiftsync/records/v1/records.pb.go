@@ -2624,7 +2624,8 @@ type Action struct {
 	// The record it came from (meeting, debrief, escalation...).
 	SourceRecordId string `protobuf:"bytes,4,opt,name=source_record_id,json=sourceRecordId,proto3" json:"source_record_id,omitempty"`
 	// The agency that owns it, e.g. "provider", "la_social_work",
-	// "community_ld_team", "housing". Required.
+	// "community_ld_team", "housing". Required. Fixed once the action exists:
+	// only the agency it names, of the partner agencies, sees it.
 	Agency string `protobuf:"bytes,5,opt,name=agency,proto3" json:"agency,omitempty"`
 	// The owning role (a named role, not "the team"). Required.
 	OwnerRole string `protobuf:"bytes,6,opt,name=owner_role,json=ownerRole,proto3" json:"owner_role,omitempty"`
