@@ -240,4 +240,13 @@ func TestSyncReport_AddPurges(t *testing.T) {
 	if rep.PurgesDeferred != 1 {
 		t.Errorf("PurgesDeferred = %d, want 1", rep.PurgesDeferred)
 	}
+
+	// A purge of the types a narrower role lost, repeated by every page.
+	typed := &SyncReport{}
+	for range 3 {
+		typed.addPurges([]purgeResult{{ServiceID: "house-a", RecordTypes: []string{"safeguarding_concern"}, Deferred: true, Unsent: 1}})
+	}
+	if got, want := typed.purgedJSON(), `[{"serviceId":"house-a","recordTypes":["safeguarding_concern"],"records":0,"deferred":true,"unsent":1}]`; got != want || typed.PurgesDeferred != 1 {
+		t.Errorf("purgedJSON() = %s, PurgesDeferred %d; want %s, 1", got, typed.PurgesDeferred, want)
+	}
 }

@@ -76,7 +76,7 @@ type SyncReport struct {
 	// purges.
 	PurgesDeferred int64
 	// PurgedJSON is a JSON array of {"serviceId", "personId",
-	// "keepPersonIds", "records", "deferred", "unsent"}, one per scope that
+	// "keepPersonIds", "recordTypes", "records", "deferred", "unsent"}, one per scope that
 	// this sync purged records of (records, the number deleted) or kept
 	// because of unsent changes (deferred true; unsent, how many); "[]" when
 	// none. The server repeats a purge at every pull while the access stays
@@ -95,7 +95,7 @@ func (rep *SyncReport) addPurges(page []purgeResult) {
 	for _, p := range page {
 		i := slices.IndexFunc(rep.purges, func(q purgeResult) bool { return q.key() == p.key() })
 		if i < 0 {
-			rep.purges = append(rep.purges, purgeResult{ServiceID: p.ServiceID, PersonID: p.PersonID, KeepPersonIDs: p.KeepPersonIDs})
+			rep.purges = append(rep.purges, purgeResult{ServiceID: p.ServiceID, PersonID: p.PersonID, KeepPersonIDs: p.KeepPersonIDs, RecordTypes: p.RecordTypes})
 			i = len(rep.purges) - 1
 		}
 		q := &rep.purges[i]

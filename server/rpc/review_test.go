@@ -3,6 +3,9 @@ package rpc_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
@@ -95,5 +98,60 @@ func TestReview_ResolveConflict(t *testing.T) {
 	}
 	if n, err := s.DB.VerifyAudit(ctx); err != nil {
 		t.Errorf("audit chain after %d entries: %v", n, err)
+	}
+}
+
+// TestReview_NewestRecordsAndWholeTrends: a service with more records than
+// one list holds lists its newest first, and its trend still counts every
+// record of the period, the newest included.
+func TestReview_NewestRecordsAndWholeTrends(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	// A PBS lead whose access is Sam's caseload lists the service's
+	// findings about Sam.
+	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead)
+	if _, err := s.Identity.AddMembership(ctx, shiftsync.Principal{UserID: "test"}, shiftsync.Membership{UserID: "priya", ServiceID: "house-a", PersonID: "sam",
+		Role: shiftsync.RolePBSLead, Start: s.Clock.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Clock.Now().Add(-60 * 24 * time.Hour)
+	const many = 5_001
+	counter := uint64(0)
+	for pushed := 0; pushed < many; {
+		var batch []*syncv1.Mutation
+		for ; pushed < many && len(batch) < shiftsync.MaxMutationsPerPush; pushed++ {
+			counter++
+			batch = append(batch, shiftsynctest.Incident(counter, shiftsynctest.RecordID(t), "house-a", "sam", old.Add(time.Duration(pushed)*time.Second), "earlier"))
+		}
+		if _, err := s.Client(worker.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest := shiftsynctest.RecordID(t)
+	wantResult(t, "newest", pushOne(t, s, worker.Token, shiftsynctest.Incident(counter+1, newest, "house-a", "sam", s.Clock.Now(), "today")), accepted, "")
+
+	review := reviewClient(s, lead.Token)
+	listed, err := review.ListRecords(ctx, &reviewv1.ListRecordsRequest{ServiceId: "house-a", RecordType: "incident", Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listed.GetRecords(); len(got) != 2 || got[0].GetRecordId() != newest {
+		t.Errorf("ListRecords(limit 2) = %d records, first %v; want 2, the newest first", len(got), got[0].GetRecordId())
+	}
+	trend, err := review.GetTrends(ctx, &reviewv1.GetTrendsRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(old.Add(-time.Hour)), To: timestamppb.New(s.Clock.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, w := range trend.GetWeeks() {
+		total += int(w.GetIncidents())
+	}
+	if weeks := trend.GetWeeks(); total != many+1 || weeks[len(weeks)-1].GetIncidents() != 1 {
+		t.Errorf("trend counts %d incidents, %d in the last week; want %d, 1", total, weeks[len(weeks)-1].GetIncidents(), many+1)
+	}
+	if _, err := review.ListFindings(ctx, &reviewv1.ListFindingsRequest{ServiceId: "house-a"}); err != nil {
+		t.Errorf("ListFindings by a caseload's PBS lead: %v", err)
 	}
 }

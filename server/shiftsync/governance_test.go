@@ -139,6 +139,9 @@ func TestEvaluate_FrequencyTrigger(t *testing.T) {
 	}{
 		{"above the mean, that week", twoHolds, thursday, shiftsync.StateDue},
 		{"debrief held", append(append([]*shiftsync.Record{}, twoHolds...), debrief), thursday.Add(time.Hour), shiftsync.StateMet},
+		{"only a hot debrief of the first use, before the trigger", append(append([]*shiftsync.Record{}, twoHolds...),
+			rec("d0", "debrief", map[string]shiftsync.Value{"held_at": at(week(4).Add(25 * time.Hour)), "kind": code("DEBRIEF_KIND_HOT")})),
+			thursday, shiftsync.StateDue},
 		{"no debrief by the deadline", twoHolds, week(5), shiftsync.StateBreach},
 		{"at the mean", append(append([]*shiftsync.Record{}, base...), hold(week(4).Add(time.Hour), 5, standing)), thursday, ""},
 		{"a breakaway is not restraint", append(append([]*shiftsync.Record{}, base...), hold(week(4).Add(time.Hour), 5, standing),

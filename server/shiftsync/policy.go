@@ -93,6 +93,15 @@ func (g Grant) allows(recordType string, op Operation) bool {
 	return RoleAllows(g.Role, recordType, op)
 }
 
+// ReviewsIn reports whether some grant in force at at lets its role review
+// records of the type in the service: for the whole service, a caseload in
+// it, or a partner agency's share of it.
+func (s Scope) ReviewsIn(serviceID, recordType string, at time.Time) bool {
+	return slices.ContainsFunc(s.Grants, func(g Grant) bool {
+		return g.ServiceID == serviceID && g.ActiveAt(at) && g.allows(recordType, OpReview)
+	})
+}
+
 // Manages reports whether the scope has a manager's grant in force at t for
 // the whole of the service: what the admin operations require. A partner
 // agency's user never manages.

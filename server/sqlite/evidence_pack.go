@@ -56,10 +56,6 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 		if err != nil {
 			return err
 		}
-		loc, err := time.LoadLocation(th.TimeZone)
-		if err != nil {
-			return err
-		}
 		pack.Records, pack.EventTimes = nil, map[string]time.Time{}
 		for _, r := range records {
 			at := s.eventTime(r)
@@ -76,7 +72,7 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 			}
 		}
 		slices.SortStableFunc(pack.Records, func(a, b *shiftsync.Record) int { return s.eventTime(a).Compare(s.eventTime(b)) })
-		pack.Weeks = shiftsync.Trends(pack.Records, personID, pack.From, pack.To, loc)
+		pack.Weeks = shiftsync.Trends(pack.Records, personID, pack.From, pack.To, th.Location())
 		if pack.Findings, err = loadFindings(ctx, tx.Tx, allowed, `f.service_id = ? AND f.person_id = ? AND f.state <> 'met'`,
 			`f.due_at, f.rule_id, f.subject`, serviceID, personID); err != nil {
 			return err

@@ -159,7 +159,10 @@ func (db *DB) SetThresholds(ctx context.Context, actor shiftsync.Principal, orga
 // or deadline changed is inserted or updated (keeping when it was first
 // seen, and when it was met), and an open finding the rules no longer
 // report is closed as met. Unchanged findings are not rewritten.
+// Evaluations run one at a time.
 func (db *DB) evaluate(ctx context.Context, serviceID string) error {
+	db.evaluating.Lock()
+	defer db.evaluating.Unlock()
 	snap, err := snapshot(ctx, db.read, serviceID)
 	if err != nil {
 		return storageError(err)

@@ -44,12 +44,8 @@ func (db *DB) RecordHealth(ctx context.Context, p shiftsync.Principal, r shiftsy
 
 // DeviceHealth implements [shiftsync.HealthService].
 func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.DeviceHealth, error) {
-	allowed, err := s.reviewable(ctx, p)
-	if err != nil {
+	if _, err := s.serviceReviewable(ctx, p, serviceID, "restrictive_intervention"); err != nil {
 		return nil, err
-	}
-	if !allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID}) {
-		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
 	}
 	now := s.db.Now().UnixMilli()
 	rows, err := s.db.read.QueryContext(ctx, `

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -34,10 +35,30 @@ func (s *ReviewService) reviewable(ctx context.Context, p shiftsync.Principal) (
 	if err != nil {
 		return nil, err
 	}
-	now := s.db.Now()
+	return reviewFilter(scope, s.db.Now()), nil
+}
+
+// reviewFilter keeps the rows the scope may review at now.
+func reviewFilter(scope shiftsync.Scope, now time.Time) func(shiftsync.RecordRef) bool {
 	return func(r shiftsync.RecordRef) bool {
 		return scope.Allows(shiftsync.OpReview, r, now) || scope.Manages(r.ServiceID, now)
-	}, nil
+	}
+}
+
+// serviceReviewable is [ReviewService.reviewable] for a list about a whole
+// service: p must manage it, or be able to review records of one of the
+// types in it, for the whole service or a caseload in it; otherwise it
+// answers CodePermissionDenied.
+func (s *ReviewService) serviceReviewable(ctx context.Context, p shiftsync.Principal, serviceID string, recordTypes ...string) (func(shiftsync.RecordRef) bool, error) {
+	scope, err := s.access.Scope(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	now := s.db.Now()
+	if !scope.Manages(serviceID, now) && !slices.ContainsFunc(recordTypes, func(t string) bool { return scope.ReviewsIn(serviceID, t, now) }) {
+		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
+	}
+	return reviewFilter(scope, now), nil
 }
 
 // auditRead records what a reviewer listed.

@@ -14,22 +14,12 @@ import (
 // maxListedRecords bounds one Records answer.
 const maxListedRecords = 5000
 
-// Records implements [shiftsync.ReviewService].
+// Records implements [shiftsync.ReviewService]: the newest records that
+// match, newest event first.
 func (s *ReviewService) Records(ctx context.Context, p shiftsync.Principal, f shiftsync.RecordFilter) ([]*shiftsync.Record, error) {
-	allowed, err := s.reviewable(ctx, p)
+	records, err := s.reviewableRecords(ctx, p, f.ServiceID, f.PersonID, f.RecordType)
 	if err != nil {
 		return nil, err
-	}
-	where, args := `r.service_id = ?`, []any{f.ServiceID}
-	if f.PersonID != "" {
-		where, args = where+` AND r.person_id = ?`, append(args, f.PersonID)
-	}
-	if f.RecordType != "" {
-		where, args = where+` AND r.record_type = ?`, append(args, f.RecordType)
-	}
-	records, err := loadRecords(ctx, s.db.read, where, args...)
-	if err != nil {
-		return nil, storageError(err)
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > maxListedRecords {
@@ -38,15 +28,35 @@ func (s *ReviewService) Records(ctx context.Context, p shiftsync.Principal, f sh
 	out := records[:0]
 	for _, r := range records {
 		at := s.eventTime(r)
-		if !allowed(r.RecordRef) || (r.Voided() && !f.IncludeVoided) ||
-			(!f.From.IsZero() && at.Before(f.From)) || (!f.To.IsZero() && at.After(f.To)) {
+		if (r.Voided() && !f.IncludeVoided) || (!f.From.IsZero() && at.Before(f.From)) || (!f.To.IsZero() && at.After(f.To)) {
 			continue
 		}
 		out = append(out, r)
 	}
-	slices.SortStableFunc(out, func(a, b *shiftsync.Record) int { return s.eventTime(a).Compare(s.eventTime(b)) })
+	slices.SortStableFunc(out, func(a, b *shiftsync.Record) int { return s.eventTime(b).Compare(s.eventTime(a)) })
 	out = out[:min(len(out), limit)]
 	return out, s.auditRead(ctx, p, "records", f.ServiceID, len(out))
+}
+
+// reviewableRecords returns the records of a service, of one person and of
+// one type when they are set, that p may review.
+func (s *ReviewService) reviewableRecords(ctx context.Context, p shiftsync.Principal, serviceID, personID, recordType string) ([]*shiftsync.Record, error) {
+	allowed, err := s.reviewable(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	where, args := `r.service_id = ?`, []any{serviceID}
+	if personID != "" {
+		where, args = where+` AND r.person_id = ?`, append(args, personID)
+	}
+	if recordType != "" {
+		where, args = where+` AND r.record_type = ?`, append(args, recordType)
+	}
+	records, err := loadRecords(ctx, s.db.read, where, args...)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return slices.DeleteFunc(records, func(r *shiftsync.Record) bool { return !allowed(r.RecordRef) }), nil
 }
 
 // eventTime is when the record's event happened, or when it was recorded.
@@ -165,13 +175,9 @@ func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, reco
 // is listed to those who may review the record; one about a person's week
 // of restrictions to those who may review their restrictions.
 func (s *ReviewService) Findings(ctx context.Context, p shiftsync.Principal, serviceID string, includeMet bool) ([]shiftsync.Finding, error) {
-	allowed, err := s.reviewable(ctx, p)
+	allowed, err := s.serviceReviewable(ctx, p, serviceID, "restrictive_intervention", "action")
 	if err != nil {
 		return nil, err
-	}
-	if !allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID}) &&
-		!allowed(shiftsync.RecordRef{RecordType: "action", ServiceID: serviceID}) {
-		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
 	}
 	if err := s.db.evaluate(ctx, serviceID); err != nil {
 		return nil, err
@@ -230,7 +236,7 @@ func (s *ReviewService) Trends(ctx context.Context, p shiftsync.Principal, servi
 	if to.Before(from) || to.Sub(from) > 3*366*24*time.Hour {
 		return nil, shiftsync.Errorf(shiftsync.CodeInvalid, "a trend covers from a start to an end at most three years later")
 	}
-	records, err := s.Records(ctx, p, shiftsync.RecordFilter{ServiceID: serviceID, PersonID: personID, Limit: maxListedRecords})
+	records, err := s.reviewableRecords(ctx, p, serviceID, personID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -238,16 +244,13 @@ func (s *ReviewService) Trends(ctx context.Context, p shiftsync.Principal, servi
 	if err != nil {
 		return nil, storageError(err)
 	}
-	loc, err := time.LoadLocation(th.TimeZone)
-	if err != nil {
-		return nil, err
-	}
-	return shiftsync.Trends(records, personID, from, to, loc), nil
+	weeks := shiftsync.Trends(records, personID, from, to, th.Location())
+	return weeks, s.auditRead(ctx, p, "trends", serviceID, len(weeks))
 }
 
 // Actions implements [shiftsync.ReviewService].
 func (s *ReviewService) Actions(ctx context.Context, p shiftsync.Principal, f shiftsync.ActionFilter) ([]shiftsync.ActionView, error) {
-	records, err := s.Records(ctx, p, shiftsync.RecordFilter{ServiceID: f.ServiceID, PersonID: f.PersonID, RecordType: "action"})
+	records, err := s.reviewableRecords(ctx, p, f.ServiceID, f.PersonID, "action")
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +258,7 @@ func (s *ReviewService) Actions(ctx context.Context, p shiftsync.Principal, f sh
 	var views []shiftsync.ActionView
 	for _, r := range records {
 		v := shiftsync.ViewAction(r, now)
-		if (f.Agency != "" && r.Text("agency") != f.Agency) || (f.OwnerRole != "" && r.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) {
+		if r.Voided() || (f.Agency != "" && r.Agency != f.Agency) || (f.OwnerRole != "" && r.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) {
 			continue
 		}
 		views = append(views, v)
@@ -263,5 +266,5 @@ func (s *ReviewService) Actions(ctx context.Context, p shiftsync.Principal, f sh
 	slices.SortStableFunc(views, func(a, b shiftsync.ActionView) int {
 		return a.Action.Time("deadline").Compare(b.Action.Time("deadline"))
 	})
-	return views, nil
+	return views, s.auditRead(ctx, p, "actions", f.ServiceID, len(views))
 }

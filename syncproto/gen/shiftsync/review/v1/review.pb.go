@@ -1287,7 +1287,7 @@ func (x *Record) GetVoidReason() string {
 // ListRecordsResponse lists the matching records.
 type ListRecordsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The records, oldest event first.
+	// The records, newest event first.
 	Records       []*Record `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

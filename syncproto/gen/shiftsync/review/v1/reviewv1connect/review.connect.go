@@ -91,8 +91,8 @@ type ReviewServiceClient interface {
 	// ListQuarantine lists the changes of a service the server refused, with
 	// the reason and the change as received. Nothing a device sends is dropped.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
-	// ListRecords lists a service's records that match a filter, as they
-	// stand, oldest event first (at most 5,000).
+	// ListRecords lists the newest of a service's records that match a
+	// filter, as they stand, newest event first (at most 5,000).
 	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
 	// GetRecord returns a record with every version of every field (author,
 	// device, time), whether it is voided or locked, and its addenda.
@@ -101,7 +101,8 @@ type ReviewServiceClient interface {
 	// addenda. Locking a locked record changes nothing.
 	LockRecord(context.Context, *v1.LockRecordRequest) (*v1.LockRecordResponse, error)
 	// ListFindings evaluates the governance rules for the service now and
-	// lists the findings, open ones only unless include_met.
+	// lists the findings the caller may review, open ones only unless
+	// include_met. A reviewer of a caseload sees those about its people.
 	ListFindings(context.Context, *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error)
 	// GetTrends returns weekly incident and restriction trends of a service
 	// or one person.
@@ -390,8 +391,8 @@ type ReviewServiceHandler interface {
 	// ListQuarantine lists the changes of a service the server refused, with
 	// the reason and the change as received. Nothing a device sends is dropped.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
-	// ListRecords lists a service's records that match a filter, as they
-	// stand, oldest event first (at most 5,000).
+	// ListRecords lists the newest of a service's records that match a
+	// filter, as they stand, newest event first (at most 5,000).
 	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
 	// GetRecord returns a record with every version of every field (author,
 	// device, time), whether it is voided or locked, and its addenda.
@@ -400,7 +401,8 @@ type ReviewServiceHandler interface {
 	// addenda. Locking a locked record changes nothing.
 	LockRecord(context.Context, *v1.LockRecordRequest) (*v1.LockRecordResponse, error)
 	// ListFindings evaluates the governance rules for the service now and
-	// lists the findings, open ones only unless include_met.
+	// lists the findings the caller may review, open ones only unless
+	// include_met. A reviewer of a caseload sees those about its people.
 	ListFindings(context.Context, *v1.ListFindingsRequest) (*v1.ListFindingsResponse, error)
 	// GetTrends returns weekly incident and restriction trends of a service
 	// or one person.
