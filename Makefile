@@ -30,8 +30,9 @@ demo: ## Three phones log the transition incidents offline, sync in another orde
 	bash mobile-contract/demo.sh
 
 .PHONY: test
-test: ## Run every test with the race detector
+test: ## Run every test with the race detector, then the 500 seeds of the convergence property test without it
 	go test -race -cover ./...
+	go test -count=1 -run '^TestConvergence$$' ./mobile-contract/replica/
 
 .PHONY: test-short
 test-short: ## Run the fast tests (inner loop)

@@ -27,9 +27,19 @@ import (
 )
 
 var (
-	convergenceRuns = flag.Int("convergence.runs", 500, "seeded runs of TestConvergence (-short: 50)")
+	convergenceRuns = flag.Int("convergence.runs", defaultConvergenceRuns(), "seeded runs of TestConvergence (-short: 50)")
 	convergenceSeed = flag.Uint64("convergence.seed", 0, "replay one seed of TestConvergence")
 )
+
+// defaultConvergenceRuns is 500 seeds, or 100 under the race detector,
+// which makes each run about five times slower: make test runs the 500
+// without it as well.
+func defaultConvergenceRuns() int {
+	if raceDetector {
+		return 100
+	}
+	return 500
+}
 
 // fault is what the network does to one request.
 type fault int
