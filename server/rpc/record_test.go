@@ -283,3 +283,30 @@ func TestPartnerAgency_UpdatesItsOwnActions(t *testing.T) {
 		t.Errorf("the lead's tracker: %d actions, %v; want 2", len(all.GetActions()), err)
 	}
 }
+
+// TestPush_ReplaysActions: a push of an action resent after its answer was
+// lost is answered as the first time, not quarantined: what the server
+// derives from the action (its agency) is not part of what is compared.
+func TestPush_ReplaysActions(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	now := s.Clock.Now()
+	id := shiftsynctest.RecordID(t)
+	batch := []*syncv1.Mutation{
+		shiftsynctest.Action(1, id, "house-a", "sam", now.Add(-time.Hour), "housing", now.Add(72*time.Hour)),
+		{Counter: 2, RecordId: id, RecordType: "action", ServiceId: "house-a", PersonId: "sam", Hlc: shiftsynctest.HLC(now, 1),
+			Fields: []*syncv1.FieldEdit{shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_ON_TRACK"))}},
+	}
+	for _, attempt := range []string{"first", "resent"} {
+		res, err := s.Client(lead.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.GetResults() {
+			if r.GetStatus() != accepted {
+				t.Errorf("%s push, counter %d: %s %s %q, want accepted", attempt, r.GetCounter(), r.GetStatus(), r.GetReasonCode(), r.GetReason())
+			}
+		}
+	}
+}
