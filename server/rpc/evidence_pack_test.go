@@ -155,6 +155,13 @@ func TestEvidencePack(t *testing.T) {
 		t.Errorf("the safeguarding lead's pack: %d records; want 6, without the shift brief they may not review", theirs.GetRecords())
 	}
 
+	quality := s.EnrolDevice(t, "quinn", shiftsync.RoleQualityLead, "house-a")
+	counted, err := reviewClient(s, quality.Token).ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(shiftsynctest.Epoch.Add(-24 * time.Hour)), To: timestamppb.New(shiftsynctest.Epoch.Add(14 * 24 * time.Hour))})
+	if err != nil || !strings.Contains(string(counted.GetHtml()), "<p>1 raised in the period.") {
+		t.Errorf("a quality lead's pack, who may not read safeguarding concerns, does not count them: %v", err)
+	}
+
 	// Only those who may review Sam's restrictions export or verify.
 	outsider := s.EnrolDevice(t, "other-manager", shiftsync.RoleManager, "house-b")
 	if _, err := reviewClient(s, outsider.Token).VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: res.GetPackId()}); shiftsynctest.ErrorCode(err) != "not_found" {

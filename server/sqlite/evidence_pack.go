@@ -59,11 +59,14 @@ func (s *ReviewService) ExportEvidencePack(ctx context.Context, p shiftsync.Prin
 		pack.Records, pack.EventTimes = nil, map[string]time.Time{}
 		for _, r := range records {
 			at := s.eventTime(r)
+			// Every exporter counts safeguarding concerns; none lists them.
 			switch {
-			case r.Voided() || !allowed(r.RecordRef) || at.Before(pack.From) || at.After(pack.To):
+			case r.Voided() || at.Before(pack.From) || at.After(pack.To):
 				continue
 			case r.RecordType == safeguardingType:
 				pack.SafeguardingConcerns++
+				continue
+			case !allowed(r.RecordRef):
 				continue
 			}
 			pack.Records, pack.EventTimes[r.RecordID] = append(pack.Records, r), at

@@ -44,8 +44,14 @@ func (db *DB) RecordHealth(ctx context.Context, p shiftsync.Principal, r shiftsy
 
 // DeviceHealth implements [shiftsync.HealthService].
 func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.DeviceHealth, error) {
-	if _, err := s.serviceReviewable(ctx, p, serviceID, "restrictive_intervention"); err != nil {
+	// Who works where, and on which phone, is the service's: it is listed to
+	// those who review the whole service, not a caseload or an agency's share.
+	allowed, err := s.reviewable(ctx, p)
+	if err != nil {
 		return nil, err
+	}
+	if !allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID}) {
+		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
 	}
 	now := s.db.Now().UnixMilli()
 	rows, err := s.db.read.QueryContext(ctx, `

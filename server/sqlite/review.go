@@ -142,7 +142,7 @@ func (s *ReviewService) AcknowledgeAlert(ctx context.Context, p shiftsync.Princi
 }
 
 const conflictQuery = `
-	SELECT c.id, r.record_id, r.record_type, r.service_id, r.person_id, c.field,
+	SELECT c.id, r.record_id, r.record_type, r.service_id, r.person_id, r.agency, c.field,
 	       cur.value, cur.hlc, cur.device_id, cur.user_id,
 	       inc.value, inc.hlc, inc.device_id, inc.user_id,
 	       c.winner_seq = c.incoming_seq, c.opened_at, c.resolved_at, COALESCE(c.resolved_by, ''), COALESCE(c.resolution, '')
@@ -159,7 +159,7 @@ func scanConflict(row interface{ Scan(...any) error }) (shiftsync.Conflict, erro
 		opened             int64
 		resolved           sql.NullInt64
 	)
-	if err := row.Scan(&c.ID, &c.Record.RecordID, &c.Record.RecordType, &c.Record.ServiceID, &c.Record.PersonID, &c.Field,
+	if err := row.Scan(&c.ID, &c.Record.RecordID, &c.Record.RecordType, &c.Record.ServiceID, &c.Record.PersonID, &c.Record.Agency, &c.Field,
 		&curValue, &curHLC, &c.Current.Version.DeviceID, &c.Current.UserID,
 		&incValue, &incHLC, &c.Incoming.Version.DeviceID, &c.Incoming.UserID,
 		&c.IncomingWins, &opened, &resolved, &c.ResolvedBy, &c.Resolution); err != nil {

@@ -236,6 +236,11 @@ func (s *ReviewService) Trends(ctx context.Context, p shiftsync.Principal, servi
 	if to.Before(from) || to.Sub(from) > 3*366*24*time.Hour {
 		return nil, shiftsync.Errorf(shiftsync.CodeInvalid, "a trend covers from a start to an end at most three years later")
 	}
+	// A trend is of incidents and restrictions: those who review neither
+	// are refused rather than shown empty weeks.
+	if _, err := s.serviceReviewable(ctx, p, serviceID, "incident", "restrictive_intervention"); err != nil {
+		return nil, err
+	}
 	records, err := s.reviewableRecords(ctx, p, serviceID, personID, "")
 	if err != nil {
 		return nil, err
