@@ -200,6 +200,23 @@ func TestValidation_QuarantinesWithReasons(t *testing.T) {
 			t.Errorf("quarantined %s without a reason or its payload: %v", c.GetRecordType(), c)
 		}
 	}
+
+	// A PBS lead whose access is Sam's caseload sees the refused changes
+	// about Sam, and one of another caseload sees none.
+	for _, c := range []struct {
+		user, person string
+		want         int
+	}{{"pia", "sam", 6}, {"pat", "ben", 0}} {
+		caseload := s.EnrolDevice(t, c.user, shiftsync.RolePBSLead)
+		if _, err := s.Identity.AddMembership(ctx, shiftsync.Principal{UserID: "test"}, shiftsync.Membership{UserID: c.user, ServiceID: "house-a",
+			PersonID: c.person, Role: shiftsync.RolePBSLead, Start: now.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		q, err := reviewClient(s, caseload.Token).ListQuarantine(ctx, &reviewv1.ListQuarantineRequest{ServiceId: "house-a"})
+		if err != nil || len(q.GetChanges()) != c.want {
+			t.Errorf("quarantine seen by %s's caseload lead: %d, %v; want %d", c.person, len(q.GetChanges()), err, c.want)
+		}
+	}
 }
 
 // TestPartnerAgency_UpdatesItsOwnActions: a community team's user updates

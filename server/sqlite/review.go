@@ -243,8 +243,12 @@ func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, s
 	if err != nil {
 		return nil, err
 	}
+	// The person and agency a change names are read from the change as
+	// received, so a caseload's reviewer and an agency see theirs.
 	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT id, device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at
+		SELECT id, device_id, user_id, counter, record_id, record_type, service_id,
+		       coalesce(json_extract(payload, '$.PersonID'), ''), coalesce(json_extract(payload, '$.Agency'), ''),
+		       reason, message, payload, received_at
 		FROM quarantine WHERE service_id = ? ORDER BY received_at DESC, id DESC`, serviceID)
 	if err != nil {
 		return nil, storageError(err)
@@ -258,7 +262,7 @@ func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, s
 			received int64
 		)
 		if err := rows.Scan(&q.ID, &q.DeviceID, &q.UserID, &q.Counter, &q.Record.RecordID, &q.Record.RecordType, &q.Record.ServiceID,
-			&reason, &q.Message, &q.Payload, &received); err != nil {
+			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &q.Payload, &received); err != nil {
 			return nil, storageError(err)
 		}
 		q.Reason, q.ReceivedAt = shiftsync.Reason(reason), time.UnixMilli(received).UTC()
