@@ -117,6 +117,8 @@ const (
 	RuleInterimCheckMissed   = "action_interim_check_missed"
 	RuleEscalationTrigger    = "E1_evidence_pack_due"
 	RuleEscalationStage      = "escalation_stage_deadline"
+	RulePRNRecord            = "R10_prn_record_complete"
+	RulePRNFrequency         = "R10_prn_stomp_review"
 )
 
 // RuleVersions are the current versions of the rules.
@@ -124,6 +126,7 @@ var RuleVersions = map[string]int{
 	RuleOperationalisation: 1, RuleBriefAcknowledgement: 1, RuleContemporaneous: 1, RuleRICompleteness: 1,
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
+	RulePRNRecord: 1, RulePRNFrequency: 1,
 }
 
 // Thresholds are an organisation's governance settings. Every change is a
@@ -164,6 +167,15 @@ type Thresholds struct {
 	// EvidencePackWithin of raising the escalation.
 	ResponseWorkingDays int      `json:"response_working_days"`
 	EvidencePackWithin  Duration `json:"evidence_pack_within"`
+	// R10: a PRN given for distress names the non-drug strategies tried
+	// and has its effect checked EffectCheckAfter after it is given, all
+	// recorded within CompleteRecordWithin of the dose. More than
+	// PRNDosesPerWeek doses to one person within 7 days call for a STOMP
+	// medication review request (an action whose source is one of those
+	// doses) within StompRequestWithin.
+	EffectCheckAfter   Duration `json:"effect_check_after"`
+	PRNDosesPerWeek    int      `json:"prn_doses_per_week"`
+	StompRequestWithin Duration `json:"stomp_request_within"`
 	// Weeks are ISO weeks in this time zone.
 	TimeZone string `json:"time_zone"`
 }
@@ -188,6 +200,9 @@ var DefaultThresholds = Thresholds{
 	EscalateActionAfter:    Duration(14 * 24 * time.Hour),
 	ResponseWorkingDays:    10,
 	EvidencePackWithin:     Duration(5 * 24 * time.Hour),
+	EffectCheckAfter:       Duration(time.Hour),
+	PRNDosesPerWeek:        2,
+	StompRequestWithin:     Duration(7 * 24 * time.Hour), // shiftsync's default: §2 R10 sets none
 	TimeZone:               "Europe/London",
 }
 
@@ -211,6 +226,7 @@ func (t Thresholds) Validate() error {
 		"complete_record_within": t.CompleteRecordWithin, "review_within": t.ReviewWithin,
 		"debrief_at_least": t.DebriefAtLeast, "plan_adjustment_within": t.PlanAdjustmentWithin,
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
+		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
 	}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if d := positive[name]; d <= 0 || time.Duration(d) > 365*24*time.Hour {
@@ -228,6 +244,8 @@ func (t Thresholds) Validate() error {
 		return Errorf(CodeInvalid, "minutes_rise_percent must be 1 to 10000")
 	case t.ResponseWorkingDays < 1 || t.ResponseWorkingDays > 260:
 		return Errorf(CodeInvalid, "response_working_days must be 1 to 260")
+	case t.PRNDosesPerWeek < 1 || t.PRNDosesPerWeek > 100:
+		return Errorf(CodeInvalid, "prn_doses_per_week must be 1 to 100")
 	}
 	if _, err := time.LoadLocation(t.TimeZone); err != nil || t.TimeZone == "" {
 		return Errorf(CodeInvalid, "time_zone %q is not a known time zone", t.TimeZone)
@@ -293,6 +311,7 @@ func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e.register()
 	e.actions()
 	e.escalations()
+	e.prn()
 	slices.SortFunc(e.out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.Subject, b.Subject))
 	})
@@ -472,6 +491,69 @@ func (e *evaluation) interventionRecords() {
 			msg = fmt.Sprintf("post-incident review held %s after the restriction (limit %s)", since(started, held), e.th.ReviewWithin)
 		}
 		e.add(RulePostIncidentReview, r.RecordID, r, r.PersonID, state, deadline, "%s", msg)
+	}
+}
+
+// prnRecord are the fields R10 asks of each PRN given for distress, beside
+// those its record type requires.
+var prnRecord = []string{"non_drug_strategies_tried", "effect_check", "effect_checked_at"}
+
+// prn is R10: each PRN dose for distress recorded with the strategies
+// tried first and its effect check, and more than PRNDosesPerWeek doses to
+// a person in 7 days answered by a STOMP medication review request.
+func (e *evaluation) prn() {
+	doses := map[string][]*Record{} // person -> doses, by time given
+	for _, r := range e.byType["prn_administration"] {
+		given := r.Time("given_at")
+		if given.IsZero() {
+			continue
+		}
+		doses[r.PersonID] = append(doses[r.PersonID], r)
+		var absent []string
+		for _, f := range prnRecord {
+			if r.Fields[f].Empty() {
+				absent = append(absent, f)
+			}
+		}
+		if len(absent) == 0 {
+			continue
+		}
+		due := given.Add(time.Duration(e.th.CompleteRecordWithin))
+		state := StateDue
+		if e.now.After(due) {
+			state = StateBreach
+		}
+		e.add(RulePRNRecord, r.RecordID, r, r.PersonID, state, due, "PRN %s given %s: missing %v (effect check due %s after the dose)",
+			r.Text("medicine"), given.In(e.loc).Format("2 Jan 15:04"), absent, e.th.EffectCheckAfter)
+	}
+	requested := map[string]time.Time{} // dose id -> first action naming it as its source
+	for _, a := range e.byType["action"] {
+		if src := a.Text("source_record_id"); src != "" {
+			requested[src] = earliest(requested[src], a.RecordedAt)
+		}
+	}
+	const window = 7 * 24 * time.Hour
+	limit := e.th.PRNDosesPerWeek
+	for _, person := range slices.Sorted(maps.Keys(doses)) {
+		ds := doses[person]
+		slices.SortFunc(ds, func(a, b *Record) int { return a.Time("given_at").Compare(b.Time("given_at")) })
+		var lastTrigger time.Time
+		for i := limit; i < len(ds); i++ {
+			at := ds[i].Time("given_at")
+			first := ds[i-limit].Time("given_at")
+			if at.Sub(first) >= window || (!lastTrigger.IsZero() && at.Sub(lastTrigger) < window) {
+				continue
+			}
+			lastTrigger = at
+			var asked time.Time
+			for _, d := range ds[i-limit : i+1] {
+				asked = earliest(asked, requested[d.RecordID])
+			}
+			due := at.Add(time.Duration(e.th.StompRequestWithin))
+			e.add(RulePRNFrequency, ds[i].RecordID, ds[i], person, e.deadlineState(asked, time.Time{}, due), due,
+				"%d PRN doses for distress from %s to %s (more than %d in 7 days): STOMP medication review request due by %s%s",
+				limit+1, first.In(e.loc).Format("2 Jan"), at.In(e.loc).Format("2 Jan"), limit, due.In(e.loc).Format("Mon 2 Jan"), heldNote(asked))
+		}
 	}
 }
 

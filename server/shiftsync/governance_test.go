@@ -160,6 +160,64 @@ func TestEvaluate_FrequencyTrigger(t *testing.T) {
 	}
 }
 
+// TestEvaluate_PRN is R10: each PRN dose for distress is recorded with the
+// strategies tried first and its effect check, and a third dose within 7
+// days calls for a STOMP medication review request.
+func TestEvaluate_PRN(t *testing.T) {
+	day := func(d, hh int) time.Time { return time.Date(2026, 3, 2+d, hh, 0, 0, 0, time.UTC) }
+	dose := func(id string, given time.Time, complete bool) *shiftsync.Record {
+		f := map[string]shiftsync.Value{"given_at": at(given), "medicine": text("Lorazepam"), "protocol_id": text("PRN-1")}
+		if complete {
+			f["non_drug_strategies_tried"], f["effect_check"], f["effect_checked_at"] = text("quiet room"), text("settled"), at(given.Add(time.Hour))
+		}
+		return rec(id, "prn_administration", f)
+	}
+	t.Run("record", func(t *testing.T) {
+		records := []*shiftsync.Record{dose("complete", day(0, 9), true), dose("no-check", day(0, 20), false)}
+		for _, tt := range []struct {
+			now  time.Time
+			want map[string]shiftsync.FindingState
+		}{
+			{day(1, 8), map[string]shiftsync.FindingState{"no-check": shiftsync.StateDue}},
+			{day(1, 21), map[string]shiftsync.FindingState{"no-check": shiftsync.StateBreach}},
+		} {
+			if diff := cmp.Diff(tt.want, states(records, shiftsync.DefaultThresholds, tt.now, shiftsync.RulePRNRecord)); diff != "" {
+				t.Errorf("at %s (-want +got):\n%s", tt.now, diff)
+			}
+		}
+	})
+	stomp := func(sourceID string, requested time.Time) *shiftsync.Record {
+		r := rec("stomp-"+sourceID, "action", map[string]shiftsync.Value{"source_record_id": text(sourceID), "created_at": at(requested)})
+		r.RecordedAt = requested
+		return r
+	}
+	tests := []struct {
+		name    string
+		records []*shiftsync.Record
+		now     time.Time
+		want    map[string]shiftsync.FindingState
+	}{
+		{"two doses in a week", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true)}, day(4, 9), map[string]shiftsync.FindingState{}},
+		{"three doses over more than 7 days", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true), dose("c", day(7, 9), true)},
+			day(8, 9), map[string]shiftsync.FindingState{}},
+		{"a third dose within 7 days", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true), dose("c", day(6, 9), true)},
+			day(7, 9), map[string]shiftsync.FindingState{"c": shiftsync.StateDue}},
+		{"a fourth in the same 7 days is the same request", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true),
+			dose("c", day(5, 9), true), dose("d", day(6, 9), true)}, day(7, 9), map[string]shiftsync.FindingState{"c": shiftsync.StateDue}},
+		{"review requested", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true), dose("c", day(6, 9), true), stomp("c", day(7, 9))},
+			day(8, 9), map[string]shiftsync.FindingState{"c": shiftsync.StateMet}},
+		{"not requested in time", []*shiftsync.Record{dose("a", day(0, 9), true), dose("b", day(3, 9), true), dose("c", day(6, 9), true)},
+			day(14, 9), map[string]shiftsync.FindingState{"c": shiftsync.StateBreach}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, states(tt.records, shiftsync.DefaultThresholds, tt.now, shiftsync.RulePRNFrequency)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestEvaluate_ActionsAndEscalations(t *testing.T) {
 	deadline := time.Date(2026, 3, 6, 17, 0, 0, 0, time.UTC) // a Friday
 	action := func(agency, status string) *shiftsync.Record {
