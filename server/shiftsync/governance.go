@@ -117,6 +117,7 @@ const (
 	RuleInterimCheckMissed   = "action_interim_check_missed"
 	RuleEscalationTrigger    = "E1_evidence_pack_due"
 	RuleEscalationStage      = "escalation_stage_deadline"
+	RuleReg18Notification    = "R8_reg18_notification"
 	RulePRNRecord            = "R10_prn_record_complete"
 	RulePRNFrequency         = "R10_prn_stomp_review"
 )
@@ -126,7 +127,7 @@ var RuleVersions = map[string]int{
 	RuleOperationalisation: 1, RuleBriefAcknowledgement: 1, RuleContemporaneous: 1, RuleRICompleteness: 1,
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
-	RulePRNRecord: 1, RulePRNFrequency: 1,
+	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1,
 }
 
 // Thresholds are an organisation's governance settings. Every change is a
@@ -148,6 +149,10 @@ type Thresholds struct {
 	CompleteRecordWithin Duration `json:"complete_record_within"`
 	// R7: a post-incident review follows a restriction within ReviewWithin.
 	ReviewWithin Duration `json:"review_within"`
+	// R8: the CQC is notified of a serious injury, police involvement or an
+	// allegation of abuse within NotifyWithin of the incident (the
+	// internal target for Regulation 18's "without delay").
+	NotifyWithin Duration `json:"notify_within"`
 	// W2: a week fires when its restrictions exceed the mean of the
 	// FrequencyBaselineWeeks before and number at least FrequencyFloor, or
 	// when restrained minutes rise by more than MinutesRisePercent with at
@@ -192,6 +197,7 @@ var DefaultThresholds = Thresholds{
 	LateEntryAfter:         Duration(4 * time.Hour),
 	CompleteRecordWithin:   Duration(24 * time.Hour),
 	ReviewWithin:           Duration(72 * time.Hour),
+	NotifyWithin:           Duration(24 * time.Hour),
 	FrequencyBaselineWeeks: 4,
 	FrequencyFloor:         2,
 	MinutesRisePercent:     50,
@@ -223,7 +229,7 @@ func (t Thresholds) Validate() error {
 	positive := map[string]Duration{
 		"operationalise_warning": t.OperationaliseWarning, "operationalise_deadline": t.OperationaliseDeadline,
 		"acknowledge_within": t.AcknowledgeWithin, "late_entry_after": t.LateEntryAfter,
-		"complete_record_within": t.CompleteRecordWithin, "review_within": t.ReviewWithin,
+		"complete_record_within": t.CompleteRecordWithin, "review_within": t.ReviewWithin, "notify_within": t.NotifyWithin,
 		"debrief_at_least": t.DebriefAtLeast, "plan_adjustment_within": t.PlanAdjustmentWithin,
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
 		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
@@ -307,6 +313,7 @@ func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e.briefAcknowledgement()
 	e.contemporaneous()
 	e.interventionRecords()
+	e.notifications()
 	e.frequency()
 	e.register()
 	e.actions()
@@ -491,6 +498,25 @@ func (e *evaluation) interventionRecords() {
 			msg = fmt.Sprintf("post-incident review held %s after the restriction (limit %s)", since(started, held), e.th.ReviewWithin)
 		}
 		e.add(RulePostIncidentReview, r.RecordID, r, r.PersonID, state, deadline, "%s", msg)
+	}
+}
+
+// notifiable are the incident flags that make it a Regulation 18
+// notification to the CQC.
+var notifiable = []string{"serious_injury", "police_involved", "allegation_of_abuse"}
+
+// notifications is R8: an incident that must be notified to the CQC is
+// notified within NotifyWithin of when it started.
+func (e *evaluation) notifications() {
+	for _, r := range e.byType["incident"] {
+		happened := r.Time("started_at")
+		if happened.IsZero() || !slices.ContainsFunc(notifiable, func(f string) bool { return r.Fields[f].Bool }) {
+			continue
+		}
+		due := happened.Add(time.Duration(e.th.NotifyWithin))
+		notified := r.Time("cqc_notified_at")
+		e.add(RuleReg18Notification, r.RecordID, r, r.PersonID, e.deadlineState(notified, time.Time{}, due), due,
+			"Regulation 18 notification to the CQC due by %s%s", due.In(e.loc).Format("Mon 2 Jan 15:04"), heldNote(notified))
 	}
 }
 

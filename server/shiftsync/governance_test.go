@@ -160,6 +160,40 @@ func TestEvaluate_FrequencyTrigger(t *testing.T) {
 	}
 }
 
+// TestEvaluate_Reg18Notification is R8: a serious injury, police
+// involvement or an allegation of abuse is notified to the CQC within 24
+// hours of the incident; other incidents need no notification.
+func TestEvaluate_Reg18Notification(t *testing.T) {
+	started := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	yes := shiftsync.Value{Kind: shiftsync.KindBool, Bool: true}
+	incident := func(id, flag string, notified time.Time) *shiftsync.Record {
+		f := map[string]shiftsync.Value{"started_at": at(started)}
+		if flag != "" {
+			f[flag] = yes
+		}
+		if !notified.IsZero() {
+			f["cqc_notified_at"] = at(notified)
+		}
+		return rec(id, "incident", f)
+	}
+	before := []*shiftsync.Record{
+		incident("ordinary", "", time.Time{}), incident("injury", "serious_injury", time.Time{}),
+		incident("police", "police_involved", time.Time{}), incident("abuse", "allegation_of_abuse", time.Time{}),
+	}
+	if diff := cmp.Diff(map[string]shiftsync.FindingState{"injury": shiftsync.StateDue, "police": shiftsync.StateDue, "abuse": shiftsync.StateDue},
+		states(before, shiftsync.DefaultThresholds, started.Add(2*time.Hour), shiftsync.RuleReg18Notification)); diff != "" {
+		t.Errorf("at +2h (-want +got):\n%s", diff)
+	}
+	after := []*shiftsync.Record{
+		incident("ordinary", "", time.Time{}), incident("injury", "serious_injury", time.Time{}),
+		incident("police", "police_involved", started.Add(3*time.Hour)), incident("abuse", "allegation_of_abuse", started.Add(30*time.Hour)),
+	}
+	if diff := cmp.Diff(map[string]shiftsync.FindingState{"injury": shiftsync.StateBreach, "police": shiftsync.StateMet, "abuse": shiftsync.StateBreach},
+		states(after, shiftsync.DefaultThresholds, started.Add(48*time.Hour), shiftsync.RuleReg18Notification)); diff != "" {
+		t.Errorf("at +48h (-want +got):\n%s", diff)
+	}
+}
+
 // TestEvaluate_PRN is R10: each PRN dose for distress is recorded with the
 // strategies tried first and its effect check, and a third dose within 7
 // days calls for a STOMP medication review request.

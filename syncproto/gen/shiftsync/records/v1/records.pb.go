@@ -1399,8 +1399,12 @@ type Incident struct {
 	AllegationOfAbuse bool `protobuf:"varint,19,opt,name=allegation_of_abuse,json=allegationOfAbuse,proto3" json:"allegation_of_abuse,omitempty"`
 	// Early warning signs seen beforehand (their record ids).
 	EarlyWarningSignIds []string `protobuf:"bytes,20,rep,name=early_warning_sign_ids,json=earlyWarningSignIds,proto3" json:"early_warning_sign_ids,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// When the CQC was notified under Regulation 18 (a serious injury, police
+	// involvement or an allegation of abuse); unset until it is. Not before
+	// started_at.
+	CqcNotifiedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=cqc_notified_at,json=cqcNotifiedAt,proto3" json:"cqc_notified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -1569,6 +1573,13 @@ func (x *Incident) GetAllegationOfAbuse() bool {
 func (x *Incident) GetEarlyWarningSignIds() []string {
 	if x != nil {
 		return x.EarlyWarningSignIds
+	}
+	return nil
+}
+
+func (x *Incident) GetCqcNotifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CqcNotifiedAt
 	}
 	return nil
 }
@@ -3833,7 +3844,8 @@ var File_shiftsync_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\xab\t\n" +
+	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\x81\n" +
+	"\n" +
 	"\bIncident\x12A\n" +
 	"\n" +
 	"started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12G\n" +
@@ -3860,7 +3872,9 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x10police_reference\x18\x11 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0fpoliceReference\x12%\n" +
 	"\x0eserious_injury\x18\x12 \x01(\bR\rseriousInjury\x12.\n" +
 	"\x13allegation_of_abuse\x18\x13 \x01(\bR\x11allegationOfAbuse\x12;\n" +
-	"\x16early_warning_sign_ids\x18\x14 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\x13earlyWarningSignIds:\x1c\x8a\xb5\x18\x18\n" +
+	"\x16early_warning_sign_ids\x18\x14 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\x13earlyWarningSignIds\x12T\n" +
+	"\x0fcqc_notified_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"started_atR\rcqcNotifiedAt:\x1c\x8a\xb5\x18\x18\n" +
 	"\bincident\x10\x01\x1a\n" +
 	"started_at\"\xf6\b\n" +
 	"\x17RestrictiveIntervention\x12)\n" +
@@ -4360,70 +4374,71 @@ var file_shiftsync_records_v1_records_proto_depIdxs = []int32{
 	2,  // 4: shiftsync.records.v1.Incident.harm_to_person:type_name -> shiftsync.records.v1.HarmLevel
 	37, // 5: shiftsync.records.v1.Incident.baseline_regained_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: shiftsync.records.v1.Incident.harm_to_others:type_name -> shiftsync.records.v1.HarmLevel
-	3,  // 7: shiftsync.records.v1.RestrictiveIntervention.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
-	4,  // 8: shiftsync.records.v1.RestrictiveIntervention.reason_code:type_name -> shiftsync.records.v1.RestrictiveInterventionReason
-	37, // 9: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
-	37, // 10: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
-	7,  // 11: shiftsync.records.v1.RestrictiveIntervention.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
-	37, // 12: shiftsync.records.v1.RestrictiveIntervention.notified_at:type_name -> google.protobuf.Timestamp
-	37, // 13: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
-	5,  // 14: shiftsync.records.v1.EarlyWarningSign.stage:type_name -> shiftsync.records.v1.EscalationStage
-	6,  // 15: shiftsync.records.v1.EarlyWarningSign.outcome:type_name -> shiftsync.records.v1.EarlyWarningOutcome
-	37, // 16: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
-	3,  // 17: shiftsync.records.v1.StandingRestriction.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
-	7,  // 18: shiftsync.records.v1.StandingRestriction.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
-	37, // 19: shiftsync.records.v1.StandingRestriction.started_at:type_name -> google.protobuf.Timestamp
-	37, // 20: shiftsync.records.v1.StandingRestriction.review_due_at:type_name -> google.protobuf.Timestamp
-	37, // 21: shiftsync.records.v1.StandingRestriction.last_reviewed_at:type_name -> google.protobuf.Timestamp
-	37, // 22: shiftsync.records.v1.StandingRestriction.last_reduced_at:type_name -> google.protobuf.Timestamp
-	8,  // 23: shiftsync.records.v1.StandingRestriction.status:type_name -> shiftsync.records.v1.RestrictionStatus
-	37, // 24: shiftsync.records.v1.PrnAdministration.given_at:type_name -> google.protobuf.Timestamp
-	37, // 25: shiftsync.records.v1.PrnAdministration.effect_checked_at:type_name -> google.protobuf.Timestamp
-	37, // 26: shiftsync.records.v1.ShiftReflection.shift_started_at:type_name -> google.protobuf.Timestamp
-	37, // 27: shiftsync.records.v1.ShiftReflection.shift_ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 28: shiftsync.records.v1.Debrief.kind:type_name -> shiftsync.records.v1.DebriefKind
-	37, // 29: shiftsync.records.v1.Debrief.held_at:type_name -> google.protobuf.Timestamp
-	10, // 30: shiftsync.records.v1.Debrief.plan_followed:type_name -> shiftsync.records.v1.PlanFollowed
-	37, // 31: shiftsync.records.v1.Debrief.for_week_of:type_name -> google.protobuf.Timestamp
-	11, // 32: shiftsync.records.v1.Meeting.meeting_type:type_name -> shiftsync.records.v1.MeetingType
-	37, // 33: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
-	37, // 34: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
-	12, // 35: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
-	37, // 36: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
-	37, // 37: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
-	37, // 38: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
-	13, // 39: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
-	37, // 40: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
-	37, // 41: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
-	37, // 42: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
-	37, // 43: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
-	37, // 44: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
-	37, // 45: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
-	14, // 46: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
-	37, // 47: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
-	37, // 48: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
-	37, // 49: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
-	37, // 50: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
-	37, // 51: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
-	37, // 52: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
-	37, // 53: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
-	37, // 54: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
-	37, // 55: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
-	37, // 56: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
-	15, // 57: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
-	16, // 58: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
-	37, // 59: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
-	17, // 60: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
-	37, // 61: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
-	37, // 62: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
-	18, // 63: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
-	37, // 64: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
-	37, // 65: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	37, // 7: shiftsync.records.v1.Incident.cqc_notified_at:type_name -> google.protobuf.Timestamp
+	3,  // 8: shiftsync.records.v1.RestrictiveIntervention.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
+	4,  // 9: shiftsync.records.v1.RestrictiveIntervention.reason_code:type_name -> shiftsync.records.v1.RestrictiveInterventionReason
+	37, // 10: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
+	37, // 11: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: shiftsync.records.v1.RestrictiveIntervention.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
+	37, // 13: shiftsync.records.v1.RestrictiveIntervention.notified_at:type_name -> google.protobuf.Timestamp
+	37, // 14: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
+	5,  // 15: shiftsync.records.v1.EarlyWarningSign.stage:type_name -> shiftsync.records.v1.EscalationStage
+	6,  // 16: shiftsync.records.v1.EarlyWarningSign.outcome:type_name -> shiftsync.records.v1.EarlyWarningOutcome
+	37, // 17: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
+	3,  // 18: shiftsync.records.v1.StandingRestriction.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
+	7,  // 19: shiftsync.records.v1.StandingRestriction.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
+	37, // 20: shiftsync.records.v1.StandingRestriction.started_at:type_name -> google.protobuf.Timestamp
+	37, // 21: shiftsync.records.v1.StandingRestriction.review_due_at:type_name -> google.protobuf.Timestamp
+	37, // 22: shiftsync.records.v1.StandingRestriction.last_reviewed_at:type_name -> google.protobuf.Timestamp
+	37, // 23: shiftsync.records.v1.StandingRestriction.last_reduced_at:type_name -> google.protobuf.Timestamp
+	8,  // 24: shiftsync.records.v1.StandingRestriction.status:type_name -> shiftsync.records.v1.RestrictionStatus
+	37, // 25: shiftsync.records.v1.PrnAdministration.given_at:type_name -> google.protobuf.Timestamp
+	37, // 26: shiftsync.records.v1.PrnAdministration.effect_checked_at:type_name -> google.protobuf.Timestamp
+	37, // 27: shiftsync.records.v1.ShiftReflection.shift_started_at:type_name -> google.protobuf.Timestamp
+	37, // 28: shiftsync.records.v1.ShiftReflection.shift_ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 29: shiftsync.records.v1.Debrief.kind:type_name -> shiftsync.records.v1.DebriefKind
+	37, // 30: shiftsync.records.v1.Debrief.held_at:type_name -> google.protobuf.Timestamp
+	10, // 31: shiftsync.records.v1.Debrief.plan_followed:type_name -> shiftsync.records.v1.PlanFollowed
+	37, // 32: shiftsync.records.v1.Debrief.for_week_of:type_name -> google.protobuf.Timestamp
+	11, // 33: shiftsync.records.v1.Meeting.meeting_type:type_name -> shiftsync.records.v1.MeetingType
+	37, // 34: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
+	37, // 35: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
+	12, // 36: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
+	37, // 37: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
+	37, // 38: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
+	37, // 39: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
+	13, // 40: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
+	37, // 41: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
+	37, // 42: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
+	37, // 43: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
+	37, // 44: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
+	37, // 45: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
+	37, // 46: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
+	14, // 47: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
+	37, // 48: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
+	37, // 49: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
+	37, // 50: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
+	37, // 51: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
+	37, // 52: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
+	37, // 53: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
+	37, // 54: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
+	37, // 55: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
+	37, // 56: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
+	37, // 57: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
+	15, // 58: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
+	16, // 59: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
+	37, // 60: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
+	17, // 61: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
+	37, // 62: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
+	37, // 63: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
+	18, // 64: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
+	37, // 65: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
+	37, // 66: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_records_v1_records_proto_init() }
