@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -157,15 +156,13 @@ func (s *ReviewService) auditedPackHash(ctx context.Context, packID string) (str
 // recordAt rebuilds a manifest entry's record from the field versions it
 // names; nil when a version is missing or belongs elsewhere.
 func (s *ReviewService) recordAt(ctx context.Context, e shiftsync.ManifestEntry) (*shiftsync.Record, error) {
-	ref := shiftsync.RecordRef{RecordID: e.RecordID}
-	err := s.db.read.QueryRowContext(ctx, `SELECT record_type, service_id, person_id FROM records WHERE record_id = ?`, e.RecordID).
-		Scan(&ref.RecordType, &ref.ServiceID, &ref.PersonID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
+	ref, err := scanRecordRef(s.db.read.QueryRowContext(ctx, recordRefQuery, e.RecordID), e.RecordID)
+	if err != nil {
 		return nil, storageError(err)
+	} else if ref == nil {
+		return nil, nil
 	}
-	r := &shiftsync.Record{RecordRef: ref, Fields: map[string]shiftsync.Value{}}
+	r := &shiftsync.Record{RecordRef: *ref, Fields: map[string]shiftsync.Value{}}
 	if len(e.Versions) == 0 {
 		return r, nil
 	}
@@ -173,7 +170,7 @@ func (s *ReviewService) recordAt(ctx context.Context, e shiftsync.ManifestEntry)
 	for _, seq := range e.Versions {
 		seqs = append(seqs, seq)
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, record_id, field, value FROM field_versions WHERE seq IN (?`+strings.Repeat(`, ?`, len(seqs)-1)+`)`, seqs...)
+	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, record_id, field, value FROM field_versions WHERE seq IN (`+sqlList(len(seqs))+`)`, seqs...)
 	if err != nil {
 		return nil, storageError(err)
 	}

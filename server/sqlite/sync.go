@@ -330,7 +330,7 @@ func currentValues(ctx context.Context, tx *Tx, recordID string, names []string)
 	}
 	rows, err := tx.query(ctx, `
 		SELECT f.field, v.value FROM fields f JOIN field_versions v ON v.seq = f.version_seq
-		WHERE f.record_id = ? AND f.field IN (?`+strings.Repeat(`, ?`, len(names)-1)+`)`, args...)
+		WHERE f.record_id = ? AND f.field IN (`+sqlList(len(names))+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -384,14 +384,27 @@ type fieldHead struct {
 	seq     int64
 }
 
-func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
+// recordRefQuery selects the envelope of the record with an id.
+const recordRefQuery = `SELECT record_type, service_id, person_id, agency FROM records WHERE record_id = ?`
+
+// scanRecordRef reads the row of recordRefQuery for id: nil when there is
+// no such record.
+func scanRecordRef(row *sql.Row, id string) (*shiftsync.RecordRef, error) {
 	r := shiftsync.RecordRef{RecordID: id}
-	err := tx.queryRow(ctx, `SELECT record_type, service_id, person_id, agency FROM records WHERE record_id = ?`, id).
-		Scan(&r.RecordType, &r.ServiceID, &r.PersonID, &r.Agency)
+	err := row.Scan(&r.RecordType, &r.ServiceID, &r.PersonID, &r.Agency)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	return &r, err
+}
+
+func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
+	return scanRecordRef(tx.queryRow(ctx, recordRefQuery, id), id)
+}
+
+// sqlList returns n comma-separated placeholders for an IN list (n > 0).
+func sqlList(n int) string {
+	return `?` + strings.Repeat(`, ?`, n-1)
 }
 
 func loadFieldHeads(ctx context.Context, tx *Tx, recordID string) (map[string]fieldHead, error) {
