@@ -22,8 +22,14 @@ CREATE INDEX findings_by_service_state ON findings (service_id, state, due_at);
 -- index memberships_by_user
 CREATE INDEX memberships_by_user ON memberships (user_id, starts_at);
 
+-- index organisation_admins_in_force
+CREATE UNIQUE INDEX organisation_admins_in_force ON organisation_admins (user_id, organisation_id) WHERE ended_at IS NULL;
+
 -- index quarantine_by_service
 CREATE INDEX quarantine_by_service ON quarantine (service_id, received_at);
+
+-- index users_by_organisation
+CREATE UNIQUE INDEX users_by_organisation ON users (id, organisation_id);
 
 -- table alerts
 CREATE TABLE alerts (
@@ -206,7 +212,7 @@ CREATE TABLE memberships (
     role       TEXT    NOT NULL CHECK (role IN ('support_worker', 'shift_lead', 'pbs_lead', 'manager',
                                                 'quality_lead', 'safeguarding_lead', 'partner')),
     starts_at  INTEGER NOT NULL,
-    ends_at    INTEGER,
+    ends_at    INTEGER, created_at INTEGER NOT NULL DEFAULT 0, created_by TEXT NOT NULL DEFAULT '',
     CHECK (ends_at IS NULL OR ends_at >= starts_at)
 );
 
@@ -227,6 +233,19 @@ CREATE TABLE mutations (
     received_at       INTEGER NOT NULL,
     PRIMARY KEY (device_id, counter)
 ) WITHOUT ROWID;
+
+-- table organisation_admins
+CREATE TABLE organisation_admins (
+    id              INTEGER PRIMARY KEY,
+    user_id         TEXT    NOT NULL,
+    organisation_id TEXT    NOT NULL,
+    granted_at      INTEGER NOT NULL,
+    granted_by      TEXT    NOT NULL,
+    ended_at        INTEGER,
+    ended_by        TEXT    NOT NULL DEFAULT '',
+    FOREIGN KEY (user_id, organisation_id) REFERENCES users (id, organisation_id),
+    CHECK (ended_at IS NULL OR ended_at >= granted_at)
+);
 
 -- table organisations
 CREATE TABLE organisations (

@@ -2,7 +2,10 @@ package shiftsync
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -14,134 +17,301 @@ type DeviceStatus struct {
 	LastPushAt time.Time
 }
 
-// AdminStore is the storage the admin operations change. Its methods do
-// not check who asks: [Admin] does, and so does an operator with the
-// database at hand (shiftsyncd admin). Every change is audited with the
-// actor given.
+// AdminStore is the storage the admin operations read and change. Its
+// methods do not check who asks: [Admin] does, by the rules of
+// [Authority], and so does an operator with the database at hand
+// (shiftsyncd admin). Every change is audited with the actor given.
 type AdminStore interface {
 	IssueEnrolmentCode(ctx context.Context, actor Principal, userID string) (string, time.Time, error)
 	RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error)
+	// AddMembership records a membership, with when and by whom (the
+	// actor) it was recorded.
 	AddMembership(ctx context.Context, actor Principal, m Membership) (int64, error)
 	EndMembership(ctx context.Context, actor Principal, id int64, at time.Time) error
 
+	// User returns a user, or CodeNotFound.
+	User(ctx context.Context, id string) (User, error)
+	// ServiceOrganisation returns the organisation of a service, or
+	// CodeNotFound.
+	ServiceOrganisation(ctx context.Context, serviceID string) (string, error)
+	// PersonService returns the service of a person supported, or
+	// CodeNotFound.
+	PersonService(ctx context.Context, personID string) (string, error)
+	// OrganisationAdmins returns every organisation administrator role the
+	// user has held, ended or not.
+	OrganisationAdmins(ctx context.Context, userID string) ([]OrganisationAdmin, error)
 	// Membership returns a membership, or CodeNotFound.
 	Membership(ctx context.Context, id int64) (Membership, error)
 	// Memberships returns every membership of a user, ended or not.
 	Memberships(ctx context.Context, userID string) ([]Membership, error)
+	// ServiceMemberships returns every membership in a service, ended or
+	// not.
+	ServiceMemberships(ctx context.Context, serviceID string) ([]Membership, error)
 	// Device returns a device, or CodeNotFound.
 	Device(ctx context.Context, id string) (Device, error)
-	// ListDevices returns the devices of every user who has ever had a
-	// membership in the service, newest enrolment first.
-	ListDevices(ctx context.Context, serviceID string) ([]DeviceStatus, error)
+	// Devices returns the devices of the users, newest enrolment first.
+	Devices(ctx context.Context, userIDs []string) ([]DeviceStatus, error)
 }
 
-// Admin carries out the admin operations managers call from the AdminService:
-// each first checks, through Access, that the actor manages the service
-// concerned, and answers CodePermissionDenied otherwise.
+// Admin carries out the admin operations that managers and organisation
+// administrators call from the AdminService. Each first decides, by the
+// rules of [Authority] at the time of the call, whether the actor may, and
+// answers CodePermissionDenied otherwise; every refusal is written to Audit
+// ([AuditAdminRefused]) with the call, its subject and the reason.
 type Admin struct {
 	Store  AdminStore
 	Access Authorizer
+	Audit  AuditLog
 	Now    func() time.Time
 }
 
-// IssueEnrolmentCode returns a code for userID, who must work in serviceID.
+// IssueEnrolmentCode returns a code with which userID enrols a device, and
+// when it expires. serviceID is optional; when set, it must be a service the
+// user works in now.
 func (a Admin) IssueEnrolmentCode(ctx context.Context, actor Principal, serviceID, userID string) (string, time.Time, error) {
-	if err := a.requireManager(ctx, actor, serviceID); err != nil {
+	code, expires, err := a.issueEnrolmentCode(ctx, actor, serviceID, userID)
+	return code, expires, a.audited(ctx, actor, "IssueEnrolmentCode", userID, err)
+}
+
+func (a Admin) issueEnrolmentCode(ctx context.Context, actor Principal, serviceID, userID string) (string, time.Time, error) {
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := a.requireWorksIn(ctx, userID, serviceID); err != nil {
+	u, ms, orgs, err := a.subject(ctx, userID)
+	if err != nil {
 		return "", time.Time{}, err
+	}
+	if err := auth.IssuesEnrolmentCode(u, ms, orgs); err != nil {
+		return "", time.Time{}, err
+	}
+	if serviceID != "" && !slices.ContainsFunc(ms, func(m Membership) bool { return m.ServiceID == serviceID && m.Grant().ActiveAt(auth.At) }) {
+		return "", time.Time{}, refuse("not a current service of the user", "user %q has no current membership in service %q", userID, serviceID)
 	}
 	return a.Store.IssueEnrolmentCode(ctx, actor, userID)
 }
 
-// RevokeDevice revokes a device of a user who works, or worked, in a
-// service the actor manages.
+// RevokeDevice revokes a device, of a user the actor may act on as a whole.
 func (a Admin) RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error) {
-	d, err := a.Store.Device(ctx, deviceID)
-	if err != nil {
-		return time.Time{}, err
-	}
-	ms, err := a.Store.Memberships(ctx, d.UserID)
-	if err != nil {
-		return time.Time{}, err
-	}
-	scope, err := a.Access.Scope(ctx, actor)
-	if err != nil {
-		return time.Time{}, err
-	}
-	for _, m := range ms {
-		if scope.Manages(m.ServiceID, a.Now()) {
-			return a.Store.RevokeDevice(ctx, actor, deviceID, reason)
-		}
-	}
-	return time.Time{}, Errorf(CodePermissionDenied, "device %q is not used in a service you manage", deviceID)
+	at, err := a.revokeDevice(ctx, actor, deviceID, reason)
+	return at, a.audited(ctx, actor, "RevokeDevice", deviceID, err)
 }
 
-// ListDevices lists the devices of a service's staff.
+func (a Admin) revokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error) {
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d, err := a.Store.Device(ctx, deviceID)
+	if ErrorCode(err) == CodeNotFound {
+		return time.Time{}, deviceRefused(deviceID, "unknown device")
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	u, ms, orgs, err := a.subject(ctx, d.UserID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := auth.ActsOnIdentity(u, ms, orgs); err != nil {
+		return time.Time{}, deviceRefused(deviceID, reasonOf(err))
+	}
+	return a.Store.RevokeDevice(ctx, actor, deviceID, reason)
+}
+
+// ListDevices lists the devices of the users a service's memberships bind
+// ([BoundUsers]), to an administrator of the service.
 func (a Admin) ListDevices(ctx context.Context, actor Principal, serviceID string) ([]DeviceStatus, error) {
-	if err := a.requireManager(ctx, actor, serviceID); err != nil {
+	list, err := a.listDevices(ctx, actor, serviceID)
+	return list, a.audited(ctx, actor, "ListDevices", serviceID, err)
+}
+
+func (a Admin) listDevices(ctx context.Context, actor Principal, serviceID string) ([]DeviceStatus, error) {
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
 		return nil, err
 	}
-	return a.Store.ListDevices(ctx, serviceID)
+	if _, err := a.requireAdministers(ctx, auth, serviceID); err != nil {
+		return nil, err
+	}
+	ms, err := a.Store.ServiceMemberships(ctx, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	users := BoundUsers(ms, auth.At)
+	if len(users) == 0 {
+		return nil, nil
+	}
+	return a.Store.Devices(ctx, users)
 }
 
-// AddMembership gives a user a role in a service the actor manages. A zero
-// Start means now.
+// AddMembership gives a user a role in a service, by the rules of
+// [Authority.AddsMembership]. A zero Start means now.
 func (a Admin) AddMembership(ctx context.Context, actor Principal, m Membership) (int64, error) {
-	if err := a.requireManager(ctx, actor, m.ServiceID); err != nil {
+	id, err := a.addMembership(ctx, actor, m)
+	return id, a.audited(ctx, actor, "AddMembership", m.UserID, err)
+}
+
+func (a Admin) addMembership(ctx context.Context, actor Principal, m Membership) (int64, error) {
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
 		return 0, err
 	}
 	if m.Start.IsZero() {
-		m.Start = a.Now()
+		m.Start = auth.At
 	}
 	if err := m.Validate(); err != nil {
+		return 0, err
+	}
+	org, err := a.requireAdministers(ctx, auth, m.ServiceID)
+	if err != nil {
+		return 0, err
+	}
+	u, err := a.Store.User(ctx, m.UserID)
+	if ErrorCode(err) == CodeNotFound {
+		return 0, userRefused(m.UserID, "unknown user")
+	} else if err != nil {
+		return 0, err
+	}
+	var personService string
+	if m.PersonID != "" {
+		if personService, err = a.Store.PersonService(ctx, m.PersonID); err != nil && ErrorCode(err) != CodeNotFound {
+			return 0, err
+		}
+	}
+	if err := auth.AddsMembership(u, m, org, personService); err != nil {
 		return 0, err
 	}
 	return a.Store.AddMembership(ctx, actor, m)
 }
 
-// EndMembership ends a membership of a service the actor manages, at at
-// (zero: now). It returns when the membership ends.
+// EndMembership ends a membership at at (zero: now, or its start if it
+// has not started, which cancels it) and returns when it ends. Ending never
+// widens access: a membership that already ends by at keeps its end.
 func (a Admin) EndMembership(ctx context.Context, actor Principal, id int64, at time.Time) (time.Time, error) {
-	m, err := a.Store.Membership(ctx, id)
+	end, err := a.endMembership(ctx, actor, id, at)
+	return end, a.audited(ctx, actor, "EndMembership", strconv.FormatInt(id, 10), err)
+}
+
+func (a Admin) endMembership(ctx context.Context, actor Principal, id int64, at time.Time) (time.Time, error) {
+	auth, err := a.authority(ctx, actor)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := a.requireManager(ctx, actor, m.ServiceID); err != nil {
+	m, err := a.Store.Membership(ctx, id)
+	if ErrorCode(err) == CodeNotFound {
+		return time.Time{}, membershipRefused(id, "unknown membership")
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	org, err := a.Store.ServiceOrganisation(ctx, m.ServiceID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	u, err := a.Store.User(ctx, m.UserID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := auth.EndsMembership(u, m, org); err != nil {
 		return time.Time{}, err
 	}
 	if at.IsZero() {
-		at = a.Now()
+		at = auth.At
+		if at.Before(m.Start) {
+			at = m.Start
+		}
 	}
-	if at.Before(m.Start) {
+	switch {
+	case at.Before(m.Start):
 		return time.Time{}, Errorf(CodeInvalid, "membership %d starts at %s; it cannot end before", id, m.Start.Format(time.RFC3339))
+	case !m.End.IsZero() && !at.Before(m.End):
+		return m.End, nil
 	}
 	return at, a.Store.EndMembership(ctx, actor, id, at)
 }
 
-func (a Admin) requireManager(ctx context.Context, actor Principal, serviceID string) error {
-	scope, err := a.Access.Scope(ctx, actor)
-	if err != nil {
-		return err
+// authority returns what the actor may administer now.
+func (a Admin) authority(ctx context.Context, actor Principal) (Authority, error) {
+	auth := Authority{At: a.Now()}
+	var err error
+	if auth.Scope, err = a.Access.Scope(ctx, actor); err != nil {
+		return auth, err
 	}
-	if !scope.Manages(serviceID, a.Now()) {
-		return Errorf(CodePermissionDenied, "you do not manage service %q", serviceID)
+	u, err := a.Store.User(ctx, actor.UserID)
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		return auth, nil // no user, no authority
+	case err != nil:
+		return auth, err
 	}
-	return nil
+	auth.Actor = u
+	auth.OrganisationAdmins, err = a.Store.OrganisationAdmins(ctx, actor.UserID)
+	return auth, err
 }
 
-func (a Admin) requireWorksIn(ctx context.Context, userID, serviceID string) error {
+// subject returns a user acted on, every membership they have had, and the
+// organisation of each of those memberships' services. An unknown user is
+// refused as one the actor may not administer.
+func (a Admin) subject(ctx context.Context, userID string) (User, []Membership, map[string]string, error) {
+	u, err := a.Store.User(ctx, userID)
+	if ErrorCode(err) == CodeNotFound {
+		return u, nil, nil, userRefused(userID, "unknown user")
+	} else if err != nil {
+		return u, nil, nil, err
+	}
 	ms, err := a.Store.Memberships(ctx, userID)
 	if err != nil {
-		return err
+		return u, nil, nil, err
 	}
+	orgs := map[string]string{}
 	for _, m := range ms {
-		if m.ServiceID == serviceID && (m.End.IsZero() || a.Now().Before(m.End)) {
-			return nil
+		if _, ok := orgs[m.ServiceID]; ok {
+			continue
+		}
+		if orgs[m.ServiceID], err = a.Store.ServiceOrganisation(ctx, m.ServiceID); err != nil {
+			return u, nil, nil, err
 		}
 	}
-	return Errorf(CodePermissionDenied, "user %q has no current membership in service %q", userID, serviceID)
+	return u, ms, orgs, nil
+}
+
+// requireAdministers returns the organisation of a service the actor
+// administers, and refuses one that does not exist exactly as one the actor
+// does not administer.
+func (a Admin) requireAdministers(ctx context.Context, auth Authority, serviceID string) (string, error) {
+	org, err := a.Store.ServiceOrganisation(ctx, serviceID)
+	switch {
+	case ErrorCode(err) == CodeNotFound:
+		return "", serviceRefused(serviceID, "unknown service")
+	case err != nil:
+		return "", err
+	case !auth.Administers(serviceID, org):
+		return "", serviceRefused(serviceID, "service not administered")
+	}
+	return org, nil
+}
+
+// audited returns err, having first written it to the audit log if it is a
+// refusal (CodePermissionDenied or CodeInvalid), with the call, its subject
+// and the reason. A refusal that cannot be audited is not answered as one.
+func (a Admin) audited(ctx context.Context, actor Principal, call, subject string, err error) error {
+	if code := ErrorCode(err); code != CodePermissionDenied && code != CodeInvalid {
+		return err
+	}
+	detail, _ := json.Marshal(map[string]string{"call": call, "reason": reasonOf(err)})
+	if aerr := a.Audit.Audit(ctx, AuditEvent{Actor: actor, Action: AuditAdminRefused, Subject: subject, Detail: string(detail)}); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
+// reasonOf returns the reason of a refusal: its internal cause, or its
+// public message when it has none.
+func reasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Err != nil {
+		return e.Err.Error()
+	}
+	return ErrorMessage(err)
 }
 
 // Validate checks a membership's fields.

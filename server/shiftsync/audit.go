@@ -22,6 +22,9 @@ const (
 	AuditMembershipEnd    = "membership.end"
 	AuditKeyRotate        = "signing_key.rotate"
 	AuditAdminCreate      = "admin.create"
+	AuditAdminRefused     = "admin.refused" // an AdminService call refused: the call, its subject, the reason
+	AuditOrgAdminGrant    = "organisation_admin.grant"
+	AuditOrgAdminEnd      = "organisation_admin.end"
 	AuditPush             = "sync.push"
 	AuditPull             = "sync.pull"
 	AuditReviewRead       = "review.read"

@@ -18,7 +18,9 @@ type Device struct {
 }
 
 // Membership gives a user a role in a service, or for one person supported
-// in it, from Start until End (zero: open-ended).
+// in it, from Start until End (zero: open-ended). Created and CreatedBy are
+// when and by whom it was recorded, set by the store: a membership recorded
+// after it ended was back-dated.
 type Membership struct {
 	ID        int64
 	UserID    string
@@ -27,6 +29,8 @@ type Membership struct {
 	Role      Role
 	Start     time.Time
 	End       time.Time
+	Created   time.Time
+	CreatedBy string
 }
 
 // Grant returns the membership as an access grant.

@@ -117,7 +117,7 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Review = sqlite.NewReviewService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
-		Admin:  shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Now: s.Clock.Now},
+		Admin:  shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Audit: s.DB, Now: s.Clock.Now},
 		Review: s.Review, Health: s.DB,
 		Heartbeat: time.Second, Logger: quiet,
 	}))

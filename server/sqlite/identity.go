@@ -88,7 +88,8 @@ func (s *IdentityService) create(ctx context.Context, actor shiftsync.Principal,
 	})
 }
 
-// AddMembership gives a user a role; it returns the membership's id.
+// AddMembership gives a user a role, recorded now by actor; it returns the
+// membership's id.
 func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Principal, m shiftsync.Membership) (int64, error) {
 	if err := m.Validate(); err != nil {
 		return 0, err
@@ -99,8 +100,8 @@ func (s *IdentityService) AddMembership(ctx context.Context, actor shiftsync.Pri
 		if !m.End.IsZero() {
 			end = m.End.UnixMilli()
 		}
-		res, err := tx.exec(ctx, `INSERT INTO memberships (user_id, service_id, person_id, role, starts_at, ends_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			m.UserID, m.ServiceID, m.PersonID, string(m.Role), m.Start.UnixMilli(), end)
+		res, err := tx.exec(ctx, `INSERT INTO memberships (user_id, service_id, person_id, role, starts_at, ends_at, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.UserID, m.ServiceID, m.PersonID, string(m.Role), m.Start.UnixMilli(), end, tx.now.UnixMilli(), actor.UserID)
 		if err != nil {
 			return createError(err, "membership", m.UserID)
 		}
@@ -373,19 +374,19 @@ func (s *IdentityService) Device(ctx context.Context, id string) (shiftsync.Devi
 }
 
 // membershipColumns are the columns scanMembership reads.
-const membershipColumns = `id, user_id, service_id, person_id, role, starts_at, ends_at`
+const membershipColumns = `id, user_id, service_id, person_id, role, starts_at, ends_at, created_at, created_by`
 
 func scanMembership(row interface{ Scan(...any) error }) (shiftsync.Membership, error) {
 	var (
-		m     shiftsync.Membership
-		role  string
-		start int64
-		end   sql.NullInt64
+		m              shiftsync.Membership
+		role           string
+		start, created int64
+		end            sql.NullInt64
 	)
-	if err := row.Scan(&m.ID, &m.UserID, &m.ServiceID, &m.PersonID, &role, &start, &end); err != nil {
+	if err := row.Scan(&m.ID, &m.UserID, &m.ServiceID, &m.PersonID, &role, &start, &end, &created, &m.CreatedBy); err != nil {
 		return m, err
 	}
-	m.Role, m.Start = shiftsync.Role(role), time.UnixMilli(start).UTC()
+	m.Role, m.Start, m.Created = shiftsync.Role(role), time.UnixMilli(start).UTC(), time.UnixMilli(created).UTC()
 	if end.Valid {
 		m.End = time.UnixMilli(end.Int64).UTC()
 	}
@@ -403,7 +404,16 @@ func (s *IdentityService) Membership(ctx context.Context, id int64) (shiftsync.M
 
 // Memberships implements [shiftsync.AdminStore].
 func (s *IdentityService) Memberships(ctx context.Context, userID string) ([]shiftsync.Membership, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE user_id = ? ORDER BY id`, userID)
+	return s.memberships(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE user_id = ? ORDER BY id`, userID)
+}
+
+// ServiceMemberships implements [shiftsync.AdminStore].
+func (s *IdentityService) ServiceMemberships(ctx context.Context, serviceID string) ([]shiftsync.Membership, error) {
+	return s.memberships(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE service_id = ? ORDER BY id`, serviceID)
+}
+
+func (s *IdentityService) memberships(ctx context.Context, query string, args ...any) ([]shiftsync.Membership, error) {
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storageError(err)
 	}
@@ -419,13 +429,112 @@ func (s *IdentityService) Memberships(ctx context.Context, userID string) ([]shi
 	return ms, storageError(rows.Err())
 }
 
-// ListDevices implements [shiftsync.AdminStore].
-func (s *IdentityService) ListDevices(ctx context.Context, serviceID string) ([]shiftsync.DeviceStatus, error) {
+// User implements [shiftsync.AdminStore].
+func (s *IdentityService) User(ctx context.Context, id string) (shiftsync.User, error) {
+	u := shiftsync.User{ID: id}
+	err := s.db.read.QueryRowContext(ctx, `SELECT organisation_id, agency FROM users WHERE id = ?`, id).Scan(&u.OrganisationID, &u.Agency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, shiftsync.Errorf(shiftsync.CodeNotFound, "user %q does not exist", id)
+	}
+	return u, storageError(err)
+}
+
+// ServiceOrganisation implements [shiftsync.AdminStore].
+func (s *IdentityService) ServiceOrganisation(ctx context.Context, serviceID string) (string, error) {
+	var org string
+	err := s.db.read.QueryRowContext(ctx, `SELECT organisation_id FROM services WHERE id = ?`, serviceID).Scan(&org)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", shiftsync.Errorf(shiftsync.CodeNotFound, "service %q does not exist", serviceID)
+	}
+	return org, storageError(err)
+}
+
+// PersonService implements [shiftsync.AdminStore].
+func (s *IdentityService) PersonService(ctx context.Context, personID string) (string, error) {
+	var service string
+	err := s.db.read.QueryRowContext(ctx, `SELECT service_id FROM people WHERE id = ?`, personID).Scan(&service)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", shiftsync.Errorf(shiftsync.CodeNotFound, "person %q does not exist", personID)
+	}
+	return service, storageError(err)
+}
+
+// OrganisationAdmins implements [shiftsync.AdminStore].
+func (s *IdentityService) OrganisationAdmins(ctx context.Context, userID string) ([]shiftsync.OrganisationAdmin, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT organisation_id, granted_at, ended_at FROM organisation_admins WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	var grants []shiftsync.OrganisationAdmin
+	for rows.Next() {
+		g := shiftsync.OrganisationAdmin{UserID: userID}
+		var (
+			start int64
+			end   sql.NullInt64
+		)
+		if err := rows.Scan(&g.OrganisationID, &start, &end); err != nil {
+			return nil, storageError(err)
+		}
+		g.Start = time.UnixMilli(start).UTC()
+		if end.Valid {
+			g.End = time.UnixMilli(end.Int64).UTC()
+		}
+		grants = append(grants, g)
+	}
+	return grants, storageError(rows.Err())
+}
+
+// GrantOrganisationAdmin makes a user an organisation administrator of
+// their organisation from now: what only the operator does. Returns
+// CodeInvalid if the user is not one of the organisation's, and
+// CodeAlreadyExists if they already are its administrator.
+func (s *IdentityService) GrantOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, `INSERT INTO organisation_admins (user_id, organisation_id, granted_at, granted_by) VALUES (?, ?, ?, ?)`,
+			userID, organisationID, tx.now.UnixMilli(), actor.UserID)
+		switch {
+		case isConstraint(err, sqlite3.ErrConstraintForeignKey):
+			return shiftsync.Errorf(shiftsync.CodeInvalid, "%q is not a user of organisation %q", userID, organisationID)
+		case isConstraint(err, sqlite3.ErrConstraintUnique):
+			return shiftsync.Errorf(shiftsync.CodeAlreadyExists, "%q is already an administrator of organisation %q", userID, organisationID)
+		case err != nil:
+			return err
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditOrgAdminGrant, Subject: userID, Detail: detail(map[string]string{"organisation": organisationID})})
+	})
+}
+
+// EndOrganisationAdmin ends a user's organisation administrator role now.
+// Returns CodeNotFound if they hold none in force.
+func (s *IdentityService) EndOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE organisation_admins SET ended_at = ?, ended_by = ? WHERE user_id = ? AND organisation_id = ? AND ended_at IS NULL`,
+			tx.now.UnixMilli(), actor.UserID, userID, organisationID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return shiftsync.Errorf(shiftsync.CodeNotFound, "%q is not an administrator of organisation %q", userID, organisationID)
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditOrgAdminEnd, Subject: userID, Detail: detail(map[string]string{"organisation": organisationID})})
+	})
+}
+
+// Devices implements [shiftsync.AdminStore].
+func (s *IdentityService) Devices(ctx context.Context, userIDs []string) ([]shiftsync.DeviceStatus, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		args[i] = id
+	}
 	rows, err := s.db.read.QueryContext(ctx, `
 		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at, c.last_push_at
 		FROM devices d LEFT JOIN device_counters c ON c.device_id = d.id
-		WHERE d.user_id IN (SELECT user_id FROM memberships WHERE service_id = ?)
-		ORDER BY d.enrolled_at DESC, d.id`, serviceID)
+		WHERE d.user_id IN (`+sqlList(len(args))+`)
+		ORDER BY d.enrolled_at DESC, d.id`, args...)
 	if err != nil {
 		return nil, storageError(err)
 	}

@@ -20,8 +20,10 @@ import (
 const adminUsage = `usage: shiftsyncd admin [-db FILE] <command> [flags]
 
 Manage the identity store directly, as the operator of the server (every
-change is audited with your operating-system user name). Managers do the
-same through the AdminService RPC.
+change is audited with your operating-system user name). The operator is
+not held to the authority rules; through the AdminService RPC, managers act
+only in the services they manage and organisation administrators only in
+their organisation (README, "Who may do what").
 
 commands:
   create-organisation -id ID -name NAME
@@ -29,10 +31,16 @@ commands:
   create-person       -id ID -service ID -name NAME
   create-user         -id ID -organisation ID -name NAME [-agency AGENCY]
   add-membership      -user ID -service ID -role ROLE [-person ID] [-start TIME] [-end TIME]
+                      only the operator may start one in the past; one recorded
+                      after it ended gives nobody authority over the user
   end-membership      -id N [-at TIME]
+  grant-org-admin     -user ID -organisation ID   make a user of the organisation
+                      its administrator: they administer all its services
+                      (memberships, codes, devices) but read no records
+  end-org-admin       -user ID -organisation ID
   issue-code          -user ID          print a one-time enrolment code
   revoke-device       -device ID -reason TEXT
-  list-devices        -service ID
+  list-devices        -service ID       devices of everyone who has had a membership in it
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
   set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
   verify-audit        check the audit log's hash chain
@@ -91,6 +99,26 @@ var adminCommands = map[string]adminCommand{
 			return a.identity.EndMembership(ctx, a.operator, *id, at.or(time.Now()))
 		}
 	},
+	"grant-org-admin": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		userID, org := fs.String("user", "", "user id"), fs.String("organisation", "", "organisation id")
+		return func(ctx context.Context) error {
+			err := a.identity.GrantOrganisationAdmin(ctx, a.operator, *userID, *org)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "%s administers organisation %s\n", *userID, *org)
+			}
+			return err
+		}
+	},
+	"end-org-admin": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		userID, org := fs.String("user", "", "user id"), fs.String("organisation", "", "organisation id")
+		return func(ctx context.Context) error {
+			err := a.identity.EndOrganisationAdmin(ctx, a.operator, *userID, *org)
+			if err == nil {
+				fmt.Fprintf(a.stdout, "%s no longer administers organisation %s\n", *userID, *org)
+			}
+			return err
+		}
+	},
 	"issue-code": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		userID := fs.String("user", "", "user id")
 		return func(ctx context.Context) error {
@@ -118,7 +146,15 @@ var adminCommands = map[string]adminCommand{
 	"list-devices": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		service := fs.String("service", "", "service id")
 		return func(ctx context.Context) error {
-			list, err := a.identity.ListDevices(ctx, *service)
+			ms, err := a.identity.ServiceMemberships(ctx, *service)
+			if err != nil {
+				return err
+			}
+			var users []string
+			for _, m := range ms {
+				users = append(users, m.UserID)
+			}
+			list, err := a.identity.Devices(ctx, users)
 			if err != nil {
 				return err
 			}

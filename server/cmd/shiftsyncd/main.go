@@ -179,7 +179,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Handler: rpc.NewHandler(rpc.Config{
 			Sync: syncService, Tokens: tokens, Feed: feed, Audit: m.db,
 			Identity: identity, Issuer: signed, Logger: m.log,
-			Admin:  shiftsync.Admin{Store: identity, Access: identity, Now: time.Now},
+			Admin:  shiftsync.Admin{Store: identity, Access: identity, Audit: m.db, Now: time.Now},
 			Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
 			Health: m.db,
 		}),
