@@ -174,7 +174,16 @@ func (s *Server) EnrolDevice(tb testing.TB, userID string, role shiftsync.Role, 
 			tb.Fatal(err)
 		}
 	}
-	code, _, err := s.Identity.IssueEnrolmentCode(ctx, admin, userID)
+	return s.Enrol(tb, userID)
+}
+
+// Enrol enrols a device for an existing user with a real enrolment code
+// issued by the test operator, and returns the device with a signed access
+// token (valid 5 minutes of the server clock).
+func (s *Server) Enrol(tb testing.TB, userID string) Enrolment {
+	tb.Helper()
+	ctx := context.Background()
+	code, _, err := s.Identity.IssueEnrolmentCode(ctx, shiftsync.Principal{UserID: "shiftsynctest"}, userID)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -406,4 +415,32 @@ func (s *Server) AuditCount(tb testing.TB, action string) int {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// AuditEvents returns the audit log entries with the action, oldest first,
+// read from the database file through a connection of its own.
+func (s *Server) AuditEvents(tb testing.TB, action string) []shiftsync.AuditEvent {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT actor_user, actor_device, subject, detail FROM audit_log WHERE action = ? ORDER BY seq`, action)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var events []shiftsync.AuditEvent
+	for rows.Next() {
+		e := shiftsync.AuditEvent{Action: action}
+		if err := rows.Scan(&e.Actor.UserID, &e.Actor.DeviceID, &e.Subject, &e.Detail); err != nil {
+			tb.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return events
 }
