@@ -92,3 +92,61 @@ func schema(t *testing.T, db *sql.DB) string {
 	}
 	return b.String()
 }
+
+// TestServer_MembershipsRecorded checks how 00008 dates the memberships
+// that exist before it: when the audit log says they were added, and by
+// whom, or else at their start.
+func TestServer_MembershipsRecorded(t *testing.T) {
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.UpTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO organisations VALUES ('oak', 'Oak Care', 0)`,
+		`INSERT INTO services VALUES ('house-a', 'oak', 'House A', 0)`,
+		`INSERT INTO users VALUES ('ana', 'oak', 'Ana', '', 0)`,
+		`INSERT INTO memberships (id, user_id, service_id, role, starts_at, ends_at) VALUES (1, 'ana', 'house-a', 'support_worker', 1000, 2000)`,
+		`INSERT INTO memberships (id, user_id, service_id, role, starts_at) VALUES (2, 'ana', 'house-a', 'manager', 3000)`,
+		`INSERT INTO audit_log (at, actor_user, actor_device, action, subject, detail, prev_hash, hash)
+			VALUES (5000, 'meera', 'tablet', 'membership.add', 'ana', '{"membership":1,"role":"support_worker"}', x'00', x'00')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := p.UpTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT id, created_at, created_by FROM memberships ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type recorded struct {
+		id, at int64
+		by     string
+	}
+	var got []recorded
+	for rows.Next() {
+		var r recorded
+		if err := rows.Scan(&r.id, &r.at, &r.by); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	// Membership 1 was added (at 5000) after it ended (at 2000): back-dated.
+	want := []recorded{{1, 5000, "meera"}, {2, 3000, ""}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(recorded{})); diff != "" {
+		t.Errorf("memberships after 00008 (-want +got):\n%s", diff)
+	}
+}

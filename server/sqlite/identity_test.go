@@ -268,3 +268,84 @@ func TestDB_VerifyAudit(t *testing.T) {
 		t.Errorf("VerifyAudit() after a removal = %v, want missing entries", err)
 	}
 }
+
+// TestIdentityService_Admin checks what the admin rules read: a
+// membership records when and by whom it was recorded, users and services
+// their organisation, people their service; and organisation administrators
+// are users of the organisation, one role in force at a time, ended by the
+// operator.
+func TestIdentityService_Admin(t *testing.T) {
+	ctx := context.Background()
+	db, id, advance := MustIdentity(t)
+	recorded := db.Now()
+	start := recorded.Add(-400 * 24 * time.Hour)
+	mid, err := id.AddMembership(ctx, admin, shiftsync.Membership{UserID: "worker-1", ServiceID: "house-a", Role: shiftsync.RoleSupportWorker, Start: start, End: start.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Minute)
+	m, err := id.Membership(ctx, mid)
+	if err != nil || !m.Created.Equal(recorded) || m.CreatedBy != admin.UserID {
+		t.Errorf("Membership() = %+v, %v; want recorded at %s by %s", m, err, recorded, admin.UserID)
+	}
+	if ms, err := id.ServiceMemberships(ctx, "house-a"); err != nil || len(ms) != 1 || ms[0] != m {
+		t.Errorf("ServiceMemberships(house-a) = %+v, %v; want [%+v]", ms, err, m)
+	}
+	if u, err := id.User(ctx, "worker-1"); err != nil || u != (shiftsync.User{ID: "worker-1", OrganisationID: "org-1"}) {
+		t.Errorf("User(worker-1) = %+v, %v", u, err)
+	}
+	if org, err := id.ServiceOrganisation(ctx, "house-b"); err != nil || org != "org-1" {
+		t.Errorf("ServiceOrganisation(house-b) = %q, %v", org, err)
+	}
+	if err := id.CreatePerson(ctx, admin, "ada", "house-a", "Ada"); err != nil {
+		t.Fatal(err)
+	}
+	if service, err := id.PersonService(ctx, "ada"); err != nil || service != "house-a" {
+		t.Errorf("PersonService(ada) = %q, %v", service, err)
+	}
+	for name, err := range map[string]error{
+		"User":                func() error { _, err := id.User(ctx, "nobody"); return err }(),
+		"ServiceOrganisation": func() error { _, err := id.ServiceOrganisation(ctx, "nowhere"); return err }(),
+		"PersonService":       func() error { _, err := id.PersonService(ctx, "nobody"); return err }(),
+	} {
+		if shiftsync.ErrorCode(err) != shiftsync.CodeNotFound {
+			t.Errorf("%s of an unknown id: %v, want not_found", name, err)
+		}
+	}
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(id.CreateOrganisation(ctx, admin, "org-2", "Elm Care"))
+	must(id.CreateUser(ctx, admin, "other-1", "org-2", "Oz", ""))
+	operator := shiftsync.Principal{UserID: "operator:root"}
+	if err := id.GrantOrganisationAdmin(ctx, operator, "other-1", "org-1"); shiftsync.ErrorCode(err) != shiftsync.CodeInvalid {
+		t.Errorf("GrantOrganisationAdmin of another organisation's user: %v, want invalid", err)
+	}
+	granted := db.Now()
+	must(id.GrantOrganisationAdmin(ctx, operator, "manager-1", "org-1"))
+	if err := id.GrantOrganisationAdmin(ctx, operator, "manager-1", "org-1"); shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
+		t.Errorf("GrantOrganisationAdmin twice: %v, want already_exists", err)
+	}
+	advance(time.Hour)
+	ended := db.Now()
+	must(id.EndOrganisationAdmin(ctx, operator, "manager-1", "org-1"))
+	if err := id.EndOrganisationAdmin(ctx, operator, "manager-1", "org-1"); shiftsync.ErrorCode(err) != shiftsync.CodeNotFound {
+		t.Errorf("EndOrganisationAdmin with none in force: %v, want not_found", err)
+	}
+	must(id.GrantOrganisationAdmin(ctx, operator, "manager-1", "org-1"))
+	grants, err := id.OrganisationAdmins(ctx, "manager-1")
+	want := []shiftsync.OrganisationAdmin{
+		{UserID: "manager-1", OrganisationID: "org-1", Start: granted, End: ended},
+		{UserID: "manager-1", OrganisationID: "org-1", Start: ended},
+	}
+	if err != nil || len(grants) != 2 || grants[0] != want[0] || grants[1] != want[1] {
+		t.Errorf("OrganisationAdmins() = %+v, %v; want %+v", grants, err, want)
+	}
+	if n := countRows(t, db, `SELECT COUNT(*) FROM audit_log WHERE action IN ('organisation_admin.grant', 'organisation_admin.end') AND actor_user = 'operator:root'`); n != 3 {
+		t.Errorf("%d organisation administrator changes audited, want 3", n)
+	}
+}

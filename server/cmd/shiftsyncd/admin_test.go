@@ -151,3 +151,55 @@ func TestAdmin_SetThresholds(t *testing.T) {
 	}
 	adminRun(t, db, "verify-audit")
 }
+
+// TestAdmin_OrganisationAdministrator makes a user their organisation's
+// administrator with the admin command: over the AdminService they then
+// issue a code for a new starter who has no membership yet, which no
+// manager may, and nothing in another organisation; once the operator ends
+// the role they may do neither.
+func TestAdmin_OrganisationAdministrator(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, args := range [][]string{
+		{"create-organisation", "-id", "oak", "-name", "Oak Care"},
+		{"create-organisation", "-id", "elm", "-name", "Elm Care"},
+		{"create-user", "-id", "olu", "-organisation", "oak", "-name", "Olu"},
+		{"create-user", "-id", "new-starter", "-organisation", "oak", "-name", "Nia"},
+		{"create-user", "-id", "elm-starter", "-organisation", "elm", "-name", "Eve"},
+	} {
+		adminRun(t, db, args...)
+	}
+	err := run(ctx, []string{"admin", "-db", db, "grant-org-admin", "-user", "elm-starter", "-organisation", "oak"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "not a user of organisation") {
+		t.Errorf("grant-org-admin of another organisation's user: %v", err)
+	}
+	if out := adminRun(t, db, "grant-org-admin", "-user", "olu", "-organisation", "oak"); !strings.Contains(out, "olu administers organisation oak") {
+		t.Errorf("grant-org-admin printed %q", out)
+	}
+
+	auth := authv1connect.NewAuthServiceClient(http.DefaultClient, m.URL())
+	enrolled, err := auth.Enrol(ctx, &authv1.EnrolRequest{Code: strings.TrimSpace(adminRun(t, db, "issue-code", "-user", "olu"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := authv1connect.NewAdminServiceClient(http.DefaultClient, m.URL(), shiftsynctest.WithToken(enrolled.GetAccessToken()))
+	if _, err := admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "new-starter"}); err != nil {
+		t.Errorf("IssueEnrolmentCode for a new starter by the organisation administrator: %v", err)
+	}
+	if _, err := admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "elm-starter"}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("IssueEnrolmentCode for another organisation's user: %v, want PermissionDenied", err)
+	}
+	adminRun(t, db, "end-org-admin", "-user", "olu", "-organisation", "oak")
+	if _, err := admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "new-starter"}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("IssueEnrolmentCode after end-org-admin: %v, want PermissionDenied", err)
+	}
+	adminRun(t, db, "verify-audit")
+}
