@@ -101,7 +101,9 @@ type IssueEnrolmentCodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user who will enrol a device with the code.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// A service the caller manages and the user works in.
+	// Optional: a service the user works in now, as a check; the code is for
+	// the user, not for the service, and authority is decided over all of the
+	// user's services whether it is set or not.
 	ServiceId     string `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -310,7 +312,8 @@ func (x *RevokeDeviceResponse) GetRevokedAt() *timestamppb.Timestamp {
 // ListDevicesRequest names a service.
 type ListDevicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The service whose staff's devices to list.
+	// The service whose staff's devices to list: a service the caller
+	// administers.
 	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -503,7 +506,8 @@ type AddMembershipRequest struct {
 	PersonId string `protobuf:"bytes,3,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
 	// The role.
 	Role Role `protobuf:"varint,4,opt,name=role,proto3,enum=shiftsync.auth.v1.Role" json:"role,omitempty"`
-	// When it starts; now if unset.
+	// When it starts; now if unset. It may not be more than a minute before
+	// the server's clock: only the operator records past memberships.
 	StartsAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
 	// When it ends; open-ended if unset.
 	EndsAt        *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
@@ -634,7 +638,9 @@ type EndMembershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The membership's id.
 	MembershipId int64 `protobuf:"varint,1,opt,name=membership_id,json=membershipId,proto3" json:"membership_id,omitempty"`
-	// When it ends; now if unset.
+	// When it ends; now if unset (its start, for a membership not yet
+	// started, which cancels it). It may be in the past, never before the
+	// start.
 	EndsAt        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -53,18 +53,28 @@ const (
 // AdminServiceClient is a client for the shiftsync.auth.v1.AdminService service.
 type AdminServiceClient interface {
 	// IssueEnrolmentCode makes a one-time code with which a user enrols a new
-	// device. The code is shown once; it expires after 15 minutes.
+	// device. The code is shown once; it expires after 15 minutes. The caller
+	// must administer every service the user is bound to (see above), and not
+	// be the user.
 	IssueEnrolmentCode(context.Context, *v1.IssueEnrolmentCodeRequest) (*v1.IssueEnrolmentCodeResponse, error)
 	// RevokeDevice revokes a device at once: its next request is refused and
-	// it is told to wipe its replica.
+	// it is told to wipe its replica, including records it has not synced. The
+	// caller must administer every service the device's user is bound to; a
+	// caller may revoke their own device on the same terms.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
-	// ListDevices lists the devices of the users who work in a service.
+	// ListDevices lists, to an administrator of a service, the devices of the
+	// users its memberships bind.
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
 	// AddMembership gives a user a role in a service (or for one person
-	// supported in it) from a start time, optionally until an end time.
+	// supported in it) from a start time, optionally until an end time. The
+	// caller must administer the service; the user must be of its
+	// organisation and not the caller; a partner agency's user is given only
+	// the partner role; a caseload's person must be supported in the service.
 	AddMembership(context.Context, *v1.AddMembershipRequest) (*v1.AddMembershipResponse, error)
-	// EndMembership ends a membership at a time (now if unset). Devices of the
-	// user are told to purge the scope they lost at their next pull.
+	// EndMembership ends a membership at a time (now if unset), by an
+	// administrator of its service. Devices of the user are told to purge the
+	// scope they lost at their next pull. Ending never widens access: a
+	// membership that already ends by that time keeps its end.
 	EndMembership(context.Context, *v1.EndMembershipRequest) (*v1.EndMembershipResponse, error)
 }
 
@@ -170,18 +180,28 @@ func (c *adminServiceClient) EndMembership(ctx context.Context, req *v1.EndMembe
 // AdminServiceHandler is an implementation of the shiftsync.auth.v1.AdminService service.
 type AdminServiceHandler interface {
 	// IssueEnrolmentCode makes a one-time code with which a user enrols a new
-	// device. The code is shown once; it expires after 15 minutes.
+	// device. The code is shown once; it expires after 15 minutes. The caller
+	// must administer every service the user is bound to (see above), and not
+	// be the user.
 	IssueEnrolmentCode(context.Context, *v1.IssueEnrolmentCodeRequest) (*v1.IssueEnrolmentCodeResponse, error)
 	// RevokeDevice revokes a device at once: its next request is refused and
-	// it is told to wipe its replica.
+	// it is told to wipe its replica, including records it has not synced. The
+	// caller must administer every service the device's user is bound to; a
+	// caller may revoke their own device on the same terms.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
-	// ListDevices lists the devices of the users who work in a service.
+	// ListDevices lists, to an administrator of a service, the devices of the
+	// users its memberships bind.
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
 	// AddMembership gives a user a role in a service (or for one person
-	// supported in it) from a start time, optionally until an end time.
+	// supported in it) from a start time, optionally until an end time. The
+	// caller must administer the service; the user must be of its
+	// organisation and not the caller; a partner agency's user is given only
+	// the partner role; a caseload's person must be supported in the service.
 	AddMembership(context.Context, *v1.AddMembershipRequest) (*v1.AddMembershipResponse, error)
-	// EndMembership ends a membership at a time (now if unset). Devices of the
-	// user are told to purge the scope they lost at their next pull.
+	// EndMembership ends a membership at a time (now if unset), by an
+	// administrator of its service. Devices of the user are told to purge the
+	// scope they lost at their next pull. Ending never widens access: a
+	// membership that already ends by that time keeps its end.
 	EndMembership(context.Context, *v1.EndMembershipRequest) (*v1.EndMembershipResponse, error)
 }
 
