@@ -27,11 +27,19 @@ import (
 //     acts on the whole user: the actor must administer the service of every
 //     membership that binds the user ([Membership.Binds]); a user bound by
 //     none is acted on only by an organisation administrator. No actor
-//     issues a code for themselves.
+//     issues a code for themselves. A manager may do every operation on the
+//     records of the services they manage, so a code they issue lets them
+//     read nothing they could not; a phone holding unsynced records of a
+//     service is wiped only with that service's authority. An organisation
+//     administrator, who reads nothing, is trusted instead with the
+//     identities of their organisation, and no other.
 //  5. A service's devices are listed to its administrators: those of the
 //     users its memberships bind.
 //  6. A membership is ended by an administrator of its service; ending never
 //     widens access.
+//  7. Towards themselves an actor may only narrow: end their own membership
+//     or revoke their own device (on the terms of rules 4 and 6), never give
+//     themselves a membership or an enrolment code.
 //
 // Every refusal answers CodePermissionDenied with the same text for a thing
 // that does not exist as for one the actor may not administer, so that ids of
