@@ -25,6 +25,8 @@ CREATE TABLE audit_heads (
     id         INTEGER PRIMARY KEY,
     store_id   TEXT    NOT NULL,
     run        TEXT    NOT NULL, -- the writer process that signed it
+    process    TEXT    NOT NULL, -- serve or admin
+    version    INTEGER NOT NULL, -- the format of what the signature covers
     seq        INTEGER NOT NULL, -- the last audit_log entry it covers (0: none)
     hash       BLOB    NOT NULL, -- that entry's hash
     at         INTEGER NOT NULL,
