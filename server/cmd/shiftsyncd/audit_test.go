@@ -263,3 +263,69 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestMain_SignsAuditHeads: a running server logs its audit key's
+// fingerprint, and signs a head once AuditHeadEvery entries are not
+// covered, without waiting for the interval; the head is in the heads file
+// and the log, and verify-audit reports the tail after it.
+func TestMain_SignsAuditHeads(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	log := logWriter{lines: make(chan string, 1000)}
+	m := NewMain(io.Discard, log)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	key, err := auditfile.ReadKey(auditfile.KeyPath(db))
+	if err != nil {
+		t.Fatalf("the audit key beside the database: %v", err)
+	}
+	if info, err := os.Stat(auditfile.KeyPath(db)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("audit key file mode = %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	fingerprint := shiftsync.AuditKeyFingerprint(key.Public().(ed25519.PublicKey))
+	for line := range log.lines {
+		if strings.Contains(line, `msg="audit key"`) {
+			if !strings.Contains(line, fingerprint) {
+				t.Errorf("logged %q, want the audit key's fingerprint %s", line, fingerprint)
+			}
+			break
+		}
+	}
+
+	for i := range shiftsync.AuditHeadEvery + 5 {
+		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		heads, err := auditfile.ReadHeads(auditfile.HeadsPath(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := heads[len(heads)-1]; !h.Start && h.Seq >= shiftsync.AuditHeadEvery {
+			if h.Final || h.Process != shiftsync.AuditProcessServe || h.Verify(key.Public().(ed25519.PublicKey)) != nil {
+				t.Errorf("the head signed while running = %+v", h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no head of %d entries signed within 5 s; heads: %+v", shiftsync.AuditHeadEvery, heads)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 3 {
+		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: "tail " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := adminRun(t, db, "verify-audit")
+	if !strings.Contains(out, "chain intact") || !strings.Contains(out, "(running,") || !strings.Contains(out, "3 entries after it") {
+		t.Errorf("verify-audit while the server runs printed %q, want the chain intact, a running head and the 3-entry tail", out)
+	}
+}

@@ -11,6 +11,9 @@
 // in-flight requests before it exits. migrate only applies the migrations.
 // admin manages organisations, services, people, users, memberships,
 // enrolment codes, devices and signing keys, and verifies the audit log.
+// serve and every admin command that writes sign the audit log's head with
+// the audit key <db>.audit-key (created on first use) and append the heads
+// to <db>.audit-heads; serve logs them too.
 package main
 
 import (
