@@ -2,6 +2,7 @@ package shiftsync
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -184,7 +185,7 @@ func NewAuditChecker(storeID string, heads []AuditHead) (*AuditChecker, error) {
 		if d := a.At.Compare(b.At); d != 0 {
 			return d
 		}
-		return int(min(max(a.Seq-b.Seq, -1), 1))
+		return cmp.Compare(a.Seq, b.Seq)
 	})
 	return c, nil
 }

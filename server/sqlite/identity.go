@@ -209,8 +209,8 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 
 // recordEnrolmentFailure counts a failed attempt, prunes the failures the
 // window has left behind, and audits the refusal with its source; f is the
-// count before this failure, so the entry can say when the source becomes
-// throttled.
+// count before this failure, so the entry can say whether further attempts
+// from the source, or with the code, are throttled from now on.
 func recordEnrolmentFailure(ctx context.Context, tx *Tx, source string, codeHash []byte, f shiftsync.EnrolmentFailures) error {
 	if _, err := tx.exec(ctx, `DELETE FROM enrolment_failures WHERE at <= ?`, tx.now.Add(-shiftsync.EnrolmentFailureWindow).UnixMilli()); err != nil {
 		return err
@@ -218,15 +218,10 @@ func recordEnrolmentFailure(ctx context.Context, tx *Tx, source string, codeHash
 	if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at, source, code_hash) VALUES (?, ?, ?)`, tx.now.UnixMilli(), source, codeHash); err != nil {
 		return err
 	}
-	reason := "bad code"
-	if f.Source+1 >= shiftsync.MaxEnrolmentFailuresPerSource {
-		reason += "; source throttled"
-	}
-	if f.Code+1 >= shiftsync.MaxEnrolmentFailuresPerCode {
-		reason += "; code throttled"
-	}
+	after := shiftsync.EnrolmentFailures{Source: f.Source + 1, Code: f.Code + 1}
 	return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Subject: source,
-		Detail: detail(map[string]any{"reason": reason, "source": source, "source_failures": f.Source + 1, "code_failures": f.Code + 1})})
+		Detail: detail(map[string]any{"reason": "bad code", "source": source, "source_failures": after.Source, "code_failures": after.Code,
+			"throttled_from_now": shiftsync.ThrottleEnrolment(after, false) != nil})})
 }
 
 // CheckCredential implements [shiftsync.IdentityService].
