@@ -7,6 +7,12 @@ CREATE INDEX conflicts_by_status ON conflicts (status, record_id);
 -- index devices_by_user
 CREATE INDEX devices_by_user ON devices (user_id);
 
+-- index enrolment_failures_by_code
+CREATE INDEX enrolment_failures_by_code ON enrolment_failures (code_hash, at);
+
+-- index enrolment_failures_by_source
+CREATE INDEX enrolment_failures_by_source ON enrolment_failures (source, at);
+
 -- index enrolment_failures_by_time
 CREATE INDEX enrolment_failures_by_time ON enrolment_failures (at);
 
@@ -50,6 +56,22 @@ CREATE TABLE alerts (
     -- One alert per rule and record: a later edit that matches again does
     -- not raise it twice.
     UNIQUE (rule_id, record_id)
+);
+
+-- table audit_heads
+CREATE TABLE audit_heads (
+    id         INTEGER PRIMARY KEY,
+    store_id   TEXT    NOT NULL,
+    run        TEXT    NOT NULL, -- the writer process that signed it
+    process    TEXT    NOT NULL, -- serve or admin
+    version    INTEGER NOT NULL, -- the format of what the signature covers
+    seq        INTEGER NOT NULL, -- the last audit_log entry it covers (0: none)
+    hash       BLOB    NOT NULL, -- that entry's hash
+    at         INTEGER NOT NULL,
+    start      INTEGER NOT NULL, -- 1: signed as the writer opened the log
+    final      INTEGER NOT NULL, -- 1: signed as the writer closed it
+    public_key BLOB    NOT NULL,
+    signature  BLOB    NOT NULL
 );
 
 -- table audit_log
@@ -132,8 +154,10 @@ CREATE TABLE enrolment_codes (
 
 -- table enrolment_failures
 CREATE TABLE enrolment_failures (
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    source    TEXT    NOT NULL,
+    code_hash BLOB    NOT NULL
 );
 
 -- table evidence_packs

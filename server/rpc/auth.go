@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -35,7 +36,7 @@ func (h *AuthHandler) Enrol(ctx context.Context, req *authv1.EnrolRequest) (*aut
 	if len(req.GetCode()) > maxCodeBytes || len(req.GetDeviceLabel()) > maxLabelBytes {
 		return nil, newError(shiftsync.CodeInvalid, "the code or the device label is too long")
 	}
-	d, credential, err := h.identity.Enrol(ctx, req.GetCode(), req.GetDeviceLabel())
+	d, credential, err := h.identity.Enrol(withSource(ctx), req.GetCode(), req.GetDeviceLabel())
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
@@ -50,6 +51,18 @@ func (h *AuthHandler) Enrol(ctx context.Context, req *authv1.EnrolRequest) (*aut
 		AccessTokenExpiresAt: timestamppb.New(expires),
 		UserId:               d.UserID,
 	}, nil
+}
+
+// withSource returns ctx carrying the source key of the caller's network
+// address, for the throttles, unless the HTTP edge already put one there.
+func withSource(ctx context.Context) context.Context {
+	if shiftsync.SourceFromContext(ctx) != "" {
+		return ctx
+	}
+	if call, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		return shiftsync.NewContextWithSource(ctx, shiftsync.SourceKey(call.Peer().Addr))
+	}
+	return ctx
 }
 
 // Refresh implements [authv1connect.AuthServiceHandler].

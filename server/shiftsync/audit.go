@@ -1,6 +1,11 @@
 package shiftsync
 
-import "context"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"time"
+)
 
 // AuditEvent is one entry of the audit log: who did what to what.
 type AuditEvent struct {
@@ -41,4 +46,37 @@ const (
 type AuditLog interface {
 	// Audit appends an event.
 	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// AuditEntry is an event as the audit log holds it: its place in the
+// chain, when it was appended (to the millisecond) and its hash, which
+// covers the previous entry's hash and this one's content.
+type AuditEntry struct {
+	Seq      int64 // 1, 2, 3… with no gaps
+	At       time.Time
+	Event    AuditEvent
+	PrevHash []byte
+	Hash     []byte
+}
+
+// AuditGenesis is the previous hash of the first entry: 32 zero bytes.
+var AuditGenesis = make([]byte, sha256.Size)
+
+// AuditHash returns the hash of an entry appended at at, after the entry
+// whose hash is prev. This is format 1, the format of every chain stored so
+// far; a stored chain keeps its format, so another would be recorded with
+// each entry. Format 1 is SHA-256 over prev, at as a big-endian int64 of
+// Unix milliseconds, then the actor's user id, the actor's device id, the
+// action, the subject and the detail, each as a big-endian uint64 length
+// and its bytes, so no two entries encode alike. Actor.Services is not
+// covered. The test vector in audit_test.go pins it.
+func AuditHash(prev []byte, at time.Time, e AuditEvent) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(at.UnixMilli())))
+	for _, f := range []string{e.Actor.UserID, e.Actor.DeviceID, e.Action, e.Subject, e.Detail} {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(f))))
+		h.Write([]byte(f))
+	}
+	return h.Sum(nil)
 }

@@ -41,6 +41,45 @@ func (m Membership) Grant() Grant {
 // EnrolmentCodeTTL is how long an enrolment code works.
 const EnrolmentCodeTTL = 15 * time.Minute
 
+// Enrolment guessing limits. Failed attempts are counted per source (see
+// [SourceKey]) and per code presented, over a sliding EnrolmentFailureWindow;
+// there is no global limit, so one caller's failures never lock out another.
+const (
+	// MaxEnrolmentFailuresPerSource failed attempts from one source throttle
+	// it, even with a valid code, until the oldest leaves the window.
+	MaxEnrolmentFailuresPerSource = 20
+	// MaxEnrolmentFailuresPerCode failed attempts with one code (a used or
+	// expired one, presented again and again, from anywhere) throttle that
+	// code; a valid code is never throttled by it, since it does not fail.
+	MaxEnrolmentFailuresPerCode = 5
+	// EnrolmentFailureWindow is how long a failed attempt counts.
+	EnrolmentFailureWindow = 15 * time.Minute
+)
+
+// EnrolmentFailures counts the failed enrolment attempts in the last
+// EnrolmentFailureWindow that an attempt is judged on.
+type EnrolmentFailures struct {
+	Source int // from the attempt's source
+	Code   int // presenting the attempt's code (by its hash)
+}
+
+// ThrottleEnrolment decides whether an enrolment attempt is refused before
+// its code counts: it returns a CodeResourceExhausted error if the source
+// has failed MaxEnrolmentFailuresPerSource times, or if the code is not
+// valid and has failed MaxEnrolmentFailuresPerCode times; otherwise nil,
+// and a valid code enrols. A throttled attempt is not counted as a failure,
+// so a source that keeps trying is let in again as its failures age, one
+// guess at a time.
+func ThrottleEnrolment(f EnrolmentFailures, valid bool) error {
+	if f.Source >= MaxEnrolmentFailuresPerSource {
+		return Errorf(CodeResourceExhausted, "too many failed enrolment attempts from this network; try again in %s", EnrolmentFailureWindow)
+	}
+	if !valid && f.Code >= MaxEnrolmentFailuresPerCode {
+		return Errorf(CodeResourceExhausted, "this enrolment code was tried too often; ask a manager for a new one")
+	}
+	return nil
+}
+
 // IdentityService enrols and revokes devices. Implementations are safe for
 // concurrent use; every change is written to the audit log in the same
 // transaction.
@@ -50,9 +89,13 @@ type IdentityService interface {
 	IssueEnrolmentCode(ctx context.Context, actor Principal, userID string) (code string, expires time.Time, err error)
 
 	// Enrol exchanges an enrolment code for a new device and its credential
-	// (returned once; only its hash is kept). Returns CodeUnauthenticated for
-	// a code that is unknown, used or expired, and CodeResourceExhausted when
-	// too many attempts failed recently.
+	// (returned once; only its hash is kept). The attempt is counted under
+	// the source in ctx (see [SourceFromContext]; requests without one share
+	// the source ""), and judged by [ThrottleEnrolment]: a valid code from a
+	// source that is not throttled always enrols, whatever others try.
+	// Returns CodeUnauthenticated for a code that is unknown, used or
+	// expired, and CodeResourceExhausted while the source, or the code it
+	// presents, has failed too often. Refusals are audited with the source.
 	Enrol(ctx context.Context, code, label string) (Device, string, error)
 
 	// CheckCredential returns the device a credential belongs to. Returns

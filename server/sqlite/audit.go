@@ -2,15 +2,17 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
-	"fmt"
+	"errors"
+	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-var _ shiftsync.AuditLog = (*DB)(nil)
+var (
+	_ shiftsync.AuditLog   = (*DB)(nil)
+	_ shiftsync.AuditChain = (*DB)(nil)
+)
 
 // Audit implements [shiftsync.AuditLog], in a transaction of its own.
 func (db *DB) Audit(ctx context.Context, e shiftsync.AuditEvent) error {
@@ -22,66 +24,108 @@ func (db *DB) Audit(ctx context.Context, e shiftsync.AuditEvent) error {
 func appendAudit(ctx context.Context, tx *Tx, e shiftsync.AuditEvent) error {
 	var prev []byte
 	err := tx.queryRow(ctx, `SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&prev)
-	if err != nil && err != sql.ErrNoRows {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
 	if prev == nil {
-		prev = make([]byte, sha256.Size)
+		prev = shiftsync.AuditGenesis
 	}
 	if e.Detail == "" {
 		e.Detail = "{}"
 	}
-	at := tx.now.UnixMilli()
-	h := auditHash(prev, at, e.Actor.UserID, e.Actor.DeviceID, e.Action, e.Subject, e.Detail)
+	at := tx.now.Truncate(time.Millisecond)
 	_, err = tx.exec(ctx, `INSERT INTO audit_log (at, actor_user, actor_device, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		at, e.Actor.UserID, e.Actor.DeviceID, e.Action, e.Subject, e.Detail, prev, h)
+		at.UnixMilli(), e.Actor.UserID, e.Actor.DeviceID, e.Action, e.Subject, e.Detail, prev, shiftsync.AuditHash(prev, at, e))
 	return err
 }
 
-// auditHash is SHA-256 over the previous hash and the row's content, each
-// field length-prefixed so no two rows can encode alike.
-func auditHash(prev []byte, at int64, fields ...string) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	_ = binary.Write(h, binary.BigEndian, at)
-	for _, f := range fields {
-		_ = binary.Write(h, binary.BigEndian, uint64(len(f)))
-		h.Write([]byte(f))
-	}
-	return h.Sum(nil)
+// VerifyAudit checks the audit log's hash chain on its own and returns how
+// many entries it checked, or an error naming the first entry whose hash,
+// link or sequence is wrong: an edited, inserted or removed row. It cannot
+// tell a chain truncated or rewritten as a whole; CheckAudit against
+// signed heads can.
+func (db *DB) VerifyAudit(ctx context.Context) (int, error) {
+	r, err := db.CheckAudit(ctx, nil)
+	return r.Entries, err
 }
 
-// VerifyAudit walks the audit log and returns how many entries it checked,
-// or an error naming the first entry whose hash, link or sequence is wrong:
-// an edited, inserted or removed row.
-func (db *DB) VerifyAudit(ctx context.Context) (int, error) {
+// CheckAudit checks the whole audit log with a [shiftsync.AuditChecker]
+// against signed heads whose signatures the caller has verified. The error
+// names the first entry that is wrong, or what the heads show is missing;
+// the report then counts the entries checked before it.
+func (db *DB) CheckAudit(ctx context.Context, heads []shiftsync.AuditHead) (shiftsync.AuditReport, error) {
+	c, err := shiftsync.NewAuditChecker(db.storeID, heads)
+	if err != nil {
+		return shiftsync.AuditReport{}, err
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq`)
 	if err != nil {
-		return 0, err
+		return shiftsync.AuditReport{}, err
 	}
 	defer rows.Close()
-	prev := make([]byte, sha256.Size)
-	var n int
-	var lastSeq int64
 	for rows.Next() {
 		var (
-			seq, at                               int64
-			user, device, action, subject, detail string
-			prevHash, hash                        []byte
+			e  shiftsync.AuditEntry
+			at int64
 		)
-		if err := rows.Scan(&seq, &at, &user, &device, &action, &subject, &detail, &prevHash, &hash); err != nil {
-			return n, err
+		if err := rows.Scan(&e.Seq, &at, &e.Event.Actor.UserID, &e.Event.Actor.DeviceID, &e.Event.Action, &e.Event.Subject, &e.Event.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return c.Report(), err
 		}
-		switch {
-		case seq != lastSeq+1:
-			return n, fmt.Errorf("audit log: entry %d follows %d: entries are missing", seq, lastSeq)
-		case string(prevHash) != string(prev):
-			return n, fmt.Errorf("audit log: entry %d does not link to entry %d", seq, lastSeq)
-		case string(hash) != string(auditHash(prev, at, user, device, action, subject, detail)):
-			return n, fmt.Errorf("audit log: entry %d was altered", seq)
+		e.At = time.UnixMilli(at).UTC()
+		if err := c.Check(e); err != nil {
+			return c.Report(), err
 		}
-		prev, lastSeq = hash, seq
-		n++
 	}
-	return n, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c.Report(), err
+	}
+	return c.Finish()
+}
+
+// AuditTip implements [shiftsync.AuditChain].
+func (db *DB) AuditTip(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := db.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, shiftsync.AuditGenesis, nil
+	}
+	return seq, hash, storageError(err)
+}
+
+// WriteAuditHead implements [shiftsync.AuditHeadWriter]: the head is kept
+// in the audit_heads table.
+func (db *DB) WriteAuditHead(ctx context.Context, h shiftsync.AuditHead) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, `INSERT INTO audit_heads (version, store_id, run, process, seq, hash, at, start, final, public_key, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.Version, h.StoreID, h.Run, h.Process, h.Seq, h.Hash, h.At.UnixMilli(), h.Start, h.Final, []byte(h.PublicKey), h.Signature)
+		return err
+	})
+}
+
+// AuditHeads returns the heads kept in the database, oldest first. A
+// database writer can delete them, and a head whose row was altered fails
+// to verify: the heads file and the log are the copies to trust.
+func (db *DB) AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT version, store_id, run, process, seq, hash, at, start, final, public_key, signature FROM audit_heads ORDER BY id`)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	var heads []shiftsync.AuditHead
+	for rows.Next() {
+		var h shiftsync.AuditHead
+		var (
+			at  int64
+			pub []byte
+		)
+		if err := rows.Scan(&h.Version, &h.StoreID, &h.Run, &h.Process, &h.Seq, &h.Hash, &at, &h.Start, &h.Final, &pub, &h.Signature); err != nil {
+			return nil, storageError(err)
+		}
+		h.At, h.PublicKey = time.UnixMilli(at).UTC(), pub
+		heads = append(heads, h)
+	}
+	return heads, storageError(rows.Err())
 }

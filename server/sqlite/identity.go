@@ -26,15 +26,6 @@ var (
 	_ shiftsync.Authorizer      = (*IdentityService)(nil)
 )
 
-// Enrolment guessing limits: at most MaxEnrolmentFailures failed attempts in
-// any EnrolmentFailureWindow, across all callers; past that every attempt is
-// refused until the window moves on. With 64-bit codes that live 15 minutes,
-// this leaves a guesser no chance; a manager can always issue a new code.
-const (
-	MaxEnrolmentFailures   = 20
-	EnrolmentFailureWindow = 15 * time.Minute
-)
-
 // IdentityService implements [shiftsync.IdentityService], the
 // [shiftsync.KeyStore] of token signing keys, and the [shiftsync.Authorizer]
 // that decides access from memberships, on a [DB].
@@ -162,31 +153,39 @@ func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsyn
 }
 
 // Enrol implements [shiftsync.IdentityService]. The code is marked used in
-// the same transaction that creates the device, so it works once.
+// the same transaction that creates the device, so it works once. Failures
+// older than the window are pruned as new ones are written. Each counted
+// failure is audited with its source, the one that throttles saying so; a
+// throttled attempt writes nothing, so neither the failures nor the audit
+// log grow by more than the limits per source and code.
 func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shiftsync.Device, string, error) {
 	var d shiftsync.Device
 	credential := newSecret()
+	source := shiftsync.SourceFromContext(ctx)
+	codeHash := sha(shiftsync.NormaliseEnrolmentCode(code))
 	var refused error
 	err := s.db.update(ctx, func(tx *Tx) error {
-		var failures int
-		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM enrolment_failures WHERE at > ?`, tx.now.Add(-EnrolmentFailureWindow).UnixMilli()).Scan(&failures); err != nil {
+		since := tx.now.Add(-shiftsync.EnrolmentFailureWindow).UnixMilli()
+		var f shiftsync.EnrolmentFailures
+		if err := tx.queryRow(ctx, `SELECT
+			(SELECT COUNT(*) FROM enrolment_failures WHERE source = ? AND at > ?),
+			(SELECT COUNT(*) FROM enrolment_failures WHERE code_hash = ? AND at > ?)`,
+			source, since, codeHash, since).Scan(&f.Source, &f.Code); err != nil {
 			return err
-		}
-		if failures >= MaxEnrolmentFailures {
-			refused = shiftsync.Errorf(shiftsync.CodeResourceExhausted, "too many failed enrolment attempts; try again in %s", EnrolmentFailureWindow)
-			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Detail: detail(map[string]string{"reason": "rate limited"})})
 		}
 		var userID string
 		err := tx.queryRow(ctx, `SELECT user_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
-			sha(shiftsync.NormaliseEnrolmentCode(code)), tx.now.UnixMilli()).Scan(&userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			refused = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
-			if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at) VALUES (?)`, tx.now.UnixMilli()); err != nil {
-				return err
-			}
-			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Detail: detail(map[string]string{"reason": "bad code"})})
-		} else if err != nil {
+			codeHash, tx.now.UnixMilli()).Scan(&userID)
+		valid := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		if refused = shiftsync.ThrottleEnrolment(f, valid); refused != nil {
+			return nil
+		}
+		if !valid {
+			refused = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
+			return recordEnrolmentFailure(ctx, tx, source, codeHash, f)
 		}
 		d = shiftsync.Device{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Label: label, EnrolledAt: tx.now}
 		if _, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
@@ -194,11 +193,11 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 			return err
 		}
 		if _, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
-			tx.now.UnixMilli(), d.ID, sha(shiftsync.NormaliseEnrolmentCode(code))); err != nil {
+			tx.now.UnixMilli(), d.ID, codeHash); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: userID, DeviceID: d.ID}, Action: shiftsync.AuditEnrol, Subject: d.ID,
-			Detail: detail(map[string]string{"label": label})})
+			Detail: detail(map[string]string{"label": label, "source": source})})
 	})
 	if err == nil {
 		err = refused
@@ -207,6 +206,23 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 		return shiftsync.Device{}, "", err
 	}
 	return d, credential, nil
+}
+
+// recordEnrolmentFailure counts a failed attempt, prunes the failures the
+// window has left behind, and audits the refusal with its source; f is the
+// count before this failure, so the entry can say whether further attempts
+// from the source, or with the code, are throttled from now on.
+func recordEnrolmentFailure(ctx context.Context, tx *Tx, source string, codeHash []byte, f shiftsync.EnrolmentFailures) error {
+	if _, err := tx.exec(ctx, `DELETE FROM enrolment_failures WHERE at <= ?`, tx.now.Add(-shiftsync.EnrolmentFailureWindow).UnixMilli()); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at, source, code_hash) VALUES (?, ?, ?)`, tx.now.UnixMilli(), source, codeHash); err != nil {
+		return err
+	}
+	after := shiftsync.EnrolmentFailures{Source: f.Source + 1, Code: f.Code + 1}
+	return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Subject: source,
+		Detail: detail(map[string]any{"reason": "bad code", "source": source, "source_failures": after.Source, "code_failures": after.Code,
+			"throttled_from_now": shiftsync.ThrottleEnrolment(after, false) != nil})})
 }
 
 // CheckCredential implements [shiftsync.IdentityService].

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,26 +92,68 @@ func TestIdentityService_Enrol(t *testing.T) {
 		}
 	})
 
-	t.Run("GuessingIsRateLimited", func(t *testing.T) {
+	t.Run("GuessingIsThrottledPerSource", func(t *testing.T) {
 		_, id, advance := MustIdentity(t)
 		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-		for range sqlite.MaxEnrolmentFailures {
-			if _, _, err := id.Enrol(ctx, shiftsync.NewEnrolmentCode(), "guess"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
+		guesser := shiftsync.NewContextWithSource(ctx, "192.0.2.7")
+		for range shiftsync.MaxEnrolmentFailuresPerSource {
+			if _, _, err := id.Enrol(guesser, shiftsync.NewEnrolmentCode(), "guess"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
 				t.Fatalf("guess: %v", err)
 			}
 		}
-		// Even the right code is refused while the limit holds...
-		if _, _, err := id.Enrol(ctx, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
-			t.Errorf("after %d failures: %v, want resource_exhausted", sqlite.MaxEnrolmentFailures, err)
+		// The guesser is refused even the right code while the limit holds...
+		if _, _, err := id.Enrol(guesser, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
+			t.Errorf("after %d failures: %v, want resource_exhausted", shiftsync.MaxEnrolmentFailuresPerSource, err)
 		}
-		// ...and works again once the window has passed, if it has not expired.
-		advance(sqlite.EnrolmentFailureWindow - time.Minute)
-		if _, _, err := id.Enrol(ctx, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
+		advance(shiftsync.EnrolmentFailureWindow - time.Minute)
+		if _, _, err := id.Enrol(guesser, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
 			t.Errorf("within the window: %v", err)
 		}
-		advance(2 * time.Minute)
-		if _, _, err := id.Enrol(ctx, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
-			t.Errorf("the code expired meanwhile: %v, want unauthenticated", err) // 16 min > 15 min TTL
+		// ...but anyone else enrols with it.
+		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "198.51.100.1"), code, "real"); err != nil {
+			t.Errorf("the valid code from another source: %v, want enrolled", err)
+		}
+	})
+
+	t.Run("UsedCodeIsThrottled", func(t *testing.T) {
+		_, id, _ := MustIdentity(t)
+		used, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
+		if _, _, err := id.Enrol(ctx, used, "first"); err != nil {
+			t.Fatal(err)
+		}
+		// The used code, replayed from many places, fails, then is throttled.
+		for i := range shiftsync.MaxEnrolmentFailuresPerCode + 3 {
+			want := shiftsync.CodeUnauthenticated
+			if i >= shiftsync.MaxEnrolmentFailuresPerCode {
+				want = shiftsync.CodeResourceExhausted
+			}
+			from := shiftsync.NewContextWithSource(ctx, fmt.Sprintf("203.0.113.%d", i))
+			if _, _, err := id.Enrol(from, used, "replay"); shiftsync.ErrorCode(err) != want {
+				t.Fatalf("replay %d: %v, want %s", i+1, err, want)
+			}
+		}
+		// A fresh code still enrols, from one of the same places.
+		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
+		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "203.0.113.1"), code, "second"); err != nil {
+			t.Errorf("a valid code after the replays: %v", err)
+		}
+	})
+
+	t.Run("FailuresArePruned", func(t *testing.T) {
+		db, id, advance := MustIdentity(t)
+		for i := range 10 {
+			_, _, _ = id.Enrol(shiftsync.NewContextWithSource(ctx, fmt.Sprintf("192.0.2.%d", i)), shiftsync.NewEnrolmentCode(), "guess")
+		}
+		advance(shiftsync.EnrolmentFailureWindow + time.Second)
+		_, _, _ = id.Enrol(ctx, shiftsync.NewEnrolmentCode(), "guess")
+		raw, err := sql.Open("sqlite3", "file:"+db.Path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		var n int
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM enrolment_failures`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%d failures kept (%v), want only the one inside the window", n, err)
 		}
 	})
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"strings"
@@ -43,7 +44,8 @@ commands:
   list-devices        -service ID       devices of everyone who has had a membership in it
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
   set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
-  verify-audit        check the audit log's hash chain
+  verify-audit        [-heads FILE] [-head JSON] [-key PUB]
+                      check the audit log's hash chain against its signed heads
 
 roles: support_worker shift_lead pbs_lead manager quality_lead safeguarding_lead partner
 times: RFC 3339, e.g. 2026-11-24T09:00:00Z; the default is now`
@@ -56,6 +58,7 @@ type adminCommand func(fs *flag.FlagSet, a *admin) func(ctx context.Context) err
 type admin struct {
 	identity *sqlite.IdentityService
 	db       *sqlite.DB
+	path     string // the database file
 	operator shiftsync.Principal
 	stdout   io.Writer
 }
@@ -190,16 +193,16 @@ var adminCommands = map[string]adminCommand{
 		}
 	},
 	"verify-audit": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
-		return func(ctx context.Context) error {
-			n, err := a.db.VerifyAudit(ctx)
-			if err != nil {
-				return fmt.Errorf("audit log does not verify after %d entries: %w", n, err)
-			}
-			fmt.Fprintf(a.stdout, "audit log verified: %d entries, chain intact\n", n)
-			return nil
-		}
+		heads := fs.String("heads", "", "file of signed audit heads, e.g. an off-box copy (default: the one beside the database)")
+		head := fs.String("head", "", "one more signed head, as JSON: the \"head\" of an \"audit head\" line of the server log")
+		key := fs.String("key", "", "the audit public key, base64, as the server logs it at start (default: the key file beside the database)")
+		return func(ctx context.Context) error { return verifyAudit(ctx, a.db, a.path, *heads, *head, *key, a.stdout) }
 	},
 }
+
+// readOnlyCommands write nothing to the audit log; every other command
+// signs a start and a final audit head around what it does.
+var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true}
 
 // runAdmin runs "shiftsyncd admin".
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -231,13 +234,23 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(*path); err != nil {
 		return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
 	}
-	a.db = sqlite.NewDB(*path)
+	a.db, a.path = sqlite.NewDB(*path), *path
+	a.db.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	if err := a.db.Open(); err != nil {
 		return err
 	}
 	defer a.db.Close()
 	a.identity = sqlite.NewIdentityService(a.db)
-	return runCommand(ctx)
+	if readOnlyCommands[name] {
+		return runCommand(ctx)
+	}
+	sealer, err := openSealer(ctx, a.db, a.path, shiftsync.AuditProcessAdmin, a.db.Logger, false)
+	if err != nil {
+		return err
+	}
+	err = runCommand(ctx)
+	_, sealErr := sealer.Close(context.WithoutCancel(ctx)) // what the command wrote is covered even if it was interrupted
+	return errors.Join(err, sealErr)
 }
 
 // operatorName is the operating-system user running the command.

@@ -11,6 +11,9 @@
 // in-flight requests before it exits. migrate only applies the migrations.
 // admin manages organisations, services, people, users, memberships,
 // enrolment codes, devices and signing keys, and verifies the audit log.
+// serve and every admin command that writes sign the audit log's head with
+// the audit key <db>.audit-key (created on first use) and append the heads
+// to <db>.audit-heads; serve logs them too.
 package main
 
 import (
@@ -110,8 +113,10 @@ type Main struct {
 	server *http.Server
 	ln     net.Listener
 	served chan error
-	stop   context.CancelFunc // stops the governance loop
+	stop   context.CancelFunc // stops the governance and audit loops
 	done   chan struct{}      // closed when the governance loop has stopped
+	sealer *shiftsync.AuditSealer
+	sealed chan struct{} // closed when the audit loop has stopped
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
@@ -150,6 +155,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.db = sqlite.NewDB(m.DBPath)
 	m.db.Logger = m.log
 	if err := m.db.Open(); err != nil {
+		return err
+	}
+	var err error
+	if m.sealer, err = openSealer(ctx, m.db, m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
 		return err
 	}
 	records, err := schema.Records()
@@ -199,8 +208,12 @@ func (m *Main) Open(ctx context.Context) error {
 	go func() { m.served <- m.server.Serve(m.ln) }()
 
 	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop, m.done = stop, make(chan struct{})
+	m.stop, m.done, m.sealed = stop, make(chan struct{}), make(chan struct{})
 	go m.evaluateGovernance(loop)
+	go func() {
+		defer close(m.sealed)
+		sealAudit(loop, m.sealer, time.Second, m.log)
+	}()
 
 	url := "http://" + m.ln.Addr().String()
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
@@ -240,12 +253,14 @@ func (m *Main) evaluateGovernance(ctx context.Context) {
 func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
 
 // Close stops accepting requests, waits up to 10 seconds for in-flight ones
-// (Subscribe streams are cut), and closes the store.
+// (Subscribe streams are cut), signs the final audit head and closes the
+// store.
 func (m *Main) Close() error {
 	var errs []error
 	if m.stop != nil {
 		m.stop()
 		<-m.done
+		<-m.sealed
 	}
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -256,6 +271,10 @@ func (m *Main) Close() error {
 		if err := <-m.served; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.sealer != nil {
+		_, err := m.sealer.Close(context.Background())
+		errs = append(errs, err)
 	}
 	if m.db != nil {
 		errs = append(errs, m.db.Close())

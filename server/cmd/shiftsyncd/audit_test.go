@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/auditfile"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	authv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
+)
+
+// logWriter collects a server's log for the test to read, safe for the
+// server's concurrent writes.
+type logWriter struct {
+	lines chan string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.lines <- string(p)
+	return len(p), nil
+}
+
+// auditedDatabase runs a server on a new database, sets up a service with
+// the admin commands while it runs, enrols a device and pushes through it,
+// then stops the server cleanly. It returns the database's path and the
+// heads the server logged.
+func auditedDatabase(t *testing.T) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	log := logWriter{lines: make(chan string, 1000)}
+	m := NewMain(io.Discard, log)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adminRun(t, db, "create-organisation", "-id", "oak", "-name", "Oak Care")
+	adminRun(t, db, "create-service", "-id", "oak-house", "-organisation", "oak", "-name", "Oak House")
+	adminRun(t, db, "create-person", "-id", "sam", "-service", "oak-house", "-name", "Sam")
+	adminRun(t, db, "create-user", "-id", "ana", "-organisation", "oak", "-name", "Ana")
+	adminRun(t, db, "add-membership", "-user", "ana", "-service", "oak-house", "-role", "support_worker", "-start", "2020-01-01T00:00:00Z")
+	code := strings.TrimSpace(adminRun(t, db, "issue-code", "-user", "ana"))
+	enrolled, err := authv1connect.NewAuthServiceClient(http.DefaultClient, m.URL()).Enrol(ctx, &authv1.EnrolRequest{Code: code, DeviceLabel: "Ana's phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := syncv1connect.NewSyncServiceClient(http.DefaultClient, m.URL(), shiftsynctest.WithToken(enrolled.GetAccessToken()))
+	if _, err := client.Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+		shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "oak-house", "sam", time.Now(), "threw a cup"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(log.lines)
+	var heads []string
+	for line := range log.lines {
+		if _, quoted, ok := strings.Cut(line, " head="); ok && strings.Contains(line, `msg="audit head"`) {
+			head, err := strconv.Unquote(strings.TrimSpace(quoted))
+			if err != nil {
+				t.Fatalf("logged head %s: %v", quoted, err)
+			}
+			heads = append(heads, head)
+		}
+	}
+	return db, heads
+}
+
+// copyDatabase copies the database and the files beside it into a new
+// directory, so each tampering starts from the same state.
+func copyDatabase(t *testing.T, db string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "s.db")
+	for _, suffix := range []string{"", "-wal", ".audit-key", ".audit-heads"} {
+		b, err := os.ReadFile(db + suffix)
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
+}
+
+// auditRow is an audit_log row as an attacker with the file rewrites it.
+type auditRow struct {
+	seq   int64
+	at    time.Time
+	event shiftsync.AuditEvent
+}
+
+// rewriteChain replaces the rows from seq from on with rows, chained and
+// hashed correctly: what someone with write access to the file and the
+// source code can do.
+func rewriteChain(t *testing.T, raw *sql.DB, from int64, rows []auditRow) {
+	t.Helper()
+	prev := shiftsync.AuditGenesis
+	if err := raw.QueryRow(`SELECT hash FROM audit_log WHERE seq = ?`, from-1).Scan(&prev); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq >= ?`, from); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		h := shiftsync.AuditHash(prev, r.at, r.event)
+		if _, err := raw.Exec(`INSERT INTO audit_log (seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.seq, r.at.UnixMilli(), r.event.Actor.UserID, r.event.Actor.DeviceID, r.event.Action, r.event.Subject, r.event.Detail, prev, h); err != nil {
+			t.Fatal(err)
+		}
+		prev = h
+	}
+}
+
+func readRows(t *testing.T, raw *sql.DB, from int64) []auditRow {
+	t.Helper()
+	rs, err := raw.Query(`SELECT seq, at, actor_user, actor_device, action, subject, detail FROM audit_log WHERE seq >= ? ORDER BY seq`, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var rows []auditRow
+	for rs.Next() {
+		var (
+			r  auditRow
+			at int64
+		)
+		if err := rs.Scan(&r.seq, &at, &r.event.Actor.UserID, &r.event.Actor.DeviceID, &r.event.Action, &r.event.Subject, &r.event.Detail); err != nil {
+			t.Fatal(err)
+		}
+		r.at = time.UnixMilli(at).UTC()
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// TestVerifyAudit_DetectsTampering tampers with a real database file as
+// someone with write access to it would (triggers dropped, the database's
+// own heads deleted), and runs verify-audit on it: each tampering is
+// reported and the command fails; the untampered copy verifies.
+func TestVerifyAudit_DetectsTampering(t *testing.T) {
+	ctx := context.Background()
+	db, logged := auditedDatabase(t)
+	if len(logged) < 2 {
+		t.Fatalf("the server logged %d audit heads, want its start and final heads at least", len(logged))
+	}
+	var last shiftsync.AuditHead
+	if err := json.Unmarshal([]byte(logged[len(logged)-1]), &last); err != nil || !last.Final {
+		t.Fatalf("the last logged head %s is not the final one (%v)", logged[len(logged)-1], err)
+	}
+
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, raw *sql.DB, path string)
+		args   func(path string) []string // verify-audit's flags
+		want   string                     // "" for a database that verifies
+	}{
+		{name: "untampered", tamper: func(*testing.T, *sql.DB, string) {}},
+		{name: "the last rows deleted", tamper: func(t *testing.T, raw *sql.DB, _ string) {
+			if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)`); err != nil {
+				t.Fatal(err)
+			}
+		}, want: "entries were removed"},
+		{name: "every row deleted", tamper: func(t *testing.T, raw *sql.DB, _ string) {
+			if _, err := raw.Exec(`DELETE FROM audit_log`); err != nil {
+				t.Fatal(err)
+			}
+		}, want: "the chain ends at entry 0"},
+		{name: "a row altered and the chain recomputed", tamper: func(t *testing.T, raw *sql.DB, _ string) {
+			rows := readRows(t, raw, 2)
+			rows[0].event.Detail = `{"kind":"nothing to see"}`
+			rewriteChain(t, raw, 2, rows)
+		}, want: "does not match its signed head"},
+		{name: "a forged row appended", tamper: func(t *testing.T, raw *sql.DB, _ string) {
+			rows := readRows(t, raw, 1)
+			tip := rows[len(rows)-1]
+			rewriteChain(t, raw, tip.seq, []auditRow{tip, {seq: tip.seq + 1, at: tip.at.Add(time.Minute),
+				event: shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: "ana"}, Action: shiftsync.AuditReviewRead, Subject: "oak-house", Detail: "{}"}}})
+		}, want: "1 entries after the final head"},
+		{name: "the last rows deleted, the heads file lost, the logged head given", tamper: func(t *testing.T, raw *sql.DB, path string) {
+			if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
+				t.Fatal(err)
+			}
+		}, args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }, want: "entries were removed"},
+		{name: "rewritten, with heads signed by another key", tamper: func(t *testing.T, raw *sql.DB, path string) {
+			rows := readRows(t, raw, 2)
+			rows[0].event.Detail = `{"kind":"nothing to see"}`
+			rewriteChain(t, raw, 2, rows)
+			_, forger, _ := ed25519.GenerateKey(rand.Reader)
+			var h shiftsync.AuditHead
+			if err := json.Unmarshal([]byte(logged[len(logged)-1]), &h); err != nil {
+				t.Fatal(err)
+			}
+			if err := raw.QueryRow(`SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&h.Hash); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
+				t.Fatal(err)
+			}
+			if err := (auditfile.Heads{Path: auditfile.HeadsPath(path)}).WriteAuditHead(ctx, h.Sign(forger)); err != nil {
+				t.Fatal(err)
+			}
+		}, args: func(path string) []string {
+			key, err := auditfile.ReadKey(auditfile.KeyPath(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []string{"-key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}
+		}, want: "not the audit key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := copyDatabase(t, db)
+			raw, err := sql.Open("sqlite3", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DELETE FROM audit_heads`); err != nil {
+				t.Fatal(err)
+			}
+			tt.tamper(t, raw, path)
+			if err := raw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"admin", "-db", path, "verify-audit"}
+			if tt.args != nil {
+				args = append(args, tt.args(path)...)
+			}
+			var out strings.Builder
+			err = run(ctx, args, &out, io.Discard)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("verify-audit = %v, want the log verified", err)
+			case tt.want == "" && !strings.Contains(out.String(), "chain intact") || tt.want == "" && !strings.Contains(out.String(), "(final,"):
+				t.Errorf("verify-audit printed %q, want the chain intact against the final head", out.String())
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("verify-audit = %v (printed %q), want an error containing %q", err, out.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestMain_SignsAuditHeads: a running server logs its audit key's
+// fingerprint, and signs a head once AuditHeadEvery entries are not
+// covered, without waiting for the interval; the head is in the heads file
+// and the log, and verify-audit reports the tail after it.
+func TestMain_SignsAuditHeads(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	log := logWriter{lines: make(chan string, 1000)}
+	m := NewMain(io.Discard, log)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	key, err := auditfile.ReadKey(auditfile.KeyPath(db))
+	if err != nil {
+		t.Fatalf("the audit key beside the database: %v", err)
+	}
+	if info, err := os.Stat(auditfile.KeyPath(db)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("audit key file mode = %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	fingerprint := shiftsync.AuditKeyFingerprint(key.Public().(ed25519.PublicKey))
+	for line := range log.lines {
+		if strings.Contains(line, `msg="audit key"`) {
+			if !strings.Contains(line, fingerprint) {
+				t.Errorf("logged %q, want the audit key's fingerprint %s", line, fingerprint)
+			}
+			break
+		}
+	}
+
+	for i := range shiftsync.AuditHeadEvery + 5 {
+		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		heads, err := auditfile.ReadHeads(auditfile.HeadsPath(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := heads[len(heads)-1]; !h.Start && h.Seq >= shiftsync.AuditHeadEvery {
+			if h.Final || h.Process != shiftsync.AuditProcessServe || h.Verify(key.Public().(ed25519.PublicKey)) != nil {
+				t.Errorf("the head signed while running = %+v", h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no head of %d entries signed within 5 s; heads: %+v", shiftsync.AuditHeadEvery, heads)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 3 {
+		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: "tail " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := adminRun(t, db, "verify-audit")
+	if !strings.Contains(out, "chain intact") || !strings.Contains(out, "(running,") || !strings.Contains(out, "3 entries after it") {
+		t.Errorf("verify-audit while the server runs printed %q, want the chain intact, a running head and the 3-entry tail", out)
+	}
+}
