@@ -172,6 +172,7 @@ func (e *edge) authenticate(ctx context.Context, authorization string) (shiftsyn
 // refuse answers the request with err, a Connect error, in the caller's
 // protocol and closes an HTTP/1 connection after it.
 func (e *edge) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	e.Logger.WarnContext(r.Context(), "refused at the edge", "path", r.URL.Path, "code", connect.CodeOf(err).String())
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 	}
