@@ -28,6 +28,7 @@ type AuthHandler struct {
 	identity shiftsync.IdentityService
 	tokens   shiftsync.TokenIssuer
 	audit    shiftsync.AuditLog
+	refusals *RefusalLog
 	log      *slog.Logger
 }
 
@@ -72,7 +73,7 @@ func (h *AuthHandler) Refresh(ctx context.Context, req *authv1.RefreshRequest) (
 	}
 	d, err := h.identity.CheckCredential(ctx, req.GetDeviceId(), req.GetDeviceCredential())
 	if err != nil {
-		h.refused(ctx, req.GetDeviceId(), err)
+		h.refusals.Refused(ctx, req.GetDeviceId(), err)
 		return nil, toConnectError(ctx, h.log, err)
 	}
 	token, expires, err := h.tokens.Issue(ctx, d.UserID, d.ID)
@@ -83,18 +84,4 @@ func (h *AuthHandler) Refresh(ctx context.Context, req *authv1.RefreshRequest) (
 		return nil, toConnectError(ctx, h.log, err)
 	}
 	return &authv1.RefreshResponse{AccessToken: token, AccessTokenExpiresAt: timestamppb.New(expires)}, nil
-}
-
-// refused writes a refused credential or token to the audit log.
-func (h *AuthHandler) refused(ctx context.Context, subject string, cause error) {
-	auditRefusal(ctx, h.audit, h.log, subject, cause)
-}
-
-// auditRefusal records a refused token or credential; a failure to record
-// it is logged, and the caller is refused anyway.
-func auditRefusal(ctx context.Context, audit shiftsync.AuditLog, log *slog.Logger, subject string, cause error) {
-	detail := `{"code":"` + string(shiftsync.ErrorCode(cause)) + `"}`
-	if err := audit.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditTokenRefused, Subject: subject, Detail: detail}); err != nil {
-		log.ErrorContext(ctx, "audit of a refused token failed", "err", err)
-	}
 }

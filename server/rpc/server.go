@@ -32,16 +32,20 @@ const (
 	// pull pages are, because a phone's bandwidth is scarcer than the
 	// server's CPU.
 	CompressMinBytes = 8 << 10
-	// DefaultHeartbeat is how often an idle Subscribe stream gets a heartbeat.
+	// DefaultHeartbeat is how often an idle Subscribe stream gets a heartbeat,
+	// and so how soon a stream ends after its access does.
 	DefaultHeartbeat = 30 * time.Second
 )
 
-// Config holds what the transport needs. Sync, Tokens, Feed and Audit are
-// required; AuthService is served when Identity and Issuer are set, and
-// AdminService when Admin.Store is, ReviewService when Review is.
+// Config holds what the transport needs. Sync, Tokens, Access, Feed and
+// Audit are required; AuthService is served when Identity and Issuer are
+// set, and AdminService when Admin.Store is, ReviewService when Review is.
 type Config struct {
-	Sync     shiftsync.SyncService
-	Tokens   shiftsync.TokenVerifier
+	Sync   shiftsync.SyncService
+	Tokens shiftsync.TokenVerifier
+	// Access decides scopes, as it does for Sync: a Subscribe stream ends
+	// when its scope has no grant in force.
+	Access   shiftsync.Authorizer
 	Feed     shiftsync.ChangeFeed
 	Audit    shiftsync.AuditLog
 	Identity shiftsync.IdentityService
@@ -55,15 +59,41 @@ type Config struct {
 	MaxRequestBytes int
 	// Heartbeat defaults to DefaultHeartbeat.
 	Heartbeat time.Duration
+	// Now is the clock of scopes and refusal counts; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Handler is the server's HTTP handler (see [NewHandler]).
+type Handler struct {
+	http.Handler
+	refusals *RefusalLog
+}
+
+// Close writes the refusal counts not yet in the audit log. Call it once
+// the HTTP server has stopped, before the store closes.
+func (h *Handler) Close() {
+	h.refusals.Flush(context.Background())
 }
 
 // NewHandler returns the server's HTTP handler: the sync service, gRPC
 // health checking, gRPC server reflection (so grpcurl and buf curl can list
-// and call the service) and a plain GET /healthz.
-func NewHandler(c Config) http.Handler {
+// and call the service) and a plain GET /healthz, all behind the [Edge]:
+// the sync, admin and review services need a bearer token, checked before
+// their bodies are read; enrolment, refresh, health and reflection do not.
+// Every error carries an ErrorInfo detail, size refusals included.
+func NewHandler(c Config) *Handler {
 	log := cmp.Or(c.Logger, slog.Default())
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	maxBytes := int64(cmp.Or(c.MaxRequestBytes, DefaultMaxRequestBytes))
+	refusals := NewRefusalLog(c.Audit, log, now)
+	// The Edge bounds each body before connect-go reads it, and the
+	// decompressor bounds what it inflates to, both answering with
+	// ErrorInfo; connect-go's own read limit is left unset because its
+	// refusals carry none.
 	common := []connect.HandlerOption{
-		connect.WithReadMaxBytes(cmp.Or(c.MaxRequestBytes, DefaultMaxRequestBytes)),
 		connect.WithCompressMinBytes(CompressMinBytes),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, r any) error {
 			log.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", r)
@@ -71,34 +101,62 @@ func NewHandler(c Config) http.Handler {
 		}),
 	}
 	authenticated := append([]connect.HandlerOption{
-		connect.WithInterceptors(&logInterceptor{log: log}, &authInterceptor{tokens: c.Tokens, audit: c.Audit, log: log}),
+		connect.WithInterceptors(&logInterceptor{log: log}, authInterceptor{}),
+		withGzip(maxBytes),
 	}, common...)
+	public := append([]connect.HandlerOption{withGzip(DefaultMaxPublicBytes)}, common...)
 	mux := http.NewServeMux()
+	protected := []string{"/" + syncv1connect.SyncServiceName + "/"}
 	mux.Handle(syncv1connect.NewSyncServiceHandler(&SyncHandler{
 		sync:      c.Sync,
 		feed:      c.Feed,
+		access:    c.Access,
+		devices:   c.Identity,
 		health:    c.Health,
 		log:       log,
 		heartbeat: cmp.Or(c.Heartbeat, DefaultHeartbeat),
+		now:       now,
 	}, authenticated...))
 	if c.Identity != nil && c.Issuer != nil {
 		// Enrol and Refresh carry their own proof (a code, a credential),
 		// not an access token.
-		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, tokens: c.Issuer, audit: c.Audit, log: log},
-			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log})}, common...)...))
+		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
+			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log})}, public...)...))
 	}
 	if c.Admin.Store != nil {
+		protected = append(protected, "/"+authv1connect.AdminServiceName+"/")
 		mux.Handle(authv1connect.NewAdminServiceHandler(&AdminHandler{admin: c.Admin, log: log}, authenticated...))
 	}
 	if c.Review != nil {
+		protected = append(protected, "/"+reviewv1connect.ReviewServiceName+"/")
 		mux.Handle(reviewv1connect.NewReviewServiceHandler(&ReviewHandler{review: c.Review, log: log}, authenticated...))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(syncv1connect.SyncServiceName), public...))
 	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, authv1connect.AuthServiceName, authv1connect.AdminServiceName, reviewv1connect.ReviewServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, public...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, public...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return mux
+	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, Logger: log}
+	return &Handler{Handler: edge.Wrap(mux), refusals: refusals}
+}
+
+// NewServer returns the HTTP server for h, with the connection limits of
+// the edge: 10 s to send the headers (64 KiB at most), connections idle
+// for 2 minutes closed, HTTP/1.1 and unencrypted HTTP/2 (gRPC without TLS,
+// behind a terminating proxy). The body of each request has its own
+// deadline (see [Edge]); there is no whole-request timeout, since
+// Subscribe streams last. shiftsyncd and the test harness both use it.
+func NewServer(h http.Handler) *http.Server {
+	s := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		Protocols:         new(http.Protocols),
+	}
+	s.Protocols.SetHTTP1(true)
+	s.Protocols.SetUnencryptedHTTP2(true)
+	return s
 }

@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -100,4 +101,71 @@ func TestSyncHandler_Subscribe(t *testing.T) {
 			t.Error("no heartbeat within 5s (the test server beats every second)")
 		}
 	})
+}
+
+// TestSyncHandler_Subscribe_EndsWithAccess opens streams of enrolled
+// devices, then revokes one device and ends the other user's membership:
+// each stream ends within a heartbeat (a second in the test server), with
+// device_revoked and permission_denied; a stream that still has access
+// lives on.
+func TestSyncHandler_Subscribe_EndsWithAccess(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	admin := shiftsync.Principal{UserID: "manager"}
+	lost := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	leaver := s.EnrolDevice(t, "ben", shiftsync.RoleSupportWorker, "house-a")
+	staying := s.EnrolDevice(t, "cat", shiftsync.RoleSupportWorker, "house-a")
+	open := func(token string) <-chan error {
+		t.Helper()
+		stream, err := s.Client(token).Subscribe(ctx, &syncv1.SubscribeRequest{Client: shiftsynctest.ClientInfo()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stream.Receive() || stream.Msg().GetEvent() != syncv1.SubscribeEvent_SUBSCRIBE_EVENT_HEARTBEAT {
+			t.Fatalf("stream opened without a first heartbeat: %v", stream.Err())
+		}
+		ended := make(chan error, 1)
+		go func() {
+			for stream.Receive() {
+			}
+			ended <- stream.Err()
+		}()
+		return ended
+	}
+	lostStream, leaverStream, stayingStream := open(lost.Token), open(leaver.Token), open(staying.Token)
+
+	if _, err := s.Identity.RevokeDevice(ctx, admin, lost.DeviceID, "phone lost"); err != nil {
+		t.Fatal(err)
+	}
+	memberships, err := s.Identity.Memberships(ctx, "ben")
+	if err != nil || len(memberships) != 1 {
+		t.Fatalf("ben's memberships: %v, %v", memberships, err)
+	}
+	if err := s.Identity.EndMembership(ctx, admin, memberships[0].ID, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		stream <-chan error
+		code   shiftsync.Code
+	}{
+		{"revoked device", lostStream, shiftsync.CodeDeviceRevoked},
+		{"membership ended", leaverStream, shiftsync.CodePermissionDenied},
+	} {
+		select {
+		case err := <-tt.stream:
+			if got := shiftsynctest.ErrorCode(err); got != string(tt.code) {
+				t.Errorf("%s: stream ended with %v (ErrorInfo %q), want %s", tt.name, err, got, tt.code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s: the stream is still open 30 s later (heartbeat 1 s)", tt.name)
+		}
+	}
+	select {
+	case err := <-stayingStream:
+		t.Errorf("a stream with access ended: %v", err)
+	default:
+	}
 }

@@ -21,9 +21,18 @@ var _ syncv1connect.SyncServiceHandler = (*SyncHandler)(nil)
 type SyncHandler struct {
 	sync      shiftsync.SyncService
 	feed      shiftsync.ChangeFeed
+	access    shiftsync.Authorizer
+	devices   deviceChecker            // optional: without it only scopes are re-checked
 	health    shiftsync.HealthRecorder // optional
 	log       *slog.Logger
 	heartbeat time.Duration
+	now       func() time.Time
+}
+
+// deviceChecker says whether an enrolled device is still enrolled;
+// [shiftsync.IdentityService] is one.
+type deviceChecker interface {
+	CheckDevice(ctx context.Context, userID, deviceID string) error
 }
 
 // Push implements [syncv1connect.SyncServiceHandler].
@@ -62,7 +71,11 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 // CHANGES_AVAILABLE at once if the scope has changes after the request's
 // cursor, and again after each push that adds changes to the scope;
 // otherwise a heartbeat every heartbeat interval. It returns when the client
-// goes away, or with CodeUnavailable when the server shuts down.
+// goes away, or with CodeUnavailable when the server shuts down. Access is
+// checked again at every wake-up and heartbeat: the stream ends with
+// CodeDeviceRevoked once the device is revoked, and with
+// CodePermissionDenied once the user has no membership in force, so a
+// stream never outlives its access by more than a heartbeat.
 func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeRequest, stream *connect.ServerStream[syncv1.SubscribeResponse]) error {
 	p, err := h.begin(ctx, req.GetClient())
 	if err != nil {
@@ -76,7 +89,11 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 	defer stop()
 	heartbeat := time.NewTicker(h.heartbeat)
 	defer heartbeat.Stop()
+	beat := false // a heartbeat is due
 	for {
+		if err := h.checkAccess(ctx, p); err != nil {
+			return toConnectError(ctx, h.log, err)
+		}
 		latest, err := h.sync.Latest(ctx, p, seen)
 		if err != nil {
 			return toConnectError(ctx, h.log, err)
@@ -87,6 +104,12 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 				return err
 			}
 		}
+		if beat {
+			if err := stream.Send(&syncv1.SubscribeResponse{Event: syncv1.SubscribeEvent_SUBSCRIBE_EVENT_HEARTBEAT}); err != nil {
+				return err
+			}
+			beat = false
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -95,11 +118,29 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 				return newError(shiftsync.CodeUnavailable, "the server is shutting down; reconnect")
 			}
 		case <-heartbeat.C:
-			if err := stream.Send(&syncv1.SubscribeResponse{Event: syncv1.SubscribeEvent_SUBSCRIBE_EVENT_HEARTBEAT}); err != nil {
-				return err
-			}
+			beat = true
 		}
 	}
+}
+
+// checkAccess returns nil while p may keep a stream open: its device is
+// still enrolled (CodeDeviceRevoked otherwise) and some grant of its scope
+// is in force (CodePermissionDenied otherwise). The devices of static
+// tokens, which name their services, are not enrolled and are not checked.
+func (h *SyncHandler) checkAccess(ctx context.Context, p shiftsync.Principal) error {
+	if h.devices != nil && len(p.Services) == 0 {
+		if err := h.devices.CheckDevice(ctx, p.UserID, p.DeviceID); err != nil {
+			return err
+		}
+	}
+	scope, err := h.access.Scope(ctx, p)
+	if err != nil {
+		return err
+	}
+	if len(scope.Services(h.now())) == 0 {
+		return shiftsync.Errorf(shiftsync.CodePermissionDenied, "you have no access to any service now; sync again later")
+	}
+	return nil
 }
 
 // recordHealth keeps what the device reported of its sync health with a

@@ -3,7 +3,12 @@ package rpc_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +24,8 @@ import (
 
 // TestSyncService_RefusesBadTokens sends every kind of bad access token to
 // the running server: each is refused with Unauthenticated before it
-// reaches a handler, and each refusal is in the audit log.
+// reaches a handler, and the refusals are in the audit log in aggregate:
+// the first of the minute at once, then the minute's count by code.
 func TestSyncService_RefusesBadTokens(t *testing.T) {
 	s := shiftsynctest.NewServer(t)
 	ctx := context.Background()
@@ -79,9 +85,9 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 		{"revoked device", lost.Token, "device_revoked"},
 		{"garbage", strings.Repeat("x.", 4000), "unauthenticated"},
 	}
+	codes := map[string]int{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := s.AuditCount(t, shiftsync.AuditTokenRefused)
 			_, err := s.Client(tt.token).Pull(ctx, &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()})
 			var ce *connect.Error
 			if !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated {
@@ -90,13 +96,68 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 			if got := shiftsynctest.ErrorCode(err); got != tt.code {
 				t.Errorf("ErrorInfo code = %q, want %q", got, tt.code)
 			}
-			if after := s.AuditCount(t, shiftsync.AuditTokenRefused); after != before+1 {
-				t.Errorf("audit log has %d token refusals after the call, want %d", after, before+1)
-			}
 		})
+		codes[tt.code]++
+	}
+	entries := s.AuditEvents(t, shiftsync.AuditTokenRefused)
+	if len(entries) != 1 || entries[0].Subject != "" || entries[0].Detail != `{"code":"unauthenticated","source":"127.0.0.1"}` {
+		t.Fatalf("audit entries during the minute = %+v, want only the first refusal (no token, from 127.0.0.1)", entries)
+	}
+	// The first refusal of the next minute writes the count of this one.
+	s.Clock.Advance(time.Minute)
+	if _, err := s.Client("garbage").Pull(ctx, &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()}); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("Pull() error = %v, want Unauthenticated", err)
+	}
+	entries = s.AuditEvents(t, shiftsync.AuditTokenRefused)
+	if len(entries) != 3 {
+		t.Fatalf("audit entries after the minute = %+v, want the first refusal, the count and the next minute's first", entries)
+	}
+	var count struct {
+		Source   string
+		From, To time.Time
+		Refused  int
+		Codes    map[string]int
+	}
+	if err := json.Unmarshal([]byte(entries[1].Detail), &count); err != nil {
+		t.Fatal(err)
+	}
+	if count.Source != "127.0.0.1" || !count.From.Equal(shiftsynctest.Epoch) || !count.To.Equal(shiftsynctest.Epoch.Add(time.Minute)) ||
+		count.Refused != len(tests) || !maps.Equal(count.Codes, codes) {
+		t.Errorf("count entry %s, want %d refusals from 127.0.0.1 in the first minute, by code %v", entries[1].Detail, len(tests), codes)
+	}
+	if want := sha256Fingerprint("garbage"); entries[2].Subject != want {
+		t.Errorf("next minute's first refusal names %q, want the token's fingerprint %q", entries[2].Subject, want)
 	}
 	if n, err := s.DB.VerifyAudit(ctx); err != nil {
 		t.Errorf("audit chain after %d entries: %v", n, err)
+	}
+}
+
+// sha256Fingerprint is how the audit log names a refused token.
+func sha256Fingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// TestEdge_RefusalFlood sends 500 garbage tokens from one source: the
+// audit log gets one entry at once and one count when the server stops,
+// not 500.
+func TestEdge_RefusalFlood(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	for i := range 500 {
+		_, err := s.Client(fmt.Sprintf("garbage-%d", i)).Pull(ctx, &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()})
+		if shiftsynctest.ErrorCode(err) != string(shiftsync.CodeUnauthenticated) {
+			t.Fatalf("garbage token %d: %v, want unauthenticated", i, err)
+		}
+	}
+	if n := s.AuditCount(t, shiftsync.AuditTokenRefused); n != 1 {
+		t.Errorf("%d audit entries for 500 refusals in a minute, want 1", n)
+	}
+	s.Close() // writes the minute's count
+	entries := s.AuditEvents(t, shiftsync.AuditTokenRefused)
+	if len(entries) != 2 || !strings.Contains(entries[1].Detail, `"refused":500`) {
+		t.Errorf("%d audit entries after the server stopped, want 2: the first refusal and a count of 500", len(entries))
 	}
 }
 

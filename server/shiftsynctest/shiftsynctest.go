@@ -1,7 +1,8 @@
 // Package shiftsynctest runs a real shiftsync server for tests, as
 // net/http/httptest does for handlers: a SQLite store in a temporary
-// directory, the real Connect handler on a loopback port speaking HTTP/1.1 and
-// unencrypted HTTP/2, a controllable clock and a token table.
+// directory, the real Connect handler behind the real HTTP edge on a loopback
+// port speaking HTTP/1.1 and unencrypted HTTP/2 (the http.Server of
+// shiftsyncd serve), a controllable clock and a token table.
 package shiftsynctest
 
 import (
@@ -82,8 +83,9 @@ type Server struct {
 	Feed     *inmem.Feed
 	Schema   *shiftsync.Schema
 
-	tb   testing.TB
-	http *httptest.Server
+	tb      testing.TB
+	http    *httptest.Server
+	handler *rpc.Handler
 }
 
 // NewServer starts a server on a new database in tb.TempDir() and stops it
@@ -115,15 +117,16 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.Sync.Feed = s.Feed
 	s.Review = sqlite.NewReviewService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
-	s.http = httptest.NewUnstartedServer(rpc.NewHandler(rpc.Config{
-		Sync: s.Sync, Tokens: s.Tokens, Feed: s.Feed, Audit: s.DB, Identity: s.Identity, Issuer: s.Issuer,
+	s.handler = rpc.NewHandler(rpc.Config{
+		Sync: s.Sync, Tokens: s.Tokens, Access: shiftsync.TokenScope{Next: s.Identity}, Feed: s.Feed, Audit: s.DB,
+		Identity: s.Identity, Issuer: s.Issuer,
 		Admin:  shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Audit: s.DB, Now: s.Clock.Now},
 		Review: s.Review, Health: s.DB,
-		Heartbeat: time.Second, Logger: quiet,
-	}))
-	s.http.Config.Protocols = new(http.Protocols)
-	s.http.Config.Protocols.SetHTTP1(true)
-	s.http.Config.Protocols.SetUnencryptedHTTP2(true)
+		Heartbeat: time.Second, Now: s.Clock.Now, Logger: quiet,
+	})
+	// The same http.Server settings as shiftsyncd serve.
+	s.http = httptest.NewUnstartedServer(nil)
+	s.http.Config = rpc.NewServer(s.handler)
 	s.http.Start()
 	s.URL = s.http.URL
 	tb.Cleanup(s.Close)
@@ -137,6 +140,7 @@ func (s *Server) Close() {
 		s.http.CloseClientConnections()
 		s.http.Close()
 		s.http = nil
+		s.handler.Close()
 	}
 	if s.DB != nil {
 		if _, err := s.DB.VerifyAudit(context.Background()); err != nil {

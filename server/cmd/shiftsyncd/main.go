@@ -107,16 +107,17 @@ type Main struct {
 	// every service (0: only when a reviewer lists findings).
 	EvaluateEvery time.Duration
 
-	stdout io.Writer
-	log    *slog.Logger
-	db     *sqlite.DB
-	server *http.Server
-	ln     net.Listener
-	served chan error
-	stop   context.CancelFunc // stops the governance and audit loops
-	done   chan struct{}      // closed when the governance loop has stopped
-	sealer *shiftsync.AuditSealer
-	sealed chan struct{} // closed when the audit loop has stopped
+	stdout  io.Writer
+	log     *slog.Logger
+	db      *sqlite.DB
+	handler *rpc.Handler
+	server  *http.Server
+	ln      net.Listener
+	served  chan error
+	stop    context.CancelFunc // stops the governance and audit loops
+	done    chan struct{}      // closed when the governance loop has stopped
+	sealer  *shiftsync.AuditSealer
+	sealed  chan struct{} // closed when the audit loop has stopped
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
@@ -184,23 +185,16 @@ func (m *Main) Open(ctx context.Context) error {
 	feed := &inmem.Feed{}
 	syncService := sqlite.NewSyncService(m.db, records, shiftsync.TokenScope{Next: identity})
 	syncService.Feed = feed
-	m.server = &http.Server{
-		Handler: rpc.NewHandler(rpc.Config{
-			Sync: syncService, Tokens: tokens, Feed: feed, Audit: m.db,
-			Identity: identity, Issuer: signed, Logger: m.log,
-			Admin:  shiftsync.Admin{Store: identity, Access: identity, Audit: m.db, Now: time.Now},
-			Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
-			Health: m.db,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	m.handler = rpc.NewHandler(rpc.Config{
+		Sync: syncService, Tokens: tokens, Access: shiftsync.TokenScope{Next: identity}, Feed: feed, Audit: m.db,
+		Identity: identity, Issuer: signed, Logger: m.log,
+		Admin:  shiftsync.Admin{Store: identity, Access: identity, Audit: m.db, Now: time.Now},
+		Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
+		Health: m.db,
+	})
+	m.server = rpc.NewServer(m.handler)
+	m.server.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	m.server.RegisterOnShutdown(feed.Close) // end Subscribe streams so shutdown need not wait for them
-	m.server.Protocols = new(http.Protocols)
-	m.server.Protocols.SetHTTP1(true)
-	m.server.Protocols.SetUnencryptedHTTP2(true) // gRPC without TLS, behind a terminating proxy
 	if m.ln, err = net.Listen("tcp", m.Addr); err != nil {
 		return err
 	}
@@ -271,6 +265,7 @@ func (m *Main) Close() error {
 		if err := <-m.served; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+		m.handler.Close()
 	}
 	if m.sealer != nil {
 		_, err := m.sealer.Close(context.Background())

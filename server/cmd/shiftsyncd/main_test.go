@@ -103,7 +103,12 @@ type server struct {
 // listens.
 func startServer(t *testing.T, bin, db, tokens string) *server {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "-db", db, "-addr", "127.0.0.1:0", "-tokens", tokens)
+	return start(t, exec.Command(bin, "serve", "-db", db, "-addr", "127.0.0.1:0", "-tokens", tokens))
+}
+
+// start starts a shiftsyncd serve command and waits until it listens.
+func start(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

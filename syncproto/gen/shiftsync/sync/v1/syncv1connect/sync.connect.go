@@ -59,7 +59,12 @@ type SyncServiceClient interface {
 	// Subscribe keeps a stream open and sends an event whenever the device's
 	// scope has changes after the given cursor, so the device pulls at once
 	// instead of polling. It also sends heartbeats so idle connections survive
-	// proxies. Events carry no record data: the device always pulls.
+	// proxies. Events carry no record data: the device always pulls. Access
+	// is checked again at every event: within one heartbeat of the device's
+	// revocation the stream ends with UNAUTHENTICATED and ErrorInfo.code
+	// "device_revoked" (wipe the replica), and once the user has no
+	// membership in force with PERMISSION_DENIED "permission_denied" (pull, to
+	// carry out the purges, then sync on a timer).
 	Subscribe(context.Context, *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error)
 }
 
@@ -140,7 +145,12 @@ type SyncServiceHandler interface {
 	// Subscribe keeps a stream open and sends an event whenever the device's
 	// scope has changes after the given cursor, so the device pulls at once
 	// instead of polling. It also sends heartbeats so idle connections survive
-	// proxies. Events carry no record data: the device always pulls.
+	// proxies. Events carry no record data: the device always pulls. Access
+	// is checked again at every event: within one heartbeat of the device's
+	// revocation the stream ends with UNAUTHENTICATED and ErrorInfo.code
+	// "device_revoked" (wipe the replica), and once the user has no
+	// membership in force with PERMISSION_DENIED "permission_denied" (pull, to
+	// carry out the purges, then sync on a timer).
 	Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error
 }
 

@@ -1,0 +1,238 @@
+package rpc
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// Edge limits and settings.
+const (
+	// DefaultMaxPublicBytes bounds the body of a request without a token
+	// (enrolment, refresh, health, reflection), after decompression too:
+	// theirs are a few hundred bytes.
+	DefaultMaxPublicBytes = 64 << 10
+	// DefaultBodyTimeout is how long an authenticated request's body may
+	// take to arrive: a full 8 MiB push at 1.1 Mbit/s.
+	DefaultBodyTimeout = time.Minute
+	// DefaultPublicBodyTimeout is how long the body of a request without a
+	// token may take to arrive.
+	DefaultPublicBodyTimeout = 10 * time.Second
+	// DefaultMaxPublicRequests bounds the requests without a token that
+	// send a body served at once; beyond it they are refused at once.
+	DefaultMaxPublicRequests = 64
+	// maxTokenBytes bounds the bearer token read from a request, so a huge
+	// header costs nothing to refuse.
+	maxTokenBytes = 8 << 10
+	// envelopeBytes is the prefix of each message in the gRPC, gRPC-Web and
+	// Connect streaming protocols.
+	envelopeBytes = 5
+)
+
+// Edge is what the server checks of a request before any handler reads its
+// body: it is net/http middleware, so every handler behind it (the RPC
+// services, and any console served beside them) shares it.
+//
+// A request to a Protected path must carry a valid bearer token in its
+// Authorization header: the edge verifies it from the headers alone and
+// puts the principal in the request's context
+// ([shiftsync.PrincipalFromContext]); otherwise it answers at once, in the
+// Connect, gRPC or gRPC-Web format the caller spoke, with an ErrorInfo
+// detail, records the refusal in Refusals, and closes an HTTP/1 connection
+// without reading the body. Other paths are public: their bodies are held
+// to MaxPublicBodyBytes and PublicBodyTimeout, and at most
+// MaxPublicRequests of those that send a body are served at once (the next
+// is answered resource_exhausted at once), so strangers cannot hold the
+// server's connections with slow bodies.
+//
+// Every request's context carries its source ([shiftsync.SourceKey] of the
+// peer's address). A body that is too large or too slow is refused with
+// resource_exhausted or unavailable, with ErrorInfo; a body left unread
+// when the handler returns is not waited for: the HTTP/1 connection closes.
+type Edge struct {
+	Tokens    shiftsync.TokenVerifier // required
+	Refusals  *RefusalLog             // required
+	Protected []string                // path prefixes, e.g. "/shiftsync.sync.v1.SyncService/"
+	// MaxBodyBytes bounds the message of an authenticated request; 0 means
+	// DefaultMaxRequestBytes.
+	MaxBodyBytes int64
+	// MaxPublicBodyBytes defaults to DefaultMaxPublicBytes.
+	MaxPublicBodyBytes int64
+	// BodyTimeout defaults to DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// PublicBodyTimeout defaults to DefaultPublicBodyTimeout.
+	PublicBodyTimeout time.Duration
+	// MaxPublicRequests defaults to DefaultMaxPublicRequests.
+	MaxPublicRequests int
+	Logger            *slog.Logger
+}
+
+// Wrap returns next behind the edge.
+func (e Edge) Wrap(next http.Handler) http.Handler {
+	e.MaxBodyBytes = cmp.Or(e.MaxBodyBytes, DefaultMaxRequestBytes)
+	e.MaxPublicBodyBytes = cmp.Or(e.MaxPublicBodyBytes, DefaultMaxPublicBytes)
+	e.BodyTimeout = cmp.Or(e.BodyTimeout, DefaultBodyTimeout)
+	e.PublicBodyTimeout = cmp.Or(e.PublicBodyTimeout, DefaultPublicBodyTimeout)
+	e.Logger = cmp.Or(e.Logger, slog.Default())
+	return &edge{Edge: e, next: next, errors: connect.NewErrorWriter(), public: make(chan struct{}, cmp.Or(e.MaxPublicRequests, DefaultMaxPublicRequests))}
+}
+
+type edge struct {
+	Edge
+	next   http.Handler
+	errors *connect.ErrorWriter
+	public chan struct{} // a slot per public request with a body being served
+}
+
+// ServeHTTP implements [http.Handler].
+func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := shiftsync.NewContextWithSource(r.Context(), shiftsync.SourceKey(r.RemoteAddr))
+	rc := http.NewResponseController(w)
+	hasBody := r.ContentLength != 0
+	limit, timeout := e.MaxPublicBodyBytes, e.PublicBodyTimeout
+	var b *body
+	defer func() {
+		// Whatever the handler left unread is not waited for: net/http
+		// would otherwise read up to 256 KiB of it, at the sender's pace,
+		// before answering.
+		if hasBody && (b == nil || !b.eof.Load()) {
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	}()
+	if e.protected(r.URL.Path) {
+		p, err := e.authenticate(ctx, r.Header.Get("Authorization"))
+		if err != nil {
+			e.refuse(w, r, toConnectError(ctx, e.Logger, err))
+			return
+		}
+		ctx = shiftsync.NewContextWithPrincipal(ctx, p)
+		limit, timeout = e.MaxBodyBytes, e.BodyTimeout
+	} else if hasBody {
+		select {
+		case e.public <- struct{}{}:
+			defer func() { <-e.public }()
+		default:
+			e.refuse(w, r, newError(shiftsync.CodeResourceExhausted, "the server is answering too many requests without a token; try again in a minute"))
+			return
+		}
+	}
+	r = r.WithContext(ctx) // a copy: net/http keeps the body it gave us
+	if hasBody {
+		_ = rc.SetReadDeadline(time.Now().Add(timeout))
+		wire := limit
+		if enveloped(r.Header.Get("Content-Type")) {
+			wire += envelopeBytes
+		}
+		b = &body{r: http.MaxBytesReader(w, r.Body, wire), rc: rc, limit: limit, timeout: timeout}
+		r.Body = b
+	}
+	e.next.ServeHTTP(w, r)
+}
+
+// protected reports whether path needs a token.
+func (e *edge) protected(path string) bool {
+	for _, prefix := range e.Protected {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate verifies the bearer token and records a refusal.
+func (e *edge) authenticate(ctx context.Context, authorization string) (shiftsync.Principal, error) {
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok || token == "" || len(token) > maxTokenBytes {
+		err := shiftsync.Errorf(shiftsync.CodeUnauthenticated, "a bearer token is required")
+		e.Refusals.Refused(ctx, "", err)
+		return shiftsync.Principal{}, err
+	}
+	p, err := e.Tokens.Verify(ctx, token)
+	if err != nil {
+		e.Refusals.Refused(ctx, tokenFingerprint(token), err)
+		return shiftsync.Principal{}, err
+	}
+	return p, nil
+}
+
+// refuse answers the request with err, a Connect error, in the caller's
+// protocol and closes an HTTP/1 connection after it.
+func (e *edge) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	e.Logger.WarnContext(r.Context(), "refused at the edge", "path", r.URL.Path, "code", connect.CodeOf(err).String())
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	if werr := e.errors.Write(w, r, err); werr != nil {
+		e.Logger.DebugContext(r.Context(), "refusal not written", "err", werr)
+	}
+}
+
+// tokenFingerprint names a refused token in the audit log without keeping
+// a usable copy of it.
+func tokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// enveloped reports whether a request of this content type carries its
+// messages in envelopes (gRPC, gRPC-Web, Connect streaming).
+func enveloped(contentType string) bool {
+	return strings.HasPrefix(contentType, "application/grpc") || strings.HasPrefix(contentType, "application/connect+")
+}
+
+// body is a request body held to a size (limit bytes of message, plus the
+// envelope the protocol wraps it in) and a read deadline. Its errors are
+// Connect errors with ErrorInfo, which connect-go passes to the client as
+// they are. Once it is read to the end the deadline is lifted, so a
+// Subscribe stream, whose request is one small message, lives on.
+type body struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	limit   int64
+	timeout time.Duration
+	eof     atomic.Bool
+}
+
+// Read implements [io.Reader].
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var maxBytes *http.MaxBytesError
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case errors.As(err, &maxBytes):
+		err = tooLarge(b.limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = newError(shiftsync.CodeUnavailable, "the request did not arrive within "+b.timeout.String()+"; try again")
+	}
+	return n, err
+}
+
+// Close implements [io.Closer].
+func (b *body) Close() error { return b.r.Close() }
+
+// byteSize writes n bytes for people: "8 MiB", "64 KiB", "100 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
