@@ -273,7 +273,7 @@ func (s *SyncService) checkRecord(ctx context.Context, tx *Tx, scope shiftsync.S
 		}
 	}
 	if m.RecordType == addendumType {
-		return checkAddendum(ctx, tx, scope, m, stored, tx.now)
+		return checkAddendum(ctx, tx, scope, m, stored)
 	}
 	if stored != nil && shiftsync.AgencyAssigned(m.RecordType) {
 		return checkPartnerEdit(scope, m, tx.now), nil
@@ -304,7 +304,7 @@ const (
 // checkAddendum checks the record an addendum names: it exists, has the
 // addendum's service and person, and its author may read or write it. The
 // target is fixed once the addendum exists.
-func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, stored *shiftsync.RecordRef, now time.Time) (*shiftsync.MutationError, error) {
+func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, stored *shiftsync.RecordRef) (*shiftsync.MutationError, error) {
 	v, ok := m.Value(addendumTarget)
 	if !ok {
 		return nil, nil
@@ -319,7 +319,7 @@ func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shifts
 	// A record its author may not see and one that does not exist get the
 	// same answer, so an addendum cannot probe for records; nor does the
 	// answer quote the envelope of one it may see.
-	if target == nil || !scope.Sees(*target, now, m.HLC.Time()) {
+	if target == nil || !scope.Sees(*target, tx.now, m.HLC.Time()) {
 		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
 	}
 	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
