@@ -150,3 +150,68 @@ func TestServer_MembershipsRecorded(t *testing.T) {
 		t.Errorf("memberships after 00008 (-want +got):\n%s", diff)
 	}
 }
+
+// TestServer_QuarantineScope migrates a store holding quarantined changes
+// from before they were kept under their pusher's scope: organisation 2's
+// junk claiming organisation 1's service is kept under organisation 2's
+// service, a change of a pusher's own service under that service, and each
+// device's daily totals are counted.
+func TestServer_QuarantineScope(t *testing.T) {
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.UpTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	const midnight = "1772409600000" // 2026-03-02T00:00:00Z, Unix ms
+	for _, q := range []string{
+		`INSERT INTO organisations (id, name, created_at) VALUES ('org-1', 'One', 0), ('org-2', 'Two', 0)`,
+		`INSERT INTO services (id, organisation_id, name, created_at) VALUES ('house-a', 'org-1', 'A', 0), ('house-z', 'org-2', 'Z', 0)`,
+		`INSERT INTO users (id, organisation_id, name, created_at) VALUES ('ana', 'org-1', 'Ana', 0), ('zed', 'org-2', 'Zed', 0)`,
+		`INSERT INTO memberships (user_id, service_id, role, starts_at) VALUES ('ana', 'house-a', 'support_worker', 0), ('zed', 'house-z', 'support_worker', 0)`,
+		`INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at) VALUES
+			('phone-a', 'ana', 1, 'r1', 'incident', 'house-a', 'unknown_field', 'm', '{"x":"é"}', ` + midnight + ` + 1000),
+			('phone-z', 'zed', 1, 'r2', 'incident', 'house-a', 'permission_denied', 'm', '{}', ` + midnight + ` + 2000),
+			('phone-z', 'zed', 2, 'r3', 'incident', '', 'missing_service', 'm', '{}', ` + midnight + ` + 86400000)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := func(query string) []string {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var a, b, c string
+			if err := rows.Scan(&a, &b, &c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a+" "+b+" "+c)
+		}
+		return out
+	}
+	scope := got(`SELECT q.record_id, s.service_id, '' FROM quarantine_services s JOIN quarantine q ON q.id = s.quarantine_id ORDER BY 1`)
+	if diff := cmp.Diff([]string{"r1 house-a ", "r2 house-z ", "r3 house-z "}, scope); diff != "" {
+		t.Errorf("quarantine_services (-want +got):\n%s", diff)
+	}
+	days := got(`SELECT device_id, day - ` + midnight + `, entries || ':' || bytes FROM quarantine_days ORDER BY 1, 2`)
+	if diff := cmp.Diff([]string{"phone-a 0 1:10", "phone-z 0 1:2", "phone-z 86400000 1:2"}, days); diff != "" {
+		t.Errorf("quarantine_days (-want +got):\n%s", diff)
+	}
+}

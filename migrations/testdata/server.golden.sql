@@ -301,6 +301,36 @@ CREATE TABLE quarantine (
     received_at INTEGER NOT NULL
 );
 
+-- table quarantine_days
+CREATE TABLE quarantine_days (
+    device_id TEXT    NOT NULL,
+    day       INTEGER NOT NULL, -- UTC midnight
+    entries   INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL, -- of the stored payloads
+    PRIMARY KEY (device_id, day)
+) WITHOUT ROWID;
+
+-- table quarantine_overflow
+CREATE TABLE quarantine_overflow (
+    service_id      TEXT    NOT NULL, -- '' for a pusher who never held a membership
+    day             INTEGER NOT NULL, -- UTC midnight
+    device_id       TEXT    NOT NULL,
+    reason          TEXT    NOT NULL CHECK (reason IN ('too_large_to_quarantine', 'quarantine_full')),
+    user_id         TEXT    NOT NULL,
+    refused         INTEGER NOT NULL, -- refusals: a device resends at every sync
+    bytes           INTEGER NOT NULL,
+    last_counter    INTEGER NOT NULL,
+    last_refused_at INTEGER NOT NULL,
+    PRIMARY KEY (service_id, day, device_id, reason)
+) WITHOUT ROWID;
+
+-- table quarantine_services
+CREATE TABLE quarantine_services (
+    service_id    TEXT    NOT NULL,
+    quarantine_id INTEGER NOT NULL REFERENCES quarantine (id),
+    PRIMARY KEY (service_id, quarantine_id)
+) WITHOUT ROWID;
+
 -- table record_locks
 CREATE TABLE record_locks (
     record_id TEXT    NOT NULL PRIMARY KEY REFERENCES records (record_id),

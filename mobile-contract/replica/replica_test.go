@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
 )
 
 // deviceClock reads a test server's fake clock plus a skew, as a phone whose
@@ -449,6 +452,39 @@ func TestReplica_Quarantine(t *testing.T) {
 	}
 	if st := d.status(); st.Rejected != 1 || st.OutboxDepth != 0 {
 		t.Errorf("Status() = %+v, want the rejection still visible", st)
+	}
+}
+
+// TestReplica_TooLargeToQuarantine syncs an incident with a 7 MB field,
+// which fails validation and is too large for the server to keep in its
+// quarantine: the sync stalls saying so, the incident and the change after
+// it stay in the outbox, nothing reaches the server's quarantine, and the
+// refusal is counted for the device's managers.
+func TestReplica_TooLargeToQuarantine(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	d := newDevice(t, s, "phone-1")
+	huge := d.logIncident(strings.Repeat("x", 7_000_000), "")
+	d.logIncident("Kicked the door", "")
+
+	for range 2 {
+		_, err := d.Sync(d.url, d.token)
+		if replica.ErrorCode(err) != replica.CodeStalled || !strings.Contains(err.Error(), "too_large_to_quarantine") {
+			t.Fatalf("Sync() = %v, want stalled, saying too_large_to_quarantine", err)
+		}
+		if st := d.status(); st.OutboxDepth != 2 || st.Rejected != 0 {
+			t.Errorf("Status() = %+v, want both changes still pending, none rejected", st)
+		}
+		if r := d.record(huge); r.Rejected != nil || len(r.Outbox) != 1 || r.Outbox[0].Status != "pending" {
+			t.Errorf("record = %+v, %+v; want it kept pending", r.Rejected, r.Outbox)
+		}
+	}
+	review := reviewv1connect.NewReviewServiceClient(shiftsynctest.HTTPClient(), s.URL, shiftsynctest.WithToken(s.AddDevice("manager", "manager-phone", "house-a")))
+	list, err := review.ListQuarantine(context.Background(), &reviewv1.ListQuarantineRequest{ServiceId: "house-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if over := list.GetOverflows(); len(list.GetChanges()) != 0 || len(over) != 1 || over[0].GetDeviceId() != "phone-1" || over[0].GetRefused() != 2 {
+		t.Errorf("quarantine = %d changes, overflow %v; want none, and phone-1's two refusals counted", len(list.GetChanges()), over)
 	}
 }
 

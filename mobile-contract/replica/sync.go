@@ -398,9 +398,16 @@ func (s *syncer) push(ctx context.Context) error {
 				return &codedError{Code: CodeStalled, Message: fmt.Sprintf("the server asked %d times in a row to re-stamp counter %d", stalled, batch[0].counter)}
 			}
 		default:
+			why := ""
+			for _, r := range res.GetResults() {
+				if r.GetStatus() == syncv1.MutationStatus_MUTATION_STATUS_NOT_PROCESSED && r.GetReasonCode() != "" {
+					why = fmt.Sprintf(": counter %d refused (%s): %s", r.GetCounter(), r.GetReasonCode(), r.GetReason())
+					break
+				}
+			}
 			return &codedError{Code: CodeStalled, Message: fmt.Sprintf(
-				"the server processed none of counters %d to %d (it has acknowledged up to %d); the outbox is kept",
-				batch[0].counter, batch[len(batch)-1].counter, res.GetAcknowledgedCounter())}
+				"the server processed none of counters %d to %d (it has acknowledged up to %d); the outbox is kept%s",
+				batch[0].counter, batch[len(batch)-1].counter, res.GetAcknowledgedCounter(), why)}
 		}
 	}
 	return nil

@@ -164,8 +164,8 @@ func TestEvidencePack(t *testing.T) {
 
 	// Only those who may review Sam's restrictions export or verify.
 	outsider := s.EnrolDevice(t, "other-manager", shiftsync.RoleManager, "house-b")
-	if _, err := reviewClient(s, outsider.Token).VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: res.GetPackId()}); shiftsynctest.ErrorCode(err) != "not_found" {
-		t.Errorf("another service's manager verifying: %v, want not_found", err)
+	if _, err := reviewClient(s, outsider.Token).VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: res.GetPackId()}); shiftsynctest.ErrorCode(err) != "permission_denied" {
+		t.Errorf("another service's manager verifying: %v, want permission_denied", err)
 	}
 	_, err = review.ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
 		From: timestamppb.New(shiftsynctest.Epoch), To: timestamppb.New(shiftsynctest.Epoch.Add(-time.Hour))})

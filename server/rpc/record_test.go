@@ -247,10 +247,14 @@ func TestPartnerAgency_UpdatesItsOwnActions(t *testing.T) {
 	}
 	wantResult(t, "progress on our action", pushOne(t, s, nurse.Token, edit(1, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_DONE_PENDING_EVIDENCE")))), accepted, "")
 	wantResult(t, "evidence on our action", pushOne(t, s, nurse.Token, edit(2, ours, shiftsynctest.Set("evidence_received", shiftsynctest.List("assessment report")))), accepted, "")
-	wantResult(t, "housing's action", pushOne(t, s, nurse.Token, edit(3, theirs, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_ON_TRACK")))), quarantined, shiftsync.ReasonPermissionDenied)
+	// Housing's action is, to the nurse, a record that does not exist: a
+	// change naming it without a base would create a record under a taken
+	// id, one with a base edits a record the nurse has no access to.
+	wantResult(t, "housing's action", pushOne(t, s, nurse.Token, edit(3, theirs, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_ON_TRACK")))), quarantined, shiftsync.ReasonRecordIDTaken)
 	wantResult(t, "moving our deadline", pushOne(t, s, nurse.Token, edit(4, ours, shiftsynctest.Set("deadline", shiftsynctest.Time(now.Add(30*24*time.Hour))))), quarantined, shiftsync.ReasonPermissionDenied)
 	wantResult(t, "verifying our own action", pushOne(t, s, nurse.Token, edit(5, ours, shiftsynctest.Set("status", shiftsynctest.Enum("ACTION_STATUS_VERIFIED_COMPLETE")))), quarantined, shiftsync.ReasonPermissionDenied)
-	wantResult(t, "reassigning it", pushOne(t, s, nurse.Token, edit(6, theirs, shiftsynctest.Set("agency", shiftsynctest.String("community_ld_team")))), quarantined, shiftsync.ReasonEnvelopeMismatch)
+	seen := &syncv1.Version{Hlc: shiftsynctest.HLC(now.Add(-time.Hour), 0), DeviceId: "lead's phone"}
+	wantResult(t, "reassigning it", pushOne(t, s, nurse.Token, edit(6, theirs, shiftsynctest.Edit("agency", shiftsynctest.String("community_ld_team"), seen))), quarantined, shiftsync.ReasonUnknownRecord)
 	wantResult(t, "creating an action", pushOne(t, s, nurse.Token, shiftsynctest.Action(7, shiftsynctest.RecordID(t), "house-a", "sam", now.Add(-time.Hour), "community_ld_team", now.Add(time.Hour))), quarantined, shiftsync.ReasonPermissionDenied)
 
 	// The provider verifies it. An action's agency decides who sees it, so
@@ -275,8 +279,8 @@ func TestPartnerAgency_UpdatesItsOwnActions(t *testing.T) {
 	if got := tracker.GetActions(); len(got) != 1 || got[0].GetAction().GetRecordId() != ours {
 		t.Errorf("the nurse's tracker lists %v, want only %s", got, ours)
 	}
-	if _, err := review.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: theirs}); connect.CodeOf(err) != connect.CodeNotFound {
-		t.Errorf("GetRecord(housing's action) by the nurse: %v, want NotFound", err)
+	if _, err := review.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: theirs}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("GetRecord(housing's action) by the nurse: %v, want PermissionDenied", err)
 	}
 	// An addendum the lead writes to the team's action is the provider's:
 	// the lead reads it beside the action, the nurse does not.

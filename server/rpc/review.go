@@ -105,17 +105,26 @@ func (h *ReviewHandler) ListQuarantine(ctx context.Context, req *reviewv1.ListQu
 	if err != nil {
 		return nil, err
 	}
-	changes, err := h.review.Quarantine(ctx, p, req.GetServiceId())
+	list, err := h.review.Quarantine(ctx, p, req.GetServiceId())
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	res := &reviewv1.ListQuarantineResponse{Changes: make([]*reviewv1.QuarantinedChange, len(changes))}
-	for i, q := range changes {
+	res := &reviewv1.ListQuarantineResponse{
+		Changes:   make([]*reviewv1.QuarantinedChange, len(list.Changes)),
+		Overflows: make([]*reviewv1.QuarantineOverflow, len(list.Overflows)),
+	}
+	for i, q := range list.Changes {
 		res.Changes[i] = &reviewv1.QuarantinedChange{
 			QuarantineId: q.ID, DeviceId: q.DeviceID, UserId: q.UserID, Counter: q.Counter,
 			RecordId: q.Record.RecordID, RecordType: q.Record.RecordType,
 			ReasonCode: string(q.Reason), Reason: q.Message, PayloadJson: q.Payload,
 			ReceivedAt: timestamppb.New(q.ReceivedAt),
+		}
+	}
+	for i, o := range list.Overflows {
+		res.Overflows[i] = &reviewv1.QuarantineOverflow{
+			DeviceId: o.DeviceID, UserId: o.UserID, Day: timestamppb.New(o.Day), ReasonCode: string(o.Reason),
+			Refused: uint32(o.Refused), RefusedBytes: uint64(o.Bytes), LastCounter: o.LastCounter, LastRefusedAt: timestamppb.New(o.LastRefusedAt),
 		}
 	}
 	return res, nil

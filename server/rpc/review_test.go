@@ -2,14 +2,20 @@ package rpc_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
+	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -90,8 +96,8 @@ func TestReview_ResolveConflict(t *testing.T) {
 	if _, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id, Resolution: "again"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeConflict) {
 		t.Errorf("second resolution: %v, want conflict", err)
 	}
-	if _, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id + 100, Resolution: "x"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeNotFound) {
-		t.Errorf("unknown conflict: %v, want not_found", err)
+	if _, err := review.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: id + 100, Resolution: "x"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodePermissionDenied) {
+		t.Errorf("unknown conflict: %v, want permission_denied, as for a conflict of another service", err)
 	}
 	if n := s.AuditCount(t, shiftsync.AuditConflictResolve); n != 1 {
 		t.Errorf("%d resolutions audited, want 1", n)
@@ -153,5 +159,132 @@ func TestReview_NewestRecordsAndWholeTrends(t *testing.T) {
 	}
 	if _, err := review.ListFindings(ctx, &reviewv1.ListFindingsRequest{ServiceId: "house-a"}); err != nil {
 		t.Errorf("ListFindings by a caseload's PBS lead: %v", err)
+	}
+}
+
+// reviewTarget is what a review call names: a service and a person in it,
+// and rows by id.
+type reviewTarget struct {
+	service, person, record, pack string
+	alert, conflict               int64
+}
+
+// reviewRefusals has a call for every ReviewService method, naming what
+// the target names; TestReview_RefusesOneWay fails if a method has none.
+var reviewRefusals = map[protoreflect.Name]func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error{
+	"ListAlerts": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListAlerts(ctx, &reviewv1.ListAlertsRequest{ServiceId: at.service})
+		return err
+	},
+	"AcknowledgeAlert": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.AcknowledgeAlert(ctx, &reviewv1.AcknowledgeAlertRequest{AlertId: at.alert, Note: "seen"})
+		return err
+	},
+	"ListConflicts": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListConflicts(ctx, &reviewv1.ListConflictsRequest{ServiceId: at.service})
+		return err
+	},
+	"ResolveConflict": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ResolveConflict(ctx, &reviewv1.ResolveConflictRequest{ConflictId: at.conflict, Resolution: "asked both"})
+		return err
+	},
+	"ListQuarantine": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListQuarantine(ctx, &reviewv1.ListQuarantineRequest{ServiceId: at.service})
+		return err
+	},
+	"ListRecords": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListRecords(ctx, &reviewv1.ListRecordsRequest{ServiceId: at.service})
+		return err
+	},
+	"GetRecord": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: at.record})
+		return err
+	},
+	"LockRecord": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.LockRecord(ctx, &reviewv1.LockRecordRequest{RecordId: at.record})
+		return err
+	},
+	"ListFindings": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListFindings(ctx, &reviewv1.ListFindingsRequest{ServiceId: at.service})
+		return err
+	},
+	"GetTrends": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.GetTrends(ctx, &reviewv1.GetTrendsRequest{ServiceId: at.service, From: timestamppb.New(shiftsynctest.Epoch.Add(-7 * 24 * time.Hour)),
+			To: timestamppb.New(shiftsynctest.Epoch)})
+		return err
+	},
+	"ListActions": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListActions(ctx, &reviewv1.ListActionsRequest{ServiceId: at.service})
+		return err
+	},
+	"ExportEvidencePack": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: at.service, PersonId: at.person,
+			From: timestamppb.New(shiftsynctest.Epoch.Add(-7 * 24 * time.Hour)), To: timestamppb.New(shiftsynctest.Epoch)})
+		return err
+	},
+	"VerifyEvidencePack": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: at.pack})
+		return err
+	},
+	"ListDeviceHealth": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListDeviceHealth(ctx, &reviewv1.ListDeviceHealthRequest{ServiceId: at.service})
+		return err
+	},
+}
+
+// TestReview_RefusesOneWay: every ReviewService call, by a caller holding
+// no right in the service it concerns (a manager of another service, a
+// support worker of the service), is refused with permission_denied, and
+// with the same message (ids aside) whether the service and rows it names
+// exist or not.
+func TestReview_RefusesOneWay(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	alert, conflict := alertAndConflict(t, s)
+	admin := shiftsync.Principal{UserID: "test", Services: []string{"house-a"}}
+	alerts, err := s.Review.Alerts(ctx, admin, "house-a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack, err := s.Review.ExportEvidencePack(ctx, admin, "house-a", "p1", s.Clock.Now().Add(-24*time.Hour), s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := reviewTarget{service: "house-a", person: "p1", record: alerts[0].Record.RecordID, pack: pack.ID, alert: alert, conflict: conflict}
+	absent := reviewTarget{service: "house-z", person: "p9", record: shiftsynctest.RecordID(t), pack: shiftsynctest.RecordID(t), alert: 987654, conflict: 876543}
+	callers := map[string]string{
+		"another service's manager":    s.EnrolDevice(t, "bo", shiftsync.RoleManager, "house-b").Token,
+		"the service's support worker": s.EnrolDevice(t, "wil", shiftsync.RoleSupportWorker, "house-a").Token,
+	}
+	// anonymise replaces what a target names by placeholders.
+	anonymise := func(msg string, at reviewTarget) string {
+		return strings.NewReplacer(`"`+at.service+`"`, "<service>", `"`+at.person+`"`, "<person>", `"`+at.record+`"`, "<record>", `"`+at.pack+`"`, "<pack>",
+			fmt.Sprintf(" %d ", at.alert), " <id> ", fmt.Sprintf(" %d ", at.conflict), " <id> ").Replace(msg)
+	}
+	methods := reviewv1.File_shiftsync_review_v1_review_proto.Services().ByName("ReviewService").Methods()
+	for i := range methods.Len() {
+		name := methods.Get(i).Name()
+		call, ok := reviewRefusals[name]
+		if !ok {
+			t.Errorf("ReviewService.%s has no row in reviewRefusals", name)
+			continue
+		}
+		for who, token := range callers {
+			client := reviewClient(s, token)
+			var answers []string
+			for _, at := range []reviewTarget{real, absent} {
+				err := call(ctx, client, at)
+				if connect.CodeOf(err) != connect.CodePermissionDenied || shiftsynctest.ErrorCode(err) != string(shiftsync.CodePermissionDenied) {
+					t.Errorf("%s by %s naming %s: %v, want permission_denied", name, who, at.service, err)
+				}
+				var ce *connect.Error
+				if errors.As(err, &ce) {
+					answers = append(answers, anonymise(ce.Message(), at))
+				}
+			}
+			if len(answers) == 2 && answers[0] != answers[1] {
+				t.Errorf("%s by %s: %q when it exists, %q when not; want the same", name, who, answers[0], answers[1])
+			}
+		}
 	}
 }

@@ -32,6 +32,14 @@ func (m *Mutation) Value(field string) (Value, bool) {
 	return Value{}, false
 }
 
+// Edits reports whether m claims to edit a record the server holds: some
+// field edit has a base, a version the device can only have from that
+// record. A mutation without one creates the record, or sets fields of it
+// that had no value.
+func (m *Mutation) Edits() bool {
+	return slices.ContainsFunc(m.Fields, func(e FieldEdit) bool { return !e.Base.IsZero() })
+}
+
 // Version returns the version every field edit of m is written at.
 func (m *Mutation) Version() Version { return Version{HLC: m.HLC, DeviceID: m.DeviceID} }
 
@@ -69,7 +77,14 @@ const (
 	ReasonOutOfOrder        Reason = "out_of_order"      // an end before its start, as the record would stand
 	ReasonRecordLocked      Reason = "record_locked"     // a manager locked the record: write an addendum
 	ReasonInvalidReference  Reason = "invalid_reference" // names a record that does not exist or is another's
+	ReasonUnknownRecord     Reason = "unknown_record"    // edits a record the server does not hold or the pusher may not see
+	ReasonRecordIDTaken     Reason = "record_id_taken"   // creates a record under an id already taken
 	ReasonClockAhead        Reason = "clock_ahead"       // refused, not quarantined: re-stamp and resend
+	// Refused, not quarantined: the quarantine keeps at most
+	// MaxQuarantineEntryBytes of one mutation and MaxQuarantineDayBytes of
+	// one device's a day. The device keeps the mutation and resends it.
+	ReasonTooLargeToQuarantine Reason = "too_large_to_quarantine"
+	ReasonQuarantineFull       Reason = "quarantine_full"
 )
 
 // MutationError says why one mutation was not accepted. Message is safe to
@@ -93,9 +108,10 @@ var uuidv7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-
 const maxIDBytes = 128
 
 // Validate checks m against the schema. stored is the record's envelope as
-// the server holds it, or nil when m creates the record. It returns nil or
-// the first problem found; it does not check the clock (see [HLC.AheadOf]) or
-// access.
+// the server holds it, or nil when m creates the record (see [Scope.Claim]).
+// It returns nil or the first problem found; it does not check the clock
+// (see [HLC.AheadOf]) or access. Its messages quote only what m says, never
+// the stored envelope.
 func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 	if !uuidv7.MatchString(m.RecordID) {
 		return reject(ReasonInvalidRecordID, "record id %q is not a lower-case UUIDv7", truncate(m.RecordID))
@@ -105,12 +121,12 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		return reject(ReasonUnknownRecordType, "unknown record type %q", truncate(m.RecordType))
 	}
 	if stored != nil && (stored.RecordType != m.RecordType || stored.ServiceID != m.ServiceID || stored.PersonID != m.PersonID) {
-		return reject(ReasonEnvelopeMismatch, "record %s is of type %s, service %q, person %q; a mutation cannot change that",
-			stored.RecordID, stored.RecordType, stored.ServiceID, stored.PersonID)
+		return reject(ReasonEnvelopeMismatch, "record %s: a record's type, service and person are fixed when it is created, and this mutation names others",
+			m.RecordID)
 	}
 	if v, ok := m.Value(AgencyField); ok && stored != nil && AgencyAssigned(stored.RecordType) && v.String != stored.Agency {
-		return reject(ReasonEnvelopeMismatch, "%s %s is assigned to agency %q, fixed when it was created: void it and create one for %q",
-			stored.RecordType, stored.RecordID, stored.Agency, truncate(v.String))
+		return reject(ReasonEnvelopeMismatch, "%s %s: its agency is fixed when it is created: void it and create one for %q",
+			m.RecordType, m.RecordID, truncate(v.String))
 	}
 	if m.ServiceID == "" || len(m.ServiceID) > maxIDBytes {
 		return reject(ReasonMissingService, "service id is missing or longer than %d bytes", maxIDBytes)

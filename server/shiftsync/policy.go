@@ -111,6 +111,38 @@ func (s Scope) Manages(serviceID string, at time.Time) bool {
 	})
 }
 
+// Sees reports whether some grant in force at one of the times lets the
+// scope pull, review or edit the record. A record the scope does not see
+// is, to its principal, a record that does not exist.
+func (s Scope) Sees(r RecordRef, at ...time.Time) bool {
+	return slices.ContainsFunc(at, func(t time.Time) bool {
+		return s.Allows(OpPull, r, t) || s.Allows(OpReview, r, t) || s.Allows(OpEdit, r, t)
+	})
+}
+
+// Claim judges the record a mutation names as its pusher may know it.
+// stored is the record held under the mutation's id, nil if none. Claim
+// returns the record as the pusher sees it: stored, or nil when there is
+// none or it is hidden (the scope [Scope.Sees] it neither at now nor at the
+// mutation's time). Or it returns the answer to a mutation naming a record
+// it may not have: [ReasonUnknownRecord] for an edit ([Mutation.Edits]) of
+// a record that does not exist or is hidden, [ReasonRecordIDTaken] for a
+// create under a hidden record's id. Neither names anything of the stored
+// record, and an edit of a hidden record is answered exactly as an edit of
+// an id never used, so a push cannot probe for records.
+func (s Scope) Claim(m *Mutation, stored *RecordRef, now time.Time) (*RecordRef, *MutationError) {
+	if stored != nil && !s.Sees(*stored, now, m.HLC.Time()) {
+		stored = nil
+		if !m.Edits() {
+			return nil, reject(ReasonRecordIDTaken, "record id %s is already taken: create the record under a new id", truncate(m.RecordID))
+		}
+	}
+	if stored == nil && m.Edits() {
+		return nil, reject(ReasonUnknownRecord, "no record %s that you may edit", truncate(m.RecordID))
+	}
+	return stored, nil
+}
+
 // Flag marks an accepted mutation for a reviewer's attention.
 type Flag string
 
@@ -337,7 +369,7 @@ var partnerStatuses = []string{"ACTION_STATUS_NOT_STARTED", "ACTION_STATUS_ON_TR
 // progress and evidence, never verify or cancel.
 func PartnerEdit(m *Mutation, agencies []string, owner string) *MutationError {
 	if !slices.Contains(agencies, owner) {
-		return reject(ReasonPermissionDenied, "action %s is assigned to %q, not to your agency", m.RecordID, owner)
+		return reject(ReasonPermissionDenied, "action %s is not assigned to your agency", m.RecordID)
 	}
 	for _, e := range m.Fields {
 		switch {

@@ -45,9 +45,14 @@ type QuarantinedChange struct {
 const MaxReviewNoteBytes = 4000
 
 // ReviewService lets reviewers act on what has synced. Every list holds
-// only rows whose records the principal may review ([OpReview]); acting on
-// a row the principal may not review answers CodeNotFound, so ids leak
-// nothing. Reads and changes are audited.
+// only rows whose records the principal may review ([OpReview]). Access is
+// refused in one way, CodePermissionDenied: a call naming a service in
+// which the principal holds no right (manages it, or reviews records of
+// some type in it, for the whole service, a caseload or an agency's share)
+// is answered "you may not review service …" whether the service exists or
+// not, and a call naming a row by id that the principal may not act on is
+// answered exactly as one naming an id that does not exist, so neither
+// services nor ids leak. Reads and changes are audited.
 type ReviewService interface {
 	HealthService
 
@@ -62,8 +67,11 @@ type ReviewService interface {
 	// ResolveConflict closes a conflict with a resolution note. Resolving a
 	// resolved conflict answers CodeConflict.
 	ResolveConflict(ctx context.Context, p Principal, id int64, resolution string) (Conflict, error)
-	// Quarantine lists a service's quarantined changes, newest first.
-	Quarantine(ctx context.Context, p Principal, serviceID string) ([]QuarantinedChange, error)
+	// Quarantine lists the changes quarantined under a service (those of
+	// its staff's devices: see [Scope.QuarantineServices]), newest first,
+	// and the overflow the quarantine's bounds refused of them. The
+	// overflow is listed to those who review the whole service.
+	Quarantine(ctx context.Context, p Principal, serviceID string) (QuarantineListing, error)
 	// Records lists the records of a service that match the filter, as they
 	// stand, oldest event first.
 	Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error)

@@ -100,17 +100,17 @@ func (s *ReviewService) VerifyEvidencePack(ctx context.Context, p shiftsync.Prin
 	var serviceID, personID, raw, sum string
 	err := s.db.read.QueryRowContext(ctx, `SELECT service_id, person_id, manifest, manifest_sha256 FROM evidence_packs WHERE id = ?`, packID).
 		Scan(&serviceID, &personID, &raw, &sum)
-	notFound := shiftsync.Errorf(shiftsync.CodeNotFound, "no evidence pack %q that you may verify", packID)
+	denied := shiftsync.Errorf(shiftsync.CodePermissionDenied, "no evidence pack %q that you may verify", packID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return v, notFound
+		return v, denied
 	case err != nil:
 		return v, storageError(err)
 	}
 	if allowed, err := s.packReviewer(ctx, p, serviceID, personID); err != nil {
 		return v, err
 	} else if allowed == nil {
-		return v, notFound
+		return v, denied
 	}
 	audited, err := s.auditedPackHash(ctx, packID)
 	if err != nil {

@@ -50,8 +50,8 @@ func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal,
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID}) {
-		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
+	if !allowed(wholeService(serviceID)) {
+		return nil, deniedService(serviceID)
 	}
 	now := s.db.Now().UnixMilli()
 	rows, err := s.db.read.QueryContext(ctx, `

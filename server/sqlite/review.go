@@ -47,18 +47,36 @@ func reviewFilter(scope shiftsync.Scope, now time.Time) func(shiftsync.RecordRef
 
 // serviceReviewable is [ReviewService.reviewable] for a list about a whole
 // service: p must manage it, or be able to review records of one of the
-// types in it, for the whole service or a caseload in it; otherwise it
-// answers CodePermissionDenied.
+// types in it (none given: of any type), for the whole service, a caseload
+// in it or an agency's share; otherwise it answers [deniedService].
 func (s *ReviewService) serviceReviewable(ctx context.Context, p shiftsync.Principal, serviceID string, recordTypes ...string) (func(shiftsync.RecordRef) bool, error) {
 	scope, err := s.access.Scope(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	if len(recordTypes) == 0 {
+		recordTypes = s.schema.TypeNames()
+	}
 	now := s.db.Now()
 	if !scope.Manages(serviceID, now) && !slices.ContainsFunc(recordTypes, func(t string) bool { return scope.ReviewsIn(serviceID, t, now) }) {
-		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
+		return nil, deniedService(serviceID)
 	}
 	return reviewFilter(scope, now), nil
+}
+
+// deniedService is the answer to a call about a service in which the
+// caller holds no right that it needs: the same whether the service exists
+// or not.
+func deniedService(serviceID string) error {
+	return shiftsync.Errorf(shiftsync.CodePermissionDenied, "you may not review service %q", serviceID)
+}
+
+// wholeService is the record an answer about the whole of a service (its
+// devices, its quarantine's overflow) is decided on: those who may review
+// its restrictive interventions, the service's own reviewers, see it; a
+// caseload's or an agency's do not.
+func wholeService(serviceID string) shiftsync.RecordRef {
+	return shiftsync.RecordRef{RecordType: "restrictive_intervention", ServiceID: serviceID}
 }
 
 // auditRead records what a reviewer listed.
@@ -86,7 +104,7 @@ func scanAlert(row interface{ Scan(...any) error }) (shiftsync.Alert, error) {
 
 // Alerts implements [shiftsync.ReviewService].
 func (s *ReviewService) Alerts(ctx context.Context, p shiftsync.Principal, serviceID string, includeAcknowledged bool) ([]shiftsync.Alert, error) {
-	allowed, err := s.reviewable(ctx, p)
+	allowed, err := s.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +142,7 @@ func (s *ReviewService) AcknowledgeAlert(ctx context.Context, p shiftsync.Princi
 	var a shiftsync.Alert
 	err = s.db.update(ctx, func(tx *Tx) error {
 		if a, err = scanAlert(tx.queryRow(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)); errors.Is(err, sql.ErrNoRows) || (err == nil && !allowed(a.Record)) {
-			return shiftsync.Errorf(shiftsync.CodeNotFound, "alert %d does not exist", id)
+			return shiftsync.Errorf(shiftsync.CodePermissionDenied, "no alert %d that you may acknowledge", id)
 		} else if err != nil {
 			return err
 		}
@@ -182,7 +200,7 @@ func scanConflict(row interface{ Scan(...any) error }) (shiftsync.Conflict, erro
 
 // Conflicts implements [shiftsync.ReviewService].
 func (s *ReviewService) Conflicts(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.Conflict, error) {
-	allowed, err := s.reviewable(ctx, p)
+	allowed, err := s.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +237,7 @@ func (s *ReviewService) ResolveConflict(ctx context.Context, p shiftsync.Princip
 	var c shiftsync.Conflict
 	err = s.db.update(ctx, func(tx *Tx) error {
 		if c, err = scanConflict(tx.queryRow(ctx, conflictQuery+` WHERE c.id = ?`, id)); errors.Is(err, sql.ErrNoRows) || (err == nil && !allowed(c.Record)) {
-			return shiftsync.Errorf(shiftsync.CodeNotFound, "conflict %d does not exist", id)
+			return shiftsync.Errorf(shiftsync.CodePermissionDenied, "no conflict %d that you may resolve", id)
 		} else if err != nil {
 			return err
 		}
@@ -237,24 +255,29 @@ func (s *ReviewService) ResolveConflict(ctx context.Context, p shiftsync.Princip
 	return c, err
 }
 
-// Quarantine implements [shiftsync.ReviewService].
-func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.QuarantinedChange, error) {
-	allowed, err := s.reviewable(ctx, p)
+// Quarantine implements [shiftsync.ReviewService]. A change is listed
+// under the services it was kept under, its pusher's, to those who manage
+// the service or may review a record of its type about the person it
+// names there (a caseload's reviewer sees the changes about their people).
+func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, serviceID string) (shiftsync.QuarantineListing, error) {
+	var list shiftsync.QuarantineListing
+	allowed, err := s.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
-		return nil, err
+		return list, err
 	}
 	// The person and agency a change names are read from the change as
-	// received, so a caseload's reviewer and an agency see theirs.
+	// received; the service is the one it is listed under, whatever it
+	// names.
 	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT id, device_id, user_id, counter, record_id, record_type, service_id,
-		       coalesce(json_extract(payload, '$.PersonID'), ''), coalesce(json_extract(payload, '$.Agency'), ''),
-		       reason, message, payload, received_at
-		FROM quarantine WHERE service_id = ? ORDER BY received_at DESC, id DESC`, serviceID)
+		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id,
+		       coalesce(json_extract(q.payload, '$.PersonID'), ''), coalesce(json_extract(q.payload, '$.Agency'), ''),
+		       q.reason, q.message, q.payload, q.received_at
+		FROM quarantine_services qs JOIN quarantine q ON q.id = qs.quarantine_id
+		WHERE qs.service_id = ? ORDER BY q.received_at DESC, q.id DESC`, serviceID)
 	if err != nil {
-		return nil, storageError(err)
+		return list, storageError(err)
 	}
 	defer rows.Close()
-	var changes []shiftsync.QuarantinedChange
 	for rows.Next() {
 		var (
 			q        shiftsync.QuarantinedChange
@@ -263,15 +286,48 @@ func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, s
 		)
 		if err := rows.Scan(&q.ID, &q.DeviceID, &q.UserID, &q.Counter, &q.Record.RecordID, &q.Record.RecordType, &q.Record.ServiceID,
 			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &q.Payload, &received); err != nil {
-			return nil, storageError(err)
+			return list, storageError(err)
 		}
 		q.Reason, q.ReceivedAt = shiftsync.Reason(reason), time.UnixMilli(received).UTC()
-		if allowed(q.Record) {
-			changes = append(changes, q)
+		listed := q.Record
+		listed.ServiceID = serviceID
+		if allowed(listed) {
+			list.Changes = append(list.Changes, q)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storageError(err)
+		return list, storageError(err)
 	}
-	return changes, s.auditRead(ctx, p, "quarantine", serviceID, len(changes))
+	if allowed(wholeService(serviceID)) {
+		if list.Overflows, err = quarantineOverflows(ctx, s.db.read, serviceID); err != nil {
+			return list, storageError(err)
+		}
+	}
+	return list, s.auditRead(ctx, p, "quarantine", serviceID, len(list.Changes)+len(list.Overflows))
+}
+
+// quarantineOverflows returns the overflow counted under a service, newest
+// day first.
+func quarantineOverflows(ctx context.Context, q queryer, serviceID string) ([]shiftsync.QuarantineOverflow, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT device_id, user_id, day, reason, refused, bytes, last_counter, last_refused_at
+		FROM quarantine_overflow WHERE service_id = ? ORDER BY day DESC, device_id, reason`, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftsync.QuarantineOverflow
+	for rows.Next() {
+		var (
+			o       shiftsync.QuarantineOverflow
+			reason  string
+			day, at int64
+		)
+		if err := rows.Scan(&o.DeviceID, &o.UserID, &day, &reason, &o.Refused, &o.Bytes, &o.LastCounter, &at); err != nil {
+			return nil, err
+		}
+		o.Day, o.Reason, o.LastRefusedAt = time.UnixMilli(day).UTC(), shiftsync.Reason(reason), time.UnixMilli(at).UTC()
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }

@@ -41,7 +41,7 @@ func (s *ReviewService) Records(ctx context.Context, p shiftsync.Principal, f sh
 // reviewableRecords returns the records of a service, of one person and of
 // one type when they are set, that p may review.
 func (s *ReviewService) reviewableRecords(ctx context.Context, p shiftsync.Principal, serviceID, personID, recordType string) ([]*shiftsync.Record, error) {
-	allowed, err := s.reviewable(ctx, p)
+	allowed, err := s.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,8 @@ func (s *ReviewService) LockRecord(ctx context.Context, p shiftsync.Principal, r
 }
 
 // history loads a record's history, with the addenda p may review, if p
-// may do op with it; a record p may not see answers CodeNotFound.
+// may do op with it; a record p may not, and one that does not exist,
+// answer CodePermissionDenied alike.
 func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, recordID string, op shiftsync.Operation) (shiftsync.RecordHistory, error) {
 	var h shiftsync.RecordHistory
 	scope, err := s.access.Scope(ctx, p)
@@ -115,7 +116,11 @@ func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, reco
 	}
 	now := s.db.Now()
 	if len(records) == 0 || !scope.Allows(op, records[0].RecordRef, now) {
-		return h, shiftsync.Errorf(shiftsync.CodeNotFound, "no record %q that you may %s", recordID, op)
+		verb := "review"
+		if op == shiftsync.OpVoid {
+			verb = "lock"
+		}
+		return h, shiftsync.Errorf(shiftsync.CodePermissionDenied, "no record %q that you may %s", recordID, verb)
 	}
 	h.Record = records[0]
 	rows, err := s.db.read.QueryContext(ctx, `

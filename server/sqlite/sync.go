@@ -71,7 +71,7 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 		var r shiftsync.MutationResult
 		switch {
 		case m.Counter <= acked:
-			r, err = s.replay(ctx, tx, m)
+			r, err = s.replay(ctx, tx, scope, m)
 		case stopped || m.Counter != acked+1:
 			r = shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusNotProcessed}
 			stopped = true
@@ -83,12 +83,17 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 			stopped = true
 		default:
 			r, err = s.apply(ctx, tx, scope, m)
-			acked = m.Counter
+			if r.Status != shiftsync.StatusNotProcessed {
+				acked = m.Counter
+			}
 			changed = changed || r.Status == shiftsync.StatusAccepted
 		}
 		if err != nil {
 			return shiftsync.PushResult{}, storageError(err)
 		}
+		// A mutation the quarantine refused stays on the device, like one
+		// to re-stamp: nothing after it is processed.
+		stopped = stopped || r.Status == shiftsync.StatusNotProcessed
 		res.Results = append(res.Results, r)
 	}
 	if _, err := tx.exec(ctx, `
@@ -113,7 +118,7 @@ func (s *SyncService) Push(ctx context.Context, p shiftsync.Principal, batch []s
 // replay answers a mutation whose counter was processed before with the
 // outcome it had then. A different mutation under a used counter (a device
 // that lost its counter, say after a reinstall) is quarantined, not dropped.
-func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation) (shiftsync.MutationResult, error) {
+func (s *SyncService) replay(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation) (shiftsync.MutationResult, error) {
 	var (
 		digest             []byte
 		status             int
@@ -129,8 +134,7 @@ func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation)
 	if d := mutationDigest(m); digest == nil || string(d[:]) != string(digest) {
 		rej := &shiftsync.MutationError{Reason: shiftsync.ReasonCounterReused,
 			Message: fmt.Sprintf("counter %d was already used by a different mutation from this device", m.Counter)}
-		return shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message},
-			insertQuarantine(ctx, tx, m, rej)
+		return quarantine(ctx, tx, scope, m, rej)
 	}
 	r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.MutationStatus(status), Reason: shiftsync.Reason(reason), Message: msg, Replayed: true}
 	if err := json.Unmarshal([]byte(confl), &r.ConflictedFields); err != nil {
@@ -143,9 +147,10 @@ func (s *SyncService) replay(ctx context.Context, tx *Tx, m *shiftsync.Mutation)
 }
 
 // apply validates, authorises and merges one new mutation, or quarantines
-// it, and records that it was processed.
+// it, and records that it was processed; unless the quarantine refuses it
+// (StatusNotProcessed), when nothing of it is stored.
 func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation) (shiftsync.MutationResult, error) {
-	stored, err := loadRecord(ctx, tx, m.RecordID)
+	held, err := loadRecord(ctx, tx, m.RecordID)
 	if err != nil {
 		return shiftsync.MutationResult{}, err
 	}
@@ -153,11 +158,16 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		outcomes []shiftsync.FieldOutcome
 		current  map[string]fieldHead
 	)
+	// From here on the record is what the pusher may know of it: a record
+	// hidden from them is none, and nothing of it is used or quoted.
+	stored, rej := scope.Claim(m, held, tx.now)
 	m.Agency = shiftsync.AssignedAgency(m)
 	if stored != nil {
 		m.Agency = stored.Agency
 	}
-	rej := s.schema.Validate(m, stored)
+	if rej == nil {
+		rej = s.schema.Validate(m, stored)
+	}
 	var flag shiftsync.Flag
 	if rej == nil {
 		flag, rej = scope.AuthorizeWrite(m, stored == nil, tx.now)
@@ -178,8 +188,8 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 		}
 	}
 	if rej != nil {
-		r := shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message}
-		if err := insertQuarantine(ctx, tx, m, rej); err != nil {
+		r, err := quarantine(ctx, tx, scope, m, rej)
+		if err != nil || r.Status != shiftsync.StatusQuarantined {
 			return r, err
 		}
 		return r, insertMutation(ctx, tx, m, r, "")
@@ -235,13 +245,13 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 // own service and person that its author may read.
 func (s *SyncService) checkRecord(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, stored *shiftsync.RecordRef, outcomes []shiftsync.FieldOutcome) (*shiftsync.MutationError, error) {
 	if stored != nil {
-		var lockedBy string
-		err := tx.queryRow(ctx, `SELECT locked_by FROM record_locks WHERE record_id = ?`, m.RecordID).Scan(&lockedBy)
+		var locked int
+		err := tx.queryRow(ctx, `SELECT 1 FROM record_locks WHERE record_id = ?`, m.RecordID).Scan(&locked)
 		switch {
 		case err == nil:
 			if len(m.Fields) > 1 || m.Fields[0].Field != shiftsync.VoidReasonField {
 				return &shiftsync.MutationError{Reason: shiftsync.ReasonRecordLocked, Message: fmt.Sprintf(
-					"record %s was locked by %s: write an addendum to correct it", m.RecordID, lockedBy)}, nil
+					"record %s is locked by a manager: write an addendum to correct it", m.RecordID)}, nil
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, err
@@ -307,15 +317,14 @@ func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shifts
 		return nil, err
 	}
 	// A record its author may not see and one that does not exist get the
-	// same answer, so an addendum cannot probe for records.
-	when := m.HLC.Time()
-	if target == nil || !slices.ContainsFunc([]shiftsync.Operation{shiftsync.OpReview, shiftsync.OpEdit, shiftsync.OpPull},
-		func(op shiftsync.Operation) bool { return scope.Allows(op, *target, when) }) {
+	// same answer, so an addendum cannot probe for records; nor does the
+	// answer quote the envelope of one it may see.
+	if target == nil || !scope.Sees(*target, tx.now, m.HLC.Time()) {
 		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
 	}
 	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
 		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf(
-			"record %s is of service %q, person %q: an addendum must name the same", target.RecordID, target.ServiceID, target.PersonID)}, nil
+			"record %s is of another service or person: an addendum names its record's service and person", target.RecordID)}, nil
 	}
 	return nil, nil
 }
@@ -461,16 +470,62 @@ func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shifts
 	return err
 }
 
-func insertQuarantine(ctx context.Context, tx *Tx, m *shiftsync.Mutation, rej *shiftsync.MutationError) error {
+// quarantine keeps a mutation refused for rej, whole, under its pusher's
+// services ([shiftsync.Scope.QuarantineServices]), and answers it
+// quarantined. When the quarantine's bounds will not keep it, it stores
+// nothing of it, counts the overflow under the same services, and answers
+// it not processed with the bound's reason: the device keeps it.
+func quarantine(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, rej *shiftsync.MutationError) (shiftsync.MutationResult, error) {
 	payload, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return shiftsync.MutationResult{}, err
 	}
-	_, err = tx.exec(ctx, `
+	size, day := int64(len(payload)), shiftsync.QuarantineDay(tx.now).UnixMilli()
+	var dayBytes int64
+	err = tx.queryRow(ctx, `SELECT bytes FROM quarantine_days WHERE device_id = ? AND day = ?`, m.DeviceID, day).Scan(&dayBytes)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return shiftsync.MutationResult{}, err
+	}
+	services := scope.QuarantineServices(m, tx.now)
+	if refused := shiftsync.CheckQuarantineBounds(size, dayBytes); refused != nil {
+		if len(services) == 0 {
+			services = []string{""}
+		}
+		for _, service := range services {
+			if _, err := tx.exec(ctx, `
+				INSERT INTO quarantine_overflow (service_id, day, device_id, reason, user_id, refused, bytes, last_counter, last_refused_at)
+				VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)
+				ON CONFLICT (service_id, day, device_id, reason) DO UPDATE SET user_id = excluded.user_id, refused = refused + 1,
+					bytes = bytes + excluded.bytes, last_counter = excluded.last_counter, last_refused_at = excluded.last_refused_at`,
+				service, day, m.DeviceID, string(refused.Reason), m.UserID, size, m.Counter, tx.now.UnixMilli()); err != nil {
+				return shiftsync.MutationResult{}, err
+			}
+		}
+		return shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusNotProcessed, Reason: refused.Reason, Message: refused.Message}, nil
+	}
+	res, err := tx.exec(ctx, `
 		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, string(rej.Reason), rej.Message, payload, tx.now.UnixMilli())
-	return err
+	if err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	for _, service := range services {
+		if _, err := tx.exec(ctx, `INSERT INTO quarantine_services (service_id, quarantine_id) VALUES (?, ?)`, service, id); err != nil {
+			return shiftsync.MutationResult{}, err
+		}
+	}
+	if _, err := tx.exec(ctx, `
+		INSERT INTO quarantine_days (device_id, day, entries, bytes) VALUES (?, ?, 1, ?)
+		ON CONFLICT (device_id, day) DO UPDATE SET entries = entries + 1, bytes = bytes + excluded.bytes`,
+		m.DeviceID, day, size); err != nil {
+		return shiftsync.MutationResult{}, err
+	}
+	return shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusQuarantined, Reason: rej.Reason, Message: rej.Message}, nil
 }
 
 // mutationDigest fingerprints what a device sent of a mutation: not the

@@ -969,7 +969,10 @@ func (x *QuarantinedChange) GetReceivedAt() *timestamppb.Timestamp {
 type ListQuarantineResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The changes, newest first.
-	Changes       []*QuarantinedChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	Changes []*QuarantinedChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The devices whose refused changes the quarantine would not keep, per UTC
+	// day, newest day first; listed to those who review the whole service.
+	Overflows     []*QuarantineOverflow `protobuf:"bytes,2,rep,name=overflows,proto3" json:"overflows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1011,6 +1014,128 @@ func (x *ListQuarantineResponse) GetChanges() []*QuarantinedChange {
 	return nil
 }
 
+func (x *ListQuarantineResponse) GetOverflows() []*QuarantineOverflow {
+	if x != nil {
+		return x.Overflows
+	}
+	return nil
+}
+
+// QuarantineOverflow counts one device's refused changes that the quarantine
+// would not keep on one UTC day: one larger than 256 KiB as stored
+// ("too_large_to_quarantine"), or beyond 8 MiB of the device's quarantine in
+// the day ("quarantine_full"). They stay in the device's outbox, and the
+// device's later changes wait behind them until they are kept: the next day,
+// or never for one too large, so the device needs attention.
+type QuarantineOverflow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The device.
+	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// Its user.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The UTC day (its midnight).
+	Day *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=day,proto3" json:"day,omitempty"`
+	// "too_large_to_quarantine" or "quarantine_full".
+	ReasonCode string `protobuf:"bytes,4,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// How many times a change was refused that day (a device resends a
+	// refused change at every sync).
+	Refused uint32 `protobuf:"varint,5,opt,name=refused,proto3" json:"refused,omitempty"`
+	// The sizes of the refused changes, added up.
+	RefusedBytes uint64 `protobuf:"varint,6,opt,name=refused_bytes,json=refusedBytes,proto3" json:"refused_bytes,omitempty"`
+	// The counter of the last change refused.
+	LastCounter uint64 `protobuf:"varint,7,opt,name=last_counter,json=lastCounter,proto3" json:"last_counter,omitempty"`
+	// When the last was refused.
+	LastRefusedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_refused_at,json=lastRefusedAt,proto3" json:"last_refused_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantineOverflow) Reset() {
+	*x = QuarantineOverflow{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantineOverflow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantineOverflow) ProtoMessage() {}
+
+func (x *QuarantineOverflow) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantineOverflow.ProtoReflect.Descriptor instead.
+func (*QuarantineOverflow) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *QuarantineOverflow) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *QuarantineOverflow) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *QuarantineOverflow) GetDay() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Day
+	}
+	return nil
+}
+
+func (x *QuarantineOverflow) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *QuarantineOverflow) GetRefused() uint32 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *QuarantineOverflow) GetRefusedBytes() uint64 {
+	if x != nil {
+		return x.RefusedBytes
+	}
+	return 0
+}
+
+func (x *QuarantineOverflow) GetLastCounter() uint64 {
+	if x != nil {
+		return x.LastCounter
+	}
+	return 0
+}
+
+func (x *QuarantineOverflow) GetLastRefusedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefusedAt
+	}
+	return nil
+}
+
 // ListRecordsRequest filters a service's records.
 type ListRecordsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1034,7 +1159,7 @@ type ListRecordsRequest struct {
 
 func (x *ListRecordsRequest) Reset() {
 	*x = ListRecordsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1171,7 @@ func (x *ListRecordsRequest) String() string {
 func (*ListRecordsRequest) ProtoMessage() {}
 
 func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1184,7 @@ func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{14}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRecordsRequest) GetServiceId() string {
@@ -1124,7 +1249,7 @@ type FieldValue struct {
 
 func (x *FieldValue) Reset() {
 	*x = FieldValue{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1261,7 @@ func (x *FieldValue) String() string {
 func (*FieldValue) ProtoMessage() {}
 
 func (x *FieldValue) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1274,7 @@ func (x *FieldValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldValue.ProtoReflect.Descriptor instead.
 func (*FieldValue) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{15}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FieldValue) GetField() string {
@@ -1193,7 +1318,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1330,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1343,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{16}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Record) GetRecordId() string {
@@ -1295,7 +1420,7 @@ type ListRecordsResponse struct {
 
 func (x *ListRecordsResponse) Reset() {
 	*x = ListRecordsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1432,7 @@ func (x *ListRecordsResponse) String() string {
 func (*ListRecordsResponse) ProtoMessage() {}
 
 func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1445,7 @@ func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{17}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRecordsResponse) GetRecords() []*Record {
@@ -1341,7 +1466,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1478,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1491,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{18}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRecordRequest) GetRecordId() string {
@@ -1397,7 +1522,7 @@ type FieldVersion struct {
 
 func (x *FieldVersion) Reset() {
 	*x = FieldVersion{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1534,7 @@ func (x *FieldVersion) String() string {
 func (*FieldVersion) ProtoMessage() {}
 
 func (x *FieldVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1547,7 @@ func (x *FieldVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldVersion.ProtoReflect.Descriptor instead.
 func (*FieldVersion) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{19}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FieldVersion) GetField() string {
@@ -1489,7 +1614,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1626,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1639,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{20}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRecordResponse) GetRecord() *Record {
@@ -1570,7 +1695,7 @@ type LockRecordRequest struct {
 
 func (x *LockRecordRequest) Reset() {
 	*x = LockRecordRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1707,7 @@ func (x *LockRecordRequest) String() string {
 func (*LockRecordRequest) ProtoMessage() {}
 
 func (x *LockRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1720,7 @@ func (x *LockRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRecordRequest.ProtoReflect.Descriptor instead.
 func (*LockRecordRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{21}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LockRecordRequest) GetRecordId() string {
@@ -1616,7 +1741,7 @@ type LockRecordResponse struct {
 
 func (x *LockRecordResponse) Reset() {
 	*x = LockRecordResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1753,7 @@ func (x *LockRecordResponse) String() string {
 func (*LockRecordResponse) ProtoMessage() {}
 
 func (x *LockRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1766,7 @@ func (x *LockRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRecordResponse.ProtoReflect.Descriptor instead.
 func (*LockRecordResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{22}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LockRecordResponse) GetRecord() *GetRecordResponse {
@@ -1664,7 +1789,7 @@ type ListFindingsRequest struct {
 
 func (x *ListFindingsRequest) Reset() {
 	*x = ListFindingsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1801,7 @@ func (x *ListFindingsRequest) String() string {
 func (*ListFindingsRequest) ProtoMessage() {}
 
 func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1814,7 @@ func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsRequest.ProtoReflect.Descriptor instead.
 func (*ListFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{23}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListFindingsRequest) GetServiceId() string {
@@ -1743,7 +1868,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1880,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1893,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{24}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Finding) GetFindingId() int64 {
@@ -1880,7 +2005,7 @@ type ListFindingsResponse struct {
 
 func (x *ListFindingsResponse) Reset() {
 	*x = ListFindingsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2017,7 @@ func (x *ListFindingsResponse) String() string {
 func (*ListFindingsResponse) ProtoMessage() {}
 
 func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2030,7 @@ func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsResponse.ProtoReflect.Descriptor instead.
 func (*ListFindingsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{25}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListFindingsResponse) GetFindings() []*Finding {
@@ -1932,7 +2057,7 @@ type GetTrendsRequest struct {
 
 func (x *GetTrendsRequest) Reset() {
 	*x = GetTrendsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2069,7 @@ func (x *GetTrendsRequest) String() string {
 func (*GetTrendsRequest) ProtoMessage() {}
 
 func (x *GetTrendsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2082,7 @@ func (x *GetTrendsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendsRequest.ProtoReflect.Descriptor instead.
 func (*GetTrendsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{26}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetTrendsRequest) GetServiceId() string {
@@ -2035,7 +2160,7 @@ type WeekTrend struct {
 
 func (x *WeekTrend) Reset() {
 	*x = WeekTrend{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2172,7 @@ func (x *WeekTrend) String() string {
 func (*WeekTrend) ProtoMessage() {}
 
 func (x *WeekTrend) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2185,7 @@ func (x *WeekTrend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeekTrend.ProtoReflect.Descriptor instead.
 func (*WeekTrend) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{27}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WeekTrend) GetWeekStart() *timestamppb.Timestamp {
@@ -2200,7 +2325,7 @@ type GetTrendsResponse struct {
 
 func (x *GetTrendsResponse) Reset() {
 	*x = GetTrendsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2337,7 @@ func (x *GetTrendsResponse) String() string {
 func (*GetTrendsResponse) ProtoMessage() {}
 
 func (x *GetTrendsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2350,7 @@ func (x *GetTrendsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendsResponse.ProtoReflect.Descriptor instead.
 func (*GetTrendsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{28}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetTrendsResponse) GetWeeks() []*WeekTrend {
@@ -2254,7 +2379,7 @@ type ListActionsRequest struct {
 
 func (x *ListActionsRequest) Reset() {
 	*x = ListActionsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2391,7 @@ func (x *ListActionsRequest) String() string {
 func (*ListActionsRequest) ProtoMessage() {}
 
 func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2404,7 @@ func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListActionsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{29}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListActionsRequest) GetServiceId() string {
@@ -2332,7 +2457,7 @@ type TrackedAction struct {
 
 func (x *TrackedAction) Reset() {
 	*x = TrackedAction{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2469,7 @@ func (x *TrackedAction) String() string {
 func (*TrackedAction) ProtoMessage() {}
 
 func (x *TrackedAction) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2482,7 @@ func (x *TrackedAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackedAction.ProtoReflect.Descriptor instead.
 func (*TrackedAction) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{30}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TrackedAction) GetAction() *Record {
@@ -2392,7 +2517,7 @@ type ListActionsResponse struct {
 
 func (x *ListActionsResponse) Reset() {
 	*x = ListActionsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2529,7 @@ func (x *ListActionsResponse) String() string {
 func (*ListActionsResponse) ProtoMessage() {}
 
 func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2542,7 @@ func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListActionsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{31}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListActionsResponse) GetActions() []*TrackedAction {
@@ -2438,7 +2563,7 @@ type ListDeviceHealthRequest struct {
 
 func (x *ListDeviceHealthRequest) Reset() {
 	*x = ListDeviceHealthRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2575,7 @@ func (x *ListDeviceHealthRequest) String() string {
 func (*ListDeviceHealthRequest) ProtoMessage() {}
 
 func (x *ListDeviceHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2588,7 @@ func (x *ListDeviceHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeviceHealthRequest.ProtoReflect.Descriptor instead.
 func (*ListDeviceHealthRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{32}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListDeviceHealthRequest) GetServiceId() string {
@@ -2504,7 +2629,7 @@ type DeviceHealth struct {
 
 func (x *DeviceHealth) Reset() {
 	*x = DeviceHealth{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2641,7 @@ func (x *DeviceHealth) String() string {
 func (*DeviceHealth) ProtoMessage() {}
 
 func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2654,7 @@ func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceHealth.ProtoReflect.Descriptor instead.
 func (*DeviceHealth) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{33}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeviceHealth) GetDeviceId() string {
@@ -2620,7 +2745,7 @@ type ListDeviceHealthResponse struct {
 
 func (x *ListDeviceHealthResponse) Reset() {
 	*x = ListDeviceHealthResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2757,7 @@ func (x *ListDeviceHealthResponse) String() string {
 func (*ListDeviceHealthResponse) ProtoMessage() {}
 
 func (x *ListDeviceHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2770,7 @@ func (x *ListDeviceHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeviceHealthResponse.ProtoReflect.Descriptor instead.
 func (*ListDeviceHealthResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{34}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListDeviceHealthResponse) GetDevices() []*DeviceHealth {
@@ -2673,7 +2798,7 @@ type ExportEvidencePackRequest struct {
 
 func (x *ExportEvidencePackRequest) Reset() {
 	*x = ExportEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2810,7 @@ func (x *ExportEvidencePackRequest) String() string {
 func (*ExportEvidencePackRequest) ProtoMessage() {}
 
 func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2823,7 @@ func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{35}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExportEvidencePackRequest) GetServiceId() string {
@@ -2750,7 +2875,7 @@ type ExportEvidencePackResponse struct {
 
 func (x *ExportEvidencePackResponse) Reset() {
 	*x = ExportEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2887,7 @@ func (x *ExportEvidencePackResponse) String() string {
 func (*ExportEvidencePackResponse) ProtoMessage() {}
 
 func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2900,7 @@ func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExportEvidencePackResponse) GetPackId() string {
@@ -2831,7 +2956,7 @@ type VerifyEvidencePackRequest struct {
 
 func (x *VerifyEvidencePackRequest) Reset() {
 	*x = VerifyEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +2968,7 @@ func (x *VerifyEvidencePackRequest) String() string {
 func (*VerifyEvidencePackRequest) ProtoMessage() {}
 
 func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +2981,7 @@ func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VerifyEvidencePackRequest) GetPackId() string {
@@ -2883,7 +3008,7 @@ type VerifyEvidencePackResponse struct {
 
 func (x *VerifyEvidencePackResponse) Reset() {
 	*x = VerifyEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3020,7 @@ func (x *VerifyEvidencePackResponse) String() string {
 func (*VerifyEvidencePackResponse) ProtoMessage() {}
 
 func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3033,7 @@ func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VerifyEvidencePackResponse) GetOk() bool {
@@ -3027,9 +3152,20 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\fpayload_json\x18\t \x01(\tR\vpayloadJson\x12;\n" +
 	"\vreceived_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\"Z\n" +
+	"receivedAt\"\xa1\x01\n" +
 	"\x16ListQuarantineResponse\x12@\n" +
-	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges\"\x8a\x02\n" +
+	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges\x12E\n" +
+	"\toverflows\x18\x02 \x03(\v2'.shiftsync.review.v1.QuarantineOverflowR\toverflows\"\xbf\x02\n" +
+	"\x12QuarantineOverflow\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12,\n" +
+	"\x03day\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03day\x12\x1f\n" +
+	"\vreason_code\x18\x04 \x01(\tR\n" +
+	"reasonCode\x12\x18\n" +
+	"\arefused\x18\x05 \x01(\rR\arefused\x12#\n" +
+	"\rrefused_bytes\x18\x06 \x01(\x04R\frefusedBytes\x12!\n" +
+	"\flast_counter\x18\a \x01(\x04R\vlastCounter\x12B\n" +
+	"\x0flast_refused_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastRefusedAt\"\x8a\x02\n" +
 	"\x12ListRecordsRequest\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
@@ -3227,7 +3363,7 @@ func file_shiftsync_review_v1_review_proto_rawDescGZIP() []byte {
 	return file_shiftsync_review_v1_review_proto_rawDescData
 }
 
-var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListAlertsRequest)(nil),          // 0: shiftsync.review.v1.ListAlertsRequest
 	(*Alert)(nil),                      // 1: shiftsync.review.v1.Alert
@@ -3243,117 +3379,121 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListQuarantineRequest)(nil),      // 11: shiftsync.review.v1.ListQuarantineRequest
 	(*QuarantinedChange)(nil),          // 12: shiftsync.review.v1.QuarantinedChange
 	(*ListQuarantineResponse)(nil),     // 13: shiftsync.review.v1.ListQuarantineResponse
-	(*ListRecordsRequest)(nil),         // 14: shiftsync.review.v1.ListRecordsRequest
-	(*FieldValue)(nil),                 // 15: shiftsync.review.v1.FieldValue
-	(*Record)(nil),                     // 16: shiftsync.review.v1.Record
-	(*ListRecordsResponse)(nil),        // 17: shiftsync.review.v1.ListRecordsResponse
-	(*GetRecordRequest)(nil),           // 18: shiftsync.review.v1.GetRecordRequest
-	(*FieldVersion)(nil),               // 19: shiftsync.review.v1.FieldVersion
-	(*GetRecordResponse)(nil),          // 20: shiftsync.review.v1.GetRecordResponse
-	(*LockRecordRequest)(nil),          // 21: shiftsync.review.v1.LockRecordRequest
-	(*LockRecordResponse)(nil),         // 22: shiftsync.review.v1.LockRecordResponse
-	(*ListFindingsRequest)(nil),        // 23: shiftsync.review.v1.ListFindingsRequest
-	(*Finding)(nil),                    // 24: shiftsync.review.v1.Finding
-	(*ListFindingsResponse)(nil),       // 25: shiftsync.review.v1.ListFindingsResponse
-	(*GetTrendsRequest)(nil),           // 26: shiftsync.review.v1.GetTrendsRequest
-	(*WeekTrend)(nil),                  // 27: shiftsync.review.v1.WeekTrend
-	(*GetTrendsResponse)(nil),          // 28: shiftsync.review.v1.GetTrendsResponse
-	(*ListActionsRequest)(nil),         // 29: shiftsync.review.v1.ListActionsRequest
-	(*TrackedAction)(nil),              // 30: shiftsync.review.v1.TrackedAction
-	(*ListActionsResponse)(nil),        // 31: shiftsync.review.v1.ListActionsResponse
-	(*ListDeviceHealthRequest)(nil),    // 32: shiftsync.review.v1.ListDeviceHealthRequest
-	(*DeviceHealth)(nil),               // 33: shiftsync.review.v1.DeviceHealth
-	(*ListDeviceHealthResponse)(nil),   // 34: shiftsync.review.v1.ListDeviceHealthResponse
-	(*ExportEvidencePackRequest)(nil),  // 35: shiftsync.review.v1.ExportEvidencePackRequest
-	(*ExportEvidencePackResponse)(nil), // 36: shiftsync.review.v1.ExportEvidencePackResponse
-	(*VerifyEvidencePackRequest)(nil),  // 37: shiftsync.review.v1.VerifyEvidencePackRequest
-	(*VerifyEvidencePackResponse)(nil), // 38: shiftsync.review.v1.VerifyEvidencePackResponse
-	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
-	(*v1.Value)(nil),                   // 40: shiftsync.sync.v1.Value
-	(*v1.Version)(nil),                 // 41: shiftsync.sync.v1.Version
+	(*QuarantineOverflow)(nil),         // 14: shiftsync.review.v1.QuarantineOverflow
+	(*ListRecordsRequest)(nil),         // 15: shiftsync.review.v1.ListRecordsRequest
+	(*FieldValue)(nil),                 // 16: shiftsync.review.v1.FieldValue
+	(*Record)(nil),                     // 17: shiftsync.review.v1.Record
+	(*ListRecordsResponse)(nil),        // 18: shiftsync.review.v1.ListRecordsResponse
+	(*GetRecordRequest)(nil),           // 19: shiftsync.review.v1.GetRecordRequest
+	(*FieldVersion)(nil),               // 20: shiftsync.review.v1.FieldVersion
+	(*GetRecordResponse)(nil),          // 21: shiftsync.review.v1.GetRecordResponse
+	(*LockRecordRequest)(nil),          // 22: shiftsync.review.v1.LockRecordRequest
+	(*LockRecordResponse)(nil),         // 23: shiftsync.review.v1.LockRecordResponse
+	(*ListFindingsRequest)(nil),        // 24: shiftsync.review.v1.ListFindingsRequest
+	(*Finding)(nil),                    // 25: shiftsync.review.v1.Finding
+	(*ListFindingsResponse)(nil),       // 26: shiftsync.review.v1.ListFindingsResponse
+	(*GetTrendsRequest)(nil),           // 27: shiftsync.review.v1.GetTrendsRequest
+	(*WeekTrend)(nil),                  // 28: shiftsync.review.v1.WeekTrend
+	(*GetTrendsResponse)(nil),          // 29: shiftsync.review.v1.GetTrendsResponse
+	(*ListActionsRequest)(nil),         // 30: shiftsync.review.v1.ListActionsRequest
+	(*TrackedAction)(nil),              // 31: shiftsync.review.v1.TrackedAction
+	(*ListActionsResponse)(nil),        // 32: shiftsync.review.v1.ListActionsResponse
+	(*ListDeviceHealthRequest)(nil),    // 33: shiftsync.review.v1.ListDeviceHealthRequest
+	(*DeviceHealth)(nil),               // 34: shiftsync.review.v1.DeviceHealth
+	(*ListDeviceHealthResponse)(nil),   // 35: shiftsync.review.v1.ListDeviceHealthResponse
+	(*ExportEvidencePackRequest)(nil),  // 36: shiftsync.review.v1.ExportEvidencePackRequest
+	(*ExportEvidencePackResponse)(nil), // 37: shiftsync.review.v1.ExportEvidencePackResponse
+	(*VerifyEvidencePackRequest)(nil),  // 38: shiftsync.review.v1.VerifyEvidencePackRequest
+	(*VerifyEvidencePackResponse)(nil), // 39: shiftsync.review.v1.VerifyEvidencePackResponse
+	(*timestamppb.Timestamp)(nil),      // 40: google.protobuf.Timestamp
+	(*v1.Value)(nil),                   // 41: shiftsync.sync.v1.Value
+	(*v1.Version)(nil),                 // 42: shiftsync.sync.v1.Version
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
-	39, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
-	39, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
+	40, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
+	40, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: shiftsync.review.v1.ListAlertsResponse.alerts:type_name -> shiftsync.review.v1.Alert
 	1,  // 3: shiftsync.review.v1.AcknowledgeAlertResponse.alert:type_name -> shiftsync.review.v1.Alert
-	40, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
-	41, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
+	41, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
+	42, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
 	6,  // 6: shiftsync.review.v1.Conflict.current:type_name -> shiftsync.review.v1.ConflictVersion
 	6,  // 7: shiftsync.review.v1.Conflict.incoming:type_name -> shiftsync.review.v1.ConflictVersion
-	39, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
-	39, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
+	40, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
+	40, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
-	39, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
+	40, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
 	12, // 13: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
-	39, // 14: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
-	39, // 15: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
-	40, // 16: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
-	39, // 17: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
-	39, // 18: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
-	15, // 19: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
-	16, // 20: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
-	40, // 21: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
-	41, // 22: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
-	39, // 23: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
-	16, // 24: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
-	19, // 25: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
-	39, // 26: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
-	16, // 27: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
-	20, // 28: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
-	39, // 29: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
-	39, // 30: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
-	39, // 31: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
-	39, // 32: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
-	24, // 33: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
-	39, // 34: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
-	39, // 35: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
-	39, // 36: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
-	27, // 37: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
-	16, // 38: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
-	30, // 39: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
-	39, // 40: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
-	39, // 41: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
-	39, // 42: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
-	39, // 43: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
-	39, // 44: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
-	33, // 45: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	39, // 46: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
-	39, // 47: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 48: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 49: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 50: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 51: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 52: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	14, // 53: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
-	18, // 54: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
-	21, // 55: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
-	23, // 56: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
-	26, // 57: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
-	29, // 58: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
-	35, // 59: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
-	37, // 60: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
-	32, // 61: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	2,  // 62: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 63: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 64: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 65: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	13, // 66: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	17, // 67: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
-	20, // 68: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
-	22, // 69: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
-	25, // 70: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
-	28, // 71: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
-	31, // 72: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
-	36, // 73: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
-	38, // 74: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
-	34, // 75: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	62, // [62:76] is the sub-list for method output_type
-	48, // [48:62] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	14, // 14: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
+	40, // 15: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
+	40, // 16: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
+	40, // 17: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	40, // 18: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	41, // 19: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	40, // 20: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	40, // 21: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	16, // 22: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
+	17, // 23: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
+	41, // 24: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	42, // 25: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	40, // 26: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	17, // 27: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
+	20, // 28: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
+	40, // 29: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	17, // 30: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
+	21, // 31: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
+	40, // 32: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	40, // 33: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	40, // 34: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	40, // 35: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	25, // 36: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
+	40, // 37: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	40, // 38: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	40, // 39: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	28, // 40: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
+	17, // 41: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
+	31, // 42: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
+	40, // 43: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	40, // 44: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	40, // 45: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	40, // 46: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	40, // 47: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 48: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
+	40, // 49: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	40, // 50: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 51: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 52: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 53: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 54: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 55: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	15, // 56: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	19, // 57: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	22, // 58: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	24, // 59: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	27, // 60: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	30, // 61: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	36, // 62: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	38, // 63: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	33, // 64: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	2,  // 65: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 66: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 67: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 68: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	13, // 69: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	18, // 70: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	21, // 71: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	23, // 72: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	26, // 73: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	29, // 74: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	32, // 75: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	37, // 76: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	39, // 77: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	35, // 78: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	65, // [65:79] is the sub-list for method output_type
+	51, // [51:65] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }
@@ -3367,7 +3507,7 @@ func file_shiftsync_review_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_review_v1_review_proto_rawDesc), len(file_shiftsync_review_v1_review_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

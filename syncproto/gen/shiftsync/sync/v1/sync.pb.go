@@ -45,8 +45,12 @@ const (
 	// its counter, and push again.
 	MutationStatus_MUTATION_STATUS_RESTAMP_REQUIRED MutationStatus = 3
 	// Not processed, because an earlier mutation in this batch needs a
-	// re-stamp or because its counter is not the next one expected. Keep it in
-	// the outbox and push again from acknowledged_counter + 1.
+	// re-stamp or because its counter is not the next one expected; or refused
+	// with a reason_code because it failed validation and the server's
+	// quarantine will not keep it ("too_large_to_quarantine",
+	// "quarantine_full": nothing was stored, and nothing after it in the batch
+	// was processed). Keep it in the outbox and push again from
+	// acknowledged_counter + 1.
 	MutationStatus_MUTATION_STATUS_NOT_PROCESSED MutationStatus = 4
 )
 

@@ -88,8 +88,14 @@ type ReviewServiceClient interface {
 	// versions stay in the record's history; to keep the losing value, edit
 	// the field from a device after reading the conflict.
 	ResolveConflict(context.Context, *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error)
-	// ListQuarantine lists the changes of a service the server refused, with
-	// the reason and the change as received. Nothing a device sends is dropped.
+	// ListQuarantine lists the changes the server refused from the devices of
+	// a service's staff, with the reason and the change as received. A change
+	// is kept under its pusher's services, never under one it only names: the
+	// service it names when the pusher has a membership there (at the time of
+	// the push or of the change), otherwise every service of the pusher's (a
+	// change naming another's service, or none). Nothing a device sends is
+	// dropped: changes the quarantine's bounds would not keep stay on the
+	// device, and their count is listed here as overflow.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
 	// ListRecords lists the newest of a service's records that match a
 	// filter, as they stand, newest event first (at most 5,000).
@@ -388,8 +394,14 @@ type ReviewServiceHandler interface {
 	// versions stay in the record's history; to keep the losing value, edit
 	// the field from a device after reading the conflict.
 	ResolveConflict(context.Context, *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error)
-	// ListQuarantine lists the changes of a service the server refused, with
-	// the reason and the change as received. Nothing a device sends is dropped.
+	// ListQuarantine lists the changes the server refused from the devices of
+	// a service's staff, with the reason and the change as received. A change
+	// is kept under its pusher's services, never under one it only names: the
+	// service it names when the pusher has a membership there (at the time of
+	// the push or of the change), otherwise every service of the pusher's (a
+	// change naming another's service, or none). Nothing a device sends is
+	// dropped: changes the quarantine's bounds would not keep stay on the
+	// device, and their count is listed here as overflow.
 	ListQuarantine(context.Context, *v1.ListQuarantineRequest) (*v1.ListQuarantineResponse, error)
 	// ListRecords lists the newest of a service's records that match a
 	// filter, as they stand, newest event first (at most 5,000).

@@ -1,0 +1,93 @@
+package shiftsync
+
+import (
+	"slices"
+	"time"
+)
+
+// Bounds of the quarantine. A quarantined mutation is kept whole, so that
+// nothing a device sends is lost; these bound what one device can make the
+// server keep. A mutation beyond either is refused, not quarantined and not
+// acknowledged: the device keeps it in its outbox and sends it again, and
+// the refusal is counted for the device's managers ([QuarantineOverflow]).
+const (
+	// MaxQuarantineEntryBytes bounds one quarantined mutation as stored
+	// (its JSON): sixteen text fields at the default limit of 16 KiB, far
+	// beyond any care record a person writes on a phone.
+	MaxQuarantineEntryBytes = 256 << 10
+	// MaxQuarantineDayBytes bounds what one device has quarantined in a UTC
+	// day: one push request's worth (8 MiB), hundreds of times what a
+	// device with a misconfigured membership or an outdated app produces in
+	// a day, while a device pushing junk in a loop costs at most this.
+	MaxQuarantineDayBytes = 8 << 20
+)
+
+// QuarantineDay returns the UTC day t falls in, the period of
+// [MaxQuarantineDayBytes]: its midnight.
+func QuarantineDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// CheckQuarantineBounds decides whether a mutation whose stored form is
+// size bytes may be quarantined for a device that has had dayBytes
+// quarantined on the same UTC day. It returns nil, or the refusal:
+// [ReasonTooLargeToQuarantine] or [ReasonQuarantineFull].
+func CheckQuarantineBounds(size, dayBytes int64) *MutationError {
+	switch {
+	case size > MaxQuarantineEntryBytes:
+		return reject(ReasonTooLargeToQuarantine, "this change was refused and is %d KiB, more than the %d KiB the server keeps of a refused change: "+
+			"it stays on this device, and the device's other changes wait behind it; ask your manager", (size+1023)>>10, MaxQuarantineEntryBytes>>10)
+	case dayBytes+size > MaxQuarantineDayBytes:
+		return reject(ReasonQuarantineFull, "this change was refused, and the server keeps at most %d MiB of this device's refused changes a day: "+
+			"it stays on this device and is sent again after midnight UTC", MaxQuarantineDayBytes>>20)
+	}
+	return nil
+}
+
+// QuarantineServices returns the services a quarantined mutation of the
+// scope's principal is kept and listed under, sorted: the pusher's, never a
+// service the pusher only names. They are the services of the grants in
+// force at now or at the mutation's time; of those, only the mutation's
+// own service when it is one of them (a change is its service's), or all
+// of them when it is not (a change naming another's service, or none);
+// failing any, every service the pusher has ever held a grant in (a
+// leaver's device). nil when the pusher has never held a grant.
+func (s Scope) QuarantineServices(m *Mutation, now time.Time) []string {
+	services := append(s.Services(now), s.Services(m.HLC.Time())...)
+	if len(services) == 0 {
+		for _, g := range s.Grants {
+			services = append(services, g.ServiceID)
+		}
+	}
+	if slices.Contains(services, m.ServiceID) {
+		return []string{m.ServiceID}
+	}
+	slices.Sort(services)
+	return slices.Compact(services)
+}
+
+// QuarantineOverflow counts the mutations of one device refused on one UTC
+// day because the quarantine's bounds would not keep them. They are kept
+// on the device, not lost, but the device's later changes wait behind
+// them, so its managers need to know.
+type QuarantineOverflow struct {
+	DeviceID string
+	UserID   string
+	Day      time.Time // UTC midnight
+	Reason   Reason    // ReasonTooLargeToQuarantine or ReasonQuarantineFull
+	// Refused counts the refusals (a device resends a refused mutation at
+	// every sync) and Bytes their sizes.
+	Refused       int
+	Bytes         int64
+	LastCounter   uint64
+	LastRefusedAt time.Time
+}
+
+// QuarantineListing is what a service's quarantine holds: the quarantined
+// changes, newest first, and the overflow of the devices whose refused
+// changes it could not keep, newest day first.
+type QuarantineListing struct {
+	Changes   []QuarantinedChange
+	Overflows []QuarantineOverflow
+}
