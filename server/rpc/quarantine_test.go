@@ -66,7 +66,8 @@ func TestQuarantine_KeptUnderThePushersScope(t *testing.T) {
 // TestQuarantine_Bounded: a change too large to keep (a 7 MB field) is
 // refused, not quarantined and not acknowledged, with the changes after it;
 // sent again it is refused again, and the refusals are counted for the
-// device's manager. A device's quarantine holds at most 8 MiB a UTC day:
+// device's manager. A device's quarantine holds at most
+// MaxQuarantineDayBytes a UTC day:
 // beyond it changes are refused the same way, and kept the next day.
 func TestQuarantine_Bounded(t *testing.T) {
 	s := shiftsynctest.NewServer(t)
@@ -105,10 +106,12 @@ func TestQuarantine_Bounded(t *testing.T) {
 		t.Errorf("overflow = %v, want ana's device refused twice, 7 MB each, counter 2", over)
 	}
 
-	// A day's worth of junk from another device, about 200 KiB a change.
+	// A day's worth of junk from another device, 1/32 of the day's bound a
+	// change.
+	const junkBytes = shiftsync.MaxQuarantineDayBytes / 32
 	dee := s.EnrolDevice(t, "dee", shiftsync.RoleSupportWorker, "house-a")
 	junk := func(counter uint64) *syncv1.Mutation {
-		return shiftsynctest.Incident(counter, shiftsynctest.RecordID(t), "house-a", "sam", now, strings.Repeat("y", 200<<10))
+		return shiftsynctest.Incident(counter, shiftsynctest.RecordID(t), "house-a", "sam", now, strings.Repeat("y", junkBytes))
 	}
 	var (
 		counter uint64
@@ -116,7 +119,7 @@ func TestQuarantine_Bounded(t *testing.T) {
 	)
 	for refused == nil && counter < 100 {
 		var batch []*syncv1.Mutation
-		for range 10 {
+		for range 5 {
 			batch = append(batch, junk(counter+uint64(len(batch))+1))
 		}
 		res, err := s.Client(dee.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: batch})
@@ -134,7 +137,7 @@ func TestQuarantine_Bounded(t *testing.T) {
 		counter = res.GetAcknowledgedCounter()
 	}
 	if refused == nil {
-		t.Fatalf("%d changes of 200 KiB quarantined in a day, want at most 8 MiB of them", counter)
+		t.Fatalf("%d changes of %d bytes quarantined in a day, want at most %d bytes of them", counter, junkBytes, shiftsync.MaxQuarantineDayBytes)
 	}
 	listed, res = quarantineOf(t, s, meera.Token, "house-a")
 	var kept int
@@ -143,7 +146,7 @@ func TestQuarantine_Bounded(t *testing.T) {
 			kept += len(c.GetPayloadJson())
 		}
 	}
-	if size := len(listed[refused.GetRecordId()].GetPayloadJson()); size != 0 || kept > shiftsync.MaxQuarantineDayBytes || kept+(200<<10) <= shiftsync.MaxQuarantineDayBytes {
+	if size := len(listed[refused.GetRecordId()].GetPayloadJson()); size != 0 || kept > shiftsync.MaxQuarantineDayBytes || kept+junkBytes <= shiftsync.MaxQuarantineDayBytes {
 		t.Errorf("kept %d bytes of dee's junk in the day (the refused one: %d); want the most that fits in %d", kept, size, shiftsync.MaxQuarantineDayBytes)
 	}
 	var dees []*reviewv1.QuarantineOverflow

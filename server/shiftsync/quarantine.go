@@ -12,14 +12,17 @@ import (
 // the refusal is counted for the device's managers ([QuarantineOverflow]).
 const (
 	// MaxQuarantineEntryBytes bounds one quarantined mutation as stored
-	// (its JSON): sixteen text fields at the default limit of 16 KiB, far
-	// beyond any care record a person writes on a phone.
-	MaxQuarantineEntryBytes = 256 << 10
+	// (its JSON). It is twice the largest change the schema allows (every
+	// text and list field at its limit: 1.9 MiB, an action tracker), so a
+	// change refused for its access or a reference is always kept and
+	// acknowledged, and only a change already too large to be valid can be
+	// refused for its size (TestQuarantine_KeepsEveryValidChange).
+	MaxQuarantineEntryBytes = 4 << 20
 	// MaxQuarantineDayBytes bounds what one device has quarantined in a UTC
-	// day: one push request's worth (8 MiB), hundreds of times what a
-	// device with a misconfigured membership or an outdated app produces in
-	// a day, while a device pushing junk in a loop costs at most this.
-	MaxQuarantineDayBytes = 8 << 20
+	// day: eight of the largest entries, thousands of times what a device
+	// with a misconfigured membership or an outdated app produces in a day,
+	// while a device pushing junk in a loop costs at most this.
+	MaxQuarantineDayBytes = 32 << 20
 )
 
 // QuarantineDay returns the UTC day t falls in, the period of

@@ -1022,8 +1022,8 @@ func (x *ListQuarantineResponse) GetOverflows() []*QuarantineOverflow {
 }
 
 // QuarantineOverflow counts one device's refused changes that the quarantine
-// would not keep on one UTC day: one larger than 256 KiB as stored
-// ("too_large_to_quarantine"), or beyond 8 MiB of the device's quarantine in
+// would not keep on one UTC day: one larger than 4 MiB as stored
+// ("too_large_to_quarantine"), or beyond 32 MiB of the device's quarantine in
 // the day ("quarantine_full"). They stay in the device's outbox, and the
 // device's later changes wait behind them until they are kept: the next day,
 // or never for one too large, so the device needs attention.
