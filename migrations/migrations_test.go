@@ -97,20 +97,8 @@ func schema(t *testing.T, db *sql.DB) string {
 // that exist before it: when the audit log says they were added, and by
 // whom, or else at their start.
 func TestServer_MembershipsRecorded(t *testing.T) {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := serverAt(t, 7)
 	ctx := context.Background()
-	if _, err := p.UpTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
 	for _, q := range []string{
 		`INSERT INTO organisations VALUES ('oak', 'Oak Care', 0)`,
 		`INSERT INTO services VALUES ('house-a', 'oak', 'House A', 0)`,
@@ -157,20 +145,8 @@ func TestServer_MembershipsRecorded(t *testing.T) {
 // service, a change of a pusher's own service under that service, and each
 // device's daily totals are counted.
 func TestServer_QuarantineScope(t *testing.T) {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := serverAt(t, 7)
 	ctx := context.Background()
-	if _, err := p.UpTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
 	const midnight = "1772409600000" // 2026-03-02T00:00:00Z, Unix ms
 	for _, q := range []string{
 		`INSERT INTO organisations (id, name, created_at) VALUES ('org-1', 'One', 0), ('org-2', 'Two', 0)`,
@@ -214,4 +190,25 @@ func TestServer_QuarantineScope(t *testing.T) {
 	if diff := cmp.Diff([]string{"phone-a 0 1:10", "phone-z 0 1:2", "phone-z 86400000 1:2"}, days); diff != "" {
 		t.Errorf("quarantine_days (-want +got):\n%s", diff)
 	}
+}
+
+// serverAt returns a server store in t.TempDir() migrated up to version,
+// and the provider that migrates it further: a migration's test fills the
+// tables as they were before it, then moves on.
+func serverAt(t *testing.T, version int64) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return db, p
 }
