@@ -96,17 +96,7 @@ func (w *findingsWorld) state(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	var b strings.Builder
-	for _, u := range w.users {
-		ms, err := w.s.Identity.Memberships(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := w.s.Identity.Devices(ctx, []string{u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s: %+v %+v\n", u, ms, ds)
-	}
+	b.WriteString(identityState(t, w.s, w.users...))
 	for _, r := range []struct {
 		manager shiftsynctest.Enrolment
 		service string

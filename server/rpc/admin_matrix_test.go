@@ -282,21 +282,8 @@ var adminMatrixCalls = map[string]struct {
 // snapshot is what an admin call may change about the users concerned:
 // their memberships and devices, and the enrolment codes issued.
 func snapshot(t *testing.T, w *adminWorld, users ...string) string {
-	ctx := context.Background()
-	var b strings.Builder
-	for _, u := range users {
-		ms, err := w.s.Identity.Memberships(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := w.s.Identity.Devices(ctx, []string{u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s: %+v %+v\n", u, ms, ds)
-	}
-	fmt.Fprintf(&b, "codes issued: %d\n", w.s.AuditCount(t, shiftsync.AuditEnrolmentCode))
-	return b.String()
+	t.Helper()
+	return identityState(t, w.s, users...) + fmt.Sprintf("codes issued: %d\n", w.s.AuditCount(t, shiftsync.AuditEnrolmentCode))
 }
 
 // TestAdminMatrix calls every AdminService procedure over real HTTP as
@@ -486,4 +473,24 @@ func personOr(person string) string {
 		return "p1"
 	}
 	return person
+}
+
+// identityState describes the users' memberships and devices, to compare
+// before and after a call that must change nothing.
+func identityState(t *testing.T, s *shiftsynctest.Server, users ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, u := range users {
+		ms, err := s.Identity.Memberships(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := s.Identity.Devices(ctx, []string{u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s: %+v %+v\n", u, ms, ds)
+	}
+	return b.String()
 }
