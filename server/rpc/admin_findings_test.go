@@ -21,11 +21,12 @@ import (
 // findingsWorld is the setting of issue 10's findings 1 to 3, on a fresh
 // server: organisation oak with services house-a and house-b, organisation
 // elm with elm-house; meera manages house-a, bea house-b, and elm-manager
-// elm-house; sam works in house-a and house-b. Each has an enrolled phone,
-// and house-b and elm-house each hold a safeguarding concern.
+// elm-house; sam works in house-a and house-b; olga is an administrator of
+// oak, with no membership. Each has an enrolled phone, and house-b and
+// elm-house each hold a safeguarding concern.
 type findingsWorld struct {
 	s                          *shiftsynctest.Server
-	meera, bea, elm, sam       shiftsynctest.Enrolment
+	meera, bea, elm, sam, olga shiftsynctest.Enrolment
 	users                      []string
 	codesBefore, refusedBefore int
 	before                     string
@@ -49,11 +50,16 @@ func newFindingsWorld(t *testing.T) *findingsWorld {
 	for person, service := range map[string]string{"ada": "house-a", "ben": "house-b", "zoe": "elm-house"} {
 		must(s.Identity.CreatePerson(ctx, operator, person, service, person))
 	}
+	// user creates a user with role in the services; with no role, an
+	// organisation administrator.
 	user := func(id, org string, role shiftsync.Role, services ...string) shiftsynctest.Enrolment {
 		must(s.Identity.CreateUser(ctx, operator, id, org, id, ""))
 		for _, service := range services {
 			_, err := s.Identity.AddMembership(ctx, operator, shiftsync.Membership{UserID: id, ServiceID: service, Role: role, Start: s.Clock.Now().Add(-time.Hour)})
 			must(err)
+		}
+		if role == "" {
+			must(s.Identity.GrantOrganisationAdmin(ctx, operator, id, org))
 		}
 		return s.Enrol(t, id)
 	}
@@ -62,12 +68,12 @@ func newFindingsWorld(t *testing.T) *findingsWorld {
 		bea:   user("bea", "oak", shiftsync.RoleManager, "house-b"),
 		elm:   user("elm-manager", "elm", shiftsync.RoleManager, "elm-house"),
 		sam:   user("sam", "oak", shiftsync.RoleSupportWorker, "house-a", "house-b"),
-		users: []string{"meera", "bea", "elm-manager", "sam"},
+		olga:  user("olga", "oak", ""),
+		users: []string{"meera", "bea", "elm-manager", "sam", "olga"},
 	}
 	w.raiseConcern(t, w.bea, "house-b", "ben")
 	w.raiseConcern(t, w.elm, "elm-house", "zoe")
-	w.codesBefore, w.refusedBefore = s.AuditCount(t, shiftsync.AuditEnrolmentCode), s.AuditCount(t, shiftsync.AuditAdminRefused)
-	w.before = w.state(t)
+	w.settle(t)
 	return w
 }
 
@@ -87,6 +93,14 @@ func (w *findingsWorld) raiseConcern(t *testing.T, by shiftsynctest.Enrolment, s
 	if err != nil || res.GetResults()[0].GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
 		t.Fatalf("raise a concern in %s: %v, %v", service, res, err)
 	}
+}
+
+// settle makes the world as it is now the one the refusals that follow
+// must leave unchanged, after steps that were allowed.
+func (w *findingsWorld) settle(t *testing.T) {
+	t.Helper()
+	w.codesBefore, w.refusedBefore = w.s.AuditCount(t, shiftsync.AuditEnrolmentCode), w.s.AuditCount(t, shiftsync.AuditAdminRefused)
+	w.before = w.state(t)
 }
 
 // state is everything the findings could change: each user's memberships
@@ -145,10 +159,10 @@ func (w *findingsWorld) unchanged(t *testing.T, by shiftsynctest.Enrolment, call
 	}
 }
 
-// TestAdminFindings replays issue 10's findings 1 to 3 over HTTP with the
-// generated clients, as the manager of house-a: each sequence is refused at
-// its first overstepping step with permission_denied, nothing changes, and
-// every refusal is in the audit log.
+// TestAdminFindings replays issue 10's findings 1 to 3, and the review's
+// finding 1, over HTTP with the generated clients, as the manager of
+// house-a: each sequence is refused at its first overstepping step with
+// permission_denied, nothing changes, and every refusal is in the audit log.
 func TestAdminFindings(t *testing.T) {
 	ctx := context.Background()
 
@@ -209,5 +223,27 @@ func TestAdminFindings(t *testing.T) {
 		if d, err := w.s.Identity.Device(ctx, w.bea.DeviceID); err != nil || !d.RevokedAt.IsZero() {
 			t.Errorf("bea's phone = %+v, %v; want it active", d, err)
 		}
+	})
+	t.Run("review 1 a manager becomes an organisation administrator", func(t *testing.T) {
+		w := newFindingsWorld(t)
+		admin := adminClient(w.s, w.meera.Token)
+		// Giving olga a role in house-a is meera's to give: it lets olga read
+		// what meera may.
+		if _, err := admin.AddMembership(ctx, &authv1.AddMembershipRequest{UserId: "olga", ServiceId: "house-a", Role: authv1.Role_ROLE_SUPPORT_WORKER}); err != nil {
+			t.Fatalf("AddMembership of olga into house-a: %v", err)
+		}
+		w.settle(t)
+		// Becoming olga is not: it would make meera an administrator of oak.
+		_, err := admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "olga", ServiceId: "house-a"})
+		refused(t, "IssueEnrolmentCode for olga, bound only to house-a", err)
+		_, err = admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "olga"})
+		refused(t, "IssueEnrolmentCode for olga without a service", err)
+		_, err = admin.RevokeDevice(ctx, &authv1.RevokeDeviceRequest{DeviceId: w.olga.DeviceID, Reason: "wipe"})
+		refused(t, "RevokeDevice of olga's phone", err)
+		w.unchanged(t, w.meera, [2]string{"IssueEnrolmentCode", "olga"}, [2]string{"IssueEnrolmentCode", "olga"}, [2]string{"RevokeDevice", w.olga.DeviceID})
+		// The step the code would have led to is still meera's to ask of
+		// an administrator of oak.
+		_, err = admin.AddMembership(ctx, &authv1.AddMembershipRequest{UserId: "meera", ServiceId: "house-b", Role: authv1.Role_ROLE_MANAGER})
+		refused(t, "AddMembership of meera into house-b by meera", err)
 	})
 }

@@ -25,12 +25,13 @@ const day = 24 * time.Hour
 // membershipSpec is a membership of the admin fixture, its times relative
 // to the fixture's now: start -365*day is a year ago, end 0 is open-ended.
 // Memberships are recorded a year before now, so their history is genuine,
-// unless backdated, when they are recorded now by the operator.
+// unless recordedNow: recorded now by the operator, back-dated or, starting
+// now, as the caller's own AddMembership would have just recorded it.
 type membershipSpec struct {
 	service, person string
 	role            shiftsync.Role
 	start, end      time.Duration
-	backdated       bool
+	recordedNow     bool
 }
 
 // userSpec is a user of the admin fixture.
@@ -64,7 +65,7 @@ var adminActors = []struct {
 	{"partner_agency_manager", userSpec{org: "org-1", agency: "community-ld-team", memberships: []membershipSpec{member("house-a", shiftsync.RoleManager)}}},
 	{"ended_manager", userSpec{org: "org-1", memberships: []membershipSpec{{service: "house-a", role: shiftsync.RoleManager, start: -365 * day, end: -day}}}},
 	{"future_manager", userSpec{org: "org-1", memberships: []membershipSpec{{service: "house-a", role: shiftsync.RoleManager, start: day}}}},
-	{"backdated_manager", userSpec{org: "org-1", memberships: []membershipSpec{{service: "house-a", role: shiftsync.RoleManager, start: -400 * day, end: -399 * day, backdated: true}}}},
+	{"backdated_manager", userSpec{org: "org-1", memberships: []membershipSpec{{service: "house-a", role: shiftsync.RoleManager, start: -400 * day, end: -399 * day, recordedNow: true}}}},
 	{"manager_other_service", userSpec{org: "org-1", memberships: []membershipSpec{member("house-b", shiftsync.RoleManager)}}},
 	{"manager_other_org", userSpec{org: "org-2", memberships: []membershipSpec{member("house-z", shiftsync.RoleManager)}}},
 }
@@ -81,15 +82,18 @@ var adminTargets = map[string]userSpec{
 	"mover_from_other":     {org: "org-1", memberships: []membershipSpec{{service: "house-b", role: shiftsync.RoleSupportWorker, start: -365 * day, end: -30 * day}, {service: "house-a", role: shiftsync.RoleSupportWorker, start: -30 * day}}},
 	"partner_agency":       {org: "org-1", agency: "community-ld-team", memberships: []membershipSpec{member("house-a", shiftsync.RolePartner)}},
 	"partner_as_staff":     {org: "org-1", agency: "community-ld-team", memberships: []membershipSpec{member("house-a", shiftsync.RolePartner)}},
-	"backdated":            {org: "org-1", memberships: []membershipSpec{member("house-b", shiftsync.RoleManager), {service: "house-a", role: shiftsync.RoleSupportWorker, start: -400 * day, end: -399 * day, backdated: true}}},
+	"backdated":            {org: "org-1", memberships: []membershipSpec{member("house-b", shiftsync.RoleManager), {service: "house-a", role: shiftsync.RoleSupportWorker, start: -400 * day, end: -399 * day, recordedNow: true}}},
 	"into_other_service":   {org: "org-1", memberships: []membershipSpec{member("house-a", shiftsync.RoleSupportWorker)}},
 	"into_other_org":       {org: "org-1", memberships: []membershipSpec{member("house-a", shiftsync.RoleSupportWorker)}},
 	"person_other_service": {org: "org-1", memberships: []membershipSpec{member("house-a", shiftsync.RoleSupportWorker)}},
+	"org_admin":            {org: "org-1", orgAdmin: true},
+	// Review finding 1: bound only by a membership just added in house-a.
+	"org_admin_new_member": {org: "org-1", orgAdmin: true, memberships: []membershipSpec{{service: "house-a", role: shiftsync.RoleSupportWorker, recordedNow: true}}},
 }
 
 // Relations of the user-centred calls; AddMembership has four more.
 var userRelations = []string{"same_service", "other_service", "other_organisation", "shared", "leaver", "leaver_over_90_days",
-	"mover_from_other", "partner_agency", "backdated", "unknown", "self"}
+	"mover_from_other", "partner_agency", "backdated", "org_admin", "org_admin_new_member", "unknown", "self"}
 
 // adminWorld is the admin fixture on a fresh server: organisation org-1
 // with services house-a (person p1) and house-b (person p9), org-2 with
@@ -141,7 +145,7 @@ func newAdminWorld(t *testing.T, actor userSpec) *adminWorld {
 			must(s.Identity.GrantOrganisationAdmin(ctx, operator, id, spec.org))
 		}
 		for _, m := range spec.memberships {
-			if !m.backdated {
+			if !m.recordedNow {
 				add(id, m)
 			}
 		}
@@ -149,7 +153,7 @@ func newAdminWorld(t *testing.T, actor userSpec) *adminWorld {
 	s.Clock.Advance(w.now.Sub(s.Clock.Now()))
 	for id, spec := range users {
 		for _, m := range spec.memberships {
-			if m.backdated {
+			if m.recordedNow {
 				add(id, m)
 			}
 		}
@@ -297,7 +301,8 @@ func snapshot(t *testing.T, w *adminWorld, users ...string) string {
 // nothing and is audited; nothing is ever done to another organisation's
 // user or service; the caller's own memberships never grow; a refusal of an
 // unknown id reads exactly as one of another organisation's; and an allowed
-// enrolment code lets the device read nothing its issuer could not.
+// enrolment code lets the device read or administer nothing its issuer
+// could not.
 func TestAdminMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a server per procedure and caller; skipped in -short")
@@ -417,12 +422,15 @@ func adminCellOutcome(t *testing.T, w *adminWorld, proc, actor, rel string, call
 }
 
 // checkEnrolmentWidensNothing enrols a device with a code the caller was
-// given for the relation's user, and checks that the device may read
-// nothing the caller may not: every operation a grant of the user, in force
-// or to come, allows on a record of any type is allowed to the caller now.
-// An organisation administrator, who reads nothing, is trusted with the
-// identities of their own organisation instead: every service the user is
-// bound to is of it.
+// given for the relation's user, and checks that becoming the user gives the
+// caller no authority they lack. The device administers nothing the caller
+// does not: every organisation administrator role of the user not yet ended
+// is one the caller holds, and every service a grant of the user, in force
+// or to come, lets them manage is one the caller administers now. And it
+// reads nothing the caller may not: every operation such a grant allows on
+// a record of any type is allowed to the caller now. An organisation
+// administrator, who reads nothing, is trusted with the identities of their
+// own organisation instead: every service the user is bound to is of it.
 func checkEnrolmentWidensNothing(t *testing.T, w *adminWorld, rel, code string) {
 	t.Helper()
 	ctx := context.Background()
@@ -444,9 +452,29 @@ func checkEnrolmentWidensNothing(t *testing.T, w *adminWorld, rel, code string) 
 		t.Fatal(err)
 	}
 	orgAdmin := slices.ContainsFunc(admins, func(g shiftsync.OrganisationAdmin) bool { return g.ActiveAt(w.now) })
+	actorUser, err := w.s.Identity.User(ctx, "actor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := shiftsync.Authority{Actor: actorUser, Scope: actor, OrganisationAdmins: admins, At: w.now}
+	targetAdmins, err := w.s.Identity.OrganisationAdmins(ctx, res.GetUserId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range targetAdmins {
+		if (g.End.IsZero() || w.now.Before(g.End)) && !authority.AdministersOrganisation(g.OrganisationID) {
+			t.Errorf("%s: the enrolled device is an administrator of %s, which its issuer is not", rel, g.OrganisationID)
+		}
+	}
 	for _, g := range target.Grants {
 		if !g.End.IsZero() && !w.now.Before(g.End) {
-			continue // ended: reads nothing
+			continue // ended: reads and administers nothing
+		}
+		at := max(w.now.UnixMilli(), g.Start.UnixMilli())
+		if (shiftsync.Scope{Grants: []shiftsync.Grant{g}}).Manages(g.ServiceID, time.UnixMilli(at)) {
+			if org, _ := w.s.Identity.ServiceOrganisation(ctx, g.ServiceID); !authority.Administers(g.ServiceID, org) {
+				t.Errorf("%s: the enrolled device manages service %s, which its issuer does not administer", rel, g.ServiceID)
+			}
 		}
 		if orgAdmin {
 			if org, _ := w.s.Identity.ServiceOrganisation(ctx, g.ServiceID); org != w.actorOrg {
@@ -454,7 +482,6 @@ func checkEnrolmentWidensNothing(t *testing.T, w *adminWorld, rel, code string) 
 			}
 			continue
 		}
-		at := max(w.now.UnixMilli(), g.Start.UnixMilli())
 		for _, recordType := range w.s.Schema.TypeNames() {
 			ref := shiftsync.RecordRef{RecordType: recordType, ServiceID: g.ServiceID, PersonID: personOr(g.PersonID), Agency: g.Agency}
 			for _, op := range []shiftsync.Operation{shiftsync.OpPull, shiftsync.OpReview} {

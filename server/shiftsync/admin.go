@@ -78,14 +78,14 @@ func (a Admin) issueEnrolmentCode(ctx context.Context, actor Principal, serviceI
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	u, ms, orgs, err := a.subject(ctx, userID)
+	sub, err := a.subject(ctx, userID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := auth.IssuesEnrolmentCode(u, ms, orgs); err != nil {
+	if err := auth.IssuesEnrolmentCode(sub); err != nil {
 		return "", time.Time{}, err
 	}
-	if serviceID != "" && !slices.ContainsFunc(ms, func(m Membership) bool { return m.ServiceID == serviceID && m.Grant().ActiveAt(auth.At) }) {
+	if serviceID != "" && !slices.ContainsFunc(sub.Memberships, func(m Membership) bool { return m.ServiceID == serviceID && m.Grant().ActiveAt(auth.At) }) {
 		return "", time.Time{}, refuse("not a current service of the user", "user %q has no current membership in service %q", userID, serviceID)
 	}
 	return a.Store.IssueEnrolmentCode(ctx, actor, userID)
@@ -108,11 +108,11 @@ func (a Admin) revokeDevice(ctx context.Context, actor Principal, deviceID, reas
 	} else if err != nil {
 		return time.Time{}, err
 	}
-	u, ms, orgs, err := a.subject(ctx, d.UserID)
+	sub, err := a.subject(ctx, d.UserID)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := auth.ActsOnIdentity(u, ms, orgs); err != nil {
+	if err := auth.ActsOnIdentity(sub); err != nil {
 		return time.Time{}, deviceRefused(deviceID, reasonOf(err))
 	}
 	return a.Store.RevokeDevice(ctx, actor, deviceID, reason)
@@ -248,30 +248,31 @@ func (a Admin) authority(ctx context.Context, actor Principal) (Authority, error
 	return auth, err
 }
 
-// subject returns a user acted on, every membership they have had, and the
-// organisation of each of those memberships' services. An unknown user is
-// refused as one the actor may not administer.
-func (a Admin) subject(ctx context.Context, userID string) (User, []Membership, map[string]string, error) {
+// subject returns a user acted on as a whole ([Subject]). An unknown user
+// is refused as one the actor may not administer.
+func (a Admin) subject(ctx context.Context, userID string) (Subject, error) {
 	u, err := a.Store.User(ctx, userID)
 	if ErrorCode(err) == CodeNotFound {
-		return u, nil, nil, userRefused(userID, "unknown user")
+		return Subject{}, userRefused(userID, "unknown user")
 	} else if err != nil {
-		return u, nil, nil, err
+		return Subject{}, err
 	}
-	ms, err := a.Store.Memberships(ctx, userID)
-	if err != nil {
-		return u, nil, nil, err
+	s := Subject{User: u, Organisations: map[string]string{}}
+	if s.Memberships, err = a.Store.Memberships(ctx, userID); err != nil {
+		return Subject{}, err
 	}
-	orgs := map[string]string{}
-	for _, m := range ms {
-		if _, ok := orgs[m.ServiceID]; ok {
+	for _, m := range s.Memberships {
+		if _, ok := s.Organisations[m.ServiceID]; ok {
 			continue
 		}
-		if orgs[m.ServiceID], err = a.Store.ServiceOrganisation(ctx, m.ServiceID); err != nil {
-			return u, nil, nil, err
+		if s.Organisations[m.ServiceID], err = a.Store.ServiceOrganisation(ctx, m.ServiceID); err != nil {
+			return Subject{}, err
 		}
 	}
-	return u, ms, orgs, nil
+	if s.OrganisationAdmins, err = a.Store.OrganisationAdmins(ctx, userID); err != nil {
+		return Subject{}, err
+	}
+	return s, nil
 }
 
 // requireAdministers returns the organisation of a service the actor

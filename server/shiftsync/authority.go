@@ -25,14 +25,20 @@ import (
 //     starting now or later: only the operator records past memberships.
 //  4. Issuing an enrolment code for a user, or revoking a device of theirs,
 //     acts on the whole user: the actor must administer the service of every
-//     membership that binds the user ([Membership.Binds]); a user bound by
-//     none is acted on only by an organisation administrator. No actor
-//     issues a code for themselves. A manager may do every operation on the
-//     records of the services they manage, so a code they issue lets them
-//     read nothing they could not; a phone holding unsynced records of a
-//     service is wiped only with that service's authority. An organisation
+//     membership that binds the user ([Membership.Binds]), and be an
+//     organisation administrator of every organisation of which the user
+//     holds, or is to hold, that role; a user bound by none is acted on only
+//     by an organisation administrator. No actor issues a code for
+//     themselves. So becoming a user never gives the actor authority they
+//     lack: a manager may do every operation on the records of the services
+//     they manage, so a code they issue lets them read and administer
+//     nothing they could not, and a membership they give an organisation
+//     administrator in their own service does not make that administrator
+//     theirs to enrol; a phone holding unsynced records of a service is
+//     wiped only with that service's authority. An organisation
 //     administrator, who reads nothing, is trusted instead with the
-//     identities of their organisation, and no other.
+//     identities of their organisation, and no other. The operator, with
+//     the database at hand (shiftsyncd admin), is not bound by these rules.
 //  5. A service's devices are listed to its administrators: those of the
 //     users its memberships bind.
 //  6. A membership is ended by an administrator of its service; ending never
@@ -174,40 +180,57 @@ func (a Authority) EndsMembership(u User, m Membership, org string) error {
 	return nil
 }
 
-// ActsOnIdentity decides whether the actor may act on user u as a whole,
-// as revoking a device of theirs does (rule 4). ms are every membership u has had,
-// and orgs maps each of their services to its organisation.
-func (a Authority) ActsOnIdentity(u User, ms []Membership, orgs map[string]string) error {
-	if a.Actor.ID == "" || u.OrganisationID != a.Actor.OrganisationID {
-		return userRefused(u.ID, "user of another organisation")
+// Subject is a user acted on as a whole, as the identity rules see them:
+// every membership they have had, the organisation of each of those
+// memberships' services, and every organisation administrator role they
+// have held.
+type Subject struct {
+	User
+	Memberships        []Membership
+	Organisations      map[string]string // service → organisation
+	OrganisationAdmins []OrganisationAdmin
+}
+
+// ActsOnIdentity decides whether the actor may act on the subject as a
+// whole, as revoking a device of theirs does (rule 4).
+func (a Authority) ActsOnIdentity(s Subject) error {
+	if a.Actor.ID == "" || s.OrganisationID != a.Actor.OrganisationID {
+		return userRefused(s.ID, "user of another organisation")
+	}
+	// A role not yet ended counts: one that starts tomorrow would make a
+	// device enrolled today an organisation administrator tomorrow.
+	for _, g := range s.OrganisationAdmins {
+		if (g.End.IsZero() || a.At.Before(g.End)) && !a.AdministersOrganisation(g.OrganisationID) {
+			return userRefused(s.ID, "organisation administrator of "+g.OrganisationID+": its organisation administrators only")
+		}
 	}
 	bound := false
-	for _, m := range ms {
+	for _, m := range s.Memberships {
 		if !m.Binds(a.At) {
 			continue
 		}
 		// An organisation administrator administers every service of the
 		// organisation, and no other: a membership in another
 		// organisation's service (the operator's doing) stops them too.
-		if !a.Administers(m.ServiceID, orgs[m.ServiceID]) {
-			return userRefused(u.ID, "bound to service "+m.ServiceID+", which the caller does not administer")
+		if !a.Administers(m.ServiceID, s.Organisations[m.ServiceID]) {
+			return userRefused(s.ID, "bound to service "+m.ServiceID+", which the caller does not administer")
 		}
 		bound = true
 	}
-	if !bound && !a.AdministersOrganisation(u.OrganisationID) {
-		return userRefused(u.ID, "bound to no service: organisation administrators only")
+	if !bound && !a.AdministersOrganisation(s.OrganisationID) {
+		return userRefused(s.ID, "bound to no service: organisation administrators only")
 	}
 	return nil
 }
 
 // IssuesEnrolmentCode decides whether the actor may issue an enrolment code
-// for user u: [Authority.ActsOnIdentity], and never for themselves, so that
-// a stolen access token cannot mint a lasting device.
-func (a Authority) IssuesEnrolmentCode(u User, ms []Membership, orgs map[string]string) error {
-	if u.ID == a.Actor.ID {
+// for the subject: [Authority.ActsOnIdentity], and never for themselves, so
+// that a stolen access token cannot mint a lasting device.
+func (a Authority) IssuesEnrolmentCode(s Subject) error {
+	if s.ID == a.Actor.ID {
 		return refuse("own enrolment code", "you may not issue an enrolment code for yourself; ask another administrator")
 	}
-	return a.ActsOnIdentity(u, ms, orgs)
+	return a.ActsOnIdentity(s)
 }
 
 // refuse returns a refusal: CodePermissionDenied with a public message, and

@@ -114,25 +114,43 @@ func TestAuthority(t *testing.T) {
 			return manager.AddsMembership(staff, with(add, func(m *shiftsync.Membership) { m.Start = now.Add(-shiftsync.MembershipStartSkew - time.Millisecond) }), "o1", "")
 		}, false},
 
-		{"act on a user of one's own service", func() error { return manager.ActsOnIdentity(staff, []shiftsync.Membership{in("a")}, orgs) }, true},
+		{"act on a user of one's own service", func() error {
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a")}, Organisations: orgs})
+		}, true},
 		{"act on a user also in another service", func() error {
-			return manager.ActsOnIdentity(staff, []shiftsync.Membership{in("a"), in("b")}, orgs)
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a"), in("b")}, Organisations: orgs})
 		}, false},
 		{"act on a user who left another service 30 days ago", func() error {
-			return manager.ActsOnIdentity(staff, []shiftsync.Membership{in("a"), with(in("b"), func(m *shiftsync.Membership) { m.End = now.AddDate(0, 0, -30) })}, orgs)
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a"), with(in("b"), func(m *shiftsync.Membership) { m.End = now.AddDate(0, 0, -30) })}, Organisations: orgs})
 		}, false},
 		{"act on a user with a back-dated membership in one's service only", func() error {
-			return manager.ActsOnIdentity(staff, []shiftsync.Membership{with(in("a"), func(m *shiftsync.Membership) { m.End, m.Created = yearAgo.Add(time.Hour), now })}, orgs)
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{with(in("a"), func(m *shiftsync.Membership) { m.End, m.Created = yearAgo.Add(time.Hour), now })}, Organisations: orgs})
 		}, false},
-		{"organisation administrator acts on a user bound to no service", func() error { return orgAdmin.ActsOnIdentity(staff, nil, orgs) }, true},
+		{"organisation administrator acts on a user bound to no service", func() error { return orgAdmin.ActsOnIdentity(shiftsync.Subject{User: staff, Organisations: orgs}) }, true},
 		{"organisation administrator acts on a user bound to another organisation's service", func() error {
-			return orgAdmin.ActsOnIdentity(staff, []shiftsync.Membership{in("a"), in("z")}, orgs)
+			return orgAdmin.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a"), in("z")}, Organisations: orgs})
 		}, false},
 		{"issue a code for oneself", func() error {
-			return manager.IssuesEnrolmentCode(shiftsync.User{ID: "m", OrganisationID: "o1"}, []shiftsync.Membership{in("a")}, orgs)
+			return manager.IssuesEnrolmentCode(shiftsync.Subject{User: shiftsync.User{ID: "m", OrganisationID: "o1"}, Memberships: []shiftsync.Membership{in("a")}, Organisations: orgs})
 		}, false},
+		{"issue a code for an organisation administrator bound only to one's service", func() error {
+			return manager.IssuesEnrolmentCode(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{add}, Organisations: orgs,
+				OrganisationAdmins: []shiftsync.OrganisationAdmin{{UserID: "u", OrganisationID: "o1", Start: yearAgo}}})
+		}, false},
+		{"act on a user whose organisation administrator role starts tomorrow", func() error {
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a")}, Organisations: orgs,
+				OrganisationAdmins: []shiftsync.OrganisationAdmin{{UserID: "u", OrganisationID: "o1", Start: now.Add(24 * time.Hour)}}})
+		}, false},
+		{"act on a user whose organisation administrator role has ended", func() error {
+			return manager.ActsOnIdentity(shiftsync.Subject{User: staff, Memberships: []shiftsync.Membership{in("a")}, Organisations: orgs,
+				OrganisationAdmins: []shiftsync.OrganisationAdmin{{UserID: "u", OrganisationID: "o1", Start: yearAgo, End: now}}})
+		}, true},
+		{"organisation administrator issues a code for another of the organisation", func() error {
+			return orgAdmin.IssuesEnrolmentCode(shiftsync.Subject{User: staff, Organisations: orgs,
+				OrganisationAdmins: []shiftsync.OrganisationAdmin{{UserID: "u", OrganisationID: "o1", Start: yearAgo}}})
+		}, true},
 		{"revoke one's own device", func() error {
-			return manager.ActsOnIdentity(shiftsync.User{ID: "m", OrganisationID: "o1"}, []shiftsync.Membership{in("a")}, orgs)
+			return manager.ActsOnIdentity(shiftsync.Subject{User: shiftsync.User{ID: "m", OrganisationID: "o1"}, Memberships: []shiftsync.Membership{in("a")}, Organisations: orgs})
 		}, true},
 
 		{"end a membership of one's service", func() error { return manager.EndsMembership(staff, in("a"), "o1") }, true},
