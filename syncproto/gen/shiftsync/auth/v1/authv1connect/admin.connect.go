@@ -54,13 +54,15 @@ const (
 type AdminServiceClient interface {
 	// IssueEnrolmentCode makes a one-time code with which a user enrols a new
 	// device. The code is shown once; it expires after 15 minutes. The caller
-	// must administer every service the user is bound to (see above), and not
-	// be the user.
+	// must administer every service the user is bound to and, for an
+	// organisation administrator, be one of that organisation (see above), and
+	// not be the user.
 	IssueEnrolmentCode(context.Context, *v1.IssueEnrolmentCodeRequest) (*v1.IssueEnrolmentCodeResponse, error)
 	// RevokeDevice revokes a device at once: its next request is refused and
 	// it is told to wipe its replica, including records it has not synced. The
-	// caller must administer every service the device's user is bound to; a
-	// caller may revoke their own device on the same terms.
+	// caller must administer every service the device's user is bound to and,
+	// for an organisation administrator's device, be one of that organisation;
+	// a caller may revoke their own device on the same terms.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
 	// ListDevices lists, to an administrator of a service, the devices of the
 	// users its memberships bind.
@@ -181,13 +183,15 @@ func (c *adminServiceClient) EndMembership(ctx context.Context, req *v1.EndMembe
 type AdminServiceHandler interface {
 	// IssueEnrolmentCode makes a one-time code with which a user enrols a new
 	// device. The code is shown once; it expires after 15 minutes. The caller
-	// must administer every service the user is bound to (see above), and not
-	// be the user.
+	// must administer every service the user is bound to and, for an
+	// organisation administrator, be one of that organisation (see above), and
+	// not be the user.
 	IssueEnrolmentCode(context.Context, *v1.IssueEnrolmentCodeRequest) (*v1.IssueEnrolmentCodeResponse, error)
 	// RevokeDevice revokes a device at once: its next request is refused and
 	// it is told to wipe its replica, including records it has not synced. The
-	// caller must administer every service the device's user is bound to; a
-	// caller may revoke their own device on the same terms.
+	// caller must administer every service the device's user is bound to and,
+	// for an organisation administrator's device, be one of that organisation;
+	// a caller may revoke their own device on the same terms.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
 	// ListDevices lists, to an administrator of a service, the devices of the
 	// users its memberships bind.
