@@ -142,7 +142,7 @@ func (s Scope) Knows(r *StoredRecord, m *Mutation, now time.Time) bool {
 func (s Scope) Claim(m *Mutation, stored *StoredRecord, now time.Time) (*RecordRef, *MutationError) {
 	if stored == nil || !s.Knows(stored, m, now) {
 		if stored != nil && !m.Edits() {
-			return nil, reject(ReasonRecordIDTaken, "record id %s is already taken: create the record under a new id", truncate(m.RecordID))
+			return nil, reject(ReasonRecordIDTaken, "record id %s is already taken; this change is kept for your managers to review. If it adds to a record you wrote, do not record it again; otherwise record it under a new id", truncate(m.RecordID))
 		}
 		if m.Edits() {
 			return nil, reject(ReasonUnknownRecord, "no record %s that you may edit", truncate(m.RecordID))
