@@ -486,7 +486,7 @@ func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shifts
 // nothing of it, counts the overflow under the same services, and answers
 // it not processed with the bound's reason: the device keeps it.
 func quarantine(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, rej *shiftsync.MutationError) (shiftsync.MutationResult, error) {
-	payload, err := json.Marshal(m)
+	payload, err := shiftsync.QuarantinePayload(m)
 	if err != nil {
 		return shiftsync.MutationResult{}, err
 	}
