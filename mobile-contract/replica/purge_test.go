@@ -196,3 +196,59 @@ func mustIssue(t *testing.T, s *shiftsynctest.Server, userID, deviceID string) s
 	}
 	return token
 }
+
+// TestReplica_StalledPushStillPulls: a change the server will not take (too
+// large to quarantine) stalls the push, and the sync still pulls before it
+// reports the stall: a colleague's new record arrives, and the records of a
+// service whose membership ended are purged, while the stalled change stays
+// in the outbox.
+func TestReplica_StalledPushStillPulls(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	ids := addUser(t, s, "ana",
+		membership{"house-a", "", shiftsync.RoleSupportWorker},
+		membership{"house-b", "", shiftsync.RoleSupportWorker})
+	ben := s.EnrolDevice(t, "ben", shiftsync.RoleManager, "house-a", "house-b")
+	benPhone := openDevice(t, s, ben.DeviceID, filepath.Join(t.TempDir(), "ben.db"))
+	benPhone.token = ben.Token
+	create := func(r *replica.Replica, service, description string) string {
+		t.Helper()
+		id, err := r.Create("incident", service, "p1",
+			`{"started_at":{"timestampValue":"2026-03-02T06:55:00Z"},"behaviour_description":{"stringValue":"`+description+`"}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	inB := create(benPhone.Replica, "house-b", "in house-b")
+	benPhone.sync()
+	ana, _ := enrolReplica(t, s, s.URL, "ana")
+	mustSyncEnrolled(t, ana)
+	if got := listed(t, ana); len(got) != 1 || got[inB] == "" {
+		t.Fatalf("records before = %v, want ben's %s", got, inB)
+	}
+
+	huge := create(ana, "house-a", strings.Repeat("x", 7_000_000))
+	s.Clock.Advance(time.Minute)
+	if err := s.Identity.EndMembership(ctx, manager, ids[1], s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	newInA := create(benPhone.Replica, "house-a", "a new record for house-a")
+	benPhone.sync()
+	s.Clock.Advance(time.Minute)
+
+	rep, err := ana.SyncEnrolled()
+	if replica.ErrorCode(err) != replica.CodeStalled || !strings.Contains(err.Error(), "too_large_to_quarantine") {
+		t.Fatalf("SyncEnrolled() = %v, want stalled, saying too_large_to_quarantine", err)
+	}
+	if rep.PullPages == 0 || rep.Purged != 1 {
+		t.Errorf("stalled sync = %+v, want it to pull, purging house-b's record", rep)
+	}
+	got := listed(t, ana)
+	if _, ok := got[newInA]; !ok || got[inB] != "" || got[huge] == "" {
+		t.Errorf("records after the stalled sync = %v, want ben's new %s, %s purged, the stalled %s kept", got, newInA, inB, huge)
+	}
+	if st := mustStatus(t, ana); st.OutboxDepth != 1 {
+		t.Errorf("Status() = %+v, want the stalled change still pending", st)
+	}
+}

@@ -139,7 +139,9 @@ type rejectedJSON struct {
 // "https://sync.example.org"), authenticating with token: it pushes the
 // outbox, oldest first in batches of at most [MaxPushBatch], until no
 // pending mutation is left, then pulls from the stored cursor until the
-// server has no more. It follows the per-mutation rules of
+// server has no more. A push that stalls (code "stalled": the server will
+// not take the oldest pending mutation, see NOT_PROCESSED) still pulls, and
+// the sync then returns the stall. It follows the per-mutation rules of
 // mobile-contract/README.md:
 //
 //   - ACCEPTED: the mutation leaves the outbox.
@@ -205,9 +207,14 @@ func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, t
 	}
 	s.client = syncv1connect.NewSyncServiceClient(r.http, strings.TrimRight(serverURL, "/"),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.authenticate)))
+	// A push the server stalls on still pulls: purges and new records
+	// (briefs, restrictions) must reach the device while its outbox waits.
+	// Then the stall is reported, unless the pull failed.
 	err = s.push(ctx)
-	if err == nil {
-		err = s.pull(ctx)
+	if err == nil || ErrorCode(err) == CodeStalled {
+		if perr := s.pull(ctx); perr != nil {
+			err = perr
+		}
 	}
 	if ErrorCode(err) == CodeDeviceRevoked {
 		if werr := r.wipe(ctx); werr != nil {

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -230,5 +231,98 @@ func TestPush_ProbesLearnNothing(t *testing.T) {
 				t.Errorf("%s's manager lists %s's probe of record %s", service, c.GetUserId(), p.id)
 			}
 		}
+	}
+}
+
+// TestPush_LeaverBackDatingLearnsNothing: a mutation's time is the device's
+// to choose, so it vouches only for records the device could have held
+// then. Lee leaves house-a; 48 hours later a PBS lead records incident R;
+// Lee's device edits R stamped before Lee left: answered and listed exactly
+// as an edit of an id never used, and nothing of it is written into R. Lee's
+// honest offline work arriving after the leaving is still accepted and
+// flagged: an edit of a record pulled before leaving, and an edit of a
+// record Lee's own device created offline and pushed first.
+func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	lee := s.EnrolDevice(t, "lee", shiftsync.RoleSupportWorker, "house-a")
+	meera := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	priya := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	lead := &pusher{t: t, s: s, token: priya.Token}
+
+	pulled := shiftsynctest.RecordID(t)
+	wantResult(t, "incident before Lee leaves", lead.push(shiftsynctest.Incident(0, pulled, "house-a", "sam", s.Clock.Now(), "before")), accepted, "")
+	if seen, _, _, err := pullAll(t, s, lee.Token, ""); err != nil || seen[pulled] == "" {
+		t.Fatalf("Lee's pull before leaving = %v, %v; want %s", seen, err, pulled)
+	}
+	s.Clock.Advance(time.Minute)
+	written := s.Clock.Now() // offline, while Lee is still a member
+	base := &syncv1.Version{Hlc: shiftsynctest.HLC(written.Add(-time.Minute), 0), DeviceId: "phone-x"}
+	edit := func(id string, logical uint32) *syncv1.Mutation {
+		return &syncv1.Mutation{RecordId: id, RecordType: "incident", ServiceId: "house-a", PersonId: "sam", Hlc: shiftsynctest.HLC(written, logical),
+			Fields: []*syncv1.FieldEdit{shiftsynctest.Edit("place", shiftsynctest.String("kitchen"), base)}}
+	}
+	s.Clock.Advance(time.Minute)
+	ms, err := s.Identity.Memberships(ctx, "lee")
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("memberships = %v, %v", ms, err)
+	}
+	if err := s.Identity.EndMembership(ctx, shiftsync.Principal{UserID: "manager"}, ms[0].ID, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(48 * time.Hour)
+	tokens := map[string]string{}
+	for user, device := range map[string]string{"lee": lee.DeviceID, "priya": priya.DeviceID, "meera": meera.DeviceID} {
+		if tokens[user], _, err = s.Issuer.Issue(ctx, user, device); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lead.token = tokens["priya"]
+	later := shiftsynctest.RecordID(t)
+	wantResult(t, "incident 48 h after Lee left", lead.push(shiftsynctest.Incident(0, later, "house-a", "sam", s.Clock.Now(), "after")), accepted, "")
+
+	leaver := &pusher{t: t, s: s, token: tokens["lee"]}
+	own := shiftsynctest.RecordID(t)
+	wantResult(t, "Lee's offline edit of a record pulled before leaving", leaver.push(edit(pulled, 1)), accepted, "")
+	wantResult(t, "Lee's offline create", leaver.push(shiftsynctest.Incident(0, own, "house-a", "sam", written.Add(-time.Second), "offline")), accepted, "")
+	wantResult(t, "Lee's offline edit of their own offline create", leaver.push(edit(own, 2)), accepted, "")
+
+	unknown := shiftsynctest.RecordID(t)
+	rh, ru := leaver.push(edit(later, 3)), leaver.push(edit(unknown, 3))
+	listed, _ := quarantineOf(t, s, tokens["meera"], "house-a")
+	got, want := answerOf(t, rh, later, listed[later]), answerOf(t, ru, unknown, listed[unknown])
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("back-dated edit of a record created after Lee left: answered unlike an edit of an unknown id (-unknown +hidden):\n%s", diff)
+	}
+	if got.Status != quarantined || got.ReasonCode != string(shiftsync.ReasonUnknownRecord) {
+		t.Errorf("back-dated edit of a record created after Lee left: %+v, want quarantined unknown_record", got)
+	}
+	wantResult(t, "back-dated create reusing its id", leaver.push(shiftsynctest.Incident(0, later, "house-a", "sam", written, "again")), quarantined, shiftsync.ReasonRecordIDTaken)
+
+	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM field_versions WHERE record_id = ? AND device_id = ?`, later, lee.DeviceID).Scan(&n); err != nil || n != 0 {
+		t.Errorf("Lee's device wrote %d versions into the record created after Lee left (%v); want none", n, err)
+	}
+	rows, err := db.Query(`SELECT record_id, flag FROM mutations WHERE device_id = ? AND status = ?`, lee.DeviceID, int(shiftsync.StatusAccepted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	flags := map[string]string{}
+	for rows.Next() {
+		var id, flag string
+		if err := rows.Scan(&id, &flag); err != nil {
+			t.Fatal(err)
+		}
+		flags[id] += flag + " "
+	}
+	wantFlags := map[string]string{pulled: "access_ended ", own: "access_ended access_ended "}
+	if diff := cmp.Diff(wantFlags, flags); diff != "" {
+		t.Errorf("Lee's accepted mutations and their flags (-want +got):\n%s", diff)
 	}
 }

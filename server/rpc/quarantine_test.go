@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestQuarantine_KeptUnderThePushersScope(t *testing.T) {
 	wantResult(t, "org 2's incident claiming house-a", zed.push(intoOrg1), quarantined, shiftsync.ReasonPermissionDenied)
 	noService := shiftsynctest.Incident(0, shiftsynctest.RecordID(t), "", "sam", now, "no service")
 	wantResult(t, "org 2's incident naming no service", zed.push(noService), quarantined, shiftsync.ReasonMissingService)
-	bad := shiftsynctest.Incident(0, shiftsynctest.RecordID(t), "house-a", "sam", now, "dee's junk")
+	bad := shiftsynctest.Incident(0, shiftsynctest.RecordID(t), "house-a", "sam", now, "dee's <junk> & more")
 	bad.Fields = append(bad.Fields, shiftsynctest.Set("mood", shiftsynctest.String("low")))
 	wantResult(t, "dee's incident with an unknown field", dee.push(bad), quarantined, shiftsync.ReasonUnknownField)
 
@@ -56,6 +57,12 @@ func TestQuarantine_KeptUnderThePushersScope(t *testing.T) {
 		if diff := cmp.Diff(c.want, got); diff != "" {
 			t.Errorf("%s lists of %s's quarantine (-want +got):\n%s", c.who, c.service, diff)
 		}
+	}
+	// The payload is kept as sent, '<' and '&' as they are, and read back.
+	listed, _ := quarantineOf(t, s, meera.Token, "house-a")
+	var payload struct{ PersonID string }
+	if c := listed[bad.GetRecordId()]; c == nil || !strings.Contains(c.GetPayloadJson(), "dee's <junk> & more") || json.Unmarshal([]byte(c.GetPayloadJson()), &payload) != nil || payload.PersonID != "sam" {
+		t.Errorf("dee's quarantined incident listed as %v; want its text unescaped and its payload readable", c)
 	}
 	// Organisation 1's manager may not look into organisation 2's.
 	if _, err := reviewClient(s, meera.Token).ListQuarantine(ctx, &reviewv1.ListQuarantineRequest{ServiceId: "org2-house"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodePermissionDenied) {

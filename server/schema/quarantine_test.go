@@ -2,7 +2,6 @@ package schema_test
 
 import (
 	"cmp"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -14,49 +13,59 @@ import (
 // the schema allows (every text and list field at its limit) fits in one
 // quarantine entry: a change refused for access or a reference, not for its
 // size, is always quarantined and acknowledged, never left blocking its
-// device's outbox as too large to keep.
+// device's outbox as too large to keep. Text of '<' costs one byte a
+// character in an entry, as plain text does.
 func TestQuarantine_KeepsEveryValidChange(t *testing.T) {
 	s, err := schema.Records()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range s.TypeNames() {
-		typ := s.Type(name)
-		m := shiftsync.Mutation{
-			RecordRef: shiftsync.RecordRef{RecordID: "0190f5e4-8d2c-7a11-8a3b-6f1e2d3c4b5a", RecordType: name, ServiceID: "house-a", PersonID: "person-ada"},
-			DeviceID:  "phone", UserID: "ana", Counter: 1, HLC: shiftsync.HLC{WallMS: 1772434800000},
+	for _, fill := range []string{"a", "<"} {
+		for _, name := range s.TypeNames() {
+			keepsLargest(t, s, name, fill)
 		}
-		for _, f := range typ.Fields {
-			v := shiftsync.Value{Kind: f.Kind}
-			switch f.Kind {
-			case shiftsync.KindString:
-				v.String = strings.Repeat("a", cmp.Or(f.MaxLength, shiftsync.DefaultMaxStringBytes))
-			case shiftsync.KindList:
-				n := cmp.Or(f.MaxLength, shiftsync.DefaultMaxListItems)
-				item := strings.Repeat("a", shiftsync.DefaultMaxStringBytes)
-				if f.Enum != nil {
-					n, item = len(f.Enum), ""
-				}
-				for i := range n {
-					if f.Enum != nil {
-						item = f.Enum[i]
-					}
-					v.List = append(v.List, item)
-				}
-			default:
-				continue // fixed-size values
+	}
+}
+
+// keepsLargest checks that the largest valid change of a record type, its
+// text all of fill, fits in one quarantine entry.
+func keepsLargest(t *testing.T, s *shiftsync.Schema, name, fill string) {
+	t.Helper()
+	typ := s.Type(name)
+	m := shiftsync.Mutation{
+		RecordRef: shiftsync.RecordRef{RecordID: "0190f5e4-8d2c-7a11-8a3b-6f1e2d3c4b5a", RecordType: name, ServiceID: "house-a", PersonID: "person-ada"},
+		DeviceID:  "phone", UserID: "ana", Counter: 1, HLC: shiftsync.HLC{WallMS: 1772434800000},
+	}
+	for _, f := range typ.Fields {
+		v := shiftsync.Value{Kind: f.Kind}
+		switch f.Kind {
+		case shiftsync.KindString:
+			v.String = strings.Repeat(fill, cmp.Or(f.MaxLength, shiftsync.DefaultMaxStringBytes))
+		case shiftsync.KindList:
+			n := cmp.Or(f.MaxLength, shiftsync.DefaultMaxListItems)
+			item := strings.Repeat(fill, shiftsync.DefaultMaxStringBytes)
+			if f.Enum != nil {
+				n, item = len(f.Enum), ""
 			}
-			m.Fields = append(m.Fields, shiftsync.FieldEdit{Field: f.Name, Value: v})
+			for i := range n {
+				if f.Enum != nil {
+					item = f.Enum[i]
+				}
+				v.List = append(v.List, item)
+			}
+		default:
+			continue // fixed-size values
 		}
-		if rej := s.Validate(&m, nil); rej != nil && rej.Reason != shiftsync.ReasonMissingRequired {
-			t.Fatalf("%s: the largest change is not valid: %v", name, rej)
-		}
-		payload, err := json.Marshal(m) // as the store keeps a quarantined change
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(payload) > shiftsync.MaxQuarantineEntryBytes {
-			t.Errorf("%s: the largest valid change is %d KiB, more than a quarantine entry keeps (%d KiB)", name, len(payload)>>10, shiftsync.MaxQuarantineEntryBytes>>10)
-		}
+		m.Fields = append(m.Fields, shiftsync.FieldEdit{Field: f.Name, Value: v})
+	}
+	if rej := s.Validate(&m, nil); rej != nil && rej.Reason != shiftsync.ReasonMissingRequired {
+		t.Fatalf("%s, text of %q: the largest change is not valid: %v", name, fill, rej)
+	}
+	payload, err := shiftsync.QuarantinePayload(&m) // as the store keeps a quarantined change
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) > shiftsync.MaxQuarantineEntryBytes {
+		t.Errorf("%s, text of %q: the largest valid change is %d KiB, more than a quarantine entry keeps (%d KiB)", name, fill, len(payload)>>10, shiftsync.MaxQuarantineEntryBytes>>10)
 	}
 }

@@ -120,27 +120,36 @@ func (s Scope) Sees(r RecordRef, at ...time.Time) bool {
 	})
 }
 
+// Knows reports whether the principal of the scope, pushing m, may know the
+// stored record: the scope [Scope.Sees] it at now, or at the mutation's own
+// time for a record the mutation's device could have held then
+// ([StoredRecord.HeldAt]). The mutation's time is device-chosen, so a
+// back-dated stamp shows nothing of a record that arrived after it.
+func (s Scope) Knows(r *StoredRecord, m *Mutation, now time.Time) bool {
+	return s.Sees(r.RecordRef, now) || r.HeldAt(m.DeviceID, m.HLC.Time()) && s.Sees(r.RecordRef, m.HLC.Time())
+}
+
 // Claim judges the record a mutation names as its pusher may know it.
 // stored is the record held under the mutation's id, nil if none. Claim
 // returns the record as the pusher sees it: stored, or nil when there is
-// none or it is hidden (the scope [Scope.Sees] it neither at now nor at the
-// mutation's time). Or it returns the answer to a mutation naming a record
-// it may not have: [ReasonUnknownRecord] for an edit ([Mutation.Edits]) of
-// a record that does not exist or is hidden, [ReasonRecordIDTaken] for a
-// create under a hidden record's id. Neither names anything of the stored
-// record, and an edit of a hidden record is answered exactly as an edit of
-// an id never used, so a push cannot probe for records.
-func (s Scope) Claim(m *Mutation, stored *RecordRef, now time.Time) (*RecordRef, *MutationError) {
-	if stored != nil && !s.Sees(*stored, now, m.HLC.Time()) {
-		stored = nil
-		if !m.Edits() {
-			return nil, reject(ReasonRecordIDTaken, "record id %s is already taken: create the record under a new id", truncate(m.RecordID))
+// none or it is hidden (the scope does not [Scope.Knows] it). Or it returns
+// the answer to a mutation naming a record it may not have:
+// [ReasonUnknownRecord] for an edit ([Mutation.Edits]) of a record that
+// does not exist or is hidden, [ReasonRecordIDTaken] for a create under a
+// hidden record's id. Neither names anything of the stored record, and an
+// edit of a hidden record is answered exactly as an edit of an id never
+// used, so a push cannot probe for records.
+func (s Scope) Claim(m *Mutation, stored *StoredRecord, now time.Time) (*RecordRef, *MutationError) {
+	if stored == nil || !s.Knows(stored, m, now) {
+		if stored != nil && !m.Edits() {
+			return nil, reject(ReasonRecordIDTaken, "record id %s is already taken; this change is kept for your managers to review. If it adds to a record you wrote, do not record it again; otherwise record it under a new id", truncate(m.RecordID))
 		}
+		if m.Edits() {
+			return nil, reject(ReasonUnknownRecord, "no record %s that you may edit", truncate(m.RecordID))
+		}
+		return nil, nil
 	}
-	if stored == nil && m.Edits() {
-		return nil, reject(ReasonUnknownRecord, "no record %s that you may edit", truncate(m.RecordID))
-	}
-	return stored, nil
+	return &stored.RecordRef, nil
 }
 
 // Flag marks an accepted mutation for a reviewer's attention.
@@ -151,16 +160,19 @@ type Flag string
 const FlagAccessEnded Flag = "access_ended"
 
 // AuthorizeWrite decides whether the scope lets its principal make the
-// mutation, creating the record or editing it. Access is judged at now, and
-// failing that at the mutation's own time: a record written offline while the
-// author still had access is accepted after the access ended, so no record
-// written in good faith is lost, and flagged [FlagAccessEnded] for review.
+// mutation, creating a record (stored nil) or editing the stored one. Access
+// is judged at now, and failing that at the mutation's own time: a record
+// written offline while the author still had access is accepted after the
+// access ended, so no record written in good faith is lost, and flagged
+// [FlagAccessEnded] for review. For an edit the mutation's time counts only
+// if its device could have held the record then ([StoredRecord.HeldAt]): a
+// back-dated stamp writes nothing into a record that arrived after it.
 // Otherwise it returns [ReasonPermissionDenied].
 //
 // A mutation that sets [VoidReasonField] also needs [OpVoid].
-func (s Scope) AuthorizeWrite(m *Mutation, create bool, now time.Time) (Flag, *MutationError) {
+func (s Scope) AuthorizeWrite(m *Mutation, stored *StoredRecord, now time.Time) (Flag, *MutationError) {
 	ops := []Operation{OpEdit}
-	if create {
+	if stored == nil {
 		ops[0] = OpCreate
 	}
 	if _, voids := m.Value(VoidReasonField); voids {
@@ -172,7 +184,7 @@ func (s Scope) AuthorizeWrite(m *Mutation, create bool, now time.Time) (Flag, *M
 	switch {
 	case allowedAt(now):
 		return "", nil
-	case allowedAt(m.HLC.Time()):
+	case (stored == nil || stored.HeldAt(m.DeviceID, m.HLC.Time())) && allowedAt(m.HLC.Time()):
 		return FlagAccessEnded, nil
 	}
 	return "", reject(ReasonPermissionDenied, "you may not %s %s records of service %q", ops[len(ops)-1], m.RecordType, m.ServiceID)

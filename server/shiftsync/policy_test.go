@@ -68,7 +68,11 @@ func decide(scope shiftsync.Scope, op shiftsync.Operation, rel relationship, rec
 	switch op {
 	case shiftsync.OpCreate, shiftsync.OpEdit:
 		m := &shiftsync.Mutation{RecordRef: r, HLC: shiftsync.HLC{WallMS: rel.written.UnixMilli()}}
-		flag, err := scope.AuthorizeWrite(m, op == shiftsync.OpCreate, matrixNow)
+		var stored *shiftsync.StoredRecord // a create
+		if op == shiftsync.OpEdit {
+			stored = &shiftsync.StoredRecord{RecordRef: r} // received long before it is written
+		}
+		flag, err := scope.AuthorizeWrite(m, stored, matrixNow)
 		switch {
 		case err != nil:
 			return "deny"
@@ -249,6 +253,39 @@ func TestWidened(t *testing.T) {
 	for _, tt := range tests {
 		if got := shiftsync.Widened(before, shiftsync.Scope{Grants: tt.grants}.Keys(matrixNow)); got != tt.want {
 			t.Errorf("%s: Widened() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestScope_AuthorizeWrite_BackDated: a mutation's own time lets a write
+// through after access ended only for a record its device could have held
+// then. A shift lead who became a quality lead an hour ago still reviews the
+// service's incidents, but a back-dated edit of one that arrived since is
+// refused; one the server held before the stamp is accepted and flagged.
+func TestScope_AuthorizeWrite_BackDated(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	changed := now.Add(-time.Hour)
+	scope := shiftsync.Scope{Grants: []shiftsync.Grant{
+		{ServiceID: "s1", Role: shiftsync.RoleShiftLead, Start: now.AddDate(-1, 0, 0), End: changed},
+		{ServiceID: "s1", Role: shiftsync.RoleQualityLead, Start: changed},
+	}}
+	ref := shiftsync.RecordRef{RecordID: "r1", RecordType: "incident", ServiceID: "s1", PersonID: "p1"}
+	m := &shiftsync.Mutation{RecordRef: ref, DeviceID: "phone-1", HLC: shiftsync.HLC{WallMS: now.Add(-2 * time.Hour).UnixMilli()},
+		Fields: []shiftsync.FieldEdit{{Field: "place"}}}
+	tests := []struct {
+		name   string
+		stored *shiftsync.StoredRecord
+		flag   shiftsync.Flag
+		reason shiftsync.Reason
+	}{
+		{"held before the stamp", &shiftsync.StoredRecord{RecordRef: ref, ReceivedAt: now.AddDate(0, 0, -1), CreatedByDevice: "phone-2"}, shiftsync.FlagAccessEnded, ""},
+		{"arrived after the stamp", &shiftsync.StoredRecord{RecordRef: ref, ReceivedAt: now.Add(-30 * time.Minute), CreatedByDevice: "phone-2"}, "", shiftsync.ReasonPermissionDenied},
+		{"the device's own create", &shiftsync.StoredRecord{RecordRef: ref, ReceivedAt: now.Add(-30 * time.Minute), CreatedByDevice: "phone-1"}, shiftsync.FlagAccessEnded, ""},
+	}
+	for _, tt := range tests {
+		flag, rej := scope.AuthorizeWrite(m, tt.stored, now)
+		if flag != tt.flag || (rej == nil) != (tt.reason == "") || (rej != nil && rej.Reason != tt.reason) {
+			t.Errorf("%s: AuthorizeWrite() = %q, %v; want %q, %q", tt.name, flag, rej, tt.flag, tt.reason)
 		}
 	}
 }

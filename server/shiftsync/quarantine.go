@@ -1,6 +1,8 @@
 package shiftsync
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -30,6 +32,20 @@ const (
 func QuarantineDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// QuarantinePayload returns the stored form of a quarantined mutation, whole:
+// its JSON, without HTML escaping, so a '<', '>' or '&' the device sent is
+// kept as one byte, not six. Its length is the size [CheckQuarantineBounds]
+// judges.
+func QuarantinePayload(m *Mutation) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // CheckQuarantineBounds decides whether a mutation whose stored form is

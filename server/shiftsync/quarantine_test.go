@@ -18,12 +18,22 @@ func TestScope_Claim(t *testing.T) {
 	worker := shiftsync.Scope{Grants: []shiftsync.Grant{{ServiceID: "s1", Role: shiftsync.RoleSupportWorker, Start: now.AddDate(-1, 0, 0)}}}
 	leaver := shiftsync.Scope{Grants: []shiftsync.Grant{{ServiceID: "s1", Role: shiftsync.RoleSupportWorker, Start: now.AddDate(-1, 0, 0), End: now.Add(-time.Hour)}}}
 	const id = "019c9d2e-7a00-7000-8000-0000000000a1"
-	ours := &shiftsync.RecordRef{RecordID: id, RecordType: "incident", ServiceID: "s1", PersonID: "p1"}
-	theirs := &shiftsync.RecordRef{RecordID: id, RecordType: "incident", ServiceID: "s2", PersonID: "p9"}
-	concern := &shiftsync.RecordRef{RecordID: id, RecordType: "safeguarding_concern", ServiceID: "s1", PersonID: "p1"}
+	const device = "phone-1"
+	stored := func(r shiftsync.RecordRef, received time.Time, createdBy string) *shiftsync.StoredRecord {
+		r.RecordID = id
+		return &shiftsync.StoredRecord{RecordRef: r, ReceivedAt: received, CreatedByDevice: createdBy}
+	}
+	weekAgo := now.AddDate(0, 0, -7)
+	ours := stored(shiftsync.RecordRef{RecordType: "incident", ServiceID: "s1", PersonID: "p1"}, weekAgo, "phone-2")
+	theirs := stored(shiftsync.RecordRef{RecordType: "incident", ServiceID: "s2", PersonID: "p9"}, weekAgo, "phone-2")
+	concern := stored(shiftsync.RecordRef{RecordType: "safeguarding_concern", ServiceID: "s1", PersonID: "p1"}, weekAgo, "phone-2")
+	// Received after the leaver left (an hour ago): by a colleague's
+	// device, and by the leaver's own (their offline create, pushed first).
+	arrivedLater := stored(ours.RecordRef, now.Add(-30*time.Minute), "phone-2")
+	ownOffline := stored(ours.RecordRef, now.Add(-30*time.Minute), device)
 	base := shiftsync.Version{HLC: shiftsync.HLC{WallMS: now.Add(-2 * time.Hour).UnixMilli()}, DeviceID: "d"}
 	mutation := func(withBase bool, written time.Time) *shiftsync.Mutation {
-		m := &shiftsync.Mutation{RecordRef: shiftsync.RecordRef{RecordID: id, RecordType: "incident", ServiceID: "s1", PersonID: "p1"},
+		m := &shiftsync.Mutation{RecordRef: shiftsync.RecordRef{RecordID: id, RecordType: "incident", ServiceID: "s1", PersonID: "p1"}, DeviceID: device,
 			HLC: shiftsync.HLC{WallMS: written.UnixMilli()}, Fields: []shiftsync.FieldEdit{{Field: "place"}}}
 		if withBase {
 			m.Fields[0].Base = base
@@ -33,10 +43,10 @@ func TestScope_Claim(t *testing.T) {
 	tests := []struct {
 		name    string
 		scope   shiftsync.Scope
-		stored  *shiftsync.RecordRef
+		stored  *shiftsync.StoredRecord
 		edit    bool
 		written time.Time
-		want    *shiftsync.RecordRef
+		want    *shiftsync.StoredRecord
 		reason  shiftsync.Reason
 	}{
 		{"a create", worker, nil, false, now, nil, ""},
@@ -48,12 +58,19 @@ func TestScope_Claim(t *testing.T) {
 		{"an edit of a concern support workers only raise", worker, concern, true, now, nil, shiftsync.ReasonUnknownRecord},
 		{"a leaver's edit written while a member", leaver, ours, true, now.Add(-2 * time.Hour), ours, ""},
 		{"a leaver's edit written after leaving", leaver, ours, true, now, nil, shiftsync.ReasonUnknownRecord},
+		{"a leaver's back-dated edit of a record that arrived after they left", leaver, arrivedLater, true, now.Add(-2 * time.Hour), nil, shiftsync.ReasonUnknownRecord},
+		{"a leaver's back-dated create reusing such a record's id", leaver, arrivedLater, false, now.Add(-2 * time.Hour), nil, shiftsync.ReasonRecordIDTaken},
+		{"a leaver's edit of their own offline create", leaver, ownOffline, true, now.Add(-2 * time.Hour), ownOffline, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, rej := tt.scope.Claim(mutation(tt.edit, tt.written), tt.stored, now)
-			if got != tt.want || (rej == nil) != (tt.reason == "") || (rej != nil && rej.Reason != tt.reason) {
-				t.Fatalf("Claim() = %v, %v; want %v, %q", got, rej, tt.want, tt.reason)
+			var want *shiftsync.RecordRef
+			if tt.want != nil {
+				want = &tt.want.RecordRef
+			}
+			if !cmp.Equal(want, got) || (rej == nil) != (tt.reason == "") || (rej != nil && rej.Reason != tt.reason) {
+				t.Fatalf("Claim() = %v, %v; want %v, %q", got, rej, want, tt.reason)
 			}
 			if rej == nil {
 				return

@@ -28,6 +28,24 @@ type RecordRef struct {
 	Agency string
 }
 
+// StoredRecord is a record as the server holds it: its envelope, when the
+// server received the mutation that created it, and the device that sent
+// that mutation.
+type StoredRecord struct {
+	RecordRef
+	ReceivedAt      time.Time
+	CreatedByDevice string
+}
+
+// HeldAt reports whether the device could have held the record at t: the
+// server had received it before t, so the device could have pulled it
+// then, or the device created it itself (its own offline create, pushed
+// first). A time a device stamps on a mutation is the device's to choose;
+// it says something of a record only when this holds.
+func (r *StoredRecord) HeldAt(deviceID string, t time.Time) bool {
+	return r.ReceivedAt.Before(t) || r.CreatedByDevice == deviceID
+}
+
 // AgencyField is the field of an agency-assigned record naming the partner
 // agency it is assigned to.
 const AgencyField = "agency"

@@ -170,7 +170,8 @@ func (s *SyncService) apply(ctx context.Context, tx *Tx, scope shiftsync.Scope, 
 	}
 	var flag shiftsync.Flag
 	if rej == nil {
-		flag, rej = scope.AuthorizeWrite(m, stored == nil, tx.now)
+		// Claim let held through: it is the record stored names, or none.
+		flag, rej = scope.AuthorizeWrite(m, held, tx.now)
 	}
 	if rej == nil {
 		if current, err = loadFieldHeads(ctx, tx, m.RecordID); err != nil {
@@ -319,7 +320,7 @@ func checkAddendum(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shifts
 	// A record its author may not see and one that does not exist get the
 	// same answer, so an addendum cannot probe for records; nor does the
 	// answer quote the envelope of one it may see.
-	if target == nil || !scope.Sees(*target, tx.now, m.HLC.Time()) {
+	if target == nil || !scope.Knows(target, m, tx.now) {
 		return &shiftsync.MutationError{Reason: shiftsync.ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
 	}
 	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
@@ -407,8 +408,17 @@ func scanRecordRef(row *sql.Row, id string) (*shiftsync.RecordRef, error) {
 	return &r, err
 }
 
-func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.RecordRef, error) {
-	return scanRecordRef(tx.queryRow(ctx, recordRefQuery, id), id)
+// loadRecord returns the record stored under id: nil when there is none.
+func loadRecord(ctx context.Context, tx *Tx, id string) (*shiftsync.StoredRecord, error) {
+	r := shiftsync.StoredRecord{RecordRef: shiftsync.RecordRef{RecordID: id}}
+	var received int64
+	err := tx.queryRow(ctx, `SELECT record_type, service_id, person_id, agency, received_at, created_by_device FROM records WHERE record_id = ?`, id).
+		Scan(&r.RecordType, &r.ServiceID, &r.PersonID, &r.Agency, &received, &r.CreatedByDevice)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	r.ReceivedAt = time.UnixMilli(received).UTC()
+	return &r, err
 }
 
 // sqlList returns n comma-separated placeholders for an IN list (n > 0).
@@ -476,7 +486,7 @@ func insertMutation(ctx context.Context, tx *Tx, m *shiftsync.Mutation, r shifts
 // nothing of it, counts the overflow under the same services, and answers
 // it not processed with the bound's reason: the device keeps it.
 func quarantine(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync.Mutation, rej *shiftsync.MutationError) (shiftsync.MutationResult, error) {
-	payload, err := json.Marshal(m)
+	payload, err := shiftsync.QuarantinePayload(m)
 	if err != nil {
 		return shiftsync.MutationResult{}, err
 	}
