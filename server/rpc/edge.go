@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,9 +34,12 @@ const (
 	// DefaultPublicBodyTimeout is how long the body of a request without a
 	// token may take to arrive.
 	DefaultPublicBodyTimeout = 10 * time.Second
-	// DefaultMaxPublicRequests bounds the requests without a token that
-	// send a body served at once; beyond it they are refused at once.
+	// DefaultMaxPublicRequests bounds the requests without a token whose
+	// bodies are being read at once; beyond it they are refused at once.
 	DefaultMaxPublicRequests = 64
+	// DefaultMaxPublicPerSource is the share of those one source (see
+	// [shiftsync.SourceKey]) may hold, so one stranger cannot take them all.
+	DefaultMaxPublicPerSource = 8
 	// maxTokenBytes bounds the bearer token read from a request, so a huge
 	// header costs nothing to refuse.
 	maxTokenBytes = 8 << 10
@@ -55,12 +60,18 @@ const (
 // detail, records the refusal in Refusals, and closes an HTTP/1 connection
 // without reading the body. Other paths are public: their bodies are held
 // to MaxPublicBodyBytes and PublicBodyTimeout, and at most
-// MaxPublicRequests of those that send a body are served at once (the next
-// is answered resource_exhausted at once), so strangers cannot hold the
-// server's connections with slow bodies.
+// MaxPublicRequests of them, MaxPublicPerSource from one source, are read
+// at once (the next is answered resource_exhausted at once), so strangers
+// cannot hold the server's connections with slow bodies. A request holds
+// its place only while its body is being read: it is given back when the
+// body reaches its end or is closed, or the handler returns, whichever is
+// first, so a long-lived stream holds none.
 //
-// Every request's context carries its source ([shiftsync.SourceKey] of the
-// peer's address). A body that is too large or too slow is refused with
+// Every request's context carries its source: [shiftsync.SourceKey] of the
+// peer's address or, when the peer is in TrustedProxies, of the right-most
+// X-Forwarded-For address not in TrustedProxies (the client the nearest
+// untrusted hop saw); the header of any other peer is ignored, so a
+// stranger cannot choose their source. A body that is too large or too slow is refused with
 // resource_exhausted or unavailable, with ErrorInfo; a body left unread
 // when the handler returns is not waited for: the HTTP/1 connection closes.
 type Edge struct {
@@ -78,7 +89,13 @@ type Edge struct {
 	PublicBodyTimeout time.Duration
 	// MaxPublicRequests defaults to DefaultMaxPublicRequests.
 	MaxPublicRequests int
-	Logger            *slog.Logger
+	// MaxPublicPerSource defaults to DefaultMaxPublicPerSource, and is at
+	// most MaxPublicRequests.
+	MaxPublicPerSource int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client; none by default.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Wrap returns next behind the edge.
@@ -88,23 +105,30 @@ func (e Edge) Wrap(next http.Handler) http.Handler {
 	e.BodyTimeout = cmp.Or(e.BodyTimeout, DefaultBodyTimeout)
 	e.PublicBodyTimeout = cmp.Or(e.PublicBodyTimeout, DefaultPublicBodyTimeout)
 	e.Logger = cmp.Or(e.Logger, slog.Default())
-	return &edge{Edge: e, next: next, errors: connect.NewErrorWriter(), public: make(chan struct{}, cmp.Or(e.MaxPublicRequests, DefaultMaxPublicRequests))}
+	e.MaxPublicRequests = cmp.Or(e.MaxPublicRequests, DefaultMaxPublicRequests)
+	e.MaxPublicPerSource = min(cmp.Or(e.MaxPublicPerSource, DefaultMaxPublicPerSource), e.MaxPublicRequests)
+	return &edge{Edge: e, next: next, errors: connect.NewErrorWriter(), bySource: map[string]int{}}
 }
 
 type edge struct {
 	Edge
 	next   http.Handler
 	errors *connect.ErrorWriter
-	public chan struct{} // a slot per public request with a body being served
+
+	mu       sync.Mutex
+	public   int            // public requests whose bodies are being read
+	bySource map[string]int // of them, by source
 }
 
 // ServeHTTP implements [http.Handler].
 func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := shiftsync.NewContextWithSource(r.Context(), shiftsync.SourceKey(r.RemoteAddr))
+	source := e.source(r)
+	ctx := shiftsync.NewContextWithSource(r.Context(), source)
 	rc := http.NewResponseController(w)
 	hasBody := r.ContentLength != 0
 	limit, timeout := e.MaxPublicBodyBytes, e.PublicBodyTimeout
 	var b *body
+	release := func() {}
 	defer func() {
 		// Whatever the handler left unread is not waited for: net/http
 		// would otherwise read up to 256 KiB of it, at the sender's pace,
@@ -122,13 +146,12 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = shiftsync.NewContextWithPrincipal(ctx, p)
 		limit, timeout = e.MaxBodyBytes, e.BodyTimeout
 	} else if hasBody {
-		select {
-		case e.public <- struct{}{}:
-			defer func() { <-e.public }()
-		default:
+		if !e.take(source) {
 			e.refuse(w, r, newError(shiftsync.CodeResourceExhausted, "the server is answering too many requests without a token; try again in a minute"))
 			return
 		}
+		release = sync.OnceFunc(func() { e.give(source) })
+		defer release()
 	}
 	r = r.WithContext(ctx) // a copy: net/http keeps the body it gave us
 	if hasBody {
@@ -137,10 +160,68 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if enveloped(r.Header.Get("Content-Type")) {
 			wire += envelopeBytes
 		}
-		b = &body{r: http.MaxBytesReader(w, r.Body, wire), rc: rc, limit: limit, timeout: timeout}
+		b = &body{r: http.MaxBytesReader(w, r.Body, wire), rc: rc, limit: limit, timeout: timeout, done: release}
 		r.Body = b
 	}
 	e.next.ServeHTTP(w, r)
+}
+
+// take holds a place for a public request from source, and reports
+// whether there was one.
+func (e *edge) take(source string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.public >= e.MaxPublicRequests || e.bySource[source] >= e.MaxPublicPerSource {
+		return false
+	}
+	e.public++
+	e.bySource[source]++
+	return true
+}
+
+// give gives back a place taken for source.
+func (e *edge) give(source string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.public--
+	if e.bySource[source]--; e.bySource[source] == 0 {
+		delete(e.bySource, source)
+	}
+}
+
+// source returns the source key of the request (see [Edge]).
+func (e *edge) source(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !e.trusted(peer.Addr()) {
+		return shiftsync.SourceKey(r.RemoteAddr)
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		list := strings.Split(hops[i], ",")
+		for j := len(list) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(list[j]))
+			if err != nil {
+				// Not written by a proxy we trust: what lies beyond
+				// it cannot be believed either.
+				return shiftsync.SourceKey(r.RemoteAddr)
+			}
+			if !e.trusted(hop) {
+				return shiftsync.SourceKey(hop.String())
+			}
+		}
+	}
+	return shiftsync.SourceKey(r.RemoteAddr)
+}
+
+// trusted reports whether addr is one of the TrustedProxies.
+func (e *edge) trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range e.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // protected reports whether path needs a token.
@@ -198,12 +279,14 @@ func enveloped(contentType string) bool {
 // envelope the protocol wraps it in) and a read deadline. Its errors are
 // Connect errors with ErrorInfo, which connect-go passes to the client as
 // they are. Once it is read to the end the deadline is lifted, so a
-// Subscribe stream, whose request is one small message, lives on.
+// Subscribe stream, whose request is one small message, lives on, and done
+// is called, as it is when the body is closed.
 type body struct {
 	r       io.ReadCloser
 	rc      *http.ResponseController
 	limit   int64
 	timeout time.Duration
+	done    func()
 	eof     atomic.Bool
 }
 
@@ -215,6 +298,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		b.eof.Store(true)
 		_ = b.rc.SetReadDeadline(time.Time{})
+		b.done()
 	case errors.As(err, &maxBytes):
 		err = tooLarge(b.limit)
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -224,7 +308,10 @@ func (b *body) Read(p []byte) (int, error) {
 }
 
 // Close implements [io.Closer].
-func (b *body) Close() error { return b.r.Close() }
+func (b *body) Close() error {
+	b.done()
+	return b.r.Close()
+}
 
 // byteSize writes n bytes for people: "8 MiB", "64 KiB", "100 bytes".
 func byteSize(n int64) string {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,14 @@ func TestEdge_GzipBomb(t *testing.T) {
 // body on a new connection, and returns the connection and its reader.
 func rawRequest(t *testing.T, url, path, header string, contentLength int, first string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	return rawRequestFrom(t, "", url, path, header, contentLength, first)
+}
+
+// rawRequestFrom is rawRequest on a connection from the loopback address
+// local ("" for any).
+func rawRequestFrom(t *testing.T, local, url, path, header string, contentLength int, first string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := dialer(local).Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +157,24 @@ func rawRequest(t *testing.T, url, path, header string, contentLength int, first
 	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: shiftsync\r\nContent-Type: application/proto\r\nContent-Length: %d\r\n%s\r\n%s", path, contentLength, header, first)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	return conn, bufio.NewReader(conn)
+}
+
+// dialer dials from the loopback address local ("" for any), so a test can
+// call as several sources.
+func dialer(local string) *net.Dialer {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	return d
+}
+
+// clientFrom is an HTTP client (unencrypted HTTP/2, as gRPC needs) whose
+// connections come from the loopback address local.
+func clientFrom(local string) *http.Client {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: protocols, DialContext: dialer(local).DialContext}}
 }
 
 // errorInfo returns the ErrorInfo code of a Connect unary error body.
@@ -197,15 +223,17 @@ func TestEdge_RefusesBeforeTheBody(t *testing.T) {
 }
 
 // TestEdge_CapsPublicRequests holds every slot for requests without a token
-// with slow enrolment bodies: the next public request is refused
-// resource_exhausted at once, and public calls work again once they are
-// gone; authenticated calls are not held up meanwhile.
+// with slow enrolment bodies from eight sources, each its share: the next
+// public request, from any source, is refused resource_exhausted at once,
+// and public calls work again once they are gone; authenticated calls are
+// not held up meanwhile.
 func TestEdge_CapsPublicRequests(t *testing.T) {
 	s := shiftsynctest.NewServer(t)
 	ctx := context.Background()
 	var slow []net.Conn
-	for range rpc.DefaultMaxPublicRequests {
-		conn, _ := rawRequest(t, s.URL, "/"+authv1connect.AuthServiceName+"/Enrol", "", 100, "\x0a")
+	for i := range rpc.DefaultMaxPublicRequests {
+		source := fmt.Sprintf("127.0.0.%d", 10+i/rpc.DefaultMaxPublicPerSource)
+		conn, _ := rawRequestFrom(t, source, s.URL, "/"+authv1connect.AuthServiceName+"/Enrol", "", 100, "\x0a")
 		slow = append(slow, conn)
 	}
 	health := grpchealth.NewClient(shiftsynctest.HTTPClient(), s.URL, connect.WithGRPC())
@@ -240,6 +268,129 @@ func TestEdge_CapsPublicRequests(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("health Check() after the slow requests left: %v", err)
+	}
+}
+
+// TestEdge_OneSourceCannotStopEnrolment has one stranger (127.0.0.2) open
+// 64 health Watch streams and 64 slow enrolment bodies, as many as the
+// server serves without a token at once: a phone elsewhere (127.0.0.3)
+// still enrols with a valid code. Watch is not served (a static status
+// never changes), and the stranger is held to its share of the public
+// requests.
+func TestEdge_OneSourceCannotStopEnrolment(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	code, _, err := s.Identity.IssueEnrolmentCode(ctx, shiftsync.Principal{UserID: "shiftsynctest"}, "ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stranger := grpchealth.NewClient(clientFrom("127.0.0.2"), s.URL, connect.WithGRPC())
+	var watchErr error
+	for i := range rpc.DefaultMaxPublicRequests {
+		// The first event is the status, or the error that ends the stream.
+		event := <-stranger.Watch(ctx, &grpchealth.CheckRequest{Service: syncv1connect.SyncServiceName})
+		if event.Err == nil {
+			watchErr = fmt.Errorf("watch %d: a status, and the stream stays open", i)
+		} else if connect.CodeOf(event.Err) != connect.CodeUnimplemented {
+			t.Fatalf("watch %d: %v", i, event.Err)
+		}
+	}
+	for range rpc.DefaultMaxPublicRequests {
+		rawRequestFrom(t, "127.0.0.2", s.URL, "/"+authv1connect.AuthServiceName+"/Enrol", "", 100, "\x0a")
+	}
+	// The stranger's share is full once a Check of theirs is refused.
+	deadline := time.Now().Add(10 * time.Second)
+	_, err = stranger.Check(ctx, &grpchealth.CheckRequest{Service: syncv1connect.SyncServiceName})
+	for err == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		_, err = stranger.Check(ctx, &grpchealth.CheckRequest{Service: syncv1connect.SyncServiceName})
+	}
+	if shiftsynctest.ErrorCode(err) != string(shiftsync.CodeResourceExhausted) {
+		t.Fatalf("the stranger's Check() with their share held: %v, want resource_exhausted", err)
+	}
+
+	phone := authv1connect.NewAuthServiceClient(clientFrom("127.0.0.3"), s.URL)
+	if _, err := phone.Enrol(ctx, &authv1.EnrolRequest{Code: code, DeviceLabel: "Ana's new phone"}); err != nil {
+		t.Errorf("Enrol() from another source while the stranger holds what they can: %v, want enrolled", err)
+	}
+	if watchErr != nil {
+		t.Errorf("health Watch is served: %v; want unimplemented", watchErr)
+	}
+}
+
+// TestEdge_StreamHoldsNoPublicSlot opens twice as many health Watch
+// streams from one source as there are public slots, behind an edge that
+// serves Watch: each gives its slot back once its request has been read, so
+// each is answered and a Check still is.
+func TestEdge_StreamHoldsNoPublicSlot(t *testing.T) {
+	h := http.NewServeMux()
+	h.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker()))
+	edge := rpc.Edge{Refusals: rpc.NewRefusalLog(nil, nil, nil)}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = rpc.NewServer(edge.Wrap(h))
+	srv.Start()
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	health := grpchealth.NewClient(shiftsynctest.HTTPClient(), srv.URL, connect.WithGRPC())
+	for i := range 2 * rpc.DefaultMaxPublicRequests {
+		if event := <-health.Watch(ctx, &grpchealth.CheckRequest{}); event.Err != nil {
+			t.Fatalf("watch %d with %d open: %v", i+1, i, event.Err)
+		}
+	}
+	if _, err := health.Check(ctx, &grpchealth.CheckRequest{}); err != nil {
+		t.Errorf("Check() with %d Watch streams open: %v", 2*rpc.DefaultMaxPublicRequests, err)
+	}
+}
+
+// TestEdge_TrustedProxies checks the source of requests: the peer's
+// address, whatever X-Forwarded-For claims, unless the peer is a trusted
+// proxy; then the right-most forwarded address not of a trusted proxy.
+func TestEdge_TrustedProxies(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, shiftsync.SourceFromContext(r.Context()))
+	})
+	edge := rpc.Edge{Refusals: rpc.NewRefusalLog(nil, nil, nil), TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("10.0.0.0/8"),
+	}}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = rpc.NewServer(edge.Wrap(h))
+	srv.Start()
+	defer srv.Close()
+
+	for _, tt := range []struct {
+		name, peer string
+		forwarded  []string
+		want       string
+	}{
+		{"untrusted peer, forged header", "127.0.0.1", []string{"203.0.113.9"}, "127.0.0.1"},
+		{"untrusted peer, trusted-looking header", "127.0.0.3", []string{"203.0.113.9, 10.1.2.3"}, "127.0.0.3"},
+		{"trusted peer, no header", "127.0.0.2", nil, "127.0.0.2"},
+		{"trusted peer", "127.0.0.2", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"client's own claims to the left", "127.0.0.2", []string{"198.51.100.7, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted hops skipped", "127.0.0.2", []string{"198.51.100.7, 203.0.113.9, 10.1.2.3"}, "203.0.113.9"},
+		{"several headers", "127.0.0.2", []string{"198.51.100.7", "203.0.113.9", "10.1.2.3"}, "203.0.113.9"},
+		{"IPv6 client", "127.0.0.2", []string{"2001:db8:1:2::7"}, "2001:db8:1:2::/64"},
+		{"garbage before a trusted hop", "127.0.0.2", []string{"198.51.100.7, evil, 10.1.2.3"}, "127.0.0.2"},
+		{"only trusted hops", "127.0.0.2", []string{"10.9.9.9"}, "127.0.0.2"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		for _, v := range tt.forwarded {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		res, err := (&http.Client{Transport: &http.Transport{DialContext: dialer(tt.peer).DialContext}}).Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(got) != tt.want {
+			t.Errorf("%s: from %s with X-Forwarded-For %q: source %q, want %q", tt.name, tt.peer, tt.forwarded, got, tt.want)
+		}
 	}
 }
 

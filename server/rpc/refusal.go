@@ -13,40 +13,48 @@ import (
 
 // Bounds of the refusal log.
 const (
-	// refusalWindow is the period over which one source's refusals are
-	// counted into one audit entry.
+	// refusalWindow is the period whose refusals are counted into one
+	// audit entry.
 	refusalWindow = time.Minute
+	// maxImmediateRefusals bounds the entries written at once in one
+	// window, whatever the number of sources.
+	maxImmediateRefusals = 64
 	// maxRefusalSources bounds the sources counted apart in one window;
 	// the refusals of any further source are counted together under
 	// otherSources.
 	maxRefusalSources = 1024
 	otherSources      = "other"
+	// refusalSummarySubject is the subject of a window's count.
+	refusalSummarySubject = "summary"
 )
 
 // RefusalLog writes refused tokens and credentials to the audit log in
 // aggregate, so a flood of garbage from strangers cannot flood the log. Per
-// source (see [shiftsync.SourceKey]) and minute it writes the first refusal
-// at once, naming what was refused, and when the minute is over, if more
-// followed, one entry counting them all by code. A minute's count is written
-// at the next refusal after the minute (from any source) or by Flush. It
-// holds at most 1,024 sources at a time; beyond that, refusals are counted
-// under the source "other", so its memory and the entries it writes per
-// minute are bounded whoever calls. It is safe for concurrent use.
+// source (see [shiftsync.SourceKey]) it writes the first refusal of each
+// minute at once, naming what was refused, up to 64 such entries a minute
+// from all sources together; when the minute is over, if any of its
+// refusals was not written at once, it writes one entry counting them all,
+// by code and by source. It counts at most 1,024 sources apart in a minute;
+// beyond that, refusals are counted under the source "other". So its memory
+// and the entries it writes per minute (at most 65) are bounded whoever
+// calls. A minute's count is written by FlushEvery once the minute is over,
+// at the next refusal after it, or by Flush. It is safe for concurrent use.
 type RefusalLog struct {
 	audit shiftsync.AuditLog
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu      sync.Mutex
-	windows map[string]*refusalCount // by source
-	swept   time.Time                // no window started before this
+	mu     sync.Mutex
+	window *refusalWindowCount // nil when nothing was refused this minute
 }
 
-// refusalCount is one source's refusals in the minute starting at start.
-type refusalCount struct {
-	start time.Time
-	total int
-	codes map[shiftsync.Code]int
+// refusalWindowCount is the refusals of the minute starting at start.
+type refusalWindowCount struct {
+	start     time.Time
+	total     int
+	immediate int // refusals written at once
+	codes     map[shiftsync.Code]int
+	sources   map[string]int
 }
 
 // NewRefusalLog returns a RefusalLog writing to audit, logging its own
@@ -55,7 +63,7 @@ func NewRefusalLog(audit shiftsync.AuditLog, log *slog.Logger, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	return &RefusalLog{audit: audit, log: cmp.Or(log, slog.Default()), now: now, windows: map[string]*refusalCount{}}
+	return &RefusalLog{audit: audit, log: cmp.Or(log, slog.Default()), now: now}
 }
 
 // Refused records that the request in ctx was refused for cause. subject
@@ -64,83 +72,93 @@ func NewRefusalLog(audit shiftsync.AuditLog, log *slog.Logger, now func() time.T
 // refused anyway.
 func (l *RefusalLog) Refused(ctx context.Context, subject string, cause error) {
 	code := shiftsync.ErrorCode(cause)
-	now := l.now()
-	start := now.Truncate(refusalWindow)
+	start := l.now().Truncate(refusalWindow)
 	source := cmp.Or(shiftsync.SourceFromContext(ctx), "unknown")
 
 	l.mu.Lock()
-	ended := l.endedLocked(start, false)
-	w, ok := l.windows[source]
-	if !ok && len(l.windows) >= maxRefusalSources {
-		source = otherSources
-		w, ok = l.windows[source]
+	ended := l.endedLocked(start)
+	w := l.window
+	if w == nil {
+		w = &refusalWindowCount{start: start, codes: map[shiftsync.Code]int{}, sources: map[string]int{}}
+		l.window = w
 	}
-	first := !ok
-	if first {
-		w = &refusalCount{start: start, codes: map[shiftsync.Code]int{}}
-		l.windows[source] = w
+	if _, ok := w.sources[source]; !ok && len(w.sources) >= maxRefusalSources {
+		source = otherSources
+	}
+	immediate := w.sources[source] == 0 && w.immediate < maxImmediateRefusals
+	if immediate {
+		w.immediate++
 	}
 	w.total++
 	w.codes[code]++
+	w.sources[source]++
 	l.mu.Unlock()
 
 	l.write(ctx, ended)
-	if first {
+	if immediate {
 		l.audit1(ctx, subject, map[string]any{"code": code, "source": source})
 	}
 }
 
-// Flush writes the counts of every window, ended or not, and forgets them.
-// Call it when the server stops.
+// FlushEvery writes each minute's count soon after the minute is over,
+// checking every d, until ctx ends, so counts do not wait for the next
+// refusal.
+func (l *RefusalLog) FlushEvery(ctx context.Context, d time.Duration) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		ended := l.endedLocked(l.now().Truncate(refusalWindow))
+		l.mu.Unlock()
+		l.write(context.WithoutCancel(ctx), ended)
+	}
+}
+
+// Flush writes the count of the current minute, ended or not, and forgets
+// it. Call it when the server stops.
 func (l *RefusalLog) Flush(ctx context.Context) {
 	l.mu.Lock()
-	ended := l.endedLocked(time.Time{}, true)
+	ended := l.window
+	l.window = nil
 	l.mu.Unlock()
 	l.write(ctx, ended)
 }
 
-// endedLocked removes the windows that started before start (all of them,
-// if all) and returns those with more than their first refusal to count.
-func (l *RefusalLog) endedLocked(start time.Time, all bool) map[string]*refusalCount {
-	var ended map[string]*refusalCount
-	if !all {
-		if !start.After(l.swept) {
-			return nil
-		}
-		l.swept = start
+// endedLocked removes the window if it started before start, and returns
+// it.
+func (l *RefusalLog) endedLocked(start time.Time) *refusalWindowCount {
+	w := l.window
+	if w == nil || !w.start.Before(start) {
+		return nil
 	}
-	for source, w := range l.windows {
-		if !all && !w.start.Before(start) {
-			continue
-		}
-		delete(l.windows, source)
-		if w.total > 1 {
-			if ended == nil {
-				ended = map[string]*refusalCount{}
-			}
-			ended[source] = w
-		}
-	}
-	return ended
+	l.window = nil
+	return w
 }
 
-// write audits the count of each ended window.
-func (l *RefusalLog) write(ctx context.Context, ended map[string]*refusalCount) {
-	for source, w := range ended {
-		l.audit1(ctx, source, map[string]any{
-			"source":  source,
-			"from":    w.start.UTC().Format(time.RFC3339),
-			"to":      w.start.Add(refusalWindow).UTC().Format(time.RFC3339),
-			"refused": w.total,
-			"codes":   w.codes,
-		})
+// write audits the count of an ended window (nil: none) if some of its
+// refusals were not written at once.
+func (l *RefusalLog) write(ctx context.Context, w *refusalWindowCount) {
+	if w == nil || w.total == w.immediate {
+		return
 	}
+	l.audit1(ctx, refusalSummarySubject, map[string]any{
+		"from":    w.start.UTC().Format(time.RFC3339),
+		"to":      w.start.Add(refusalWindow).UTC().Format(time.RFC3339),
+		"refused": w.total,
+		"codes":   w.codes,
+		"sources": w.sources,
+	})
 }
 
 // audit1 writes one token.refused entry; the detail holds only codes,
 // counts, sources and times.
 func (l *RefusalLog) audit1(ctx context.Context, subject string, detail map[string]any) {
-	b, _ := json.Marshal(detail) // strings, ints and a map of them
+	b, _ := json.Marshal(detail) // strings, ints and maps of them
 	if err := l.audit.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditTokenRefused, Subject: subject, Detail: string(b)}); err != nil {
 		l.log.ErrorContext(ctx, "audit of a refused token failed", "err", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,11 +14,11 @@ import (
 	"github.com/shiftsync/shiftsync/server/sqlite"
 )
 
-// TestRefusalLog_Bounded refuses one token from each of 5,000 sources in a
-// minute: the log holds at most 1,024 sources apart and one bucket for the
-// rest, writes an entry for each of those and, after the minute, one count
-// for the rest; nothing is lost from the counts.
-func TestRefusalLog_Bounded(t *testing.T) {
+// refusalStore opens an audit store in a temporary directory and returns
+// it with a function counting its token.refused entries that match where
+// (an SQL condition, or "").
+func refusalStore(t *testing.T) (*sqlite.DB, func(where string) int) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.db")
 	db := sqlite.NewDB(path)
 	db.Logger = slog.New(slog.DiscardHandler)
@@ -25,23 +26,12 @@ func TestRefusalLog_Bounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	now := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
-	l := NewRefusalLog(db, nil, func() time.Time { return now })
-	refused := shiftsync.Errorf(shiftsync.CodeUnauthenticated, "invalid access token")
-	const sources = 5000
-	for i := range sources {
-		ctx := shiftsync.NewContextWithSource(context.Background(), fmt.Sprintf("198.51.%d.%d", i/256, i%256))
-		l.Refused(ctx, "sha256:x", refused)
-		if len(l.windows) > maxRefusalSources+1 {
-			t.Fatalf("after %d sources the log holds %d, want at most %d", i+1, len(l.windows), maxRefusalSources+1)
-		}
-	}
 	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	count := func(where string) int {
+	t.Cleanup(func() { _ = raw.Close() })
+	return db, func(where string) int {
 		t.Helper()
 		var n int
 		if err := raw.QueryRow(`SELECT count(*) FROM audit_log WHERE action = 'token.refused' ` + where).Scan(&n); err != nil {
@@ -49,15 +39,92 @@ func TestRefusalLog_Bounded(t *testing.T) {
 		}
 		return n
 	}
-	if n := count(""); n != maxRefusalSources+1 {
-		t.Errorf("%d entries for %d sources in a minute, want %d", n, sources, maxRefusalSources+1)
+}
+
+// TestRefusalLog_Bounded refuses one token from each of 5,000 sources in a
+// minute: the log counts at most 1,024 sources apart and one bucket for
+// the rest, writes at most 64 entries at once, and after the minute one
+// count of them all; nothing is lost from the count.
+func TestRefusalLog_Bounded(t *testing.T) {
+	db, count := refusalStore(t)
+	now := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	l := NewRefusalLog(db, nil, func() time.Time { return now })
+	refused := shiftsync.Errorf(shiftsync.CodeUnauthenticated, "invalid access token")
+	const sources = 5000
+	for i := range sources {
+		ctx := shiftsync.NewContextWithSource(context.Background(), fmt.Sprintf("198.51.%d.%d", i/256, i%256))
+		l.Refused(ctx, "sha256:x", refused)
+		if n := len(l.window.sources); n > maxRefusalSources+1 {
+			t.Fatalf("after %d sources the log holds %d, want at most %d", i+1, n, maxRefusalSources+1)
+		}
+	}
+	if n := count(""); n != maxImmediateRefusals {
+		t.Errorf("%d entries for %d sources in a minute, want %d", n, sources, maxImmediateRefusals)
 	}
 	now = now.Add(time.Minute)
 	l.Refused(shiftsync.NewContextWithSource(context.Background(), "203.0.113.1"), "sha256:y", refused)
-	if n := count(`AND subject = 'other' AND detail LIKE '%"refused":` + fmt.Sprint(sources-maxRefusalSources) + `,%'`); n != 1 {
-		t.Errorf("no count of the %d refusals beyond the first %d sources", sources-maxRefusalSources, maxRefusalSources)
+	summary := fmt.Sprintf(`AND subject = 'summary' AND detail LIKE '%%"refused":%d,%%' AND detail LIKE '%%"other":%d%%'`, sources, sources-maxRefusalSources)
+	if n := count(summary); n != 1 {
+		t.Errorf("no count of the minute's %d refusals with %d beyond the first %d sources", sources, sources-maxRefusalSources, maxRefusalSources)
 	}
-	if len(l.windows) != 1 {
-		t.Errorf("the log still holds %d sources after the minute, want 1", len(l.windows))
+	if n := count(""); n != maxImmediateRefusals+2 {
+		t.Errorf("%d entries after the next minute's first refusal, want %d", n, maxImmediateRefusals+2)
+	}
+	if len(l.window.sources) != 1 {
+		t.Errorf("the log still holds %d sources after the minute, want 1", len(l.window.sources))
+	}
+}
+
+// TestRefusalLog_ManySources refuses 1,000 sources, ten times each, in one
+// minute: the log writes 64 entries at once and one count after the
+// minute, 65 in all, not one or two per source.
+func TestRefusalLog_ManySources(t *testing.T) {
+	db, count := refusalStore(t)
+	now := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	l := NewRefusalLog(db, nil, func() time.Time { return now })
+	refused := shiftsync.Errorf(shiftsync.CodeUnauthenticated, "invalid access token")
+	for i := range 1000 {
+		ctx := shiftsync.NewContextWithSource(context.Background(), fmt.Sprintf("2001:db8:0:%x::/64", i))
+		for range 10 {
+			l.Refused(ctx, "sha256:x", refused)
+		}
+	}
+	l.Flush(context.Background())
+	if n := count(""); n != 65 {
+		t.Errorf("%d entries for 1,000 sources in a minute, want 65", n)
+	}
+	if n := count(`AND subject = 'summary' AND detail LIKE '%"refused":10000,%' AND detail LIKE '%"2001:db8:0:3e7::/64":10%'`); n != 1 {
+		t.Error("the minute's count does not hold every refusal and every source")
+	}
+}
+
+// TestRefusalLog_FlushEvery refuses a token twice and lets the minute end
+// with no further refusal: the minute's count is written by the timer.
+func TestRefusalLog_FlushEvery(t *testing.T) {
+	db, count := refusalStore(t)
+	start := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	var clock atomic.Int64 // the time, in Unix nanoseconds: FlushEvery reads it
+	clock.Store(start.UnixNano())
+	l := NewRefusalLog(db, nil, func() time.Time { return time.Unix(0, clock.Load()) })
+	ctx := shiftsync.NewContextWithSource(context.Background(), "203.0.113.1")
+	for range 2 {
+		l.Refused(ctx, "sha256:x", shiftsync.Errorf(shiftsync.CodeUnauthenticated, "invalid access token"))
+	}
+	loop, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.FlushEvery(loop, time.Millisecond) }()
+	defer func() { stop(); <-done }()
+
+	time.Sleep(20 * time.Millisecond)
+	if n := count(""); n != 1 {
+		t.Fatalf("%d entries before the minute is over, want the first refusal only", n)
+	}
+	clock.Store(start.Add(time.Minute).UnixNano())
+	deadline := time.Now().Add(5 * time.Second)
+	for count(`AND subject = 'summary'`) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := count(`AND subject = 'summary' AND detail LIKE '%"refused":2,%'`); n != 1 {
+		t.Errorf("%d counts of the ended minute written by the timer, want 1", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -35,6 +36,9 @@ const (
 	// DefaultHeartbeat is how often an idle Subscribe stream gets a heartbeat,
 	// and so how soon a stream ends after its access does.
 	DefaultHeartbeat = 30 * time.Second
+	// refusalFlushEvery is how often the refusal counts of a minute that
+	// is over are looked for and written.
+	refusalFlushEvery = 10 * time.Second
 )
 
 // Config holds what the transport needs. Sync, Tokens, Access, Feed and
@@ -61,17 +65,25 @@ type Config struct {
 	Heartbeat time.Duration
 	// Now is the clock of scopes and refusal counts; defaults to time.Now.
 	Now func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client (see [Edge]); none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // Handler is the server's HTTP handler (see [NewHandler]).
 type Handler struct {
 	http.Handler
 	refusals *RefusalLog
+	stop     context.CancelFunc // stops the refusal log's flushes
+	stopped  chan struct{}      // closed when they have stopped
 }
 
-// Close writes the refusal counts not yet in the audit log. Call it once
-// the HTTP server has stopped, before the store closes.
+// Close stops the timed flushes of the refusal counts and writes those not
+// yet in the audit log. Call it once, when the HTTP server has stopped,
+// before the store closes.
 func (h *Handler) Close() {
+	h.stop()
+	<-h.stopped
 	h.refusals.Flush(context.Background())
 }
 
@@ -80,7 +92,11 @@ func (h *Handler) Close() {
 // and call the service) and a plain GET /healthz, all behind the [Edge]:
 // the sync, admin and review services need a bearer token, checked before
 // their bodies are read; enrolment, refresh, health and reflection do not.
-// Every error carries an ErrorInfo detail, size refusals included.
+// Health answers Check but not Watch (unimplemented): the status never
+// changes while the server runs, so a Watch stream would only hold a
+// connection open for nothing. Every error carries an ErrorInfo detail,
+// size refusals included. It starts a goroutine writing each minute's
+// refusal counts; [Handler.Close] stops it.
 func NewHandler(c Config) *Handler {
 	log := cmp.Or(c.Logger, slog.Default())
 	now := c.Now
@@ -131,16 +147,25 @@ func NewHandler(c Config) *Handler {
 		protected = append(protected, "/"+reviewv1connect.ReviewServiceName+"/")
 		mux.Handle(reviewv1connect.NewReviewServiceHandler(&ReviewHandler{review: c.Review, log: log}, authenticated...))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(syncv1connect.SyncServiceName), public...))
+	mux.Handle(grpchealth.NewHandler(checkOnly{grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)}, public...))
 	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, authv1connect.AuthServiceName, authv1connect.AdminServiceName, reviewv1connect.ReviewServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, public...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, public...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, Logger: log}
-	return &Handler{Handler: edge.Wrap(mux), refusals: refusals}
+	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, TrustedProxies: c.TrustedProxies, Logger: log}
+	ctx, stop := context.WithCancel(context.Background())
+	h := &Handler{Handler: edge.Wrap(mux), refusals: refusals, stop: stop, stopped: make(chan struct{})}
+	go func() {
+		defer close(h.stopped)
+		refusals.FlushEvery(ctx, refusalFlushEvery)
+	}()
+	return h
 }
+
+// checkOnly is a health checker without Watch (see [NewHandler]).
+type checkOnly struct{ grpchealth.Checker }
 
 // NewServer returns the HTTP server for h, with the connection limits of
 // the edge: 10 s to send the headers (64 KiB at most), connections idle

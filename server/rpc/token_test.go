@@ -113,7 +113,7 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 		t.Fatalf("audit entries after the minute = %+v, want the first refusal, the count and the next minute's first", entries)
 	}
 	var count struct {
-		Source   string
+		Sources  map[string]int
 		From, To time.Time
 		Refused  int
 		Codes    map[string]int
@@ -121,7 +121,7 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 	if err := json.Unmarshal([]byte(entries[1].Detail), &count); err != nil {
 		t.Fatal(err)
 	}
-	if count.Source != "127.0.0.1" || !count.From.Equal(shiftsynctest.Epoch) || !count.To.Equal(shiftsynctest.Epoch.Add(time.Minute)) ||
+	if !maps.Equal(count.Sources, map[string]int{"127.0.0.1": len(tests)}) || entries[1].Subject != "summary" || !count.From.Equal(shiftsynctest.Epoch) || !count.To.Equal(shiftsynctest.Epoch.Add(time.Minute)) ||
 		count.Refused != len(tests) || !maps.Equal(count.Codes, codes) {
 		t.Errorf("count entry %s, want %d refusals from 127.0.0.1 in the first minute, by code %v", entries[1].Detail, len(tests), codes)
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,5 +109,61 @@ func TestShiftsyncd_SlowBodies(t *testing.T) {
 	pull := syncv1connect.NewSyncServiceClient(fresh(), s.url, shiftsynctest.WithToken(enrolled.GetAccessToken()))
 	if _, err := pull.Pull(ctx, &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()}); err != nil {
 		t.Errorf("Pull() with %d slow bodies open: %v", slow, err)
+	}
+}
+
+// TestMain_TrustedProxies runs serve with -trusted-proxies and refuses a
+// garbage token from a trusted proxy (127.0.0.2) forwarding for
+// 203.0.113.9, and one from an untrusted peer (127.0.0.3) forging
+// X-Forwarded-For: the audit log names the client behind the proxy and the
+// forger's own address. A malformed CIDR is refused at start.
+func TestMain_TrustedProxies(t *testing.T) {
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"-trusted-proxies", "10.0.0.0/8,proxy"}); err == nil {
+		t.Error("-trusted-proxies with a malformed CIDR accepted")
+	}
+	db := filepath.Join(t.TempDir(), "shiftsync.db")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0", "-trusted-proxies", "10.0.0.0/8, 127.0.0.2/32"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, peer := range []string{"127.0.0.2", "127.0.0.3"} {
+		client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(peer)}}).DialContext}}
+		req, _ := http.NewRequest(http.MethodPost, m.URL()+"/"+syncv1connect.SyncServiceName+"/Pull", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer garbage-from-"+peer)
+		req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("garbage token from %s: %s, want 401", peer, res.Status)
+		}
+	}
+	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rows, err := raw.Query(`SELECT json_extract(detail, '$.source') FROM audit_log WHERE action = 'token.refused' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var sources []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, s)
+	}
+	if want := []string{"203.0.113.9", "127.0.0.3"}; !slices.Equal(sources, want) {
+		t.Errorf("refusals audited from %q, want %q", sources, want)
 	}
 }

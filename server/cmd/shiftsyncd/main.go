@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-dev]
+//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-trusted-proxies CIDR,...] [-dev]
 //	shiftsyncd migrate [-db FILE]
 //	shiftsyncd admin   [-db FILE] <command> [flags]
 //
@@ -25,9 +25,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +108,9 @@ type Main struct {
 	// EvaluateEvery is how often the governance rules are evaluated for
 	// every service (0: only when a reviewer lists findings).
 	EvaluateEvery time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client, for the per-source limits (see [rpc.Edge]).
+	TrustedProxies []netip.Prefix
 
 	stdout  io.Writer
 	log     *slog.Logger
@@ -144,6 +149,17 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
 	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
 	fs.DurationVar(&m.EvaluateEvery, "evaluate-every", m.EvaluateEvery, "how often to evaluate the governance rules of every service (0: only when findings are listed)")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)", func(v string) error {
+		m.TrustedProxies = nil
+		for cidr := range strings.SplitSeq(v, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+			if err != nil {
+				return err
+			}
+			m.TrustedProxies = append(m.TrustedProxies, p.Masked())
+		}
+		return nil
+	})
 	return fs.Parse(args)
 }
 
@@ -187,7 +203,7 @@ func (m *Main) Open(ctx context.Context) error {
 	syncService.Feed = feed
 	m.handler = rpc.NewHandler(rpc.Config{
 		Sync: syncService, Tokens: tokens, Access: shiftsync.TokenScope{Next: identity}, Feed: feed, Audit: m.db,
-		Identity: identity, Issuer: signed, Logger: m.log,
+		Identity: identity, Issuer: signed, Logger: m.log, TrustedProxies: m.TrustedProxies,
 		Admin:  shiftsync.Admin{Store: identity, Access: identity, Audit: m.db, Now: time.Now},
 		Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
 		Health: m.db,
