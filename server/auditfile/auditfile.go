@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -99,43 +100,73 @@ type Heads struct {
 var _ shiftsync.AuditHeadWriter = Heads{}
 
 // WriteAuditHead implements [shiftsync.AuditHeadWriter]: it appends the
-// head in one write and fsyncs the file before it returns.
+// head in one write, on a line of its own (after a newline if the file
+// does not end in one: a line cut short by a crash), and fsyncs the file
+// before it returns.
 func (f Heads) WriteAuditHead(_ context.Context, h shiftsync.AuditHead) error {
 	line, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	file, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	file, err := os.OpenFile(f.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("audit heads: %w", err)
 	}
-	_, err = file.Write(append(line, '\n'))
+	err = writeLine(file, line)
 	if err := errors.Join(err, file.Sync(), file.Close()); err != nil {
 		return fmt.Errorf("audit heads %s: %w", f.Path, err)
 	}
 	return nil
 }
 
-// ReadHeads returns the heads in the file, in file order. A last line with
-// no newline, cut short by a crash while it was written, is left out; any
-// other line that is not a head is an error naming it.
-func ReadHeads(path string) ([]shiftsync.AuditHead, error) {
+// writeLine appends line and a newline to file, opened to append, starting
+// a new line first if the file's last byte is not a newline.
+func writeLine(file *os.File, line []byte) error {
+	info, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	b := append(line, '\n')
+	if info.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := file.ReadAt(last, info.Size()-1); err != nil {
+			return err
+		}
+		if last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
+	}
+	_, err = file.Write(b)
+	return err
+}
+
+// ReadHeads returns the heads in the file, in file order, and the numbers
+// of the lines it left out as torn: a head cut short by a crash while it
+// was written (its JSON ends early), whether on the last line or on one a
+// later write ended. Any other line that is not a head is an error naming
+// it.
+func ReadHeads(path string) (heads []shiftsync.AuditHead, torn []int, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
-		b = b[:i+1]
-	}
-	var heads []shiftsync.AuditHead
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		var h shiftsync.AuditHead
-		if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
-			return nil, fmt.Errorf("audit heads %s line %d: %w", path, n, err)
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		err := d.Decode(&h)
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			torn = append(torn, n)
+			continue
+		case err == nil && d.More():
+			err = errors.New("text after the head")
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit heads %s line %d: %w", path, n, err)
 		}
 		heads = append(heads, h)
 	}
-	return heads, sc.Err()
+	return heads, torn, sc.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,8 @@ func TestHeads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	heads, err := auditfile.ReadHeads(f.Path)
-	if err != nil || len(heads) != 3 {
+	heads, torn, err := auditfile.ReadHeads(f.Path)
+	if err != nil || len(heads) != 3 || len(torn) != 0 {
 		t.Fatalf("ReadHeads() = %d heads, %v; want 3", len(heads), err)
 	}
 	pub := key.Public().(ed25519.PublicKey)
@@ -59,7 +60,8 @@ func TestHeads(t *testing.T) {
 		}
 	}
 
-	// A crash while a line was written leaves it cut short: it is left out.
+	// A crash while a line was written leaves it cut short: it is left out,
+	// and reported.
 	whole, err := os.ReadFile(f.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +69,18 @@ func TestHeads(t *testing.T) {
 	if err := os.WriteFile(f.Path, append(whole, `{"v":1,"sto`...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if heads, err := auditfile.ReadHeads(f.Path); err != nil || len(heads) != 3 {
-		t.Errorf("ReadHeads() with a torn last line = %d heads, %v; want the 3 whole ones", len(heads), err)
+	if heads, torn, err := auditfile.ReadHeads(f.Path); err != nil || len(heads) != 3 || !slices.Equal(torn, []int{4}) {
+		t.Errorf("ReadHeads() with a torn last line = %d heads, torn %v, %v; want the 3 whole ones, line 4 torn", len(heads), torn, err)
+	}
+	// The next writer starts a line of its own: the file still reads, with
+	// the torn line left out.
+	next := shiftsync.AuditHead{StoreID: "s", Run: "r2", Process: shiftsync.AuditProcessServe, Seq: 3, Hash: []byte{3}, At: at, Start: true}.Sign(key)
+	if err := f.WriteAuditHead(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	heads, torn, err = auditfile.ReadHeads(f.Path)
+	if err != nil || len(heads) != 4 || heads[3].Run != "r2" || !slices.Equal(torn, []int{4}) {
+		t.Errorf("ReadHeads() after a write that followed a torn line = %d heads, torn %v, %v; want 4, line 4 torn", len(heads), torn, err)
 	}
 	// A damaged line in the middle is an error naming it.
 	lines := strings.SplitAfter(string(whole), "\n")
@@ -76,7 +88,7 @@ func TestHeads(t *testing.T) {
 	if err := os.WriteFile(f.Path, []byte(strings.Join(lines, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auditfile.ReadHeads(f.Path); err == nil || !strings.Contains(err.Error(), "line 2") {
+	if _, _, err := auditfile.ReadHeads(f.Path); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("ReadHeads() with a damaged line = %v, want an error naming line 2", err)
 	}
 }

@@ -151,7 +151,7 @@ type AuditReport struct {
 // ([AuditHead.Verify]). The zero value is not usable: call
 // [NewAuditChecker].
 type AuditChecker struct {
-	heads   []AuditHead // in the order they were signed
+	heads   []AuditHead // in the order they were written
 	hashes  map[int64][]byte
 	prev    []byte
 	lastSeq int64
@@ -159,7 +159,8 @@ type AuditChecker struct {
 }
 
 // NewAuditChecker returns a checker of a chain against heads, all of the
-// store storeID; a head of another store is an error (a database swapped
+// store storeID, given in the order they were written (a heads file's
+// order, then other copies); their times are not trusted for order; a head of another store is an error (a database swapped
 // for another). Heads that are the same head found in several places count
 // once.
 func NewAuditChecker(storeID string, heads []AuditHead) (*AuditChecker, error) {
@@ -181,12 +182,10 @@ func NewAuditChecker(storeID string, heads []AuditHead) (*AuditChecker, error) {
 		}
 		c.heads = append(c.heads, h)
 	}
-	slices.SortStableFunc(c.heads, func(a, b AuditHead) int {
-		if d := a.At.Compare(b.At); d != 0 {
-			return d
-		}
-		return cmp.Compare(a.Seq, b.Seq)
-	})
+	// The order heads were written in, not the clocks that stamped them
+	// (a clock may step back): the chain only grows, so by seq, and heads
+	// of one seq in the order given.
+	slices.SortStableFunc(c.heads, func(a, b AuditHead) int { return cmp.Compare(a.Seq, b.Seq) })
 	return c, nil
 }
 
@@ -261,6 +260,9 @@ type AuditChain interface {
 	// AuditTip returns the last entry's seq and hash, or 0 and AuditGenesis
 	// for an empty log.
 	AuditTip(ctx context.Context) (int64, []byte, error)
+	// AuditEntries calls fn with each entry from seq from (1 if from is 0)
+	// to seq to, in seq order, stopping at fn's first error.
+	AuditEntries(ctx context.Context, from, to int64, fn func(AuditEntry) error) error
 	AuditHeadWriter
 }
 
@@ -274,6 +276,14 @@ type AuditHeadWriter interface {
 // start head, SealIfDue signs by the policy of [AuditHeadDue], Close signs
 // the final head. Every head goes to the chain's store and to each of
 // Copies. It is safe for concurrent use.
+//
+// Before it signs a head after the first, the sealer checks the entries
+// since its last head: that entry still has the hash it signed, and every
+// later one follows, links and hashes right. A chain that fails is not
+// signed, then or ever after by this sealer, with an [ErrAuditChainBroken]
+// naming the first bad entry; verify-audit then fails on the same entry.
+// Entries a database writer appended with correct links pass: only a key
+// the database writer lacks, in every entry, would tell them.
 type AuditSealer struct {
 	Chain   AuditChain
 	StoreID string
@@ -282,10 +292,15 @@ type AuditSealer struct {
 	Copies  []AuditHeadWriter
 	Now     func() time.Time
 
-	mu   sync.Mutex
-	run  string
-	last AuditHead
+	mu     sync.Mutex
+	run    string
+	last   AuditHead
+	broken error // the check that failed; nothing is signed after it
 }
+
+// ErrAuditChainBroken is the error, wrapped, of a sealer that found the
+// chain since its last head rewritten.
+var ErrAuditChainBroken = errors.New("audit chain broken since the last signed head: no head is signed")
 
 // Open signs the start head, covering the chain as the writer found it.
 func (s *AuditSealer) Open(ctx context.Context) (AuditHead, error) {
@@ -297,12 +312,14 @@ func (s *AuditSealer) Open(ctx context.Context) (AuditHead, error) {
 	return s.seal(ctx, true, false)
 }
 
-// SealIfDue signs a head if one is due, and reports whether it did.
+// SealIfDue signs a head if one is due, and reports whether it did. A
+// chain shorter than the last head, and a sealer that found the chain
+// broken, are refused at once with an [ErrAuditChainBroken].
 func (s *AuditSealer) SealIfDue(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tip, _, err := s.Chain.AuditTip(ctx)
-	if err != nil || !AuditHeadDue(s.last, tip, s.Now()) {
+	if err != nil || !AuditHeadDue(s.last, tip, s.Now()) && tip >= s.last.Seq && s.broken == nil {
 		return false, err
 	}
 	_, err = s.seal(ctx, false, false)
@@ -322,9 +339,17 @@ func (s *AuditSealer) seal(ctx context.Context, start, final bool) (AuditHead, e
 	if s.run == "" {
 		return AuditHead{}, errors.New("audit sealer: not open")
 	}
+	if s.broken != nil {
+		return AuditHead{}, s.broken
+	}
 	seq, hash, err := s.Chain.AuditTip(ctx)
 	if err != nil {
 		return AuditHead{}, err
+	}
+	if !start {
+		if err := s.checkSince(ctx, seq, hash); err != nil {
+			return AuditHead{}, err
+		}
 	}
 	h := AuditHead{StoreID: s.StoreID, Run: s.run, Process: s.Process, Seq: seq, Hash: hash, At: s.Now(), Start: start, Final: final}.Sign(s.Key)
 	errs := []error{s.Chain.WriteAuditHead(ctx, h)}
@@ -333,4 +358,44 @@ func (s *AuditSealer) seal(ctx context.Context, start, final bool) (AuditHead, e
 	}
 	s.last = h
 	return h, errors.Join(errs...)
+}
+
+// checkSince checks the entries from the last head's to the tip, entry seq
+// of hash; a chain found rewritten breaks the sealer for good.
+func (s *AuditSealer) checkSince(ctx context.Context, seq int64, hash []byte) error {
+	if seq < s.last.Seq {
+		s.broken = fmt.Errorf("%w: the chain ends at entry %d, before the signed head of entry %d", ErrAuditChainBroken, seq, s.last.Seq)
+		return s.broken
+	}
+	c := &AuditChecker{prev: s.last.Hash, lastSeq: s.last.Seq}
+	found := s.last.Seq == 0 // the head's entry, if it has one
+	err := s.Chain.AuditEntries(ctx, s.last.Seq, seq, func(e AuditEntry) error {
+		if !found {
+			if e.Seq != s.last.Seq {
+				return fmt.Errorf("%w: entry %d, of the last signed head, is missing", ErrAuditChainBroken, s.last.Seq)
+			}
+			found = true
+			if !bytes.Equal(e.Hash, s.last.Hash) || !bytes.Equal(e.Hash, AuditHash(e.PrevHash, e.At, e.Event)) {
+				return fmt.Errorf("%w: entry %d was altered after its head was signed", ErrAuditChainBroken, e.Seq)
+			}
+			return nil
+		}
+		if err := c.Check(e); err != nil {
+			return fmt.Errorf("%w: %w", ErrAuditChainBroken, err)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrAuditChainBroken):
+	case err != nil:
+		return err
+	case !found:
+		err = fmt.Errorf("%w: entry %d, of the last signed head, is missing", ErrAuditChainBroken, s.last.Seq)
+	case c.lastSeq != seq || !bytes.Equal(c.prev, hash):
+		err = fmt.Errorf("%w: entry %d changed while it was checked", ErrAuditChainBroken, seq)
+	default:
+		return nil
+	}
+	s.broken = err
+	return err
 }

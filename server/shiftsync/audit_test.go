@@ -1,10 +1,13 @@
 package shiftsync_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +190,17 @@ func TestAuditChecker(t *testing.T) {
 			c.head("serve-3", false, true)
 			c.append(1)
 		}, wantErr: "1 entries after the final head of entry 127"},
+		{name: "a clock stepped back while a server ran, then a row appended after its final head", edit: func(c *chain) {
+			c.heads[0].At = c.heads[2].At.Add(time.Hour) // the start head was stamped an hour ahead
+			c.heads[0] = c.heads[0].Sign(testAuditKey)
+			c.append(1)
+		}, wantErr: "1 entries after the final head of entry 120"},
+		{name: "a clock stepped back between two servers", edit: func(c *chain) {
+			c.now = c.now.Add(-time.Hour)
+			c.head("serve-2", true, false)
+			c.append(3)
+			c.head("serve-2", false, true)
+		}},
 		{name: "a head of another store", edit: func(c *chain) {
 			h := c.heads[0]
 			h.StoreID = "store-2"
@@ -231,5 +245,108 @@ func TestAuditHeadDue(t *testing.T) {
 		if got := shiftsync.AuditHeadDue(last, tt.tip, tt.now); got != tt.want {
 			t.Errorf("%s: AuditHeadDue(seq 10, %d, %v) = %v, want %v", tt.name, tt.tip, tt.now.Sub(at), got, tt.want)
 		}
+	}
+}
+
+// AuditTip, AuditEntries and WriteAuditHead make a test chain the
+// [shiftsync.AuditChain] of a sealer.
+func (c *chain) AuditTip(context.Context) (int64, []byte, error) {
+	if n := len(c.entries); n > 0 {
+		return c.entries[n-1].Seq, c.entries[n-1].Hash, nil
+	}
+	return 0, shiftsync.AuditGenesis, nil
+}
+
+func (c *chain) AuditEntries(_ context.Context, from, to int64, fn func(shiftsync.AuditEntry) error) error {
+	for _, e := range c.entries {
+		if e.Seq >= from && e.Seq <= to {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *chain) WriteAuditHead(_ context.Context, h shiftsync.AuditHead) error {
+	c.heads = append(c.heads, h)
+	return nil
+}
+
+// TestAuditSealer_RefusesARewrittenChain: a sealer signs a head only over
+// a chain that still holds its last head's entry and links and hashes right
+// from it to the tip; once it has found one that does not, it signs
+// nothing more, naming the first bad entry.
+func TestAuditSealer_RefusesARewrittenChain(t *testing.T) {
+	t.Parallel()
+	rehash := func(c *chain, from int) { // recompute the chain from entry index from, as a database writer can
+		prev := shiftsync.AuditGenesis
+		if from > 0 {
+			prev = c.entries[from-1].Hash
+		}
+		for i := from; i < len(c.entries); i++ {
+			c.entries[i].PrevHash = prev
+			c.entries[i].Hash = shiftsync.AuditHash(prev, c.entries[i].At, c.entries[i].Event)
+			prev = c.entries[i].Hash
+		}
+	}
+	tests := []struct {
+		name    string
+		edit    func(c *chain) // after the sealer's head of entry 10, with 15 entries
+		wantErr string         // "": the sealer signs a head of the tip
+	}{
+		{name: "entries appended by the server", edit: func(*chain) {}},
+		{name: "an unsigned entry altered", edit: func(c *chain) { c.entries[11].Event.Detail = "rewritten" }, wantErr: "entry 12 was altered"},
+		{name: "an unsigned entry removed", edit: func(c *chain) { c.entries = slices.Delete(c.entries, 11, 12) }, wantErr: "entry 13 follows 11"},
+		{name: "an entry inserted that does not link", edit: func(c *chain) {
+			e := c.entries[14]
+			e.Seq, e.PrevHash = 16, shiftsync.AuditGenesis
+			e.Hash = shiftsync.AuditHash(e.PrevHash, e.At, e.Event)
+			c.entries = append(c.entries, e)
+		}, wantErr: "entry 16 does not link to entry 15"},
+		{name: "the signed entry rewritten, the chain recomputed", edit: func(c *chain) {
+			c.entries[9].Event.Detail = "rewritten"
+			rehash(c, 9)
+		}, wantErr: "entry 10 was altered after its head was signed"},
+		{name: "the chain truncated before the signed entry", edit: func(c *chain) { c.entries = c.entries[:8] }, wantErr: "the chain ends at entry 8, before the signed head of entry 10"},
+		// What the check cannot tell: entries a database writer appends, or
+		// rewrites after the signed one, with the links recomputed.
+		{name: "unsigned entries rewritten with correct links (not detected)", edit: func(c *chain) {
+			c.entries[12].Event.Detail = "rewritten"
+			rehash(c, 12)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			c := &chain{now: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}
+			c.append(10)
+			now := c.now
+			s := &shiftsync.AuditSealer{Chain: c, StoreID: "store-1", Key: testAuditKey, Process: shiftsync.AuditProcessServe, Now: func() time.Time { return now }}
+			if _, err := s.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.append(5)
+			tt.edit(c)
+			now = now.Add(shiftsync.AuditHeadInterval)
+			signed, err := s.SealIfDue(ctx)
+			if tt.wantErr == "" {
+				if err != nil || !signed || c.heads[len(c.heads)-1].Seq != c.entries[len(c.entries)-1].Seq {
+					t.Fatalf("SealIfDue() = %v, %v; want a head of the tip", signed, err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, shiftsync.ErrAuditChainBroken) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("SealIfDue() = %v, %v; want refused, naming %q", signed, err, tt.wantErr)
+			}
+			c.append(1) // whatever follows, the sealer keeps refusing
+			if _, err := s.Close(ctx); !errors.Is(err, shiftsync.ErrAuditChainBroken) {
+				t.Errorf("Close() after a refusal = %v, want refused", err)
+			}
+			if len(c.heads) != 1 {
+				t.Errorf("the sealer signed %d heads, want only its start head", len(c.heads))
+			}
+		})
 	}
 }

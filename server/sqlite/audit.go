@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -58,9 +59,17 @@ func (db *DB) CheckAudit(ctx context.Context, heads []shiftsync.AuditHead) (shif
 	if err != nil {
 		return shiftsync.AuditReport{}, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq`)
+	if err := db.AuditEntries(ctx, 0, math.MaxInt64, c.Check); err != nil {
+		return c.Report(), err
+	}
+	return c.Finish()
+}
+
+// AuditEntries implements [shiftsync.AuditChain].
+func (db *DB) AuditEntries(ctx context.Context, from, to int64, fn func(shiftsync.AuditEntry) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq`, from, to)
 	if err != nil {
-		return shiftsync.AuditReport{}, err
+		return storageError(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -69,17 +78,14 @@ func (db *DB) CheckAudit(ctx context.Context, heads []shiftsync.AuditHead) (shif
 			at int64
 		)
 		if err := rows.Scan(&e.Seq, &at, &e.Event.Actor.UserID, &e.Event.Actor.DeviceID, &e.Event.Action, &e.Event.Subject, &e.Event.Detail, &e.PrevHash, &e.Hash); err != nil {
-			return c.Report(), err
+			return storageError(err)
 		}
 		e.At = time.UnixMilli(at).UTC()
-		if err := c.Check(e); err != nil {
-			return c.Report(), err
+		if err := fn(e); err != nil {
+			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return c.Report(), err
-	}
-	return c.Finish()
+	return storageError(rows.Err())
 }
 
 // AuditTip implements [shiftsync.AuditChain].

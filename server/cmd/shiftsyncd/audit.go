@@ -57,17 +57,26 @@ func (l headLog) WriteAuditHead(ctx context.Context, h shiftsync.AuditHead) erro
 }
 
 // sealAudit signs a head whenever one is due ([shiftsync.AuditHeadDue]),
-// checking every poll, until ctx ends; failures are logged and retried.
+// checking every poll, until ctx ends; failures are logged and retried. A
+// chain the sealer found rewritten is logged once, as an ERROR naming the
+// first bad entry: the sealer signs nothing after it.
 func sealAudit(ctx context.Context, s *shiftsync.AuditSealer, poll time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	broken := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if _, err := s.SealIfDue(ctx); err != nil && ctx.Err() == nil {
+		_, err := s.SealIfDue(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil || broken:
+		case errors.Is(err, shiftsync.ErrAuditChainBroken):
+			broken = true
+			log.ErrorContext(ctx, "audit log rewritten while the server ran: no more audit heads are signed; run verify-audit and investigate", "err", err)
+		default:
 			log.ErrorContext(ctx, "signing an audit head failed", "err", err)
 		}
 	}
@@ -80,19 +89,38 @@ func sealAudit(ctx context.Context, s *shiftsync.AuditSealer, poll time.Duration
 // pubFlag (base64), else the key file beside the database, else the one
 // key the heads name, whose fingerprint the operator compares with the one
 // they recorded.
+//
+// It fails when the heads file is missing, given or expected (the audit
+// key is known: a key file beside the database or pubFlag), and when no
+// head is found for a known key. Only a database that never had an audit
+// key, a store from before signed heads, is checked on its links alone.
 func verifyAudit(ctx context.Context, db *sqlite.DB, path, headsPath, head, pubFlag string, stdout io.Writer) error {
 	type found struct {
 		where string
 		head  shiftsync.AuditHead
 	}
+	pub, err := auditPublicKey(path, pubFlag)
+	if err != nil {
+		return err
+	}
+	keyed := pub != nil
 	var heads []found
 	file := headsPath
 	if file == "" {
 		file = auditfile.HeadsPath(path)
 	}
-	fromFile, err := auditfile.ReadHeads(file)
-	if err != nil && (headsPath != "" || !errors.Is(err, fs.ErrNotExist)) {
+	fromFile, torn, err := auditfile.ReadHeads(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && headsPath != "":
+		return fmt.Errorf("audit log does not verify: the heads file %s given is missing", file)
+	case errors.Is(err, fs.ErrNotExist) && keyed:
+		return fmt.Errorf("audit log does not verify: the database has an audit key, and its heads file %s is missing (give a copy with -heads)", file)
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
 		return err
+	}
+	for _, n := range torn {
+		fmt.Fprintf(stdout, "%s line %d: a head cut short as it was written (a crash), left out\n", file, n)
 	}
 	for i, h := range fromFile {
 		heads = append(heads, found{fmt.Sprintf("%s, head %d", file, i+1), h})
@@ -112,9 +140,8 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, path, headsPath, head, pubF
 		heads = append(heads, found{"-head", h})
 	}
 
-	pub, err := auditPublicKey(path, pubFlag)
-	if err != nil {
-		return err
+	if len(heads) == 0 && keyed {
+		return errors.New("audit log does not verify: the database has an audit key, and no signed head was found: heads were removed")
 	}
 	if pub == nil && len(heads) > 0 {
 		pub = heads[0].head.PublicKey // every other head must name the same key
@@ -133,7 +160,7 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, path, headsPath, head, pubF
 	}
 	fmt.Fprintf(stdout, "audit log verified: %d entries, chain intact\n", r.Entries)
 	if len(valid) == 0 {
-		fmt.Fprintln(stdout, "no signed heads found: only the chain's links were checked, which does not show a chain truncated or rewritten as a whole")
+		fmt.Fprintln(stdout, "no audit key and no signed heads: a store from before signed heads; only the chain's links were checked, which does not show a chain truncated or rewritten as a whole")
 		return nil
 	}
 	kind := "running"

@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -175,6 +177,9 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 		tamper func(t *testing.T, raw *sql.DB, path string)
 		args   func(path string) []string // verify-audit's flags
 		want   string                     // "" for a database that verifies
+		// printed is what verify-audit prints of a database that verifies
+		// ("": the chain intact against the final head).
+		printed string
 	}{
 		{name: "untampered", tamper: func(*testing.T, *sql.DB, string) {}},
 		{name: "the last rows deleted", tamper: func(t *testing.T, raw *sql.DB, _ string) {
@@ -198,14 +203,31 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 			rewriteChain(t, raw, tip.seq, []auditRow{tip, {seq: tip.seq + 1, at: tip.at.Add(time.Minute),
 				event: shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: "ana"}, Action: shiftsync.AuditReviewRead, Subject: "oak-house", Detail: "{}"}}})
 		}, want: "1 entries after the final head"},
-		{name: "the last rows deleted, the heads file lost, the logged head given", tamper: func(t *testing.T, raw *sql.DB, path string) {
+		{name: "the last rows deleted, the heads file emptied, the logged head given", tamper: func(t *testing.T, raw *sql.DB, path string) {
 			if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)`); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
+			if err := os.WriteFile(auditfile.HeadsPath(path), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}, args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }, want: "entries were removed"},
+		{name: "every head removed: the heads file emptied", tamper: func(t *testing.T, _ *sql.DB, path string) {
+			if err := os.WriteFile(auditfile.HeadsPath(path), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, want: "the database has an audit key, and no signed head was found"},
+		{name: "the heads file removed", tamper: func(t *testing.T, _ *sql.DB, path string) {
+			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
+				t.Fatal(err)
+			}
+		}, args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }, want: "heads file"},
+		{name: "the heads file given is missing", tamper: func(*testing.T, *sql.DB, string) {},
+			args: func(path string) []string { return []string{"-heads", path + ".off-box-copy"} }, want: "given is missing"},
+		{name: "a store that never had an audit key", tamper: func(t *testing.T, _ *sql.DB, path string) {
+			if err := errors.Join(os.Remove(auditfile.HeadsPath(path)), os.Remove(auditfile.KeyPath(path))); err != nil {
+				t.Fatal(err)
+			}
+		}, printed: "a store from before signed heads"},
 		{name: "rewritten, with heads signed by another key", tamper: func(t *testing.T, raw *sql.DB, path string) {
 			rows := readRows(t, raw, 2)
 			rows[0].event.Detail = `{"kind":"nothing to see"}`
@@ -255,7 +277,9 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("verify-audit = %v, want the log verified", err)
-			case tt.want == "" && !strings.Contains(out.String(), "chain intact") || tt.want == "" && !strings.Contains(out.String(), "(final,"):
+			case tt.printed != "" && !strings.Contains(out.String(), tt.printed):
+				t.Errorf("verify-audit printed %q, want %q", out.String(), tt.printed)
+			case tt.want == "" && tt.printed == "" && (!strings.Contains(out.String(), "chain intact") || !strings.Contains(out.String(), "(final,")):
 				t.Errorf("verify-audit printed %q, want the chain intact against the final head", out.String())
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Fatalf("verify-audit = %v (printed %q), want an error containing %q", err, out.String(), tt.want)
@@ -304,7 +328,7 @@ func TestMain_SignsAuditHeads(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		heads, err := auditfile.ReadHeads(auditfile.HeadsPath(db))
+		heads, _, err := auditfile.ReadHeads(auditfile.HeadsPath(db))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,4 +352,102 @@ func TestMain_SignsAuditHeads(t *testing.T) {
 	if !strings.Contains(out, "chain intact") || !strings.Contains(out, "(running,") || !strings.Contains(out, "3 entries after it") {
 		t.Errorf("verify-audit while the server runs printed %q, want the chain intact, a running head and the 3-entry tail", out)
 	}
+}
+
+// TestMain_CloseAfterShutdownTimesOut: a push whose body is still arriving
+// when the server stops outlasts the shutdown timeout; Close cuts its
+// connection, waits for its handler to return, and only then signs the
+// final head, which covers the whole chain: verify-audit finds nothing
+// written after it.
+func TestMain_CloseAfterShutdownTimesOut(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", db, "-addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	m.ShutdownTimeout = 200 * time.Millisecond
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adminRun(t, db, "create-organisation", "-id", "oak", "-name", "Oak Care")
+	adminRun(t, db, "create-service", "-id", "oak-house", "-organisation", "oak", "-name", "Oak House")
+	adminRun(t, db, "create-user", "-id", "ana", "-organisation", "oak", "-name", "Ana")
+	adminRun(t, db, "add-membership", "-user", "ana", "-service", "oak-house", "-role", "support_worker", "-start", "2020-01-01T00:00:00Z")
+	code := strings.TrimSpace(adminRun(t, db, "issue-code", "-user", "ana"))
+	enrolled, err := authv1connect.NewAuthServiceClient(http.DefaultClient, m.URL()).Enrol(ctx, &authv1.EnrolRequest{Code: code, DeviceLabel: "Ana's phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	body, feed := io.Pipe()
+	defer feed.Close()
+	req, err := http.NewRequest(http.MethodPost, m.URL()+"/"+syncv1connect.SyncServiceName+"/Push", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Authorization", "Bearer "+enrolled.GetAccessToken())
+	req.ContentLength = 1 << 20
+	answered := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		answered <- err
+	}()
+	if _, err := feed.Write([]byte{0x0a}); err != nil { // the push has begun
+		t.Fatal(err)
+	}
+	started := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close() with a push in flight = %v", err)
+	}
+	if d := time.Since(started); d > 5*time.Second {
+		t.Errorf("Close() took %v with a shutdown timeout of %v", d, m.ShutdownTimeout)
+	}
+	feed.Close()
+	if err := <-answered; err == nil {
+		t.Error("the push cut off by Close() was answered without an error")
+	}
+
+	heads, _, err := auditfile.ReadHeads(auditfile.HeadsPath(db))
+	if err != nil || len(heads) == 0 || !heads[len(heads)-1].Final || heads[len(heads)-1].Process != shiftsync.AuditProcessServe {
+		t.Fatalf("heads after Close() = %+v, %v; want the server's final head last", heads, err)
+	}
+	out := adminRun(t, db, "verify-audit")
+	if !strings.Contains(out, "chain intact") || !strings.Contains(out, "(final,") {
+		t.Errorf("verify-audit after Close() printed %q, want the chain intact against the final head", out)
+	}
+}
+
+// TestRequests: Close's count of requests in handlers waits for each to
+// return, says when one has not, and turns away requests once it waits.
+func TestRequests(t *testing.T) {
+	var r requests
+	release, entered := make(chan struct{}), make(chan struct{})
+	h := r.track(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		close(entered)
+		<-release
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	<-entered
+	if r.wait(50 * time.Millisecond) {
+		t.Fatal("wait() = true with a request in its handler")
+	}
+	late := httptest.NewRecorder()
+	h.ServeHTTP(late, httptest.NewRequest(http.MethodGet, "/", nil))
+	if late.Code != http.StatusServiceUnavailable {
+		t.Errorf("a request after wait began = %d, want 503", late.Code)
+	}
+	close(release)
+	if !r.wait(5 * time.Second) {
+		t.Error("wait() = false once the handler returned")
+	}
+	<-done
 }

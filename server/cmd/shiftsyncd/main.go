@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,12 +112,17 @@ type Main struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client, for the per-source limits (see [rpc.Edge]).
 	TrustedProxies []netip.Prefix
+	// ShutdownTimeout is how long Close waits for in-flight requests
+	// before it closes their connections, and then again for their
+	// handlers to return.
+	ShutdownTimeout time.Duration
 
 	stdout  io.Writer
 	log     *slog.Logger
 	db      *sqlite.DB
 	handler *rpc.Handler
 	server  *http.Server
+	running requests // the requests in the server's handlers
 	ln      net.Listener
 	served  chan error
 	stop    context.CancelFunc // stops the governance and audit loops
@@ -129,13 +135,14 @@ type Main struct {
 // banner to stdout and logs to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{
-		DBPath:        "./data/shiftsync.db",
-		Addr:          "127.0.0.1:8080",
-		Issuer:        "shiftsync",
-		Audience:      "shiftsync",
-		EvaluateEvery: 5 * time.Minute,
-		stdout:        stdout,
-		log:           slog.New(slog.NewTextHandler(stderr, nil)),
+		DBPath:          "./data/shiftsync.db",
+		Addr:            "127.0.0.1:8080",
+		Issuer:          "shiftsync",
+		Audience:        "shiftsync",
+		EvaluateEvery:   5 * time.Minute,
+		ShutdownTimeout: 10 * time.Second,
+		stdout:          stdout,
+		log:             slog.New(slog.NewTextHandler(stderr, nil)),
 	}
 }
 
@@ -209,6 +216,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Health: m.db,
 	})
 	m.server = rpc.NewServer(m.handler)
+	m.server.Handler = m.running.track(m.server.Handler)
 	m.server.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	m.server.RegisterOnShutdown(feed.Close) // end Subscribe streams so shutdown need not wait for them
 	if m.ln, err = net.Listen("tcp", m.Addr); err != nil {
@@ -262,9 +270,12 @@ func (m *Main) evaluateGovernance(ctx context.Context) {
 // URL returns the base URL the server listens on.
 func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
 
-// Close stops accepting requests, waits up to 10 seconds for in-flight ones
-// (Subscribe streams are cut), signs the final audit head and closes the
-// store.
+// Close stops accepting requests, waits up to ShutdownTimeout for in-flight
+// ones (Subscribe streams are cut), then closes their connections and
+// waits as long again for their handlers to return; it signs the final
+// audit head only once no handler can write an audit entry after it, and
+// closes the store. Handlers that do not return leave the run without a
+// final head (verify-audit reports its tail as uncovered, not forged).
 func (m *Main) Close() error {
 	var errs []error
 	if m.stop != nil {
@@ -272,8 +283,9 @@ func (m *Main) Close() error {
 		<-m.done
 		<-m.sealed
 	}
-	if m.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	quiet := true
+	if m.served != nil { // serving: Open got as far as the listener
+		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 		defer cancel()
 		if err := m.server.Shutdown(ctx); err != nil {
 			errs = append(errs, m.server.Close())
@@ -281,9 +293,16 @@ func (m *Main) Close() error {
 		if err := <-m.served; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+		if quiet = m.running.wait(m.ShutdownTimeout); !quiet {
+			err := errors.New("requests still running after shutdown: the final audit head is not signed, and verify-audit reports this run's last entries as uncovered")
+			m.log.Error(err.Error())
+			errs = append(errs, err)
+		}
+	}
+	if m.handler != nil {
 		m.handler.Close()
 	}
-	if m.sealer != nil {
+	if m.sealer != nil && quiet {
 		_, err := m.sealer.Close(context.Background())
 		errs = append(errs, err)
 	}
@@ -291,4 +310,45 @@ func (m *Main) Close() error {
 		errs = append(errs, m.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// requests counts the requests in a handler, so that Close can wait for
+// them to return: a request that commits after the final audit head would
+// read as entries forged while no server ran.
+type requests struct {
+	mu     sync.Mutex
+	closed bool // no request enters after wait begins
+	wg     sync.WaitGroup
+}
+
+// track returns h, counted; once wait has begun it answers 503.
+func (r *requests) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		r.wg.Add(1)
+		r.mu.Unlock()
+		defer r.wg.Done()
+		h.ServeHTTP(w, req)
+	})
+}
+
+// wait waits up to timeout for every tracked request to return, and
+// reports whether they did.
+func (r *requests) wait(timeout time.Duration) bool {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
 }

@@ -332,3 +332,29 @@ func TestMain_EvaluatesGovernance(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestMain_OpenFailsOnBusyAddress: a server that cannot listen says so, and
+// closing it returns instead of waiting for a server that never served.
+func TestMain_OpenFailsOnBusyAddress(t *testing.T) {
+	first := NewMain(io.Discard, io.Discard)
+	first.DBPath = filepath.Join(t.TempDir(), "first.db")
+	first.Addr = "127.0.0.1:0"
+	if err := first.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath = filepath.Join(t.TempDir(), "second.db")
+	m.Addr = strings.TrimPrefix(first.URL(), "http://")
+	if err := m.Open(context.Background()); err == nil {
+		t.Fatalf("Open on %s, which is in use, succeeded", m.Addr)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close after a failed Open did not return")
+	}
+}
