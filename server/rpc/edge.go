@@ -36,7 +36,9 @@ const (
 	DefaultPublicBodyTimeout = 10 * time.Second
 	// DefaultMaxPublicRequests bounds the requests without a token whose
 	// bodies are being read at once; beyond it they are refused at once.
-	DefaultMaxPublicRequests = 64
+	// At DefaultMaxPublicBytes each they hold at most 16 MiB, and it takes
+	// 32 sources each holding its share to fill them.
+	DefaultMaxPublicRequests = 256
 	// DefaultMaxPublicPerSource is the share of those one source (see
 	// [shiftsync.SourceKey]) may hold, so one stranger cannot take them all.
 	DefaultMaxPublicPerSource = 8
@@ -199,7 +201,7 @@ func (e *edge) source(r *http.Request) string {
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := strings.Split(hops[i], ",")
 		for j := len(list) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(list[j]))
+			hop, err := forwardedAddr(strings.TrimSpace(list[j]))
 			if err != nil {
 				// Not written by a proxy we trust: what lies beyond
 				// it cannot be believed either.
@@ -211,6 +213,17 @@ func (e *edge) source(r *http.Request) string {
 		}
 	}
 	return shiftsync.SourceKey(r.RemoteAddr)
+}
+
+// forwardedAddr parses one X-Forwarded-For hop: an address, or an address
+// and port as some proxies write it ("203.0.113.9:4711",
+// "[2001:db8::7]:443").
+func forwardedAddr(hop string) (netip.Addr, error) {
+	if addr, err := netip.ParseAddr(hop); err == nil {
+		return addr, nil
+	}
+	ap, err := netip.ParseAddrPort(hop)
+	return ap.Addr(), err
 }
 
 // trusted reports whether addr is one of the TrustedProxies.

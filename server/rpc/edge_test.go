@@ -375,6 +375,8 @@ func TestEdge_TrustedProxies(t *testing.T) {
 		{"trusted hops skipped", "127.0.0.2", []string{"198.51.100.7, 203.0.113.9, 10.1.2.3"}, "203.0.113.9"},
 		{"several headers", "127.0.0.2", []string{"198.51.100.7", "203.0.113.9", "10.1.2.3"}, "203.0.113.9"},
 		{"IPv6 client", "127.0.0.2", []string{"2001:db8:1:2::7"}, "2001:db8:1:2::/64"},
+		{"client with a port", "127.0.0.2", []string{"203.0.113.9:4711"}, "203.0.113.9"},
+		{"IPv6 client with a port", "127.0.0.2", []string{"[2001:db8:1:2::7]:443"}, "2001:db8:1:2::/64"},
 		{"garbage before a trusted hop", "127.0.0.2", []string{"198.51.100.7, evil, 10.1.2.3"}, "127.0.0.2"},
 		{"only trusted hops", "127.0.0.2", []string{"10.9.9.9"}, "127.0.0.2"},
 	} {

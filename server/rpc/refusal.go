@@ -159,6 +159,9 @@ func (l *RefusalLog) write(ctx context.Context, w *refusalWindowCount) {
 // counts, sources and times.
 func (l *RefusalLog) audit1(ctx context.Context, subject string, detail map[string]any) {
 	b, _ := json.Marshal(detail) // strings, ints and maps of them
+	// Not the caller's context: a refused caller that hangs up must not
+	// take the minute's count, already out of memory, with it.
+	ctx = context.WithoutCancel(ctx)
 	if err := l.audit.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditTokenRefused, Subject: subject, Detail: string(b)}); err != nil {
 		l.log.ErrorContext(ctx, "audit of a refused token failed", "err", err)
 	}
