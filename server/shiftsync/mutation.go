@@ -5,9 +5,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -216,16 +214,10 @@ func (f FieldSpec) check(v Value) *MutationError {
 	return nil
 }
 
-// checkString checks that s is UTF-8 of at most maxBytes, with no control
-// characters but tab, line feed and carriage return: text a person typed.
-// (A control character costs six bytes as JSON, so text of them would
-// outgrow what the quarantine keeps of a refused change.)
+// checkString checks that s is UTF-8 of at most maxBytes.
 func (f FieldSpec) checkString(s string, maxBytes int) *MutationError {
 	if !utf8.ValidString(s) {
 		return reject(ReasonInvalidValue, "field %q: not valid UTF-8", f.Name)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' }); i >= 0 {
-		return reject(ReasonInvalidValue, "field %q: a control character (U+%04X) at byte %d", f.Name, []rune(s[i:])[0], i)
 	}
 	if len(s) > maxBytes {
 		return reject(ReasonInvalidValue, "field %q: %d bytes, at most %d", f.Name, len(s), maxBytes)
