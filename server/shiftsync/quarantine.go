@@ -13,8 +13,8 @@ import (
 // acknowledged: the device keeps it in its outbox and sends it again, and
 // the refusal is counted for the device's managers ([QuarantineOverflow]).
 const (
-	// MaxQuarantineEntryBytes bounds one quarantined mutation as stored
-	// (its JSON). It is twice the largest change the schema allows (every
+	// MaxQuarantineEntryBytes bounds one quarantined mutation, as
+	// [QuarantineSize] measures it. It is twice the largest change the schema allows (every
 	// text and list field at its limit: 1.9 MiB, an action tracker), so a
 	// change refused for its access or a reference is always kept and
 	// acknowledged, and only a change already too large to be valid can be
@@ -27,6 +27,23 @@ const (
 	MaxQuarantineDayBytes = 32 << 20
 )
 
+// QuarantineSize is the size the quarantine's bounds count of a mutation:
+// the bytes of its ids, field names and text, and 16 for each other value —
+// about what the device sent, whatever the stored encoding costs. (Stored
+// as JSON, a text of control characters takes up to six times as much; the
+// bounds are on what the device can send, so that no valid change is
+// refused for how it happens to encode.)
+func QuarantineSize(m *Mutation) int64 {
+	n := len(m.RecordID) + len(m.RecordType) + len(m.ServiceID) + len(m.PersonID) + len(m.AppVersion)
+	for _, e := range m.Fields {
+		n += len(e.Field) + 16 + len(e.Value.String)
+		for _, item := range e.Value.List {
+			n += len(item)
+		}
+	}
+	return int64(n)
+}
+
 // QuarantineDay returns the UTC day t falls in, the period of
 // [MaxQuarantineDayBytes]: its midnight.
 func QuarantineDay(t time.Time) time.Time {
@@ -36,8 +53,7 @@ func QuarantineDay(t time.Time) time.Time {
 
 // QuarantinePayload returns the stored form of a quarantined mutation, whole:
 // its JSON, without HTML escaping, so a '<', '>' or '&' the device sent is
-// kept as one byte, not six. Its length is the size [CheckQuarantineBounds]
-// judges.
+// kept as one byte, not six.
 func QuarantinePayload(m *Mutation) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -48,8 +64,8 @@ func QuarantinePayload(m *Mutation) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// CheckQuarantineBounds decides whether a mutation whose stored form is
-// size bytes may be quarantined for a device that has had dayBytes
+// CheckQuarantineBounds decides whether a mutation of size bytes (see
+// [QuarantineSize]) may be quarantined for a device that has had dayBytes
 // quarantined on the same UTC day. It returns nil, or the refusal:
 // [ReasonTooLargeToQuarantine] or [ReasonQuarantineFull].
 func CheckQuarantineBounds(size, dayBytes int64) *MutationError {

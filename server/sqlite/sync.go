@@ -490,7 +490,7 @@ func quarantine(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync
 	if err != nil {
 		return shiftsync.MutationResult{}, err
 	}
-	size, day := int64(len(payload)), shiftsync.QuarantineDay(tx.now).UnixMilli()
+	size, day := shiftsync.QuarantineSize(m), shiftsync.QuarantineDay(tx.now).UnixMilli()
 	var dayBytes int64
 	err = tx.queryRow(ctx, `SELECT bytes FROM quarantine_days WHERE device_id = ? AND day = ?`, m.DeviceID, day).Scan(&dayBytes)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -1022,7 +1022,7 @@ func (x *ListQuarantineResponse) GetOverflows() []*QuarantineOverflow {
 }
 
 // QuarantineOverflow counts one device's refused changes that the quarantine
-// would not keep on one UTC day: one larger than 4 MiB as stored
+// would not keep on one UTC day: one carrying more than 4 MiB of ids, names and text
 // ("too_large_to_quarantine"), or beyond 32 MiB of the device's quarantine in
 // the day ("quarantine_full"). They stay in the device's outbox, and the
 // device's later changes wait behind them until they are kept: the next day,
