@@ -26,6 +26,7 @@ const (
 // interceptor; they are authenticated by the code or credential they carry.
 type AuthHandler struct {
 	identity shiftsync.IdentityService
+	admin    shiftsync.Admin // judges codes as they are redeemed
 	tokens   shiftsync.TokenIssuer
 	audit    shiftsync.AuditLog
 	refusals *RefusalLog
@@ -37,7 +38,7 @@ func (h *AuthHandler) Enrol(ctx context.Context, req *authv1.EnrolRequest) (*aut
 	if len(req.GetCode()) > maxCodeBytes || len(req.GetDeviceLabel()) > maxLabelBytes {
 		return nil, newError(shiftsync.CodeInvalid, "the code or the device label is too long")
 	}
-	d, credential, err := h.identity.Enrol(withSource(ctx), req.GetCode(), req.GetDeviceLabel())
+	d, credential, err := h.identity.Enrol(withSource(ctx), req.GetCode(), req.GetDeviceLabel(), h.admin.RedeemsEnrolmentCode)
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}

@@ -42,8 +42,9 @@ const (
 )
 
 // Config holds what the transport needs. Sync, Tokens, Access, Feed and
-// Audit are required; AuthService is served when Identity and Issuer are
-// set, and AdminService when Admin.Store is, ReviewService when Review is.
+// Audit are required; AuthService is served when Identity, Issuer and
+// Admin.Store are set, AdminService when Admin.Store is, ReviewService when
+// Review is.
 type Config struct {
 	Sync   shiftsync.SyncService
 	Tokens shiftsync.TokenVerifier
@@ -133,10 +134,10 @@ func NewHandler(c Config) *Handler {
 		heartbeat: cmp.Or(c.Heartbeat, DefaultHeartbeat),
 		now:       now,
 	}, authenticated...))
-	if c.Identity != nil && c.Issuer != nil {
+	if c.Identity != nil && c.Issuer != nil && c.Admin.Store != nil {
 		// Enrol and Refresh carry their own proof (a code, a credential),
-		// not an access token.
-		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
+		// not an access token; Enrol judges a code's issuer by c.Admin.
+		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, admin: c.Admin, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
 			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log})}, public...)...))
 	}
 	if c.Admin.Store != nil {

@@ -91,6 +91,29 @@ func (a Admin) issueEnrolmentCode(ctx context.Context, actor Principal, serviceI
 	return a.Store.IssueEnrolmentCode(ctx, actor, userID)
 }
 
+// RedeemsEnrolmentCode is the [RedemptionCheck] of the server: a code
+// issued by issuedBy for userID enrols a device only if its issuer may
+// still issue it, by [Authority.IssuesEnrolmentCode] on the memberships and
+// roles in force now, so that what happened to the user since the code was
+// issued (made an organisation administrator, added to another service)
+// gives the issuer nothing. A code whose issuer is no user was issued by the
+// operator (shiftsyncd admin), who is not bound by these rules, and is not
+// checked: the AdminService issues codes only to actors who are users
+// ([Admin.IssueEnrolmentCode]), and users are never deleted, so no code of
+// a manager is taken for the operator's. Returns nil, a refusal
+// (CodePermissionDenied, its reason as cause), or a storage error.
+func (a Admin) RedeemsEnrolmentCode(ctx context.Context, userID, issuedBy string) error {
+	auth, err := a.authority(ctx, Principal{UserID: issuedBy})
+	if err != nil || auth.Actor.ID == "" {
+		return err
+	}
+	sub, err := a.subject(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return auth.IssuesEnrolmentCode(sub)
+}
+
 // RevokeDevice revokes a device, of a user the actor may act on as a whole.
 func (a Admin) RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error) {
 	at, err := a.revokeDevice(ctx, actor, deviceID, reason)
@@ -113,7 +136,7 @@ func (a Admin) revokeDevice(ctx context.Context, actor Principal, deviceID, reas
 		return time.Time{}, err
 	}
 	if err := auth.ActsOnIdentity(sub); err != nil {
-		return time.Time{}, deviceRefused(deviceID, reasonOf(err))
+		return time.Time{}, deviceRefused(deviceID, RefusalReason(err))
 	}
 	return a.Store.RevokeDevice(ctx, actor, deviceID, reason)
 }
@@ -298,16 +321,16 @@ func (a Admin) audited(ctx context.Context, actor Principal, call, subject strin
 	if code := ErrorCode(err); code != CodePermissionDenied && code != CodeInvalid {
 		return err
 	}
-	detail, _ := json.Marshal(map[string]string{"call": call, "reason": reasonOf(err)})
+	detail, _ := json.Marshal(map[string]string{"call": call, "reason": RefusalReason(err)})
 	if aerr := a.Audit.Audit(ctx, AuditEvent{Actor: actor, Action: AuditAdminRefused, Subject: subject, Detail: string(detail)}); aerr != nil {
 		return aerr
 	}
 	return err
 }
 
-// reasonOf returns the reason of a refusal: its internal cause, or its
-// public message when it has none.
-func reasonOf(err error) string {
+// RefusalReason returns the reason of a refusal, for the audit log only:
+// its internal cause, or its public message when it has none.
+func RefusalReason(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Err != nil {
 		return e.Err.Error()

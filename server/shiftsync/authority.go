@@ -29,7 +29,9 @@ import (
 //     organisation administrator of every organisation of which the user
 //     holds, or is to hold, that role; a user bound by none is acted on only
 //     by an organisation administrator. No actor issues a code for
-//     themselves. So becoming a user never gives the actor authority they
+//     themselves. The rule is judged again as the code is redeemed
+//     ([Admin.RedeemsEnrolmentCode]), on the facts of that moment. So
+//     becoming a user never gives the actor authority they
 //     lack: a manager may do every operation on the records of the services
 //     they manage, so a code they issue lets them read and administer
 //     nothing they could not, and a membership they give an organisation

@@ -92,11 +92,14 @@ type IdentityService interface {
 	// (returned once; only its hash is kept). The attempt is counted under
 	// the source in ctx (see [SourceFromContext]; requests without one share
 	// the source ""), and judged by [ThrottleEnrolment]: a valid code from a
-	// source that is not throttled always enrols, whatever others try.
-	// Returns CodeUnauthenticated for a code that is unknown, used or
-	// expired, and CodeResourceExhausted while the source, or the code it
-	// presents, has failed too often. Refusals are audited with the source.
-	Enrol(ctx context.Context, code, label string) (Device, string, error)
+	// source that is not throttled enrols, whatever others try, if redeems
+	// allows it. Returns CodeUnauthenticated for a code that is unknown,
+	// used or expired, and CodeResourceExhausted while the source, or the
+	// code it presents, has failed too often. A valid code that redeems
+	// refuses is answered as a used one and spent, but not counted as a
+	// failure: the one who presents it did nothing wrong. Refusals are
+	// audited with the source, and redeems' with its reason.
+	Enrol(ctx context.Context, code, label string, redeems RedemptionCheck) (Device, string, error)
 
 	// CheckCredential returns the device a credential belongs to. Returns
 	// CodeUnauthenticated for a wrong credential and CodeDeviceRevoked for a
@@ -111,6 +114,14 @@ type IdentityService interface {
 	// unknown device.
 	RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error)
 }
+
+// RedemptionCheck decides, as an enrolment code issued by issuedBy for
+// userID is redeemed, whether it may still enrol a device: it returns nil,
+// a refusal with CodePermissionDenied whose cause ([RefusalReason]) is the
+// reason, or another error, which fails the enrolment. Enrol calls it while
+// it holds the store's write lock, so it judges the facts exactly as they
+// are when the code is spent. [Admin.RedeemsEnrolmentCode] is the server's.
+type RedemptionCheck func(ctx context.Context, userID, issuedBy string) error
 
 // SigningKey is an Ed25519 key that signs access tokens; ID is its `kid`.
 type SigningKey struct {

@@ -76,6 +76,7 @@ type Server struct {
 	DB       *sqlite.DB
 	Sync     *sqlite.SyncService
 	Identity *sqlite.IdentityService
+	Admin    shiftsync.Admin
 	Review   *sqlite.ReviewService
 	Issuer   *jwt.Tokens
 	Tokens   *bearer.Tokens
@@ -116,11 +117,12 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	s.Tokens.Next = s.Issuer
 	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.Sync.Feed = s.Feed
+	s.Admin = shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Audit: s.DB, Now: s.Clock.Now}
 	s.Review = sqlite.NewReviewService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
 	s.handler = rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Access: shiftsync.TokenScope{Next: s.Identity}, Feed: s.Feed, Audit: s.DB,
 		Identity: s.Identity, Issuer: s.Issuer,
-		Admin:  shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Audit: s.DB, Now: s.Clock.Now},
+		Admin:  s.Admin,
 		Review: s.Review, Health: s.DB,
 		Heartbeat: time.Second, Now: s.Clock.Now, Logger: quiet,
 	})
@@ -191,7 +193,7 @@ func (s *Server) Enrol(tb testing.TB, userID string) Enrolment {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d, credential, err := s.Identity.Enrol(ctx, code, userID+"'s phone")
+	d, credential, err := s.Identity.Enrol(ctx, code, userID+"'s phone", s.Admin.RedeemsEnrolmentCode)
 	if err != nil {
 		tb.Fatal(err)
 	}

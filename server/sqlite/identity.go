@@ -153,12 +153,14 @@ func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsyn
 }
 
 // Enrol implements [shiftsync.IdentityService]. The code is marked used in
-// the same transaction that creates the device, so it works once. Failures
+// the same transaction that creates the device, so it works once, and
+// redeems runs inside that transaction: no change to memberships or roles
+// can commit between its judgement and the enrolment. Failures
 // older than the window are pruned as new ones are written. Each counted
 // failure is audited with its source, the one that throttles saying so; a
 // throttled attempt writes nothing, so neither the failures nor the audit
 // log grow by more than the limits per source and code.
-func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shiftsync.Device, string, error) {
+func (s *IdentityService) Enrol(ctx context.Context, code, label string, redeems shiftsync.RedemptionCheck) (shiftsync.Device, string, error) {
 	var d shiftsync.Device
 	credential := newSecret()
 	source := shiftsync.SourceFromContext(ctx)
@@ -173,9 +175,9 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 			source, since, codeHash, since).Scan(&f.Source, &f.Code); err != nil {
 			return err
 		}
-		var userID string
-		err := tx.queryRow(ctx, `SELECT user_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
-			codeHash, tx.now.UnixMilli()).Scan(&userID)
+		var userID, issuedBy string
+		err := tx.queryRow(ctx, `SELECT user_id, issued_by FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
+			codeHash, tx.now.UnixMilli()).Scan(&userID, &issuedBy)
 		valid := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -184,8 +186,18 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 			return nil
 		}
 		if !valid {
-			refused = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
+			refused = errBadCode()
 			return recordEnrolmentFailure(ctx, tx, source, codeHash, f)
+		}
+		if err := redeems(ctx, userID, issuedBy); shiftsync.ErrorCode(err) == shiftsync.CodePermissionDenied {
+			refused = errBadCode()
+			if _, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?`, tx.now.UnixMilli(), codeHash); err != nil {
+				return err
+			}
+			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Subject: userID,
+				Detail: detail(map[string]string{"reason": "issuer no longer has the authority: " + shiftsync.RefusalReason(err), "issued_by": issuedBy, "source": source})})
+		} else if err != nil {
+			return err
 		}
 		d = shiftsync.Device{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Label: label, EnrolledAt: tx.now}
 		if _, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
@@ -206,6 +218,12 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string) (shifts
 		return shiftsync.Device{}, "", err
 	}
 	return d, credential, nil
+}
+
+// errBadCode is the answer to an enrolment code that does not enrol: the
+// same whether it is wrong, used, expired or its issuer's authority lapsed.
+func errBadCode() error {
+	return shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
 }
 
 // recordEnrolmentFailure counts a failed attempt, prunes the failures the

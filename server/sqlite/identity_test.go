@@ -16,6 +16,11 @@ import (
 
 var admin = shiftsync.Principal{UserID: "manager-1", DeviceID: "console"}
 
+// anyIssuer lets every code redeem, whoever issued it: these tests are of
+// the store; the issuer's authority is [shiftsync.Admin]'s, tested over
+// HTTP in server/rpc.
+func anyIssuer(context.Context, string, string) error { return nil }
+
 // MustIdentity returns the identity service of a new store with an
 // organisation, services house-a and house-b, and users worker-1 and
 // manager-1.
@@ -51,7 +56,7 @@ func TestIdentityService_Enrol(t *testing.T) {
 			t.Errorf("code %q expires %v", code, expires)
 		}
 		// Typed in lower case without dashes: still the same code.
-		d, credential, err := id.Enrol(ctx, strings.ToLower(strings.ReplaceAll(code, "-", " ")), "Ana's phone")
+		d, credential, err := id.Enrol(ctx, strings.ToLower(strings.ReplaceAll(code, "-", " ")), "Ana's phone", anyIssuer)
 		if err != nil {
 			t.Fatalf("Enrol() error = %v", err)
 		}
@@ -75,10 +80,10 @@ func TestIdentityService_Enrol(t *testing.T) {
 	t.Run("CodeWorksOnce", func(t *testing.T) {
 		_, id, _ := MustIdentity(t)
 		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-		if _, _, err := id.Enrol(ctx, code, "first"); err != nil {
+		if _, _, err := id.Enrol(ctx, code, "first", anyIssuer); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := id.Enrol(ctx, code, "second"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
+		if _, _, err := id.Enrol(ctx, code, "second", anyIssuer); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
 			t.Errorf("second use: %v, want unauthenticated", err)
 		}
 	})
@@ -87,7 +92,7 @@ func TestIdentityService_Enrol(t *testing.T) {
 		_, id, advance := MustIdentity(t)
 		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
 		advance(shiftsync.EnrolmentCodeTTL + time.Second)
-		if _, _, err := id.Enrol(ctx, code, "late"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
+		if _, _, err := id.Enrol(ctx, code, "late", anyIssuer); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
 			t.Errorf("expired code: %v, want unauthenticated", err)
 		}
 	})
@@ -97,20 +102,20 @@ func TestIdentityService_Enrol(t *testing.T) {
 		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
 		guesser := shiftsync.NewContextWithSource(ctx, "192.0.2.7")
 		for range shiftsync.MaxEnrolmentFailuresPerSource {
-			if _, _, err := id.Enrol(guesser, shiftsync.NewEnrolmentCode(), "guess"); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
+			if _, _, err := id.Enrol(guesser, shiftsync.NewEnrolmentCode(), "guess", anyIssuer); shiftsync.ErrorCode(err) != shiftsync.CodeUnauthenticated {
 				t.Fatalf("guess: %v", err)
 			}
 		}
 		// The guesser is refused even the right code while the limit holds...
-		if _, _, err := id.Enrol(guesser, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
+		if _, _, err := id.Enrol(guesser, code, "real", anyIssuer); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
 			t.Errorf("after %d failures: %v, want resource_exhausted", shiftsync.MaxEnrolmentFailuresPerSource, err)
 		}
 		advance(shiftsync.EnrolmentFailureWindow - time.Minute)
-		if _, _, err := id.Enrol(guesser, code, "real"); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
+		if _, _, err := id.Enrol(guesser, code, "real", anyIssuer); shiftsync.ErrorCode(err) != shiftsync.CodeResourceExhausted {
 			t.Errorf("within the window: %v", err)
 		}
 		// ...but anyone else enrols with it.
-		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "198.51.100.1"), code, "real"); err != nil {
+		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "198.51.100.1"), code, "real", anyIssuer); err != nil {
 			t.Errorf("the valid code from another source: %v, want enrolled", err)
 		}
 	})
@@ -118,7 +123,7 @@ func TestIdentityService_Enrol(t *testing.T) {
 	t.Run("UsedCodeIsThrottled", func(t *testing.T) {
 		_, id, _ := MustIdentity(t)
 		used, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-		if _, _, err := id.Enrol(ctx, used, "first"); err != nil {
+		if _, _, err := id.Enrol(ctx, used, "first", anyIssuer); err != nil {
 			t.Fatal(err)
 		}
 		// The used code, replayed from many places, fails, then is throttled.
@@ -128,13 +133,13 @@ func TestIdentityService_Enrol(t *testing.T) {
 				want = shiftsync.CodeResourceExhausted
 			}
 			from := shiftsync.NewContextWithSource(ctx, fmt.Sprintf("203.0.113.%d", i))
-			if _, _, err := id.Enrol(from, used, "replay"); shiftsync.ErrorCode(err) != want {
+			if _, _, err := id.Enrol(from, used, "replay", anyIssuer); shiftsync.ErrorCode(err) != want {
 				t.Fatalf("replay %d: %v, want %s", i+1, err, want)
 			}
 		}
 		// A fresh code still enrols, from one of the same places.
 		code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "203.0.113.1"), code, "second"); err != nil {
+		if _, _, err := id.Enrol(shiftsync.NewContextWithSource(ctx, "203.0.113.1"), code, "second", anyIssuer); err != nil {
 			t.Errorf("a valid code after the replays: %v", err)
 		}
 	})
@@ -142,10 +147,10 @@ func TestIdentityService_Enrol(t *testing.T) {
 	t.Run("FailuresArePruned", func(t *testing.T) {
 		db, id, advance := MustIdentity(t)
 		for i := range 10 {
-			_, _, _ = id.Enrol(shiftsync.NewContextWithSource(ctx, fmt.Sprintf("192.0.2.%d", i)), shiftsync.NewEnrolmentCode(), "guess")
+			_, _, _ = id.Enrol(shiftsync.NewContextWithSource(ctx, fmt.Sprintf("192.0.2.%d", i)), shiftsync.NewEnrolmentCode(), "guess", anyIssuer)
 		}
 		advance(shiftsync.EnrolmentFailureWindow + time.Second)
-		_, _, _ = id.Enrol(ctx, shiftsync.NewEnrolmentCode(), "guess")
+		_, _, _ = id.Enrol(ctx, shiftsync.NewEnrolmentCode(), "guess", anyIssuer)
 		raw, err := sql.Open("sqlite3", "file:"+db.Path+"?mode=ro")
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +177,7 @@ func TestIdentityService_RevokedDeviceTokens(t *testing.T) {
 	db, id, advance := MustIdentity(t)
 	tokens := jwt.New(jwt.Config{Issuer: "https://shiftsync.test", Audience: "sync", Keys: id, Devices: id, Now: db.Now})
 	code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-	d, credential, err := id.Enrol(ctx, code, "phone")
+	d, credential, err := id.Enrol(ctx, code, "phone", anyIssuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,8 +280,8 @@ func TestDB_VerifyAudit(t *testing.T) {
 	ctx := context.Background()
 	db, id, _ := MustIdentity(t)
 	code, _, _ := id.IssueEnrolmentCode(ctx, admin, "worker-1")
-	d, _, _ := id.Enrol(ctx, code, "phone")
-	_, _, _ = id.Enrol(ctx, "WRONG-CODE-XXXXX", "guess")
+	d, _, _ := id.Enrol(ctx, code, "phone", anyIssuer)
+	_, _, _ = id.Enrol(ctx, "WRONG-CODE-XXXXX", "guess", anyIssuer)
 	_, _ = id.RevokeDevice(ctx, admin, d.ID, "lost")
 	n, err := db.VerifyAudit(ctx)
 	if err != nil || n < 8 {
