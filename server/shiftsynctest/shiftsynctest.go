@@ -1,5 +1,6 @@
 // Package shiftsynctest runs a real shiftsync server for tests, as
-// net/http/httptest does for handlers: a SQLite store in a temporary
+// net/http/httptest does for handlers: the server that shiftsyncd serve
+// builds (package wiring), on a SQLite store in a temporary
 // directory, the real Connect handler behind the real HTTP edge on a loopback
 // port speaking HTTP/1.1 and unencrypted HTTP/2 (the http.Server of
 // shiftsyncd serve), a controllable clock and a token table.
@@ -29,6 +30,7 @@ import (
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 )
@@ -86,6 +88,7 @@ type Server struct {
 
 	tb      testing.TB
 	http    *httptest.Server
+	srv     *wiring.Server
 	handler *rpc.Handler
 }
 
@@ -100,32 +103,17 @@ func NewServer(tb testing.TB) *Server {
 // so a test can stop one server and start another on the same file.
 func NewServerAt(tb testing.TB, path string) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, Path: path, Tokens: &bearer.Tokens{}, Clock: NewClock(Epoch), Feed: &inmem.Feed{}}
-	quiet := slog.New(slog.DiscardHandler)
-	s.DB = sqlite.NewDB(path)
-	s.DB.Now = s.Clock.Now
-	s.DB.Logger = quiet
-	if err := s.DB.Open(); err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	var err error
-	if s.Schema, err = schema.Records(); err != nil {
-		tb.Fatalf("schema: %v", err)
-	}
-	s.Identity = sqlite.NewIdentityService(s.DB)
-	s.Issuer = jwt.New(jwt.Config{Issuer: TokenIssuer, Audience: TokenAudience, Keys: s.Identity, Devices: s.Identity, Now: s.Clock.Now})
-	s.Tokens.Next = s.Issuer
-	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
-	s.Sync.Feed = s.Feed
-	s.Admin = shiftsync.Admin{Store: s.Identity, Access: shiftsync.TokenScope{Next: s.Identity}, Audit: s.DB, Now: s.Clock.Now}
-	s.Review = sqlite.NewReviewService(s.DB, s.Schema, shiftsync.TokenScope{Next: s.Identity})
-	s.handler = rpc.NewHandler(rpc.Config{
-		Sync: s.Sync, Tokens: s.Tokens, Access: shiftsync.TokenScope{Next: s.Identity}, Feed: s.Feed, Audit: s.DB,
-		Identity: s.Identity, Issuer: s.Issuer,
-		Admin:  s.Admin,
-		Review: s.Review, Health: s.DB,
-		Heartbeat: time.Second, Now: s.Clock.Now, Logger: quiet,
+	s := &Server{tb: tb, Path: path, Clock: NewClock(Epoch)}
+	srv, err := wiring.Open(wiring.Config{
+		DBPath: path, Now: s.Clock.Now, Logger: slog.New(slog.DiscardHandler),
+		Issuer: TokenIssuer, Audience: TokenAudience, Heartbeat: time.Second,
 	})
+	if err != nil {
+		tb.Fatalf("open server: %v", err)
+	}
+	s.srv, s.handler = srv, srv.Handler
+	s.DB, s.Schema, s.Identity, s.Issuer, s.Tokens = srv.DB, srv.Schema, srv.Identity, srv.Issuer, srv.Tokens
+	s.Feed, s.Sync, s.Review, s.Admin = srv.Feed, srv.Sync, srv.Review, srv.Admin
 	// The same http.Server settings as shiftsyncd serve.
 	s.http = httptest.NewUnstartedServer(nil)
 	s.http.Config = rpc.NewServer(s.handler)
@@ -142,13 +130,13 @@ func (s *Server) Close() {
 		s.http.CloseClientConnections()
 		s.http.Close()
 		s.http = nil
-		s.handler.Close()
+		s.srv.CloseHandler()
 	}
 	if s.DB != nil {
 		if _, err := s.DB.VerifyAudit(context.Background()); err != nil {
 			s.tb.Errorf("the audit chain does not verify after the test: %v", err)
 		}
-		_ = s.DB.Close()
+		_ = s.srv.Close()
 		s.DB = nil
 	}
 }
@@ -205,8 +193,11 @@ func (s *Server) Enrol(tb testing.TB, userID string) Enrolment {
 }
 
 // AddDevice registers a static, long-lived bearer token for a user's device
-// with a manager's access to the given services, and returns the token. It
-// spares tests of sync the enrolment flow; EnrolDevice goes through it.
+// with a manager's access to the given services' records (sync, review,
+// Subscribe), and returns the token. It grants no administration: that
+// comes from memberships, as in production, so a test that administers
+// uses EnrolDevice. It spares tests of sync the enrolment flow;
+// EnrolDevice goes through it.
 func (s *Server) AddDevice(userID, deviceID string, services ...string) string {
 	token := bearer.NewToken()
 	s.Tokens.Add(token, shiftsync.Principal{UserID: userID, DeviceID: deviceID, Services: services})

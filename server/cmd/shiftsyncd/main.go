@@ -35,12 +35,10 @@ import (
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/bearer"
-	"github.com/shiftsync/shiftsync/server/inmem"
-	"github.com/shiftsync/shiftsync/server/jwt"
 	"github.com/shiftsync/shiftsync/server/rpc"
-	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 )
 
 func main() {
@@ -119,8 +117,8 @@ type Main struct {
 
 	stdout  io.Writer
 	log     *slog.Logger
-	db      *sqlite.DB
-	handler *rpc.Handler
+	srv     *wiring.Server // the store, services and handler
+	db      *sqlite.DB     // srv.DB
 	server  *http.Server
 	running requests // the requests in the server's handlers
 	ln      net.Listener
@@ -176,49 +174,34 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
 		return err
 	}
-	m.db = sqlite.NewDB(m.DBPath)
-	m.db.Logger = m.log
-	if err := m.db.Open(); err != nil {
-		return err
-	}
-	var err error
-	if m.sealer, err = openSealer(ctx, m.db, m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
-		return err
-	}
-	records, err := schema.Records()
-	if err != nil {
-		return err
-	}
-	identity := sqlite.NewIdentityService(m.db)
-	signed := jwt.New(jwt.Config{Issuer: m.Issuer, Audience: m.Audience, Keys: identity, Devices: identity})
 	tokens := &bearer.Tokens{}
+	var err error
 	if m.TokensPath != "" {
 		if tokens, err = bearer.Load(m.TokensPath); err != nil {
 			return err
 		}
 	}
-	tokens.Next = signed
+	if m.srv, err = wiring.Open(wiring.Config{
+		DBPath: m.DBPath, Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
+		Tokens: tokens, TrustedProxies: m.TrustedProxies,
+	}); err != nil {
+		return err
+	}
+	m.db = m.srv.DB
+	if m.sealer, err = openSealer(ctx, m.db, m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
+		return err
+	}
 	var demo *devSetup
 	if m.Dev {
-		if demo, err = seedDev(ctx, identity); err != nil {
+		if demo, err = seedDev(ctx, m.srv.Identity); err != nil {
 			return err
 		}
 	}
 
-	feed := &inmem.Feed{}
-	syncService := sqlite.NewSyncService(m.db, records, shiftsync.TokenScope{Next: identity})
-	syncService.Feed = feed
-	m.handler = rpc.NewHandler(rpc.Config{
-		Sync: syncService, Tokens: tokens, Access: shiftsync.TokenScope{Next: identity}, Feed: feed, Audit: m.db,
-		Identity: identity, Issuer: signed, Logger: m.log, TrustedProxies: m.TrustedProxies,
-		Admin:  shiftsync.Admin{Store: identity, Access: identity, Audit: m.db, Now: time.Now},
-		Review: sqlite.NewReviewService(m.db, records, shiftsync.TokenScope{Next: identity}),
-		Health: m.db,
-	})
-	m.server = rpc.NewServer(m.handler)
+	m.server = rpc.NewServer(m.srv.Handler)
 	m.server.Handler = m.running.track(m.server.Handler)
 	m.server.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
-	m.server.RegisterOnShutdown(feed.Close) // end Subscribe streams so shutdown need not wait for them
+	m.server.RegisterOnShutdown(m.srv.Feed.Close) // end Subscribe streams so shutdown need not wait for them
 	if m.ln, err = net.Listen("tcp", m.Addr); err != nil {
 		return err
 	}
@@ -299,15 +282,15 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.handler != nil {
-		m.handler.Close()
+	if m.srv != nil {
+		m.srv.CloseHandler()
 	}
 	if m.sealer != nil && quiet {
 		_, err := m.sealer.Close(context.Background())
 		errs = append(errs, err)
 	}
-	if m.db != nil {
-		errs = append(errs, m.db.Close())
+	if m.srv != nil {
+		errs = append(errs, m.srv.Close())
 	}
 	return errors.Join(errs...)
 }

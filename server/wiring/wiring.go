@@ -1,0 +1,126 @@
+// Package wiring builds a shiftsync server from a [Config]: it opens the
+// SQLite store and joins the adapters (sqlite, jwt, bearer, inmem, rpc)
+// into the services and the HTTP handler they serve. It is the one place
+// that does so: shiftsyncd serve and the shiftsynctest harness both call
+// [Open], so tests run the server that production runs.
+//
+// What belongs to a process stays with it: the listener and http.Server,
+// the audit sealer, the governance loop, signals, flags.
+package wiring
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/bearer"
+	"github.com/shiftsync/shiftsync/server/inmem"
+	"github.com/shiftsync/shiftsync/server/jwt"
+	"github.com/shiftsync/shiftsync/server/rpc"
+	"github.com/shiftsync/shiftsync/server/schema"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+)
+
+// Config is what a server is built from. Only DBPath is required.
+type Config struct {
+	// DBPath is the SQLite database file, created and migrated if missing;
+	// its directory must exist.
+	DBPath string
+	// Now is the clock of the store, the access tokens and the handler;
+	// defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Issuer and Audience are the iss and aud claims of the signed access
+	// tokens.
+	Issuer, Audience string
+	// Tokens are the static test tokens, checked before the signed ones;
+	// Open sets their Next. Nil means none (an empty table is made).
+	Tokens *bearer.Tokens
+	// Heartbeat is the Subscribe streams' heartbeat; defaults to
+	// rpc.DefaultHeartbeat.
+	Heartbeat time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client (see [rpc.Edge]).
+	TrustedProxies []netip.Prefix
+}
+
+// Server is a built server: its open store, its services and its handler.
+type Server struct {
+	DB       *sqlite.DB
+	Schema   *shiftsync.Schema
+	Identity *sqlite.IdentityService
+	Issuer   *jwt.Tokens    // the signed access tokens
+	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
+	Feed     *inmem.Feed
+	Sync     *sqlite.SyncService
+	Review   *sqlite.ReviewService
+	Admin    shiftsync.Admin
+	Handler  *rpc.Handler
+
+	handlerOnce sync.Once
+}
+
+// Open opens the store at c.DBPath, applying pending migrations, and
+// builds the services and the handler over it. The caller serves
+// Handler (rpc.NewServer) and calls Close when the HTTP server has stopped.
+//
+// Access is decided the same way everywhere: sync, review and the
+// Subscribe streams accept a static token's services ([shiftsync.TokenScope]),
+// while administration takes its authority from memberships only
+// (the identity service), so a static test token never administers.
+func Open(c Config) (*Server, error) {
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{DB: sqlite.NewDB(c.DBPath), Tokens: c.Tokens, Feed: &inmem.Feed{}}
+	if c.Now != nil {
+		s.DB.Now = c.Now
+	}
+	s.DB.Logger = log
+	if err := s.DB.Open(); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.Schema, err = schema.Records(); err != nil {
+		_ = s.DB.Close()
+		return nil, err
+	}
+	s.Identity = sqlite.NewIdentityService(s.DB)
+	s.Issuer = jwt.New(jwt.Config{Issuer: c.Issuer, Audience: c.Audience, Keys: s.Identity, Devices: s.Identity, Now: c.Now})
+	if s.Tokens == nil {
+		s.Tokens = &bearer.Tokens{}
+	}
+	s.Tokens.Next = s.Issuer
+	scoped := shiftsync.TokenScope{Next: s.Identity}
+	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, scoped)
+	s.Sync.Feed = s.Feed
+	s.Review = sqlite.NewReviewService(s.DB, s.Schema, scoped)
+	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: s.DB, Now: s.DB.Now}
+	s.Handler = rpc.NewHandler(rpc.Config{
+		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: s.DB,
+		Identity: s.Identity, Issuer: s.Issuer,
+		Admin:  s.Admin,
+		Review: s.Review, Health: s.DB,
+		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
+	})
+	return s, nil
+}
+
+// CloseHandler stops the handler's timed writes and writes what they hold
+// (see [rpc.Handler.Close]); after it only a request still in a handler
+// writes to the store. Call it once the HTTP server has stopped; a process
+// that signs the audit head after the last write calls it, signs, then
+// calls Close. Later calls do nothing.
+func (s *Server) CloseHandler() {
+	s.handlerOnce.Do(s.Handler.Close)
+}
+
+// Close closes the handler, if CloseHandler has not, and the store.
+func (s *Server) Close() error {
+	s.CloseHandler()
+	return s.DB.Close()
+}
