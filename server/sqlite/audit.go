@@ -13,6 +13,8 @@ import (
 var (
 	_ shiftsync.AuditLog   = (*DB)(nil)
 	_ shiftsync.AuditChain = (*DB)(nil)
+	_ shiftsync.Store      = (*DB)(nil)
+	_ shiftsync.Tx         = (*Tx)(nil)
 )
 
 // Audit implements [shiftsync.AuditLog], in a transaction of its own.
@@ -20,23 +22,30 @@ func (db *DB) Audit(ctx context.Context, e shiftsync.AuditEvent) error {
 	return db.update(ctx, func(tx *Tx) error { return appendAudit(ctx, tx, e) })
 }
 
-// appendAudit adds an event to the hash chain inside tx, so the entry and
-// the change it records commit together.
+// appendAudit adds an event to the hash chain inside tx, stamped with the
+// transaction's time, so the entry and the change it records commit
+// together.
 func appendAudit(ctx context.Context, tx *Tx, e shiftsync.AuditEvent) error {
-	var prev []byte
-	err := tx.queryRow(ctx, `SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+	return shiftsync.AppendAudit(ctx, tx, tx.now, e)
+}
+
+// AuditTip implements [shiftsync.AuditTx].
+func (tx *Tx) AuditTip(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := tx.queryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, shiftsync.AuditGenesis, nil
 	}
-	if prev == nil {
-		prev = shiftsync.AuditGenesis
-	}
-	if e.Detail == "" {
-		e.Detail = "{}"
-	}
-	at := tx.now.Truncate(time.Millisecond)
-	_, err = tx.exec(ctx, `INSERT INTO audit_log (at, actor_user, actor_device, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		at.UnixMilli(), e.Actor.UserID, e.Actor.DeviceID, e.Action, e.Subject, e.Detail, prev, shiftsync.AuditHash(prev, at, e))
+	return seq, hash, err
+}
+
+// InsertAuditEntry implements [shiftsync.AuditTx].
+func (tx *Tx) InsertAuditEntry(ctx context.Context, e shiftsync.AuditEntry) error {
+	_, err := tx.exec(ctx, `INSERT INTO audit_log (seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.At.UnixMilli(), e.Event.Actor.UserID, e.Event.Actor.DeviceID, e.Event.Action, e.Event.Subject, e.Event.Detail, e.PrevHash, e.Hash)
 	return err
 }
 

@@ -111,7 +111,7 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// StoreID returns the random identity the store was created with.
+// StoreID implements [shiftsync.Store].
 func (db *DB) StoreID() string { return db.storeID }
 
 // Migrate applies every pending migration to the database at path and returns
@@ -196,6 +196,27 @@ type Tx struct {
 	db    *DB
 	now   time.Time
 	stmts map[string]*sql.Stmt
+}
+
+// Update implements [shiftsync.Store]. SQLite has one writer, serialised
+// in the write pool, so fn runs once.
+func (db *DB) Update(ctx context.Context, fn func(shiftsync.Tx) error) error {
+	return db.update(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
+// View implements [shiftsync.Store] on the read pool, whose connections
+// cannot write.
+func (db *DB) View(ctx context.Context, fn func(shiftsync.Tx) error) error {
+	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return storageError(err)
+	}
+	tx := &Tx{Tx: sqlTx, db: db, now: db.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return storageError(err)
+	}
+	return storageError(tx.Commit())
 }
 
 // update runs fn in a write transaction and commits it if fn returns nil.
