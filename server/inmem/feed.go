@@ -3,6 +3,7 @@
 package inmem
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -14,16 +15,19 @@ var _ shiftsync.ChangeFeed = (*Feed)(nil)
 // use and safe for concurrent use.
 type Feed struct {
 	mu     sync.Mutex
-	subs   map[chan struct{}]struct{}
+	subs   map[chan struct{}][]string // a subscriber's services
 	closed bool
 }
 
 // Publish implements [shiftsync.ChangeFeed]. It never blocks: a subscriber
 // that has not read its last wake-up keeps that one.
-func (f *Feed) Publish() {
+func (f *Feed) Publish(services ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for ch := range f.subs {
+	for ch, subscribed := range f.subs {
+		if !slices.ContainsFunc(services, func(s string) bool { return slices.Contains(subscribed, s) }) {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -32,7 +36,7 @@ func (f *Feed) Publish() {
 }
 
 // Subscribe implements [shiftsync.ChangeFeed].
-func (f *Feed) Subscribe() (<-chan struct{}, func()) {
+func (f *Feed) Subscribe(services []string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -41,9 +45,9 @@ func (f *Feed) Subscribe() (<-chan struct{}, func()) {
 		return ch, func() {}
 	}
 	if f.subs == nil {
-		f.subs = make(map[chan struct{}]struct{})
+		f.subs = make(map[chan struct{}][]string)
 	}
-	f.subs[ch] = struct{}{}
+	f.subs[ch] = slices.Clone(services)
 	return ch, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -85,14 +86,27 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 	if err != nil {
 		return toConnectError(ctx, h.log, err)
 	}
-	wake, stop := h.feed.Subscribe()
-	defer stop()
+	// The stream is woken by pushes to the services of its scope; when the
+	// scope changes it subscribes again, before Latest looks, so nothing
+	// published in between is missed.
+	var (
+		subscribed []string
+		wake       <-chan struct{}
+		stop       = func() {}
+	)
+	defer func() { stop() }()
 	heartbeat := time.NewTicker(h.heartbeat)
 	defer heartbeat.Stop()
 	beat := false // a heartbeat is due
 	for {
-		if err := h.checkAccess(ctx, p); err != nil {
+		services, err := h.checkAccess(ctx, p)
+		if err != nil {
 			return toConnectError(ctx, h.log, err)
+		}
+		if wake == nil || !slices.Equal(services, subscribed) {
+			stop()
+			subscribed = services
+			wake, stop = h.feed.Subscribe(services)
 		}
 		latest, err := h.sync.Latest(ctx, p, seen)
 		if err != nil {
@@ -123,24 +137,25 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 	}
 }
 
-// checkAccess returns nil while p may keep a stream open: its device is
+// checkAccess returns the services of p's scope while p may keep a stream open: its device is
 // still enrolled (CodeDeviceRevoked otherwise) and some grant of its scope
 // is in force (CodePermissionDenied otherwise). The devices of static
 // tokens, which name their services, are not enrolled and are not checked.
-func (h *SyncHandler) checkAccess(ctx context.Context, p shiftsync.Principal) error {
+func (h *SyncHandler) checkAccess(ctx context.Context, p shiftsync.Principal) ([]string, error) {
 	if h.devices != nil && len(p.Services) == 0 {
 		if err := h.devices.CheckDevice(ctx, p.UserID, p.DeviceID); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	scope, err := h.access.Scope(ctx, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(scope.Services(h.now())) == 0 {
-		return shiftsync.Errorf(shiftsync.CodePermissionDenied, "you have no access to any service now; sync again later")
+	services := scope.Services(h.now())
+	if len(services) == 0 {
+		return nil, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you have no access to any service now; sync again later")
 	}
-	return nil
+	return services, nil
 }
 
 // recordHealth keeps what the device reported of its sync health with a

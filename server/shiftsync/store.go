@@ -34,6 +34,7 @@ type Store interface {
 // the engine, grouped by part. A Tx is used by one goroutine, only inside
 // the function it was given to.
 type Tx interface {
+	SyncTx
 	AuditTx
 }
 

@@ -94,16 +94,18 @@ type SyncService interface {
 	Latest(ctx context.Context, p Principal, after Cursor) (Cursor, error)
 }
 
-// ChangeFeed tells waiting subscribers that the store has new changes.
-// Implementations are safe for concurrent use.
+// ChangeFeed tells waiting subscribers that the store has new changes, and
+// in which services. Implementations are safe for concurrent use.
 type ChangeFeed interface {
-	// Publish wakes every subscriber.
-	Publish()
+	// Publish wakes the subscribers of any of the services: those that
+	// subscribed to one of them. It never blocks.
+	Publish(services ...string)
 	// Subscribe returns a channel that receives a value after each Publish
-	// (coalesced: a slow reader sees one wake-up for several publishes) and
-	// is closed when the feed shuts down, and a function that ends the
-	// subscription.
-	Subscribe() (<-chan struct{}, func())
+	// naming one of the services (coalesced: a slow reader sees one wake-up
+	// for several publishes) and is closed when the feed shuts down, and a
+	// function that ends the subscription. A subscriber whose scope changes
+	// subscribes again.
+	Subscribe(services []string) (<-chan struct{}, func())
 }
 
 // CheckClient returns CodeUnsupportedVersion unless a client speaking the

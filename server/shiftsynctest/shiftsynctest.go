@@ -76,7 +76,7 @@ type Server struct {
 	URL      string
 	Path     string // the database file
 	DB       *sqlite.DB
-	Sync     *sqlite.SyncService
+	Sync     *shiftsync.Sync
 	Identity *sqlite.IdentityService
 	Admin    shiftsync.Admin
 	Review   *sqlite.ReviewService

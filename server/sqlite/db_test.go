@@ -52,13 +52,13 @@ func MustOpenDBAt(tb testing.TB, path string) (*sqlite.DB, *shiftsynctest.Clock)
 
 // MustSyncService returns a SyncService on db validating against the real
 // record schema, granting principals the services on their tokens.
-func MustSyncService(tb testing.TB, db *sqlite.DB) *sqlite.SyncService {
+func MustSyncService(tb testing.TB, db *sqlite.DB) *shiftsync.Sync {
 	tb.Helper()
 	records, err := schema.Records()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return sqlite.NewSyncService(db, records, shiftsync.TokenScope{})
+	return &shiftsync.Sync{Store: db, Schema: records, Access: shiftsync.TokenScope{}, Now: db.Now}
 }
 
 // newID returns a fresh UUIDv7.
@@ -102,7 +102,7 @@ func at(d time.Duration) shiftsync.HLC {
 }
 
 // mustPush pushes and fails the test on a request-level error.
-func mustPush(tb testing.TB, s *sqlite.SyncService, p shiftsync.Principal, ms ...shiftsync.Mutation) shiftsync.PushResult {
+func mustPush(tb testing.TB, s *shiftsync.Sync, p shiftsync.Principal, ms ...shiftsync.Mutation) shiftsync.PushResult {
 	tb.Helper()
 	res, err := s.Push(context.Background(), p, ms)
 	if err != nil {
@@ -112,7 +112,7 @@ func mustPush(tb testing.TB, s *sqlite.SyncService, p shiftsync.Principal, ms ..
 }
 
 // pullAll pulls every page after the cursor with the given page size.
-func pullAll(tb testing.TB, s *sqlite.SyncService, p shiftsync.Principal, after shiftsync.Cursor, pageSize int) ([]shiftsync.FieldChange, shiftsync.Cursor) {
+func pullAll(tb testing.TB, s *shiftsync.Sync, p shiftsync.Principal, after shiftsync.Cursor, pageSize int) ([]shiftsync.FieldChange, shiftsync.Cursor) {
 	tb.Helper()
 	var all []shiftsync.FieldChange
 	for range 100000 {
@@ -135,7 +135,7 @@ func pullAll(tb testing.TB, s *sqlite.SyncService, p shiftsync.Principal, after 
 
 // current returns "record.field=value@version" for every current field, sorted:
 // the state replicas must converge on.
-func current(tb testing.TB, s *sqlite.SyncService, services ...string) []string {
+func current(tb testing.TB, s *shiftsync.Sync, services ...string) []string {
 	tb.Helper()
 	changes, _ := pullAll(tb, s, shiftsync.Principal{UserID: "reader", DeviceID: "reader", Services: services}, shiftsync.Cursor{}, 1000)
 	var out []string

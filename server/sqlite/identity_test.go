@@ -228,7 +228,7 @@ func TestIdentityService_MoveBetweenServices(t *testing.T) {
 	ctx := context.Background()
 	db, id, advance := MustIdentity(t)
 	records, _ := schema.Records()
-	sync := sqlite.NewSyncService(db, records, id)
+	sync := &shiftsync.Sync{Store: db, Schema: records, Access: id, Now: db.Now}
 	start := db.Now().Add(-24 * time.Hour)
 	membership, err := id.AddMembership(ctx, admin, shiftsync.Membership{UserID: "worker-1", ServiceID: "house-a", Role: shiftsync.RoleSupportWorker, Start: start})
 	if err != nil {

@@ -163,7 +163,7 @@ func (s *ReviewService) history(ctx context.Context, p shiftsync.Principal, reco
 	}
 	if h.Addenda, err = loadRecords(ctx, s.db.read, `r.record_type = ? AND r.record_id IN (
 		SELECT f.record_id FROM fields f JOIN field_versions v ON v.seq = f.version_seq
-		WHERE f.service_id = ? AND f.field = ? AND v.value = ?)`, addendumType, h.Record.ServiceID, addendumTarget, target); err != nil { // values are stored as blobs
+		WHERE f.service_id = ? AND f.field = ? AND v.value = ?)`, shiftsync.AddendumType, h.Record.ServiceID, shiftsync.AddendumTarget, target); err != nil { // values are stored as blobs
 		return h, storageError(err)
 	}
 	h.Addenda = slices.DeleteFunc(h.Addenda, func(a *shiftsync.Record) bool { return !scope.Allows(shiftsync.OpReview, a.RecordRef, now) })

@@ -25,4 +25,5 @@ type Factory func(t *testing.T, now func() time.Time) Store
 // Run runs the whole suite against the stores open makes.
 func Run(t *testing.T, open Factory) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("Sync", func(t *testing.T) { testSync(t, open) })
 }

@@ -1,6 +1,7 @@
 // Package wiring builds a shiftsync server from a [Config]: it opens the
-// SQLite store and joins the adapters (sqlite, jwt, bearer, inmem, rpc)
-// into the services and the HTTP handler they serve. It is the one place
+// SQLite store, builds the engine over it (shiftsync.Sync…) and joins the
+// adapters (sqlite, jwt, bearer, inmem, rpc) into the services and the
+// HTTP handler they serve. It is the one place
 // that does so: shiftsyncd serve and the shiftsynctest harness both call
 // [Open], so tests run the server that production runs.
 //
@@ -55,7 +56,7 @@ type Server struct {
 	Issuer   *jwt.Tokens    // the signed access tokens
 	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
 	Feed     *inmem.Feed
-	Sync     *sqlite.SyncService
+	Sync     *shiftsync.Sync
 	Review   *sqlite.ReviewService
 	Admin    shiftsync.Admin
 	Handler  *rpc.Handler
@@ -96,8 +97,7 @@ func Open(c Config) (*Server, error) {
 	}
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
-	s.Sync = sqlite.NewSyncService(s.DB, s.Schema, scoped)
-	s.Sync.Feed = s.Feed
+	s.Sync = &shiftsync.Sync{Store: s.DB, Schema: s.Schema, Access: scoped, Now: s.DB.Now, Feed: s.Feed}
 	s.Review = sqlite.NewReviewService(s.DB, s.Schema, scoped)
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: s.DB, Now: s.DB.Now}
 	s.Handler = rpc.NewHandler(rpc.Config{

@@ -1,4 +1,4 @@
-package sqlite
+package shiftsync_test
 
 import (
 	"encoding/hex"
@@ -25,13 +25,13 @@ func TestMutationDigest(t *testing.T) {
 		AppVersion: "1.4.0",
 	}
 	const want = "5f12b45355bddd33422b56363de6064b4ef97b5190d438d86a318520a8197e4e"
-	d := mutationDigest(m)
+	d := shiftsync.MutationDigest(m)
 	if got := hex.EncodeToString(d[:]); got != want {
-		t.Errorf("mutationDigest() = %s, want %s (the digest of every stored mutation)", got, want)
+		t.Errorf("MutationDigest() = %s, want %s (the digest of every stored mutation)", got, want)
 	}
 	withServerParts := *m
 	withServerParts.Agency, withServerParts.AppVersion = "housing", "2.0.0"
-	if mutationDigest(&withServerParts) != d {
+	if shiftsync.MutationDigest(&withServerParts) != d {
 		t.Error("the digest depends on the agency or the app version")
 	}
 }

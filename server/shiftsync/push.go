@@ -1,0 +1,383 @@
+package shiftsync
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+var _ SyncService = (*Sync)(nil)
+
+// Sync is the sync engine: it implements [SyncService] over a [Store],
+// making every decision of a push and a pull itself (batch rules, replay,
+// skew, validation, authorisation, merge, record-level checks, alerts,
+// quarantine; the pull window, scope filter and purges) and asking the
+// store only to keep and find. It is safe for concurrent use once built.
+type Sync struct {
+	Store  Store
+	Schema *Schema
+	Access Authorizer
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+	// MaxClockSkew is how far ahead of Now a mutation may be stamped;
+	// defaults to DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+	// Feed, if set, is told the services of every push that stored a
+	// change, after it commits.
+	Feed ChangeFeed
+}
+
+func (s *Sync) now() time.Time {
+	if s.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.Now().UTC()
+}
+
+// Push implements [SyncService]. All the batch's effects commit in one
+// transaction, durable before it returns, so the acknowledgement it
+// returns is durable.
+func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushResult, error) {
+	if len(batch) > MaxMutationsPerPush {
+		return PushResult{}, Errorf(CodeResourceExhausted, "%d mutations in one push; at most %d", len(batch), MaxMutationsPerPush)
+	}
+	for i := 1; i < len(batch); i++ {
+		if batch[i].Counter <= batch[i-1].Counter {
+			return PushResult{}, Errorf(CodeInvalid, "mutation counters must increase within a push (%d after %d)", batch[i].Counter, batch[i-1].Counter)
+		}
+	}
+	scope, err := s.Access.Scope(ctx, p)
+	if err != nil {
+		return PushResult{}, err
+	}
+	var (
+		res     PushResult
+		changed []string // the services of accepted changes
+	)
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		now := s.now()
+		push := pushTx{Sync: s, tx: tx, scope: scope, now: now}
+		res, changed = PushResult{Results: make([]MutationResult, 0, len(batch)), ServerTime: now}, nil
+		acked, err := tx.Acknowledged(ctx, p.DeviceID)
+		if err != nil {
+			return err
+		}
+		maxSkew := cmp.Or(s.MaxClockSkew, DefaultMaxClockSkew)
+		stopped := false
+		for i := range batch {
+			m := &batch[i]
+			m.DeviceID, m.UserID = p.DeviceID, p.UserID
+			var r MutationResult
+			switch {
+			case m.Counter <= acked:
+				r, err = push.replay(ctx, m)
+			case stopped || m.Counter != acked+1:
+				r = MutationResult{Counter: m.Counter, Status: StatusNotProcessed}
+				stopped = true
+			case m.HLC.AheadOf(now, maxSkew):
+				r = MutationResult{Counter: m.Counter, Status: StatusRestampRequired, Reason: ReasonClockAhead,
+					Message: fmt.Sprintf("timestamp %s is more than %s ahead of the server clock %s; re-stamp and push again",
+						m.HLC.Time().Format(time.RFC3339), maxSkew, now.Format(time.RFC3339))}
+				stopped = true
+			default:
+				r, err = push.apply(ctx, m)
+				if r.Status != StatusNotProcessed {
+					acked = m.Counter
+				}
+				if r.Status == StatusAccepted && !slices.Contains(changed, m.ServiceID) {
+					changed = append(changed, m.ServiceID)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			// A mutation the quarantine refused stays on the device, like one
+			// to re-stamp: nothing after it is processed.
+			stopped = stopped || r.Status == StatusNotProcessed
+			res.Results = append(res.Results, r)
+		}
+		res.Acknowledged = acked
+		if err := tx.Acknowledge(ctx, p.DeviceID, acked, now); err != nil {
+			return err
+		}
+		return AppendAudit(ctx, tx, now, AuditEvent{Actor: p, Action: AuditPush, Subject: p.DeviceID, Detail: pushDetail(res.Results, acked)})
+	})
+	if err != nil {
+		return PushResult{}, err
+	}
+	if len(changed) > 0 && s.Feed != nil {
+		s.Feed.Publish(changed...)
+	}
+	return res, nil
+}
+
+// pushTx is one push's transaction: the engine, the pusher's scope and
+// the push's time.
+type pushTx struct {
+	*Sync
+	tx    Tx
+	scope Scope
+	now   time.Time
+}
+
+// replay answers a mutation whose counter was processed before with the
+// outcome it had then. A different mutation under a used counter (a device
+// that lost its counter, say after a reinstall) is quarantined, not dropped.
+func (p pushTx) replay(ctx context.Context, m *Mutation) (MutationResult, error) {
+	done, err := p.tx.ProcessedMutation(ctx, m.DeviceID, m.Counter)
+	if err != nil {
+		return MutationResult{}, err
+	}
+	// An acknowledged counter with no record of it is treated as reused.
+	if d := MutationDigest(m); done == nil || string(d[:]) != string(done.Digest) {
+		return p.quarantine(ctx, m, &MutationError{Reason: ReasonCounterReused,
+			Message: fmt.Sprintf("counter %d was already used by a different mutation from this device", m.Counter)})
+	}
+	r := done.Result
+	r.Replayed = true
+	if len(r.ConflictedFields) == 0 {
+		r.ConflictedFields = nil // as the first answer had it
+	}
+	return r, nil
+}
+
+// apply validates, authorises and merges one new mutation, or quarantines
+// it, and records that it was processed; unless the quarantine refuses it
+// (StatusNotProcessed), when nothing of it is stored.
+func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) {
+	held, err := p.tx.Record(ctx, m.RecordID)
+	if err != nil {
+		return MutationResult{}, err
+	}
+	var (
+		outcomes []FieldOutcome
+		current  map[string]FieldHead
+	)
+	// From here on the record is what the pusher may know of it: a record
+	// hidden from them is none, and nothing of it is used or quoted.
+	stored, rej := p.scope.Claim(m, held, p.now)
+	m.Agency = AssignedAgency(m)
+	if stored != nil {
+		m.Agency = stored.Agency
+	}
+	if rej == nil {
+		rej = p.Schema.Validate(m, stored)
+	}
+	var flag Flag
+	if rej == nil {
+		// Claim let held through: it is the record stored names, or none.
+		flag, rej = p.scope.AuthorizeWrite(m, held, p.now)
+	}
+	if rej == nil {
+		if current, err = p.tx.FieldHeads(ctx, m.RecordID); err != nil {
+			return MutationResult{}, err
+		}
+		versions := make(map[string]Version, len(current))
+		for f, h := range current {
+			versions[f] = h.Version
+		}
+		outcomes, rej = Merge(m, versions)
+	}
+	if rej == nil {
+		if rej, err = p.checkRecord(ctx, m, stored, outcomes); err != nil {
+			return MutationResult{}, err
+		}
+	}
+	if rej != nil {
+		r, err := p.quarantine(ctx, m, rej)
+		if err != nil || r.Status != StatusQuarantined {
+			return r, err
+		}
+		return r, p.recordProcessed(ctx, m, r, "")
+	}
+
+	if stored == nil {
+		if err := p.tx.CreateRecord(ctx, m, p.now); err != nil {
+			return MutationResult{}, err
+		}
+	}
+	r := MutationResult{Counter: m.Counter, Status: StatusAccepted}
+	for i, o := range outcomes {
+		seq, err := p.tx.AppendVersion(ctx, m, m.Fields[i], p.now)
+		if err != nil {
+			return r, err
+		}
+		winner := current[o.Field].Seq
+		if o.Wins {
+			winner = seq
+			if err := p.tx.SetFieldHead(ctx, m, o.Field, seq); err != nil {
+				return r, err
+			}
+		}
+		if o.Conflict {
+			r.ConflictedFields = append(r.ConflictedFields, o.Field)
+			if err := p.tx.OpenConflict(ctx, FieldConflict{RecordID: m.RecordID, Field: o.Field,
+				CurrentSeq: current[o.Field].Seq, IncomingSeq: seq, WinnerSeq: winner, OpenedAt: p.now}); err != nil {
+				return r, err
+			}
+		}
+	}
+	for _, a := range AlertsFor(m, stored == nil, p.now) {
+		a.Record, a.UserID, a.DeviceID, a.RaisedAt = m.RecordRef, m.UserID, m.DeviceID, p.now
+		if err := p.tx.RaiseAlert(ctx, a); err != nil {
+			return r, err
+		}
+	}
+	return r, p.recordProcessed(ctx, m, r, flag)
+}
+
+func (p pushTx) recordProcessed(ctx context.Context, m *Mutation, r MutationResult, flag Flag) error {
+	d := MutationDigest(m)
+	return p.tx.RecordProcessed(ctx, ProcessedMutation{Mutation: m, Digest: d[:], Result: r, Flag: flag, ReceivedAt: p.now})
+}
+
+// checkRecord checks what a merged mutation would make of its record: a
+// locked record takes no edit but a manager's void; the NotBefore rules
+// hold on the record as it would stand; an addendum names a record of its
+// own service and person that its author may read.
+func (p pushTx) checkRecord(ctx context.Context, m *Mutation, stored *RecordRef, outcomes []FieldOutcome) (*MutationError, error) {
+	if stored != nil {
+		locked, err := p.tx.Locked(ctx, m.RecordID)
+		if err != nil {
+			return nil, err
+		}
+		if locked && (len(m.Fields) > 1 || m.Fields[0].Field != VoidReasonField) {
+			return &MutationError{Reason: ReasonRecordLocked, Message: fmt.Sprintf(
+				"record %s is locked by a manager: write an addendum to correct it", m.RecordID)}, nil
+		}
+	}
+	t := p.Schema.Type(m.RecordType)
+	if ordered := t.OrderedFields(); slices.ContainsFunc(m.Fields, func(e FieldEdit) bool { return slices.Contains(ordered, e.Field) }) {
+		values, err := p.tx.FieldValues(ctx, m.RecordID, ordered)
+		if err != nil {
+			return nil, err
+		}
+		for i, o := range outcomes {
+			if o.Wins {
+				values[o.Field] = m.Fields[i].Value
+			}
+		}
+		if rej := t.CheckOrder(values); rej != nil {
+			return rej, nil
+		}
+	}
+	if m.RecordType == AddendumType {
+		return p.checkAddendum(ctx, m, stored)
+	}
+	if stored != nil && AgencyAssigned(m.RecordType) {
+		return p.checkPartnerEdit(m), nil
+	}
+	return nil, nil
+}
+
+// checkPartnerEdit holds an edit of an action made through a partner
+// agency's access to [PartnerEdit].
+func (p pushTx) checkPartnerEdit(m *Mutation) *MutationError {
+	agencies := p.scope.PartnerAgencies(m.RecordRef, p.now)
+	if agencies == nil {
+		agencies = p.scope.PartnerAgencies(m.RecordRef, m.HLC.Time())
+	}
+	if agencies == nil {
+		return nil
+	}
+	return PartnerEdit(m, agencies, m.Agency)
+}
+
+// AddendumType is the record type of corrections to locked records, and
+// AddendumTarget its field naming the record it adds to.
+const (
+	AddendumType   = "addendum"
+	AddendumTarget = "record_id"
+)
+
+// checkAddendum checks the record an addendum names: it exists, has the
+// addendum's service and person, and its author may read or write it. The
+// target is fixed once the addendum exists.
+func (p pushTx) checkAddendum(ctx context.Context, m *Mutation, stored *RecordRef) (*MutationError, error) {
+	v, ok := m.Value(AddendumTarget)
+	if !ok {
+		return nil, nil
+	}
+	if stored != nil {
+		return &MutationError{Reason: ReasonInvalidReference, Message: "an addendum's record_id cannot change; write another addendum"}, nil
+	}
+	target, err := p.tx.Record(ctx, v.String)
+	if err != nil {
+		return nil, err
+	}
+	// A record its author may not see and one that does not exist get the
+	// same answer, so an addendum cannot probe for records; nor does the
+	// answer quote the envelope of one it may see.
+	if target == nil || !p.scope.Knows(target, m, p.now) {
+		return &MutationError{Reason: ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
+	}
+	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
+		return &MutationError{Reason: ReasonInvalidReference, Message: fmt.Sprintf(
+			"record %s is of another service or person: an addendum names its record's service and person", target.RecordID)}, nil
+	}
+	return nil, nil
+}
+
+// quarantine keeps a mutation refused for rej, whole, under its pusher's
+// services ([Scope.QuarantineServices]), and answers it quarantined. When
+// the quarantine's bounds will not keep it, it stores nothing of it,
+// counts the overflow under the same services, and answers it not
+// processed with the bound's reason: the device keeps it.
+func (p pushTx) quarantine(ctx context.Context, m *Mutation, rej *MutationError) (MutationResult, error) {
+	payload, err := QuarantinePayload(m)
+	if err != nil {
+		return MutationResult{}, err
+	}
+	size, day := QuarantineSize(m), QuarantineDay(p.now)
+	dayBytes, err := p.tx.QuarantinedBytes(ctx, m.DeviceID, day)
+	if err != nil {
+		return MutationResult{}, err
+	}
+	services := p.scope.QuarantineServices(m, p.now)
+	if refused := CheckQuarantineBounds(size, dayBytes); refused != nil {
+		if len(services) == 0 {
+			services = []string{""}
+		}
+		if err := p.tx.CountQuarantineOverflow(ctx, OverflowedMutation{Mutation: m, Reason: refused.Reason, Size: size, Services: services, RefusedAt: p.now}); err != nil {
+			return MutationResult{}, err
+		}
+		return MutationResult{Counter: m.Counter, Status: StatusNotProcessed, Reason: refused.Reason, Message: refused.Message}, nil
+	}
+	if err := p.tx.Quarantine(ctx, QuarantinedMutation{Mutation: m, Reason: rej.Reason, Message: rej.Message,
+		Payload: payload, Size: size, Services: services, ReceivedAt: p.now}); err != nil {
+		return MutationResult{}, err
+	}
+	return MutationResult{Counter: m.Counter, Status: StatusQuarantined, Reason: rej.Reason, Message: rej.Message}, nil
+}
+
+// pushDetail summarises a push for the audit log: counts per outcome and
+// the records written.
+func pushDetail(results []MutationResult, acked uint64) string {
+	var d struct {
+		Acknowledged uint64   `json:"acknowledged"`
+		Accepted     int      `json:"accepted"`
+		Quarantined  int      `json:"quarantined"`
+		Replayed     int      `json:"replayed"`
+		Refused      int      `json:"refused"`
+		Counters     []uint64 `json:"counters"`
+	}
+	d.Acknowledged = acked
+	for _, r := range results {
+		switch {
+		case r.Replayed:
+			d.Replayed++
+		case r.Status == StatusAccepted:
+			d.Accepted++
+		case r.Status == StatusQuarantined:
+			d.Quarantined++
+		default:
+			d.Refused++
+		}
+		d.Counters = append(d.Counters, r.Counter)
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
