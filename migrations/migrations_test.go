@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,56 +19,67 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.sql from the migrated schemas")
 
-// TestServer migrates a new database up, all the way down and up again (so
-// every Down works), then compares the schema with the golden file, which
-// shows reviewers the whole resulting schema in every change.
-func TestServer(t *testing.T) {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "s.db")+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("Up() error = %v", err)
-	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		t.Fatalf("DownTo(0) error = %v", err)
-	}
-	if got := schema(t, db); got != "" {
-		t.Fatalf("schema left after migrating down to 0:\n%s", got)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("Up() after down error = %v", err)
-	}
+// TestMigrations migrates a new database up, all the way down and up again
+// (so every Down works), then compares the schema with the golden file,
+// which shows reviewers the whole resulting schema in every change: for the
+// server's migrations, and for the device replica's (the schema a mobile
+// app keeps).
+func TestMigrations(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		fsys   fs.FS
+		golden string
+	}{
+		{"server", migrations.Server, "server.golden.sql"},
+		{"replica", migrations.Replica, "replica.golden.sql"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "m.db")+"?_foreign_keys=on")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			db.SetMaxOpenConns(1)
+			p, err := goose.NewProvider(goose.DialectSQLite3, db, tt.fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatalf("Up() error = %v", err)
+			}
+			if _, err := p.DownTo(ctx, 0); err != nil {
+				t.Fatalf("DownTo(0) error = %v", err)
+			}
+			if got := schema(t, db); got != "" {
+				t.Fatalf("schema left after migrating down to 0:\n%s", got)
+			}
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatalf("Up() after down error = %v", err)
+			}
 
-	golden := filepath.Join("testdata", "server.golden.sql")
-	got := schema(t, db)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./migrations -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
-	}
-
-	rows, err := db.Query(`PRAGMA foreign_key_check`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	if rows.Next() {
-		t.Error("PRAGMA foreign_key_check reports violations")
+			golden := filepath.Join("testdata", tt.golden)
+			got := schema(t, db)
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./migrations -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
+			}
+			var violations int
+			if err := db.QueryRow(`SELECT count(*) FROM pragma_foreign_key_check`).Scan(&violations); err != nil {
+				t.Fatal(err)
+			}
+			if violations != 0 {
+				t.Errorf("PRAGMA foreign_key_check reports %d violations", violations)
+			}
+		})
 	}
 }
 

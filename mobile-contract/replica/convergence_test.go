@@ -422,21 +422,9 @@ func (s *simRun) knownRecords() []string {
 // serverState is every current field on the server as sorted
 // "record.field=value" lines.
 func serverState(t *testing.T, s *shiftsynctest.Server, token string) string {
-	client := s.Client(token)
 	var lines []string
-	cursor := ""
-	for {
-		res, err := client.Pull(t.Context(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range res.GetChanges() {
-			lines = append(lines, c.GetRecordId()+"."+c.GetField()+"="+canonical(t, c.GetValue()))
-		}
-		cursor = res.GetNextCursor()
-		if !res.GetHasMore() {
-			break
-		}
+	for _, c := range shiftsynctest.PullAll(t, s.Client(token)) {
+		lines = append(lines, c.GetRecordId()+"."+c.GetField()+"="+canonical(t, c.GetValue()))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

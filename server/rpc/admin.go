@@ -14,11 +14,8 @@ import (
 
 var _ authv1connect.AdminServiceHandler = (*AdminHandler)(nil)
 
-// Input limits of the admin calls.
-const (
-	maxIDBytes     = 128
-	maxReasonBytes = 1000
-)
+// maxReasonBytes bounds the reasons given to the admin calls.
+const maxReasonBytes = 1000
 
 // AdminHandler serves shiftsync.auth.v1.AdminService. It checks the shape
 // of each request; whether the caller may make it is decided by
@@ -30,7 +27,7 @@ type AdminHandler struct {
 
 // IssueEnrolmentCode implements [authv1connect.AdminServiceHandler].
 func (h *AdminHandler) IssueEnrolmentCode(ctx context.Context, req *authv1.IssueEnrolmentCodeRequest) (*authv1.IssueEnrolmentCodeResponse, error) {
-	actor, err := h.begin(ctx, req.GetUserId(), req.GetServiceId())
+	actor, err := principal(ctx, req.GetUserId(), req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +40,7 @@ func (h *AdminHandler) IssueEnrolmentCode(ctx context.Context, req *authv1.Issue
 
 // RevokeDevice implements [authv1connect.AdminServiceHandler].
 func (h *AdminHandler) RevokeDevice(ctx context.Context, req *authv1.RevokeDeviceRequest) (*authv1.RevokeDeviceResponse, error) {
-	actor, err := h.begin(ctx, req.GetDeviceId())
+	actor, err := principal(ctx, req.GetDeviceId())
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +56,7 @@ func (h *AdminHandler) RevokeDevice(ctx context.Context, req *authv1.RevokeDevic
 
 // ListDevices implements [authv1connect.AdminServiceHandler].
 func (h *AdminHandler) ListDevices(ctx context.Context, req *authv1.ListDevicesRequest) (*authv1.ListDevicesResponse, error) {
-	actor, err := h.begin(ctx, req.GetServiceId())
+	actor, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +80,7 @@ func (h *AdminHandler) ListDevices(ctx context.Context, req *authv1.ListDevicesR
 
 // AddMembership implements [authv1connect.AdminServiceHandler].
 func (h *AdminHandler) AddMembership(ctx context.Context, req *authv1.AddMembershipRequest) (*authv1.AddMembershipResponse, error) {
-	actor, err := h.begin(ctx, req.GetUserId(), req.GetServiceId(), req.GetPersonId())
+	actor, err := principal(ctx, req.GetUserId(), req.GetServiceId(), req.GetPersonId())
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +100,7 @@ func (h *AdminHandler) AddMembership(ctx context.Context, req *authv1.AddMembers
 
 // EndMembership implements [authv1connect.AdminServiceHandler].
 func (h *AdminHandler) EndMembership(ctx context.Context, req *authv1.EndMembershipRequest) (*authv1.EndMembershipResponse, error) {
-	actor, err := h.begin(ctx)
+	actor, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,21 +109,6 @@ func (h *AdminHandler) EndMembership(ctx context.Context, req *authv1.EndMembers
 		return nil, toConnectError(ctx, h.log, err)
 	}
 	return &authv1.EndMembershipResponse{EndsAt: timestamppb.New(at)}, nil
-}
-
-// begin returns the authenticated caller, and refuses ids over the size
-// limit.
-func (h *AdminHandler) begin(ctx context.Context, ids ...string) (shiftsync.Principal, error) {
-	p, ok := shiftsync.PrincipalFromContext(ctx)
-	if !ok {
-		return p, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
-	}
-	for _, id := range ids {
-		if len(id) > maxIDBytes {
-			return p, newError(shiftsync.CodeInvalid, "an id is longer than 128 bytes")
-		}
-	}
-	return p, nil
 }
 
 // roleFromProto maps wire roles to domain roles; an unknown or unset role

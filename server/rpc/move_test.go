@@ -17,20 +17,15 @@ import (
 // the purges of the last page.
 func pullAll(t *testing.T, s *shiftsynctest.Server, token, cursor string) (map[string]string, []*syncv1.Purge, string, error) {
 	t.Helper()
-	records := map[string]string{}
-	for {
-		res, err := s.Client(token).Pull(context.Background(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
-		if err != nil {
-			return nil, nil, cursor, err
-		}
-		for _, c := range res.GetChanges() {
-			records[c.GetRecordId()] = c.GetServiceId()
-		}
-		cursor = res.GetNextCursor()
-		if !res.GetHasMore() {
-			return records, res.GetPurges(), cursor, nil
-		}
+	changes, last, err := shiftsynctest.PullFrom(context.Background(), s.Client(token), cursor)
+	if err != nil {
+		return nil, nil, cursor, err
 	}
+	records := map[string]string{}
+	for _, c := range changes {
+		records[c.GetRecordId()] = c.GetServiceId()
+	}
+	return records, last.GetPurges(), last.GetNextCursor(), nil
 }
 
 // TestMoveBetweenServices moves a support worker from service A to B: the

@@ -25,23 +25,9 @@ type ReviewHandler struct {
 	log    *slog.Logger
 }
 
-// principal returns the authenticated caller and refuses over-long ids.
-func (h *ReviewHandler) principal(ctx context.Context, ids ...string) (shiftsync.Principal, error) {
-	p, ok := shiftsync.PrincipalFromContext(ctx)
-	if !ok {
-		return p, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
-	}
-	for _, id := range ids {
-		if len(id) > maxIDBytes {
-			return p, newError(shiftsync.CodeInvalid, "an id is longer than 128 bytes")
-		}
-	}
-	return p, nil
-}
-
 // ListAlerts implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListAlerts(ctx context.Context, req *reviewv1.ListAlertsRequest) (*reviewv1.ListAlertsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId())
+	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +44,7 @@ func (h *ReviewHandler) ListAlerts(ctx context.Context, req *reviewv1.ListAlerts
 
 // AcknowledgeAlert implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) AcknowledgeAlert(ctx context.Context, req *reviewv1.AcknowledgeAlertRequest) (*reviewv1.AcknowledgeAlertResponse, error) {
-	p, err := h.principal(ctx, "")
+	p, err := principal(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +57,7 @@ func (h *ReviewHandler) AcknowledgeAlert(ctx context.Context, req *reviewv1.Ackn
 
 // ListConflicts implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListConflicts(ctx context.Context, req *reviewv1.ListConflictsRequest) (*reviewv1.ListConflictsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId())
+	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +74,7 @@ func (h *ReviewHandler) ListConflicts(ctx context.Context, req *reviewv1.ListCon
 
 // ResolveConflict implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ResolveConflict(ctx context.Context, req *reviewv1.ResolveConflictRequest) (*reviewv1.ResolveConflictResponse, error) {
-	p, err := h.principal(ctx, "")
+	p, err := principal(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +87,7 @@ func (h *ReviewHandler) ResolveConflict(ctx context.Context, req *reviewv1.Resol
 
 // ListQuarantine implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListQuarantine(ctx context.Context, req *reviewv1.ListQuarantineRequest) (*reviewv1.ListQuarantineResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId())
+	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +145,7 @@ func fromConflict(c shiftsync.Conflict) *reviewv1.Conflict {
 
 // ListRecords implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListRecords(ctx context.Context, req *reviewv1.ListRecordsRequest) (*reviewv1.ListRecordsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetRecordType())
+	p, err := principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetRecordType())
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +165,7 @@ func (h *ReviewHandler) ListRecords(ctx context.Context, req *reviewv1.ListRecor
 
 // GetRecord implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) GetRecord(ctx context.Context, req *reviewv1.GetRecordRequest) (*reviewv1.GetRecordResponse, error) {
-	p, err := h.principal(ctx, req.GetRecordId())
+	p, err := principal(ctx, req.GetRecordId())
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +178,7 @@ func (h *ReviewHandler) GetRecord(ctx context.Context, req *reviewv1.GetRecordRe
 
 // LockRecord implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) LockRecord(ctx context.Context, req *reviewv1.LockRecordRequest) (*reviewv1.LockRecordResponse, error) {
-	p, err := h.principal(ctx, req.GetRecordId())
+	p, err := principal(ctx, req.GetRecordId())
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +191,7 @@ func (h *ReviewHandler) LockRecord(ctx context.Context, req *reviewv1.LockRecord
 
 // ListFindings implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListFindings(ctx context.Context, req *reviewv1.ListFindingsRequest) (*reviewv1.ListFindingsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId())
+	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +213,7 @@ func (h *ReviewHandler) ListFindings(ctx context.Context, req *reviewv1.ListFind
 
 // GetTrends implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) GetTrends(ctx context.Context, req *reviewv1.GetTrendsRequest) (*reviewv1.GetTrendsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId())
+	p, err := principal(ctx, req.GetServiceId(), req.GetPersonId())
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +238,7 @@ func (h *ReviewHandler) GetTrends(ctx context.Context, req *reviewv1.GetTrendsRe
 
 // ListActions implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListActions(ctx context.Context, req *reviewv1.ListActionsRequest) (*reviewv1.ListActionsResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetAgency(), req.GetOwnerRole())
+	p, err := principal(ctx, req.GetServiceId(), req.GetPersonId(), req.GetAgency(), req.GetOwnerRole())
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +280,7 @@ func fromHistory(h shiftsync.RecordHistory) *reviewv1.GetRecordResponse {
 
 // ListDeviceHealth implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ListDeviceHealth(ctx context.Context, req *reviewv1.ListDeviceHealthRequest) (*reviewv1.ListDeviceHealthResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId())
+	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +302,7 @@ func (h *ReviewHandler) ListDeviceHealth(ctx context.Context, req *reviewv1.List
 
 // ExportEvidencePack implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ExportEvidencePack(ctx context.Context, req *reviewv1.ExportEvidencePackRequest) (*reviewv1.ExportEvidencePackResponse, error) {
-	p, err := h.principal(ctx, req.GetServiceId(), req.GetPersonId())
+	p, err := principal(ctx, req.GetServiceId(), req.GetPersonId())
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +325,7 @@ func (h *ReviewHandler) ExportEvidencePack(ctx context.Context, req *reviewv1.Ex
 
 // VerifyEvidencePack implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) VerifyEvidencePack(ctx context.Context, req *reviewv1.VerifyEvidencePackRequest) (*reviewv1.VerifyEvidencePackResponse, error) {
-	p, err := h.principal(ctx, req.GetPackId())
+	p, err := principal(ctx, req.GetPackId())
 	if err != nil {
 		return nil, err
 	}

@@ -195,9 +195,9 @@ func truncateText(s string, n int) string {
 // begin checks the client's versions and returns the authenticated
 // principal.
 func (h *SyncHandler) begin(ctx context.Context, client *syncv1.ClientInfo) (shiftsync.Principal, error) {
-	p, ok := shiftsync.PrincipalFromContext(ctx)
-	if !ok {
-		return p, newError(shiftsync.CodeUnauthenticated, "a bearer token is required")
+	p, err := principal(ctx)
+	if err != nil {
+		return p, err
 	}
 	if err := shiftsync.CheckClient(client.GetProtocolVersion(), client.GetSchemaVersion()); err != nil {
 		return p, toConnectError(ctx, h.log, err)

@@ -47,26 +47,6 @@ func UnpackHLC(packed int64) HLC {
 // Time returns the physical part of h.
 func (h HLC) Time() time.Time { return time.UnixMilli(h.WallMS).UTC() }
 
-// Tick returns the HLC for a local event after last, at physical time now:
-// now if it is later than last, otherwise last with the logical counter
-// advanced. It is the HLC "send" rule.
-func (h HLC) Tick(now time.Time) HLC {
-	ms := now.UnixMilli()
-	if ms > h.WallMS {
-		return HLC{WallMS: ms}
-	}
-	return HLC{WallMS: h.WallMS, Logical: h.Logical + 1}
-}
-
-// Observe returns the HLC after receiving remote at physical time now: later
-// than both h and remote. It is the HLC "receive" rule.
-func (h HLC) Observe(remote HLC, now time.Time) HLC {
-	if remote.Compare(h) > 0 {
-		h = remote
-	}
-	return h.Tick(now)
-}
-
 // AheadOf reports whether h is more than maxSkew ahead of the server clock
 // reading now. Such a timestamp would win every merge until real time caught
 // up, so the server refuses it and asks the device to re-stamp.

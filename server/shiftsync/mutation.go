@@ -104,8 +104,9 @@ func reject(r Reason, format string, args ...any) *MutationError {
 // uuidv7 matches the canonical text form of a version 7, variant 10 UUID.
 var uuidv7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
-// maxIDBytes bounds service, person and device ids.
-const maxIDBytes = 128
+// MaxIDBytes bounds the ids a client names (services, people, devices,
+// memberships): longer ones are refused, on the wire and in a mutation.
+const MaxIDBytes = 128
 
 // Validate checks m against the schema. stored is the record's envelope as
 // the server holds it, or nil when m creates the record (see [Scope.Claim]).
@@ -128,11 +129,11 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		return reject(ReasonEnvelopeMismatch, "%s %s: its agency is fixed when it is created: void it and create one for %q",
 			m.RecordType, m.RecordID, truncate(v.String))
 	}
-	if m.ServiceID == "" || len(m.ServiceID) > maxIDBytes {
-		return reject(ReasonMissingService, "service id is missing or longer than %d bytes", maxIDBytes)
+	if m.ServiceID == "" || len(m.ServiceID) > MaxIDBytes {
+		return reject(ReasonMissingService, "service id is missing or longer than %d bytes", MaxIDBytes)
 	}
-	if len(m.PersonID) > maxIDBytes || (t.PersonScoped && m.PersonID == "") {
-		return reject(ReasonMissingPerson, "%s records must name the person supported (at most %d bytes)", t.Name, maxIDBytes)
+	if len(m.PersonID) > MaxIDBytes || (t.PersonScoped && m.PersonID == "") {
+		return reject(ReasonMissingPerson, "%s records must name the person supported (at most %d bytes)", t.Name, MaxIDBytes)
 	}
 	if !m.HLC.Valid() {
 		return reject(ReasonInvalidHLC, "hlc %+v is not a valid timestamp", m.HLC)
@@ -159,7 +160,7 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 		if spec.Required && e.Value.Empty() {
 			return reject(ReasonMissingRequired, "%s records need field %q; it may not be empty", t.Name, e.Field)
 		}
-		if !e.Base.IsZero() && (!e.Base.HLC.Valid() || e.Base.HLC.Compare(m.HLC) >= 0 || len(e.Base.DeviceID) > maxIDBytes) {
+		if !e.Base.IsZero() && (!e.Base.HLC.Valid() || e.Base.HLC.Compare(m.HLC) >= 0 || len(e.Base.DeviceID) > MaxIDBytes) {
 			return reject(ReasonInvalidBase, "field %q: base version must be a valid timestamp before the mutation's", e.Field)
 		}
 	}

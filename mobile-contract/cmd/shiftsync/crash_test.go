@@ -14,7 +14,6 @@ import (
 
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
-	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
 // TestSimulator_SurvivesSIGKILL kills the simulator process with SIGKILL
@@ -133,22 +132,10 @@ func checkIntegrity(t *testing.T, path string) {
 
 // serverDescriptions is every incident's description on the server, sorted.
 func serverDescriptions(t *testing.T, s *shiftsynctest.Server, token string) []string {
-	client := s.Client(token)
 	var out []string
-	cursor := ""
-	for {
-		res, err := client.Pull(t.Context(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range res.GetChanges() {
-			if c.GetField() == "behaviour_description" {
-				out = append(out, c.GetRecordId()+" "+c.GetValue().GetStringValue())
-			}
-		}
-		cursor = res.GetNextCursor()
-		if !res.GetHasMore() {
-			break
+	for _, c := range shiftsynctest.PullAll(t, s.Client(token)) {
+		if c.GetField() == "behaviour_description" {
+			out = append(out, c.GetRecordId()+" "+c.GetValue().GetStringValue())
 		}
 	}
 	sort.Strings(out)

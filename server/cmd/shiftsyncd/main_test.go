@@ -272,20 +272,9 @@ func verify(t *testing.T, url string, d *device) {
 	t.Helper()
 	client := shiftsynctest.NewClient(url, token)
 	found := map[string]string{}
-	cursor := ""
-	for {
-		res, err := client.Pull(context.Background(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo(), Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range res.GetChanges() {
-			if c.GetField() == "behaviour_description" {
-				found[c.GetRecordId()] = c.GetValue().GetStringValue()
-			}
-		}
-		cursor = res.GetNextCursor()
-		if !res.GetHasMore() {
-			break
+	for _, c := range shiftsynctest.PullAll(t, client) {
+		if c.GetField() == "behaviour_description" {
+			found[c.GetRecordId()] = c.GetValue().GetStringValue()
 		}
 	}
 	d.mu.Lock()
