@@ -544,20 +544,7 @@ func quarantine(ctx context.Context, tx *Tx, scope shiftsync.Scope, m *shiftsync
 // encoding is fixed, since stored digests must keep matching retries after
 // an upgrade: TestMutationDigest pins it.
 func mutationDigest(m *shiftsync.Mutation) [sha256.Size]byte {
-	sent := struct {
-		RecordID, RecordType, ServiceID, PersonID string
-		DeviceID, UserID                          string
-		Counter                                   uint64
-		HLC                                       shiftsync.HLC
-		Fields                                    []shiftsync.FieldEdit
-		AppVersion                                string // always "": digests have always held the key
-	}{m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.DeviceID, m.UserID, m.Counter, m.HLC, m.Fields, ""}
-	b, err := json.Marshal(sent)
-	if err != nil {
-		// Non-finite doubles cannot be encoded; fingerprint what can be.
-		b = fmt.Appendf(nil, "%#v", sent)
-	}
-	return sha256.Sum256(b)
+	return shiftsync.MutationDigest(m)
 }
 
 // Pull implements [shiftsync.SyncService]. Its cost is one index range per
