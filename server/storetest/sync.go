@@ -210,7 +210,9 @@ func testSync(t *testing.T, open Factory) {
 			}
 			return nil
 		})
-		update(func(tx shiftsync.Tx) error { return tx.SetServedScope(ctx, "phone-1", []string{"house-a/all", "house-b/all"}, now) })
+		update(func(tx shiftsync.Tx) error {
+			return tx.SetServedScope(ctx, "phone-1", []string{"house-a/all", "house-b/all"}, now)
+		})
 		update(func(tx shiftsync.Tx) error { return tx.SetServedScope(ctx, "phone-1", []string{"house-b/all"}, now) })
 		view(func(tx shiftsync.Tx) error {
 			if keys, known, err := tx.ServedScope(ctx, "phone-1"); err != nil || !known || !slices.Equal(keys, []string{"house-b/all"}) {
