@@ -299,7 +299,7 @@ CREATE TABLE quarantine (
     message     TEXT    NOT NULL,
     payload     TEXT    NOT NULL, -- the mutation as JSON
     received_at INTEGER NOT NULL
-);
+, person_id TEXT NOT NULL DEFAULT '', agency TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '', payload_format INTEGER NOT NULL DEFAULT 1);
 
 -- table quarantine_days
 CREATE TABLE quarantine_days (

@@ -93,8 +93,8 @@ func answerOf(t *testing.T, r *syncv1.MutationResult, id string, listed *reviewv
 		if err := json.Unmarshal([]byte(listed.GetPayloadJson()), &a.ListedPayloadWithoutIDs); err != nil {
 			t.Fatal(err)
 		}
-		delete(a.ListedPayloadWithoutIDs, "RecordID")
-		delete(a.ListedPayloadWithoutIDs, "Counter")
+		delete(a.ListedPayloadWithoutIDs, "recordId")
+		delete(a.ListedPayloadWithoutIDs, "counter")
 	}
 	return a
 }

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -36,6 +40,15 @@ func TestPush_ReplaysPushStoredByPreviousCode(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("VerifyAudit() checked no events: the fixture has no audit log")
+	}
+	// What the previous code quarantined it stored in payload format 1;
+	// migration 00011 converted it, so it lists as the message the device
+	// sent, which the generated types read back whole.
+	listed, _ := quarantineOf(t, s, s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a").Token, "house-a")
+	want := replayMutations()[3]
+	var sent syncv1.Mutation
+	if c := listed[want.GetRecordId()]; c == nil || protojson.Unmarshal([]byte(c.GetPayloadJson()), &sent) != nil || !proto.Equal(&sent, want) {
+		t.Errorf("the previous code's quarantined change listed as %v; want the protojson of %v", c, want)
 	}
 	client := s.Client(s.AddDevice("u1", "d1", "house-a"))
 	res, err := client.Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: replayMutations()})

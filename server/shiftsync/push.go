@@ -347,7 +347,7 @@ func (p pushTx) quarantine(ctx context.Context, m *Mutation, rej *MutationError)
 		return MutationResult{Counter: m.Counter, Status: StatusNotProcessed, Reason: refused.Reason, Message: refused.Message}, nil
 	}
 	if err := p.tx.Quarantine(ctx, QuarantinedMutation{Mutation: m, Reason: rej.Reason, Message: rej.Message,
-		Payload: payload, Size: size, Services: services, ReceivedAt: p.now}); err != nil {
+		Payload: payload, PayloadFormat: QuarantinePayloadFormat, Size: size, Services: services, ReceivedAt: p.now}); err != nil {
 		return MutationResult{}, err
 	}
 	return MutationResult{Counter: m.Counter, Status: StatusQuarantined, Reason: rej.Reason, Message: rej.Message}, nil

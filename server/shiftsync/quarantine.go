@@ -3,7 +3,10 @@ package shiftsync
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,17 +54,131 @@ func QuarantineDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// QuarantinePayload returns the stored form of a quarantined mutation, whole:
-// its JSON, without HTML escaping, so a '<', '>' or '&' the device sent is
-// kept as one byte, not six.
+// QuarantinePayloadFormat is the version of [QuarantinePayload]'s
+// encoding, stored beside each payload. Format 1, the Go field names of
+// [Mutation] (written until migration 00011, which converted every stored
+// row), is no longer written or read.
+const QuarantinePayloadFormat = 2
+
+// QuarantinePayload returns the stored form of a quarantined mutation,
+// whole: format 2, the protobuf JSON mapping of the
+// shiftsync.sync.v1.Mutation the device sent, so managers' tools decode it
+// with the generated types (protojson). Fields with their default value
+// are omitted, 64-bit integers are strings, a timestamp is RFC 3339 in UTC
+// with 0, 3, 6 or 9 fractional digits. Text is not HTML-escaped, so a '<',
+// '>' or '&' the device sent is kept as one byte, not six. What the
+// transport adds (the device, the user, the app version) and what the
+// server derives (the agency) are stored beside it, not in it.
 func QuarantinePayload(m *Mutation) ([]byte, error) {
+	wire := wireMutation{
+		Counter: m.Counter, RecordID: m.RecordID, RecordType: m.RecordType, ServiceID: m.ServiceID, PersonID: m.PersonID,
+		HLC: wireHLCOf(m.HLC), Fields: make([]wireFieldEdit, len(m.Fields)),
+	}
+	for i, e := range m.Fields {
+		wire.Fields[i] = wireFieldEdit{Field: e.Field, Value: wireValueOf(e.Value)}
+		if !e.Base.IsZero() {
+			wire.Fields[i].Base = &wireVersion{HLC: wireHLCOf(e.Base.HLC), DeviceID: e.Base.DeviceID}
+		}
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
+	if err := enc.Encode(wire); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// The protobuf JSON mapping of shiftsync.sync.v1's Mutation and the
+// messages in it, as [QuarantinePayload] writes them: one struct per
+// message, the JSON names the proto's lowerCamelCase field names.
+type (
+	wireMutation struct {
+		Counter    uint64          `json:"counter,omitempty,string"`
+		RecordID   string          `json:"recordId,omitempty"`
+		RecordType string          `json:"recordType,omitempty"`
+		ServiceID  string          `json:"serviceId,omitempty"`
+		PersonID   string          `json:"personId,omitempty"`
+		HLC        *wireHLC        `json:"hlc,omitempty"`
+		Fields     []wireFieldEdit `json:"fields,omitempty"`
+	}
+	wireHLC struct {
+		WallMS  int64  `json:"wallMs,omitempty,string"`
+		Logical uint32 `json:"logical,omitempty"`
+	}
+	wireVersion struct {
+		HLC      *wireHLC `json:"hlc,omitempty"`
+		DeviceID string   `json:"deviceId,omitempty"`
+	}
+	wireFieldEdit struct {
+		Field string       `json:"field,omitempty"`
+		Value *wireValue   `json:"value,omitempty"`
+		Base  *wireVersion `json:"base,omitempty"`
+	}
+	// wireValue is the oneof kind: exactly one member is set, even to its
+	// default (a false bool is "boolValue": false).
+	wireValue struct {
+		StringValue    *string      `json:"stringValue,omitempty"`
+		IntValue       *string      `json:"intValue,omitempty"`
+		DoubleValue    any          `json:"doubleValue,omitempty"`
+		BoolValue      *bool        `json:"boolValue,omitempty"`
+		TimestampValue *string      `json:"timestampValue,omitempty"`
+		EnumValue      *string      `json:"enumValue,omitempty"`
+		ListValue      *wireStrings `json:"listValue,omitempty"`
+	}
+	wireStrings struct {
+		Values []string `json:"values,omitempty"`
+	}
+)
+
+func wireHLCOf(h HLC) *wireHLC {
+	if h == (HLC{}) {
+		return nil
+	}
+	return &wireHLC{WallMS: h.WallMS, Logical: h.Logical}
+}
+
+func wireValueOf(v Value) *wireValue {
+	switch v.Kind {
+	case KindString:
+		return &wireValue{StringValue: &v.String}
+	case KindInt:
+		s := strconv.FormatInt(v.Int, 10)
+		return &wireValue{IntValue: &s}
+	case KindDouble:
+		switch {
+		case math.IsNaN(v.Double):
+			return &wireValue{DoubleValue: "NaN"}
+		case math.IsInf(v.Double, 1):
+			return &wireValue{DoubleValue: "Infinity"}
+		case math.IsInf(v.Double, -1):
+			return &wireValue{DoubleValue: "-Infinity"}
+		}
+		return &wireValue{DoubleValue: v.Double}
+	case KindBool:
+		return &wireValue{BoolValue: &v.Bool}
+	case KindTimestamp:
+		s := wireTimestamp(v.Time)
+		return &wireValue{TimestampValue: &s}
+	case KindEnum:
+		return &wireValue{EnumValue: &v.String}
+	case KindList:
+		return &wireValue{ListValue: &wireStrings{Values: v.List}}
+	}
+	return nil
+}
+
+// wireTimestamp formats t as the protobuf JSON mapping of a
+// google.protobuf.Timestamp does: UTC, with 0, 3, 6 or 9 fractional digits.
+func wireTimestamp(t time.Time) string {
+	s := t.UTC().Format("2006-01-02T15:04:05.000000000")
+	for range 3 {
+		if !strings.HasSuffix(s, "000") {
+			break
+		}
+		s = strings.TrimSuffix(s, "000")
+	}
+	return strings.TrimSuffix(s, ".") + "Z"
 }
 
 // CheckQuarantineBounds decides whether a mutation of size bytes (see

@@ -1,6 +1,7 @@
 package shiftsync_test
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -146,5 +147,52 @@ func TestCheckQuarantineBounds(t *testing.T) {
 	}
 	if day := shiftsync.QuarantineDay(time.Date(2026, 3, 2, 23, 59, 0, 0, time.FixedZone("", -5*3600))); !day.Equal(time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("QuarantineDay = %v, want the UTC day", day)
+	}
+}
+
+// TestQuarantinePayload_Format2 pins format 2 byte for byte: a change to
+// the encoding is a new format, with a migration of the rows stored.
+// (migrations/quarantine_test.go checks that protojson reads it as the
+// message the device sent.)
+func TestQuarantinePayload_Format2(t *testing.T) {
+	at := time.Date(2026, 3, 2, 6, 55, 0, 120000000, time.UTC)
+	for _, tt := range []struct {
+		name string
+		m    shiftsync.Mutation
+		want string
+	}{
+		{"nothing set", shiftsync.Mutation{DeviceID: "d1", UserID: "u1", AppVersion: "1.0"}, `{}`},
+		{"every value kind", shiftsync.Mutation{
+			RecordRef: shiftsync.RecordRef{RecordID: "r1", RecordType: "incident", ServiceID: "s1", PersonID: "p1", Agency: "housing"},
+			DeviceID:  "d1", Counter: 18446744073709551615, HLC: shiftsync.HLC{WallMS: at.UnixMilli(), Logical: 2},
+			Fields: []shiftsync.FieldEdit{
+				{Field: "a", Value: shiftsync.Value{Kind: shiftsync.KindString, String: "<b> & \u2028"},
+					Base: shiftsync.Version{HLC: shiftsync.HLC{WallMS: 5}, DeviceID: "d0"}},
+				{Field: "b", Value: shiftsync.Value{Kind: shiftsync.KindInt}},
+				{Field: "c", Value: shiftsync.Value{Kind: shiftsync.KindDouble, Double: 1.5}},
+				{Field: "d", Value: shiftsync.Value{Kind: shiftsync.KindDouble, Double: math.Inf(-1)}},
+				{Field: "e", Value: shiftsync.Value{Kind: shiftsync.KindBool}},
+				{Field: "f", Value: shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: at}},
+				{Field: "g", Value: shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: at.Truncate(time.Second)}},
+				{Field: "h", Value: shiftsync.Value{Kind: shiftsync.KindEnum, String: "high"}},
+				{Field: "i", Value: shiftsync.Value{Kind: shiftsync.KindList, List: []string{}}},
+				{Field: "j", Value: shiftsync.Value{Kind: shiftsync.KindList, List: []string{"x"}}},
+				{Field: "k"},
+			}},
+			`{"counter":"18446744073709551615","recordId":"r1","recordType":"incident","serviceId":"s1","personId":"p1",` +
+				`"hlc":{"wallMs":"1772434500120","logical":2},"fields":[` +
+				`{"field":"a","value":{"stringValue":"<b> & \u2028"},"base":{"hlc":{"wallMs":"5"},"deviceId":"d0"}},` +
+				`{"field":"b","value":{"intValue":"0"}},{"field":"c","value":{"doubleValue":1.5}},{"field":"d","value":{"doubleValue":"-Infinity"}},` +
+				`{"field":"e","value":{"boolValue":false}},{"field":"f","value":{"timestampValue":"2026-03-02T06:55:00.120Z"}},` +
+				`{"field":"g","value":{"timestampValue":"2026-03-02T06:55:00Z"}},{"field":"h","value":{"enumValue":"high"}},` +
+				`{"field":"i","value":{"listValue":{}}},{"field":"j","value":{"listValue":{"values":["x"]}}},{"field":"k"}]}`},
+	} {
+		got, err := shiftsync.QuarantinePayload(&tt.m)
+		if err != nil {
+			t.Fatalf("%s: QuarantinePayload() error = %v", tt.name, err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s: QuarantinePayload() =\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
 	}
 }

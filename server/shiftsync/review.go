@@ -37,7 +37,7 @@ type QuarantinedChange struct {
 	Counter    uint64
 	Reason     Reason
 	Message    string
-	Payload    string // the mutation as JSON
+	Payload    string // the mutation as received: see [QuarantinePayload]
 	ReceivedAt time.Time
 }
 

@@ -96,13 +96,14 @@ type FieldConflict struct {
 
 // QuarantinedMutation is a refused mutation kept whole for review.
 type QuarantinedMutation struct {
-	Mutation   *Mutation
-	Reason     Reason
-	Message    string
-	Payload    []byte   // see [QuarantinePayload]
-	Size       int64    // see [QuarantineSize]
-	Services   []string // the services whose reviewers see it
-	ReceivedAt time.Time
+	Mutation      *Mutation
+	Reason        Reason
+	Message       string
+	Payload       []byte   // see [QuarantinePayload]
+	PayloadFormat int      // [QuarantinePayloadFormat]
+	Size          int64    // see [QuarantineSize]
+	Services      []string // the services whose reviewers see it
+	ReceivedAt    time.Time
 }
 
 // OverflowedMutation is a refused mutation the quarantine could not keep.

@@ -265,12 +265,9 @@ func (s *ReviewService) Quarantine(ctx context.Context, p shiftsync.Principal, s
 	if err != nil {
 		return list, err
 	}
-	// The person and agency a change names are read from the change as
-	// received; the service is the one it is listed under, whatever it
-	// names.
+	// The service is the one a change is listed under, whatever it names.
 	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id,
-		       coalesce(json_extract(q.payload, '$.PersonID'), ''), coalesce(json_extract(q.payload, '$.Agency'), ''),
+		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id, q.person_id, q.agency,
 		       q.reason, q.message, q.payload, q.received_at
 		FROM quarantine_services qs JOIN quarantine q ON q.id = qs.quarantine_id
 		WHERE qs.service_id = ? ORDER BY q.received_at DESC, q.id DESC`, serviceID)

@@ -216,9 +216,11 @@ func (tx *Tx) QuarantinedBytes(ctx context.Context, deviceID string, day time.Ti
 func (tx *Tx) Quarantine(ctx context.Context, q shiftsync.QuarantinedMutation) error {
 	m := q.Mutation
 	res, err := tx.exec(ctx, `
-		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, reason, message, payload, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, string(q.Reason), q.Message, q.Payload, q.ReceivedAt.UnixMilli())
+		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, person_id, agency, app_version,
+			reason, message, payload, payload_format, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.Agency, m.AppVersion,
+		string(q.Reason), q.Message, q.Payload, q.PayloadFormat, q.ReceivedAt.UnixMilli())
 	if err != nil {
 		return err
 	}

@@ -857,7 +857,10 @@ type QuarantinedChange struct {
 	ReasonCode string `protobuf:"bytes,7,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
 	// The reason, in words.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	// The mutation as received, as JSON.
+	// The mutation as received: the protobuf JSON mapping of the
+	// shiftsync.sync.v1.Mutation the device sent (decode it with the generated
+	// types, e.g. protojson). Changes quarantined before payload format 2 were
+	// converted to it. The device, user and counter are the fields above.
 	PayloadJson string `protobuf:"bytes,9,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	// When it arrived.
 	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
