@@ -85,8 +85,8 @@ func TestServer_QuarantinePayloadsConverted(t *testing.T) {
 		t.Fatalf("UpTo(11) error = %v", err)
 	}
 	for id, tt := range map[int64]struct {
-		m                     *shiftsync.Mutation
-		want                  *syncv1.Mutation
+		m                   *shiftsync.Mutation
+		want                *syncv1.Mutation
 		person, agency, app string
 	}{
 		1: {everyKind, wantEveryKind, "p1", "housing", "2.3.1"},
