@@ -23,6 +23,7 @@ import (
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -167,7 +168,7 @@ func (s *simRun) logf(format string, args ...any) {
 }
 
 func (s *simRun) startServer() {
-	s.server = shiftsynctest.NewServerAt(s.t, s.dbPath)
+	s.server = shiftsynctest.NewServer(s.t, shiftsynctest.WithStore(wiring.SQLite(s.dbPath)))
 	for token, p := range s.tokens {
 		s.server.Tokens.Add(token, p)
 	}

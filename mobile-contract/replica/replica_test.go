@@ -619,7 +619,7 @@ func TestReplica_ServerUnreachable(t *testing.T) {
 		t.Errorf("place = %v, want the local edit kept", got)
 	}
 
-	s2 := shiftsynctest.NewServerAt(t, s.Path)
+	s2 := s.Restart(t)
 	s2.Clock.Advance(s.Clock.Now().Sub(s2.Clock.Now()))
 	d.url, d.token = s2.URL, s2.AddDevice("worker-phone-1", "phone-1", "house-a")
 	rep := d.sync()

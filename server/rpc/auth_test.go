@@ -2,9 +2,10 @@ package rpc_test
 
 import (
 	"context"
-	"database/sql"
+	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,22 +73,15 @@ func TestAuthService_EnrolThrottlesPerSource(t *testing.T) {
 	if n := s.AuditCount(t, shiftsync.AuditEnrolRefused); n != shiftsync.MaxEnrolmentFailuresPerSource {
 		t.Errorf("%d refusals audited, want %d: each counted failure, none of the throttled attempts", n, shiftsync.MaxEnrolmentFailuresPerSource)
 	}
-	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var sources []string
-	rows, err := db.Query(`SELECT DISTINCT json_extract(detail, '$.source') FROM audit_log WHERE action = ?`, shiftsync.AuditEnrolRefused)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var src string
-		if err := rows.Scan(&src); err != nil {
+	for _, e := range s.AuditEvents(t, shiftsync.AuditEnrolRefused) {
+		var detail struct{ Source string }
+		if err := json.Unmarshal([]byte(e.Detail), &detail); err != nil {
 			t.Fatal(err)
 		}
-		sources = append(sources, src)
+		if !slices.Contains(sources, detail.Source) {
+			sources = append(sources, detail.Source)
+		}
 	}
 	if len(sources) != 1 || sources[0] != "127.0.0.2" {
 		t.Errorf("refusals audited with sources %q, want [127.0.0.2]", sources)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -82,7 +84,8 @@ func mustToken(t *testing.T, s *shiftsynctest.Server, d shiftsynctest.Enrolment)
 // verifying after the records change, and stops verifying when a stored
 // version or the manifest is altered behind the server's back.
 func TestEvidencePack(t *testing.T) {
-	s := shiftsynctest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "shiftsync.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
 	ctx := context.Background()
 	token := packScenario(t, s)
 	review := reviewClient(s, token)
@@ -122,7 +125,7 @@ func TestEvidencePack(t *testing.T) {
 	}
 
 	// Someone edits a stored version, then the stored manifest, directly.
-	raw, err := sql.Open("sqlite3", s.Path)
+	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}

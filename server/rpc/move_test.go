@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"database/sql"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -33,7 +35,8 @@ func pullAll(t *testing.T, s *shiftsynctest.Server, token, cursor string) (map[s
 // brings B's records and tells it to purge A, and an incident written
 // offline for A before the move is accepted and flagged for review.
 func TestMoveBetweenServices(t *testing.T) {
-	s := shiftsynctest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "shiftsync.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
 	ctx := context.Background()
 	manager := shiftsync.Principal{UserID: "manager"}
 	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
@@ -104,7 +107,7 @@ func TestMoveBetweenServices(t *testing.T) {
 		t.Errorf("purges (-want +got)\n%s", diff)
 	}
 
-	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro")
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -243,7 +245,8 @@ func TestPush_ProbesLearnNothing(t *testing.T) {
 // flagged: an edit of a record pulled before leaving, and an edit of a
 // record Lee's own device created offline and pushed first.
 func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
-	s := shiftsynctest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "shiftsync.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
 	ctx := context.Background()
 	lee := s.EnrolDevice(t, "lee", shiftsync.RoleSupportWorker, "house-a")
 	meera := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
@@ -299,7 +302,7 @@ func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
 	}
 	wantResult(t, "back-dated create reusing its id", leaver.push(shiftsynctest.Incident(0, later, "house-a", "sam", written, "again")), quarantined, shiftsync.ReasonRecordIDTaken)
 
-	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro")
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -32,9 +33,9 @@ func TestPush_ReplaysPushStoredByPreviousCode(t *testing.T) {
 	if err := os.WriteFile(path, fixture, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := shiftsynctest.NewServerAt(t, path)
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
 	ctx := context.Background()
-	n, err := s.DB.VerifyAudit(ctx)
+	n, err := s.Store.Audit.VerifyAudit(ctx)
 	if err != nil {
 		t.Fatalf("VerifyAudit() of the previous code's chain error = %v", err)
 	}
@@ -70,7 +71,7 @@ func TestPush_ReplaysPushStoredByPreviousCode(t *testing.T) {
 	if r := results[3]; r.GetReasonCode() == "counter_reused" {
 		t.Errorf("counter %d (quarantined by the previous code): %v, not counter_reused", r.GetCounter(), r)
 	}
-	if _, err := s.DB.VerifyAudit(ctx); err != nil {
+	if _, err := s.Store.Audit.VerifyAudit(ctx); err != nil {
 		t.Errorf("VerifyAudit() after the replay error = %v", err)
 	}
 }

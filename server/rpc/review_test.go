@@ -102,7 +102,7 @@ func TestReview_ResolveConflict(t *testing.T) {
 	if n := s.AuditCount(t, shiftsync.AuditConflictResolve); n != 1 {
 		t.Errorf("%d resolutions audited, want 1", n)
 	}
-	if n, err := s.DB.VerifyAudit(ctx); err != nil {
+	if n, err := s.Store.Audit.VerifyAudit(ctx); err != nil {
 		t.Errorf("audit chain after %d entries: %v", n, err)
 	}
 }

@@ -128,7 +128,7 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 	if want := sha256Fingerprint("garbage"); entries[2].Subject != want {
 		t.Errorf("next minute's first refusal names %q, want the token's fingerprint %q", entries[2].Subject, want)
 	}
-	if n, err := s.DB.VerifyAudit(ctx); err != nil {
+	if n, err := s.Store.Audit.VerifyAudit(ctx); err != nil {
 		t.Errorf("audit chain after %d entries: %v", n, err)
 	}
 }
@@ -154,7 +154,7 @@ func TestEdge_RefusalFlood(t *testing.T) {
 	if n := s.AuditCount(t, shiftsync.AuditTokenRefused); n != 1 {
 		t.Errorf("%d audit entries for 500 refusals in a minute, want 1", n)
 	}
-	s.Close() // writes the minute's count
+	s.Stop() // writes the minute's count
 	entries := s.AuditEvents(t, shiftsync.AuditTokenRefused)
 	if len(entries) != 2 || !strings.Contains(entries[1].Detail, `"refused":500`) {
 		t.Errorf("%d audit entries after the server stopped, want 2: the first refusal and a count of 500", len(entries))

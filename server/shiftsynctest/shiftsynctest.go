@@ -1,14 +1,13 @@
 // Package shiftsynctest runs a real shiftsync server for tests, as
 // net/http/httptest does for handlers: the server that shiftsyncd serve
-// builds (package wiring), on a SQLite store in a temporary
-// directory, the real Connect handler behind the real HTTP edge on a loopback
+// builds (package wiring), on a store a factory opens (by default a SQLite
+// file in a temporary directory), the real Connect handler behind the real HTTP edge on a loopback
 // port speaking HTTP/1.1 and unencrypted HTTP/2 (the http.Server of
 // shiftsyncd serve), a controllable clock and a token table.
 package shiftsynctest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -29,7 +28,6 @@ import (
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/sqlite"
 	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
@@ -74,12 +72,11 @@ const (
 // production (EnrolDevice).
 type Server struct {
 	URL      string
-	Path     string // the database file
-	DB       *sqlite.DB
+	Store    wiring.Store
 	Sync     *shiftsync.Sync
-	Identity *sqlite.IdentityService
+	Identity wiring.Identities
 	Admin    shiftsync.Admin
-	Review   *sqlite.ReviewService
+	Review   shiftsync.ReviewService
 	Issuer   *jwt.Tokens
 	Tokens   *bearer.Tokens
 	Clock    *Clock
@@ -87,32 +84,44 @@ type Server struct {
 	Schema   *shiftsync.Schema
 
 	tb      testing.TB
+	opts    []Option
 	http    *httptest.Server
 	srv     *wiring.Server
 	handler *rpc.Handler
 }
 
-// NewServer starts a server on a new database in tb.TempDir() and stops it
-// when the test ends.
-func NewServer(tb testing.TB) *Server {
-	tb.Helper()
-	return NewServerAt(tb, filepath.Join(tb.TempDir(), "shiftsync.db"))
+// Option configures a test server.
+type Option func(*options)
+
+type options struct{ store wiring.OpenStore }
+
+// WithStore builds the server on the store open opens, instead of a new
+// SQLite file in tb.TempDir(): another store, or one a test reopens.
+func WithStore(open wiring.OpenStore) Option {
+	return func(o *options) { o.store = open }
 }
 
-// NewServerAt starts a server on the database at path (created if missing),
-// so a test can stop one server and start another on the same file.
-func NewServerAt(tb testing.TB, path string) *Server {
+// NewServer starts a server on a new store and stops it when the test
+// ends.
+func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, Path: path, Clock: NewClock(Epoch)}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.store == nil {
+		o.store = wiring.SQLite(filepath.Join(tb.TempDir(), "shiftsync.db"))
+	}
+	s := &Server{tb: tb, opts: append(opts, WithStore(o.store)), Clock: NewClock(Epoch)}
 	srv, err := wiring.Open(wiring.Config{
-		DBPath: path, Now: s.Clock.Now, Logger: slog.New(slog.DiscardHandler),
+		Store: o.store, Now: s.Clock.Now, Logger: slog.New(slog.DiscardHandler),
 		Issuer: TokenIssuer, Audience: TokenAudience, Heartbeat: time.Second,
 	})
 	if err != nil {
 		tb.Fatalf("open server: %v", err)
 	}
 	s.srv, s.handler = srv, srv.Handler
-	s.DB, s.Schema, s.Identity, s.Issuer, s.Tokens = srv.DB, srv.Schema, srv.Identity, srv.Issuer, srv.Tokens
+	s.Store, s.Schema, s.Identity, s.Issuer, s.Tokens = srv.Store, srv.Schema, srv.Identity, srv.Issuer, srv.Tokens
 	s.Feed, s.Sync, s.Review, s.Admin = srv.Feed, srv.Sync, srv.Review, srv.Admin
 	// The same http.Server settings as shiftsyncd serve.
 	s.http = httptest.NewUnstartedServer(nil)
@@ -123,22 +132,38 @@ func NewServerAt(tb testing.TB, path string) *Server {
 	return s
 }
 
-// Close stops the server, fails the test if the audit log's hash chain
-// does not verify, and closes the store. It may be called more than once.
-func (s *Server) Close() {
+// Stop stops serving and writes what the handler holds (its timed
+// writes, such as the refusal counts), keeping the store open for the
+// test to read until Close. It may be called more than once.
+func (s *Server) Stop() {
 	if s.http != nil {
 		s.http.CloseClientConnections()
 		s.http.Close()
 		s.http = nil
 		s.srv.CloseHandler()
 	}
-	if s.DB != nil {
-		if _, err := s.DB.VerifyAudit(context.Background()); err != nil {
+}
+
+// Close stops the server, fails the test if the audit log's hash chain
+// does not verify, and closes the store. It may be called more than once.
+func (s *Server) Close() {
+	s.Stop()
+	if s.srv != nil {
+		if _, err := s.Store.Audit.VerifyAudit(context.Background()); err != nil {
 			s.tb.Errorf("the audit chain does not verify after the test: %v", err)
 		}
 		_ = s.srv.Close()
-		s.DB = nil
+		s.srv = nil
 	}
+}
+
+// Restart closes s and starts a server on the same store, as shiftsyncd
+// restarted on the same database: the store's contents stay, the static
+// tokens and the clock do not.
+func (s *Server) Restart(tb testing.TB) *Server {
+	tb.Helper()
+	s.Close()
+	return NewServer(tb, s.opts...)
 }
 
 // Enrolment is a device enrolled through the real flow.
@@ -398,45 +423,28 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-// AuditCount returns how many audit log entries have the action, read from
-// the database file through a connection of its own.
+// AuditCount returns how many audit log entries have the action.
 func (s *Server) AuditCount(tb testing.TB, action string) int {
 	tb.Helper()
-	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro&_busy_timeout=5000")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM audit_log WHERE action = ?`, action).Scan(&n); err != nil {
-		tb.Fatal(err)
-	}
-	return n
+	return len(s.AuditEvents(tb, action))
 }
 
 // AuditEvents returns the audit log entries with the action, oldest first,
-// read from the database file through a connection of its own.
+// read through the store's audit chain.
 func (s *Server) AuditEvents(tb testing.TB, action string) []shiftsync.AuditEvent {
 	tb.Helper()
-	db, err := sql.Open("sqlite3", "file:"+s.Path+"?mode=ro&_busy_timeout=5000")
+	ctx := context.Background()
+	tip, _, err := s.Store.Audit.AuditTip(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT actor_user, actor_device, subject, detail FROM audit_log WHERE action = ? ORDER BY seq`, action)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
 	var events []shiftsync.AuditEvent
-	for rows.Next() {
-		e := shiftsync.AuditEvent{Action: action}
-		if err := rows.Scan(&e.Actor.UserID, &e.Actor.DeviceID, &e.Subject, &e.Detail); err != nil {
-			tb.Fatal(err)
+	if err := s.Store.Audit.AuditEntries(ctx, 1, tip, func(e shiftsync.AuditEntry) error {
+		if e.Event.Action == action {
+			events = append(events, e.Event)
 		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		tb.Fatal(err)
 	}
 	return events

@@ -1,5 +1,5 @@
 // Package wiring builds a shiftsync server from a [Config]: it opens the
-// SQLite store, builds the engine over it (shiftsync.Sync…) and joins the
+// store ([SQLite], or another store's [OpenStore]), builds the engine over it (shiftsync.Sync…) and joins the
 // adapters (sqlite, jwt, bearer, inmem, rpc) into the services and the
 // HTTP handler they serve. It is the one place
 // that does so: shiftsyncd serve and the shiftsynctest harness both call
@@ -24,11 +24,11 @@ import (
 	"github.com/shiftsync/shiftsync/server/sqlite"
 )
 
-// Config is what a server is built from. Only DBPath is required.
+// Config is what a server is built from. Only Store is required.
 type Config struct {
-	// DBPath is the SQLite database file, created and migrated if missing;
-	// its directory must exist.
-	DBPath string
+	// Store opens the store the server is built on: [SQLite] for the
+	// embedded one.
+	Store OpenStore
 	// Now is the clock of the store, the access tokens and the handler;
 	// defaults to time.Now.
 	Now func() time.Time
@@ -50,23 +50,23 @@ type Config struct {
 
 // Server is a built server: its open store, its services and its handler.
 type Server struct {
-	DB       *sqlite.DB
+	Store    Store
 	Schema   *shiftsync.Schema
-	Identity *sqlite.IdentityService
+	Identity Identities
 	Issuer   *jwt.Tokens    // the signed access tokens
 	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
 	Feed     *inmem.Feed
 	Sync     *shiftsync.Sync
-	Review   *sqlite.ReviewService
+	Review   shiftsync.ReviewService
 	Admin    shiftsync.Admin
 	Handler  *rpc.Handler
 
 	handlerOnce sync.Once
 }
 
-// Open opens the store at c.DBPath, applying pending migrations, and
-// builds the services and the handler over it. The caller serves
-// Handler (rpc.NewServer) and calls Close when the HTTP server has stopped.
+// Open opens the store with c.Store and builds the services and the
+// handler over it. The caller serves Handler (rpc.NewServer) and calls
+// Close when the HTTP server has stopped.
 //
 // Access is decided the same way everywhere: sync, review and the
 // Subscribe streams accept a static token's services ([shiftsync.TokenScope]),
@@ -77,34 +77,33 @@ func Open(c Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{DB: sqlite.NewDB(c.DBPath), Tokens: c.Tokens, Feed: &inmem.Feed{}}
-	if c.Now != nil {
-		s.DB.Now = c.Now
+	now := c.Now
+	if now == nil {
+		now = time.Now
 	}
-	s.DB.Logger = log
-	if err := s.DB.Open(); err != nil {
+	st, err := c.Store(now, log)
+	if err != nil {
 		return nil, err
 	}
-	var err error
+	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}}
 	if s.Schema, err = schema.Records(); err != nil {
-		_ = s.DB.Close()
+		_ = st.Close()
 		return nil, err
 	}
-	s.Identity = sqlite.NewIdentityService(s.DB)
 	s.Issuer = jwt.New(jwt.Config{Issuer: c.Issuer, Audience: c.Audience, Keys: s.Identity, Devices: s.Identity, Now: c.Now})
 	if s.Tokens == nil {
 		s.Tokens = &bearer.Tokens{}
 	}
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
-	s.Sync = &shiftsync.Sync{Store: s.DB, Schema: s.Schema, Access: scoped, Now: s.DB.Now, Feed: s.Feed}
-	s.Review = sqlite.NewReviewService(s.DB, s.Schema, scoped)
-	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: s.DB, Now: s.DB.Now}
+	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: s.Feed}
+	s.Review = sqlite.NewReviewService(st.Engine.(*sqlite.DB), s.Schema, scoped) // until the review lists move into the domain
+	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
 	s.Handler = rpc.NewHandler(rpc.Config{
-		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: s.DB,
+		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: st.Audit,
 		Identity: s.Identity, Issuer: s.Issuer,
 		Admin:  s.Admin,
-		Review: s.Review, Health: s.DB,
+		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
 	})
 	return s, nil
@@ -122,5 +121,5 @@ func (s *Server) CloseHandler() {
 // Close closes the handler, if CloseHandler has not, and the store.
 func (s *Server) Close() error {
 	s.CloseHandler()
-	return s.DB.Close()
+	return s.Store.Close()
 }

@@ -189,7 +189,7 @@ func TestSimulator(t *testing.T) {
 	}
 
 	// A server back on the same database takes it.
-	srv2 := shiftsynctest.NewServerAt(t, srv.Path)
+	srv2 := srv.Restart(t)
 	one.connect(srv2.URL, srv2.AddDevice("worker-1", "sim-1", "house-a"))
 	if out := one.ok("sync"); !strings.Contains(out, "1 accepted") {
 		t.Errorf("sync after restart:\n%s", out)

@@ -244,7 +244,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if readOnlyCommands[name] {
 		return runCommand(ctx)
 	}
-	sealer, err := openSealer(ctx, a.db, a.path, shiftsync.AuditProcessAdmin, a.db.Logger, false)
+	sealer, err := openSealer(ctx, a.db, a.db.StoreID(), a.path, shiftsync.AuditProcessAdmin, a.db.Logger, false)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 // process. Its heads go to the database, the heads file beside it, and the
 // log when logHeads is set. A writer that cannot keep its heads does not
 // start: it would write entries nothing vouches for.
-func openSealer(ctx context.Context, db *sqlite.DB, path, process string, log *slog.Logger, logHeads bool) (*shiftsync.AuditSealer, error) {
+func openSealer(ctx context.Context, chain shiftsync.AuditChain, storeID, path, process string, log *slog.Logger, logHeads bool) (*shiftsync.AuditSealer, error) {
 	key, created, err := auditfile.OpenKey(auditfile.KeyPath(path))
 	if err != nil {
 		return nil, err
@@ -32,7 +32,7 @@ func openSealer(ctx context.Context, db *sqlite.DB, path, process string, log *s
 		log.InfoContext(ctx, "audit key", "path", auditfile.KeyPath(path), "created", created,
 			"fingerprint", shiftsync.AuditKeyFingerprint(pub), "public_key", base64.StdEncoding.EncodeToString(pub))
 	}
-	s := &shiftsync.AuditSealer{Chain: db, StoreID: db.StoreID(), Key: key, Process: process, Now: time.Now,
+	s := &shiftsync.AuditSealer{Chain: chain, StoreID: storeID, Key: key, Process: process, Now: time.Now,
 		Copies: []shiftsync.AuditHeadWriter{auditfile.Heads{Path: auditfile.HeadsPath(path)}}}
 	if logHeads {
 		s.Copies = append(s.Copies, headLog{log})

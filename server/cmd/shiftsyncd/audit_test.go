@@ -322,7 +322,7 @@ func TestMain_SignsAuditHeads(t *testing.T) {
 	}
 
 	for i := range shiftsync.AuditHeadEvery + 5 {
-		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: strconv.Itoa(i)}); err != nil {
+		if err := m.srv.Store.Audit.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -344,7 +344,7 @@ func TestMain_SignsAuditHeads(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for i := range 3 {
-		if err := m.db.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: "tail " + strconv.Itoa(i)}); err != nil {
+		if err := m.srv.Store.Audit.Audit(ctx, shiftsync.AuditEvent{Action: shiftsync.AuditPull, Subject: "tail " + strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -118,7 +118,6 @@ type Main struct {
 	stdout  io.Writer
 	log     *slog.Logger
 	srv     *wiring.Server // the store, services and handler
-	db      *sqlite.DB     // srv.DB
 	server  *http.Server
 	running requests // the requests in the server's handlers
 	ln      net.Listener
@@ -182,13 +181,12 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	if m.srv, err = wiring.Open(wiring.Config{
-		DBPath: m.DBPath, Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
+		Store: wiring.SQLite(m.DBPath), Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
 		Tokens: tokens, TrustedProxies: m.TrustedProxies,
 	}); err != nil {
 		return err
 	}
-	m.db = m.srv.DB
-	if m.sealer, err = openSealer(ctx, m.db, m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
+	if m.sealer, err = openSealer(ctx, m.srv.Store.Audit, m.srv.Store.Engine.StoreID(), m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
 		return err
 	}
 	var demo *devSetup
@@ -241,7 +239,7 @@ func (m *Main) evaluateGovernance(ctx context.Context) {
 		case <-tick.C:
 		}
 		started := time.Now()
-		n, err := m.db.EvaluateAll(ctx)
+		n, err := m.srv.Store.Governance.EvaluateAll(ctx)
 		if err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "governance evaluation failed", "services", n, "error", err)
 			continue

@@ -1,0 +1,85 @@
+package wiring
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+)
+
+// Store is an open store, as a server is built on it: the engine's
+// transactional store and the parts a store implements itself. A store
+// package is joined to the server by an [OpenStore] ([SQLite] for the
+// embedded one); nothing else in a built server names the store's type.
+type Store struct {
+	Engine     shiftsync.Store
+	Identities Identities
+	Audit      AuditStore
+	Health     shiftsync.HealthRecorder
+	Governance Governance
+	// Close closes the store; nothing may use it afterwards.
+	Close func() error
+}
+
+// OpenStore opens a store, creating and migrating it as needed, whose
+// clock is now and whose log is log.
+type OpenStore func(now func() time.Time, log *slog.Logger) (Store, error)
+
+// Identities is a store's users, services, people supported,
+// memberships, devices, enrolment codes and signing keys: what the
+// identity, admin and token services read and change, and what an operator
+// provisions. Like [shiftsync.AdminStore], it decides nothing about who
+// asks.
+type Identities interface {
+	shiftsync.IdentityService
+	shiftsync.AdminStore
+	shiftsync.KeyStore
+	shiftsync.Authorizer
+	CreateOrganisation(ctx context.Context, actor shiftsync.Principal, id, name string) error
+	CreateService(ctx context.Context, actor shiftsync.Principal, id, organisationID, name string) error
+	CreatePerson(ctx context.Context, actor shiftsync.Principal, id, serviceID, name string) error
+	CreateUser(ctx context.Context, actor shiftsync.Principal, id, organisationID, name, agency string) error
+	GrantOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error
+	EndOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error
+	RotateKey(ctx context.Context, actor shiftsync.Principal) (shiftsync.SigningKey, error)
+}
+
+// AuditStore is a store's audit log: appending, reading the chain, keeping
+// signed heads and checking it.
+type AuditStore interface {
+	shiftsync.AuditLog
+	shiftsync.AuditChain
+	// VerifyAudit checks the hash chain on its own and returns how many
+	// entries it checked.
+	VerifyAudit(ctx context.Context) (int, error)
+	// AuditHeads returns the signed heads the store keeps, oldest first.
+	AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error)
+}
+
+// Governance is a store's governance thresholds and findings.
+type Governance interface {
+	// SetThresholds records a new version of an organisation's
+	// thresholds and returns its number.
+	SetThresholds(ctx context.Context, actor shiftsync.Principal, organisationID string, th shiftsync.Thresholds) (int, error)
+	// EvaluateAll evaluates the rules of every service that holds records
+	// and returns how many it evaluated.
+	EvaluateAll(ctx context.Context) (int, error)
+}
+
+// SQLite is the [OpenStore] of the SQLite database file at path, created
+// and migrated if missing; its directory must exist.
+func SQLite(path string) OpenStore {
+	return func(now func() time.Time, log *slog.Logger) (Store, error) {
+		db := sqlite.NewDB(path)
+		if now != nil {
+			db.Now = now
+		}
+		db.Logger = log
+		if err := db.Open(); err != nil {
+			return Store{}, err
+		}
+		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Governance: db, Close: db.Close}, nil
+	}
+}
