@@ -94,3 +94,35 @@ func optionalMillis(ms sql.NullInt64) time.Time {
 	}
 	return time.UnixMilli(ms.Int64).UTC()
 }
+
+// DeviceHealth implements [shiftsync.ReviewTx].
+func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) ([]shiftsync.DeviceHealth, error) {
+	now := at.UnixMilli()
+	rows, err := tx.query(ctx, `
+		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at,
+		       coalesce(h.app_version, ''), coalesce(h.outbox_depth, 0), coalesce(h.oldest_unsynced_age_seconds, 0),
+		       h.reported_at, h.last_push_at, h.last_pull_at
+		FROM devices d LEFT JOIN device_health h ON h.device_id = d.id
+		WHERE d.user_id IN (SELECT user_id FROM memberships WHERE service_id = ? AND starts_at <= ? AND (ends_at IS NULL OR ends_at > ?))
+		ORDER BY max(coalesce(h.last_push_at, 0), coalesce(h.last_pull_at, 0)), d.id`, serviceID, now, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftsync.DeviceHealth
+	for rows.Next() {
+		var (
+			h                             shiftsync.DeviceHealth
+			enrolled, ageSeconds          int64
+			revoked, reported, push, pull sql.NullInt64
+		)
+		if err := rows.Scan(&h.DeviceID, &h.UserID, &h.Label, &enrolled, &revoked, &h.AppVersion, &h.OutboxDepth, &ageSeconds,
+			&reported, &push, &pull); err != nil {
+			return nil, err
+		}
+		h.EnrolledAt, h.OldestUnsyncedAge = time.UnixMilli(enrolled).UTC(), time.Duration(ageSeconds)*time.Second
+		h.RevokedAt, h.ReportedAt, h.LastPushAt, h.LastPullAt = optionalMillis(revoked), optionalMillis(reported), optionalMillis(push), optionalMillis(pull)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}

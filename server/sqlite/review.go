@@ -331,3 +331,130 @@ func quarantineOverflows(ctx context.Context, q queryer, serviceID string) ([]sh
 	}
 	return out, rows.Err()
 }
+
+// Alerts implements [shiftsync.ReviewTx].
+func (tx *Tx) Alerts(ctx context.Context, serviceID string, includeAcknowledged bool) ([]shiftsync.Alert, error) {
+	rows, err := tx.query(ctx, `SELECT `+alertColumns+` FROM alerts
+		WHERE service_id = ? AND (? OR acknowledged_at IS NULL) ORDER BY raised_at DESC, id DESC`, serviceID, includeAcknowledged)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var alerts []shiftsync.Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		alerts = append(alerts, a)
+	}
+	return alerts, rows.Err()
+}
+
+// Alert implements [shiftsync.ReviewTx].
+func (tx *Tx) Alert(ctx context.Context, id int64) (*shiftsync.Alert, error) {
+	a, err := scanAlert(tx.queryRow(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// AcknowledgeAlert implements [shiftsync.ReviewTx].
+func (tx *Tx) AcknowledgeAlert(ctx context.Context, id int64, by, note string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, note = ? WHERE id = ?`, at.UnixMilli(), by, note, id)
+	return err
+}
+
+// Conflicts implements [shiftsync.ReviewTx].
+func (tx *Tx) Conflicts(ctx context.Context, serviceID string) ([]shiftsync.Conflict, error) {
+	rows, err := tx.query(ctx, conflictQuery+` WHERE r.service_id = ? ORDER BY c.status = 'resolved', c.opened_at DESC, c.id DESC`, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var conflicts []shiftsync.Conflict
+	for rows.Next() {
+		c, err := scanConflict(rows)
+		if err != nil {
+			return nil, err
+		}
+		conflicts = append(conflicts, c)
+	}
+	return conflicts, rows.Err()
+}
+
+// Conflict implements [shiftsync.ReviewTx].
+func (tx *Tx) Conflict(ctx context.Context, id int64) (*shiftsync.Conflict, error) {
+	c, err := scanConflict(tx.queryRow(ctx, conflictQuery+` WHERE c.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ResolveConflict implements [shiftsync.ReviewTx].
+func (tx *Tx) ResolveConflict(ctx context.Context, id int64, by, resolution string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE conflicts SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?`,
+		at.UnixMilli(), by, resolution, id)
+	return err
+}
+
+// QuarantinedChanges implements [shiftsync.ReviewTx]. The person and
+// agency a change names are read from the change as received.
+func (tx *Tx) QuarantinedChanges(ctx context.Context, serviceID string) ([]shiftsync.QuarantinedChange, error) {
+	rows, err := tx.query(ctx, `
+		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id,
+		       coalesce(json_extract(q.payload, '$.PersonID'), ''), coalesce(json_extract(q.payload, '$.Agency'), ''),
+		       q.reason, q.message, q.payload, q.received_at
+		FROM quarantine_services qs JOIN quarantine q ON q.id = qs.quarantine_id
+		WHERE qs.service_id = ? ORDER BY q.received_at DESC, q.id DESC`, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var changes []shiftsync.QuarantinedChange
+	for rows.Next() {
+		var (
+			q        shiftsync.QuarantinedChange
+			reason   string
+			received int64
+		)
+		if err := rows.Scan(&q.ID, &q.DeviceID, &q.UserID, &q.Counter, &q.Record.RecordID, &q.Record.RecordType, &q.Record.ServiceID,
+			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &q.Payload, &received); err != nil {
+			return nil, err
+		}
+		q.Reason, q.ReceivedAt = shiftsync.Reason(reason), time.UnixMilli(received).UTC()
+		changes = append(changes, q)
+	}
+	return changes, rows.Err()
+}
+
+// QuarantineOverflows implements [shiftsync.ReviewTx].
+func (tx *Tx) QuarantineOverflows(ctx context.Context, serviceID string) ([]shiftsync.QuarantineOverflow, error) {
+	rows, err := tx.query(ctx, `
+		SELECT device_id, user_id, day, reason, refused, bytes, last_counter, last_refused_at
+		FROM quarantine_overflow WHERE service_id = ? ORDER BY day DESC, device_id, reason`, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftsync.QuarantineOverflow
+	for rows.Next() {
+		var (
+			o       shiftsync.QuarantineOverflow
+			reason  string
+			day, at int64
+		)
+		if err := rows.Scan(&o.DeviceID, &o.UserID, &day, &reason, &o.Refused, &o.Bytes, &o.LastCounter, &at); err != nil {
+			return nil, err
+		}
+		o.Day, o.Reason, o.LastRefusedAt = time.UnixMilli(day).UTC(), shiftsync.Reason(reason), time.UnixMilli(at).UTC()
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
