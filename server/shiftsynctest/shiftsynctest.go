@@ -79,7 +79,7 @@ type Server struct {
 	Sync     *shiftsync.Sync
 	Identity *sqlite.IdentityService
 	Admin    shiftsync.Admin
-	Review   *sqlite.ReviewService
+	Review   *shiftsync.Review
 	Issuer   *jwt.Tokens
 	Tokens   *bearer.Tokens
 	Clock    *Clock

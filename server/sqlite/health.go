@@ -10,7 +10,7 @@ import (
 
 var (
 	_ shiftsync.HealthRecorder = (*DB)(nil)
-	_ shiftsync.HealthService  = (*ReviewService)(nil)
+	_ shiftsync.ReviewTx       = (*Tx)(nil)
 )
 
 // RecordHealth implements [shiftsync.HealthRecorder]: it keeps the
@@ -40,50 +40,6 @@ func (db *DB) RecordHealth(ctx context.Context, p shiftsync.Principal, r shiftsy
 			p.DeviceID, p.UserID, r.AppVersion, r.OutboxDepth, int64(r.OldestUnsyncedAge/time.Second), now, pushed, pulled)
 		return err
 	})
-}
-
-// DeviceHealth implements [shiftsync.HealthService].
-func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.DeviceHealth, error) {
-	// Who works where, and on which phone, is the service's: it is listed to
-	// those who review the whole service, not a caseload or an agency's share.
-	allowed, err := s.reviewable(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	if !allowed(wholeService(serviceID)) {
-		return nil, deniedService(serviceID)
-	}
-	now := s.db.Now().UnixMilli()
-	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at,
-		       coalesce(h.app_version, ''), coalesce(h.outbox_depth, 0), coalesce(h.oldest_unsynced_age_seconds, 0),
-		       h.reported_at, h.last_push_at, h.last_pull_at
-		FROM devices d LEFT JOIN device_health h ON h.device_id = d.id
-		WHERE d.user_id IN (SELECT user_id FROM memberships WHERE service_id = ? AND starts_at <= ? AND (ends_at IS NULL OR ends_at > ?))
-		ORDER BY max(coalesce(h.last_push_at, 0), coalesce(h.last_pull_at, 0)), d.id`, serviceID, now, now)
-	if err != nil {
-		return nil, storageError(err)
-	}
-	defer rows.Close()
-	var out []shiftsync.DeviceHealth
-	for rows.Next() {
-		var (
-			h                             shiftsync.DeviceHealth
-			enrolled, ageSeconds          int64
-			revoked, reported, push, pull sql.NullInt64
-		)
-		if err := rows.Scan(&h.DeviceID, &h.UserID, &h.Label, &enrolled, &revoked, &h.AppVersion, &h.OutboxDepth, &ageSeconds,
-			&reported, &push, &pull); err != nil {
-			return nil, storageError(err)
-		}
-		h.EnrolledAt, h.OldestUnsyncedAge = time.UnixMilli(enrolled).UTC(), time.Duration(ageSeconds)*time.Second
-		h.RevokedAt, h.ReportedAt, h.LastPushAt, h.LastPullAt = optionalMillis(revoked), optionalMillis(reported), optionalMillis(push), optionalMillis(pull)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, storageError(err)
-	}
-	return out, s.auditRead(ctx, p, "device_health", serviceID, len(out))
 }
 
 // optionalMillis converts a nullable Unix millisecond column to a time,

@@ -57,7 +57,7 @@ type Server struct {
 	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
 	Feed     *inmem.Feed
 	Sync     *shiftsync.Sync
-	Review   *sqlite.ReviewService
+	Review   *shiftsync.Review
 	Admin    shiftsync.Admin
 	Handler  *rpc.Handler
 
@@ -98,7 +98,7 @@ func Open(c Config) (*Server, error) {
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
 	s.Sync = &shiftsync.Sync{Store: s.DB, Schema: s.Schema, Access: scoped, Now: s.DB.Now, Feed: s.Feed}
-	s.Review = sqlite.NewReviewService(s.DB, s.Schema, scoped)
+	s.Review = &shiftsync.Review{Store: s.DB, Schema: s.Schema, Access: scoped, Now: s.DB.Now, Evaluator: s.DB}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: s.DB, Now: s.DB.Now}
 	s.Handler = rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: s.DB,
