@@ -76,7 +76,7 @@ type Server struct {
 	Sync     *shiftsync.Sync
 	Identity wiring.Identities
 	Admin    shiftsync.Admin
-	Review   shiftsync.ReviewService
+	Review   *shiftsync.Review
 	Issuer   *jwt.Tokens
 	Tokens   *bearer.Tokens
 	Clock    *Clock

@@ -36,7 +36,7 @@ func BenchmarkGovernance100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	review := sqlite.NewReviewService(db, records, shiftsync.TokenScope{})
+	review := &shiftsync.Review{Store: db, Schema: records, Access: shiftsync.TokenScope{}, Now: db.Now, Evaluator: db}
 
 	b.Run("raw_scan", func(b *testing.B) {
 		for b.Loop() {

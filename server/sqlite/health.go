@@ -10,7 +10,7 @@ import (
 
 var (
 	_ shiftsync.HealthRecorder = (*DB)(nil)
-	_ shiftsync.HealthService  = (*ReviewService)(nil)
+	_ shiftsync.ReviewTx       = (*Tx)(nil)
 )
 
 // RecordHealth implements [shiftsync.HealthRecorder]: it keeps the
@@ -42,19 +42,19 @@ func (db *DB) RecordHealth(ctx context.Context, p shiftsync.Principal, r shiftsy
 	})
 }
 
-// DeviceHealth implements [shiftsync.HealthService].
-func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal, serviceID string) ([]shiftsync.DeviceHealth, error) {
-	// Who works where, and on which phone, is the service's: it is listed to
-	// those who review the whole service, not a caseload or an agency's share.
-	allowed, err := s.reviewable(ctx, p)
-	if err != nil {
-		return nil, err
+// optionalMillis converts a nullable Unix millisecond column to a time,
+// zero when NULL.
+func optionalMillis(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
 	}
-	if !allowed(wholeService(serviceID)) {
-		return nil, deniedService(serviceID)
-	}
-	now := s.db.Now().UnixMilli()
-	rows, err := s.db.read.QueryContext(ctx, `
+	return time.UnixMilli(ms.Int64).UTC()
+}
+
+// DeviceHealth implements [shiftsync.ReviewTx].
+func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) ([]shiftsync.DeviceHealth, error) {
+	now := at.UnixMilli()
+	rows, err := tx.query(ctx, `
 		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at,
 		       coalesce(h.app_version, ''), coalesce(h.outbox_depth, 0), coalesce(h.oldest_unsynced_age_seconds, 0),
 		       h.reported_at, h.last_push_at, h.last_pull_at
@@ -62,7 +62,7 @@ func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal,
 		WHERE d.user_id IN (SELECT user_id FROM memberships WHERE service_id = ? AND starts_at <= ? AND (ends_at IS NULL OR ends_at > ?))
 		ORDER BY max(coalesce(h.last_push_at, 0), coalesce(h.last_pull_at, 0)), d.id`, serviceID, now, now)
 	if err != nil {
-		return nil, storageError(err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []shiftsync.DeviceHealth
@@ -74,23 +74,11 @@ func (s *ReviewService) DeviceHealth(ctx context.Context, p shiftsync.Principal,
 		)
 		if err := rows.Scan(&h.DeviceID, &h.UserID, &h.Label, &enrolled, &revoked, &h.AppVersion, &h.OutboxDepth, &ageSeconds,
 			&reported, &push, &pull); err != nil {
-			return nil, storageError(err)
+			return nil, err
 		}
 		h.EnrolledAt, h.OldestUnsyncedAge = time.UnixMilli(enrolled).UTC(), time.Duration(ageSeconds)*time.Second
 		h.RevokedAt, h.ReportedAt, h.LastPushAt, h.LastPullAt = optionalMillis(revoked), optionalMillis(reported), optionalMillis(push), optionalMillis(pull)
 		out = append(out, h)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, storageError(err)
-	}
-	return out, s.auditRead(ctx, p, "device_health", serviceID, len(out))
-}
-
-// optionalMillis converts a nullable Unix millisecond column to a time,
-// zero when NULL.
-func optionalMillis(ms sql.NullInt64) time.Time {
-	if !ms.Valid {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms.Int64).UTC()
+	return out, rows.Err()
 }

@@ -26,4 +26,5 @@ type Factory func(t *testing.T, now func() time.Time) Store
 func Run(t *testing.T, open Factory) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Sync", func(t *testing.T) { testSync(t, open) })
+	t.Run("Review", func(t *testing.T) { testReview(t, open) })
 }

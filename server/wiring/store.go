@@ -66,6 +66,7 @@ type Governance interface {
 	// EvaluateAll evaluates the rules of every service that holds records
 	// and returns how many it evaluated.
 	EvaluateAll(ctx context.Context) (int, error)
+	shiftsync.FindingsEvaluator
 }
 
 // SQLite is the [OpenStore] of the SQLite database file at path, created

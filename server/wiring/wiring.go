@@ -21,7 +21,6 @@ import (
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/sqlite"
 )
 
 // Config is what a server is built from. Only Store is required.
@@ -57,7 +56,7 @@ type Server struct {
 	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
 	Feed     *inmem.Feed
 	Sync     *shiftsync.Sync
-	Review   shiftsync.ReviewService
+	Review   *shiftsync.Review
 	Admin    shiftsync.Admin
 	Handler  *rpc.Handler
 
@@ -97,7 +96,7 @@ func Open(c Config) (*Server, error) {
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
 	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: s.Feed}
-	s.Review = sqlite.NewReviewService(st.Engine.(*sqlite.DB), s.Schema, scoped) // until the review lists move into the domain
+	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Evaluator: st.Governance}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
 	s.Handler = rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: st.Audit,
