@@ -260,10 +260,41 @@ func init() {
 		res, err := reviewClient(s, token).ListDeviceHealth(context.Background(), &reviewv1.ListDeviceHealthRequest{ServiceId: "house-a"})
 		return reviewOutcome(len(res.GetDevices()), err)
 	}
+	accessCalls["/shiftsync.review.v1.ReviewService/ListLateWrites"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		lateWrite(t, s)
+		res, err := reviewClient(s, token).ListLateWrites(context.Background(), &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
+		return reviewOutcome(len(res.GetWrites()), err)
+	}
 	accessCalls["/shiftsync.review.v1.ReviewService/ListActions"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
 		alertAndConflict(t, s)
 		res, err := reviewClient(s, token).ListActions(context.Background(), &reviewv1.ListActionsRequest{ServiceId: "house-a", OverdueOnly: true})
 		return reviewOutcome(len(res.GetActions()), err)
+	}
+}
+
+// lateWrite has a leaver of house-a push an incident written offline
+// before leaving: accepted, and flagged access_ended.
+func lateWrite(t *testing.T, s *shiftsynctest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	leaver := s.EnrolDevice(t, "leaver", shiftsync.RoleSupportWorker, "house-a")
+	written := s.Clock.Now()
+	ms, err := s.Identity.Memberships(ctx, "leaver")
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("setup: memberships %v, %v", ms, err)
+	}
+	s.Clock.Advance(time.Minute)
+	if err := s.Identity.EndMembership(ctx, shiftsync.Principal{UserID: "test"}, ms[0].ID, s.Clock.Now()); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	s.Clock.Advance(time.Minute)
+	token, _, err := s.Issuer.Issue(ctx, "leaver", leaver.DeviceID)
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	m := shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "house-a", "p1", written, "written offline before leaving")
+	if r := pushOne(t, s, token, m); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
+		t.Fatalf("setup: the leaver's offline incident %v, want accepted", r)
 	}
 }
 

@@ -2,8 +2,6 @@ package rpc_test
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +9,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
-	"github.com/shiftsync/shiftsync/server/wiring"
+	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -35,8 +33,7 @@ func pullAll(t *testing.T, s *shiftsynctest.Server, token, cursor string) (map[s
 // brings B's records and tells it to purge A, and an incident written
 // offline for A before the move is accepted and flagged for review.
 func TestMoveBetweenServices(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shiftsync.db")
-	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
+	s := shiftsynctest.NewServer(t)
 	ctx := context.Background()
 	manager := shiftsync.Principal{UserID: "manager"}
 	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
@@ -107,14 +104,16 @@ func TestMoveBetweenServices(t *testing.T) {
 		t.Errorf("purges (-want +got)\n%s", diff)
 	}
 
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	// A's manager finds the offline incident among A's late writes, and
+	// nothing else of Ana's there.
+	mia := s.EnrolDevice(t, "mia", shiftsync.RoleManager, "house-a")
+	lateWrites, err := reviewClient(s, mia.Token).ListLateWrites(ctx, &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var flag string
-	if err := db.QueryRow(`SELECT flag FROM mutations WHERE device_id = ? AND counter = 2`, worker.DeviceID).Scan(&flag); err != nil || flag != string(shiftsync.FlagAccessEnded) {
-		t.Errorf("offline incident flag = %q, %v; want %q", flag, err, shiftsync.FlagAccessEnded)
+	if w := lateWrites.GetWrites(); len(w) != 1 || w[0].GetRecordId() != offline.GetRecordId() || w[0].GetDeviceId() != worker.DeviceID || w[0].GetCounter() != 2 ||
+		w[0].GetUserId() != "ana" || w[0].GetWrittenAt().AsTime().UnixMilli() != offline.GetHlc().GetWallMs() {
+		t.Errorf("house-a's late writes = %v, want the offline incident (device %s, counter 2) flagged %s", w, worker.DeviceID, shiftsync.FlagAccessEnded)
 	}
 
 	// Written after the move, a record for A is refused, and kept in

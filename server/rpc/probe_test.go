@@ -2,9 +2,7 @@ package rpc_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
-	"github.com/shiftsync/shiftsync/server/wiring"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -245,8 +242,7 @@ func TestPush_ProbesLearnNothing(t *testing.T) {
 // flagged: an edit of a record pulled before leaving, and an edit of a
 // record Lee's own device created offline and pushed first.
 func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shiftsync.db")
-	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
+	s := shiftsynctest.NewServer(t)
 	ctx := context.Background()
 	lee := s.EnrolDevice(t, "lee", shiftsync.RoleSupportWorker, "house-a")
 	meera := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
@@ -302,30 +298,30 @@ func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
 	}
 	wantResult(t, "back-dated create reusing its id", leaver.push(shiftsynctest.Incident(0, later, "house-a", "sam", written, "again")), quarantined, shiftsync.ReasonRecordIDTaken)
 
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	review := reviewClient(s, tokens["meera"])
+	history, err := review.GetRecord(ctx, &reviewv1.GetRecordRequest{RecordId: later})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM field_versions WHERE record_id = ? AND device_id = ?`, later, lee.DeviceID).Scan(&n); err != nil || n != 0 {
-		t.Errorf("Lee's device wrote %d versions into the record created after Lee left (%v); want none", n, err)
-	}
-	rows, err := db.Query(`SELECT record_id, flag FROM mutations WHERE device_id = ? AND status = ?`, lee.DeviceID, int(shiftsync.StatusAccepted))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	flags := map[string]string{}
-	for rows.Next() {
-		var id, flag string
-		if err := rows.Scan(&id, &flag); err != nil {
-			t.Fatal(err)
+	for _, v := range history.GetVersions() {
+		if v.GetVersion().GetDeviceId() == lee.DeviceID {
+			t.Errorf("Lee's device wrote %v into the record created after Lee left; want nothing", v)
 		}
-		flags[id] += flag + " "
+	}
+	// Lee's accepted changes (every push above that was accepted) are
+	// the late writes listed to the manager, each flagged.
+	late, err := review.ListLateWrites(ctx, &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]string{}
+	for _, w := range late.GetWrites() {
+		if w.GetDeviceId() == lee.DeviceID {
+			flags[w.GetRecordId()] += string(shiftsync.FlagAccessEnded) + " "
+		}
 	}
 	wantFlags := map[string]string{pulled: "access_ended ", own: "access_ended access_ended "}
 	if diff := cmp.Diff(wantFlags, flags); diff != "" {
-		t.Errorf("Lee's accepted mutations and their flags (-want +got):\n%s", diff)
+		t.Errorf("Lee's late writes by record (-want +got):\n%s", diff)
 	}
 }

@@ -300,6 +300,27 @@ func (h *ReviewHandler) ListDeviceHealth(ctx context.Context, req *reviewv1.List
 	return res, nil
 }
 
+// ListLateWrites implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListLateWrites(ctx context.Context, req *reviewv1.ListLateWritesRequest) (*reviewv1.ListLateWritesResponse, error) {
+	p, err := principal(ctx, req.GetServiceId())
+	if err != nil {
+		return nil, err
+	}
+	writes, err := h.review.LateWrites(ctx, p, req.GetServiceId())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	res := &reviewv1.ListLateWritesResponse{Writes: make([]*reviewv1.LateWrite, len(writes))}
+	for i, w := range writes {
+		res.Writes[i] = &reviewv1.LateWrite{
+			RecordId: w.Record.RecordID, RecordType: w.Record.RecordType, PersonId: w.Record.PersonID,
+			UserId: w.UserID, DeviceId: w.DeviceID, Counter: w.Counter,
+			WrittenAt: timestamppb.New(w.HLC.Time()), ReceivedAt: timestamppb.New(w.ReceivedAt),
+		}
+	}
+	return res, nil
+}
+
 // ExportEvidencePack implements [reviewv1connect.ReviewServiceHandler].
 func (h *ReviewHandler) ExportEvidencePack(ctx context.Context, req *reviewv1.ExportEvidencePackRequest) (*reviewv1.ExportEvidencePackResponse, error) {
 	p, err := principal(ctx, req.GetServiceId(), req.GetPersonId())

@@ -41,6 +41,18 @@ type QuarantinedChange struct {
 	ReceivedAt time.Time
 }
 
+// LateWrite is a change accepted although its author's access had ended
+// by the time it arrived ([FlagAccessEnded]): written offline while the
+// author still had access, and kept for a manager to review.
+type LateWrite struct {
+	Record     RecordRef
+	UserID     string
+	DeviceID   string
+	Counter    uint64
+	HLC        HLC // when the device made it
+	ReceivedAt time.Time
+}
+
 // MaxReviewNoteBytes bounds a reviewer's note or resolution.
 const MaxReviewNoteBytes = 4000
 
@@ -75,6 +87,9 @@ type ReviewService interface {
 	// Records lists the records of a service that match the filter, as they
 	// stand, oldest event first.
 	Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error)
+	// LateWrites lists the late writes ([LateWrite]) to a service's
+	// records, newest arrival first.
+	LateWrites(ctx context.Context, p Principal, serviceID string) ([]LateWrite, error)
 	// Record returns one record with every version of every field, who
 	// wrote it and when, its lock and its addenda.
 	Record(ctx context.Context, p Principal, recordID string) (RecordHistory, error)

@@ -137,6 +137,24 @@ func (r *Review) Alerts(ctx context.Context, p Principal, serviceID string, incl
 	return alerts, r.auditRead(ctx, p, "alerts", serviceID, len(alerts))
 }
 
+// LateWrites implements [ReviewService].
+func (r *Review) LateWrites(ctx context.Context, p Principal, serviceID string) ([]LateWrite, error) {
+	allowed, err := r.serviceReviewable(ctx, p, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	var writes []LateWrite
+	err = r.Store.View(ctx, func(tx Tx) error {
+		all, err := tx.LateWrites(ctx, serviceID)
+		writes = slices.DeleteFunc(all, func(w LateWrite) bool { return !allowed(w.Record) })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return writes, r.auditRead(ctx, p, "late_writes", serviceID, len(writes))
+}
+
 // AcknowledgeAlert implements [ReviewService].
 func (r *Review) AcknowledgeAlert(ctx context.Context, p Principal, id int64, note string) (Alert, error) {
 	if len(note) > MaxReviewNoteBytes {

@@ -2783,6 +2783,207 @@ func (x *ListDeviceHealthResponse) GetDevices() []*DeviceHealth {
 	return nil
 }
 
+// ListLateWritesRequest names a service.
+type ListLateWritesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service whose records were written.
+	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLateWritesRequest) Reset() {
+	*x = ListLateWritesRequest{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLateWritesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLateWritesRequest) ProtoMessage() {}
+
+func (x *ListLateWritesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLateWritesRequest.ProtoReflect.Descriptor instead.
+func (*ListLateWritesRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListLateWritesRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+// LateWrite is one change accepted after its author's access had ended.
+type LateWrite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record changed.
+	RecordId string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// The record's type.
+	RecordType string `protobuf:"bytes,2,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	// The person supported the record is about; empty for a service record.
+	PersonId string `protobuf:"bytes,3,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The author.
+	UserId string `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The device that sent it.
+	DeviceId string `protobuf:"bytes,5,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's mutation counter.
+	Counter uint64 `protobuf:"varint,6,opt,name=counter,proto3" json:"counter,omitempty"`
+	// When the device made the change (its hybrid timestamp's wall time).
+	WrittenAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
+	// When the server accepted it, after the author's access had ended.
+	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LateWrite) Reset() {
+	*x = LateWrite{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LateWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LateWrite) ProtoMessage() {}
+
+func (x *LateWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LateWrite.ProtoReflect.Descriptor instead.
+func (*LateWrite) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *LateWrite) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *LateWrite) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *LateWrite) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *LateWrite) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *LateWrite) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *LateWrite) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *LateWrite) GetWrittenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WrittenAt
+	}
+	return nil
+}
+
+func (x *LateWrite) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+// ListLateWritesResponse lists late writes.
+type ListLateWritesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The late writes the caller may review, newest arrival first.
+	Writes        []*LateWrite `protobuf:"bytes,1,rep,name=writes,proto3" json:"writes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLateWritesResponse) Reset() {
+	*x = ListLateWritesResponse{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLateWritesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLateWritesResponse) ProtoMessage() {}
+
+func (x *ListLateWritesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLateWritesResponse.ProtoReflect.Descriptor instead.
+func (*ListLateWritesResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListLateWritesResponse) GetWrites() []*LateWrite {
+	if x != nil {
+		return x.Writes
+	}
+	return nil
+}
+
 // ExportEvidencePackRequest names a person and a period.
 type ExportEvidencePackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2801,7 +3002,7 @@ type ExportEvidencePackRequest struct {
 
 func (x *ExportEvidencePackRequest) Reset() {
 	*x = ExportEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3014,7 @@ func (x *ExportEvidencePackRequest) String() string {
 func (*ExportEvidencePackRequest) ProtoMessage() {}
 
 func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +3027,7 @@ func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExportEvidencePackRequest) GetServiceId() string {
@@ -2878,7 +3079,7 @@ type ExportEvidencePackResponse struct {
 
 func (x *ExportEvidencePackResponse) Reset() {
 	*x = ExportEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +3091,7 @@ func (x *ExportEvidencePackResponse) String() string {
 func (*ExportEvidencePackResponse) ProtoMessage() {}
 
 func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +3104,7 @@ func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExportEvidencePackResponse) GetPackId() string {
@@ -2959,7 +3160,7 @@ type VerifyEvidencePackRequest struct {
 
 func (x *VerifyEvidencePackRequest) Reset() {
 	*x = VerifyEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3172,7 @@ func (x *VerifyEvidencePackRequest) String() string {
 func (*VerifyEvidencePackRequest) ProtoMessage() {}
 
 func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3185,7 @@ func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *VerifyEvidencePackRequest) GetPackId() string {
@@ -3011,7 +3212,7 @@ type VerifyEvidencePackResponse struct {
 
 func (x *VerifyEvidencePackResponse) Reset() {
 	*x = VerifyEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3224,7 @@ func (x *VerifyEvidencePackResponse) String() string {
 func (*VerifyEvidencePackResponse) ProtoMessage() {}
 
 func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3237,7 @@ func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{39}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifyEvidencePackResponse) GetOk() bool {
@@ -3314,7 +3515,24 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"W\n" +
 	"\x18ListDeviceHealthResponse\x12;\n" +
-	"\adevices\x18\x01 \x03(\v2!.shiftsync.review.v1.DeviceHealthR\adevices\"\xb3\x01\n" +
+	"\adevices\x18\x01 \x03(\v2!.shiftsync.review.v1.DeviceHealthR\adevices\"6\n" +
+	"\x15ListLateWritesRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"\xae\x02\n" +
+	"\tLateWrite\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1f\n" +
+	"\vrecord_type\x18\x02 \x01(\tR\n" +
+	"recordType\x12\x1b\n" +
+	"\tperson_id\x18\x03 \x01(\tR\bpersonId\x12\x17\n" +
+	"\auser_id\x18\x04 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tdevice_id\x18\x05 \x01(\tR\bdeviceId\x12\x18\n" +
+	"\acounter\x18\x06 \x01(\x04R\acounter\x129\n" +
+	"\n" +
+	"written_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\twrittenAt\x12;\n" +
+	"\vreceived_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\"P\n" +
+	"\x16ListLateWritesResponse\x126\n" +
+	"\x06writes\x18\x01 \x03(\v2\x1e.shiftsync.review.v1.LateWriteR\x06writes\"\xb3\x01\n" +
 	"\x19ExportEvidencePackRequest\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
@@ -3334,7 +3552,7 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12'\n" +
 	"\x0frecords_checked\x18\x02 \x01(\x05R\x0erecordsChecked\x122\n" +
 	"\x15mismatched_record_ids\x18\x03 \x03(\tR\x13mismatchedRecordIds\x12)\n" +
-	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xf9\v\n" +
+	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xe9\f\n" +
 	"\rReviewService\x12b\n" +
 	"\n" +
 	"ListAlerts\x12&.shiftsync.review.v1.ListAlertsRequest\x1a'.shiftsync.review.v1.ListAlertsResponse\"\x03\x90\x02\x01\x12q\n" +
@@ -3351,7 +3569,8 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\vListActions\x12'.shiftsync.review.v1.ListActionsRequest\x1a(.shiftsync.review.v1.ListActionsResponse\"\x03\x90\x02\x01\x12w\n" +
 	"\x12ExportEvidencePack\x12..shiftsync.review.v1.ExportEvidencePackRequest\x1a/.shiftsync.review.v1.ExportEvidencePackResponse\"\x00\x12z\n" +
 	"\x12VerifyEvidencePack\x12..shiftsync.review.v1.VerifyEvidencePackRequest\x1a/.shiftsync.review.v1.VerifyEvidencePackResponse\"\x03\x90\x02\x01\x12t\n" +
-	"\x10ListDeviceHealth\x12,.shiftsync.review.v1.ListDeviceHealthRequest\x1a-.shiftsync.review.v1.ListDeviceHealthResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
+	"\x10ListDeviceHealth\x12,.shiftsync.review.v1.ListDeviceHealthRequest\x1a-.shiftsync.review.v1.ListDeviceHealthResponse\"\x03\x90\x02\x01\x12n\n" +
+	"\x0eListLateWrites\x12*.shiftsync.review.v1.ListLateWritesRequest\x1a+.shiftsync.review.v1.ListLateWritesResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
 	"\x17com.shiftsync.review.v1B\vReviewProtoP\x01ZIgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1;reviewv1\xa2\x02\x03SRX\xaa\x02\x13Shiftsync.Review.V1\xca\x02\x13Shiftsync\\Review\\V1\xe2\x02\x1fShiftsync\\Review\\V1\\GPBMetadata\xea\x02\x15Shiftsync::Review::V1b\x06proto3"
 
 var (
@@ -3366,7 +3585,7 @@ func file_shiftsync_review_v1_review_proto_rawDescGZIP() []byte {
 	return file_shiftsync_review_v1_review_proto_rawDescData
 }
 
-var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListAlertsRequest)(nil),          // 0: shiftsync.review.v1.ListAlertsRequest
 	(*Alert)(nil),                      // 1: shiftsync.review.v1.Alert
@@ -3404,99 +3623,107 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListDeviceHealthRequest)(nil),    // 33: shiftsync.review.v1.ListDeviceHealthRequest
 	(*DeviceHealth)(nil),               // 34: shiftsync.review.v1.DeviceHealth
 	(*ListDeviceHealthResponse)(nil),   // 35: shiftsync.review.v1.ListDeviceHealthResponse
-	(*ExportEvidencePackRequest)(nil),  // 36: shiftsync.review.v1.ExportEvidencePackRequest
-	(*ExportEvidencePackResponse)(nil), // 37: shiftsync.review.v1.ExportEvidencePackResponse
-	(*VerifyEvidencePackRequest)(nil),  // 38: shiftsync.review.v1.VerifyEvidencePackRequest
-	(*VerifyEvidencePackResponse)(nil), // 39: shiftsync.review.v1.VerifyEvidencePackResponse
-	(*timestamppb.Timestamp)(nil),      // 40: google.protobuf.Timestamp
-	(*v1.Value)(nil),                   // 41: shiftsync.sync.v1.Value
-	(*v1.Version)(nil),                 // 42: shiftsync.sync.v1.Version
+	(*ListLateWritesRequest)(nil),      // 36: shiftsync.review.v1.ListLateWritesRequest
+	(*LateWrite)(nil),                  // 37: shiftsync.review.v1.LateWrite
+	(*ListLateWritesResponse)(nil),     // 38: shiftsync.review.v1.ListLateWritesResponse
+	(*ExportEvidencePackRequest)(nil),  // 39: shiftsync.review.v1.ExportEvidencePackRequest
+	(*ExportEvidencePackResponse)(nil), // 40: shiftsync.review.v1.ExportEvidencePackResponse
+	(*VerifyEvidencePackRequest)(nil),  // 41: shiftsync.review.v1.VerifyEvidencePackRequest
+	(*VerifyEvidencePackResponse)(nil), // 42: shiftsync.review.v1.VerifyEvidencePackResponse
+	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
+	(*v1.Value)(nil),                   // 44: shiftsync.sync.v1.Value
+	(*v1.Version)(nil),                 // 45: shiftsync.sync.v1.Version
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
-	40, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
-	40, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
+	43, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
+	43, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: shiftsync.review.v1.ListAlertsResponse.alerts:type_name -> shiftsync.review.v1.Alert
 	1,  // 3: shiftsync.review.v1.AcknowledgeAlertResponse.alert:type_name -> shiftsync.review.v1.Alert
-	41, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
-	42, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
+	44, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
+	45, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
 	6,  // 6: shiftsync.review.v1.Conflict.current:type_name -> shiftsync.review.v1.ConflictVersion
 	6,  // 7: shiftsync.review.v1.Conflict.incoming:type_name -> shiftsync.review.v1.ConflictVersion
-	40, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
-	40, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
+	43, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
+	43, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
-	40, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
+	43, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
 	12, // 13: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
 	14, // 14: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
-	40, // 15: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
-	40, // 16: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
-	40, // 17: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
-	40, // 18: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
-	41, // 19: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
-	40, // 20: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
-	40, // 21: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	43, // 15: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
+	43, // 16: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
+	43, // 17: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 18: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	44, // 19: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	43, // 20: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	43, // 21: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
 	16, // 22: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
 	17, // 23: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
-	41, // 24: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
-	42, // 25: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
-	40, // 26: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	44, // 24: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	45, // 25: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	43, // 26: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
 	17, // 27: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
 	20, // 28: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
-	40, // 29: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	43, // 29: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
 	17, // 30: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
 	21, // 31: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
-	40, // 32: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
-	40, // 33: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
-	40, // 34: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
-	40, // 35: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	43, // 32: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	43, // 33: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	43, // 34: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	43, // 35: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
 	25, // 36: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
-	40, // 37: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
-	40, // 38: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
-	40, // 39: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	43, // 37: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 38: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	43, // 39: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
 	28, // 40: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
 	17, // 41: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
 	31, // 42: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
-	40, // 43: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
-	40, // 44: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
-	40, // 45: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
-	40, // 46: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
-	40, // 47: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	43, // 43: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	43, // 44: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	43, // 45: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	43, // 46: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	43, // 47: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
 	34, // 48: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	40, // 49: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
-	40, // 50: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 51: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 52: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 53: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 54: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 55: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	15, // 56: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
-	19, // 57: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
-	22, // 58: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
-	24, // 59: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
-	27, // 60: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
-	30, // 61: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
-	36, // 62: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
-	38, // 63: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
-	33, // 64: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	2,  // 65: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 66: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 67: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 68: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	13, // 69: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	18, // 70: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
-	21, // 71: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
-	23, // 72: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
-	26, // 73: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
-	29, // 74: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
-	32, // 75: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
-	37, // 76: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
-	39, // 77: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
-	35, // 78: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	65, // [65:79] is the sub-list for method output_type
-	51, // [51:65] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	43, // 49: shiftsync.review.v1.LateWrite.written_at:type_name -> google.protobuf.Timestamp
+	43, // 50: shiftsync.review.v1.LateWrite.received_at:type_name -> google.protobuf.Timestamp
+	37, // 51: shiftsync.review.v1.ListLateWritesResponse.writes:type_name -> shiftsync.review.v1.LateWrite
+	43, // 52: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 53: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 54: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 55: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 56: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 57: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 58: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	15, // 59: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	19, // 60: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	22, // 61: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	24, // 62: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	27, // 63: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	30, // 64: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	39, // 65: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	41, // 66: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	33, // 67: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	36, // 68: shiftsync.review.v1.ReviewService.ListLateWrites:input_type -> shiftsync.review.v1.ListLateWritesRequest
+	2,  // 69: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 70: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 71: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 72: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	13, // 73: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	18, // 74: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	21, // 75: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	23, // 76: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	26, // 77: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	29, // 78: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	32, // 79: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	40, // 80: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	42, // 81: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	35, // 82: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	38, // 83: shiftsync.review.v1.ReviewService.ListLateWrites:output_type -> shiftsync.review.v1.ListLateWritesResponse
+	69, // [69:84] is the sub-list for method output_type
+	54, // [54:69] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }
@@ -3510,7 +3737,7 @@ func file_shiftsync_review_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_review_v1_review_proto_rawDesc), len(file_shiftsync_review_v1_review_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -73,6 +73,9 @@ const (
 	// ReviewServiceListDeviceHealthProcedure is the fully-qualified name of the ReviewService's
 	// ListDeviceHealth RPC.
 	ReviewServiceListDeviceHealthProcedure = "/shiftsync.review.v1.ReviewService/ListDeviceHealth"
+	// ReviewServiceListLateWritesProcedure is the fully-qualified name of the ReviewService's
+	// ListLateWrites RPC.
+	ReviewServiceListLateWritesProcedure = "/shiftsync.review.v1.ReviewService/ListLateWrites"
 )
 
 // ReviewServiceClient is a client for the shiftsync.review.v1.ReviewService service.
@@ -127,6 +130,12 @@ type ReviewServiceClient interface {
 	// first: when each last pushed and pulled, and what it reported of its
 	// outbox.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
+	// ListLateWrites lists the changes to a service's records that were
+	// accepted although their author's access had ended by the time they
+	// arrived: written offline while the author still had access (a leaver's
+	// or a mover's last shift), kept so that nothing written in good faith is
+	// lost, and listed here for a manager to review. Newest arrival first.
+	ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error)
 }
 
 // NewReviewServiceClient constructs a client for the shiftsync.review.v1.ReviewService service. By
@@ -234,6 +243,13 @@ func NewReviewServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listLateWrites: connect.NewClient[v1.ListLateWritesRequest, v1.ListLateWritesResponse](
+			httpClient,
+			baseURL+ReviewServiceListLateWritesProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListLateWrites")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -253,6 +269,7 @@ type reviewServiceClient struct {
 	exportEvidencePack *connect.Client[v1.ExportEvidencePackRequest, v1.ExportEvidencePackResponse]
 	verifyEvidencePack *connect.Client[v1.VerifyEvidencePackRequest, v1.VerifyEvidencePackResponse]
 	listDeviceHealth   *connect.Client[v1.ListDeviceHealthRequest, v1.ListDeviceHealthResponse]
+	listLateWrites     *connect.Client[v1.ListLateWritesRequest, v1.ListLateWritesResponse]
 }
 
 // ListAlerts calls shiftsync.review.v1.ReviewService.ListAlerts.
@@ -381,6 +398,15 @@ func (c *reviewServiceClient) ListDeviceHealth(ctx context.Context, req *v1.List
 	return nil, err
 }
 
+// ListLateWrites calls shiftsync.review.v1.ReviewService.ListLateWrites.
+func (c *reviewServiceClient) ListLateWrites(ctx context.Context, req *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error) {
+	response, err := c.listLateWrites.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ReviewServiceHandler is an implementation of the shiftsync.review.v1.ReviewService service.
 type ReviewServiceHandler interface {
 	// ListAlerts lists the alerts of a service, newest first.
@@ -433,6 +459,12 @@ type ReviewServiceHandler interface {
 	// first: when each last pushed and pulled, and what it reported of its
 	// outbox.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
+	// ListLateWrites lists the changes to a service's records that were
+	// accepted although their author's access had ended by the time they
+	// arrived: written offline while the author still had access (a leaver's
+	// or a mover's last shift), kept so that nothing written in good faith is
+	// lost, and listed here for a manager to review. Newest arrival first.
+	ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error)
 }
 
 // NewReviewServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -536,6 +568,13 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	reviewServiceListLateWritesHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListLateWritesProcedure,
+		svc.ListLateWrites,
+		connect.WithSchema(reviewServiceMethods.ByName("ListLateWrites")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shiftsync.review.v1.ReviewService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ReviewServiceListAlertsProcedure:
@@ -566,6 +605,8 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 			reviewServiceVerifyEvidencePackHandler.ServeHTTP(w, r)
 		case ReviewServiceListDeviceHealthProcedure:
 			reviewServiceListDeviceHealthHandler.ServeHTTP(w, r)
+		case ReviewServiceListLateWritesProcedure:
+			reviewServiceListLateWritesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -629,4 +670,8 @@ func (UnimplementedReviewServiceHandler) VerifyEvidencePack(context.Context, *v1
 
 func (UnimplementedReviewServiceHandler) ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListDeviceHealth is not implemented"))
+}
+
+func (UnimplementedReviewServiceHandler) ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListLateWrites is not implemented"))
 }
