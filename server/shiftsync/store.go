@@ -36,6 +36,7 @@ type Store interface {
 type Tx interface {
 	SyncTx
 	AuditTx
+	GovernanceTx
 }
 
 // AuditTx is the audit log's part of a [Tx].

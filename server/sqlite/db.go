@@ -40,9 +40,9 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	storeID string
-	// evaluating serialises governance evaluations, so that one reading an
-	// older snapshot never writes its findings over a newer one's.
-	evaluating sync.Mutex
+	// governance is the engine evaluate runs (see Governance).
+	governance     *shiftsync.Governance
+	governanceOnce sync.Once
 }
 
 // NewDB returns a DB for the file at path. It does no I/O: call Open.
