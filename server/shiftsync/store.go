@@ -37,6 +37,7 @@ type Tx interface {
 	SyncTx
 	AuditTx
 	GovernanceTx
+	IdentityTx
 }
 
 // AuditTx is the audit log's part of a [Tx].
