@@ -31,6 +31,9 @@ type Identity interface {
 	shiftsync.AdminStore
 	shiftsync.KeyStore
 	shiftsync.Authorizer
+	// CreateOrganisation, CreateService, CreatePerson and CreateUser add
+	// to the directory, audited as actor's: CodeAlreadyExists for an id
+	// in use, CodeInvalid for an empty id or one that refers to nothing.
 	CreateOrganisation(ctx context.Context, actor shiftsync.Principal, id, name string) error
 	CreateService(ctx context.Context, actor shiftsync.Principal, id, organisationID, name string) error
 	CreatePerson(ctx context.Context, actor shiftsync.Principal, id, serviceID, name string) error
