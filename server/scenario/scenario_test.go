@@ -274,7 +274,7 @@ func TestThresholdsPerOrganisation(t *testing.T) {
 	lead := w.phone("pbs-lead", shiftsync.RolePBSLead)
 	th := shiftsync.DefaultThresholds
 	th.OperationaliseWarning, th.OperationaliseDeadline = shiftsync.Duration(40*time.Hour), shiftsync.Duration(48*time.Hour)
-	version, err := w.s.Store.Governance.SetThresholds(context.Background(), shiftsync.Principal{UserID: "operator"}, "org-test", th)
+	version, err := w.s.Governance.SetThresholds(context.Background(), shiftsync.Principal{UserID: "operator"}, "org-test", th)
 	if err != nil || version != 1 {
 		t.Fatalf("SetThresholds() = %d, %v", version, err)
 	}

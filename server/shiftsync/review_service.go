@@ -2,7 +2,6 @@ package shiftsync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -23,15 +22,9 @@ type Review struct {
 	Access Authorizer
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
-	// Evaluator, if set, brings a service's findings up to date before
+	// Governance, if set, brings a service's findings up to date before
 	// they are listed or exported; otherwise they are listed as stored.
-	Evaluator FindingsEvaluator
-}
-
-// FindingsEvaluator runs the governance rules over a service now and
-// stores their findings.
-type FindingsEvaluator interface {
-	EvaluateFindings(ctx context.Context, serviceID string) error
+	Governance *Governance
 }
 
 func (r *Review) now() time.Time {
@@ -41,13 +34,13 @@ func (r *Review) now() time.Time {
 	return r.Now().UTC()
 }
 
-// evaluate brings the service's findings up to date, if r has an
-// Evaluator.
+// evaluate brings the service's findings up to date, if r has a
+// Governance.
 func (r *Review) evaluate(ctx context.Context, serviceID string) error {
-	if r.Evaluator == nil {
+	if r.Governance == nil {
 		return nil
 	}
-	return r.Evaluator.EvaluateFindings(ctx, serviceID)
+	return r.Governance.Evaluate(ctx, serviceID)
 }
 
 // reviewable returns a filter keeping the rows p may review now. A
@@ -111,12 +104,6 @@ func (r *Review) audit(ctx context.Context, e AuditEvent) error {
 func (r *Review) auditRead(ctx context.Context, p Principal, what, serviceID string, n int) error {
 	return r.audit(ctx, AuditEvent{Actor: p, Action: AuditReviewRead, Subject: serviceID,
 		Detail: fmt.Sprintf(`{"list":%q,"rows":%d}`, what, n)})
-}
-
-// auditDetail is the JSON object of an audit entry's Detail.
-func auditDetail(v map[string]string) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // Alerts implements [ReviewService].

@@ -37,6 +37,8 @@ type Tx interface {
 	SyncTx
 	AuditTx
 	ReviewTx
+	GovernanceTx
+	IdentityTx
 }
 
 // AuditTx is the audit log's part of a [Tx].

@@ -77,11 +77,13 @@ type Server struct {
 	Identity wiring.Identities
 	Admin    shiftsync.Admin
 	Review   *shiftsync.Review
-	Issuer   *jwt.Tokens
-	Tokens   *bearer.Tokens
-	Clock    *Clock
-	Feed     *inmem.Feed
-	Schema   *shiftsync.Schema
+	// Governance evaluates the governance rules and sets thresholds.
+	Governance *shiftsync.Governance
+	Issuer     *jwt.Tokens
+	Tokens     *bearer.Tokens
+	Clock      *Clock
+	Feed       *inmem.Feed
+	Schema     *shiftsync.Schema
 
 	tb      testing.TB
 	opts    []Option
@@ -122,7 +124,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	}
 	s.srv, s.handler = srv, srv.Handler
 	s.Store, s.Schema, s.Identity, s.Issuer, s.Tokens = srv.Store, srv.Schema, srv.Identity, srv.Issuer, srv.Tokens
-	s.Feed, s.Sync, s.Review, s.Admin = srv.Feed, srv.Sync, srv.Review, srv.Admin
+	s.Feed, s.Sync, s.Review, s.Admin, s.Governance = srv.Feed, srv.Sync, srv.Review, srv.Admin, srv.Governance
 	// The same http.Server settings as shiftsyncd serve.
 	s.http = httptest.NewUnstartedServer(nil)
 	s.http.Config = rpc.NewServer(s.handler)

@@ -36,7 +36,7 @@ func BenchmarkGovernance100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	review := &shiftsync.Review{Store: db, Schema: records, Access: shiftsync.TokenScope{}, Now: db.Now, Evaluator: db}
+	review := &shiftsync.Review{Store: db, Schema: records, Access: shiftsync.TokenScope{}, Now: db.Now, Governance: &shiftsync.Governance{Store: db, Now: db.Now}}
 
 	b.Run("raw_scan", func(b *testing.B) {
 		for b.Loop() {

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -40,9 +39,6 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	storeID string
-	// evaluating serialises governance evaluations, so that one reading an
-	// older snapshot never writes its findings over a newer one's.
-	evaluating sync.Mutex
 }
 
 // NewDB returns a DB for the file at path. It does no I/O: call Open.

@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -39,11 +36,6 @@ func NewIdentityService(db *DB) *IdentityService { return &IdentityService{db: d
 func detail(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-func sha(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
 }
 
 // CreateOrganisation adds an organisation.
@@ -131,122 +123,94 @@ func createError(err error, kind, id string) error {
 	return err
 }
 
-// IssueEnrolmentCode implements [shiftsync.IdentityService].
+// IssueEnrolmentCode implements [shiftsync.IdentityService] with a
+// [shiftsync.Enrolment] over the DB.
 func (s *IdentityService) IssueEnrolmentCode(ctx context.Context, actor shiftsync.Principal, userID string) (string, time.Time, error) {
-	code := shiftsync.NewEnrolmentCode()
-	var expires time.Time
-	err := s.db.update(ctx, func(tx *Tx) error {
-		var one int
-		if err := tx.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-			return shiftsync.Errorf(shiftsync.CodeNotFound, "user %q does not exist", userID)
-		} else if err != nil {
-			return err
-		}
-		expires = tx.now.Add(shiftsync.EnrolmentCodeTTL)
-		if _, err := tx.exec(ctx, `INSERT INTO enrolment_codes (code_hash, user_id, issued_by, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			sha(code), userID, actor.UserID, tx.now.UnixMilli(), expires.UnixMilli()); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditEnrolmentCode, Subject: userID, Detail: detail(map[string]any{"expires_at": expires})})
-	})
-	return code, expires, err
+	return s.enrolment().IssueEnrolmentCode(ctx, actor, userID)
 }
 
-// Enrol implements [shiftsync.IdentityService]. The code is marked used in
-// the same transaction that creates the device, so it works once, and
-// redeems runs inside that transaction: no change to memberships or roles
-// can commit between its judgement and the enrolment. Failures
-// older than the window are pruned as new ones are written. Each counted
-// failure is audited with its source, the one that throttles saying so; a
-// throttled attempt writes nothing, so neither the failures nor the audit
-// log grow by more than the limits per source and code.
+// Enrol implements [shiftsync.IdentityService] with a [shiftsync.Enrolment]
+// over the DB.
 func (s *IdentityService) Enrol(ctx context.Context, code, label string, redeems shiftsync.RedemptionCheck) (shiftsync.Device, string, error) {
-	var d shiftsync.Device
-	credential := newSecret()
-	source := shiftsync.SourceFromContext(ctx)
-	codeHash := sha(shiftsync.NormaliseEnrolmentCode(code))
-	var refused error
-	err := s.db.update(ctx, func(tx *Tx) error {
-		since := tx.now.Add(-shiftsync.EnrolmentFailureWindow).UnixMilli()
-		var f shiftsync.EnrolmentFailures
-		if err := tx.queryRow(ctx, `SELECT
-			(SELECT COUNT(*) FROM enrolment_failures WHERE source = ? AND at > ?),
-			(SELECT COUNT(*) FROM enrolment_failures WHERE code_hash = ? AND at > ?)`,
-			source, since, codeHash, since).Scan(&f.Source, &f.Code); err != nil {
-			return err
-		}
-		var userID, issuedBy string
-		err := tx.queryRow(ctx, `SELECT user_id, issued_by FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
-			codeHash, tx.now.UnixMilli()).Scan(&userID, &issuedBy)
-		valid := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if refused = shiftsync.ThrottleEnrolment(f, valid); refused != nil {
-			return nil
-		}
-		if !valid {
-			refused = errBadCode()
-			return recordEnrolmentFailure(ctx, tx, source, codeHash, f)
-		}
-		if err := redeems(ctx, userID, issuedBy); shiftsync.ErrorCode(err) == shiftsync.CodePermissionDenied {
-			refused = errBadCode()
-			if _, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?`, tx.now.UnixMilli(), codeHash); err != nil {
-				return err
-			}
-			return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Subject: userID,
-				Detail: detail(map[string]string{"reason": "issuer no longer has the authority: " + shiftsync.RefusalReason(err), "issued_by": issuedBy, "source": source})})
-		} else if err != nil {
-			return err
-		}
-		d = shiftsync.Device{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Label: label, EnrolledAt: tx.now}
-		if _, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
-			d.ID, userID, label, sha(credential), tx.now.UnixMilli()); err != nil {
-			return err
-		}
-		if _, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
-			tx.now.UnixMilli(), d.ID, codeHash); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: userID, DeviceID: d.ID}, Action: shiftsync.AuditEnrol, Subject: d.ID,
-			Detail: detail(map[string]string{"label": label, "source": source})})
-	})
-	if err == nil {
-		err = refused
-	}
-	if err != nil {
-		return shiftsync.Device{}, "", err
-	}
-	return d, credential, nil
+	return s.enrolment().Enrol(ctx, code, label, redeems)
 }
 
-// errBadCode is the answer to an enrolment code that does not enrol: the
-// same whether it is wrong, used, expired or its issuer's authority lapsed.
-func errBadCode() error {
-	return shiftsync.Errorf(shiftsync.CodeUnauthenticated, "the enrolment code is wrong, used or expired; ask a manager for a new one")
+func (s *IdentityService) enrolment() shiftsync.Enrolment {
+	return shiftsync.Enrolment{Store: s.db, Now: s.db.Now}
 }
 
-// recordEnrolmentFailure counts a failed attempt, prunes the failures the
-// window has left behind, and audits the refusal with its source; f is the
-// count before this failure, so the entry can say whether further attempts
-// from the source, or with the code, are throttled from now on.
-func recordEnrolmentFailure(ctx context.Context, tx *Tx, source string, codeHash []byte, f shiftsync.EnrolmentFailures) error {
-	if _, err := tx.exec(ctx, `DELETE FROM enrolment_failures WHERE at <= ?`, tx.now.Add(-shiftsync.EnrolmentFailureWindow).UnixMilli()); err != nil {
+// UserExists implements [shiftsync.IdentityTx].
+func (tx *Tx) UserExists(ctx context.Context, id string) (bool, error) {
+	var exists bool
+	err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, id).Scan(&exists)
+	return exists, err
+}
+
+// InsertEnrolmentCode implements [shiftsync.IdentityTx].
+func (tx *Tx) InsertEnrolmentCode(ctx context.Context, c shiftsync.EnrolmentCode) error {
+	_, err := tx.exec(ctx, `INSERT INTO enrolment_codes (code_hash, user_id, issued_by, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		c.Hash, c.UserID, c.IssuedBy, c.IssuedAt.UnixMilli(), c.ExpiresAt.UnixMilli())
+	return err
+}
+
+// PendingEnrolmentCode implements [shiftsync.IdentityTx].
+func (tx *Tx) PendingEnrolmentCode(ctx context.Context, hash []byte, now time.Time) (*shiftsync.EnrolmentCode, error) {
+	c := &shiftsync.EnrolmentCode{Hash: hash}
+	var issued, expires int64
+	err := tx.queryRow(ctx, `SELECT user_id, issued_by, issued_at, expires_at FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
+		hash, now.UnixMilli()).Scan(&c.UserID, &c.IssuedBy, &issued, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	c.IssuedAt, c.ExpiresAt = time.UnixMilli(issued).UTC(), time.UnixMilli(expires).UTC()
+	return c, nil
+}
+
+// SpendEnrolmentCode implements [shiftsync.IdentityTx].
+func (tx *Tx) SpendEnrolmentCode(ctx context.Context, hash []byte, at time.Time, deviceID string) error {
+	if deviceID == "" {
+		_, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?`, at.UnixMilli(), hash)
 		return err
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at, source, code_hash) VALUES (?, ?, ?)`, tx.now.UnixMilli(), source, codeHash); err != nil {
-		return err
-	}
-	after := shiftsync.EnrolmentFailures{Source: f.Source + 1, Code: f.Code + 1}
-	return appendAudit(ctx, tx, shiftsync.AuditEvent{Action: shiftsync.AuditEnrolRefused, Subject: source,
-		Detail: detail(map[string]any{"reason": "bad code", "source": source, "source_failures": after.Source, "code_failures": after.Code,
-			"throttled_from_now": shiftsync.ThrottleEnrolment(after, false) != nil})})
+	_, err := tx.exec(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`, at.UnixMilli(), deviceID, hash)
+	return err
+}
+
+// EnrolmentFailures implements [shiftsync.IdentityTx].
+func (tx *Tx) EnrolmentFailures(ctx context.Context, source string, codeHash []byte, since time.Time) (shiftsync.EnrolmentFailures, error) {
+	var f shiftsync.EnrolmentFailures
+	err := tx.queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM enrolment_failures WHERE source = ? AND at > ?),
+		(SELECT COUNT(*) FROM enrolment_failures WHERE code_hash = ? AND at > ?)`,
+		source, since.UnixMilli(), codeHash, since.UnixMilli()).Scan(&f.Source, &f.Code)
+	return f, err
+}
+
+// InsertEnrolmentFailure implements [shiftsync.IdentityTx].
+func (tx *Tx) InsertEnrolmentFailure(ctx context.Context, source string, codeHash []byte, at time.Time) error {
+	_, err := tx.exec(ctx, `INSERT INTO enrolment_failures (at, source, code_hash) VALUES (?, ?, ?)`, at.UnixMilli(), source, codeHash)
+	return err
+}
+
+// PruneEnrolmentFailures implements [shiftsync.IdentityTx].
+func (tx *Tx) PruneEnrolmentFailures(ctx context.Context, before time.Time) error {
+	_, err := tx.exec(ctx, `DELETE FROM enrolment_failures WHERE at <= ?`, before.UnixMilli())
+	return err
+}
+
+// InsertDevice implements [shiftsync.IdentityTx].
+func (tx *Tx) InsertDevice(ctx context.Context, d shiftsync.Device, credentialHash []byte) error {
+	_, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
+		d.ID, d.UserID, d.Label, credentialHash, d.EnrolledAt.UnixMilli())
+	return err
 }
 
 // CheckCredential implements [shiftsync.IdentityService].
 func (s *IdentityService) CheckCredential(ctx context.Context, deviceID, credential string) (shiftsync.Device, error) {
 	d, hash, err := s.device(ctx, deviceID)
-	if err == nil && subtle.ConstantTimeCompare(hash, sha(credential)) != 1 {
+	if err == nil && subtle.ConstantTimeCompare(hash, shiftsync.HashSecret(credential)) != 1 {
 		err = shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")
 	}
 	if err == nil && !d.RevokedAt.IsZero() {
@@ -319,7 +283,7 @@ func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shi
 		return shiftsync.Scope{}, storageError(err)
 	}
 	defer rows.Close()
-	var scope shiftsync.Scope
+	var granted shiftsync.Scope
 	for rows.Next() {
 		var (
 			g     shiftsync.Grant
@@ -334,9 +298,9 @@ func (s *IdentityService) Scope(ctx context.Context, p shiftsync.Principal) (shi
 		if end.Valid {
 			g.End = time.UnixMilli(end.Int64).UTC()
 		}
-		scope.Grants = append(scope.Grants, g)
+		granted.Grants = append(granted.Grants, g)
 	}
-	return scope, storageError(rows.Err())
+	return granted, storageError(rows.Err())
 }
 
 // ActiveKey implements [shiftsync.KeyStore]: the newest unretired key, made
@@ -387,13 +351,6 @@ func (s *IdentityService) RotateKey(ctx context.Context, actor shiftsync.Princip
 		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditKeyRotate, Subject: k.ID})
 	})
 	return k, err
-}
-
-// newSecret returns 32 random bytes, base64url.
-func newSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 var _ shiftsync.AdminStore = (*IdentityService)(nil)

@@ -139,11 +139,3 @@ func (tx *Tx) StoredFindings(ctx context.Context, serviceID, personID string, in
 	}
 	return findings, rows.Err()
 }
-
-var _ shiftsync.FindingsEvaluator = (*DB)(nil)
-
-// EvaluateFindings implements [shiftsync.FindingsEvaluator]: it runs the
-// governance rules over the service now and stores their findings.
-func (db *DB) EvaluateFindings(ctx context.Context, serviceID string) error {
-	return db.evaluate(ctx, serviceID)
-}

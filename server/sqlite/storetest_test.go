@@ -18,6 +18,11 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = db.Close() })
-		return db
+		return conformance{db}
 	})
 }
+
+// conformance is a DB as the suite sees it, with its identity service.
+type conformance struct{ *sqlite.DB }
+
+func (c conformance) Identity() storetest.Identity { return sqlite.NewIdentityService(c.DB) }

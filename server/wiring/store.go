@@ -18,7 +18,6 @@ type Store struct {
 	Identities Identities
 	Audit      AuditStore
 	Health     shiftsync.HealthRecorder
-	Governance Governance
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -58,17 +57,6 @@ type AuditStore interface {
 	AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error)
 }
 
-// Governance is a store's governance thresholds and findings.
-type Governance interface {
-	// SetThresholds records a new version of an organisation's
-	// thresholds and returns its number.
-	SetThresholds(ctx context.Context, actor shiftsync.Principal, organisationID string, th shiftsync.Thresholds) (int, error)
-	// EvaluateAll evaluates the rules of every service that holds records
-	// and returns how many it evaluated.
-	EvaluateAll(ctx context.Context) (int, error)
-	shiftsync.FindingsEvaluator
-}
-
 // SQLite is the [OpenStore] of the SQLite database file at path, created
 // and migrated if missing; its directory must exist.
 func SQLite(path string) OpenStore {
@@ -81,6 +69,6 @@ func SQLite(path string) OpenStore {
 		if err := db.Open(); err != nil {
 			return Store{}, err
 		}
-		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Governance: db, Close: db.Close}, nil
+		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Close: db.Close}, nil
 	}
 }

@@ -57,8 +57,10 @@ type Server struct {
 	Feed     *inmem.Feed
 	Sync     *shiftsync.Sync
 	Review   *shiftsync.Review
-	Admin    shiftsync.Admin
-	Handler  *rpc.Handler
+	// Governance evaluates the governance rules, one evaluation at a time.
+	Governance *shiftsync.Governance
+	Admin      shiftsync.Admin
+	Handler    *rpc.Handler
 
 	handlerOnce sync.Once
 }
@@ -96,7 +98,8 @@ func Open(c Config) (*Server, error) {
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
 	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: s.Feed}
-	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Evaluator: st.Governance}
+	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
+	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
 	s.Handler = rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: st.Audit,

@@ -185,7 +185,7 @@ var adminCommands = map[string]adminCommand{
 			if err != nil {
 				return err
 			}
-			version, err := a.db.SetThresholds(ctx, a.operator, *org, th)
+			version, err := (&shiftsync.Governance{Store: a.db, Now: a.db.Now}).SetThresholds(ctx, a.operator, *org, th)
 			if err == nil {
 				fmt.Fprintf(a.stdout, "governance thresholds version %d set for %s; findings evaluated from now on carry it\n", version, *org)
 			}

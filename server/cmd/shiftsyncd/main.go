@@ -239,7 +239,7 @@ func (m *Main) evaluateGovernance(ctx context.Context) {
 		case <-tick.C:
 		}
 		started := time.Now()
-		n, err := m.srv.Store.Governance.EvaluateAll(ctx)
+		n, err := m.srv.Governance.EvaluateAll(ctx)
 		if err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "governance evaluation failed", "services", n, "error", err)
 			continue
