@@ -27,4 +27,5 @@ func Run(t *testing.T, open Factory) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Sync", func(t *testing.T) { testSync(t, open) })
 	t.Run("Review", func(t *testing.T) { testReview(t, open) })
+	t.Run("Engine", func(t *testing.T) { testEngine(t, open) })
 }
