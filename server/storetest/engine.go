@@ -23,7 +23,8 @@ var engineEpoch = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
 // store, validating against the real record schema and granting principals
 // the services on their tokens: what a device sees of push (replay, counter
 // reuse, conflicts, validation, skew, gaps, batch bounds) and pull (pages,
-// cursors, scope, resync, latest) must not depend on the store.
+// cursors, scope, resync, a widened scope, latest) must not depend on the
+// store.
 func testEngine(t *testing.T, open Factory) {
 	t.Run("Push", func(t *testing.T) { testEnginePush(t, open) })
 	t.Run("Pull", func(t *testing.T) { testEnginePull(t, open) })
@@ -388,6 +389,31 @@ func testEnginePull(t *testing.T, open Factory) {
 			if code := shiftsync.ErrorCode(err); code != shiftsync.CodeResyncRequired {
 				t.Errorf("%s: code = %q, want resync_required", name, code)
 			}
+		}
+	})
+
+	// The scope a device was served is kept by the store: a cursor is
+	// honoured only from a device that pulled before, and only while its
+	// scope has not grown since.
+	t.Run("WidenedScopeRequiresResync", func(t *testing.T) {
+		onlyA := shiftsync.Principal{UserID: "w", DeviceID: "tablet-2", Services: []string{"house-a"}}
+		_, cursor := e.pullAll(t, onlyA, shiftsync.Cursor{}, 1000)
+		if _, err := e.sync.Pull(context.Background(), onlyA, cursor, 10); err != nil {
+			t.Errorf("pull after the cursor in the same scope: %v", err)
+		}
+		stranger := onlyA
+		stranger.DeviceID = "tablet-3"
+		if _, err := e.sync.Pull(context.Background(), stranger, cursor, 10); shiftsync.ErrorCode(err) != shiftsync.CodeResyncRequired {
+			t.Errorf("cursor from a device that never pulled: %v, want resync_required", err)
+		}
+		wider := onlyA
+		wider.Services = []string{"house-a", "house-b"}
+		if _, err := e.sync.Pull(context.Background(), wider, cursor, 10); shiftsync.ErrorCode(err) != shiftsync.CodeResyncRequired {
+			t.Errorf("cursor after the scope grew: %v, want resync_required", err)
+		}
+		_, cursor = e.pullAll(t, wider, shiftsync.Cursor{}, 1000)
+		if _, err := e.sync.Pull(context.Background(), onlyA, cursor, 10); err != nil {
+			t.Errorf("cursor after the scope narrowed: %v, want it honoured", err)
 		}
 	})
 
