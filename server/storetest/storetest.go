@@ -54,4 +54,5 @@ func Run(t *testing.T, open Factory) {
 	t.Run("Review", func(t *testing.T) { testReview(t, open) })
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("Findings", func(t *testing.T) { testFindings(t, open) })
+	t.Run("Engine", func(t *testing.T) { testEngine(t, open) })
 }
