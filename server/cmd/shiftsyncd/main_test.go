@@ -22,6 +22,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/shiftsync/shiftsync/migrations"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -304,15 +305,18 @@ func TestMain_EvaluatesGovernance(t *testing.T) {
 		Mutations: []*syncv1.Mutation{shiftsynctest.ProneRestraint(1, shiftsynctest.RecordID(t), "house-a", "p1", time.Now())}}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite3", "file:"+m.DBPath+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
+	// Read what is stored, not ListFindings: listing evaluates the rules.
+	stored := func() (n int, err error) {
+		err = m.srv.Store.Engine.View(context.Background(), func(tx shiftsync.Tx) error {
+			f, err := tx.StoredFindings(context.Background(), "house-a", "", true)
+			n = len(f)
+			return err
+		})
+		return n, err
 	}
-	defer raw.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var n int
-		if err := raw.QueryRow(`SELECT count(*) FROM findings WHERE service_id = 'house-a'`).Scan(&n); err == nil && n > 0 {
+		if n, err := stored(); err == nil && n > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
