@@ -2,7 +2,7 @@ package replica_test
 
 import (
 	"bytes"
-	"database/sql"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -385,7 +385,11 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 			fail("%s differs from the server:\nreplica: %s\nserver:  %s", d.id, got, want)
 		}
 	}
-	history := acceptedPerDevice(t, s.dbPath)
+	ids := make([]string, len(s.devices))
+	for i, d := range s.devices {
+		ids[i] = d.id
+	}
+	history := acceptedPerDevice(t, s.server, ids)
 	for _, d := range s.devices {
 		if history[d.id] != d.changes {
 			fail("%s made %d changes; the server's history has %d", d.id, d.changes, history[d.id])
@@ -467,26 +471,30 @@ func canonical(t *testing.T, v *syncv1.Value) string {
 }
 
 // acceptedPerDevice counts the mutations the server accepted from each
-// device, from its own tables.
-func acceptedPerDevice(t *testing.T, path string) map[string]int {
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT device_id, COUNT(*) FROM mutations WHERE status = 1 GROUP BY device_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
+// device, read through its store: the processed mutations of counters 1,
+// 2, 3… until the first the server never processed.
+func acceptedPerDevice(t *testing.T, s *shiftsynctest.Server, devices []string) map[string]int {
+	t.Helper()
 	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
+	err := s.Store.Engine.View(context.Background(), func(tx shiftsync.Tx) error {
+		for _, id := range devices {
+			for counter := uint64(1); ; counter++ {
+				pm, err := tx.ProcessedMutation(context.Background(), id, counter)
+				if err != nil {
+					return err
+				}
+				if pm == nil {
+					break
+				}
+				if pm.Result.Status == shiftsync.StatusAccepted {
+					out[id]++
+				}
+			}
 		}
-		out[id] = n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -2,11 +2,8 @@ package rpc_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
-	"github.com/shiftsync/shiftsync/server/wiring"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -80,12 +76,12 @@ func mustToken(t *testing.T, s *shiftsynctest.Server, d shiftsynctest.Enrolment)
 }
 
 // TestEvidencePack exports the pack of a fixed scenario over HTTP: the HTML
-// and CSV match the reviewed goldens, the manifest verifies, keeps
-// verifying after the records change, and stops verifying when a stored
-// version or the manifest is altered behind the server's back.
+// and CSV match the reviewed goldens, the manifest verifies and keeps
+// verifying after the records change. That it stops verifying when a
+// stored version or the manifest is altered behind the server's back is
+// store-specific: server/sqlite's TestEvidencePack_Tampered alters the file.
 func TestEvidencePack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shiftsync.db")
-	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
+	s := shiftsynctest.NewServer(t)
 	ctx := context.Background()
 	token := packScenario(t, s)
 	review := reviewClient(s, token)
@@ -122,25 +118,6 @@ func TestEvidencePack(t *testing.T) {
 	wantResult(t, "later correction", pushOne(t, s, worker.Token, fix), accepted, "")
 	if v := verify(); !v.GetOk() {
 		t.Errorf("after a later correction: %v, want the pack to still verify", v)
-	}
-
-	// Someone edits a stored version, then the stored manifest, directly.
-	raw, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE field_versions SET value = '{"s":"Lorazepam 2 mg"}' WHERE record_id = ? AND field = 'medicine'`, packRecord(4)); err != nil {
-		t.Fatal(err)
-	}
-	if v := verify(); v.GetOk() || !slices.Equal(v.GetMismatchedRecordIds(), []string{packRecord(4)}) || v.GetManifestAltered() {
-		t.Errorf("after altering a version: %v, want record 4 reported", v)
-	}
-	if _, err := raw.Exec(`UPDATE evidence_packs SET manifest = replace(manifest, '"exported_by":"meera"', '"exported_by":"someone"')`); err != nil {
-		t.Fatal(err)
-	}
-	if v := verify(); !v.GetManifestAltered() {
-		t.Errorf("after altering the manifest: %v, want it reported", v)
 	}
 
 	// A pack lists only what its exporter may review, and never a

@@ -1,13 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	authv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1/authv1connect"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
@@ -106,62 +106,39 @@ func copyDatabase(t *testing.T, db string) string {
 	return to
 }
 
-// auditRow is an audit_log row as an attacker with the file rewrites it.
-type auditRow struct {
-	seq   int64
-	at    time.Time
-	event shiftsync.AuditEvent
-}
-
-// rewriteChain replaces the rows from seq from on with rows, chained and
-// hashed correctly: what someone with write access to the file and the
-// source code can do.
-func rewriteChain(t *testing.T, raw *sql.DB, from int64, rows []auditRow) {
+// unsealedDatabase returns the path of a new database with audit entries
+// and no signed head, as a store from before signed heads is: the test
+// harness builds it through the SQLite store and signs nothing. With keyed,
+// an audit key and an empty heads file are beside it, as if every head had
+// been removed.
+func unsealedDatabase(t *testing.T, keyed bool) string {
 	t.Helper()
-	prev := shiftsync.AuditGenesis
-	if err := raw.QueryRow(`SELECT hash FROM audit_log WHERE seq = ?`, from-1).Scan(&prev); err != nil && err != sql.ErrNoRows {
-		t.Fatal(err)
-	}
-	if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq >= ?`, from); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		h := shiftsync.AuditHash(prev, r.at, r.event)
-		if _, err := raw.Exec(`INSERT INTO audit_log (seq, at, actor_user, actor_device, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.seq, r.at.UnixMilli(), r.event.Actor.UserID, r.event.Actor.DeviceID, r.event.Action, r.event.Subject, r.event.Detail, prev, h); err != nil {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
+	s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
+	s.Close()
+	if keyed {
+		if _, _, err := auditfile.OpenKey(auditfile.KeyPath(path)); err != nil {
 			t.Fatal(err)
 		}
-		prev = h
-	}
-}
-
-func readRows(t *testing.T, raw *sql.DB, from int64) []auditRow {
-	t.Helper()
-	rs, err := raw.Query(`SELECT seq, at, actor_user, actor_device, action, subject, detail FROM audit_log WHERE seq >= ? ORDER BY seq`, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	var rows []auditRow
-	for rs.Next() {
-		var (
-			r  auditRow
-			at int64
-		)
-		if err := rs.Scan(&r.seq, &at, &r.event.Actor.UserID, &r.event.Actor.DeviceID, &r.event.Action, &r.event.Subject, &r.event.Detail); err != nil {
+		if err := os.WriteFile(auditfile.HeadsPath(path), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r.at = time.UnixMilli(at).UTC()
-		rows = append(rows, r)
 	}
-	return rows
+	return path
 }
 
-// TestVerifyAudit_DetectsTampering tampers with a real database file as
-// someone with write access to it would (triggers dropped, the database's
-// own heads deleted), and runs verify-audit on it: each tampering is
-// reported and the command fails; the untampered copy verifies.
-func TestVerifyAudit_DetectsTampering(t *testing.T) {
+// TestVerifyAudit checks which signed heads verify-audit gathers (the heads
+// file beside the database or given, the database's own, -head) and how it
+// checks them against the audit key (the key file or -key), changing only
+// what the command owns or is given, never the database: an untouched
+// database verifies, with the logged head given too; a missing heads file,
+// a head signed by another key, a head that disagrees with the one signed
+// for the same entry, and a keyed store without heads fail; a store that
+// never had a key is checked on its links alone.
+// Tampering with the database itself, triggers dropped and rows deleted,
+// altered or forged, is server/sqlite's TestDB_CheckAudit_Tampered.
+func TestVerifyAudit(t *testing.T) {
 	ctx := context.Background()
 	db, logged := auditedDatabase(t)
 	if len(logged) < 2 {
@@ -171,81 +148,43 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 	if err := json.Unmarshal([]byte(logged[len(logged)-1]), &last); err != nil || !last.Final {
 		t.Fatalf("the last logged head %s is not the final one (%v)", logged[len(logged)-1], err)
 	}
+	served := func(t *testing.T) string { return copyDatabase(t, db) }
 
 	tests := []struct {
-		name   string
-		tamper func(t *testing.T, raw *sql.DB, path string)
-		args   func(path string) []string // verify-audit's flags
-		want   string                     // "" for a database that verifies
+		name  string
+		store func(t *testing.T) string  // the database's path, with the files beside it
+		args  func(path string) []string // verify-audit's flags
+		want  string                     // "" for a database that verifies
 		// printed is what verify-audit prints of a database that verifies
 		// ("": the chain intact against the final head).
 		printed string
 	}{
-		{name: "untampered", tamper: func(*testing.T, *sql.DB, string) {}},
-		{name: "the last rows deleted", tamper: func(t *testing.T, raw *sql.DB, _ string) {
-			if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)`); err != nil {
-				t.Fatal(err)
-			}
-		}, want: "entries were removed"},
-		{name: "every row deleted", tamper: func(t *testing.T, raw *sql.DB, _ string) {
-			if _, err := raw.Exec(`DELETE FROM audit_log`); err != nil {
-				t.Fatal(err)
-			}
-		}, want: "the chain ends at entry 0"},
-		{name: "a row altered and the chain recomputed", tamper: func(t *testing.T, raw *sql.DB, _ string) {
-			rows := readRows(t, raw, 2)
-			rows[0].event.Detail = `{"kind":"nothing to see"}`
-			rewriteChain(t, raw, 2, rows)
-		}, want: "does not match its signed head"},
-		{name: "a forged row appended", tamper: func(t *testing.T, raw *sql.DB, _ string) {
-			rows := readRows(t, raw, 1)
-			tip := rows[len(rows)-1]
-			rewriteChain(t, raw, tip.seq, []auditRow{tip, {seq: tip.seq + 1, at: tip.at.Add(time.Minute),
-				event: shiftsync.AuditEvent{Actor: shiftsync.Principal{UserID: "ana"}, Action: shiftsync.AuditReviewRead, Subject: "oak-house", Detail: "{}"}}})
-		}, want: "1 entries after the final head"},
-		{name: "the last rows deleted, the heads file emptied, the logged head given", tamper: func(t *testing.T, raw *sql.DB, path string) {
-			if _, err := raw.Exec(`DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)`); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(auditfile.HeadsPath(path), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }, want: "entries were removed"},
-		{name: "every head removed: the heads file emptied", tamper: func(t *testing.T, _ *sql.DB, path string) {
-			if err := os.WriteFile(auditfile.HeadsPath(path), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, want: "the database has an audit key, and no signed head was found"},
-		{name: "the heads file removed", tamper: func(t *testing.T, _ *sql.DB, path string) {
+		{name: "untouched", store: served},
+		{name: "the logged head given too", store: served,
+			args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }},
+		{name: "the heads file removed", store: func(t *testing.T) string {
+			path := served(t)
 			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
 				t.Fatal(err)
 			}
+			return path
 		}, args: func(string) []string { return []string{"-head", logged[len(logged)-1]} }, want: "heads file"},
-		{name: "the heads file given is missing", tamper: func(*testing.T, *sql.DB, string) {},
+		{name: "the heads file given is missing", store: served,
 			args: func(path string) []string { return []string{"-heads", path + ".off-box-copy"} }, want: "given is missing"},
-		{name: "a store that never had an audit key", tamper: func(t *testing.T, _ *sql.DB, path string) {
-			if err := errors.Join(os.Remove(auditfile.HeadsPath(path)), os.Remove(auditfile.KeyPath(path))); err != nil {
-				t.Fatal(err)
-			}
-		}, printed: "a store from before signed heads"},
-		{name: "rewritten, with heads signed by another key", tamper: func(t *testing.T, raw *sql.DB, path string) {
-			rows := readRows(t, raw, 2)
-			rows[0].event.Detail = `{"kind":"nothing to see"}`
-			rewriteChain(t, raw, 2, rows)
+		{name: "a store with an audit key and no signed head", store: func(t *testing.T) string { return unsealedDatabase(t, true) },
+			want: "the database has an audit key, and no signed head was found"},
+		{name: "a store that never had an audit key", store: func(t *testing.T) string { return unsealedDatabase(t, false) },
+			printed: "a store from before signed heads"},
+		{name: "the heads file replaced by a head signed by another key", store: func(t *testing.T) string {
+			path := served(t)
 			_, forger, _ := ed25519.GenerateKey(rand.Reader)
-			var h shiftsync.AuditHead
-			if err := json.Unmarshal([]byte(logged[len(logged)-1]), &h); err != nil {
-				t.Fatal(err)
-			}
-			if err := raw.QueryRow(`SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&h.Hash); err != nil {
-				t.Fatal(err)
-			}
 			if err := os.Remove(auditfile.HeadsPath(path)); err != nil {
 				t.Fatal(err)
 			}
-			if err := (auditfile.Heads{Path: auditfile.HeadsPath(path)}).WriteAuditHead(ctx, h.Sign(forger)); err != nil {
+			if err := (auditfile.Heads{Path: auditfile.HeadsPath(path)}).WriteAuditHead(ctx, last.Sign(forger)); err != nil {
 				t.Fatal(err)
 			}
+			return path
 		}, args: func(path string) []string {
 			key, err := auditfile.ReadKey(auditfile.KeyPath(path))
 			if err != nil {
@@ -253,27 +192,29 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 			}
 			return []string{"-key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}
 		}, want: "not the audit key"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := copyDatabase(t, db)
-			raw, err := sql.Open("sqlite3", "file:"+path)
+		{name: "a head of another chain at the final entry, signed by the audit key, given", store: served, args: func(path string) []string {
+			key, err := auditfile.ReadKey(auditfile.KeyPath(path))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DELETE FROM audit_heads`); err != nil {
+			h := last
+			h.Hash = bytes.Repeat([]byte{0xab}, len(last.Hash))
+			b, err := json.Marshal(h.Sign(key))
+			if err != nil {
 				t.Fatal(err)
 			}
-			tt.tamper(t, raw, path)
-			if err := raw.Close(); err != nil {
-				t.Fatal(err)
-			}
+			return []string{"-head", string(b)}
+		}, want: "two signed heads of entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.store(t)
 			args := []string{"admin", "-db", path, "verify-audit"}
 			if tt.args != nil {
 				args = append(args, tt.args(path)...)
 			}
 			var out strings.Builder
-			err = run(ctx, args, &out, io.Discard)
+			err := run(ctx, args, &out, io.Discard)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("verify-audit = %v, want the log verified", err)

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +20,31 @@ import (
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 )
+
+// auditEvents returns the events of the running server's audit log whose
+// action is action, in order, read through its store's audit chain.
+func auditEvents(t *testing.T, m *Main, action string) []shiftsync.AuditEvent {
+	t.Helper()
+	ctx := context.Background()
+	tip, _, err := m.srv.Store.Audit.AuditTip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []shiftsync.AuditEvent
+	err = m.srv.Store.Audit.AuditEntries(ctx, 1, tip, func(e shiftsync.AuditEntry) error {
+		if e.Event.Action == action {
+			events = append(events, e.Event)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
 
 // TestShiftsyncd_SlowBodies runs the real binary with its open-file limit at
 // 1,024 and opens 1,100 connections without a token, each trickling the
@@ -145,23 +168,13 @@ func TestMain_TrustedProxies(t *testing.T) {
 			t.Fatalf("garbage token from %s: %s, want 401", peer, res.Status)
 		}
 	}
-	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	rows, err := raw.Query(`SELECT json_extract(detail, '$.source') FROM audit_log WHERE action = 'token.refused' ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var sources []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
+	for _, e := range auditEvents(t, m, shiftsync.AuditTokenRefused) {
+		var detail struct{ Source string }
+		if err := json.Unmarshal([]byte(e.Detail), &detail); err != nil {
+			t.Fatalf("refusal detail %s: %v", e.Detail, err)
 		}
-		sources = append(sources, s)
+		sources = append(sources, detail.Source)
 	}
 	if want := []string{"203.0.113.9", "127.0.0.3"}; !slices.Equal(sources, want) {
 		t.Errorf("refusals audited from %q, want %q", sources, want)
