@@ -22,6 +22,11 @@ func TestCursor(t *testing.T) {
 	if s := (shiftsync.Cursor{}).String(); s != "" {
 		t.Errorf("zero cursor encodes as %q, want empty", s)
 	}
+	// Format 1 ("c1."), pinned: devices hold cursors across server
+	// upgrades, so a stored one must keep parsing to the same position.
+	if s := (shiftsync.Cursor{StoreID: "30eaa7810e4e0c934f452625fe814a69", Seq: 4}).String(); s != "c1.MzBlYWE3ODEwZTRlMGM5MzRmNDUyNjI1ZmU4MTRhNjk6NA" {
+		t.Errorf("format 1 cursor = %q, want %q", s, "c1.MzBlYWE3ODEwZTRlMGM5MzRmNDUyNjI1ZmU4MTRhNjk6NA")
+	}
 }
 
 func TestParseCursor_Invalid(t *testing.T) {

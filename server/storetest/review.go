@@ -367,6 +367,41 @@ func testReview(t *testing.T, open Factory) {
 		})
 	})
 
+	t.Run("late writes", func(t *testing.T) {
+		late := mutation("rec-late-1", "incident", "house-l", "sam", now.Add(-time.Hour), shiftsync.FieldEdit{Field: "place", Value: text("hall")})
+		later := mutation("rec-late-2", "incident", "house-l", "", now.Add(-30*time.Minute), shiftsync.FieldEdit{Field: "place", Value: text("hall")})
+		onTime := mutation("rec-late-3", "incident", "house-l", "sam", now, shiftsync.FieldEdit{Field: "place", Value: text("hall")})
+		elsewhere := mutation("rec-late-4", "incident", "house-m", "sam", now.Add(-time.Hour), shiftsync.FieldEdit{Field: "place", Value: text("hall")})
+		update(t, func(tx shiftsync.Tx) error {
+			for i, m := range []*shiftsync.Mutation{late, later, onTime, elsewhere} {
+				if _, err := write(tx, m, true); err != nil {
+					return err
+				}
+				flag := shiftsync.FlagAccessEnded
+				if m == onTime {
+					flag = ""
+				}
+				if err := tx.RecordProcessed(ctx, shiftsync.ProcessedMutation{Mutation: m, Digest: []byte{byte(i)},
+					Result: shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusAccepted}, Flag: flag, ReceivedAt: now.Add(time.Duration(i) * time.Minute)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		view(t, func(tx shiftsync.Tx) error {
+			writes, err := tx.LateWrites(ctx, "house-l")
+			if err != nil || len(writes) != 2 {
+				t.Fatalf("LateWrites(house-l) = %+v, %v; want the two flagged writes of house-l", writes, err)
+			}
+			w := writes[1]
+			if writes[0].Record.RecordID != later.RecordID || w.Record != late.RecordRef || w.UserID != "priya" || w.DeviceID != "phone-1" ||
+				w.Counter != late.Counter || w.HLC != late.HLC || !w.ReceivedAt.Equal(now) {
+				t.Errorf("LateWrites(house-l) = %+v; want %s (newest arrival) then %s as written", writes, later.RecordID, late.RecordID)
+			}
+			return nil
+		})
+	})
+
 	t.Run("device health", func(t *testing.T) {
 		view(t, func(tx shiftsync.Tx) error {
 			if none, err := tx.DeviceHealth(ctx, "house-a", now); err != nil || len(none) != 0 {
