@@ -31,7 +31,7 @@ demo: ## Three phones log the transition incidents offline, sync in another orde
 
 .PHONY: test
 test: ## Run every test with the race detector, then the 500 seeds of the convergence property test without it
-	go test -race -cover ./...
+	go test -race -cover -timeout 30m ./...
 	go test -count=1 -run '^TestConvergence$$' ./mobile-contract/replica/
 
 .PHONY: test-short

@@ -115,6 +115,34 @@ type IdentityService interface {
 	RevokeDevice(ctx context.Context, actor Principal, deviceID, reason string) (time.Time, error)
 }
 
+// IdentityStore is a store's directory: users, services, people supported,
+// memberships, devices, enrolment codes and signing keys — what the
+// identity, admin and token services read and change ([IdentityService],
+// [AdminStore], [KeyStore]), the grants access is decided from
+// ([Authorizer]), and what an operator provisions. Like [AdminStore], it
+// does not check who asks. server/storetest's Identity suite is its
+// contract.
+type IdentityStore interface {
+	IdentityService
+	AdminStore
+	KeyStore
+	Authorizer
+	// CreateOrganisation, CreateService, CreatePerson and CreateUser add
+	// to the directory, audited as actor's: CodeAlreadyExists for an id
+	// in use, CodeInvalid for an empty id or one that refers to nothing.
+	CreateOrganisation(ctx context.Context, actor Principal, id, name string) error
+	CreateService(ctx context.Context, actor Principal, id, organisationID, name string) error
+	CreatePerson(ctx context.Context, actor Principal, id, serviceID, name string) error
+	CreateUser(ctx context.Context, actor Principal, id, organisationID, name, agency string) error
+	// GrantOrganisationAdmin and EndOrganisationAdmin give and end the
+	// organisation administrator role (the operator's to decide).
+	GrantOrganisationAdmin(ctx context.Context, actor Principal, userID, organisationID string) error
+	EndOrganisationAdmin(ctx context.Context, actor Principal, userID, organisationID string) error
+	// RotateKey makes a new active signing key; the one it replaces keeps
+	// verifying, and older ones are retired.
+	RotateKey(ctx context.Context, actor Principal) (SigningKey, error)
+}
+
 // RedemptionCheck decides, as an enrolment code issued by issuedBy for
 // userID is redeemed, whether it may still enrol a device: it returns nil,
 // a refusal with CodePermissionDenied whose cause ([RefusalReason]) is the

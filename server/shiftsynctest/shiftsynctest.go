@@ -74,7 +74,7 @@ type Server struct {
 	URL      string
 	Store    wiring.Store
 	Sync     *shiftsync.Sync
-	Identity wiring.Identities
+	Identity shiftsync.IdentityStore
 	Admin    shiftsync.Admin
 	Review   *shiftsync.Review
 	// Governance evaluates the governance rules and sets thresholds.

@@ -18,6 +18,7 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/storetest"
 )
 
 var dump = flag.Bool("dump", false, "print the path of each test database")
@@ -111,33 +112,11 @@ func mustPush(tb testing.TB, s *shiftsync.Sync, p shiftsync.Principal, ms ...shi
 	return res
 }
 
-// pullAll pulls every page after the cursor with the given page size.
-func pullAll(tb testing.TB, s *shiftsync.Sync, p shiftsync.Principal, after shiftsync.Cursor, pageSize int) ([]shiftsync.FieldChange, shiftsync.Cursor) {
-	tb.Helper()
-	var all []shiftsync.FieldChange
-	for range 100000 {
-		page, err := s.Pull(context.Background(), p, after, pageSize)
-		if err != nil {
-			tb.Fatalf("Pull() error = %v", err)
-		}
-		if len(page.Changes) > pageSize {
-			tb.Fatalf("Pull() returned %d changes, page size %d", len(page.Changes), pageSize)
-		}
-		all = append(all, page.Changes...)
-		after = page.Next
-		if !page.HasMore {
-			return all, after
-		}
-	}
-	tb.Fatal("Pull() never reached the end")
-	return nil, after
-}
-
 // current returns "record.field=value@version" for every current field, sorted:
 // the state replicas must converge on.
 func current(tb testing.TB, s *shiftsync.Sync, services ...string) []string {
 	tb.Helper()
-	changes, _ := pullAll(tb, s, shiftsync.Principal{UserID: "reader", DeviceID: "reader", Services: services}, shiftsync.Cursor{}, 1000)
+	changes, _ := storetest.PullAll(tb, s, shiftsync.Principal{UserID: "reader", DeviceID: "reader", Services: services}, shiftsync.Cursor{}, 1000)
 	var out []string
 	for _, c := range changes {
 		v, err := shiftsync.MarshalValue(c.Value)

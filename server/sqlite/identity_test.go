@@ -12,6 +12,7 @@ import (
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/storetest"
 )
 
 var admin = shiftsync.Principal{UserID: "manager-1", DeviceID: "console"}
@@ -263,7 +264,7 @@ func TestIdentityService_MoveBetweenServices(t *testing.T) {
 	if n := countRows(t, db, `SELECT COUNT(*) FROM mutations WHERE device_id = 'phone-1' AND counter = 1 AND flag = 'access_ended'`); n != 1 {
 		t.Errorf("the late incident is not flagged for review")
 	}
-	changes, _ := pullAll(t, sync, worker, shiftsync.Cursor{}, 100)
+	changes, _ := storetest.PullAll(t, sync, worker, shiftsync.Cursor{}, 100)
 	if len(changes) == 0 {
 		t.Fatal("the worker pulls nothing from house-b")
 	}

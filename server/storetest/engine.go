@@ -506,9 +506,17 @@ func (e *engine) push(tb testing.TB, p shiftsync.Principal, ms ...shiftsync.Muta
 // pullAll pulls every page after the cursor with the given page size.
 func (e *engine) pullAll(tb testing.TB, p shiftsync.Principal, after shiftsync.Cursor, pageSize int) ([]shiftsync.FieldChange, shiftsync.Cursor) {
 	tb.Helper()
+	return PullAll(tb, e.sync, p, after, pageSize)
+}
+
+// PullAll pulls from s every page after the cursor with the given page
+// size, failing the test if a page is larger or the pages never end, and
+// returns the changes and the last cursor.
+func PullAll(tb testing.TB, s *shiftsync.Sync, p shiftsync.Principal, after shiftsync.Cursor, pageSize int) ([]shiftsync.FieldChange, shiftsync.Cursor) {
+	tb.Helper()
 	var all []shiftsync.FieldChange
 	for range 100000 {
-		page, err := e.sync.Pull(context.Background(), p, after, pageSize)
+		page, err := s.Pull(context.Background(), p, after, pageSize)
 		if err != nil {
 			tb.Fatalf("Pull() error = %v", err)
 		}

@@ -25,12 +25,6 @@ func testFindings(t *testing.T, open Factory) {
 	ids := s.Identity()
 	operator := shiftsync.Principal{UserID: "operator"}
 	g := &shiftsync.Governance{Store: s, Now: func() time.Time { return clock }}
-	must := func(t *testing.T, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	findings := func(t *testing.T, serviceID string) map[string]shiftsync.Finding {
 		t.Helper()
 		byKey := map[string]shiftsync.Finding{}

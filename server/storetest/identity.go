@@ -26,12 +26,6 @@ func testIdentity(t *testing.T, open Factory) {
 			t.Errorf("%s = %v, want %s", what, err, code)
 		}
 	}
-	must := func(t *testing.T, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	t.Run("organisations, services, people and users", func(t *testing.T) {
 		must(t, ids.CreateOrganisation(ctx, operator, "org-1", "Org One"))

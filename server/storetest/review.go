@@ -45,23 +45,7 @@ func testReview(t *testing.T, open Factory) {
 	// write stores m's edits as the fields' winners (creating the record
 	// first when create is set) and returns their change log positions.
 	write := func(tx shiftsync.Tx, m *shiftsync.Mutation, create bool) ([]int64, error) {
-		if create {
-			if err := tx.CreateRecord(ctx, m, now); err != nil {
-				return nil, err
-			}
-		}
-		var seqs []int64
-		for _, e := range m.Fields {
-			seq, err := tx.AppendVersion(ctx, m, e, now)
-			if err != nil {
-				return nil, err
-			}
-			if err := tx.SetFieldHead(ctx, m, e.Field, seq); err != nil {
-				return nil, err
-			}
-			seqs = append(seqs, seq)
-		}
-		return seqs, nil
+		return writeRecord(ctx, tx, m, now, create)
 	}
 
 	t.Run("alerts", func(t *testing.T) {

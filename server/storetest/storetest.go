@@ -22,26 +22,8 @@ type Store interface {
 	Identity() Identity
 }
 
-// Identity is the directory part of a store: what the admin engine reads
-// and writes ([shiftsync.AdminStore]), enrolment and devices
-// ([shiftsync.IdentityService]), the signing keys ([shiftsync.KeyStore])
-// and the grants access is decided from ([shiftsync.Authorizer]).
-type Identity interface {
-	shiftsync.IdentityService
-	shiftsync.AdminStore
-	shiftsync.KeyStore
-	shiftsync.Authorizer
-	// CreateOrganisation, CreateService, CreatePerson and CreateUser add
-	// to the directory, audited as actor's: CodeAlreadyExists for an id
-	// in use, CodeInvalid for an empty id or one that refers to nothing.
-	CreateOrganisation(ctx context.Context, actor shiftsync.Principal, id, name string) error
-	CreateService(ctx context.Context, actor shiftsync.Principal, id, organisationID, name string) error
-	CreatePerson(ctx context.Context, actor shiftsync.Principal, id, serviceID, name string) error
-	CreateUser(ctx context.Context, actor shiftsync.Principal, id, organisationID, name, agency string) error
-	// RotateKey makes a new active signing key; the one it replaces keeps
-	// verifying, and older ones are retired.
-	RotateKey(ctx context.Context, actor shiftsync.Principal) (shiftsync.SigningKey, error)
-}
+// Identity is the directory part of a store: [shiftsync.IdentityStore].
+type Identity = shiftsync.IdentityStore
 
 // Factory opens a new, empty, migrated store whose clock is now, and
 // closes it when the test ends (t.Cleanup).
@@ -55,4 +37,34 @@ func Run(t *testing.T, open Factory) {
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("Findings", func(t *testing.T) { testFindings(t, open) })
 	t.Run("Engine", func(t *testing.T) { testEngine(t, open) })
+}
+
+// must stops the test at once on an error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeRecord stores m's edits as their fields' winners, creating the
+// record first when create is set, and returns their change log positions.
+func writeRecord(ctx context.Context, tx shiftsync.Tx, m *shiftsync.Mutation, at time.Time, create bool) ([]int64, error) {
+	if create {
+		if err := tx.CreateRecord(ctx, m, at); err != nil {
+			return nil, err
+		}
+	}
+	var seqs []int64
+	for _, e := range m.Fields {
+		seq, err := tx.AppendVersion(ctx, m, e, at)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.SetFieldHead(ctx, m, e.Field, seq); err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, nil
 }

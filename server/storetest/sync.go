@@ -189,17 +189,11 @@ func testSync(t *testing.T, open Factory) {
 		update(func(tx shiftsync.Tx) error {
 			for i := range 5 {
 				m := mutation(uint64(20+i), "rec-page-"+string(rune('a'+i)), "house-c", shiftsync.FieldEdit{Field: "place", Value: text("room")})
-				if err := tx.CreateRecord(ctx, m, now); err != nil {
-					return err
-				}
-				seq, err := tx.AppendVersion(ctx, m, m.Fields[0], now)
+				seqs, err := writeRecord(ctx, tx, m, now, true)
 				if err != nil {
 					return err
 				}
-				if err := tx.SetFieldHead(ctx, m, "place", seq); err != nil {
-					return err
-				}
-				created = append(created, seq)
+				created = append(created, seqs...)
 			}
 			return nil
 		})
@@ -387,14 +381,7 @@ func testSync(t *testing.T, open Factory) {
 		m.DeviceID = "phone-9"
 		rollback := errors.New("roll back")
 		err := s.Update(ctx, func(tx shiftsync.Tx) error {
-			if err := tx.CreateRecord(ctx, m, now); err != nil {
-				return err
-			}
-			seq, err := tx.AppendVersion(ctx, m, m.Fields[0], now)
-			if err != nil {
-				return err
-			}
-			if err := tx.SetFieldHead(ctx, m, "place", seq); err != nil {
+			if _, err := writeRecord(ctx, tx, m, now, true); err != nil {
 				return err
 			}
 			if err := tx.Acknowledge(ctx, "phone-9", 50, now); err != nil {

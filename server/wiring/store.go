@@ -15,7 +15,7 @@ import (
 // embedded one); nothing else in a built server names the store's type.
 type Store struct {
 	Engine     shiftsync.Store
-	Identities Identities
+	Identities shiftsync.IdentityStore
 	Audit      AuditStore
 	Health     shiftsync.HealthRecorder
 	// Close closes the store; nothing may use it afterwards.
@@ -25,25 +25,6 @@ type Store struct {
 // OpenStore opens a store, creating and migrating it as needed, whose
 // clock is now and whose log is log.
 type OpenStore func(now func() time.Time, log *slog.Logger) (Store, error)
-
-// Identities is a store's users, services, people supported,
-// memberships, devices, enrolment codes and signing keys: what the
-// identity, admin and token services read and change, and what an operator
-// provisions. Like [shiftsync.AdminStore], it decides nothing about who
-// asks.
-type Identities interface {
-	shiftsync.IdentityService
-	shiftsync.AdminStore
-	shiftsync.KeyStore
-	shiftsync.Authorizer
-	CreateOrganisation(ctx context.Context, actor shiftsync.Principal, id, name string) error
-	CreateService(ctx context.Context, actor shiftsync.Principal, id, organisationID, name string) error
-	CreatePerson(ctx context.Context, actor shiftsync.Principal, id, serviceID, name string) error
-	CreateUser(ctx context.Context, actor shiftsync.Principal, id, organisationID, name, agency string) error
-	GrantOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error
-	EndOrganisationAdmin(ctx context.Context, actor shiftsync.Principal, userID, organisationID string) error
-	RotateKey(ctx context.Context, actor shiftsync.Principal) (shiftsync.SigningKey, error)
-}
 
 // AuditStore is a store's audit log: appending, reading the chain, keeping
 // signed heads and checking it.

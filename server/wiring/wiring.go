@@ -51,7 +51,7 @@ type Config struct {
 type Server struct {
 	Store    Store
 	Schema   *shiftsync.Schema
-	Identity Identities
+	Identity shiftsync.IdentityStore
 	Issuer   *jwt.Tokens    // the signed access tokens
 	Tokens   *bearer.Tokens // the static tokens, then Issuer: what the handler verifies
 	Feed     *inmem.Feed

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/wiring"
 )
 
 // The demo organisation -dev seeds.
@@ -29,7 +28,7 @@ type devSetup struct {
 
 // seedDev creates the demo organisation, service, person and support worker
 // if they are missing, and issues an enrolment code.
-func seedDev(ctx context.Context, identity wiring.Identities) (*devSetup, error) {
+func seedDev(ctx context.Context, identity shiftsync.IdentityStore) (*devSetup, error) {
 	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
 	steps := []func() error{
 		func() error { return identity.CreateOrganisation(ctx, operator, demoOrganisation, "Demo Care Ltd") },
