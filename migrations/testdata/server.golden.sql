@@ -142,7 +142,7 @@ CREATE TABLE devices (
     enrolled_at     INTEGER NOT NULL,
     revoked_at      INTEGER,
     revoke_reason   TEXT    NOT NULL DEFAULT ''
-) WITHOUT ROWID;
+, kind TEXT NOT NULL DEFAULT 'phone' CHECK (kind IN ('phone', 'browser', 'tool'))) WITHOUT ROWID;
 
 -- table enrolment_codes
 CREATE TABLE enrolment_codes (

@@ -147,8 +147,8 @@ func checkEnrollable(ctx context.Context, q queryer) error {
 // [Replica.Enrol]): it syncs with the server the device enrolled with,
 // authenticating with an access token that it gets from the device
 // credential (AuthService.Refresh) and reuses until a minute before it
-// expires. If the server still answers "unauthenticated" (an expired token,
-// a wrong device clock), it refreshes once and repeats the request. It
+// expires. If the server still answers "token_expired" (a wrong device
+// clock) or "unauthenticated", it refreshes once and repeats the request. It
 // returns code "not_enrolled" for a replica that holds no credential, and
 // the server's "unauthenticated" when the credential is refused (enrol
 // again). A "device_revoked" answer to any request, the refresh included,
@@ -224,7 +224,7 @@ func (f *refresher) refresh(ctx context.Context) (string, error) {
 
 // authenticate sets each request's bearer token from the sync's token
 // source and, the first time in a sync the server answers
-// "unauthenticated", gets a new token and repeats the request once
+// "token_expired" or "unauthenticated", gets a new token and repeats the request once
 // (repeating a push is safe: a replay changes nothing).
 func (s *syncer) authenticate(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -234,7 +234,7 @@ func (s *syncer) authenticate(next connect.UnaryFunc) connect.UnaryFunc {
 		}
 		setBearer(req, token)
 		res, err := next(ctx, req)
-		if err == nil || s.refreshed || ErrorCode(err) != "unauthenticated" {
+		if code := ErrorCode(err); err == nil || s.refreshed || (code != "unauthenticated" && code != "token_expired") {
 			return res, err
 		}
 		s.refreshed = true

@@ -211,7 +211,7 @@ func TestReplica_EnrolledTokens(t *testing.T) {
 	}
 
 	// The device clock falls 15 minutes behind: the replica believes its
-	// token still good, the server does not.
+	// token still good, the server answers "token_expired".
 	clock.skew = -15 * time.Minute
 	s.Clock.Advance(10 * time.Minute)
 	if rep := mustSyncEnrolled(t, r); rep.PullPages == 0 {

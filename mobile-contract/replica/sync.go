@@ -192,25 +192,20 @@ func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, t
 		return fmt.Errorf("replica: %w", err)
 	}
 	appVersion, timeout, pageSize := r.settings()
-	pending, _, oldestAge, err := r.outboxHealth(ctx, r.read)
-	if err != nil {
-		return fmt.Errorf("replica: %w", err)
-	}
 	s := &syncer{
-		r:      r,
-		tokens: tokens,
-		info: &syncv1.ClientInfo{ProtocolVersion: ProtocolVersion, SchemaVersion: SchemaVersion, AppVersion: appVersion,
-			OutboxDepth: uint32(min(pending, math.MaxUint32)), OldestUnsyncedAgeSeconds: uint64(oldestAge)},
-		timeout:  timeout,
-		pageSize: pageSize,
-		rep:      rep,
+		r:          r,
+		tokens:     tokens,
+		appVersion: appVersion,
+		timeout:    timeout,
+		pageSize:   pageSize,
+		rep:        rep,
 	}
 	s.client = syncv1connect.NewSyncServiceClient(r.http, strings.TrimRight(serverURL, "/"),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.authenticate)))
 	// A push the server stalls on still pulls: purges and new records
 	// (briefs, restrictions) must reach the device while its outbox waits.
 	// Then the stall is reported, unless the pull failed.
-	err = s.push(ctx)
+	err := s.push(ctx)
 	if err == nil || ErrorCode(err) == CodeStalled {
 		if perr := s.pull(ctx); perr != nil {
 			err = perr
@@ -260,14 +255,27 @@ func mustJSON[T any](v []T) string {
 
 // syncer is the state of one Sync.
 type syncer struct {
-	r         *Replica
-	tokens    tokenSource
-	refreshed bool // the token was refreshed after an "unauthenticated" answer
-	client    syncv1connect.SyncServiceClient
-	info      *syncv1.ClientInfo
-	timeout   time.Duration
-	pageSize  uint32
-	rep       *SyncReport
+	r          *Replica
+	tokens     tokenSource
+	refreshed  bool // the token was refreshed after a "token_expired" or "unauthenticated" answer
+	client     syncv1connect.SyncServiceClient
+	appVersion string
+	timeout    time.Duration
+	pageSize   uint32
+	rep        *SyncReport
+}
+
+// info returns the ClientInfo of the next request, with the outbox as it
+// is now: each request reports the outbox at the time it is sent, so the
+// pull that follows a push reports what the push left (0 after a full
+// sync), and that is what the server shows.
+func (s *syncer) info(ctx context.Context) (*syncv1.ClientInfo, error) {
+	pending, _, oldestAge, err := s.r.outboxHealth(ctx, s.r.read)
+	if err != nil {
+		return nil, fmt.Errorf("replica: read outbox: %w", err)
+	}
+	return &syncv1.ClientInfo{ProtocolVersion: ProtocolVersion, SchemaVersion: SchemaVersion, AppVersion: s.appVersion,
+		OutboxDepth: uint32(min(pending, math.MaxUint32)), OldestUnsyncedAgeSeconds: uint64(oldestAge)}, nil
 }
 
 // outboxEntry is one pending mutation as stored.
@@ -374,7 +382,11 @@ func (s *syncer) push(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		req := &syncv1.PushRequest{Client: s.info, Mutations: make([]*syncv1.Mutation, len(batch))}
+		info, err := s.info(ctx)
+		if err != nil {
+			return err
+		}
+		req := &syncv1.PushRequest{Client: info, Mutations: make([]*syncv1.Mutation, len(batch))}
 		for i, e := range batch {
 			if req.Mutations[i], err = e.proto(); err != nil {
 				return err
@@ -619,8 +631,12 @@ func (s *syncer) pull(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("replica: %w", err)
 		}
+		info, err := s.info(ctx)
+		if err != nil {
+			return err
+		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		res, err := s.client.Pull(cctx, &syncv1.PullRequest{Client: s.info, Cursor: st.cursor, PageSize: s.pageSize})
+		res, err := s.client.Pull(cctx, &syncv1.PullRequest{Client: info, Cursor: st.cursor, PageSize: s.pageSize})
 		cancel()
 		if err != nil {
 			if ErrorCode(err) == "resync_required" && !resynced && st.cursor != "" {

@@ -5,6 +5,7 @@
 package bearer
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,8 +32,10 @@ type Tokens struct {
 	byHash map[[sha256.Size]byte]shiftsync.Principal
 }
 
-// Add makes token stand for p.
+// Add makes token stand for p. A static token is a tool's, never a
+// phone's: p's Kind is [shiftsync.KindTool] unless it says otherwise.
 func (t *Tokens) Add(token string, p shiftsync.Principal) {
+	p.Kind = cmp.Or(p.Kind, shiftsync.KindTool)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.byHash == nil {

@@ -133,8 +133,10 @@ func (t *Tokens) Issue(ctx context.Context, userID, deviceID string) (string, ti
 }
 
 // Verify implements [shiftsync.TokenVerifier]. Any failure is
-// CodeUnauthenticated with a reason safe to show, except a revoked device,
-// which is CodeDeviceRevoked.
+// CodeUnauthenticated with a reason safe to show, except a token whose
+// signature, issuer and audience check but whose expiry (plus the leeway)
+// has passed, which is CodeTokenExpired, and a revoked device, which is
+// CodeDeviceRevoked.
 func (t *Tokens) Verify(ctx context.Context, token string) (shiftsync.Principal, error) {
 	var c claims
 	_, err := t.parser.ParseWithClaims(token, &c, func(tok *gojwt.Token) (any, error) {
@@ -147,6 +149,9 @@ func (t *Tokens) Verify(ctx context.Context, token string) (shiftsync.Principal,
 		}
 		return t.cfg.Keys.PublicKey(ctx, kid)
 	})
+	if onlyExpired(err) {
+		return shiftsync.Principal{}, &shiftsync.Error{Code: shiftsync.CodeTokenExpired, Message: "access token expired; get a new one with the device credential", Err: err}
+	}
 	if err != nil {
 		return shiftsync.Principal{}, &shiftsync.Error{Code: shiftsync.CodeUnauthenticated, Message: "invalid access token", Err: err}
 	}
@@ -156,5 +161,26 @@ func (t *Tokens) Verify(ctx context.Context, token string) (shiftsync.Principal,
 	if err := t.cfg.Devices.CheckDevice(ctx, c.Subject, c.DeviceID); err != nil {
 		return shiftsync.Principal{}, err
 	}
-	return shiftsync.Principal{UserID: c.Subject, DeviceID: c.DeviceID}, nil
+	return shiftsync.Principal{UserID: c.Subject, DeviceID: c.DeviceID, Kind: shiftsync.KindPhone}, nil
+}
+
+// onlyExpired says whether err says that a token is expired and nothing
+// else: its signature verified (the parser checks it before the claims)
+// and every other claim held. Any other fault makes a token invalid, not
+// expired, so "token_expired" never vouches for a forged token.
+func onlyExpired(err error) bool {
+	if !errors.Is(err, gojwt.ErrTokenExpired) {
+		return false
+	}
+	for _, other := range []error{
+		gojwt.ErrTokenMalformed, gojwt.ErrTokenUnverifiable, gojwt.ErrTokenSignatureInvalid,
+		gojwt.ErrTokenRequiredClaimMissing, gojwt.ErrTokenInvalidAudience, gojwt.ErrTokenUsedBeforeIssued,
+		gojwt.ErrTokenInvalidIssuer, gojwt.ErrTokenInvalidSubject, gojwt.ErrTokenNotValidYet,
+		gojwt.ErrTokenInvalidId,
+	} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	return true
 }

@@ -16,6 +16,7 @@ import (
 var codes = map[shiftsync.Code]connect.Code{
 	shiftsync.CodeInvalid:            connect.CodeInvalidArgument,
 	shiftsync.CodeUnauthenticated:    connect.CodeUnauthenticated,
+	shiftsync.CodeTokenExpired:       connect.CodeUnauthenticated, // detail says: refresh the token
 	shiftsync.CodeDeviceRevoked:      connect.CodeUnauthenticated, // detail says: wipe the replica
 	shiftsync.CodePermissionDenied:   connect.CodePermissionDenied,
 	shiftsync.CodeNotFound:           connect.CodeNotFound,

@@ -46,7 +46,7 @@ func (h *SyncHandler) Push(ctx context.Context, req *syncv1.PushRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	h.recordHealth(ctx, p, req.GetClient(), true)
+	h.recordHealth(ctx, p, req.GetClient(), settled(res))
 	return fromPushResult(res), nil
 }
 
@@ -64,7 +64,7 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	h.recordHealth(ctx, p, req.GetClient(), false)
+	h.recordHealth(ctx, p, req.GetClient(), -1)
 	return fromPullPage(page), nil
 }
 
@@ -159,22 +159,48 @@ func (h *SyncHandler) checkAccess(ctx context.Context, p shiftsync.Principal) ([
 }
 
 // recordHealth keeps what the device reported of its sync health with a
-// push (pushed) or a pull that succeeded. A failure is logged, never
-// returned: the sync itself succeeded.
-func (h *SyncHandler) recordHealth(ctx context.Context, p shiftsync.Principal, client *syncv1.ClientInfo, pushed bool) {
-	if h.health == nil {
-		return
+// push that succeeded and settled that many of its mutations, or with a
+// pull that succeeded (settled < 0). A failure is logged, never returned:
+// the sync itself succeeded.
+//
+// A device reports its outbox as it was when it sent the request, so the
+// mutations a push settled (accepted or quarantined: either way they left
+// the outbox's pending entries) are no longer pending once it is answered.
+// They are taken off the reported depth, never below 0, and with none left
+// the oldest unsynced age is 0; otherwise the reported age is kept, an
+// upper bound until the device's next request reports its outbox again.
+func (h *SyncHandler) recordHealth(ctx context.Context, p shiftsync.Principal, client *syncv1.ClientInfo, settled int) {
+	if h.health == nil || p.Kind != shiftsync.KindPhone {
+		return // only a phone has an outbox to report; a tool's requests never show as a phone's
 	}
 	r := shiftsync.HealthReport{
 		AppVersion:        truncateText(client.GetAppVersion(), maxAppVersionBytes),
 		OutboxDepth:       int(client.GetOutboxDepth()),
 		OldestUnsyncedAge: time.Duration(min(client.GetOldestUnsyncedAgeSeconds(), maxReportedAgeSeconds)) * time.Second,
-		Pushed:            pushed,
-		Pulled:            !pushed,
+		Pushed:            settled >= 0,
+		Pulled:            settled < 0,
+	}
+	if settled > 0 {
+		r.OutboxDepth = max(0, r.OutboxDepth-settled)
+		if r.OutboxDepth == 0 {
+			r.OldestUnsyncedAge = 0
+		}
 	}
 	if err := h.health.RecordHealth(ctx, p, r); err != nil {
 		h.log.WarnContext(ctx, "device health not recorded", "device", p.DeviceID, "error", err)
 	}
+}
+
+// settled counts the mutations of a push that the server accepted or
+// quarantined: those the device no longer holds as pending.
+func settled(res shiftsync.PushResult) int {
+	n := 0
+	for _, r := range res.Results {
+		if r.Status == shiftsync.StatusAccepted || r.Status == shiftsync.StatusQuarantined {
+			n++
+		}
+	}
+	return n
 }
 
 // Bounds on what a device reports of its health.

@@ -74,7 +74,8 @@ func TestSyncService_RefusesBadTokens(t *testing.T) {
 	}{
 		{"no token", "", "unauthenticated"},
 		{"forged: signed by another key under the right kid", sign(gojwt.SigningMethodEdDSA, header, claims(), other.Private), "unauthenticated"},
-		{"expired", sign(gojwt.SigningMethodEdDSA, header, claims("exp", now.Add(-time.Minute).Unix()), active.Private), "unauthenticated"},
+		{"expired", sign(gojwt.SigningMethodEdDSA, header, claims("exp", now.Add(-time.Minute).Unix()), active.Private), "token_expired"},
+		{"expired and forged", sign(gojwt.SigningMethodEdDSA, header, claims("exp", now.Add(-time.Minute).Unix()), other.Private), "unauthenticated"},
 		{"not yet valid", sign(gojwt.SigningMethodEdDSA, header, claims("nbf", now.Add(time.Hour).Unix()), active.Private), "unauthenticated"},
 		{"wrong audience", sign(gojwt.SigningMethodEdDSA, header, claims("aud", "billing"), active.Private), "unauthenticated"},
 		{"wrong issuer", sign(gojwt.SigningMethodEdDSA, header, claims("iss", "https://evil.test"), active.Private), "unauthenticated"},

@@ -3,15 +3,15 @@ package scenario_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
 // TestDeviceSyncHealth: a phone that logged offline for three hours
-// reports its outbox when it gets signal, and the manager sees when each
-// phone last pushed and pulled and how old its unsynced records were; a
-// phone that never synced shows as such, first.
+// syncs when it gets signal, and the manager sees when each phone last
+// pushed and pulled and that its outbox is now empty (what the phone
+// reported after its push, not the two changes it held before); a phone
+// that never synced shows as such, first.
 func TestDeviceSyncHealth(t *testing.T) {
 	w := newWorld(t)
 	ana := w.phone("ana", shiftsync.RoleSupportWorker)
@@ -33,9 +33,9 @@ func TestDeviceSyncHealth(t *testing.T) {
 		byDevice[h.DeviceID] = h
 	}
 	a, b := byDevice[ana.DeviceID()], byDevice[ben.DeviceID()]
-	if a.OutboxDepth != 2 || a.OldestUnsyncedAge != 3*time.Hour || a.AppVersion != "android-2.4.1" ||
+	if a.OutboxDepth != 0 || a.OldestUnsyncedAge != 0 || a.AppVersion != "android-2.4.1" || a.Kind != shiftsync.KindPhone ||
 		!a.LastPushAt.Equal(day(0, 11, 0)) || !a.LastPullAt.Equal(day(0, 11, 0)) || a.UserID != "ana" {
-		t.Errorf("ana's phone = %+v, want 2 changes 3h old reported, pushed and pulled at 11:00", a)
+		t.Errorf("ana's phone = %+v, want a phone with an empty outbox, pushed and pulled at 11:00", a)
 	}
 	if b.DeviceID == "" || !b.LastPushAt.IsZero() || !b.LastPullAt.IsZero() || !b.ReportedAt.IsZero() {
 		t.Errorf("ben's phone = %+v, want listed, never synced", b)

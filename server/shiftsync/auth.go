@@ -14,6 +14,10 @@ type Principal struct {
 	// [TokenScope]; empty for enrolled devices, whose access comes from
 	// their user's memberships.
 	Services []string
+	// Kind is what the token was given to, set by the verifier:
+	// [KindTool] for a static bearer token, [KindPhone] for the signed
+	// access token of a device enrolled from the phone app.
+	Kind DeviceKind
 }
 
 // TokenVerifier turns a bearer token into a principal.

@@ -93,7 +93,7 @@ func (e Enrolment) Enrol(ctx context.Context, code, label string, redeems Redemp
 		} else if err != nil {
 			return err
 		}
-		d = Device{ID: newUUIDv7(), UserID: pending.UserID, Label: label, EnrolledAt: at}
+		d = Device{ID: newUUIDv7(), UserID: pending.UserID, Label: label, Kind: KindPhone, EnrolledAt: at}
 		if err := tx.InsertDevice(ctx, d, HashSecret(credential)); err != nil {
 			return err
 		}

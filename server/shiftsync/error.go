@@ -13,7 +13,8 @@ type Code string
 // The error codes. mobile-contract/README.md lists each with retry advice.
 const (
 	CodeInvalid            Code = "invalid"             // request is malformed; do not retry as is
-	CodeUnauthenticated    Code = "unauthenticated"     // missing, expired or unknown token; refresh then retry once
+	CodeUnauthenticated    Code = "unauthenticated"     // missing or unknown token; refresh then retry once
+	CodeTokenExpired       Code = "token_expired"       // the access token is past its expiry; refresh with the device credential, retry
 	CodeDeviceRevoked      Code = "device_revoked"      // the device was revoked: wipe the replica
 	CodePermissionDenied   Code = "permission_denied"   // the principal may not do this
 	CodeNotFound           Code = "not_found"           // the named thing does not exist
@@ -29,7 +30,7 @@ const (
 // Codes lists every Code, so transports can check that their mapping tables
 // are complete.
 var Codes = []Code{
-	CodeInvalid, CodeUnauthenticated, CodeDeviceRevoked, CodePermissionDenied, CodeNotFound,
+	CodeInvalid, CodeUnauthenticated, CodeTokenExpired, CodeDeviceRevoked, CodePermissionDenied, CodeNotFound,
 	CodeAlreadyExists, CodeConflict, CodeResyncRequired, CodeUnsupportedVersion,
 	CodeResourceExhausted, CodeUnavailable, CodeInternal,
 }

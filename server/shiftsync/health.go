@@ -19,6 +19,7 @@ type HealthReport struct {
 // never.
 type DeviceHealth struct {
 	DeviceID, UserID, Label, AppVersion string
+	Kind                                DeviceKind
 	OutboxDepth                         int
 	OldestUnsyncedAge                   time.Duration
 	ReportedAt, LastPushAt, LastPullAt  time.Time
@@ -33,8 +34,9 @@ type HealthRecorder interface {
 
 // HealthService shows reviewers the sync health of a service's devices.
 type HealthService interface {
-	// DeviceHealth lists the devices of the users with a membership in
-	// the service in force now, oldest sync first. It needs [OpReview] on
+	// DeviceHealth lists the phones ([KindPhone]) of the users with a
+	// membership in the service in force now, oldest sync first: browsers
+	// and tools hold no outbox, so they are left out. It needs [OpReview] on
 	// the service's restrictive interventions.
 	DeviceHealth(ctx context.Context, p Principal, serviceID string) ([]DeviceHealth, error)
 }

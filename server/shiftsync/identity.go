@@ -13,9 +13,27 @@ type Device struct {
 	ID         string
 	UserID     string
 	Label      string
+	Kind       DeviceKind
 	EnrolledAt time.Time
 	RevokedAt  time.Time
 }
+
+// DeviceKind says what a principal's device is. Only phones carry a
+// replica and an outbox, so only phones are listed in device health: the
+// other kinds' requests never appear as phones.
+type DeviceKind string
+
+// The device kinds.
+const (
+	// KindPhone is a device enrolled from the phone app with an enrolment
+	// code; its access tokens are signed by the server.
+	KindPhone DeviceKind = "phone"
+	// KindBrowser is a browser holding the console's credential (none is
+	// issued yet; the console will enrol browsers as this kind).
+	KindBrowser DeviceKind = "browser"
+	// KindTool is a static bearer token: tools, scripts, curl, tests.
+	KindTool DeviceKind = "tool"
+)
 
 // Membership gives a user a role in a service, or for one person supported
 // in it, from Start until End (zero: open-ended). Created and CreatedBy are

@@ -276,5 +276,7 @@ func (r *Review) DeviceHealth(ctx context.Context, p Principal, serviceID string
 	if err != nil {
 		return nil, err
 	}
+	// Only phones hold an outbox to report; a browser is no phone.
+	out = slices.DeleteFunc(out, func(d DeviceHealth) bool { return d.Kind != KindPhone })
 	return out, r.auditRead(ctx, p, "device_health", serviceID, len(out))
 }

@@ -55,7 +55,7 @@ func optionalMillis(ms sql.NullInt64) time.Time {
 func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) ([]shiftsync.DeviceHealth, error) {
 	now := at.UnixMilli()
 	rows, err := tx.query(ctx, `
-		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at,
+		SELECT d.id, d.user_id, d.label, d.kind, d.enrolled_at, d.revoked_at,
 		       coalesce(h.app_version, ''), coalesce(h.outbox_depth, 0), coalesce(h.oldest_unsynced_age_seconds, 0),
 		       h.reported_at, h.last_push_at, h.last_pull_at
 		FROM devices d LEFT JOIN device_health h ON h.device_id = d.id
@@ -72,7 +72,7 @@ func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) 
 			enrolled, ageSeconds          int64
 			revoked, reported, push, pull sql.NullInt64
 		)
-		if err := rows.Scan(&h.DeviceID, &h.UserID, &h.Label, &enrolled, &revoked, &h.AppVersion, &h.OutboxDepth, &ageSeconds,
+		if err := rows.Scan(&h.DeviceID, &h.UserID, &h.Label, &h.Kind, &enrolled, &revoked, &h.AppVersion, &h.OutboxDepth, &ageSeconds,
 			&reported, &push, &pull); err != nil {
 			return nil, err
 		}

@@ -202,8 +202,8 @@ func (tx *Tx) PruneEnrolmentFailures(ctx context.Context, before time.Time) erro
 
 // InsertDevice implements [shiftsync.IdentityTx].
 func (tx *Tx) InsertDevice(ctx context.Context, d shiftsync.Device, credentialHash []byte) error {
-	_, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)`,
-		d.ID, d.UserID, d.Label, credentialHash, d.EnrolledAt.UnixMilli())
+	_, err := tx.exec(ctx, `INSERT INTO devices (id, user_id, label, kind, credential_hash, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, d.UserID, d.Label, string(d.Kind), credentialHash, d.EnrolledAt.UnixMilli())
 	return err
 }
 
@@ -240,8 +240,8 @@ func (s *IdentityService) device(ctx context.Context, id string) (shiftsync.Devi
 		enrolled int64
 		revoked  sql.NullInt64
 	)
-	err := s.db.read.QueryRowContext(ctx, `SELECT user_id, label, credential_hash, enrolled_at, revoked_at FROM devices WHERE id = ?`, id).
-		Scan(&d.UserID, &d.Label, &hash, &enrolled, &revoked)
+	err := s.db.read.QueryRowContext(ctx, `SELECT user_id, label, kind, credential_hash, enrolled_at, revoked_at FROM devices WHERE id = ?`, id).
+		Scan(&d.UserID, &d.Label, &d.Kind, &hash, &enrolled, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")
 	} else if err != nil {
@@ -522,7 +522,7 @@ func (s *IdentityService) Devices(ctx context.Context, userIDs []string) ([]shif
 		args[i] = id
 	}
 	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT d.id, d.user_id, d.label, d.enrolled_at, d.revoked_at, c.last_push_at
+		SELECT d.id, d.user_id, d.label, d.kind, d.enrolled_at, d.revoked_at, c.last_push_at
 		FROM devices d LEFT JOIN device_counters c ON c.device_id = d.id
 		WHERE d.user_id IN (`+sqlList(len(args))+`)
 		ORDER BY d.enrolled_at DESC, d.id`, args...)
@@ -537,7 +537,7 @@ func (s *IdentityService) Devices(ctx context.Context, userIDs []string) ([]shif
 			enrolled          int64
 			revoked, lastPush sql.NullInt64
 		)
-		if err := rows.Scan(&d.ID, &d.UserID, &d.Label, &enrolled, &revoked, &lastPush); err != nil {
+		if err := rows.Scan(&d.ID, &d.UserID, &d.Label, &d.Kind, &enrolled, &revoked, &lastPush); err != nil {
 			return nil, storageError(err)
 		}
 		d.EnrolledAt = time.UnixMilli(enrolled).UTC()

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("Findings", func(t *testing.T) { testFindings(t, open) })
 	t.Run("Engine", func(t *testing.T) { testEngine(t, open) })
+	t.Run("Health", func(t *testing.T) { testHealth(t, open) })
 }
 
 // must stops the test at once on an error.

@@ -2612,7 +2612,9 @@ type DeviceHealth struct {
 	Label string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
 	// The app version it last reported.
 	AppVersion string `protobuf:"bytes,4,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
-	// Changes waiting in its outbox, as it reported with its last request.
+	// Changes waiting in its outbox, as it reported with its last request
+	// (less what that request pushed and the server settled): 0 after a full
+	// sync.
 	OutboxDepth uint32 `protobuf:"varint,5,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
 	// How long ago the oldest of those changes was made, as reported.
 	OldestUnsyncedAgeSeconds uint64 `protobuf:"varint,6,opt,name=oldest_unsynced_age_seconds,json=oldestUnsyncedAgeSeconds,proto3" json:"oldest_unsynced_age_seconds,omitempty"`

@@ -164,8 +164,11 @@ type ClientInfo struct {
 	SchemaVersion uint32 `protobuf:"varint,2,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	// The app's own version string, kept with each mutation for diagnosis.
 	AppVersion string `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
-	// The device's view of its own sync health when the sync started, shown
-	// to managers: how many changes wait in its outbox.
+	// The device's view of its own sync health when this request is sent
+	// (build ClientInfo afresh for each request, so the pull after a push
+	// reports what the push left), shown to managers: how many changes wait
+	// in its outbox. The server takes the mutations a push settled off that
+	// push's figure.
 	OutboxDepth uint32 `protobuf:"varint,4,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
 	// How long ago the oldest change in its outbox was made, in seconds (0
 	// when the outbox is empty).

@@ -126,9 +126,10 @@ type ReviewServiceClient interface {
 	// hash recorded at export, and each record hash against the versions it
 	// names.
 	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
-	// ListDeviceHealth lists the devices of a service's users, oldest sync
+	// ListDeviceHealth lists the phones of a service's users, oldest sync
 	// first: when each last pushed and pulled, and what it reported of its
-	// outbox.
+	// outbox. Browsers and tools (static tokens) hold no outbox and are not
+	// listed.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
 	// ListLateWrites lists the changes to a service's records that were
 	// accepted although their author's access had ended by the time they
@@ -455,9 +456,10 @@ type ReviewServiceHandler interface {
 	// hash recorded at export, and each record hash against the versions it
 	// names.
 	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
-	// ListDeviceHealth lists the devices of a service's users, oldest sync
+	// ListDeviceHealth lists the phones of a service's users, oldest sync
 	// first: when each last pushed and pulled, and what it reported of its
-	// outbox.
+	// outbox. Browsers and tools (static tokens) hold no outbox and are not
+	// listed.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
 	// ListLateWrites lists the changes to a service's records that were
 	// accepted although their author's access had ended by the time they
