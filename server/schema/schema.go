@@ -73,6 +73,10 @@ func fieldSpec(fd protoreflect.FieldDescriptor) (shiftsync.FieldSpec, error) {
 			spec.Range = &shiftsync.IntRange{Min: rules.GetMin(), Max: rules.GetMax()}
 		}
 	}
+	if proto.HasExtension(fd.Options(), recordsv1.E_References) {
+		ref, _ := proto.GetExtension(fd.Options(), recordsv1.E_References).(*recordsv1.Reference)
+		spec.References = &shiftsync.Reference{Type: ref.GetType(), OnServer: ref.GetOnServer()}
+	}
 	if fd.IsMap() {
 		return spec, fmt.Errorf("map fields are not supported")
 	}
@@ -88,6 +92,9 @@ func fieldSpec(fd protoreflect.FieldDescriptor) (shiftsync.FieldSpec, error) {
 		return spec, fmt.Errorf("repeated %s fields are not supported", kind)
 	default:
 		spec.Kind = kind
+	}
+	if spec.References != nil && (spec.Kind != shiftsync.KindString && spec.Kind != shiftsync.KindList || spec.Enum != nil) {
+		return spec, fmt.Errorf("a reference names a record id: it must be a string or a list of strings")
 	}
 	if spec.Kind == shiftsync.KindInt && spec.Range == nil {
 		spec.Range = intRange(fd.Kind())

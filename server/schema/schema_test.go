@@ -40,6 +40,14 @@ func TestRecords(t *testing.T) {
 		{"restrictive_intervention", "staff_involved", shiftsync.FieldSpec{Name: "staff_involved", Kind: shiftsync.KindList, MaxLength: 20}},
 		{"restrictive_intervention", "ended_at", shiftsync.FieldSpec{Name: "ended_at", Kind: shiftsync.KindTimestamp, NotBefore: "started_at"}},
 		{"action", "owner_role", shiftsync.FieldSpec{Name: "owner_role", Kind: shiftsync.KindString, Required: true, MaxLength: 200}},
+		{"restrictive_intervention", "incident_id", shiftsync.FieldSpec{Name: "incident_id", Kind: shiftsync.KindString, Required: true, MaxLength: 36,
+			References: &shiftsync.Reference{Type: "incident"}}},
+		{"debrief", "incident_ids", shiftsync.FieldSpec{Name: "incident_ids", Kind: shiftsync.KindList, MaxLength: 50,
+			References: &shiftsync.Reference{Type: "incident"}}},
+		{"action", "source_record_id", shiftsync.FieldSpec{Name: "source_record_id", Kind: shiftsync.KindString, MaxLength: 36,
+			References: &shiftsync.Reference{}}},
+		{"addendum", "record_id", shiftsync.FieldSpec{Name: "record_id", Kind: shiftsync.KindString, Required: true, MaxLength: 36,
+			References: &shiftsync.Reference{OnServer: true}}},
 		{"meeting", shiftsync.VoidReasonField, shiftsync.FieldSpec{Name: shiftsync.VoidReasonField, Kind: shiftsync.KindString, MaxLength: 2000}},
 	}
 	for _, name := range s.TypeNames() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -186,6 +187,17 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 			return MutationResult{}, err
 		}
 	}
+	if rej == nil {
+		var pending bool
+		if pending, rej, err = p.checkReferences(ctx, m); err != nil {
+			return MutationResult{}, err
+		}
+		// One flag per mutation: an author whose access had ended is the
+		// graver news for a reviewer.
+		if pending && flag == "" {
+			flag = FlagReferencePending
+		}
+	}
 	if rej != nil {
 		r, err := p.quarantine(ctx, m, rej)
 		if err != nil || r.Status != StatusQuarantined {
@@ -236,8 +248,7 @@ func (p pushTx) recordProcessed(ctx context.Context, m *Mutation, r MutationResu
 
 // checkRecord checks what a merged mutation would make of its record: a
 // locked record takes no edit but a manager's void; the NotBefore rules
-// hold on the record as it would stand; an addendum names a record of its
-// own service and person that its author may read.
+// hold on the record as it would stand; an addendum's target is fixed.
 func (p pushTx) checkRecord(ctx context.Context, m *Mutation, stored *RecordRef, outcomes []FieldOutcome) (*MutationError, error) {
 	if stored != nil {
 		locked, err := p.tx.Locked(ctx, m.RecordID)
@@ -264,8 +275,8 @@ func (p pushTx) checkRecord(ctx context.Context, m *Mutation, stored *RecordRef,
 			return rej, nil
 		}
 	}
-	if m.RecordType == AddendumType {
-		return p.checkAddendum(ctx, m, stored)
+	if _, ok := m.Value(AddendumTarget); ok && stored != nil && m.RecordType == AddendumType {
+		return &MutationError{Reason: ReasonInvalidReference, Message: "an addendum's record_id cannot change; write another addendum"}, nil
 	}
 	if stored != nil && AgencyAssigned(m.RecordType) {
 		return p.checkPartnerEdit(m), nil
@@ -293,32 +304,86 @@ const (
 	AddendumTarget = "record_id"
 )
 
-// checkAddendum checks the record an addendum names: it exists, has the
-// addendum's service and person, and its author may read or write it. The
-// target is fixed once the addendum exists.
-func (p pushTx) checkAddendum(ctx context.Context, m *Mutation, stored *RecordRef) (*MutationError, error) {
-	v, ok := m.Value(AddendumTarget)
-	if !ok {
-		return nil, nil
+// FlagReferencePending marks a mutation accepted although a record it
+// names is not one the server holds (or one its author may see): the
+// record may still be on another device, offline. A reviewer sees whether
+// it arrived.
+const FlagReferencePending Flag = "reference_pending"
+
+// checkReferences checks the records a mutation's reference fields
+// ([FieldSpec.References]) name, each item of a list: each is of the
+// declared type, of the mutation's service and, when both are about a
+// person, about the same one. A record created earlier in the same push is
+// already stored in the push's transaction, so a device may name its own
+// records in the push that creates them. A record the server does not hold
+// is pending when its id is a record id (the device cannot have made it up:
+// a device offers only records it holds, and another device may still hold
+// it offline), unless the field wants it [Reference.OnServer]; then, and
+// for an id that is no record id, the mutation is refused
+// [ReasonInvalidReference] naming the field.
+func (p pushTx) checkReferences(ctx context.Context, m *Mutation) (pending bool, _ *MutationError, _ error) {
+	t := p.Schema.Type(m.RecordType)
+	for _, e := range m.Fields {
+		f := t.Fields[e.Field]
+		if f.References == nil {
+			continue
+		}
+		ids := e.Value.List
+		if f.Kind == KindString {
+			ids = []string{e.Value.String}
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			missing, rej, err := p.checkReference(ctx, m, f, id)
+			if err != nil || rej != nil {
+				return false, rej, err
+			}
+			pending = pending || missing
+		}
 	}
-	if stored != nil {
-		return &MutationError{Reason: ReasonInvalidReference, Message: "an addendum's record_id cannot change; write another addendum"}, nil
-	}
-	target, err := p.tx.Record(ctx, v.String)
+	return pending, nil, nil
+}
+
+// checkReference checks the record one reference field names, and reports
+// whether the server does not hold it (yet).
+func (p pushTx) checkReference(ctx context.Context, m *Mutation, f FieldSpec, id string) (pending bool, _ *MutationError, _ error) {
+	target, err := p.tx.Record(ctx, id)
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	// A record its author may not see and one that does not exist get the
-	// same answer, so an addendum cannot probe for records; nor does the
+	// same answer, so a reference cannot probe for records; nor does the
 	// answer quote the envelope of one it may see.
 	if target == nil || !p.scope.Knows(target, m, p.now) {
-		return &MutationError{Reason: ReasonInvalidReference, Message: fmt.Sprintf("no record %q that you may add to", v.String)}, nil
+		if f.References.OnServer || !uuidv7.MatchString(id) {
+			return false, reject(ReasonInvalidReference, "field %q: no record %q that you may name here", f.Name, truncate(id)), nil
+		}
+		return true, nil, nil
 	}
-	if target.ServiceID != m.ServiceID || target.PersonID != m.PersonID {
-		return &MutationError{Reason: ReasonInvalidReference, Message: fmt.Sprintf(
-			"record %s is of another service or person: an addendum names its record's service and person", target.RecordID)}, nil
+	if want := f.References.Type; want != "" && target.RecordType != want {
+		return false, reject(ReasonInvalidReference, "field %q: record %s is %s record, not %s record", f.Name, target.RecordID, article(target.RecordType), article(want)), nil
 	}
-	return nil, nil
+	// Two records about people must be about the same one; a record about
+	// no one (a meeting, an action tracker) names and is named from anyone's
+	// of its service. An addendum is read beside its record, so it has the
+	// record's person exactly.
+	samePerson := target.PersonID == m.PersonID ||
+		m.RecordType != AddendumType && (target.PersonID == "" || m.PersonID == "")
+	if target.ServiceID != m.ServiceID || !samePerson {
+		return false, reject(ReasonInvalidReference, "field %q: record %s is of another service or person: name a record of this record's service and person",
+			f.Name, target.RecordID), nil
+	}
+	return false, nil, nil
+}
+
+// article puts "a" or "an" before a record type's name.
+func article(name string) string {
+	if name != "" && strings.ContainsRune("aeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }
 
 // quarantine keeps a mutation refused for rej, whole, under its pusher's

@@ -77,6 +77,19 @@ type FieldSpec struct {
 	// NotBefore, for a timestamp field, names another timestamp field of
 	// the record that this one may not precede (an end before its start).
 	NotBefore string
+	// References, for a string field or a list of strings, declares that
+	// it names another record by its record id (each item of a list does);
+	// nil for a field that names none.
+	References *Reference
+}
+
+// Reference declares what a reference field may name.
+type Reference struct {
+	// Type is the record type named; empty for a record of any type.
+	Type string
+	// OnServer is set when the named record must already be stored: a
+	// record not received yet is then no record, not a pending one.
+	OnServer bool
 }
 
 // IntRange is an inclusive range of integers.
@@ -171,6 +184,13 @@ func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 			return nil, fmt.Errorf("record type %s: event time field %q is not a timestamp field", t.Name, t.EventTimeField)
 		}
 		s.types[t.Name] = t
+	}
+	for _, t := range types {
+		for _, f := range t.Fields {
+			if f.References != nil && f.References.Type != "" && s.types[f.References.Type] == nil {
+				return nil, fmt.Errorf("record type %s: %s names records of type %q, which is not declared", t.Name, f.Name, f.References.Type)
+			}
+		}
 	}
 	return s, nil
 }

@@ -355,7 +355,9 @@ func Incident(counter uint64, recordID, serviceID, personID string, at time.Time
 
 // ProneRestraint returns a mutation creating a restrictive intervention
 // record of a planned prone restraint, stamped at the given time: the
-// record that raises an immediate alert.
+// record that raises an immediate alert. Its incident is one the server
+// has not received (another device's, still offline): the restraint is
+// accepted and flagged [shiftsync.FlagReferencePending].
 func ProneRestraint(counter uint64, recordID, serviceID, personID string, at time.Time) *syncv1.Mutation {
 	return &syncv1.Mutation{
 		Counter:    counter,
@@ -365,7 +367,7 @@ func ProneRestraint(counter uint64, recordID, serviceID, personID string, at tim
 		PersonId:   personID,
 		Hlc:        HLC(at, 0),
 		Fields: []*syncv1.FieldEdit{
-			Set("incident_id", String(uuid.NewString())),
+			Set("incident_id", String(uuid.Must(uuid.NewV7()).String())),
 			Set("type_code", Enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE")),
 			Set("reason_code", Enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS")),
 			Set("started_at", Time(at.Add(-10*time.Minute))),

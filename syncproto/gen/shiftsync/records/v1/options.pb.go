@@ -192,6 +192,69 @@ func (x *FieldRules) GetNotBefore() string {
 	return ""
 }
 
+// Reference declares a field that names another record by its record id
+// (for a repeated field, each item does). The named record must be of the
+// declared type, of the same service and, when the naming record is about
+// a person, of the same person. A record the server has not received yet
+// may be named (it may still be on another device) unless on_server is set;
+// such a mutation is accepted and flagged for review.
+type Reference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record type named, for example "incident"; empty for a record of
+	// any type.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// True when the named record must already be on the server: it can only
+	// have got there before the naming record was written (an addendum names
+	// a record a manager locked).
+	OnServer      bool `protobuf:"varint,2,opt,name=on_server,json=onServer,proto3" json:"on_server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reference) Reset() {
+	*x = Reference{}
+	mi := &file_shiftsync_records_v1_options_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reference) ProtoMessage() {}
+
+func (x *Reference) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_options_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reference.ProtoReflect.Descriptor instead.
+func (*Reference) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_options_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Reference) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Reference) GetOnServer() bool {
+	if x != nil {
+		return x.OnServer
+	}
+	return false
+}
+
 var file_shiftsync_records_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -207,6 +270,14 @@ var file_shiftsync_records_v1_options_proto_extTypes = []protoimpl.ExtensionInfo
 		Field:         50002,
 		Name:          "shiftsync.records.v1.rules",
 		Tag:           "bytes,50002,opt,name=rules",
+		Filename:      "shiftsync/records/v1/options.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
+		ExtensionType: (*Reference)(nil),
+		Field:         50003,
+		Name:          "shiftsync.records.v1.references",
+		Tag:           "bytes,50003,opt,name=references",
 		Filename:      "shiftsync/records/v1/options.proto",
 	},
 }
@@ -225,6 +296,10 @@ var (
 	//
 	// optional shiftsync.records.v1.FieldRules rules = 50002;
 	E_Rules = &file_shiftsync_records_v1_options_proto_extTypes[1]
+	// Marks a field as naming another record; see Reference.
+	//
+	// optional shiftsync.records.v1.Reference references = 50003;
+	E_References = &file_shiftsync_records_v1_options_proto_extTypes[2]
 )
 
 var File_shiftsync_records_v1_options_proto protoreflect.FileDescriptor
@@ -245,9 +320,15 @@ const file_shiftsync_records_v1_options_proto_rawDesc = "" +
 	"\x03max\x18\x04 \x01(\x03R\x03max\x12\x1b\n" +
 	"\thas_range\x18\x05 \x01(\bR\bhasRange\x12\x1d\n" +
 	"\n" +
-	"not_before\x18\x06 \x01(\tR\tnotBefore:^\n" +
+	"not_before\x18\x06 \x01(\tR\tnotBefore\"<\n" +
+	"\tReference\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1b\n" +
+	"\ton_server\x18\x02 \x01(\bR\bonServer:^\n" +
 	"\x06record\x12\x1f.google.protobuf.MessageOptions\x18ц\x03 \x01(\v2#.shiftsync.records.v1.RecordOptionsR\x06record:W\n" +
-	"\x05rules\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\v2 .shiftsync.records.v1.FieldRulesR\x05rulesB\xe7\x01\n" +
+	"\x05rules\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\v2 .shiftsync.records.v1.FieldRulesR\x05rules:`\n" +
+	"\n" +
+	"references\x12\x1d.google.protobuf.FieldOptions\x18ӆ\x03 \x01(\v2\x1f.shiftsync.records.v1.ReferenceR\n" +
+	"referencesB\xe7\x01\n" +
 	"\x18com.shiftsync.records.v1B\fOptionsProtoP\x01ZKgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1;recordsv1\xa2\x02\x03SRX\xaa\x02\x14Shiftsync.Records.V1\xca\x02\x14Shiftsync\\Records\\V1\xe2\x02 Shiftsync\\Records\\V1\\GPBMetadata\xea\x02\x16Shiftsync::Records::V1b\x06proto3"
 
 var (
@@ -262,22 +343,25 @@ func file_shiftsync_records_v1_options_proto_rawDescGZIP() []byte {
 	return file_shiftsync_records_v1_options_proto_rawDescData
 }
 
-var file_shiftsync_records_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_shiftsync_records_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_shiftsync_records_v1_options_proto_goTypes = []any{
 	(*RecordOptions)(nil),               // 0: shiftsync.records.v1.RecordOptions
 	(*FieldRules)(nil),                  // 1: shiftsync.records.v1.FieldRules
-	(*descriptorpb.MessageOptions)(nil), // 2: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 3: google.protobuf.FieldOptions
+	(*Reference)(nil),                   // 2: shiftsync.records.v1.Reference
+	(*descriptorpb.MessageOptions)(nil), // 3: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 4: google.protobuf.FieldOptions
 }
 var file_shiftsync_records_v1_options_proto_depIdxs = []int32{
-	2, // 0: shiftsync.records.v1.record:extendee -> google.protobuf.MessageOptions
-	3, // 1: shiftsync.records.v1.rules:extendee -> google.protobuf.FieldOptions
-	0, // 2: shiftsync.records.v1.record:type_name -> shiftsync.records.v1.RecordOptions
-	1, // 3: shiftsync.records.v1.rules:type_name -> shiftsync.records.v1.FieldRules
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	2, // [2:4] is the sub-list for extension type_name
-	0, // [0:2] is the sub-list for extension extendee
+	3, // 0: shiftsync.records.v1.record:extendee -> google.protobuf.MessageOptions
+	4, // 1: shiftsync.records.v1.rules:extendee -> google.protobuf.FieldOptions
+	4, // 2: shiftsync.records.v1.references:extendee -> google.protobuf.FieldOptions
+	0, // 3: shiftsync.records.v1.record:type_name -> shiftsync.records.v1.RecordOptions
+	1, // 4: shiftsync.records.v1.rules:type_name -> shiftsync.records.v1.FieldRules
+	2, // 5: shiftsync.records.v1.references:type_name -> shiftsync.records.v1.Reference
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	3, // [3:6] is the sub-list for extension type_name
+	0, // [0:3] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -292,8 +376,8 @@ func file_shiftsync_records_v1_options_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_records_v1_options_proto_rawDesc), len(file_shiftsync_records_v1_options_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
-			NumExtensions: 2,
+			NumMessages:   3,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_shiftsync_records_v1_options_proto_goTypes,

@@ -3876,9 +3876,11 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x0fcqc_notified_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
 	"started_atR\rcqcNotifiedAt:\x1c\x8a\xb5\x18\x18\n" +
 	"\bincident\x10\x01\x1a\n" +
-	"started_at\"\xf6\b\n" +
-	"\x17RestrictiveIntervention\x12)\n" +
-	"\vincident_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\n" +
+	"started_at\"\x84\t\n" +
+	"\x17RestrictiveIntervention\x127\n" +
+	"\vincident_id\x18\x01 \x01(\tB\x16\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\n" +
+	"\n" +
+	"\bincidentR\n" +
 	"incidentId\x12V\n" +
 	"\ttype_code\x18\x02 \x01(\x0e21.shiftsync.records.v1.RestrictiveInterventionTypeB\x06\x92\xb5\x18\x02\b\x01R\btypeCode\x12\\\n" +
 	"\vreason_code\x18\x03 \x01(\x0e23.shiftsync.records.v1.RestrictiveInterventionReasonB\x06\x92\xb5\x18\x02\b\x01R\n" +
@@ -3907,7 +3909,7 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x13breathing_monitored\x18\x13 \x01(\bR\x12breathingMonitored\x128\n" +
 	"\x18safeguarding_screen_done\x18\x14 \x01(\bR\x16safeguardingScreenDone:,\x8a\xb5\x18(\n" +
 	"\x18restrictive_intervention\x10\x01\x1a\n" +
-	"started_at\"\xbf\x03\n" +
+	"started_at\"\xcd\x03\n" +
 	"\x10EarlyWarningSign\x12C\n" +
 	"\vobserved_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\n" +
 	"observedAt\x12\x1d\n" +
@@ -3916,8 +3918,10 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x0estaff_response\x18\x04 \x01(\tR\rstaffResponse\x12C\n" +
 	"\aoutcome\x18\x05 \x01(\x0e2).shiftsync.records.v1.EarlyWarningOutcomeR\aoutcome\x12L\n" +
 	"\n" +
-	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\vobserved_atR\tsettledAt\x12'\n" +
-	"\vincident_id\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10$R\n" +
+	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\vobserved_atR\tsettledAt\x125\n" +
+	"\vincident_id\x18\a \x01(\tB\x14\x92\xb5\x18\x02\x10$\x9a\xb5\x18\n" +
+	"\n" +
+	"\bincidentR\n" +
 	"incidentId:'\x8a\xb5\x18#\n" +
 	"\x12early_warning_sign\x10\x01\x1a\vobserved_at\"\x85\a\n" +
 	"\x13StandingRestriction\x12V\n" +
@@ -3939,7 +3943,7 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x06status\x18\r \x01(\x0e2'.shiftsync.records.v1.RestrictionStatusR\x06status\x12 \n" +
 	"\vinvolvement\x18\x0e \x01(\tR\vinvolvement:(\x8a\xb5\x18$\n" +
 	"\x14standing_restriction\x10\x01\x1a\n" +
-	"started_at\"\xfb\x04\n" +
+	"started_at\"\x89\x05\n" +
 	"\x11PrnAdministration\x12=\n" +
 	"\bgiven_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\agivenAt\x12%\n" +
 	"\bmedicine\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\bmedicine\x12\x1c\n" +
@@ -3954,8 +3958,10 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x11effect_checked_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x0e\x92\xb5\x18\n" +
 	"2\bgiven_atR\x0feffectCheckedAt\x12?\n" +
-	"\x1ccounts_as_chemical_restraint\x18\v \x01(\bR\x19countsAsChemicalRestraint\x12'\n" +
-	"\vincident_id\x18\f \x01(\tB\x06\x92\xb5\x18\x02\x10$R\n" +
+	"\x1ccounts_as_chemical_restraint\x18\v \x01(\bR\x19countsAsChemicalRestraint\x125\n" +
+	"\vincident_id\x18\f \x01(\tB\x14\x92\xb5\x18\x02\x10$\x9a\xb5\x18\n" +
+	"\n" +
+	"\bincidentR\n" +
 	"incidentId:$\x8a\xb5\x18 \n" +
 	"\x12prn_administration\x10\x01\x1a\bgiven_at\"\xd1\x04\n" +
 	"\x0fShiftReflection\x12L\n" +
@@ -3972,12 +3978,15 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x13needs_pbs_attention\x18\t \x01(\bR\x11needsPbsAttention\x122\n" +
 	"\x0fsupport_minutes\x18\n" +
 	" \x01(\x05B\t\x92\xb5\x18\x05 \xa0\v(\x01R\x0esupportMinutes:(\x8a\xb5\x18$\n" +
-	"\x10shift_reflection\x10\x01\x1a\x0eshift_ended_at\"\xf3\x05\n" +
+	"\x10shift_reflection\x10\x01\x1a\x0eshift_ended_at\"\x9f\x06\n" +
 	"\aDebrief\x12=\n" +
 	"\x04kind\x18\x01 \x01(\x0e2!.shiftsync.records.v1.DebriefKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12;\n" +
-	"\aheld_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x12)\n" +
-	"\fincident_ids\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x102R\vincidentIds\x12H\n" +
-	"\x1crestrictive_intervention_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x102R\x1arestrictiveInterventionIds\x12(\n" +
+	"\aheld_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x127\n" +
+	"\fincident_ids\x18\x03 \x03(\tB\x14\x92\xb5\x18\x02\x102\x9a\xb5\x18\n" +
+	"\n" +
+	"\bincidentR\vincidentIds\x12f\n" +
+	"\x1crestrictive_intervention_ids\x18\x04 \x03(\tB$\x92\xb5\x18\x02\x102\x9a\xb5\x18\x1a\n" +
+	"\x18restrictive_interventionR\x1arestrictiveInterventionIds\x12(\n" +
 	"\vfacilitator\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\vfacilitator\x12\x1c\n" +
 	"\tattendees\x18\x06 \x01(\tR\tattendees\x12%\n" +
 	"\x0eperson_account\x18\a \x01(\tR\rpersonAccount\x12;\n" +
@@ -4004,13 +4013,14 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\tdecisions\x18\a \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\tdecisions\x12\x18\n" +
 	"\aminutes\x18\b \x01(\tR\aminutes:\x19\x8a\xb5\x18\x15\n" +
 	"\ameeting\x1a\n" +
-	"started_at\"\x83\b\n" +
+	"started_at\"\x87\b\n" +
 	"\x06Action\x12*\n" +
 	"\vaction_text\x18\x01 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\n" +
 	"actionText\x124\n" +
 	"\x12definition_of_done\x18\x02 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x10definitionOfDone\x12:\n" +
-	"\x06source\x18\x03 \x01(\x0e2\".shiftsync.records.v1.ActionSourceR\x06source\x120\n" +
-	"\x10source_record_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0esourceRecordId\x12 \n" +
+	"\x06source\x18\x03 \x01(\x0e2\".shiftsync.records.v1.ActionSourceR\x06source\x124\n" +
+	"\x10source_record_id\x18\x04 \x01(\tB\n" +
+	"\x92\xb5\x18\x02\x10$\x9a\xb5\x18\x00R\x0esourceRecordId\x12 \n" +
 	"\x06agency\x18\x05 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x06agency\x12(\n" +
 	"\n" +
 	"owner_role\x18\x06 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\townerRole\x12&\n" +
@@ -4037,25 +4047,30 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"verifiedAt\x12)\n" +
 	"\x10cancelled_reason\x18\x13 \x01(\tR\x0fcancelledReason:\x18\x8a\xb5\x18\x14\n" +
 	"\x06action\x1a\n" +
-	"created_at\"\xea\x01\n" +
-	"\rActionTracker\x12'\n" +
+	"created_at\"\x83\x02\n" +
+	"\rActionTracker\x124\n" +
 	"\n" +
-	"meeting_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\tmeetingId\x12?\n" +
+	"meeting_id\x18\x01 \x01(\tB\x15\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\t\n" +
+	"\ameetingR\tmeetingId\x12?\n" +
 	"\tissued_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\bissuedAt\x12'\n" +
 	"\vshared_with\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\n" +
-	"sharedWith\x12%\n" +
+	"sharedWith\x121\n" +
 	"\n" +
-	"action_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x10dR\tactionIds:\x1f\x8a\xb5\x18\x1b\n" +
-	"\x0eaction_tracker\x1a\tissued_at\"\xec\x05\n" +
+	"action_ids\x18\x04 \x03(\tB\x12\x92\xb5\x18\x02\x10d\x9a\xb5\x18\b\n" +
+	"\x06actionR\tactionIds:\x1f\x8a\xb5\x18\x1b\n" +
+	"\x0eaction_tracker\x1a\tissued_at\"\x97\x06\n" +
 	"\n" +
 	"ShiftBrief\x12(\n" +
 	"\aversion\x18\x01 \x01(\x05B\x0e\x92\xb5\x18\n" +
 	"\b\x01\x18\x01 \xa0\x8d\x06(\x01R\aversion\x12E\n" +
 	"\fpublished_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vpublishedAt\x12U\n" +
-	"\x0eeffective_from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\fpublished_atR\reffectiveFrom\x12+\n" +
-	"\rsupersedes_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\fsupersedesId\x122\n" +
-	"\x11source_meeting_id\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0fsourceMeetingId\x122\n" +
-	"\x11source_debrief_id\x18\x06 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0fsourceDebriefId\x12(\n" +
+	"\x0eeffective_from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\fpublished_atR\reffectiveFrom\x12<\n" +
+	"\rsupersedes_id\x18\x04 \x01(\tB\x17\x92\xb5\x18\x02\x10$\x9a\xb5\x18\r\n" +
+	"\vshift_briefR\fsupersedesId\x12?\n" +
+	"\x11source_meeting_id\x18\x05 \x01(\tB\x13\x92\xb5\x18\x02\x10$\x9a\xb5\x18\t\n" +
+	"\ameetingR\x0fsourceMeetingId\x12?\n" +
+	"\x11source_debrief_id\x18\x06 \x01(\tB\x13\x92\xb5\x18\x02\x10$\x9a\xb5\x18\t\n" +
+	"\adebriefR\x0fsourceDebriefId\x12(\n" +
 	"\vapproved_by\x18\a \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
 	"approvedBy\x12-\n" +
 	"\x12transition_routine\x18\b \x01(\tR\x11transitionRoutine\x12)\n" +
@@ -4065,9 +4080,10 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x19environmental_adjustments\x18\v \x01(\tR\x18environmentalAdjustments\x12/\n" +
 	"\x0fchanges_summary\x18\f \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x0echangesSummary\x129\n" +
 	"\x18acknowledgement_required\x18\r \x01(\bR\x17acknowledgementRequired:\x1f\x8a\xb5\x18\x1b\n" +
-	"\vshift_brief\x1a\fpublished_at\"\xfc\x01\n" +
-	"\x14BriefAcknowledgement\x12#\n" +
-	"\bbrief_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\abriefId\x12K\n" +
+	"\vshift_brief\x1a\fpublished_at\"\x8d\x02\n" +
+	"\x14BriefAcknowledgement\x124\n" +
+	"\bbrief_id\x18\x01 \x01(\tB\x19\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\r\n" +
+	"\vshift_briefR\abriefId\x12K\n" +
 	"\x0facknowledged_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x0eacknowledgedAt\x12D\n" +
 	"\x10shift_started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0eshiftStartedAt:,\x8a\xb5\x18(\n" +
 	"\x15brief_acknowledgement\x1a\x0facknowledged_at\"\x81\t\n" +
@@ -4126,12 +4142,13 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x0erecheck_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
 	"checked_atR\frecheckDueAt:\x1f\x8a\xb5\x18\x1b\n" +
 	"\rquality_check\x1a\n" +
-	"checked_at\"\xc0\x04\n" +
+	"checked_at\"\xc4\x04\n" +
 	"\x13SafeguardingConcern\x12?\n" +
 	"\traised_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\braisedAt\x12G\n" +
 	"\bcategory\x18\x02 \x01(\x0e2#.shiftsync.records.v1.AbuseCategoryB\x06\x92\xb5\x18\x02\b\x01R\bcategory\x12(\n" +
-	"\vdescription\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\vdescription\x120\n" +
-	"\x10source_record_id\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10$R\x0esourceRecordId\x12'\n" +
+	"\vdescription\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\vdescription\x124\n" +
+	"\x10source_record_id\x18\x04 \x01(\tB\n" +
+	"\x92\xb5\x18\x02\x10$\x9a\xb5\x18\x00R\x0esourceRecordId\x12'\n" +
 	"\x0fimmediate_steps\x18\x05 \x01(\tR\x0eimmediateSteps\x12(\n" +
 	"\x10s42_criteria_met\x18\x06 \x01(\bR\x0es42CriteriaMet\x12U\n" +
 	"\x10referral_sent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x0ereferralSentAt\x125\n" +
@@ -4140,9 +4157,9 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"laDecision\x12\x18\n" +
 	"\aoutcome\x18\n" +
 	" \x01(\tR\aoutcome:'\x8a\xb5\x18#\n" +
-	"\x14safeguarding_concern\x10\x01\x1a\traised_at\"\x8b\x02\n" +
-	"\bAddendum\x12%\n" +
-	"\trecord_id\x18\x01 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10$R\brecordId\x12A\n" +
+	"\x14safeguarding_concern\x10\x01\x1a\traised_at\"\x91\x02\n" +
+	"\bAddendum\x12+\n" +
+	"\trecord_id\x18\x01 \x01(\tB\x0e\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\x02\x10\x01R\brecordId\x12A\n" +
 	"\n" +
 	"written_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\twrittenAt\x12\x1c\n" +
 	"\x05field\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x05field\x12'\n" +
