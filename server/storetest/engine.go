@@ -28,6 +28,7 @@ var engineEpoch = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
 func testEngine(t *testing.T, open Factory) {
 	t.Run("Push", func(t *testing.T) { testEnginePush(t, open) })
 	t.Run("Pull", func(t *testing.T) { testEnginePull(t, open) })
+	t.Run("Reasons", func(t *testing.T) { testEngineReasons(t, open) })
 }
 
 var (
