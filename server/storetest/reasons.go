@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // testEngineReasons checks that a quarantined mutation names every
-// problem it has, as its result, its replay and its quarantine entry, and
+// problem it has, as its result, its replay and its quarantine entry (an
+// outcome kept before the list replays with its one reason), and
 // that the times a record says something happened are plausible: no later
 // than the push plus the allowed skew, however long ago it was written.
 func testEngineReasons(t *testing.T, open Factory) {
@@ -97,6 +99,31 @@ func testEngineReasons(t *testing.T, open Factory) {
 		}
 		if r.Status != shiftsync.StatusQuarantined || r.Reason != shiftsync.ReasonUnknownField {
 			t.Errorf("result %+v, want quarantined unknown_field, the first problem", r)
+		}
+	})
+
+	t.Run("ReplayOfAnOutcomeKeptWithoutTheList", func(t *testing.T) {
+		// A mutation quarantined before the list was kept: its stored
+		// outcome has a reason and message and no errors.
+		e := newEngine(t, open)
+		m := e.incident(1, e.id(t), "house-a", e.at(-time.Minute), "kept before the list")
+		m.DeviceID, m.UserID = enginePhone1.DeviceID, enginePhone1.UserID
+		d := shiftsync.MutationDigest(&m)
+		old := shiftsync.MutationResult{Counter: 1, Status: shiftsync.StatusQuarantined, Reason: shiftsync.ReasonUnknownField, Message: "incident records have no field \"mood\""}
+		err := e.store.Update(context.Background(), func(tx shiftsync.Tx) error {
+			if err := tx.RecordProcessed(context.Background(), shiftsync.ProcessedMutation{Mutation: &m, Digest: d[:], Result: old, ReceivedAt: engineEpoch}); err != nil {
+				return err
+			}
+			return tx.Acknowledge(context.Background(), m.DeviceID, 1, engineEpoch)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.push(t, enginePhone1, m).Results[0]
+		want := old
+		want.Replayed, want.Errors = true, []shiftsync.FieldError{{Reason: old.Reason, Message: old.Message}}
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Errorf("replay (-want +got):\n%s", diff)
 		}
 	})
 
