@@ -257,7 +257,7 @@ CREATE TABLE mutations (
     conflicted_fields TEXT    NOT NULL DEFAULT '[]', -- JSON array of field names
     flag              TEXT    NOT NULL DEFAULT '', -- 'access_ended': accepted after the author's access ended
     app_version       TEXT    NOT NULL DEFAULT '',
-    received_at       INTEGER NOT NULL,
+    received_at       INTEGER NOT NULL, field_errors TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (device_id, counter)
 ) WITHOUT ROWID;
 
@@ -302,7 +302,7 @@ CREATE TABLE quarantine (
     message     TEXT    NOT NULL,
     payload     TEXT    NOT NULL, -- the mutation as JSON
     received_at INTEGER NOT NULL
-, person_id TEXT NOT NULL DEFAULT '', agency TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '', payload_format INTEGER NOT NULL DEFAULT 1);
+, person_id TEXT NOT NULL DEFAULT '', agency TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '', payload_format INTEGER NOT NULL DEFAULT 1, field_errors TEXT NOT NULL DEFAULT '[]');
 
 -- table quarantine_days
 CREATE TABLE quarantine_days (

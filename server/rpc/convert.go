@@ -123,6 +123,7 @@ func fromPushResult(r shiftsync.PushResult) *syncv1.PushResponse {
 			Reason:           mr.Message,
 			Replayed:         mr.Replayed,
 			ConflictedFields: mr.ConflictedFields,
+			FieldErrors:      fromFieldErrors(mr.Errors),
 		}
 	}
 	return res
@@ -150,4 +151,16 @@ func fromPullPage(p shiftsync.PullPage) *syncv1.PullResponse {
 		}
 	}
 	return res
+}
+
+// fromFieldErrors converts a mutation's problems; nil for none.
+func fromFieldErrors(errs []shiftsync.FieldError) []*syncv1.FieldError {
+	if len(errs) == 0 {
+		return nil
+	}
+	out := make([]*syncv1.FieldError, len(errs))
+	for i, e := range errs {
+		out[i] = &syncv1.FieldError{Field: e.Field, ReasonCode: string(e.Reason), Reason: e.Message}
+	}
+	return out
 }

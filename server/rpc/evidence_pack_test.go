@@ -41,10 +41,10 @@ func packScenario(t *testing.T, s *shiftsynctest.Server) string {
 		}
 	}
 	set, str, ts, enum, num, list := shiftsynctest.Set, shiftsynctest.String, shiftsynctest.Time, shiftsynctest.Enum, shiftsynctest.Int, shiftsynctest.List
-	record(worker, 1, 1, "incident", "sam", day(0, 8, 0), set("started_at", ts(day(0, 7, 40))), set("ended_at", ts(day(0, 7, 55))),
+	record(worker, 1, 1, "incident", "sam", day(0, 8, 25), set("started_at", ts(day(0, 7, 40))), set("ended_at", ts(day(0, 7, 55))),
 		set("baseline_regained_at", ts(day(0, 8, 20))), set("setting_events", list("SETTING_EVENT_TRANSITION")),
 		set("behaviour_description", str("Hit the door frame when the minibus was late")), set("intensity_property", num(2)), set("intensity_others", num(1)))
-	record(worker, 2, 2, "restrictive_intervention", "sam", day(0, 8, 5), set("incident_id", str(packRecord(1))),
+	record(worker, 2, 2, "restrictive_intervention", "sam", day(0, 8, 30), set("incident_id", str(packRecord(1))),
 		set("type_code", enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING")), set("reason_code", enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS")),
 		set("started_at", ts(day(0, 7, 45))), set("ended_at", ts(day(0, 7, 51))), set("in_care_plan", shiftsynctest.Bool(true)))
 	record(lead, 1, 8, "incident", "other-person", day(1, 9, 0), set("started_at", ts(day(1, 8, 0))), set("behaviour_description", str("Not about Sam")))

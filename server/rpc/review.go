@@ -104,7 +104,7 @@ func (h *ReviewHandler) ListQuarantine(ctx context.Context, req *reviewv1.ListQu
 			QuarantineId: q.ID, DeviceId: q.DeviceID, UserId: q.UserID, Counter: q.Counter,
 			RecordId: q.Record.RecordID, RecordType: q.Record.RecordType,
 			ReasonCode: string(q.Reason), Reason: q.Message, PayloadJson: q.Payload,
-			ReceivedAt: timestamppb.New(q.ReceivedAt),
+			ReceivedAt: timestamppb.New(q.ReceivedAt), FieldErrors: fromFieldErrors(q.Errors),
 		}
 	}
 	for i, o := range list.Overflows {

@@ -39,7 +39,10 @@ func TestDriftAfterMeeting(t *testing.T) {
 		"meeting_type": enum("MEETING_TYPE_MDT_REVIEW"), "started_at": ts(day(3, 10, 0)), "ended_at": ts(day(3, 11, 0)),
 		"person_ids": list(person), "decisions": str("A PBS-competent lead at the 07:00-09:00 transition for two weeks; transition script"),
 	})
-	// A professionals meeting the same day, 12:00 to 13:00, whose brief comes late.
+	lead.sync()
+	// A professionals meeting the same day, 12:00 to 13:00, whose brief
+	// comes late; recorded once it is over.
+	w.at(day(3, 13, 5))
 	late := lead.log("meeting", "", fields{
 		"meeting_type": enum("MEETING_TYPE_PROFESSIONALS"), "started_at": ts(day(3, 12, 0)), "ended_at": ts(day(3, 13, 0)),
 		"person_ids": list(person), "decisions": str("Housing to repair the front door lock"),
@@ -92,8 +95,10 @@ func TestDriftAfterMeeting(t *testing.T) {
 	wantState(t, w.finding(shiftsync.RuleBriefAcknowledgement, brief), shiftsync.StateMet, "2 of 2 staff acknowledged in time")
 
 	// Weeks 2 and 3 with the brief in place: one transition incident, then none.
-	w.at(day(8, 8, 0))
+	w.at(day(8, 8, 30)) // once Sam is back at his baseline
 	ben.transitionIncident(day(8, 7, 45), "Paced and shouted; settled with the script")
+	ben.sync()
+	w.at(day(9, 8, 0)) // the next morning, after the sign was seen
 	ben.log("early_warning_sign", person, fields{"observed_at": ts(day(9, 7, 30)), "sign": str("pacing by the front door"),
 		"outcome": enum("EARLY_WARNING_OUTCOME_SETTLED"), "settled_at": ts(day(9, 7, 45))})
 	ben.sync()

@@ -69,6 +69,7 @@ func fieldSpec(fd protoreflect.FieldDescriptor) (shiftsync.FieldSpec, error) {
 		spec.Required = rules.GetRequired()
 		spec.MaxLength = int(rules.GetMaxLength())
 		spec.NotBefore = rules.GetNotBefore()
+		spec.Past = rules.GetPast()
 		if rules.GetHasRange() {
 			spec.Range = &shiftsync.IntRange{Min: rules.GetMin(), Max: rules.GetMax()}
 		}

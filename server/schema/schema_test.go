@@ -33,12 +33,15 @@ func TestRecords(t *testing.T) {
 		record, field string
 		want          shiftsync.FieldSpec
 	}{
-		{"incident", "started_at", shiftsync.FieldSpec{Name: "started_at", Kind: shiftsync.KindTimestamp, Required: true}},
+		{"incident", "started_at", shiftsync.FieldSpec{Name: "started_at", Kind: shiftsync.KindTimestamp, Required: true, Past: true}},
 		{"incident", "place", shiftsync.FieldSpec{Name: "place", Kind: shiftsync.KindString, MaxLength: 500}},
 		{"incident", "intensity_verbal", shiftsync.FieldSpec{Name: "intensity_verbal", Kind: shiftsync.KindInt, Range: &shiftsync.IntRange{Min: 0, Max: 4}}},
 		{"restrictive_intervention", "in_care_plan", shiftsync.FieldSpec{Name: "in_care_plan", Kind: shiftsync.KindBool}},
 		{"restrictive_intervention", "staff_involved", shiftsync.FieldSpec{Name: "staff_involved", Kind: shiftsync.KindList, MaxLength: 20}},
-		{"restrictive_intervention", "ended_at", shiftsync.FieldSpec{Name: "ended_at", Kind: shiftsync.KindTimestamp, NotBefore: "started_at"}},
+		{"restrictive_intervention", "ended_at", shiftsync.FieldSpec{Name: "ended_at", Kind: shiftsync.KindTimestamp, NotBefore: "started_at", Past: true}},
+		// A time something is due may be in the future.
+		{"action", "deadline", shiftsync.FieldSpec{Name: "deadline", Kind: shiftsync.KindTimestamp, Required: true, NotBefore: "created_at"}},
+		{"risk_forecast", "forecast_for", shiftsync.FieldSpec{Name: "forecast_for", Kind: shiftsync.KindTimestamp, Required: true}},
 		{"action", "owner_role", shiftsync.FieldSpec{Name: "owner_role", Kind: shiftsync.KindString, Required: true, MaxLength: 200}},
 		{"restrictive_intervention", "incident_id", shiftsync.FieldSpec{Name: "incident_id", Kind: shiftsync.KindString, Required: true, MaxLength: 36,
 			References: &shiftsync.Reference{Type: "incident"}}},

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
@@ -17,7 +19,7 @@ var testSchema = mustSchema(shiftsync.NewSchema(1, &shiftsync.RecordType{
 	EventTimeField: "at",
 	Fields: map[string]shiftsync.FieldSpec{
 		"text":   {Name: "text", Kind: shiftsync.KindString, Required: true, MaxLength: 10},
-		"at":     {Name: "at", Kind: shiftsync.KindTimestamp},
+		"at":     {Name: "at", Kind: shiftsync.KindTimestamp, Past: true},
 		"end":    {Name: "end", Kind: shiftsync.KindTimestamp, NotBefore: "at"},
 		"score":  {Name: "score", Kind: shiftsync.KindInt, Range: &shiftsync.IntRange{Min: 0, Max: 4}},
 		"weight": {Name: "weight", Kind: shiftsync.KindDouble},
@@ -135,6 +137,159 @@ func TestSchema_Validate(t *testing.T) {
 				t.Errorf("Validate() = %v, want reason %s with a message", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSchema_Validate_ListsEveryProblem: a mutation with several problems
+// is answered with all of them, each field once, the first being the
+// error's Reason and Message as a single answer would have it.
+func TestSchema_Validate_ListsEveryProblem(t *testing.T) {
+	ts := func(h int) shiftsync.Value {
+		return shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: time.Date(2026, 3, 2, h, 0, 0, 0, time.UTC)}
+	}
+	tests := []struct {
+		name string
+		m    *shiftsync.Mutation
+		want []shiftsync.FieldError // Field and Reason
+	}{
+		{"three missing required fields", mustSchemaNote(t), []shiftsync.FieldError{
+			{Field: "level", Reason: shiftsync.ReasonMissingRequired},
+			{Field: "score", Reason: shiftsync.ReasonMissingRequired},
+			{Field: "text", Reason: shiftsync.ReasonMissingRequired},
+		}},
+		{"one problem per field, in the order set, then what is missing, then order", note(func(m *shiftsync.Mutation) {
+			m.Fields = []shiftsync.FieldEdit{
+				{Field: "mood", Value: str("low")},
+				{Field: "score", Value: shiftsync.Value{Kind: shiftsync.KindInt, Int: 9}},
+				{Field: "score", Value: shiftsync.Value{Kind: shiftsync.KindInt, Int: 2}},
+				{Field: "level", Value: str("HIGH")},
+				{Field: "end", Value: ts(7)},
+				{Field: "at", Value: ts(8)},
+			}
+		}), []shiftsync.FieldError{
+			{Field: "mood", Reason: shiftsync.ReasonUnknownField},
+			{Field: "score", Reason: shiftsync.ReasonInvalidValue}, // and set twice: its first problem only
+			{Field: "level", Reason: shiftsync.ReasonWrongType},
+			{Field: "text", Reason: shiftsync.ReasonMissingRequired},
+			{Field: "end", Reason: shiftsync.ReasonOutOfOrder},
+		}},
+		{"the envelope first, then the fields", note(func(m *shiftsync.Mutation) {
+			m.RecordID, m.ServiceID = "not-a-uuid", ""
+			m.Fields[0].Value = str("far too long")
+		}), []shiftsync.FieldError{
+			{Reason: shiftsync.ReasonInvalidRecordID},
+			{Reason: shiftsync.ReasonMissingService},
+			{Field: "text", Reason: shiftsync.ReasonInvalidValue},
+			{Field: "level", Reason: shiftsync.ReasonMissingRequired},
+			{Field: "score", Reason: shiftsync.ReasonMissingRequired},
+		}},
+		{"nothing of the fields of an unknown type", note(func(m *shiftsync.Mutation) {
+			m.RecordType = "diary"
+			m.Fields = append(m.Fields, shiftsync.FieldEdit{Field: "mood", Value: str("low")})
+		}), []shiftsync.FieldError{{Reason: shiftsync.ReasonUnknownRecordType}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := withTextRequired.Validate(tt.m, nil)
+			if err == nil {
+				t.Fatalf("Validate() = nil, want %v", tt.want)
+			}
+			var got []shiftsync.FieldError
+			for _, fe := range err.List() {
+				if fe.Message == "" {
+					t.Errorf("problem %+v has no message", fe)
+				}
+				got = append(got, shiftsync.FieldError{Field: fe.Field, Reason: fe.Reason})
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			if first := err.List()[0]; first.Reason != err.Reason || first.Message != err.Message {
+				t.Errorf("first problem %+v, want the error's %s %q", first, err.Reason, err.Message)
+			}
+		})
+	}
+}
+
+// withTextRequired is testSchema's note with three required fields.
+var withTextRequired = mustSchema(shiftsync.NewSchema(1, &shiftsync.RecordType{
+	Name: "note", PersonScoped: true,
+	Fields: map[string]shiftsync.FieldSpec{
+		"text":  {Name: "text", Kind: shiftsync.KindString, Required: true, MaxLength: 10},
+		"score": {Name: "score", Kind: shiftsync.KindInt, Required: true, Range: &shiftsync.IntRange{Min: 0, Max: 4}},
+		"level": {Name: "level", Kind: shiftsync.KindEnum, Required: true, Enum: []string{"HIGH", "LOW"}},
+		"at":    {Name: "at", Kind: shiftsync.KindTimestamp},
+		"end":   {Name: "end", Kind: shiftsync.KindTimestamp, NotBefore: "at"},
+		"done":  {Name: "done", Kind: shiftsync.KindBool},
+	},
+}))
+
+// mustSchemaNote returns a note setting none of its required fields.
+func mustSchemaNote(t *testing.T) *shiftsync.Mutation {
+	t.Helper()
+	return note(func(m *shiftsync.Mutation) {
+		m.Fields = []shiftsync.FieldEdit{{Field: "done", Value: shiftsync.Value{Kind: shiftsync.KindBool, Bool: true}}}
+	})
+}
+
+// TestSchema_CheckTimes: a time a record says something happened may be
+// hours old but not beyond the allowed skew ahead of the receipt, nor
+// before the floor; times of fields not declared past may be anything.
+func TestSchema_CheckTimes(t *testing.T) {
+	received := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	const skew = 5 * time.Minute
+	ts := func(t time.Time) shiftsync.Value { return shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: t} }
+	tests := []struct {
+		name string
+		at   time.Time
+		want shiftsync.Reason
+	}{
+		{"now", received, ""},
+		{"written offline hours ago", received.Add(-11 * time.Hour), ""},
+		{"within the skew", received.Add(skew), ""},
+		{"beyond the skew", received.Add(skew + time.Millisecond), shiftsync.ReasonImplausibleTime},
+		{"a month ahead", received.AddDate(0, 1, 0), shiftsync.ReasonImplausibleTime},
+		{"the floor", shiftsync.PlausibleTimeFloor, ""},
+		{"before the floor", shiftsync.PlausibleTimeFloor.Add(-time.Millisecond), shiftsync.ReasonImplausibleTime},
+		{"a clock reset to 1970", time.Unix(0, 0), shiftsync.ReasonImplausibleTime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := testSchema.CheckTimes(note(with("at", ts(tt.at))), received, skew)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("CheckTimes() = %v, want nil", err)
+			case tt.want != "" && (err == nil || err.Reason != tt.want || len(err.List()) != 1 || err.List()[0].Field != "at" || err.Message == ""):
+				t.Errorf("CheckTimes() = %+v, want %s naming at", err, tt.want)
+			}
+		})
+	}
+	// end is not declared past: it may be due in a month.
+	if err := testSchema.CheckTimes(note(with("end", ts(received.AddDate(0, 1, 0)))), received, skew); err != nil {
+		t.Errorf("CheckTimes() of a field not declared past = %v, want nil", err)
+	}
+}
+
+// TestMarshalFieldErrors pins the stored form of a mutation's problems.
+func TestMarshalFieldErrors(t *testing.T) {
+	errs := []shiftsync.FieldError{
+		{Field: "started_at", Reason: shiftsync.ReasonMissingRequired, Message: `needs "started_at"`},
+		{Reason: shiftsync.ReasonMissingService, Message: "no service"},
+	}
+	const want = `[{"field":"started_at","reason":"missing_required_field","message":"needs \"started_at\""},{"field":"","reason":"missing_service","message":"no service"}]`
+	b, err := shiftsync.MarshalFieldErrors(errs)
+	if err != nil || string(b) != want {
+		t.Fatalf("MarshalFieldErrors() = %s, %v; want %s", b, err, want)
+	}
+	got, err := shiftsync.UnmarshalFieldErrors(b)
+	if err != nil || !slices.Equal(got, errs) {
+		t.Errorf("UnmarshalFieldErrors() = %+v, %v; want %+v", got, err, errs)
+	}
+	if none, err := shiftsync.MarshalFieldErrors(nil); err != nil || string(none) != "[]" {
+		t.Errorf("MarshalFieldErrors(nil) = %s, %v; want []", none, err)
+	}
+	if got, err := shiftsync.UnmarshalFieldErrors([]byte("[]")); err != nil || got != nil {
+		t.Errorf("UnmarshalFieldErrors([]) = %+v, %v; want nil", got, err)
 	}
 }
 

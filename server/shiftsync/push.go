@@ -142,6 +142,13 @@ func (p pushTx) replay(ctx context.Context, m *Mutation) (MutationResult, error)
 	if len(r.ConflictedFields) == 0 {
 		r.ConflictedFields = nil // as the first answer had it
 	}
+	if len(r.Errors) == 0 {
+		r.Errors = nil
+		if r.Status == StatusQuarantined {
+			// Processed before the list was kept: its one reason.
+			r.Errors = []FieldError{{Reason: r.Reason, Message: r.Message}}
+		}
+	}
 	return r, nil
 }
 
@@ -165,7 +172,9 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		m.Agency = stored.Agency
 	}
 	if rej == nil {
-		rej = p.Schema.Validate(m, stored)
+		// Every problem with the mutation's content is listed at once, so
+		// its author can fix them all.
+		rej = JoinMutationErrors(p.Schema.Validate(m, stored), p.Schema.CheckTimes(m, p.now, cmp.Or(p.MaxClockSkew, DefaultMaxClockSkew)))
 	}
 	var flag Flag
 	if rej == nil {
@@ -411,11 +420,12 @@ func (p pushTx) quarantine(ctx context.Context, m *Mutation, rej *MutationError)
 		}
 		return MutationResult{Counter: m.Counter, Status: StatusNotProcessed, Reason: refused.Reason, Message: refused.Message}, nil
 	}
-	if err := p.tx.Quarantine(ctx, QuarantinedMutation{Mutation: m, Reason: rej.Reason, Message: rej.Message,
+	errs := rej.List()
+	if err := p.tx.Quarantine(ctx, QuarantinedMutation{Mutation: m, Reason: rej.Reason, Message: rej.Message, Errors: errs,
 		Payload: payload, PayloadFormat: QuarantinePayloadFormat, Size: size, Services: services, ReceivedAt: p.now}); err != nil {
 		return MutationResult{}, err
 	}
-	return MutationResult{Counter: m.Counter, Status: StatusQuarantined, Reason: rej.Reason, Message: rej.Message}, nil
+	return MutationResult{Counter: m.Counter, Status: StatusQuarantined, Reason: rej.Reason, Message: rej.Message, Errors: errs}, nil
 }
 
 // pushDetail summarises a push for the audit log: counts per outcome and

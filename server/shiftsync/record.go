@@ -77,6 +77,9 @@ type FieldSpec struct {
 	// NotBefore, for a timestamp field, names another timestamp field of
 	// the record that this one may not precede (an end before its start).
 	NotBefore string
+	// Past, for a timestamp field, says it holds when something happened,
+	// so it may not be in the future: see [Schema.CheckTimes].
+	Past bool
 	// References, for a string field or a list of strings, declares that
 	// it names another record by its record id (each item of a list does);
 	// nil for a field that names none.
@@ -115,8 +118,10 @@ var voidReasonSpec = FieldSpec{Name: VoidReasonField, Kind: KindString, MaxLengt
 
 // CheckOrder checks the NotBefore rules of the type against a record's
 // values (as they stand after a change): a rule holds when either field is
-// unset. It returns [ReasonOutOfOrder] for the first rule broken.
+// unset. It returns nil, or a [ReasonOutOfOrder] problem naming the later
+// field of each rule broken, by field name.
 func (t *RecordType) CheckOrder(values map[string]Value) *MutationError {
+	var ps problems
 	for _, name := range slices.Sorted(maps.Keys(t.Fields)) {
 		f := t.Fields[name]
 		if f.NotBefore == "" {
@@ -125,11 +130,11 @@ func (t *RecordType) CheckOrder(values map[string]Value) *MutationError {
 		v, ok := values[name]
 		first, firstOK := values[f.NotBefore]
 		if ok && firstOK && v.Kind == KindTimestamp && first.Kind == KindTimestamp && v.Time.Before(first.Time) {
-			return reject(ReasonOutOfOrder, "%s %s is before %s %s", name, v.Time.UTC().Format(time.RFC3339),
-				f.NotBefore, first.Time.UTC().Format(time.RFC3339))
+			ps.add(rejectField(name, ReasonOutOfOrder, "%s %s is before %s %s", name, v.Time.UTC().Format(time.RFC3339),
+				f.NotBefore, first.Time.UTC().Format(time.RFC3339)))
 		}
 	}
-	return nil
+	return ps.err()
 }
 
 // OrderedFields returns the fields of the type that take part in a
@@ -167,7 +172,7 @@ type Schema struct {
 
 // NewSchema returns a schema of the given version holding types, each
 // given [VoidReasonField]. It fails when a NotBefore or EventTimeField
-// names no timestamp field of its type.
+// names no timestamp field of its type, or a field declared Past is not one.
 func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 	s := &Schema{Version: version, types: make(map[string]*RecordType, len(types))}
 	for _, t := range types {
@@ -178,6 +183,9 @@ func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 		for _, f := range t.Fields {
 			if f.NotBefore != "" && (f.Kind != KindTimestamp || t.Fields[f.NotBefore].Kind != KindTimestamp) {
 				return nil, fmt.Errorf("record type %s: %s may not precede %q, which is not a timestamp field", t.Name, f.Name, f.NotBefore)
+			}
+			if f.Past && f.Kind != KindTimestamp {
+				return nil, fmt.Errorf("record type %s: %s is declared past, and is not a timestamp field", t.Name, f.Name)
 			}
 		}
 		if t.EventTimeField != "" && t.Fields[t.EventTimeField].Kind != KindTimestamp {

@@ -30,13 +30,17 @@ type Conflict struct {
 
 // QuarantinedChange is a mutation the server refused, kept as received.
 type QuarantinedChange struct {
-	ID         int64
-	Record     RecordRef
-	DeviceID   string
-	UserID     string
-	Counter    uint64
-	Reason     Reason
-	Message    string
+	ID       int64
+	Record   RecordRef
+	DeviceID string
+	UserID   string
+	Counter  uint64
+	Reason   Reason
+	Message  string
+	// Errors lists every problem found, the first being Reason and
+	// Message; a store returns what it was given, which is empty for a
+	// change kept before the list was, and the review lists that one reason.
+	Errors     []FieldError
 	Payload    string // the mutation as received: see [QuarantinePayload]
 	ReceivedAt time.Time
 }

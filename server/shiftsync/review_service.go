@@ -246,6 +246,11 @@ func (r *Review) Quarantine(ctx context.Context, p Principal, serviceID string) 
 			listed.ServiceID = serviceID
 			return !allowed(listed)
 		})
+		for i, q := range list.Changes {
+			if len(q.Errors) == 0 {
+				list.Changes[i].Errors = []FieldError{{Reason: q.Reason, Message: q.Message}}
+			}
+		}
 		if allowed(wholeService(serviceID)) {
 			list.Overflows, err = tx.QuarantineOverflows(ctx, serviceID)
 		}

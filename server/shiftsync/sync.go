@@ -40,6 +40,9 @@ type MutationResult struct {
 	Message          string // for quarantined and refused mutations
 	Replayed         bool   // the counter was processed before; this repeats that outcome
 	ConflictedFields []string
+	// Errors, for a quarantined mutation, lists every problem found, at
+	// least one, the first being Reason and Message (see [MutationError]).
+	Errors []FieldError
 }
 
 // PushResult acknowledges a push.

@@ -18,7 +18,8 @@ type SyncTx interface {
 	// ProcessedMutation returns what was kept of the device's mutation under
 	// the counter: nil when none was.
 	ProcessedMutation(ctx context.Context, deviceID string, counter uint64) (*ProcessedMutation, error)
-	// RecordProcessed keeps the outcome of a processed mutation, for replays.
+	// RecordProcessed keeps the outcome of a processed mutation, for replays,
+	// its result's Errors included.
 	RecordProcessed(ctx context.Context, pm ProcessedMutation) error
 
 	// Record returns the record stored under id: nil when there is none.
@@ -99,10 +100,11 @@ type QuarantinedMutation struct {
 	Mutation      *Mutation
 	Reason        Reason
 	Message       string
-	Payload       []byte   // see [QuarantinePayload]
-	PayloadFormat int      // [QuarantinePayloadFormat]
-	Size          int64    // see [QuarantineSize]
-	Services      []string // the services whose reviewers see it
+	Errors        []FieldError // every problem found, the first being Reason and Message
+	Payload       []byte       // see [QuarantinePayload]
+	PayloadFormat int          // [QuarantinePayloadFormat]
+	Size          int64        // see [QuarantineSize]
+	Services      []string     // the services whose reviewers see it
 	ReceivedAt    time.Time
 }
 

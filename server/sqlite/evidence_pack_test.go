@@ -55,7 +55,7 @@ func TestEvidencePack_Tampered(t *testing.T) {
 			t.Fatalf("%s: %s %s", recordType, r.GetReasonCode(), r.GetReason())
 		}
 	}
-	push(1, incident, "incident", at(8, 0), set("started_at", ts(at(7, 40))), set("ended_at", ts(at(7, 55))),
+	push(1, incident, "incident", at(8, 25), set("started_at", ts(at(7, 40))), set("ended_at", ts(at(7, 55))),
 		set("baseline_regained_at", ts(at(8, 20))), set("setting_events", list("SETTING_EVENT_TRANSITION")),
 		set("behaviour_description", str("Hit the door frame when the minibus was late")), set("intensity_property", num(2)), set("intensity_others", num(1)))
 	push(2, prn, "prn_administration", at(19, 0), set("given_at", ts(at(18, 45))), set("medicine", str("Lorazepam")),

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -145,7 +146,7 @@ func (tx *Tx) ResolveConflict(ctx context.Context, id int64, by, resolution stri
 func (tx *Tx) QuarantinedChanges(ctx context.Context, serviceID string) ([]shiftsync.QuarantinedChange, error) {
 	rows, err := tx.query(ctx, `
 		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id, q.person_id, q.agency,
-		       q.reason, q.message, q.payload, q.received_at
+		       q.reason, q.message, q.field_errors, q.payload, q.received_at
 		FROM quarantine_services qs JOIN quarantine q ON q.id = qs.quarantine_id
 		WHERE qs.service_id = ? ORDER BY q.received_at DESC, q.id DESC`, serviceID)
 	if err != nil {
@@ -157,11 +158,16 @@ func (tx *Tx) QuarantinedChanges(ctx context.Context, serviceID string) ([]shift
 		var (
 			q        shiftsync.QuarantinedChange
 			reason   string
+			errs     string
 			received int64
 		)
 		if err := rows.Scan(&q.ID, &q.DeviceID, &q.UserID, &q.Counter, &q.Record.RecordID, &q.Record.RecordType, &q.Record.ServiceID,
-			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &q.Payload, &received); err != nil {
+			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &errs, &q.Payload, &received); err != nil {
 			return nil, err
+		}
+		var err error
+		if q.Errors, err = shiftsync.UnmarshalFieldErrors([]byte(errs)); err != nil {
+			return nil, fmt.Errorf("quarantine %d: %w", q.ID, err)
 		}
 		q.Reason, q.ReceivedAt = shiftsync.Reason(reason), time.UnixMilli(received).UTC()
 		changes = append(changes, q)

@@ -38,11 +38,11 @@ func (tx *Tx) ProcessedMutation(ctx context.Context, deviceID string, counter ui
 		pm            shiftsync.ProcessedMutation
 		status        int
 		reason, confl string
-		flag          string
+		errs, flag    string
 		received      int64
 	)
-	err := tx.queryRow(ctx, `SELECT digest, status, reason, message, conflicted_fields, flag, received_at FROM mutations WHERE device_id = ? AND counter = ?`,
-		deviceID, counter).Scan(&pm.Digest, &status, &reason, &pm.Result.Message, &confl, &flag, &received)
+	err := tx.queryRow(ctx, `SELECT digest, status, reason, message, conflicted_fields, field_errors, flag, received_at FROM mutations WHERE device_id = ? AND counter = ?`,
+		deviceID, counter).Scan(&pm.Digest, &status, &reason, &pm.Result.Message, &confl, &errs, &flag, &received)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -53,6 +53,9 @@ func (tx *Tx) ProcessedMutation(ctx context.Context, deviceID string, counter ui
 	pm.Flag, pm.ReceivedAt = shiftsync.Flag(flag), time.UnixMilli(received).UTC()
 	if err := json.Unmarshal([]byte(confl), &pm.Result.ConflictedFields); err != nil {
 		return nil, fmt.Errorf("mutation %s/%d conflicted fields: %w", deviceID, counter, err)
+	}
+	if pm.Result.Errors, err = shiftsync.UnmarshalFieldErrors([]byte(errs)); err != nil {
+		return nil, fmt.Errorf("mutation %s/%d: %w", deviceID, counter, err)
 	}
 	return &pm, nil
 }
@@ -67,11 +70,15 @@ func (tx *Tx) RecordProcessed(ctx context.Context, pm shiftsync.ProcessedMutatio
 	if err != nil {
 		return err
 	}
+	errs, err := shiftsync.MarshalFieldErrors(pm.Result.Errors)
+	if err != nil {
+		return err
+	}
 	m, r := pm.Mutation, pm.Result
 	_, err = tx.exec(ctx, `
-		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, flag, app_version, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), pm.Digest, int(r.Status), string(r.Reason), r.Message, conflicted, string(pm.Flag), m.AppVersion, pm.ReceivedAt.UnixMilli())
+		INSERT INTO mutations (device_id, counter, user_id, record_id, hlc, digest, status, reason, message, conflicted_fields, field_errors, flag, app_version, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.DeviceID, m.Counter, m.UserID, m.RecordID, m.HLC.Pack(), pm.Digest, int(r.Status), string(r.Reason), r.Message, conflicted, string(errs), string(pm.Flag), m.AppVersion, pm.ReceivedAt.UnixMilli())
 	return err
 }
 
@@ -215,12 +222,16 @@ func (tx *Tx) QuarantinedBytes(ctx context.Context, deviceID string, day time.Ti
 // Quarantine implements [shiftsync.SyncTx].
 func (tx *Tx) Quarantine(ctx context.Context, q shiftsync.QuarantinedMutation) error {
 	m := q.Mutation
+	errs, err := shiftsync.MarshalFieldErrors(q.Errors)
+	if err != nil {
+		return err
+	}
 	res, err := tx.exec(ctx, `
 		INSERT INTO quarantine (device_id, user_id, counter, record_id, record_type, service_id, person_id, agency, app_version,
-			reason, message, payload, payload_format, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			reason, message, field_errors, payload, payload_format, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.DeviceID, m.UserID, m.Counter, m.RecordID, m.RecordType, m.ServiceID, m.PersonID, m.Agency, m.AppVersion,
-		string(q.Reason), q.Message, q.Payload, q.PayloadFormat, q.ReceivedAt.UnixMilli())
+		string(q.Reason), q.Message, string(errs), q.Payload, q.PayloadFormat, q.ReceivedAt.UnixMilli())
 	if err != nil {
 		return err
 	}

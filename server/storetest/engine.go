@@ -29,6 +29,7 @@ func testEngine(t *testing.T, open Factory) {
 	t.Run("Push", func(t *testing.T) { testEnginePush(t, open) })
 	t.Run("Pull", func(t *testing.T) { testEnginePull(t, open) })
 	t.Run("References", func(t *testing.T) { testEngineReferences(t, open) })
+	t.Run("Reasons", func(t *testing.T) { testEngineReasons(t, open) })
 }
 
 var (

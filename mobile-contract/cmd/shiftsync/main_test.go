@@ -114,10 +114,14 @@ func TestSimulator(t *testing.T) {
 	srv := shiftsynctest.NewServer(t)
 	one, two := newSim(t, "sim-1"), newSim(t, "sim-2")
 
-	// Offline: writes queue.
+	// Offline: writes queue. The events happened before the test server's
+	// time (its clock is fixed in March 2026); an event time the device
+	// took from its own clock, months ahead of the server's, would be
+	// quarantined implausible_time.
 	incident := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
-		"--description", "Threw a cup", "--severity", "2", "--place", "kitchen", "--harm", "low"))
-	ews := strings.TrimSpace(one.ok("log", "ews", "--person", "ada", "--service", "house-a", "--sign", "pacing", "--stage", "anxious"))
+		"--description", "Threw a cup", "--severity", "2", "--place", "kitchen", "--harm", "low", "--started", "2026-03-02T06:30:00Z"))
+	ews := strings.TrimSpace(one.ok("log", "ews", "--person", "ada", "--service", "house-a", "--sign", "pacing", "--stage", "anxious",
+		"--observed", "2026-03-02T06:45:00Z"))
 	list := one.ok("list")
 	for _, want := range []string{incident, ews, "Threw a cup", "pacing", "pending"} {
 		if !strings.Contains(list, want) {
@@ -163,7 +167,7 @@ func TestSimulator(t *testing.T) {
 	// A field the server does not know: kept locally, quarantined, shown,
 	// never resent.
 	bad := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
-		"--description", "Shouted", "--set", `mood:={"stringValue":"low"}`))
+		"--description", "Shouted", "--set", `mood:={"stringValue":"low"}`, "--started", "2026-03-02T06:50:00Z"))
 	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+bad) || !strings.Contains(out, "unknown_field") {
 		t.Errorf("sync with a bad record:\n%s", out)
 	}
@@ -179,7 +183,8 @@ func TestSimulator(t *testing.T) {
 
 	// Server down: the write queues, sync fails and says nothing was lost.
 	srv.Close()
-	later := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Ran off"))
+	later := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Ran off",
+		"--started", "2026-03-02T06:55:00Z"))
 	_, errOut, code := one.run("sync")
 	if code != 1 || !strings.Contains(errOut, "unavailable") || !strings.Contains(errOut, "1 change(s) kept in the outbox") {
 		t.Errorf("sync with the server down: exit %d, stderr %s", code, errOut)
@@ -260,7 +265,8 @@ func TestSimulator_Enrol(t *testing.T) {
 	if out := phone.ok("status"); !strings.Contains(out, "user ana with "+srv.URL) {
 		t.Errorf("status does not show the enrolment:\n%s", out)
 	}
-	incident := strings.TrimSpace(phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Threw a cup"))
+	incident := strings.TrimSpace(phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Threw a cup",
+		"--started", shiftsynctest.Epoch.Add(-time.Hour).Format(time.RFC3339))) // before the server's clock, not the device's
 	if out := phone.ok("sync"); !strings.Contains(out, "1 accepted") || !strings.Contains(out, "in sync") {
 		t.Errorf("sync on the credential:\n%s", out)
 	}

@@ -101,6 +101,16 @@ type FieldRules struct {
 	// The field must have a value once the record exists: the mutation that
 	// creates the record has to carry it.
 	Required bool `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
+	// For timestamp fields: the field says when something happened (started_at,
+	// observed_at, given_at), not when something is due or planned (deadline,
+	// review_due_at, forecast_for). Its value may be no later than the time the
+	// server receives the change plus the allowed clock skew (5 minutes by
+	// default), so a record written offline hours ago is fine but one dated in
+	// the future is not; nor before 2000-01-01T00:00:00Z, which catches a phone
+	// whose clock fell back to 1970 or a date picker left at its first year,
+	// and precedes every care record the service keeps. A change breaking
+	// either bound is quarantined "implausible_time" naming the field.
+	Past bool `protobuf:"varint,12,opt,name=past,proto3" json:"past,omitempty"`
 	// For string fields, the maximum length in bytes (0 means the server
 	// default of 16 KiB). For repeated fields, the maximum number of items
 	// (0 means the server default of 100).
@@ -153,6 +163,13 @@ func (*FieldRules) Descriptor() ([]byte, []int) {
 func (x *FieldRules) GetRequired() bool {
 	if x != nil {
 		return x.Required
+	}
+	return false
+}
+
+func (x *FieldRules) GetPast() bool {
+	if x != nil {
+		return x.Past
 	}
 	return false
 }
@@ -310,10 +327,11 @@ const file_shiftsync_records_v1_options_proto_rawDesc = "" +
 	"\rRecordOptions\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12#\n" +
 	"\rperson_scoped\x18\x02 \x01(\bR\fpersonScoped\x12(\n" +
-	"\x10event_time_field\x18\x03 \x01(\tR\x0eeventTimeField\"\xa7\x01\n" +
+	"\x10event_time_field\x18\x03 \x01(\tR\x0eeventTimeField\"\xbb\x01\n" +
 	"\n" +
 	"FieldRules\x12\x1a\n" +
-	"\brequired\x18\x01 \x01(\bR\brequired\x12\x1d\n" +
+	"\brequired\x18\x01 \x01(\bR\brequired\x12\x12\n" +
+	"\x04past\x18\f \x01(\bR\x04past\x12\x1d\n" +
 	"\n" +
 	"max_length\x18\x02 \x01(\rR\tmaxLength\x12\x10\n" +
 	"\x03min\x18\x03 \x01(\x03R\x03min\x12\x10\n" +

@@ -3844,13 +3844,13 @@ var File_shiftsync_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\x81\n" +
+	"\"shiftsync/records/v1/records.proto\x12\x14shiftsync.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"shiftsync/records/v1/options.proto\"\x89\n" +
 	"\n" +
-	"\bIncident\x12A\n" +
+	"\bIncident\x12C\n" +
 	"\n" +
-	"started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12G\n" +
-	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
-	"started_atR\aendedAt\x12\x1d\n" +
+	"started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\tstartedAt\x12I\n" +
+	"\bended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\n" +
+	"started_at`\x01R\aendedAt\x12\x1d\n" +
 	"\x05place\x18\x03 \x01(\tB\a\x92\xb5\x18\x03\x10\xf4\x03R\x05place\x12I\n" +
 	"\x0esetting_events\x18\x04 \x03(\x0e2\".shiftsync.records.v1.SettingEventR\rsettingEvents\x12\x1e\n" +
 	"\n" +
@@ -3864,19 +3864,19 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	" \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\x11intensityProperty\x12/\n" +
 	"\x0eintensity_self\x18\v \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\rintensitySelf\x123\n" +
 	"\x10intensity_others\x18\f \x01(\x05B\b\x92\xb5\x18\x04 \x04(\x01R\x0fintensityOthers\x12E\n" +
-	"\x0eharm_to_person\x18\r \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToPerson\x12^\n" +
-	"\x14baseline_regained_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
-	"started_atR\x12baselineRegainedAt\x12E\n" +
+	"\x0eharm_to_person\x18\r \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToPerson\x12`\n" +
+	"\x14baseline_regained_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\n" +
+	"started_at`\x01R\x12baselineRegainedAt\x12E\n" +
 	"\x0eharm_to_others\x18\x0f \x01(\x0e2\x1f.shiftsync.records.v1.HarmLevelR\fharmToOthers\x12'\n" +
 	"\x0fpolice_involved\x18\x10 \x01(\bR\x0epoliceInvolved\x121\n" +
 	"\x10police_reference\x18\x11 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0fpoliceReference\x12%\n" +
 	"\x0eserious_injury\x18\x12 \x01(\bR\rseriousInjury\x12.\n" +
 	"\x13allegation_of_abuse\x18\x13 \x01(\bR\x11allegationOfAbuse\x12;\n" +
-	"\x16early_warning_sign_ids\x18\x14 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\x13earlyWarningSignIds\x12T\n" +
-	"\x0fcqc_notified_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
-	"started_atR\rcqcNotifiedAt:\x1c\x8a\xb5\x18\x18\n" +
+	"\x16early_warning_sign_ids\x18\x14 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\x13earlyWarningSignIds\x12V\n" +
+	"\x0fcqc_notified_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\n" +
+	"started_at`\x01R\rcqcNotifiedAt:\x1c\x8a\xb5\x18\x18\n" +
 	"\bincident\x10\x01\x1a\n" +
-	"started_at\"\x84\t\n" +
+	"started_at\"\x90\t\n" +
 	"\x17RestrictiveIntervention\x127\n" +
 	"\vincident_id\x18\x01 \x01(\tB\x16\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\n" +
 	"\n" +
@@ -3884,11 +3884,11 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"incidentId\x12V\n" +
 	"\ttype_code\x18\x02 \x01(\x0e21.shiftsync.records.v1.RestrictiveInterventionTypeB\x06\x92\xb5\x18\x02\b\x01R\btypeCode\x12\\\n" +
 	"\vreason_code\x18\x03 \x01(\x0e23.shiftsync.records.v1.RestrictiveInterventionReasonB\x06\x92\xb5\x18\x02\b\x01R\n" +
-	"reasonCode\x12A\n" +
+	"reasonCode\x12C\n" +
 	"\n" +
-	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12G\n" +
-	"\bended_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
-	"started_atR\aendedAt\x12 \n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\tstartedAt\x12I\n" +
+	"\bended_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\n" +
+	"started_at`\x01R\aendedAt\x12 \n" +
 	"\fin_care_plan\x18\x06 \x01(\bR\n" +
 	"inCarePlan\x12-\n" +
 	"\x0estaff_involved\x18\a \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\rstaffInvolved\x124\n" +
@@ -3900,8 +3900,8 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\bhow_used\x18\v \x01(\tR\ahowUsed\x12&\n" +
 	"\x0finjury_to_staff\x18\f \x01(\bR\rinjuryToStaff\x12&\n" +
 	"\x0finjury_to_other\x18\r \x01(\bR\rinjuryToOther\x12\x18\n" +
-	"\aoutcome\x18\x0e \x01(\tR\aoutcome\x12;\n" +
-	"\vnotified_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\aoutcome\x18\x0e \x01(\tR\aoutcome\x12C\n" +
+	"\vnotified_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02`\x01R\n" +
 	"notifiedAt\x125\n" +
 	"\x17review_held_with_person\x18\x10 \x01(\bR\x14reviewHeldWithPerson\x123\n" +
 	"\x16review_not_held_reason\x18\x11 \x01(\tR\x13reviewNotHeldReason\x123\n" +
@@ -3909,21 +3909,21 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x13breathing_monitored\x18\x13 \x01(\bR\x12breathingMonitored\x128\n" +
 	"\x18safeguarding_screen_done\x18\x14 \x01(\bR\x16safeguardingScreenDone:,\x8a\xb5\x18(\n" +
 	"\x18restrictive_intervention\x10\x01\x1a\n" +
-	"started_at\"\xcd\x03\n" +
-	"\x10EarlyWarningSign\x12C\n" +
-	"\vobserved_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\n" +
+	"started_at\"\xd1\x03\n" +
+	"\x10EarlyWarningSign\x12E\n" +
+	"\vobserved_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\n" +
 	"observedAt\x12\x1d\n" +
 	"\x04sign\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\x04sign\x12;\n" +
 	"\x05stage\x18\x03 \x01(\x0e2%.shiftsync.records.v1.EscalationStageR\x05stage\x12%\n" +
 	"\x0estaff_response\x18\x04 \x01(\tR\rstaffResponse\x12C\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2).shiftsync.records.v1.EarlyWarningOutcomeR\aoutcome\x12L\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2).shiftsync.records.v1.EarlyWarningOutcomeR\aoutcome\x12N\n" +
 	"\n" +
-	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\vobserved_atR\tsettledAt\x125\n" +
+	"settled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x13\x92\xb5\x18\x0f2\vobserved_at`\x01R\tsettledAt\x125\n" +
 	"\vincident_id\x18\a \x01(\tB\x14\x92\xb5\x18\x02\x10$\x9a\xb5\x18\n" +
 	"\n" +
 	"\bincidentR\n" +
 	"incidentId:'\x8a\xb5\x18#\n" +
-	"\x12early_warning_sign\x10\x01\x1a\vobserved_at\"\x85\a\n" +
+	"\x12early_warning_sign\x10\x01\x1a\vobserved_at\"\x95\a\n" +
 	"\x13StandingRestriction\x12V\n" +
 	"\ttype_code\x18\x01 \x01(\x0e21.shiftsync.records.v1.RestrictiveInterventionTypeB\x06\x92\xb5\x18\x02\b\x01R\btypeCode\x12+\n" +
 	"\vdescription\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\vdescription\x12-\n" +
@@ -3935,17 +3935,17 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\rauthorised_by\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10$R\fauthorisedBy\x12A\n" +
 	"\n" +
 	"started_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12F\n" +
-	"\rreview_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vreviewDueAt\x12D\n" +
+	"\rreview_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vreviewDueAt\x12L\n" +
 	"\x10last_reviewed_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x0elastReviewedAt\x12%\n" +
-	"\x0ereduction_plan\x18\v \x01(\tR\rreductionPlan\x12B\n" +
-	"\x0flast_reduced_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rlastReducedAt\x12?\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02`\x01R\x0elastReviewedAt\x12%\n" +
+	"\x0ereduction_plan\x18\v \x01(\tR\rreductionPlan\x12J\n" +
+	"\x0flast_reduced_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02`\x01R\rlastReducedAt\x12?\n" +
 	"\x06status\x18\r \x01(\x0e2'.shiftsync.records.v1.RestrictionStatusR\x06status\x12 \n" +
 	"\vinvolvement\x18\x0e \x01(\tR\vinvolvement:(\x8a\xb5\x18$\n" +
 	"\x14standing_restriction\x10\x01\x1a\n" +
-	"started_at\"\x89\x05\n" +
-	"\x11PrnAdministration\x12=\n" +
-	"\bgiven_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\agivenAt\x12%\n" +
+	"started_at\"\x8d\x05\n" +
+	"\x11PrnAdministration\x12?\n" +
+	"\bgiven_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\agivenAt\x12%\n" +
 	"\bmedicine\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\bmedicine\x12\x1c\n" +
 	"\x04dose\x18\x03 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x04dose\x12\x1c\n" +
 	"\x05route\x18\x04 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x05route\x12)\n" +
@@ -3954,18 +3954,17 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x0eindication_met\x18\x06 \x01(\bR\rindicationMet\x129\n" +
 	"\x19non_drug_strategies_tried\x18\a \x01(\tR\x16nonDrugStrategiesTried\x12,\n" +
 	"\rauthorised_by\x18\b \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\fauthorisedBy\x12!\n" +
-	"\feffect_check\x18\t \x01(\tR\veffectCheck\x12V\n" +
+	"\feffect_check\x18\t \x01(\tR\veffectCheck\x12X\n" +
 	"\x11effect_checked_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampB\x0e\x92\xb5\x18\n" +
-	"2\bgiven_atR\x0feffectCheckedAt\x12?\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\bgiven_at`\x01R\x0feffectCheckedAt\x12?\n" +
 	"\x1ccounts_as_chemical_restraint\x18\v \x01(\bR\x19countsAsChemicalRestraint\x125\n" +
 	"\vincident_id\x18\f \x01(\tB\x14\x92\xb5\x18\x02\x10$\x9a\xb5\x18\n" +
 	"\n" +
 	"\bincidentR\n" +
 	"incidentId:$\x8a\xb5\x18 \n" +
-	"\x12prn_administration\x10\x01\x1a\bgiven_at\"\xd1\x04\n" +
-	"\x0fShiftReflection\x12L\n" +
-	"\x10shift_started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x0eshiftStartedAt\x12Z\n" +
+	"\x12prn_administration\x10\x01\x1a\bgiven_at\"\xd3\x04\n" +
+	"\x0fShiftReflection\x12N\n" +
+	"\x10shift_started_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\x0eshiftStartedAt\x12Z\n" +
 	"\x0eshift_ended_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x18\x92\xb5\x18\x14\b\x012\x10shift_started_atR\fshiftEndedAt\x12'\n" +
 	"\vwhat_worked\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\n" +
 	"whatWorked\x12\"\n" +
@@ -3978,10 +3977,10 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x13needs_pbs_attention\x18\t \x01(\bR\x11needsPbsAttention\x122\n" +
 	"\x0fsupport_minutes\x18\n" +
 	" \x01(\x05B\t\x92\xb5\x18\x05 \xa0\v(\x01R\x0esupportMinutes:(\x8a\xb5\x18$\n" +
-	"\x10shift_reflection\x10\x01\x1a\x0eshift_ended_at\"\x9f\x06\n" +
+	"\x10shift_reflection\x10\x01\x1a\x0eshift_ended_at\"\xa1\x06\n" +
 	"\aDebrief\x12=\n" +
-	"\x04kind\x18\x01 \x01(\x0e2!.shiftsync.records.v1.DebriefKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12;\n" +
-	"\aheld_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x127\n" +
+	"\x04kind\x18\x01 \x01(\x0e2!.shiftsync.records.v1.DebriefKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12=\n" +
+	"\aheld_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\x06heldAt\x127\n" +
 	"\fincident_ids\x18\x03 \x03(\tB\x14\x92\xb5\x18\x02\x102\x9a\xb5\x18\n" +
 	"\n" +
 	"\bincidentR\vincidentIds\x12f\n" +
@@ -3999,11 +3998,11 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\vplan_change\x18\r \x01(\tR\n" +
 	"planChange\x12:\n" +
 	"\vfor_week_of\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tforWeekOf:\x18\x8a\xb5\x18\x14\n" +
-	"\adebrief\x10\x01\x1a\aheld_at\"\xa4\x03\n" +
+	"\adebrief\x10\x01\x1a\aheld_at\"\xa6\x03\n" +
 	"\aMeeting\x12L\n" +
-	"\fmeeting_type\x18\x01 \x01(\x0e2!.shiftsync.records.v1.MeetingTypeB\x06\x92\xb5\x18\x02\b\x01R\vmeetingType\x12A\n" +
+	"\fmeeting_type\x18\x01 \x01(\x0e2!.shiftsync.records.v1.MeetingTypeB\x06\x92\xb5\x18\x02\b\x01R\vmeetingType\x12C\n" +
 	"\n" +
-	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tstartedAt\x12I\n" +
+	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\tstartedAt\x12I\n" +
 	"\bended_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e\b\x012\n" +
 	"started_atR\aendedAt\x12\x1d\n" +
 	"\x05chair\x18\x04 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\x05chair\x12\x1c\n" +
@@ -4013,7 +4012,7 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\tdecisions\x18\a \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\tdecisions\x12\x18\n" +
 	"\aminutes\x18\b \x01(\tR\aminutes:\x19\x8a\xb5\x18\x15\n" +
 	"\ameeting\x1a\n" +
-	"started_at\"\x87\b\n" +
+	"started_at\"\x91\b\n" +
 	"\x06Action\x12*\n" +
 	"\vaction_text\x18\x01 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xd0\x0fR\n" +
 	"actionText\x124\n" +
@@ -4029,10 +4028,10 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\vdeputy_role\x18\b \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
 	"deputyRole\x12(\n" +
 	"\vdeputy_name\x18\t \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
-	"deputyName\x12A\n" +
+	"deputyName\x12C\n" +
 	"\n" +
 	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tcreatedAt\x12J\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\tcreatedAt\x12J\n" +
 	"\bdeadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e\b\x012\n" +
 	"created_atR\bdeadline\x12V\n" +
 	"\x10interim_check_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
@@ -4042,28 +4041,28 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x11evidence_received\x18\x0f \x03(\tB\x06\x92\xb5\x18\x02\x102R\x10evidenceReceived\x12:\n" +
 	"\x06status\x18\x10 \x01(\x0e2\".shiftsync.records.v1.ActionStatusR\x06status\x12(\n" +
 	"\vverified_by\x18\x11 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\n" +
-	"verifiedBy\x12;\n" +
-	"\vverified_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedBy\x12C\n" +
+	"\vverified_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02`\x01R\n" +
 	"verifiedAt\x12)\n" +
 	"\x10cancelled_reason\x18\x13 \x01(\tR\x0fcancelledReason:\x18\x8a\xb5\x18\x14\n" +
 	"\x06action\x1a\n" +
-	"created_at\"\x83\x02\n" +
+	"created_at\"\x85\x02\n" +
 	"\rActionTracker\x124\n" +
 	"\n" +
 	"meeting_id\x18\x01 \x01(\tB\x15\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\t\n" +
-	"\ameetingR\tmeetingId\x12?\n" +
-	"\tissued_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\bissuedAt\x12'\n" +
+	"\ameetingR\tmeetingId\x12A\n" +
+	"\tissued_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\bissuedAt\x12'\n" +
 	"\vshared_with\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\n" +
 	"sharedWith\x121\n" +
 	"\n" +
 	"action_ids\x18\x04 \x03(\tB\x12\x92\xb5\x18\x02\x10d\x9a\xb5\x18\b\n" +
 	"\x06actionR\tactionIds:\x1f\x8a\xb5\x18\x1b\n" +
-	"\x0eaction_tracker\x1a\tissued_at\"\x97\x06\n" +
+	"\x0eaction_tracker\x1a\tissued_at\"\x99\x06\n" +
 	"\n" +
 	"ShiftBrief\x12(\n" +
 	"\aversion\x18\x01 \x01(\x05B\x0e\x92\xb5\x18\n" +
-	"\b\x01\x18\x01 \xa0\x8d\x06(\x01R\aversion\x12E\n" +
-	"\fpublished_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\vpublishedAt\x12U\n" +
+	"\b\x01\x18\x01 \xa0\x8d\x06(\x01R\aversion\x12G\n" +
+	"\fpublished_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\vpublishedAt\x12U\n" +
 	"\x0eeffective_from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\fpublished_atR\reffectiveFrom\x12<\n" +
 	"\rsupersedes_id\x18\x04 \x01(\tB\x17\x92\xb5\x18\x02\x10$\x9a\xb5\x18\r\n" +
 	"\vshift_briefR\fsupersedesId\x12?\n" +
@@ -4080,39 +4079,39 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x19environmental_adjustments\x18\v \x01(\tR\x18environmentalAdjustments\x12/\n" +
 	"\x0fchanges_summary\x18\f \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x0echangesSummary\x129\n" +
 	"\x18acknowledgement_required\x18\r \x01(\bR\x17acknowledgementRequired:\x1f\x8a\xb5\x18\x1b\n" +
-	"\vshift_brief\x1a\fpublished_at\"\x8d\x02\n" +
+	"\vshift_brief\x1a\fpublished_at\"\x8f\x02\n" +
 	"\x14BriefAcknowledgement\x124\n" +
 	"\bbrief_id\x18\x01 \x01(\tB\x19\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\r\n" +
-	"\vshift_briefR\abriefId\x12K\n" +
-	"\x0facknowledged_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x0eacknowledgedAt\x12D\n" +
+	"\vshift_briefR\abriefId\x12M\n" +
+	"\x0facknowledged_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\x0eacknowledgedAt\x12D\n" +
 	"\x10shift_started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0eshiftStartedAt:,\x8a\xb5\x18(\n" +
-	"\x15brief_acknowledgement\x1a\x0facknowledged_at\"\x81\t\n" +
+	"\x15brief_acknowledgement\x1a\x0facknowledged_at\"\x93\t\n" +
 	"\n" +
 	"Escalation\x12C\n" +
 	"\x05level\x18\x01 \x01(\x0e2%.shiftsync.records.v1.EscalationLevelB\x06\x92\xb5\x18\x02\b\x01R\x05level\x12\x1e\n" +
-	"\x06reason\x18\x02 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12?\n" +
-	"\traised_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\braisedAt\x123\n" +
+	"\x06reason\x18\x02 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12A\n" +
+	"\traised_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\braisedAt\x123\n" +
 	"\x10addressee_agency\x18\x04 \x01(\tB\b\x92\xb5\x18\x04\b\x01\x10dR\x0faddresseeAgency\x12.\n" +
-	"\x0eaddressee_role\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\raddresseeRole\x12^\n" +
-	"\x15evidence_pack_sent_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x12evidencePackSentAt\x120\n" +
-	"\x10evidence_pack_id\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0eevidencePackId\x12[\n" +
-	"\x13review_requested_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x11reviewRequestedAt\x12j\n" +
+	"\x0eaddressee_role\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\raddresseeRole\x12`\n" +
+	"\x15evidence_pack_sent_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\traised_at`\x01R\x12evidencePackSentAt\x120\n" +
+	"\x10evidence_pack_id\x18\a \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x0eevidencePackId\x12]\n" +
+	"\x13review_requested_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\traised_at`\x01R\x11reviewRequestedAt\x12j\n" +
 	"\x16review_response_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x19\x92\xb5\x18\x152\x13review_requested_atR\x13reviewResponseDueAt\x12(\n" +
 	"\x10review_asked_for\x18\n" +
-	" \x01(\tR\x0ereviewAskedFor\x12L\n" +
-	"\x14response_received_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12responseReceivedAt\x12\x1a\n" +
-	"\bresponse\x18\f \x01(\tR\bresponse\x12`\n" +
-	"\x16interim_plan_agreed_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x13interimPlanAgreedAt\x12!\n" +
+	" \x01(\tR\x0ereviewAskedFor\x12T\n" +
+	"\x14response_received_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02`\x01R\x12responseReceivedAt\x12\x1a\n" +
+	"\bresponse\x18\f \x01(\tR\bresponse\x12b\n" +
+	"\x16interim_plan_agreed_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\traised_at`\x01R\x13interimPlanAgreedAt\x12!\n" +
 	"\finterim_plan\x18\x0e \x01(\tR\vinterimPlan\x12m\n" +
-	"\x16interim_plan_review_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x1c\x92\xb5\x18\x182\x16interim_plan_agreed_atR\x13interimPlanReviewAt\x12L\n" +
-	"\vresolved_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\n" +
+	"\x16interim_plan_review_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x1c\x92\xb5\x18\x182\x16interim_plan_agreed_atR\x13interimPlanReviewAt\x12N\n" +
+	"\vresolved_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\traised_at`\x01R\n" +
 	"resolvedAt\x12\x18\n" +
 	"\aoutcome\x18\x11 \x01(\tR\aoutcome:\x1d\x8a\xb5\x18\x19\n" +
 	"\n" +
-	"escalation\x10\x01\x1a\traised_at\"\xb1\x02\n" +
+	"escalation\x10\x01\x1a\traised_at\"\xb3\x02\n" +
 	"\n" +
-	"RiskHuddle\x12;\n" +
-	"\aheld_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\x06heldAt\x12\x1c\n" +
+	"RiskHuddle\x12=\n" +
+	"\aheld_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\x06heldAt\x12\x1c\n" +
 	"\tattendees\x18\x02 \x01(\tR\tattendees\x12%\n" +
 	"\n" +
 	"person_ids\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x102R\tpersonIds\x12$\n" +
@@ -4127,11 +4126,11 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\vmitigations\x18\x04 \x01(\tR\vmitigations\x12-\n" +
 	"\x12override_rationale\x18\x05 \x01(\tR\x11overrideRationale\x12;\n" +
 	"\x1aacknowledged_by_shift_lead\x18\x06 \x01(\bR\x17acknowledgedByShiftLead:#\x8a\xb5\x18\x1f\n" +
-	"\rrisk_forecast\x10\x01\x1a\fforecast_for\"\xb6\x04\n" +
+	"\rrisk_forecast\x10\x01\x1a\fforecast_for\"\xb8\x04\n" +
 	"\fQualityCheck\x12B\n" +
-	"\x04kind\x18\x01 \x01(\x0e2&.shiftsync.records.v1.QualityCheckKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12A\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.shiftsync.records.v1.QualityCheckKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12C\n" +
 	"\n" +
-	"checked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tcheckedAt\x12-\n" +
+	"checked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\tcheckedAt\x12-\n" +
 	"\x0estaff_observed\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\rstaffObserved\x12%\n" +
 	"\n" +
 	"person_ids\x18\x04 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\tpersonIds\x12#\n" +
@@ -4142,26 +4141,26 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x0erecheck_due_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
 	"checked_atR\frecheckDueAt:\x1f\x8a\xb5\x18\x1b\n" +
 	"\rquality_check\x1a\n" +
-	"checked_at\"\xc4\x04\n" +
-	"\x13SafeguardingConcern\x12?\n" +
-	"\traised_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\braisedAt\x12G\n" +
+	"checked_at\"\xc8\x04\n" +
+	"\x13SafeguardingConcern\x12A\n" +
+	"\traised_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\braisedAt\x12G\n" +
 	"\bcategory\x18\x02 \x01(\x0e2#.shiftsync.records.v1.AbuseCategoryB\x06\x92\xb5\x18\x02\b\x01R\bcategory\x12(\n" +
 	"\vdescription\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\vdescription\x124\n" +
 	"\x10source_record_id\x18\x04 \x01(\tB\n" +
 	"\x92\xb5\x18\x02\x10$\x9a\xb5\x18\x00R\x0esourceRecordId\x12'\n" +
 	"\x0fimmediate_steps\x18\x05 \x01(\tR\x0eimmediateSteps\x12(\n" +
-	"\x10s42_criteria_met\x18\x06 \x01(\bR\x0es42CriteriaMet\x12U\n" +
-	"\x10referral_sent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x0f\x92\xb5\x18\v2\traised_atR\x0ereferralSentAt\x125\n" +
+	"\x10s42_criteria_met\x18\x06 \x01(\bR\x0es42CriteriaMet\x12W\n" +
+	"\x10referral_sent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r2\traised_at`\x01R\x0ereferralSentAt\x125\n" +
 	"\x12referral_reference\x18\b \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x11referralReference\x12\x1f\n" +
 	"\vla_decision\x18\t \x01(\tR\n" +
 	"laDecision\x12\x18\n" +
 	"\aoutcome\x18\n" +
 	" \x01(\tR\aoutcome:'\x8a\xb5\x18#\n" +
-	"\x14safeguarding_concern\x10\x01\x1a\traised_at\"\x91\x02\n" +
+	"\x14safeguarding_concern\x10\x01\x1a\traised_at\"\x93\x02\n" +
 	"\bAddendum\x12+\n" +
-	"\trecord_id\x18\x01 \x01(\tB\x0e\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\x02\x10\x01R\brecordId\x12A\n" +
+	"\trecord_id\x18\x01 \x01(\tB\x0e\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\x02\x10\x01R\brecordId\x12C\n" +
 	"\n" +
-	"written_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\twrittenAt\x12\x1c\n" +
+	"written_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\twrittenAt\x12\x1c\n" +
 	"\x05field\x18\x03 \x01(\tB\x06\x92\xb5\x18\x02\x10dR\x05field\x12'\n" +
 	"\x0fcorrected_value\x18\x04 \x01(\tR\x0ecorrectedValue\x12\x1e\n" +
 	"\x06reason\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12\x12\n" +

@@ -863,7 +863,11 @@ type QuarantinedChange struct {
 	// converted to it. The device, user and counter are the fields above.
 	PayloadJson string `protobuf:"bytes,9,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
 	// When it arrived.
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Every problem the server found with the change, at least one, the first
+	// being reason_code and reason: what the author has to fix. A change
+	// quarantined before the server kept the list has only its one reason.
+	FieldErrors   []*v1.FieldError `protobuf:"bytes,11,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -964,6 +968,13 @@ func (x *QuarantinedChange) GetPayloadJson() string {
 func (x *QuarantinedChange) GetReceivedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *QuarantinedChange) GetFieldErrors() []*v1.FieldError {
+	if x != nil {
+		return x.FieldErrors
 	}
 	return nil
 }
@@ -3343,7 +3354,7 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\bconflict\x18\x01 \x01(\v2\x1d.shiftsync.review.v1.ConflictR\bconflict\"6\n" +
 	"\x15ListQuarantineRequest\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x01 \x01(\tR\tserviceId\"\xdf\x02\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"\xa1\x03\n" +
 	"\x11QuarantinedChange\x12#\n" +
 	"\rquarantine_id\x18\x01 \x01(\x03R\fquarantineId\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x17\n" +
@@ -3358,7 +3369,8 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\fpayload_json\x18\t \x01(\tR\vpayloadJson\x12;\n" +
 	"\vreceived_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\"\xa1\x01\n" +
+	"receivedAt\x12@\n" +
+	"\ffield_errors\x18\v \x03(\v2\x1d.shiftsync.sync.v1.FieldErrorR\vfieldErrors\"\xa1\x01\n" +
 	"\x16ListQuarantineResponse\x12@\n" +
 	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges\x12E\n" +
 	"\toverflows\x18\x02 \x03(\v2'.shiftsync.review.v1.QuarantineOverflowR\toverflows\"\xbf\x02\n" +
@@ -3635,6 +3647,7 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
 	(*v1.Value)(nil),                   // 44: shiftsync.sync.v1.Value
 	(*v1.Version)(nil),                 // 45: shiftsync.sync.v1.Version
+	(*v1.FieldError)(nil),              // 46: shiftsync.sync.v1.FieldError
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
 	43, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
@@ -3650,82 +3663,83 @@ var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
 	43, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
-	12, // 13: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
-	14, // 14: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
-	43, // 15: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
-	43, // 16: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
-	43, // 17: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 18: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
-	44, // 19: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
-	43, // 20: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
-	43, // 21: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
-	16, // 22: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
-	17, // 23: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
-	44, // 24: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
-	45, // 25: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
-	43, // 26: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
-	17, // 27: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
-	20, // 28: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
-	43, // 29: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
-	17, // 30: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
-	21, // 31: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
-	43, // 32: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
-	43, // 33: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
-	43, // 34: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
-	43, // 35: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
-	25, // 36: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
-	43, // 37: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 38: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
-	43, // 39: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
-	28, // 40: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
-	17, // 41: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
-	31, // 42: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
-	43, // 43: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
-	43, // 44: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
-	43, // 45: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
-	43, // 46: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
-	43, // 47: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
-	34, // 48: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	43, // 49: shiftsync.review.v1.LateWrite.written_at:type_name -> google.protobuf.Timestamp
-	43, // 50: shiftsync.review.v1.LateWrite.received_at:type_name -> google.protobuf.Timestamp
-	37, // 51: shiftsync.review.v1.ListLateWritesResponse.writes:type_name -> shiftsync.review.v1.LateWrite
-	43, // 52: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 53: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 54: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 55: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 56: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 57: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 58: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	15, // 59: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
-	19, // 60: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
-	22, // 61: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
-	24, // 62: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
-	27, // 63: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
-	30, // 64: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
-	39, // 65: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
-	41, // 66: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
-	33, // 67: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	36, // 68: shiftsync.review.v1.ReviewService.ListLateWrites:input_type -> shiftsync.review.v1.ListLateWritesRequest
-	2,  // 69: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 70: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 71: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 72: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	13, // 73: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	18, // 74: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
-	21, // 75: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
-	23, // 76: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
-	26, // 77: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
-	29, // 78: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
-	32, // 79: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
-	40, // 80: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
-	42, // 81: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
-	35, // 82: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	38, // 83: shiftsync.review.v1.ReviewService.ListLateWrites:output_type -> shiftsync.review.v1.ListLateWritesResponse
-	69, // [69:84] is the sub-list for method output_type
-	54, // [54:69] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	46, // 13: shiftsync.review.v1.QuarantinedChange.field_errors:type_name -> shiftsync.sync.v1.FieldError
+	12, // 14: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
+	14, // 15: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
+	43, // 16: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
+	43, // 17: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
+	43, // 18: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 19: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	44, // 20: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	43, // 21: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	43, // 22: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	16, // 23: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
+	17, // 24: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
+	44, // 25: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	45, // 26: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	43, // 27: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	17, // 28: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
+	20, // 29: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
+	43, // 30: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	17, // 31: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
+	21, // 32: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
+	43, // 33: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	43, // 34: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	43, // 35: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	43, // 36: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	25, // 37: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
+	43, // 38: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 39: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	43, // 40: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	28, // 41: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
+	17, // 42: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
+	31, // 43: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
+	43, // 44: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	43, // 45: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	43, // 46: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	43, // 47: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	43, // 48: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 49: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
+	43, // 50: shiftsync.review.v1.LateWrite.written_at:type_name -> google.protobuf.Timestamp
+	43, // 51: shiftsync.review.v1.LateWrite.received_at:type_name -> google.protobuf.Timestamp
+	37, // 52: shiftsync.review.v1.ListLateWritesResponse.writes:type_name -> shiftsync.review.v1.LateWrite
+	43, // 53: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	43, // 54: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 55: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 56: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 57: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 58: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 59: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	15, // 60: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	19, // 61: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	22, // 62: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	24, // 63: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	27, // 64: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	30, // 65: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	39, // 66: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	41, // 67: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	33, // 68: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	36, // 69: shiftsync.review.v1.ReviewService.ListLateWrites:input_type -> shiftsync.review.v1.ListLateWritesRequest
+	2,  // 70: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 71: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 72: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 73: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	13, // 74: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	18, // 75: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	21, // 76: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	23, // 77: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	26, // 78: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	29, // 79: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	32, // 80: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	40, // 81: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	42, // 82: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	35, // 83: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	38, // 84: shiftsync.review.v1.ReviewService.ListLateWrites:output_type -> shiftsync.review.v1.ListLateWritesResponse
+	70, // [70:85] is the sub-list for method output_type
+	55, // [55:70] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }

@@ -826,8 +826,14 @@ type MutationResult struct {
 	// another device's edit. A conflict is open for each; the value that wins
 	// arrives in the next pull.
 	ConflictedFields []string `protobuf:"bytes,6,rep,name=conflicted_fields,json=conflictedFields,proto3" json:"conflicted_fields,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// For a quarantined mutation: every problem the server found with it, at
+	// least one, so a worker can fix them all at once (three missing required
+	// fields are three entries). The first is always reason_code and reason,
+	// which older apps read alone. A replay answers the same list. Empty for
+	// accepted and refused mutations.
+	FieldErrors   []*FieldError `protobuf:"bytes,7,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MutationResult) Reset() {
@@ -902,6 +908,80 @@ func (x *MutationResult) GetConflictedFields() []string {
 	return nil
 }
 
+func (x *MutationResult) GetFieldErrors() []*FieldError {
+	if x != nil {
+		return x.FieldErrors
+	}
+	return nil
+}
+
+// FieldError is one problem with a mutation: the field it is with, a stable
+// reason code and a message to show a person.
+type FieldError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field the problem is with, e.g. "started_at"; empty when the problem
+	// is the mutation's as a whole (its record id, service, clock or access).
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// The stable machine-readable reason code, from the same list as
+	// MutationResult.reason_code, e.g. "missing_required_field".
+	ReasonCode string `protobuf:"bytes,2,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// The problem, in words, to show a person.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldError) Reset() {
+	*x = FieldError{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldError) ProtoMessage() {}
+
+func (x *FieldError) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
+func (*FieldError) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FieldError) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldError) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *FieldError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // PushResponse acknowledges a push.
 type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -918,7 +998,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[9]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1010,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[9]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1023,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PushResponse) GetAcknowledgedCounter() uint64 {
@@ -983,7 +1063,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[10]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1075,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[10]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1088,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PullRequest) GetClient() *ClientInfo {
@@ -1058,7 +1138,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[11]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1150,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[11]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1163,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FieldChange) GetRecordId() string {
@@ -1164,7 +1244,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1256,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1269,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PullResponse) GetChanges() []*FieldChange {
@@ -1243,7 +1323,7 @@ type Purge struct {
 
 func (x *Purge) Reset() {
 	*x = Purge{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1335,7 @@ func (x *Purge) String() string {
 func (*Purge) ProtoMessage() {}
 
 func (x *Purge) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1348,7 @@ func (x *Purge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Purge.ProtoReflect.Descriptor instead.
 func (*Purge) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Purge) GetServiceId() string {
@@ -1313,7 +1393,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1405,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1418,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscribeRequest) GetClient() *ClientInfo {
@@ -1366,7 +1446,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1458,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1471,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubscribeResponse) GetEvent() SubscribeEvent {
@@ -1414,7 +1494,7 @@ type ErrorInfo struct {
 
 func (x *ErrorInfo) Reset() {
 	*x = ErrorInfo{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1506,7 @@ func (x *ErrorInfo) String() string {
 func (*ErrorInfo) ProtoMessage() {}
 
 func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1519,7 @@ func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorInfo.ProtoReflect.Descriptor instead.
 func (*ErrorInfo) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ErrorInfo) GetCode() string {
@@ -1499,7 +1579,7 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\x06fields\x18\a \x03(\v2\x1c.shiftsync.sync.v1.FieldEditR\x06fields\"\x7f\n" +
 	"\vPushRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x129\n" +
-	"\tmutations\x18\x02 \x03(\v2\x1b.shiftsync.sync.v1.MutationR\tmutations\"\xe7\x01\n" +
+	"\tmutations\x18\x02 \x03(\v2\x1b.shiftsync.sync.v1.MutationR\tmutations\"\xa9\x02\n" +
 	"\x0eMutationResult\x12\x18\n" +
 	"\acounter\x18\x01 \x01(\x04R\acounter\x129\n" +
 	"\x06status\x18\x02 \x01(\x0e2!.shiftsync.sync.v1.MutationStatusR\x06status\x12\x1f\n" +
@@ -1507,7 +1587,14 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"reasonCode\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1a\n" +
 	"\breplayed\x18\x05 \x01(\bR\breplayed\x12+\n" +
-	"\x11conflicted_fields\x18\x06 \x03(\tR\x10conflictedFields\"\xa4\x01\n" +
+	"\x11conflicted_fields\x18\x06 \x03(\tR\x10conflictedFields\x12@\n" +
+	"\ffield_errors\x18\a \x03(\v2\x1d.shiftsync.sync.v1.FieldErrorR\vfieldErrors\"[\n" +
+	"\n" +
+	"FieldError\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1f\n" +
+	"\vreason_code\x18\x02 \x01(\tR\n" +
+	"reasonCode\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa4\x01\n" +
 	"\fPushResponse\x121\n" +
 	"\x14acknowledged_counter\x18\x01 \x01(\x04R\x13acknowledgedCounter\x12;\n" +
 	"\aresults\x18\x02 \x03(\v2!.shiftsync.sync.v1.MutationResultR\aresults\x12$\n" +
@@ -1575,7 +1662,7 @@ func file_shiftsync_sync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_shiftsync_sync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_shiftsync_sync_v1_sync_proto_goTypes = []any{
 	(MutationStatus)(0),           // 0: shiftsync.sync.v1.MutationStatus
 	(SubscribeEvent)(0),           // 1: shiftsync.sync.v1.SubscribeEvent
@@ -1588,19 +1675,20 @@ var file_shiftsync_sync_v1_sync_proto_goTypes = []any{
 	(*Mutation)(nil),              // 8: shiftsync.sync.v1.Mutation
 	(*PushRequest)(nil),           // 9: shiftsync.sync.v1.PushRequest
 	(*MutationResult)(nil),        // 10: shiftsync.sync.v1.MutationResult
-	(*PushResponse)(nil),          // 11: shiftsync.sync.v1.PushResponse
-	(*PullRequest)(nil),           // 12: shiftsync.sync.v1.PullRequest
-	(*FieldChange)(nil),           // 13: shiftsync.sync.v1.FieldChange
-	(*PullResponse)(nil),          // 14: shiftsync.sync.v1.PullResponse
-	(*Purge)(nil),                 // 15: shiftsync.sync.v1.Purge
-	(*SubscribeRequest)(nil),      // 16: shiftsync.sync.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 17: shiftsync.sync.v1.SubscribeResponse
-	(*ErrorInfo)(nil),             // 18: shiftsync.sync.v1.ErrorInfo
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*FieldError)(nil),            // 11: shiftsync.sync.v1.FieldError
+	(*PushResponse)(nil),          // 12: shiftsync.sync.v1.PushResponse
+	(*PullRequest)(nil),           // 13: shiftsync.sync.v1.PullRequest
+	(*FieldChange)(nil),           // 14: shiftsync.sync.v1.FieldChange
+	(*PullResponse)(nil),          // 15: shiftsync.sync.v1.PullResponse
+	(*Purge)(nil),                 // 16: shiftsync.sync.v1.Purge
+	(*SubscribeRequest)(nil),      // 17: shiftsync.sync.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 18: shiftsync.sync.v1.SubscribeResponse
+	(*ErrorInfo)(nil),             // 19: shiftsync.sync.v1.ErrorInfo
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_shiftsync_sync_v1_sync_proto_depIdxs = []int32{
 	3,  // 0: shiftsync.sync.v1.Version.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
-	19, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
+	20, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
 	5,  // 2: shiftsync.sync.v1.Value.list_value:type_name -> shiftsync.sync.v1.StringList
 	6,  // 3: shiftsync.sync.v1.FieldEdit.value:type_name -> shiftsync.sync.v1.Value
 	4,  // 4: shiftsync.sync.v1.FieldEdit.base:type_name -> shiftsync.sync.v1.Version
@@ -1609,25 +1697,26 @@ var file_shiftsync_sync_v1_sync_proto_depIdxs = []int32{
 	2,  // 7: shiftsync.sync.v1.PushRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
 	8,  // 8: shiftsync.sync.v1.PushRequest.mutations:type_name -> shiftsync.sync.v1.Mutation
 	0,  // 9: shiftsync.sync.v1.MutationResult.status:type_name -> shiftsync.sync.v1.MutationStatus
-	10, // 10: shiftsync.sync.v1.PushResponse.results:type_name -> shiftsync.sync.v1.MutationResult
-	2,  // 11: shiftsync.sync.v1.PullRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	6,  // 12: shiftsync.sync.v1.FieldChange.value:type_name -> shiftsync.sync.v1.Value
-	4,  // 13: shiftsync.sync.v1.FieldChange.version:type_name -> shiftsync.sync.v1.Version
-	13, // 14: shiftsync.sync.v1.PullResponse.changes:type_name -> shiftsync.sync.v1.FieldChange
-	15, // 15: shiftsync.sync.v1.PullResponse.purges:type_name -> shiftsync.sync.v1.Purge
-	2,  // 16: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	1,  // 17: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
-	9,  // 18: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
-	12, // 19: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
-	16, // 20: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
-	11, // 21: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
-	14, // 22: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
-	17, // 23: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
-	21, // [21:24] is the sub-list for method output_type
-	18, // [18:21] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	11, // 10: shiftsync.sync.v1.MutationResult.field_errors:type_name -> shiftsync.sync.v1.FieldError
+	10, // 11: shiftsync.sync.v1.PushResponse.results:type_name -> shiftsync.sync.v1.MutationResult
+	2,  // 12: shiftsync.sync.v1.PullRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	6,  // 13: shiftsync.sync.v1.FieldChange.value:type_name -> shiftsync.sync.v1.Value
+	4,  // 14: shiftsync.sync.v1.FieldChange.version:type_name -> shiftsync.sync.v1.Version
+	14, // 15: shiftsync.sync.v1.PullResponse.changes:type_name -> shiftsync.sync.v1.FieldChange
+	16, // 16: shiftsync.sync.v1.PullResponse.purges:type_name -> shiftsync.sync.v1.Purge
+	2,  // 17: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	1,  // 18: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
+	9,  // 19: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
+	13, // 20: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
+	17, // 21: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
+	12, // 22: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
+	15, // 23: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
+	18, // 24: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_sync_v1_sync_proto_init() }
@@ -1650,7 +1739,7 @@ func file_shiftsync_sync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_sync_v1_sync_proto_rawDesc), len(file_shiftsync_sync_v1_sync_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
