@@ -28,8 +28,8 @@ CREATE INDEX findings_by_service_state ON findings (service_id, state, due_at);
 -- index memberships_by_user
 CREATE INDEX memberships_by_user ON memberships (user_id, starts_at);
 
--- index mutations_access_ended
-CREATE INDEX mutations_access_ended ON mutations (record_id) WHERE flag = 'access_ended';
+-- index mutations_flagged
+CREATE INDEX mutations_flagged ON mutations (record_id) WHERE flag <> '';
 
 -- index organisation_admins_in_force
 CREATE UNIQUE INDEX organisation_admins_in_force ON organisation_admins (user_id, organisation_id) WHERE ended_at IS NULL;

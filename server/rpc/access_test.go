@@ -260,9 +260,9 @@ func init() {
 		res, err := reviewClient(s, token).ListDeviceHealth(context.Background(), &reviewv1.ListDeviceHealthRequest{ServiceId: "house-a"})
 		return reviewOutcome(len(res.GetDevices()), err)
 	}
-	accessCalls["/shiftsync.review.v1.ReviewService/ListLateWrites"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
-		lateWrite(t, s)
-		res, err := reviewClient(s, token).ListLateWrites(context.Background(), &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
+	accessCalls["/shiftsync.review.v1.ReviewService/ListFlaggedWrites"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		flaggedWrite(t, s)
+		res, err := reviewClient(s, token).ListFlaggedWrites(context.Background(), &reviewv1.ListFlaggedWritesRequest{ServiceId: "house-a"})
 		return reviewOutcome(len(res.GetWrites()), err)
 	}
 	accessCalls["/shiftsync.review.v1.ReviewService/ListActions"] = func(t *testing.T, s *shiftsynctest.Server, token string) string {
@@ -274,7 +274,7 @@ func init() {
 
 // lateWrite has a leaver of house-a push an incident written offline
 // before leaving: accepted, and flagged access_ended.
-func lateWrite(t *testing.T, s *shiftsynctest.Server) {
+func flaggedWrite(t *testing.T, s *shiftsynctest.Server) {
 	t.Helper()
 	ctx := context.Background()
 	leaver := s.EnrolDevice(t, "leaver", shiftsync.RoleSupportWorker, "house-a")

@@ -104,16 +104,16 @@ func TestMoveBetweenServices(t *testing.T) {
 		t.Errorf("purges (-want +got)\n%s", diff)
 	}
 
-	// A's manager finds the offline incident among A's late writes, and
+	// A's manager finds the offline incident among A's flagged writes, and
 	// nothing else of Ana's there.
 	mia := s.EnrolDevice(t, "mia", shiftsync.RoleManager, "house-a")
-	lateWrites, err := reviewClient(s, mia.Token).ListLateWrites(ctx, &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
+	flaggedWrites, err := reviewClient(s, mia.Token).ListFlaggedWrites(ctx, &reviewv1.ListFlaggedWritesRequest{ServiceId: "house-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := lateWrites.GetWrites(); len(w) != 1 || w[0].GetRecordId() != offline.GetRecordId() || w[0].GetDeviceId() != worker.DeviceID || w[0].GetCounter() != 2 ||
-		w[0].GetUserId() != "ana" || w[0].GetWrittenAt().AsTime().UnixMilli() != offline.GetHlc().GetWallMs() {
-		t.Errorf("house-a's late writes = %v, want the offline incident (device %s, counter 2) flagged %s", w, worker.DeviceID, shiftsync.FlagAccessEnded)
+	if w := flaggedWrites.GetWrites(); len(w) != 1 || w[0].GetRecordId() != offline.GetRecordId() || w[0].GetDeviceId() != worker.DeviceID || w[0].GetCounter() != 2 ||
+		w[0].GetUserId() != "ana" || w[0].GetFlag() != string(shiftsync.FlagAccessEnded) || w[0].GetWrittenAt().AsTime().UnixMilli() != offline.GetHlc().GetWallMs() {
+		t.Errorf("house-a's flagged writes = %v, want the offline incident (device %s, counter 2) flagged %s", w, worker.DeviceID, shiftsync.FlagAccessEnded)
 	}
 
 	// Written after the move, a record for A is refused, and kept in

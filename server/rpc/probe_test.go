@@ -309,19 +309,19 @@ func TestPush_LeaverBackDatingLearnsNothing(t *testing.T) {
 		}
 	}
 	// Lee's accepted changes (every push above that was accepted) are
-	// the late writes listed to the manager, each flagged.
-	late, err := review.ListLateWrites(ctx, &reviewv1.ListLateWritesRequest{ServiceId: "house-a"})
+	// the flagged writes listed to the manager, each flagged access_ended.
+	late, err := review.ListFlaggedWrites(ctx, &reviewv1.ListFlaggedWritesRequest{ServiceId: "house-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	flags := map[string]string{}
 	for _, w := range late.GetWrites() {
 		if w.GetDeviceId() == lee.DeviceID {
-			flags[w.GetRecordId()] += string(shiftsync.FlagAccessEnded) + " "
+			flags[w.GetRecordId()] += w.GetFlag() + " "
 		}
 	}
 	wantFlags := map[string]string{pulled: "access_ended ", own: "access_ended access_ended "}
 	if diff := cmp.Diff(wantFlags, flags); diff != "" {
-		t.Errorf("Lee's late writes by record (-want +got):\n%s", diff)
+		t.Errorf("Lee's flagged writes by record (-want +got):\n%s", diff)
 	}
 }

@@ -300,22 +300,22 @@ func (h *ReviewHandler) ListDeviceHealth(ctx context.Context, req *reviewv1.List
 	return res, nil
 }
 
-// ListLateWrites implements [reviewv1connect.ReviewServiceHandler].
-func (h *ReviewHandler) ListLateWrites(ctx context.Context, req *reviewv1.ListLateWritesRequest) (*reviewv1.ListLateWritesResponse, error) {
+// ListFlaggedWrites implements [reviewv1connect.ReviewServiceHandler].
+func (h *ReviewHandler) ListFlaggedWrites(ctx context.Context, req *reviewv1.ListFlaggedWritesRequest) (*reviewv1.ListFlaggedWritesResponse, error) {
 	p, err := principal(ctx, req.GetServiceId())
 	if err != nil {
 		return nil, err
 	}
-	writes, err := h.review.LateWrites(ctx, p, req.GetServiceId())
+	writes, err := h.review.FlaggedWrites(ctx, p, req.GetServiceId(), shiftsync.Flag(req.GetFlag()))
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	res := &reviewv1.ListLateWritesResponse{Writes: make([]*reviewv1.LateWrite, len(writes))}
+	res := &reviewv1.ListFlaggedWritesResponse{Writes: make([]*reviewv1.FlaggedWrite, len(writes))}
 	for i, w := range writes {
-		res.Writes[i] = &reviewv1.LateWrite{
+		res.Writes[i] = &reviewv1.FlaggedWrite{
 			RecordId: w.Record.RecordID, RecordType: w.Record.RecordType, PersonId: w.Record.PersonID,
 			UserId: w.UserID, DeviceId: w.DeviceID, Counter: w.Counter,
-			WrittenAt: timestamppb.New(w.HLC.Time()), ReceivedAt: timestamppb.New(w.ReceivedAt),
+			WrittenAt: timestamppb.New(w.HLC.Time()), ReceivedAt: timestamppb.New(w.ReceivedAt), Flag: string(w.Flag),
 		}
 	}
 	return res, nil

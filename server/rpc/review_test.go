@@ -226,8 +226,8 @@ var reviewRefusals = map[protoreflect.Name]func(ctx context.Context, c reviewv1c
 		_, err := c.VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{PackId: at.pack})
 		return err
 	},
-	"ListLateWrites": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
-		_, err := c.ListLateWrites(ctx, &reviewv1.ListLateWritesRequest{ServiceId: at.service})
+	"ListFlaggedWrites": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {
+		_, err := c.ListFlaggedWrites(ctx, &reviewv1.ListFlaggedWritesRequest{ServiceId: at.service})
 		return err
 	},
 	"ListDeviceHealth": func(ctx context.Context, c reviewv1connect.ReviewServiceClient, at reviewTarget) error {

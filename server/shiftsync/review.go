@@ -45,16 +45,17 @@ type QuarantinedChange struct {
 	ReceivedAt time.Time
 }
 
-// LateWrite is a change accepted although its author's access had ended
-// by the time it arrived ([FlagAccessEnded]): written offline while the
-// author still had access, and kept for a manager to review.
-type LateWrite struct {
+// FlaggedWrite is an accepted change flagged for a manager's review: its
+// author's access had ended by the time it arrived ([FlagAccessEnded]), or
+// it names a record the server had not received ([FlagReferencePending]).
+type FlaggedWrite struct {
 	Record     RecordRef
 	UserID     string
 	DeviceID   string
 	Counter    uint64
 	HLC        HLC // when the device made it
 	ReceivedAt time.Time
+	Flag       Flag
 }
 
 // MaxReviewNoteBytes bounds a reviewer's note or resolution.
@@ -91,9 +92,10 @@ type ReviewService interface {
 	// Records lists the records of a service that match the filter, as they
 	// stand, oldest event first.
 	Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error)
-	// LateWrites lists the late writes ([LateWrite]) to a service's
-	// records, newest arrival first.
-	LateWrites(ctx context.Context, p Principal, serviceID string) ([]LateWrite, error)
+	// FlaggedWrites lists the flagged writes ([FlaggedWrite]) to a
+	// service's records with the flag (every flag when it is ""), newest
+	// arrival first.
+	FlaggedWrites(ctx context.Context, p Principal, serviceID string, flag Flag) ([]FlaggedWrite, error)
 	// Record returns one record with every version of every field, who
 	// wrote it and when, its lock and its addenda.
 	Record(ctx context.Context, p Principal, recordID string) (RecordHistory, error)

@@ -124,22 +124,22 @@ func (r *Review) Alerts(ctx context.Context, p Principal, serviceID string, incl
 	return alerts, r.auditRead(ctx, p, "alerts", serviceID, len(alerts))
 }
 
-// LateWrites implements [ReviewService].
-func (r *Review) LateWrites(ctx context.Context, p Principal, serviceID string) ([]LateWrite, error) {
+// FlaggedWrites implements [ReviewService].
+func (r *Review) FlaggedWrites(ctx context.Context, p Principal, serviceID string, flag Flag) ([]FlaggedWrite, error) {
 	allowed, err := r.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
 		return nil, err
 	}
-	var writes []LateWrite
+	var writes []FlaggedWrite
 	err = r.Store.View(ctx, func(tx Tx) error {
-		all, err := tx.LateWrites(ctx, serviceID)
-		writes = slices.DeleteFunc(all, func(w LateWrite) bool { return !allowed(w.Record) })
+		all, err := tx.FlaggedWrites(ctx, serviceID)
+		writes = slices.DeleteFunc(all, func(w FlaggedWrite) bool { return !allowed(w.Record) || (flag != "" && w.Flag != flag) })
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return writes, r.auditRead(ctx, p, "late_writes", serviceID, len(writes))
+	return writes, r.auditRead(ctx, p, "flagged_writes", serviceID, len(writes))
 }
 
 // AcknowledgeAlert implements [ReviewService].

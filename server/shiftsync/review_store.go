@@ -54,10 +54,10 @@ type ReviewTx interface {
 	// Addenda returns the addenda ([AddendumType]) of a service whose
 	// [AddendumTarget] is the record, as they stand, in any order.
 	Addenda(ctx context.Context, serviceID, recordID string) ([]*Record, error)
-	// LateWrites returns the accepted changes to the records of a service
-	// flagged [FlagAccessEnded], newest received first (then by device and
+	// FlaggedWrites returns the accepted changes to the records of a
+	// service that carry a flag, newest received first (then by device and
 	// counter).
-	LateWrites(ctx context.Context, serviceID string) ([]LateWrite, error)
+	FlaggedWrites(ctx context.Context, serviceID string) ([]FlaggedWrite, error)
 	// Thresholds returns the governance thresholds of the service's
 	// organisation: the latest version set, or [DefaultThresholds]
 	// (version 0).

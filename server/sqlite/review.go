@@ -200,25 +200,25 @@ func (tx *Tx) QuarantineOverflows(ctx context.Context, serviceID string) ([]shif
 	return out, rows.Err()
 }
 
-// LateWrites implements [shiftsync.ReviewTx].
-func (tx *Tx) LateWrites(ctx context.Context, serviceID string) ([]shiftsync.LateWrite, error) {
+// FlaggedWrites implements [shiftsync.ReviewTx].
+func (tx *Tx) FlaggedWrites(ctx context.Context, serviceID string) ([]shiftsync.FlaggedWrite, error) {
 	rows, err := tx.query(ctx, `
-		SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.agency, m.user_id, m.device_id, m.counter, m.hlc, m.received_at
+		SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.agency, m.user_id, m.device_id, m.counter, m.hlc, m.received_at, m.flag
 		FROM mutations m JOIN records r ON r.record_id = m.record_id
-		WHERE m.flag = ? AND m.status = ? AND r.service_id = ?
-		ORDER BY m.received_at DESC, m.device_id, m.counter`, string(shiftsync.FlagAccessEnded), int(shiftsync.StatusAccepted), serviceID)
+		WHERE m.flag <> '' AND m.status = ? AND r.service_id = ?
+		ORDER BY m.received_at DESC, m.device_id, m.counter`, int(shiftsync.StatusAccepted), serviceID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var writes []shiftsync.LateWrite
+	var writes []shiftsync.FlaggedWrite
 	for rows.Next() {
 		var (
-			w             shiftsync.LateWrite
+			w             shiftsync.FlaggedWrite
 			hlc, received int64
 		)
 		if err := rows.Scan(&w.Record.RecordID, &w.Record.RecordType, &w.Record.ServiceID, &w.Record.PersonID, &w.Record.Agency,
-			&w.UserID, &w.DeviceID, &w.Counter, &hlc, &received); err != nil {
+			&w.UserID, &w.DeviceID, &w.Counter, &hlc, &received, &w.Flag); err != nil {
 			return nil, err
 		}
 		w.HLC, w.ReceivedAt = shiftsync.UnpackHLC(hlc), time.UnixMilli(received).UTC()

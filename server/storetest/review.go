@@ -351,7 +351,7 @@ func testReview(t *testing.T, open Factory) {
 		})
 	})
 
-	t.Run("late writes", func(t *testing.T) {
+	t.Run("flagged writes", func(t *testing.T) {
 		late := mutation("rec-late-1", "incident", "house-l", "sam", now.Add(-time.Hour), shiftsync.FieldEdit{Field: "place", Value: text("hall")})
 		later := mutation("rec-late-2", "incident", "house-l", "", now.Add(-30*time.Minute), shiftsync.FieldEdit{Field: "place", Value: text("hall")})
 		onTime := mutation("rec-late-3", "incident", "house-l", "sam", now, shiftsync.FieldEdit{Field: "place", Value: text("hall")})
@@ -362,8 +362,11 @@ func testReview(t *testing.T, open Factory) {
 					return err
 				}
 				flag := shiftsync.FlagAccessEnded
-				if m == onTime {
+				switch m {
+				case onTime:
 					flag = ""
+				case later:
+					flag = shiftsync.FlagReferencePending
 				}
 				if err := tx.RecordProcessed(ctx, shiftsync.ProcessedMutation{Mutation: m, Digest: []byte{byte(i)},
 					Result: shiftsync.MutationResult{Counter: m.Counter, Status: shiftsync.StatusAccepted}, Flag: flag, ReceivedAt: now.Add(time.Duration(i) * time.Minute)}); err != nil {
@@ -373,14 +376,14 @@ func testReview(t *testing.T, open Factory) {
 			return nil
 		})
 		view(t, func(tx shiftsync.Tx) error {
-			writes, err := tx.LateWrites(ctx, "house-l")
+			writes, err := tx.FlaggedWrites(ctx, "house-l")
 			if err != nil || len(writes) != 2 {
-				t.Fatalf("LateWrites(house-l) = %+v, %v; want the two flagged writes of house-l", writes, err)
+				t.Fatalf("FlaggedWrites(house-l) = %+v, %v; want the two flagged writes of house-l, not the unflagged one", writes, err)
 			}
 			w := writes[1]
-			if writes[0].Record.RecordID != later.RecordID || w.Record != late.RecordRef || w.UserID != "priya" || w.DeviceID != "phone-1" ||
+			if writes[0].Record.RecordID != later.RecordID || writes[0].Flag != shiftsync.FlagReferencePending || w.Flag != shiftsync.FlagAccessEnded || w.Record != late.RecordRef || w.UserID != "priya" || w.DeviceID != "phone-1" ||
 				w.Counter != late.Counter || w.HLC != late.HLC || !w.ReceivedAt.Equal(now) {
-				t.Errorf("LateWrites(house-l) = %+v; want %s (newest arrival) then %s as written", writes, later.RecordID, late.RecordID)
+				t.Errorf("FlaggedWrites(house-l) = %+v; want %s (newest arrival, reference_pending) then %s (access_ended) as written", writes, later.RecordID, late.RecordID)
 			}
 			return nil
 		})

@@ -2796,29 +2796,32 @@ func (x *ListDeviceHealthResponse) GetDevices() []*DeviceHealth {
 	return nil
 }
 
-// ListLateWritesRequest names a service.
-type ListLateWritesRequest struct {
+// ListFlaggedWritesRequest names a service.
+type ListFlaggedWritesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The service whose records were written.
-	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Only writes with this flag ("access_ended", "reference_pending");
+	// empty for every flag.
+	Flag          string `protobuf:"bytes,2,opt,name=flag,proto3" json:"flag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListLateWritesRequest) Reset() {
-	*x = ListLateWritesRequest{}
+func (x *ListFlaggedWritesRequest) Reset() {
+	*x = ListFlaggedWritesRequest{}
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListLateWritesRequest) String() string {
+func (x *ListFlaggedWritesRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListLateWritesRequest) ProtoMessage() {}
+func (*ListFlaggedWritesRequest) ProtoMessage() {}
 
-func (x *ListLateWritesRequest) ProtoReflect() protoreflect.Message {
+func (x *ListFlaggedWritesRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2830,20 +2833,27 @@ func (x *ListLateWritesRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListLateWritesRequest.ProtoReflect.Descriptor instead.
-func (*ListLateWritesRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ListFlaggedWritesRequest.ProtoReflect.Descriptor instead.
+func (*ListFlaggedWritesRequest) Descriptor() ([]byte, []int) {
 	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
 }
 
-func (x *ListLateWritesRequest) GetServiceId() string {
+func (x *ListFlaggedWritesRequest) GetServiceId() string {
 	if x != nil {
 		return x.ServiceId
 	}
 	return ""
 }
 
-// LateWrite is one change accepted after its author's access had ended.
-type LateWrite struct {
+func (x *ListFlaggedWritesRequest) GetFlag() string {
+	if x != nil {
+		return x.Flag
+	}
+	return ""
+}
+
+// FlaggedWrite is one accepted change flagged for review.
+type FlaggedWrite struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The record changed.
 	RecordId string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
@@ -2859,26 +2869,28 @@ type LateWrite struct {
 	Counter uint64 `protobuf:"varint,6,opt,name=counter,proto3" json:"counter,omitempty"`
 	// When the device made the change (its hybrid timestamp's wall time).
 	WrittenAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
-	// When the server accepted it, after the author's access had ended.
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// When the server accepted it.
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Why it is flagged: "access_ended" or "reference_pending".
+	Flag          string `protobuf:"bytes,9,opt,name=flag,proto3" json:"flag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *LateWrite) Reset() {
-	*x = LateWrite{}
+func (x *FlaggedWrite) Reset() {
+	*x = FlaggedWrite{}
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *LateWrite) String() string {
+func (x *FlaggedWrite) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*LateWrite) ProtoMessage() {}
+func (*FlaggedWrite) ProtoMessage() {}
 
-func (x *LateWrite) ProtoReflect() protoreflect.Message {
+func (x *FlaggedWrite) ProtoReflect() protoreflect.Message {
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2890,90 +2902,97 @@ func (x *LateWrite) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use LateWrite.ProtoReflect.Descriptor instead.
-func (*LateWrite) Descriptor() ([]byte, []int) {
+// Deprecated: Use FlaggedWrite.ProtoReflect.Descriptor instead.
+func (*FlaggedWrite) Descriptor() ([]byte, []int) {
 	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
 }
 
-func (x *LateWrite) GetRecordId() string {
+func (x *FlaggedWrite) GetRecordId() string {
 	if x != nil {
 		return x.RecordId
 	}
 	return ""
 }
 
-func (x *LateWrite) GetRecordType() string {
+func (x *FlaggedWrite) GetRecordType() string {
 	if x != nil {
 		return x.RecordType
 	}
 	return ""
 }
 
-func (x *LateWrite) GetPersonId() string {
+func (x *FlaggedWrite) GetPersonId() string {
 	if x != nil {
 		return x.PersonId
 	}
 	return ""
 }
 
-func (x *LateWrite) GetUserId() string {
+func (x *FlaggedWrite) GetUserId() string {
 	if x != nil {
 		return x.UserId
 	}
 	return ""
 }
 
-func (x *LateWrite) GetDeviceId() string {
+func (x *FlaggedWrite) GetDeviceId() string {
 	if x != nil {
 		return x.DeviceId
 	}
 	return ""
 }
 
-func (x *LateWrite) GetCounter() uint64 {
+func (x *FlaggedWrite) GetCounter() uint64 {
 	if x != nil {
 		return x.Counter
 	}
 	return 0
 }
 
-func (x *LateWrite) GetWrittenAt() *timestamppb.Timestamp {
+func (x *FlaggedWrite) GetWrittenAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.WrittenAt
 	}
 	return nil
 }
 
-func (x *LateWrite) GetReceivedAt() *timestamppb.Timestamp {
+func (x *FlaggedWrite) GetReceivedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ReceivedAt
 	}
 	return nil
 }
 
-// ListLateWritesResponse lists late writes.
-type ListLateWritesResponse struct {
+func (x *FlaggedWrite) GetFlag() string {
+	if x != nil {
+		return x.Flag
+	}
+	return ""
+}
+
+// ListFlaggedWritesResponse lists flagged writes.
+type ListFlaggedWritesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The late writes the caller may review, newest arrival first.
-	Writes        []*LateWrite `protobuf:"bytes,1,rep,name=writes,proto3" json:"writes,omitempty"`
+	// The flagged writes the caller may review, newest arrival first.
+	Writes        []*FlaggedWrite `protobuf:"bytes,1,rep,name=writes,proto3" json:"writes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListLateWritesResponse) Reset() {
-	*x = ListLateWritesResponse{}
+func (x *ListFlaggedWritesResponse) Reset() {
+	*x = ListFlaggedWritesResponse{}
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListLateWritesResponse) String() string {
+func (x *ListFlaggedWritesResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListLateWritesResponse) ProtoMessage() {}
+func (*ListFlaggedWritesResponse) ProtoMessage() {}
 
-func (x *ListLateWritesResponse) ProtoReflect() protoreflect.Message {
+func (x *ListFlaggedWritesResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2985,12 +3004,12 @@ func (x *ListLateWritesResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListLateWritesResponse.ProtoReflect.Descriptor instead.
-func (*ListLateWritesResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use ListFlaggedWritesResponse.ProtoReflect.Descriptor instead.
+func (*ListFlaggedWritesResponse) Descriptor() ([]byte, []int) {
 	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
 }
 
-func (x *ListLateWritesResponse) GetWrites() []*LateWrite {
+func (x *ListFlaggedWritesResponse) GetWrites() []*FlaggedWrite {
 	if x != nil {
 		return x.Writes
 	}
@@ -3529,11 +3548,12 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"W\n" +
 	"\x18ListDeviceHealthResponse\x12;\n" +
-	"\adevices\x18\x01 \x03(\v2!.shiftsync.review.v1.DeviceHealthR\adevices\"6\n" +
-	"\x15ListLateWritesRequest\x12\x1d\n" +
+	"\adevices\x18\x01 \x03(\v2!.shiftsync.review.v1.DeviceHealthR\adevices\"M\n" +
+	"\x18ListFlaggedWritesRequest\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x01 \x01(\tR\tserviceId\"\xae\x02\n" +
-	"\tLateWrite\x12\x1b\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x12\n" +
+	"\x04flag\x18\x02 \x01(\tR\x04flag\"\xc5\x02\n" +
+	"\fFlaggedWrite\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1f\n" +
 	"\vrecord_type\x18\x02 \x01(\tR\n" +
 	"recordType\x12\x1b\n" +
@@ -3544,9 +3564,10 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\n" +
 	"written_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\twrittenAt\x12;\n" +
 	"\vreceived_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\"P\n" +
-	"\x16ListLateWritesResponse\x126\n" +
-	"\x06writes\x18\x01 \x03(\v2\x1e.shiftsync.review.v1.LateWriteR\x06writes\"\xb3\x01\n" +
+	"receivedAt\x12\x12\n" +
+	"\x04flag\x18\t \x01(\tR\x04flag\"V\n" +
+	"\x19ListFlaggedWritesResponse\x129\n" +
+	"\x06writes\x18\x01 \x03(\v2!.shiftsync.review.v1.FlaggedWriteR\x06writes\"\xb3\x01\n" +
 	"\x19ExportEvidencePackRequest\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
@@ -3566,7 +3587,7 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12'\n" +
 	"\x0frecords_checked\x18\x02 \x01(\x05R\x0erecordsChecked\x122\n" +
 	"\x15mismatched_record_ids\x18\x03 \x03(\tR\x13mismatchedRecordIds\x12)\n" +
-	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xe9\f\n" +
+	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xf2\f\n" +
 	"\rReviewService\x12b\n" +
 	"\n" +
 	"ListAlerts\x12&.shiftsync.review.v1.ListAlertsRequest\x1a'.shiftsync.review.v1.ListAlertsResponse\"\x03\x90\x02\x01\x12q\n" +
@@ -3583,8 +3604,8 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\vListActions\x12'.shiftsync.review.v1.ListActionsRequest\x1a(.shiftsync.review.v1.ListActionsResponse\"\x03\x90\x02\x01\x12w\n" +
 	"\x12ExportEvidencePack\x12..shiftsync.review.v1.ExportEvidencePackRequest\x1a/.shiftsync.review.v1.ExportEvidencePackResponse\"\x00\x12z\n" +
 	"\x12VerifyEvidencePack\x12..shiftsync.review.v1.VerifyEvidencePackRequest\x1a/.shiftsync.review.v1.VerifyEvidencePackResponse\"\x03\x90\x02\x01\x12t\n" +
-	"\x10ListDeviceHealth\x12,.shiftsync.review.v1.ListDeviceHealthRequest\x1a-.shiftsync.review.v1.ListDeviceHealthResponse\"\x03\x90\x02\x01\x12n\n" +
-	"\x0eListLateWrites\x12*.shiftsync.review.v1.ListLateWritesRequest\x1a+.shiftsync.review.v1.ListLateWritesResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
+	"\x10ListDeviceHealth\x12,.shiftsync.review.v1.ListDeviceHealthRequest\x1a-.shiftsync.review.v1.ListDeviceHealthResponse\"\x03\x90\x02\x01\x12w\n" +
+	"\x11ListFlaggedWrites\x12-.shiftsync.review.v1.ListFlaggedWritesRequest\x1a..shiftsync.review.v1.ListFlaggedWritesResponse\"\x03\x90\x02\x01B\xdf\x01\n" +
 	"\x17com.shiftsync.review.v1B\vReviewProtoP\x01ZIgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1;reviewv1\xa2\x02\x03SRX\xaa\x02\x13Shiftsync.Review.V1\xca\x02\x13Shiftsync\\Review\\V1\xe2\x02\x1fShiftsync\\Review\\V1\\GPBMetadata\xea\x02\x15Shiftsync::Review::V1b\x06proto3"
 
 var (
@@ -3637,9 +3658,9 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListDeviceHealthRequest)(nil),    // 33: shiftsync.review.v1.ListDeviceHealthRequest
 	(*DeviceHealth)(nil),               // 34: shiftsync.review.v1.DeviceHealth
 	(*ListDeviceHealthResponse)(nil),   // 35: shiftsync.review.v1.ListDeviceHealthResponse
-	(*ListLateWritesRequest)(nil),      // 36: shiftsync.review.v1.ListLateWritesRequest
-	(*LateWrite)(nil),                  // 37: shiftsync.review.v1.LateWrite
-	(*ListLateWritesResponse)(nil),     // 38: shiftsync.review.v1.ListLateWritesResponse
+	(*ListFlaggedWritesRequest)(nil),   // 36: shiftsync.review.v1.ListFlaggedWritesRequest
+	(*FlaggedWrite)(nil),               // 37: shiftsync.review.v1.FlaggedWrite
+	(*ListFlaggedWritesResponse)(nil),  // 38: shiftsync.review.v1.ListFlaggedWritesResponse
 	(*ExportEvidencePackRequest)(nil),  // 39: shiftsync.review.v1.ExportEvidencePackRequest
 	(*ExportEvidencePackResponse)(nil), // 40: shiftsync.review.v1.ExportEvidencePackResponse
 	(*VerifyEvidencePackRequest)(nil),  // 41: shiftsync.review.v1.VerifyEvidencePackRequest
@@ -3700,9 +3721,9 @@ var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
 	43, // 47: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
 	43, // 48: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
 	34, // 49: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	43, // 50: shiftsync.review.v1.LateWrite.written_at:type_name -> google.protobuf.Timestamp
-	43, // 51: shiftsync.review.v1.LateWrite.received_at:type_name -> google.protobuf.Timestamp
-	37, // 52: shiftsync.review.v1.ListLateWritesResponse.writes:type_name -> shiftsync.review.v1.LateWrite
+	43, // 50: shiftsync.review.v1.FlaggedWrite.written_at:type_name -> google.protobuf.Timestamp
+	43, // 51: shiftsync.review.v1.FlaggedWrite.received_at:type_name -> google.protobuf.Timestamp
+	37, // 52: shiftsync.review.v1.ListFlaggedWritesResponse.writes:type_name -> shiftsync.review.v1.FlaggedWrite
 	43, // 53: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
 	43, // 54: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
 	0,  // 55: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
@@ -3719,7 +3740,7 @@ var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
 	39, // 66: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
 	41, // 67: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
 	33, // 68: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	36, // 69: shiftsync.review.v1.ReviewService.ListLateWrites:input_type -> shiftsync.review.v1.ListLateWritesRequest
+	36, // 69: shiftsync.review.v1.ReviewService.ListFlaggedWrites:input_type -> shiftsync.review.v1.ListFlaggedWritesRequest
 	2,  // 70: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
 	4,  // 71: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
 	8,  // 72: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
@@ -3734,7 +3755,7 @@ var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
 	40, // 81: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
 	42, // 82: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
 	35, // 83: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	38, // 84: shiftsync.review.v1.ReviewService.ListLateWrites:output_type -> shiftsync.review.v1.ListLateWritesResponse
+	38, // 84: shiftsync.review.v1.ReviewService.ListFlaggedWrites:output_type -> shiftsync.review.v1.ListFlaggedWritesResponse
 	70, // [70:85] is the sub-list for method output_type
 	55, // [55:70] is the sub-list for method input_type
 	55, // [55:55] is the sub-list for extension type_name

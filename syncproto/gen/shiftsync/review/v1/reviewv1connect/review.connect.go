@@ -73,9 +73,9 @@ const (
 	// ReviewServiceListDeviceHealthProcedure is the fully-qualified name of the ReviewService's
 	// ListDeviceHealth RPC.
 	ReviewServiceListDeviceHealthProcedure = "/shiftsync.review.v1.ReviewService/ListDeviceHealth"
-	// ReviewServiceListLateWritesProcedure is the fully-qualified name of the ReviewService's
-	// ListLateWrites RPC.
-	ReviewServiceListLateWritesProcedure = "/shiftsync.review.v1.ReviewService/ListLateWrites"
+	// ReviewServiceListFlaggedWritesProcedure is the fully-qualified name of the ReviewService's
+	// ListFlaggedWrites RPC.
+	ReviewServiceListFlaggedWritesProcedure = "/shiftsync.review.v1.ReviewService/ListFlaggedWrites"
 )
 
 // ReviewServiceClient is a client for the shiftsync.review.v1.ReviewService service.
@@ -131,12 +131,14 @@ type ReviewServiceClient interface {
 	// outbox. Browsers and tools (static tokens) hold no outbox and are not
 	// listed.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
-	// ListLateWrites lists the changes to a service's records that were
-	// accepted although their author's access had ended by the time they
-	// arrived: written offline while the author still had access (a leaver's
-	// or a mover's last shift), kept so that nothing written in good faith is
-	// lost, and listed here for a manager to review. Newest arrival first.
-	ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error)
+	// ListFlaggedWrites lists the changes to a service's records that were
+	// accepted and flagged for a manager's review: access_ended, written
+	// offline while the author still had access and arriving after it ended
+	// (a leaver's or a mover's last shift), kept so that nothing written in
+	// good faith is lost; reference_pending, naming a record the server had
+	// not received when it arrived (see the contract's "References"). Newest
+	// arrival first.
+	ListFlaggedWrites(context.Context, *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error)
 }
 
 // NewReviewServiceClient constructs a client for the shiftsync.review.v1.ReviewService service. By
@@ -244,10 +246,10 @@ func NewReviewServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
-		listLateWrites: connect.NewClient[v1.ListLateWritesRequest, v1.ListLateWritesResponse](
+		listFlaggedWrites: connect.NewClient[v1.ListFlaggedWritesRequest, v1.ListFlaggedWritesResponse](
 			httpClient,
-			baseURL+ReviewServiceListLateWritesProcedure,
-			connect.WithSchema(reviewServiceMethods.ByName("ListLateWrites")),
+			baseURL+ReviewServiceListFlaggedWritesProcedure,
+			connect.WithSchema(reviewServiceMethods.ByName("ListFlaggedWrites")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
@@ -270,7 +272,7 @@ type reviewServiceClient struct {
 	exportEvidencePack *connect.Client[v1.ExportEvidencePackRequest, v1.ExportEvidencePackResponse]
 	verifyEvidencePack *connect.Client[v1.VerifyEvidencePackRequest, v1.VerifyEvidencePackResponse]
 	listDeviceHealth   *connect.Client[v1.ListDeviceHealthRequest, v1.ListDeviceHealthResponse]
-	listLateWrites     *connect.Client[v1.ListLateWritesRequest, v1.ListLateWritesResponse]
+	listFlaggedWrites  *connect.Client[v1.ListFlaggedWritesRequest, v1.ListFlaggedWritesResponse]
 }
 
 // ListAlerts calls shiftsync.review.v1.ReviewService.ListAlerts.
@@ -399,9 +401,9 @@ func (c *reviewServiceClient) ListDeviceHealth(ctx context.Context, req *v1.List
 	return nil, err
 }
 
-// ListLateWrites calls shiftsync.review.v1.ReviewService.ListLateWrites.
-func (c *reviewServiceClient) ListLateWrites(ctx context.Context, req *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error) {
-	response, err := c.listLateWrites.CallUnary(ctx, connect.NewRequest(req))
+// ListFlaggedWrites calls shiftsync.review.v1.ReviewService.ListFlaggedWrites.
+func (c *reviewServiceClient) ListFlaggedWrites(ctx context.Context, req *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error) {
+	response, err := c.listFlaggedWrites.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -461,12 +463,14 @@ type ReviewServiceHandler interface {
 	// outbox. Browsers and tools (static tokens) hold no outbox and are not
 	// listed.
 	ListDeviceHealth(context.Context, *v1.ListDeviceHealthRequest) (*v1.ListDeviceHealthResponse, error)
-	// ListLateWrites lists the changes to a service's records that were
-	// accepted although their author's access had ended by the time they
-	// arrived: written offline while the author still had access (a leaver's
-	// or a mover's last shift), kept so that nothing written in good faith is
-	// lost, and listed here for a manager to review. Newest arrival first.
-	ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error)
+	// ListFlaggedWrites lists the changes to a service's records that were
+	// accepted and flagged for a manager's review: access_ended, written
+	// offline while the author still had access and arriving after it ended
+	// (a leaver's or a mover's last shift), kept so that nothing written in
+	// good faith is lost; reference_pending, naming a record the server had
+	// not received when it arrived (see the contract's "References"). Newest
+	// arrival first.
+	ListFlaggedWrites(context.Context, *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error)
 }
 
 // NewReviewServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -570,10 +574,10 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
-	reviewServiceListLateWritesHandler := connect.NewUnaryHandlerSimple(
-		ReviewServiceListLateWritesProcedure,
-		svc.ListLateWrites,
-		connect.WithSchema(reviewServiceMethods.ByName("ListLateWrites")),
+	reviewServiceListFlaggedWritesHandler := connect.NewUnaryHandlerSimple(
+		ReviewServiceListFlaggedWritesProcedure,
+		svc.ListFlaggedWrites,
+		connect.WithSchema(reviewServiceMethods.ByName("ListFlaggedWrites")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
@@ -607,8 +611,8 @@ func NewReviewServiceHandler(svc ReviewServiceHandler, opts ...connect.HandlerOp
 			reviewServiceVerifyEvidencePackHandler.ServeHTTP(w, r)
 		case ReviewServiceListDeviceHealthProcedure:
 			reviewServiceListDeviceHealthHandler.ServeHTTP(w, r)
-		case ReviewServiceListLateWritesProcedure:
-			reviewServiceListLateWritesHandler.ServeHTTP(w, r)
+		case ReviewServiceListFlaggedWritesProcedure:
+			reviewServiceListFlaggedWritesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -674,6 +678,6 @@ func (UnimplementedReviewServiceHandler) ListDeviceHealth(context.Context, *v1.L
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListDeviceHealth is not implemented"))
 }
 
-func (UnimplementedReviewServiceHandler) ListLateWrites(context.Context, *v1.ListLateWritesRequest) (*v1.ListLateWritesResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListLateWrites is not implemented"))
+func (UnimplementedReviewServiceHandler) ListFlaggedWrites(context.Context, *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.review.v1.ReviewService.ListFlaggedWrites is not implemented"))
 }
