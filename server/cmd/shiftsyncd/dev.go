@@ -100,13 +100,13 @@ curl -sS --fail-with-body %[4]s/shiftsync.sync.v1.SyncService/Push \
            {"field":"started_at","value":{"timestampValue":"%[9]s"}},
            {"field":"behaviour_description","value":{"stringValue":"Shouted and pushed the door during the morning transition"}},
            {"field":"behaviour_categories","value":{"listValue":{"values":["BEHAVIOUR_CATEGORY_VERBAL_AGGRESSION"]}}},
-           {"field":"intensity_verbal","value":{"intValue":"2"}}]}]}'
+           {"field":"intensity_verbal","value":{"intValue":"2"}}]}]}'; echo
 
 3. Pull everything in the device's scope:
 
 curl -sS --fail-with-body %[4]s/shiftsync.sync.v1.SyncService/Pull \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'
+  -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'; echo
 
 4. Or be a phone: the device simulator enrols with a new code, logs offline,
    and syncs with its own tokens (make demo shows three phones); its
