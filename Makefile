@@ -22,7 +22,7 @@ help: ## Describe useful make targets
 	@grep -E '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "%-16s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Start shiftsyncd on ./data/shiftsync.db with a development token and example requests
+run: ## Serve a seeded demo on ./data/shiftsync.db at ADDR (default 127.0.0.1:8080) and print commands to enrol, push and pull
 	go run ./server/cmd/shiftsyncd serve -db ./data/shiftsync.db -addr $(ADDR) -dev
 
 .PHONY: demo

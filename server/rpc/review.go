@@ -217,7 +217,9 @@ func (h *ReviewHandler) GetTrends(ctx context.Context, req *reviewv1.GetTrendsRe
 	if err != nil {
 		return nil, err
 	}
-	weeks, err := h.review.Trends(ctx, p, req.GetServiceId(), req.GetPersonId(), req.GetFrom().AsTime(), req.GetTo().AsTime())
+	// An unset from or to is the zero time, which the domain refuses, not
+	// the Unix epoch AsTime would make of it.
+	weeks, err := h.review.Trends(ctx, p, req.GetServiceId(), req.GetPersonId(), optionalTime(req.GetFrom()), optionalTime(req.GetTo()))
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}

@@ -292,3 +292,28 @@ func TestReview_RefusesOneWay(t *testing.T) {
 		}
 	}
 }
+
+// TestReview_TrendsNeedAPeriod: GetTrends without from or to is refused
+// invalid_argument, saying both are required, not answered with the one
+// empty week of 1970 an unset timestamp names.
+func TestReview_TrendsNeedAPeriod(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	manager := s.EnrolDevice(t, "mia", shiftsync.RoleManager, "house-a")
+	review := reviewClient(s, manager.Token)
+	now := timestamppb.New(s.Clock.Now())
+	for name, req := range map[string]*reviewv1.GetTrendsRequest{
+		"neither": {ServiceId: "house-a"},
+		"no from": {ServiceId: "house-a", To: now},
+		"no to":   {ServiceId: "house-a", From: now},
+	} {
+		res, err := review.GetTrends(ctx, req)
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "from and to are both required") {
+			t.Errorf("%s: GetTrends = %d weeks, %v; want invalid_argument saying from and to are required", name, len(res.GetWeeks()), err)
+		}
+	}
+	res, err := review.GetTrends(ctx, &reviewv1.GetTrendsRequest{ServiceId: "house-a", From: timestamppb.New(s.Clock.Now().Add(-12 * 7 * 24 * time.Hour)), To: now})
+	if err != nil || len(res.GetWeeks()) < 12 {
+		t.Errorf("GetTrends over 12 weeks = %d weeks, %v", len(res.GetWeeks()), err)
+	}
+}

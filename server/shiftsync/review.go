@@ -106,7 +106,9 @@ type ReviewService interface {
 	// the findings and lists them: open ones only unless includeMet.
 	Findings(ctx context.Context, p Principal, serviceID string, includeMet bool) ([]Finding, error)
 	// Trends returns weekly trends of a service, or of one person in it,
-	// for the ISO weeks from from to to.
+	// for the ISO weeks from from to to. Both are required: a zero from or
+	// to is CodeInvalid, never a default period (nor the week of 1970 an
+	// unset timestamp would name).
 	Trends(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) ([]WeekTrend, error)
 	// Actions lists the service's action tracker, filtered.
 	Actions(ctx context.Context, p Principal, f ActionFilter) ([]ActionView, error)

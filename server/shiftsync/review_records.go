@@ -205,6 +205,9 @@ func reviewableFindings(ctx context.Context, tx Tx, allowed func(RecordRef) bool
 
 // Trends implements [ReviewService].
 func (r *Review) Trends(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) ([]WeekTrend, error) {
+	if from.IsZero() || to.IsZero() {
+		return nil, Errorf(CodeInvalid, "a trend needs its period: from and to are both required, e.g. the last 12 weeks up to now")
+	}
 	if to.Before(from) || to.Sub(from) > 3*366*24*time.Hour {
 		return nil, Errorf(CodeInvalid, "a trend covers from a start to an end at most three years later")
 	}

@@ -430,6 +430,43 @@ func (s *IdentityService) User(ctx context.Context, id string) (shiftsync.User, 
 	return u, storageError(err)
 }
 
+// UserEntry is a user as the operator lists them: with their name and when
+// they were created.
+type UserEntry struct {
+	shiftsync.User
+	Name    string
+	Created time.Time
+}
+
+// Users returns the users of an organisation by id, for the operator
+// (shiftsyncd admin list-users), or CodeNotFound if there is no such
+// organisation.
+func (s *IdentityService) Users(ctx context.Context, organisationID string) ([]UserEntry, error) {
+	var n int
+	if err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM organisations WHERE id = ?`, organisationID).Scan(&n); err != nil {
+		return nil, storageError(err)
+	}
+	if n == 0 {
+		return nil, shiftsync.Errorf(shiftsync.CodeNotFound, "organisation %q does not exist", organisationID)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id, name, agency, created_at FROM users WHERE organisation_id = ? ORDER BY id`, organisationID)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	defer rows.Close()
+	var users []UserEntry
+	for rows.Next() {
+		u := UserEntry{User: shiftsync.User{OrganisationID: organisationID}}
+		var created int64
+		if err := rows.Scan(&u.ID, &u.Name, &u.Agency, &created); err != nil {
+			return nil, storageError(err)
+		}
+		u.Created = time.UnixMilli(created).UTC()
+		users = append(users, u)
+	}
+	return users, storageError(rows.Err())
+}
+
 // ServiceOrganisation implements [shiftsync.AdminStore].
 func (s *IdentityService) ServiceOrganisation(ctx context.Context, serviceID string) (string, error) {
 	var org string

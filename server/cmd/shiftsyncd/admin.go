@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,13 +35,16 @@ commands:
   add-membership      -user ID -service ID -role ROLE [-person ID] [-start TIME] [-end TIME]
                       only the operator may start one in the past; one recorded
                       after it ended gives nobody authority over the user
-  end-membership      -id N [-at TIME]
+  end-membership      -id N [-at TIME]    N from add-membership or list-memberships
   grant-org-admin     -user ID -organisation ID   make a user of the organisation
                       its administrator: they administer all its services
                       (memberships, codes, devices) but read no records
   end-org-admin       -user ID -organisation ID
   issue-code          -user ID          print a one-time enrolment code
   revoke-device       -device ID -reason TEXT
+  list-users          -organisation ID  its users: id, name, agency, memberships
+  list-memberships    -user ID | -service ID   every membership, ended or not:
+                      id, user, service, person, role, start, end
   list-devices        -service ID       devices of everyone who has had a membership in it
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
   set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
@@ -146,6 +150,63 @@ var adminCommands = map[string]adminCommand{
 			return err
 		}
 	},
+	"list-users": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		org := fs.String("organisation", "", "organisation id")
+		return func(ctx context.Context) error {
+			users, err := a.identity.Users(ctx, *org)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USER\tNAME\tAGENCY\tMEMBERSHIPS\tCREATED")
+			for _, u := range users {
+				ms, err := a.identity.Memberships(ctx, u.ID)
+				if err != nil {
+					return err
+				}
+				inForce := 0
+				for _, m := range ms {
+					if !m.Start.After(time.Now()) && (m.End.IsZero() || m.End.After(time.Now())) {
+						inForce++
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d in force, %d in all\t%s\n", u.ID, u.Name, cmp.Or(u.Agency, "-"), inForce, len(ms), formatTime(u.Created))
+			}
+			return tw.Flush()
+		}
+	},
+	"list-memberships": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		userID, service := fs.String("user", "", "user id"), fs.String("service", "", "service id")
+		return func(ctx context.Context) error {
+			var (
+				ms  []shiftsync.Membership
+				err error
+			)
+			switch {
+			case (*userID == "") == (*service == ""):
+				return errors.New("list-memberships: give one of -user or -service")
+			case *userID != "":
+				if _, err := a.identity.User(ctx, *userID); err != nil {
+					return err
+				}
+				ms, err = a.identity.Memberships(ctx, *userID)
+			default:
+				if _, err := a.identity.ServiceOrganisation(ctx, *service); err != nil {
+					return err
+				}
+				ms, err = a.identity.ServiceMemberships(ctx, *service)
+			}
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSER\tSERVICE\tPERSON\tROLE\tSTART\tEND")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.UserID, m.ServiceID, cmp.Or(m.PersonID, "-"), m.Role, formatTime(m.Start), formatTime(m.End))
+			}
+			return tw.Flush()
+		}
+	},
 	"list-devices": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		service := fs.String("service", "", "service id")
 		return func(ctx context.Context) error {
@@ -202,7 +263,7 @@ var adminCommands = map[string]adminCommand{
 
 // readOnlyCommands write nothing to the audit log; every other command
 // signs a start and a final audit head around what it does.
-var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true}
+var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true, "list-users": true, "list-memberships": true}
 
 // runAdmin runs "shiftsyncd admin".
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {

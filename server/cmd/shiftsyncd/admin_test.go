@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -200,6 +201,71 @@ func TestAdmin_OrganisationAdministrator(t *testing.T) {
 	adminRun(t, db, "end-org-admin", "-user", "olu", "-organisation", "oak")
 	if _, err := admin.IssueEnrolmentCode(ctx, &authv1.IssueEnrolmentCodeRequest{UserId: "new-starter"}); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Errorf("IssueEnrolmentCode after end-org-admin: %v, want PermissionDenied", err)
+	}
+	adminRun(t, db, "verify-audit")
+}
+
+// TestAdmin_ListUsersAndMemberships lists an organisation's users and the
+// memberships of a user or a service with their ids, so end-membership
+// needs no number printed only once; unknown names are refused.
+func TestAdmin_ListUsersAndMemberships(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	if err := run(context.Background(), []string{"migrate", "-db", db}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"create-organisation", "-id", "oak", "-name", "Oak Care"},
+		{"create-organisation", "-id", "elm", "-name", "Elm Care"},
+		{"create-service", "-id", "oak-house", "-organisation", "oak", "-name", "Oak House"},
+		{"create-person", "-id", "sam", "-service", "oak-house", "-name", "Sam"},
+		{"create-user", "-id", "ana", "-organisation", "oak", "-name", "Ana Silva"},
+		{"create-user", "-id", "pat", "-organisation", "oak", "-name", "Pat", "-agency", "community-team"},
+		{"create-user", "-id", "eve", "-organisation", "elm", "-name", "Eve"},
+		{"add-membership", "-user", "pat", "-service", "oak-house", "-role", "partner", "-person", "sam", "-start", "2020-01-01T00:00:00Z"},
+	} {
+		adminRun(t, db, args...)
+	}
+	id := strings.TrimPrefix(strings.TrimSpace(adminRun(t, db, "add-membership", "-user", "ana", "-service", "oak-house", "-role", "support_worker", "-start", "2020-01-01T00:00:00Z")), "membership ")
+
+	users := adminRun(t, db, "list-users", "-organisation", "oak")
+	for _, want := range []string{"ana", "Ana Silva", "pat", "community-team", "1 in force, 1 in all"} {
+		if !strings.Contains(users, want) {
+			t.Errorf("list-users does not show %q:\n%s", want, users)
+		}
+	}
+	if strings.Contains(users, "eve") {
+		t.Errorf("list-users -organisation oak lists another organisation's user:\n%s", users)
+	}
+
+	byUser := adminRun(t, db, "list-memberships", "-user", "ana")
+	if lines := strings.Split(strings.TrimSpace(byUser), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], id+" ") ||
+		!strings.Contains(lines[1], "support_worker") || !strings.Contains(lines[1], "oak-house") || !strings.HasSuffix(lines[1], "-") {
+		t.Errorf("list-memberships -user ana, membership %s open-ended:\n%s", id, byUser)
+	}
+	byService := adminRun(t, db, "list-memberships", "-service", "oak-house")
+	if !strings.Contains(byService, "partner") || !strings.Contains(byService, "sam") || !strings.Contains(byService, "support_worker") {
+		t.Errorf("list-memberships -service oak-house:\n%s", byService)
+	}
+
+	adminRun(t, db, "end-membership", "-id", id, "-at", "2021-01-01T00:00:00Z")
+	if out := adminRun(t, db, "list-memberships", "-user", "ana"); !strings.Contains(out, formatTime(time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC))) {
+		t.Errorf("list-memberships after end-membership shows no end:\n%s", out)
+	}
+	if out := adminRun(t, db, "list-users", "-organisation", "oak"); !strings.Contains(out, "0 in force, 1 in all") {
+		t.Errorf("list-users after end-membership:\n%s", out)
+	}
+
+	for _, args := range [][]string{
+		{"list-users", "-organisation", "nowhere"},
+		{"list-users"},
+		{"list-memberships"},
+		{"list-memberships", "-user", "ana", "-service", "oak-house"},
+		{"list-memberships", "-user", "nobody"},
+		{"list-memberships", "-service", "nowhere"},
+	} {
+		if err := run(context.Background(), append([]string{"admin", "-db", db}, args...), io.Discard, io.Discard); err == nil {
+			t.Errorf("admin %s: want an error", strings.Join(args, " "))
+		}
 	}
 	adminRun(t, db, "verify-audit")
 }

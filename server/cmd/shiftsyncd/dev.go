@@ -69,19 +69,29 @@ func (d *devSetup) print(w io.Writer, url string) {
 	id := uuid.Must(uuid.NewV7())
 	now := time.Now().UTC()
 	fmt.Fprintf(w, `
-Development mode: service %[1]s with support worker %[2]s, who has a
-one-time enrolment code (it expires at %[3]s; restart for another).
+Development mode: organisation %[10]s, service %[1]s, person supported
+%[7]s, and support worker %[2]s, who has a one-time enrolment code (it
+expires at %[3]s; restart for another).
 
-1. Enrol a device with the code; TOKEN holds its access token (5 minutes;
-   Refresh with the deviceCredential in the answer gets another):
+1. Enrol a device with the code. The answer, kept in data/device.json, holds
+   the device id and its credential (keep them: Refresh with them gets a new
+   access token) and an access token for 5 minutes, which TOKEN holds:
 
-TOKEN=$(curl -sS %[4]s/shiftsync.auth.v1.AuthService/Enrol \
+curl -sS --fail-with-body %[4]s/shiftsync.auth.v1.AuthService/Enrol \
   -H 'Content-Type: application/json' -d '{"code":"%[5]s","deviceLabel":"curl"}' \
-  | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p'); echo "$TOKEN"
+  -o data/device.json; cat data/device.json; echo
+TOKEN=$(sed -n 's/.*"accessToken": *"\([^"]*\)".*/\1/p' data/device.json); echo "$TOKEN"
+
+   When it expires, Refresh takes the saved answer as it is (it reads the
+   deviceId and deviceCredential and ignores the rest):
+
+TOKEN=$(curl -sS --fail-with-body %[4]s/shiftsync.auth.v1.AuthService/Refresh \
+  -H 'Content-Type: application/json' -d @data/device.json \
+  | sed -n 's/.*"accessToken": *"\([^"]*\)".*/\1/p'); echo "$TOKEN"
 
 2. Push an incident (run it twice: the second answer is a replay and changes nothing):
 
-curl -sS %[4]s/shiftsync.sync.v1.SyncService/Push \
+curl -sS --fail-with-body %[4]s/shiftsync.sync.v1.SyncService/Push \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"client":{"protocolVersion":1,"schemaVersion":1,"appVersion":"curl"},
        "mutations":[{"counter":"1","recordId":"%[6]s","recordType":"incident",
@@ -90,23 +100,24 @@ curl -sS %[4]s/shiftsync.sync.v1.SyncService/Push \
            {"field":"started_at","value":{"timestampValue":"%[9]s"}},
            {"field":"behaviour_description","value":{"stringValue":"Shouted and pushed the door during the morning transition"}},
            {"field":"behaviour_categories","value":{"listValue":{"values":["BEHAVIOUR_CATEGORY_VERBAL_AGGRESSION"]}}},
-           {"field":"intensity_verbal","value":{"intValue":"2"}}]}]}'
+           {"field":"intensity_verbal","value":{"intValue":"2"}}]}]}'; echo
 
 3. Pull everything in the device's scope:
 
-curl -sS %[4]s/shiftsync.sync.v1.SyncService/Pull \
+curl -sS --fail-with-body %[4]s/shiftsync.sync.v1.SyncService/Pull \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'
+  -d '{"client":{"protocolVersion":1,"schemaVersion":1}}'; echo
 
 4. Or be a phone: the device simulator enrols with a new code, logs offline,
-   and syncs with its own tokens (make demo shows three phones):
+   and syncs with its own tokens (make demo shows three phones); its
+   replica is ./data/phone.db:
 
 CODE=$(go run ./server/cmd/shiftsyncd admin issue-code -user %[2]s)
-go run ./mobile-contract/cmd/shiftsync --device phone.db --server %[4]s enrol "$CODE"
-go run ./mobile-contract/cmd/shiftsync --device phone.db log incident --service %[1]s \
+go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db --server %[4]s enrol "$CODE"
+go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db log incident --service %[1]s \
   --person %[7]s --place kitchen --severity 2 --description "Threw a cup when the plan changed"
-go run ./mobile-contract/cmd/shiftsync --device phone.db sync
+go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
 
 `, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.code,
-		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339))
+		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), demoOrganisation)
 }
