@@ -37,6 +37,9 @@ const (
 type codedError struct {
 	Code    string
 	Message string
+	// Fields lists every problem of a change refused before saving (see
+	// [FieldErrorsJSON]), the first being Code; nil for other errors.
+	Fields []fieldError
 }
 
 func (e *codedError) Error() string { return "replica: " + e.Code + ": " + e.Message }
