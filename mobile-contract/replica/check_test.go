@@ -3,6 +3,7 @@ package replica_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -40,13 +41,7 @@ func (p *rawPusher) push(recordID, recordType, personID, fieldsJSON string) *syn
 	p.counter++
 	m := &syncv1.Mutation{Counter: p.counter, RecordId: recordID, RecordType: recordType, ServiceId: "house-a", PersonId: personID,
 		Hlc: shiftsynctest.HLC(p.s.Clock.Now(), uint32(p.counter))}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range raw {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		v := &syncv1.Value{}
 		if err := protojson.Unmarshal(raw[name], v); err != nil {
 			p.t.Fatalf("field %s: %v", name, err)
