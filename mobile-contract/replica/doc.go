@@ -5,9 +5,28 @@
 // one.
 //
 // It is written as an app team would write it from the contract alone: it
-// speaks the wire protocol (syncproto) and shares no code with the server,
-// so its HLC and merge rule are its own, and the tests that run it against a
-// real server check that the contract is enough.
+// speaks the wire protocol (syncproto) and shares no sync code with the
+// server, so its HLC and merge rule are its own, and the tests that run it
+// against a real server check that the contract is enough. The one thing
+// it shares is the record schema: the rules a record's fields must keep
+// have one source, the declarations in records.proto, read by the server's
+// registry (server/schema) and checked by its validation (server/shiftsync,
+// standard library only), so a change the device refuses is one the server
+// would quarantine, for the same reasons.
+//
+// # Checked before saving
+//
+// [Replica.Create] and [Replica.Edit] check a change against the schema
+// before writing anything, and refuse one the server would quarantine for
+// its content: an unknown field, a value of the wrong kind, outside its
+// code list, range or length, a required field missing (from a creation)
+// or emptied, an end before its start, an event time later than the
+// server's clock (the device's plus the offset last learnt) plus the skew
+// it allows, or before 2000. The refusal names every failing field in plain
+// words; [ErrorCode] is the first one's reason code, the server's, and
+// [FieldErrorsJSON] lists them all for the app to mark each field. What
+// only the server can judge (access, locks, references to records the
+// device does not hold) it still quarantines; see Rejected changes.
 //
 // # What it keeps
 //

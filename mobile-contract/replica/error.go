@@ -37,6 +37,9 @@ const (
 type codedError struct {
 	Code    string
 	Message string
+	// Fields lists every problem of a change refused before saving (see
+	// [FieldErrorsJSON]), the first being Code; nil for other errors.
+	Fields []fieldError
 }
 
 func (e *codedError) Error() string { return "replica: " + e.Code + ": " + e.Message }
@@ -48,7 +51,10 @@ func invalidf(format string, args ...any) error {
 // ErrorCode returns the stable code of err, for deciding what to do about a
 // failed call: a server's ErrorInfo code such as "unauthenticated" or
 // "resync_required" (mobile-contract/README.md lists them with retry
-// advice), [CodeUnavailable] when the server could not be reached, one of
+// advice), [CodeUnavailable] when the server could not be reached, for a
+// change refused before saving the reason code the server would have
+// quarantined it with (the first problem's, such as "invalid_value" or
+// "missing_required_field"; see [FieldErrorsJSON] for all of them), one of
 // this package's codes, or "" for a nil err.
 func ErrorCode(err error) string {
 	if err == nil {

@@ -106,7 +106,7 @@ func TestGobind(t *testing.T) {
 
 	// The entry points a Kotlin or Swift app calls are all there.
 	want := map[string][]string{
-		"java/replica/Replica.java": {"open(String path, String deviceID) throws Exception", "String errorCode(java.lang.Exception err)"},
+		"java/replica/Replica.java": {"open(String path, String deviceID) throws Exception", "String errorCode(java.lang.Exception err)", "String fieldErrorsJSON(java.lang.Exception err)"},
 		"java/replica/Replica_.java": {
 			"String create(String recordType, String serviceID, String personID, String fieldsJSON) throws Exception",
 			"void edit(String recordID, String fieldsJSON) throws Exception",

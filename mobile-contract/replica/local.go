@@ -84,12 +84,20 @@ func parseValue(s string) (*syncv1.Value, error) {
 //
 //	{"behaviour_description":{"stringValue":"Threw a cup"},"intensity_verbal":{"intValue":"2"}}
 //
-// The record's type, service and person are fixed here. The replica does
-// not check fields against the record schema: the server does, and
-// quarantines a creation it refuses, which the replica then keeps marked
-// rejected (see [Replica.Sync]). It returns code "invalid" for malformed
-// arguments; the record is visible to [Replica.RecordJSON] as soon as it
-// returns.
+// The record's type, service and person are fixed here. Before anything
+// is written, the change is checked against the record schema the server
+// uses, built from the same declarations (records.proto): every field must
+// be known and of its kind, within its code list, range and length, every
+// required field set, the times in order and no event time later than the
+// server's clock plus the skew it allows. A change that fails is not saved:
+// the error names every failing field in plain words, [ErrorCode] gives the
+// reason code the server would have quarantined it with (the first
+// problem's, such as "invalid_value"), and [FieldErrorsJSON] lists them all.
+// The server still checks, and quarantines what only it can judge (access,
+// references to records the device does not hold), which the replica then
+// keeps marked rejected (see [Replica.Sync]). It returns code "invalid" for
+// malformed arguments; the record is visible to [Replica.RecordJSON] as
+// soon as it returns.
 func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (string, error) {
 	switch {
 	case recordType == "":
@@ -110,13 +118,21 @@ func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (st
 	id := u.String()
 	ctx := context.Background()
 	err = r.writeTx(ctx, func(tx *sql.Tx) error {
+		env := envelope{id, recordType, serviceID, personID}
+		// A wiped replica refuses every write: say why first.
+		if err := checkNotRevoked(ctx, tx); err != nil {
+			return err
+		}
+		if err := r.checkChange(ctx, tx, env, fields, true); err != nil {
+			return err
+		}
 		now := r.nowMS()
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO records (record_id, record_type, service_id, person_id, created_at) VALUES (?, ?, ?, ?, ?)`,
 			id, recordType, serviceID, personID, now); err != nil {
 			return err
 		}
-		return r.writeChange(ctx, tx, envelope{id, recordType, serviceID, personID}, fields, make([]version, len(fields)), now)
+		return r.writeChange(ctx, tx, env, fields, make([]version, len(fields)), now)
 	})
 	if err != nil {
 		return "", err
@@ -128,9 +144,14 @@ func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (st
 // for the server, in one transaction. fieldsJSON has the form described at
 // [Replica.Create]. Each field edit carries as its base the version the
 // field held on this device before, so the server can tell a concurrent
-// edit (kept as a conflict) from a sequential one. It returns code
-// "not_found" when the device has no such record and "invalid" for
-// malformed fields.
+// edit (kept as a conflict) from a sequential one. The edit is checked as
+// the server checks an edit, before anything is written (see
+// [Replica.Create]): each field it sets must be valid, a required field may
+// not be emptied, and the times must be in order on the record as it will
+// stand, the local values plus the edit; required fields the record
+// already holds need not be repeated. It returns code "not_found" when the
+// device has no such record, "invalid" for malformed fields, and the
+// server's reason code for a refused edit.
 func (r *Replica) Edit(recordID, fieldsJSON string) error {
 	fields, err := parseFields(fieldsJSON)
 	if err != nil {
@@ -144,6 +165,9 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 		}
 		env, err := loadEnvelope(ctx, tx, recordID)
 		if err != nil {
+			return err
+		}
+		if err := r.checkChange(ctx, tx, env, fields, false); err != nil {
 			return err
 		}
 		var me string

@@ -20,7 +20,7 @@ func (a *app) edit(args []string) error {
 		}
 	}
 	if err := a.r.Edit(args[0], fields.json()); err != nil {
-		return err
+		return refused(err)
 	}
 	fmt.Fprintf(a.stdout, "edited %s: %s (queued for sync)\n", args[0], strings.Join(args[1:], " "))
 	return nil

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/shiftsync/shiftsync/mobile-contract/replica"
 	recordsv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
@@ -78,7 +79,7 @@ func (s *fieldSet) set(name, text string) error {
 		fd = s.md.Fields().ByName(protoreflect.Name(name))
 	}
 	if fd == nil {
-		return fmt.Errorf("%s: not a field of this record type; use %s:='{\"stringValue\":\"...\"}' to send it anyway", name, name)
+		return fmt.Errorf("%s: not a field of this record type (its fields: %s)", name, strings.Join(s.fieldNames(), ", "))
 	}
 	v, err := parseValue(fd, text, s.now)
 	if err != nil {
@@ -90,6 +91,19 @@ func (s *fieldSet) set(name, text string) error {
 	}
 	s.values[name] = b
 	return nil
+}
+
+// fieldNames lists the fields of the record type, in declaration order.
+func (s *fieldSet) fieldNames() []string {
+	if s.md == nil {
+		return nil
+	}
+	var out []string
+	fields := s.md.Fields()
+	for i := range fields.Len() {
+		out = append(out, string(fields.Get(i).Name()))
+	}
+	return out
 }
 
 func (s *fieldSet) json() string {
@@ -190,3 +204,45 @@ func parseTime(text string, now time.Time) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// refusal is a change the replica refused before saving it, because the
+// server would quarantine it: it lists every problem, one a line, with the
+// valid values where a code list applies. It exits 2, as a mistyped
+// command does: fix the values and run it again.
+type refusal struct {
+	err      error
+	problems []struct {
+		Field   string   `json:"field"`
+		Reason  string   `json:"reason"`
+		Message string   `json:"message"`
+		Allowed []string `json:"allowed"`
+	}
+}
+
+// refused returns err as a [refusal] when the replica refused the change
+// for its values, else err.
+func refused(err error) error {
+	r := &refusal{err: err}
+	if json.Unmarshal([]byte(replica.FieldErrorsJSON(err)), &r.problems) != nil || len(r.problems) == 0 {
+		return err
+	}
+	return r
+}
+
+func (r *refusal) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "not saved (%s): nothing was written; fix these and run it again:", replica.ErrorCode(r.err))
+	for _, p := range r.problems {
+		where := p.Field
+		if where == "" {
+			where = "record"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s: %s", where, p.Reason, p.Message)
+		if len(p.Allowed) > 0 {
+			fmt.Fprintf(&b, "\n    valid values: %s", strings.Join(p.Allowed, ", "))
+		}
+	}
+	return b.String()
+}
+
+func (r *refusal) Unwrap() error { return r.err }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -67,6 +68,10 @@ func (a *app) log(args []string) error {
 			*typed["started_at"] = now.UTC().Format(time.RFC3339)
 		}
 		if *severity >= 0 {
+			domains := behaviourDomains()
+			if !slices.Contains(domains, *domain) {
+				return usagef("log incident: --domain %q is not a behaviour domain: one of %s", *domain, strings.Join(domains, ", "))
+			}
 			if err := fields.set("intensity_"+*domain, fmt.Sprint(*severity)); err != nil {
 				return usagef("log incident: --severity/--domain: %v", err)
 			}
@@ -96,8 +101,21 @@ func (a *app) log(args []string) error {
 	}
 	id, err := a.r.Create(recordType, *service, *person, fields.json())
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	fmt.Fprintln(a.stdout, id)
 	return nil
+}
+
+// behaviourDomains lists the behaviour domains of an incident's MOAS
+// intensity: its intensity_<domain> fields, in declaration order.
+func behaviourDomains() []string {
+	var out []string
+	fields := recordMessage("incident").Fields()
+	for i := range fields.Len() {
+		if d, ok := strings.CutPrefix(string(fields.Get(i).Name()), "intensity_"); ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -67,8 +67,11 @@ Commands:
 
 Values: field=value is typed by the record's declaration in records.proto
 (enums by name or suffix, e.g. harm_to_person=low; lists comma-separated; times
-RFC 3339 or "now"); field:=JSON sends a raw shiftsync.sync.v1.Value, e.g.
-mood:='{"stringValue":"low"}', even for a field the server does not know.
+RFC 3339 or "now"); field:=JSON sets a raw shiftsync.sync.v1.Value, e.g.
+place:='{"stringValue":"hall"}'. Before saving, log and edit check the change
+with the server's rules (records.proto): a wrong value is refused, nothing is
+written, and every problem is listed with the valid values where a code list
+applies (exit status 2). The server checks again when it receives it.
 `
 
 func main() {
@@ -123,6 +126,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer a.r.Close()
 	if err := a.dispatch(rest[0], rest[1:]); err != nil {
 		fmt.Fprintf(stderr, "shiftsync: %v\n", err)
+		if r := (*refusal)(nil); errors.As(err, &r) {
+			return 2
+		}
 		if errors.Is(err, errUsage) {
 			fmt.Fprintf(stderr, "run shiftsync help for usage\n")
 			return 2

@@ -164,17 +164,32 @@ func TestSimulator(t *testing.T) {
 		}
 	}
 
-	// A field the server does not know: kept locally, quarantined, shown,
-	// never resent.
-	bad := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
-		"--description", "Shouted", "--set", `mood:={"stringValue":"low"}`, "--started", "2026-03-02T06:50:00Z"))
-	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+bad) || !strings.Contains(out, "unknown_field") {
+	// A wrong value is refused when it is typed, with the valid values,
+	// and nothing is written: the server would quarantine it.
+	if _, errOut, code := one.run("edit", incident, "intensity_verbal=7", `harm_to_person:={"enumValue":"HARM_LEVEL_AWFUL"}`); code != 2 ||
+		!strings.Contains(errOut, "not saved") || !strings.Contains(errOut, "intensity_verbal: invalid_value") ||
+		!strings.Contains(errOut, "outside 0..4") || !strings.Contains(errOut, "valid values: HARM_LEVEL_FATAL, HARM_LEVEL_LOW") {
+		t.Errorf("edit with wrong values: exit %d, stderr:\n%s\nwant exit 2 listing both, with the harm levels", code, errOut)
+	}
+	if _, errOut, code := one.run("log", "incident", "--person", "ada", "--service", "house-a", "--description", "Shouted",
+		`--set`, `mood:={"stringValue":"low"}`, "--started", "2026-03-02T06:50:00Z"); code != 2 || !strings.Contains(errOut, "mood: unknown_field") {
+		t.Errorf("log with a field the server does not know: exit %d, stderr:\n%s\nwant refused, unknown_field", code, errOut)
+	}
+	if st := one.status(); st.OutboxDepth != 0 || st.Records != 2 {
+		t.Errorf("status after the refusals = %+v, want nothing written", st)
+	}
+
+	// What only the server can judge, a service the worker has no access
+	// to: kept locally, quarantined, shown, never resent.
+	bad := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-b",
+		"--description", "Shouted", "--started", "2026-03-02T06:50:00Z"))
+	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+bad) || !strings.Contains(out, "permission_denied") {
 		t.Errorf("sync with a bad record:\n%s", out)
 	}
 	if st := one.status(); st.Rejected != 1 || st.RejectedRecords != 1 || st.OutboxDepth != 0 {
 		t.Errorf("status = %+v, want 1 rejected, none pending", st)
 	}
-	if out := one.ok("show", bad); !strings.Contains(out, "REJECTED by the server: unknown_field") || !strings.Contains(out, "never resent") {
+	if out := one.ok("show", bad); !strings.Contains(out, "REJECTED by the server: permission_denied") || !strings.Contains(out, "never resent") {
 		t.Errorf("show of the rejected record:\n%s", out)
 	}
 	if out := one.ok("sync"); strings.Contains(out, "pushed") {
@@ -216,6 +231,11 @@ func TestSimulator_Usage(t *testing.T) {
 		{"missing description", []string{"log", "incident", "--service", "house-a"}},
 		{"unknown field", []string{"log", "incident", "--service", "house-a", "--description", "x", "--set", "mood=low"}},
 		{"bad enum", []string{"log", "incident", "--service", "house-a", "--description", "x", "--harm", "awful"}},
+		{"severity out of range", []string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--severity", "7"}},
+		{"no such domain", []string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--severity", "2", "--domain", "shouting"}},
+		{"missing person", []string{"log", "incident", "--service", "house-a", "--description", "x"}},
+		{"time a month ahead", []string{"log", "ews", "--service", "house-a", "--person", "ada", "--sign", "pacing",
+			"--observed", time.Now().AddDate(0, 1, 0).Format(time.RFC3339)}},
 		{"sync without server", []string{"sync"}},
 	}
 	for _, tt := range tests {
@@ -224,6 +244,25 @@ func TestSimulator_Usage(t *testing.T) {
 				t.Errorf("shiftsync %v: exit %d, want 2 (usage)\n%s", tt.args, code, errOut)
 			}
 		})
+	}
+	// A wrong value names what would be right.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--severity", "2", "--domain", "shouting"},
+			"one of verbal, property, self, others"},
+		{[]string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--harm", "awful"},
+			"HARM_LEVEL_LOW"},
+		{[]string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--set", `harm_to_others:={"enumValue":"AWFUL"}`},
+			"valid values: HARM_LEVEL_FATAL, HARM_LEVEL_LOW"},
+		{[]string{"log", "incident", "--service", "house-a", "--person", "ada", "--description", "x", "--severity", "7", "--domain", "verbal"},
+			`intensity_verbal: invalid_value: field "intensity_verbal": 7 is outside 0..4`},
+		{[]string{"log", "incident", "--service", "house-a", "--description", "x"}, "missing_person"},
+	} {
+		if _, errOut, _ := s.run(tt.args...); !strings.Contains(errOut, tt.want) {
+			t.Errorf("shiftsync %v: stderr does not say %q:\n%s", tt.args, tt.want, errOut)
+		}
 	}
 	if st := s.status(); st.OutboxDepth != 0 || st.Records != 0 {
 		t.Errorf("status after refused commands = %+v, want nothing written", st)
@@ -286,7 +325,8 @@ func TestSimulator_Enrol(t *testing.T) {
 	}
 
 	// The phone is revoked: its next sync wipes it.
-	phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "never sent")
+	phone.ok("log", "incident", "--person", "ada", "--service", "house-a", "--description", "never sent",
+		"--started", shiftsynctest.Epoch.Add(-time.Minute).Format(time.RFC3339))
 	if _, err := srv.Identity.RevokeDevice(ctx, manager, st.DeviceID, "phone lost"); err != nil {
 		t.Fatal(err)
 	}
