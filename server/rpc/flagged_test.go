@@ -23,6 +23,9 @@ func TestReview_FlaggedWrites(t *testing.T) {
 	flaggedWrite(t, s)
 
 	review := reviewClient(s, manager.Token)
+	if _, err := review.ListFlaggedWrites(ctx, &reviewv1.ListFlaggedWritesRequest{ServiceId: "house-a", Flag: "reference-pending"}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeInvalid) {
+		t.Errorf("ListFlaggedWrites with a misspelt flag: %v, want invalid (not an empty list)", err)
+	}
 	for _, tt := range []struct {
 		flag string
 		want []string

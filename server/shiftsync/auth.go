@@ -15,8 +15,10 @@ type Principal struct {
 	// their user's memberships.
 	Services []string
 	// Kind is what the token was given to, set by the verifier:
-	// [KindTool] for a static bearer token, [KindPhone] for the signed
-	// access token of a device enrolled from the phone app.
+	// [KindTool] for a static bearer token, [KindPhone] for a signed
+	// access token. Every signed token is a phone's for now: nothing enrols
+	// a browser yet, and the console that will must set it from the
+	// device's stored kind.
 	Kind DeviceKind
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -314,9 +313,11 @@ const (
 )
 
 // FlagReferencePending marks a mutation accepted although a record it
-// names is not one the server holds (or one its author may see): the
-// record may still be on another device, offline. A reviewer sees whether
-// it arrived.
+// names is not one the server held when it arrived (or one its author may
+// see): the record may still be on another device, offline. Reviewers list
+// such writes ([ReviewService.FlaggedWrites]) and check the record named
+// arrived. A mutation keeps one flag: one that is also [FlagAccessEnded]
+// is flagged that.
 const FlagReferencePending Flag = "reference_pending"
 
 // checkReferences checks the records a mutation's reference fields
@@ -362,17 +363,21 @@ func (p pushTx) checkReference(ctx context.Context, m *Mutation, f FieldSpec, id
 	if err != nil {
 		return false, nil, err
 	}
-	// A record its author may not see and one that does not exist get the
-	// same answer, so a reference cannot probe for records; nor does the
-	// answer quote the envelope of one it may see.
+	// Every refusal is answered in the same words, quoting nothing of the
+	// record named: a record its author may not see and one that does not
+	// exist get the same answer, so a reference cannot probe for records,
+	// and the answer, kept in the quarantine, tells its reviewers (who may
+	// not see the record named) nothing of it either.
+	refused := reject(ReasonInvalidReference, "field %q: no %s %q of this record's service and person that you may name here",
+		f.Name, cmp.Or(f.References.Type, "record"), truncate(id))
 	if target == nil || !p.scope.Knows(target, m, p.now) {
 		if f.References.OnServer || !uuidv7.MatchString(id) {
-			return false, reject(ReasonInvalidReference, "field %q: no record %q that you may name here", f.Name, truncate(id)), nil
+			return false, refused, nil
 		}
 		return true, nil, nil
 	}
 	if want := f.References.Type; want != "" && target.RecordType != want {
-		return false, reject(ReasonInvalidReference, "field %q: record %s is %s record, not %s record", f.Name, target.RecordID, article(target.RecordType), article(want)), nil
+		return false, refused, nil
 	}
 	// Two records about people must be about the same one; a record about
 	// no one (a meeting, an action tracker) names and is named from anyone's
@@ -381,18 +386,9 @@ func (p pushTx) checkReference(ctx context.Context, m *Mutation, f FieldSpec, id
 	samePerson := target.PersonID == m.PersonID ||
 		m.RecordType != AddendumType && (target.PersonID == "" || m.PersonID == "")
 	if target.ServiceID != m.ServiceID || !samePerson {
-		return false, reject(ReasonInvalidReference, "field %q: record %s is of another service or person: name a record of this record's service and person",
-			f.Name, target.RecordID), nil
+		return false, refused, nil
 	}
 	return false, nil, nil
-}
-
-// article puts "a" or "an" before a record type's name.
-func article(name string) string {
-	if name != "" && strings.ContainsRune("aeiou", rune(name[0])) {
-		return "an " + name
-	}
-	return "a " + name
 }
 
 // quarantine keeps a mutation refused for rej, whole, under its pusher's

@@ -126,6 +126,9 @@ func (r *Review) Alerts(ctx context.Context, p Principal, serviceID string, incl
 
 // FlaggedWrites implements [ReviewService].
 func (r *Review) FlaggedWrites(ctx context.Context, p Principal, serviceID string, flag Flag) ([]FlaggedWrite, error) {
+	if flag != "" && flag != FlagAccessEnded && flag != FlagReferencePending {
+		return nil, Errorf(CodeInvalid, "flag %q is none of %q, %q (or empty for every flag)", truncate(string(flag)), FlagAccessEnded, FlagReferencePending)
+	}
 	allowed, err := r.serviceReviewable(ctx, p, serviceID)
 	if err != nil {
 		return nil, err

@@ -136,7 +136,8 @@ type ReviewServiceClient interface {
 	// offline while the author still had access and arriving after it ended
 	// (a leaver's or a mover's last shift), kept so that nothing written in
 	// good faith is lost; reference_pending, naming a record the server had
-	// not received when it arrived (see the contract's "References"). Newest
+	// not received when it arrived (see the contract's "References"). A
+	// write keeps one flag: one that is both is flagged access_ended. Newest
 	// arrival first.
 	ListFlaggedWrites(context.Context, *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error)
 }
@@ -468,7 +469,8 @@ type ReviewServiceHandler interface {
 	// offline while the author still had access and arriving after it ended
 	// (a leaver's or a mover's last shift), kept so that nothing written in
 	// good faith is lost; reference_pending, naming a record the server had
-	// not received when it arrived (see the contract's "References"). Newest
+	// not received when it arrived (see the contract's "References"). A
+	// write keeps one flag: one that is both is flagged access_ended. Newest
 	// arrival first.
 	ListFlaggedWrites(context.Context, *v1.ListFlaggedWritesRequest) (*v1.ListFlaggedWritesResponse, error)
 }
