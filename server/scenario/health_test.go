@@ -18,8 +18,9 @@ func TestDeviceSyncHealth(t *testing.T) {
 	ben := w.phone("ben", shiftsync.RoleSupportWorker)
 	ana.SetAppVersion("android-2.4.1")
 
-	w.at(day(0, 8, 0))
+	w.at(day(0, 8, 30)) // once Sam is back at his baseline
 	ana.transitionIncident(day(0, 7, 50), "Shouted at the bus stop")
+	w.at(day(0, 9, 5)) // after the sign was seen
 	ana.log("early_warning_sign", person, fields{"observed_at": ts(day(0, 9, 0)), "sign": str("pacing")})
 	w.at(day(0, 11, 0))
 	ana.sync()

@@ -22,7 +22,7 @@ func TestDriftAfterMeeting(t *testing.T) {
 
 	// Week 1: three transition incidents, logged offline during shifts.
 	for i, d := range []int{0, 1, 2} {
-		w.at(day(d, 7, 50))
+		w.at(day(d, 8, 20)) // once Sam is back at his baseline
 		ana.transitionIncident(day(d, 7, 40), []string{"Shouted when the minibus was late", "Pushed the door at handover", "Threw his bag at the front door"}[i])
 		w.at(day(d, 15, 0))
 		ana.log("shift_reflection", person, fields{
