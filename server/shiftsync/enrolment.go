@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
-	"sync"
 	"time"
 )
 
@@ -19,6 +16,8 @@ type Enrolment struct {
 	Store Store
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// NewDeviceID returns the id of a new device: a UUIDv7.
+	NewDeviceID func() string
 }
 
 func (e Enrolment) now() time.Time {
@@ -93,7 +92,7 @@ func (e Enrolment) Enrol(ctx context.Context, code, label string, redeems Redemp
 		} else if err != nil {
 			return err
 		}
-		d = Device{ID: newUUIDv7(), UserID: pending.UserID, Label: label, Kind: KindPhone, EnrolledAt: at}
+		d = Device{ID: e.NewDeviceID(), UserID: pending.UserID, Label: label, Kind: KindPhone, EnrolledAt: at}
 		if err := tx.InsertDevice(ctx, d, HashSecret(credential)); err != nil {
 			return err
 		}
@@ -148,36 +147,6 @@ func newSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// lastUUIDTime is the time of the newest UUID newUUIDv7 made, in 1/4096
-// milliseconds, so the UUIDs a process makes increase.
-var (
-	uuidMu       sync.Mutex
-	lastUUIDTime int64
-)
-
-// newUUIDv7 returns a version 7 UUID (RFC 9562) in its canonical text
-// form: the wall clock to 1/4096 ms, increasing within the process, then
-// random bits.
-func newUUIDv7() string {
-	nano := time.Now().UnixNano()
-	t := nano/1e6<<12 + nano%1e6<<12/1e6
-	uuidMu.Lock()
-	if t <= lastUUIDTime {
-		t = lastUUIDTime + 1
-	}
-	lastUUIDTime = t
-	uuidMu.Unlock()
-	var u [16]byte
-	_, _ = rand.Read(u[8:])
-	var ms [8]byte
-	binary.BigEndian.PutUint64(ms[:], uint64(t>>12))
-	copy(u[:6], ms[2:])
-	u[6], u[7] = 0x70|byte(t>>8&0x0f), byte(t)
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // auditDetail is an audit entry's detail: v as JSON.

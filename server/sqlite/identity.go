@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -136,7 +137,7 @@ func (s *IdentityService) Enrol(ctx context.Context, code, label string, redeems
 }
 
 func (s *IdentityService) enrolment() shiftsync.Enrolment {
-	return shiftsync.Enrolment{Store: s.db, Now: s.db.Now}
+	return shiftsync.Enrolment{Store: s.db, Now: s.db.Now, NewDeviceID: func() string { return uuid.Must(uuid.NewV7()).String() }}
 }
 
 // UserExists implements [shiftsync.IdentityTx].
