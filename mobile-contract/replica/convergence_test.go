@@ -169,6 +169,7 @@ func (s *simRun) logf(format string, args ...any) {
 
 func (s *simRun) startServer() {
 	s.server = shiftsynctest.NewServer(s.t, shiftsynctest.WithStore(wiring.SQLite(s.dbPath)))
+	s.server.AddPerson(s.t, "house-a", "person-ada")
 	for token, p := range s.tokens {
 		s.server.Tokens.Add(token, p)
 	}

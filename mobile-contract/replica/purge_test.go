@@ -99,6 +99,7 @@ func TestReplica_PurgeWhenAccessEnds(t *testing.T) {
 		membership{"house-a", "p2", shiftsync.RoleSupportWorker},
 		membership{"house-b", "", shiftsync.RoleSupportWorker})
 	ben := s.EnrolDevice(t, "ben", shiftsync.RoleManager, "house-a", "house-b")
+	s.AddPerson(t, "house-a", "p2")
 	benPhone := openDevice(t, s, ben.DeviceID, filepath.Join(t.TempDir(), "ben.db"))
 	benPhone.token = ben.Token
 	create := func(r *replica.Replica, service, person, description string) string {
@@ -112,7 +113,7 @@ func TestReplica_PurgeWhenAccessEnds(t *testing.T) {
 	}
 	aP1 := create(benPhone.Replica, "house-a", "p1", "in house-a about p1")
 	aP2 := create(benPhone.Replica, "house-a", "p2", "in house-a about p2")
-	bP1 := create(benPhone.Replica, "house-b", "p1", "in house-b about p1")
+	bP1 := create(benPhone.Replica, "house-b", "person-b-lou", "in house-b about Lou")
 	benPhone.sync()
 
 	hook := newPullHook(t, s.URL)
@@ -157,7 +158,7 @@ func TestReplica_PurgeWhenAccessEnds(t *testing.T) {
 		purged[0].ServiceID != "house-a" || purged[0].PersonID != "" || !slices.Equal(purged[0].Keep, []string{"p2"}) || purged[0].Records != 3 {
 		t.Errorf("PurgedJSON = %s, want house-a keeping p2, 3 records", rep.PurgedJSON)
 	}
-	want := map[string]string{aP2: "house-a/p2", bP1: "house-b/p1"}
+	want := map[string]string{aP2: "house-a/p2", bP1: "house-b/person-b-lou"}
 	got := listed(t, ana)
 	if len(got) != len(want) || got[aP2] != want[aP2] || got[bP1] != want[bP1] {
 		t.Errorf("records after the purge = %v, want only %v", got, want)
@@ -213,7 +214,7 @@ func TestReplica_StalledPushStillPulls(t *testing.T) {
 	benPhone.token = ben.Token
 	create := func(r *replica.Replica, service, description string) string {
 		t.Helper()
-		id, err := r.Create("incident", service, "p1",
+		id, err := r.Create("incident", service, map[string]string{"house-a": "p1", "house-b": "person-b-lou"}[service],
 			`{"started_at":{"timestampValue":"2026-03-02T06:55:00Z"},"behaviour_description":{"stringValue":"`+description+`"}}`)
 		if err != nil {
 			t.Fatal(err)

@@ -26,6 +26,7 @@ func packScenario(t *testing.T, s *shiftsynctest.Server) string {
 	t.Helper()
 	worker := s.EnrolDevice(t, "ana", shiftsync.RoleSupportWorker, "house-a")
 	lead := s.EnrolDevice(t, "priya", shiftsync.RolePBSLead, "house-a")
+	s.AddPerson(t, "house-a", "other-person")
 	day := func(d, hh, mm int) time.Time {
 		return shiftsynctest.Epoch.Add(time.Duration(d*24+hh-7)*time.Hour + time.Duration(mm)*time.Minute)
 	}

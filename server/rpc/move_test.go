@@ -47,9 +47,9 @@ func TestMoveBetweenServices(t *testing.T) {
 		}
 		return res.GetResults()[0]
 	}
-	push(colleague.Token, shiftsynctest.Incident(1, inB, "house-b", "p-b", s.Clock.Now(), "in B before Ana arrives"))
+	push(colleague.Token, shiftsynctest.Incident(1, inB, "house-b", "person-b-lou", s.Clock.Now(), "in B before Ana arrives"))
 	inA := shiftsynctest.RecordID(t)
-	push(worker.Token, shiftsynctest.Incident(1, inA, "house-a", "p-a", s.Clock.Now(), "in A"))
+	push(worker.Token, shiftsynctest.Incident(1, inA, "house-a", "sam", s.Clock.Now(), "in A"))
 	seen, purges, cursor, err := pullAll(t, s, worker.Token, "")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestMoveBetweenServices(t *testing.T) {
 
 	// Offline, Ana logs an incident in A. Then she is moved.
 	s.Clock.Advance(time.Minute)
-	offline := shiftsynctest.Incident(2, shiftsynctest.RecordID(t), "house-a", "p-a", s.Clock.Now(), "written offline before the move")
+	offline := shiftsynctest.Incident(2, shiftsynctest.RecordID(t), "house-a", "sam", s.Clock.Now(), "written offline before the move")
 	s.Clock.Advance(time.Minute)
 	ms, err := s.Identity.Memberships(ctx, "ana")
 	if err != nil || len(ms) != 1 {
@@ -118,7 +118,7 @@ func TestMoveBetweenServices(t *testing.T) {
 
 	// Written after the move, a record for A is refused, and kept in
 	// quarantine, not lost.
-	late := shiftsynctest.Incident(3, shiftsynctest.RecordID(t), "house-a", "p-a", s.Clock.Now(), "written after the move")
+	late := shiftsynctest.Incident(3, shiftsynctest.RecordID(t), "house-a", "sam", s.Clock.Now(), "written after the move")
 	if r := push(token, late); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED || r.GetReasonCode() != string(shiftsync.ReasonPermissionDenied) {
 		t.Errorf("incident for A after the move: %v %s, want quarantined permission_denied", r.GetStatus(), r.GetReasonCode())
 	}

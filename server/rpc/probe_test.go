@@ -15,8 +15,8 @@ import (
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
-// secondOrganisation creates organisation org-2 with service org2-house and
-// its users (the test harness enrols users into org-test unless they exist).
+// secondOrganisation creates organisation org-2 with service org2-house,
+// supporting person-z-mo, and its users (the test harness enrols users into org-test unless they exist).
 func secondOrganisation(t *testing.T, s *shiftsynctest.Server, users ...string) {
 	t.Helper()
 	ctx := context.Background()
@@ -25,6 +25,9 @@ func secondOrganisation(t *testing.T, s *shiftsynctest.Server, users ...string) 
 		t.Fatal(err)
 	}
 	if err := s.Identity.CreateService(ctx, admin, "org2-house", "org-2", "Other house"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Identity.CreatePerson(ctx, admin, "person-z-mo", "org2-house", "Mo"); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range users {

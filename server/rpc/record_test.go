@@ -70,8 +70,8 @@ func TestRecord_VoidLockAddenda(t *testing.T) {
 	wantResult(t, "edit after lock", pushOne(t, s, worker.Token, edit(4, incident, 3, shiftsynctest.Set("place", shiftsynctest.String("lounge")))),
 		quarantined, shiftsync.ReasonRecordLocked)
 	addendum := shiftsynctest.RecordID(t)
-	addendumOf := func(counter uint64, id, target, service string) *syncv1.Mutation {
-		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "addendum", ServiceId: service, PersonId: "sam",
+	addendumOf := func(counter uint64, id, target, service, person string) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: "addendum", ServiceId: service, PersonId: person,
 			Hlc: shiftsynctest.HLC(now, 4), Fields: []*syncv1.FieldEdit{
 				shiftsynctest.Set("record_id", shiftsynctest.String(target)),
 				shiftsynctest.Set("written_at", shiftsynctest.Time(now)),
@@ -80,10 +80,10 @@ func TestRecord_VoidLockAddenda(t *testing.T) {
 				shiftsynctest.Set("reason", shiftsynctest.String("I wrote the wrong room")),
 			}}
 	}
-	wantResult(t, "addendum", pushOne(t, s, worker.Token, addendumOf(5, addendum, incident, "house-a")), accepted, "")
-	wantResult(t, "addendum naming a missing record", pushOne(t, s, worker.Token, addendumOf(6, shiftsynctest.RecordID(t), shiftsynctest.RecordID(t), "house-a")),
+	wantResult(t, "addendum", pushOne(t, s, worker.Token, addendumOf(5, addendum, incident, "house-a", "sam")), accepted, "")
+	wantResult(t, "addendum naming a missing record", pushOne(t, s, worker.Token, addendumOf(6, shiftsynctest.RecordID(t), shiftsynctest.RecordID(t), "house-a", "sam")),
 		quarantined, shiftsync.ReasonInvalidReference)
-	wantResult(t, "addendum in another service", pushOne(t, s, worker.Token, addendumOf(7, shiftsynctest.RecordID(t), incident, "house-b")),
+	wantResult(t, "addendum in another service", pushOne(t, s, worker.Token, addendumOf(7, shiftsynctest.RecordID(t), incident, "house-b", "person-b-lou")),
 		quarantined, shiftsync.ReasonInvalidReference)
 
 	// The manager voids the locked record with a reason.

@@ -36,6 +36,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	s := shiftsynctest.NewServer(t)
+	s.AddPerson(t, service, person)
 	return &world{t: t, s: s, manager: s.EnrolDevice(t, "registered-manager", shiftsync.RoleManager, service)}
 }
 

@@ -61,6 +61,7 @@ const (
 	ReasonUnknownRecordType Reason = "unknown_record_type"
 	ReasonMissingService    Reason = "missing_service"
 	ReasonMissingPerson     Reason = "missing_person"
+	ReasonUnknownPerson     Reason = "unknown_person" // a new record about a person the service does not support
 	ReasonInvalidHLC        Reason = "invalid_hlc"
 	ReasonInvalidBase       Reason = "invalid_base"
 	ReasonNoFields          Reason = "no_fields"

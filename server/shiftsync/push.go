@@ -195,6 +195,11 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 			return MutationResult{}, err
 		}
 	}
+	if rej == nil && stored == nil {
+		if rej, err = p.checkPerson(ctx, m); err != nil {
+			return MutationResult{}, err
+		}
+	}
 	if rej == nil {
 		var pending bool
 		if pending, rej, err = p.checkReferences(ctx, m); err != nil {
@@ -303,6 +308,23 @@ func (p pushTx) checkPartnerEdit(m *Mutation) *MutationError {
 		return nil
 	}
 	return PartnerEdit(m, agencies, m.Agency)
+}
+
+// checkPerson checks that the person a new record is about is supported by
+// its service (an edit keeps its record's person, which was checked when
+// it was created). A person who does not exist and one of another service
+// get the same answer, quoting only the id sent, so it cannot probe for
+// people elsewhere.
+func (p pushTx) checkPerson(ctx context.Context, m *Mutation) (*MutationError, error) {
+	if m.PersonID == "" {
+		return nil, nil
+	}
+	service, err := p.tx.PersonService(ctx, m.PersonID)
+	if err != nil || service == m.ServiceID {
+		return nil, err
+	}
+	return reject(ReasonUnknownPerson, "person %q is not supported by this record's service: check who the record is about",
+		truncate(m.PersonID)), nil
 }
 
 // AddendumType is the record type of corrections to locked records, and

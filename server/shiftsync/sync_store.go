@@ -22,6 +22,9 @@ type SyncTx interface {
 	// its result's Errors included.
 	RecordProcessed(ctx context.Context, pm ProcessedMutation) error
 
+	// PersonService returns the service supporting the person: "" when
+	// there is no such person.
+	PersonService(ctx context.Context, personID string) (string, error)
 	// Record returns the record stored under id: nil when there is none.
 	Record(ctx context.Context, id string) (*StoredRecord, error)
 	// CreateRecord stores the record m creates (its envelope, author,

@@ -168,6 +168,60 @@ func (s *Server) Restart(tb testing.TB) *Server {
 	return NewServer(tb, s.opts...)
 }
 
+// TestOrganisation is the organisation of the services the harness
+// creates.
+const TestOrganisation = "org-test"
+
+// People are the people supported the tests write about, by service: a
+// push writes only about a person its service supports, so a service
+// [Server.AddDevice] or [Server.EnrolDevice] names is created (in
+// [TestOrganisation], if missing) with its people from this list. A test
+// needing others adds them ([Server.AddPerson]).
+var People = []struct{ ID, ServiceID string }{
+	{"sam", "house-a"}, {"ada", "house-a"}, {"person-ada", "house-a"}, {"person-bob", "house-a"},
+	{"person-a-kit", "house-a"}, {"p1", "house-a"}, {"person-b-lou", "house-b"},
+}
+
+// addService creates the service, if missing, with its [People].
+func (s *Server) addService(tb testing.TB, serviceID string) {
+	tb.Helper()
+	ctx := context.Background()
+	admin := shiftsync.Principal{UserID: "shiftsynctest"}
+	must(tb, ignoreExists(s.Identity.CreateOrganisation(ctx, admin, TestOrganisation, "Test Care")))
+	must(tb, ignoreExists(s.Identity.CreateService(ctx, admin, serviceID, TestOrganisation, serviceID)))
+	for _, p := range People {
+		if p.ServiceID == serviceID {
+			must(tb, ignoreExists(s.Identity.CreatePerson(ctx, admin, p.ID, serviceID, p.ID)))
+		}
+	}
+}
+
+// AddPerson adds a person supported by the service, creating the service
+// (in [TestOrganisation]) if missing; a person already there is kept.
+func (s *Server) AddPerson(tb testing.TB, serviceID, personID string) {
+	tb.Helper()
+	ctx := context.Background()
+	admin := shiftsync.Principal{UserID: "shiftsynctest"}
+	must(tb, ignoreExists(s.Identity.CreateOrganisation(ctx, admin, TestOrganisation, "Test Care")))
+	must(tb, ignoreExists(s.Identity.CreateService(ctx, admin, serviceID, TestOrganisation, serviceID)))
+	must(tb, ignoreExists(s.Identity.CreatePerson(ctx, admin, personID, serviceID, personID)))
+}
+
+// ignoreExists returns err unless it says what it would create exists.
+func ignoreExists(err error) error {
+	if shiftsync.ErrorCode(err) == shiftsync.CodeAlreadyExists {
+		return nil
+	}
+	return err
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Enrolment is a device enrolled through the real flow.
 type Enrolment struct {
 	UserID, DeviceID, Credential, Token string
@@ -181,16 +235,10 @@ func (s *Server) EnrolDevice(tb testing.TB, userID string, role shiftsync.Role, 
 	tb.Helper()
 	ctx := context.Background()
 	admin := shiftsync.Principal{UserID: "shiftsynctest"}
-	ignoreExists := func(err error) {
-		tb.Helper()
-		if err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
-			tb.Fatal(err)
-		}
-	}
-	ignoreExists(s.Identity.CreateOrganisation(ctx, admin, "org-test", "Test Care"))
-	ignoreExists(s.Identity.CreateUser(ctx, admin, userID, "org-test", userID, ""))
+	must(tb, ignoreExists(s.Identity.CreateOrganisation(ctx, admin, TestOrganisation, "Test Care")))
+	must(tb, ignoreExists(s.Identity.CreateUser(ctx, admin, userID, TestOrganisation, userID, "")))
 	for _, service := range services {
-		ignoreExists(s.Identity.CreateService(ctx, admin, service, "org-test", service))
+		s.addService(tb, service)
 		if _, err := s.Identity.AddMembership(ctx, admin, shiftsync.Membership{UserID: userID, ServiceID: service, Role: role, Start: s.Clock.Now().Add(-time.Hour)}); err != nil {
 			tb.Fatal(err)
 		}
@@ -226,6 +274,9 @@ func (s *Server) Enrol(tb testing.TB, userID string) Enrolment {
 // uses EnrolDevice. It spares tests of sync the enrolment flow;
 // EnrolDevice goes through it.
 func (s *Server) AddDevice(userID, deviceID string, services ...string) string {
+	for _, service := range services {
+		s.addService(s.tb, service)
+	}
 	token := bearer.NewToken()
 	s.Tokens.Add(token, shiftsync.Principal{UserID: userID, DeviceID: deviceID, Services: services})
 	return token

@@ -59,7 +59,34 @@ func MustSyncService(tb testing.TB, db *sqlite.DB) *shiftsync.Sync {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	addPeople(tb, db)
 	return &shiftsync.Sync{Store: db, Schema: records, Access: shiftsync.TokenScope{}, Now: db.Now}
+}
+
+// addPeople adds the people [incident] writes about to the directory, with
+// their services, keeping any already there.
+func addPeople(tb testing.TB, db *sqlite.DB) {
+	tb.Helper()
+	id, ctx := sqlite.NewIdentityService(db), context.Background()
+	keep := func(err error) {
+		tb.Helper()
+		if err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
+			tb.Fatal(err)
+		}
+	}
+	keep(id.CreateOrganisation(ctx, admin, "org-1", "Oak Care"))
+	for _, service := range []string{"house-a", "house-b"} {
+		keep(id.CreateService(ctx, admin, service, "org-1", service))
+		keep(id.CreatePerson(ctx, admin, personIn(service), service, personIn(service)))
+	}
+}
+
+// personIn returns the person [incident] writes about in the service.
+func personIn(service string) string {
+	if service == "house-b" {
+		return "person-b-lou"
+	}
+	return "person-ada"
 }
 
 // newID returns a fresh UUIDv7.
@@ -76,7 +103,7 @@ func newID(tb testing.TB) string {
 // fields.
 func incident(counter uint64, recordID, service string, hlc shiftsync.HLC, description string) shiftsync.Mutation {
 	return shiftsync.Mutation{
-		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: "person-ada"},
+		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: personIn(service)},
 		Counter:   counter,
 		HLC:       hlc,
 		Fields: []shiftsync.FieldEdit{
@@ -90,7 +117,7 @@ func incident(counter uint64, recordID, service string, hlc shiftsync.HLC, descr
 // field) of an existing incident, on top of base.
 func edit(counter uint64, recordID, service string, hlc shiftsync.HLC, field, value string, base shiftsync.Version) shiftsync.Mutation {
 	return shiftsync.Mutation{
-		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: "person-ada"},
+		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: personIn(service)},
 		Counter:   counter,
 		HLC:       hlc,
 		Fields:    []shiftsync.FieldEdit{{Field: field, Value: shiftsync.Value{Kind: shiftsync.KindString, String: value}, Base: base}},

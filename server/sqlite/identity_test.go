@@ -41,6 +41,7 @@ func MustIdentity(tb testing.TB) (*sqlite.DB, *sqlite.IdentityService, func(time
 	must(id.CreateService(ctx, admin, "house-b", "org-1", "Elm House"))
 	must(id.CreateUser(ctx, admin, "worker-1", "org-1", "Ana", ""))
 	must(id.CreateUser(ctx, admin, "manager-1", "org-1", "Mo", ""))
+	addPeople(tb, db)
 	return db, id, clock.Advance
 }
 

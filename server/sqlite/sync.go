@@ -82,6 +82,16 @@ func (tx *Tx) RecordProcessed(ctx context.Context, pm shiftsync.ProcessedMutatio
 	return err
 }
 
+// PersonService implements [shiftsync.SyncTx].
+func (tx *Tx) PersonService(ctx context.Context, personID string) (string, error) {
+	var service string
+	err := tx.queryRow(ctx, `SELECT service_id FROM people WHERE id = ?`, personID).Scan(&service)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return service, err
+}
+
 // Record implements [shiftsync.SyncTx].
 func (tx *Tx) Record(ctx context.Context, id string) (*shiftsync.StoredRecord, error) {
 	r := shiftsync.StoredRecord{RecordRef: shiftsync.RecordRef{RecordID: id}}

@@ -452,7 +452,28 @@ func newEngine(t *testing.T, open Factory) *engine {
 	}
 	now := func() time.Time { return engineEpoch }
 	s := open(t, now)
+	ctx, operator := context.Background(), shiftsync.Principal{UserID: "operator"}
+	must(t, s.Identity().CreateOrganisation(ctx, operator, "org-engine", "Engine Care"))
+	for _, service := range []string{"house-a", "house-b"} {
+		must(t, s.Identity().CreateService(ctx, operator, service, "org-engine", service))
+	}
+	for person, service := range enginePeople {
+		must(t, s.Identity().CreatePerson(ctx, operator, person, service, person))
+	}
 	return &engine{store: s, now: now, sync: &shiftsync.Sync{Store: s, Schema: records, Access: shiftsync.TokenScope{}, Now: now}}
+}
+
+// enginePeople are the people supported in the engine's directory, by
+// id, with their services.
+var enginePeople = map[string]string{"person-ada": "house-a", "person-bob": "house-a", "person-b-lou": "house-b"}
+
+// personIn returns the person [engine.incident] and [engine.edit] write
+// about in the service.
+func personIn(service string) string {
+	if service == "house-b" {
+		return "person-b-lou"
+	}
+	return "person-ada"
 }
 
 // id returns a fresh UUIDv7.
@@ -474,7 +495,7 @@ func (e *engine) at(d time.Duration) shiftsync.HLC {
 // required fields.
 func (e *engine) incident(counter uint64, recordID, service string, hlc shiftsync.HLC, description string) shiftsync.Mutation {
 	return shiftsync.Mutation{
-		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: "person-ada"},
+		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: personIn(service)},
 		Counter:   counter,
 		HLC:       hlc,
 		Fields: []shiftsync.FieldEdit{
@@ -488,7 +509,7 @@ func (e *engine) incident(counter uint64, recordID, service string, hlc shiftsyn
 // on top of base.
 func (e *engine) edit(counter uint64, recordID, service string, hlc shiftsync.HLC, field, value string, base shiftsync.Version) shiftsync.Mutation {
 	return shiftsync.Mutation{
-		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: "person-ada"},
+		RecordRef: shiftsync.RecordRef{RecordID: recordID, RecordType: "incident", ServiceID: service, PersonID: personIn(service)},
 		Counter:   counter,
 		HLC:       hlc,
 		Fields:    []shiftsync.FieldEdit{{Field: field, Value: shiftsync.Value{Kind: shiftsync.KindString, String: value}, Base: base}},

@@ -42,6 +42,34 @@ func testEngineReferences(t *testing.T, open Factory) {
 		})
 	}
 
+	t.Run("PersonOfTheService", func(t *testing.T) {
+		// A new record is about a person its service supports: one who does
+		// not exist (a typo) and one of another service are refused alike,
+		// so the answer tells nothing of who is supported elsewhere.
+		e := newEngine(t, open)
+		both := shiftsync.Principal{UserID: "worker-4", DeviceID: "phone-4", Services: []string{"house-a", "house-b"}}
+		about := func(counter uint64, person string) shiftsync.Mutation {
+			m := e.incident(counter, e.id(t), "house-a", e.at(time.Duration(counter)*time.Second), "hit the door")
+			m.PersonID = person
+			return m
+		}
+		res := e.push(t, both, about(1, "person-nobody"), about(2, "person-b-lou"), about(3, "person-bob"))
+		for i, person := range []string{"person-nobody", "person-b-lou"} {
+			r := res.Results[i]
+			if r.Status != shiftsync.StatusQuarantined || r.Reason != shiftsync.ReasonUnknownPerson ||
+				len(r.Errors) != 1 || r.Errors[0].Reason != shiftsync.ReasonUnknownPerson {
+				t.Errorf("incident about %s: %+v, want quarantined %s", person, r, shiftsync.ReasonUnknownPerson)
+			}
+			if generic := strings.ReplaceAll(r.Message, person, "X"); generic != strings.ReplaceAll(res.Results[0].Message, "person-nobody", "X") {
+				t.Errorf("incident about %s answers %q: want the same words as for a person who does not exist", person, r.Message)
+			}
+		}
+		wantAccepted(t, e, both, res.Results[2], "")
+		if q := e.quarantined(t, "house-a"); len(q) != 2 || q[0].Reason != shiftsync.ReasonUnknownPerson {
+			t.Errorf("house-a's quarantine = %+v, want both incidents kept with their reason", q)
+		}
+	})
+
 	t.Run("MissingRecord", func(t *testing.T) {
 		e := newEngine(t, open)
 		for i, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-record"} {

@@ -27,9 +27,18 @@ import (
 
 const token = "test-token-phone-1"
 
-// writeTokens writes a tokens file granting phone-1 service house-a.
-func writeTokens(t *testing.T) string {
+// writeTokens writes a tokens file granting phone-1 service house-a, and
+// creates the database at db with house-a supporting p1, whom the tests
+// write about.
+func writeTokens(t *testing.T, db string) string {
 	t.Helper()
+	var out, errs strings.Builder
+	if err := run(context.Background(), []string{"migrate", "-db", db}, &out, &errs); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errs.String())
+	}
+	adminRun(t, db, "create-organisation", "-id", "org-1", "-name", "Oak Care")
+	adminRun(t, db, "create-service", "-id", "house-a", "-organisation", "org-1", "-name", "House A")
+	adminRun(t, db, "create-person", "-id", "p1", "-service", "house-a", "-name", "P One")
 	path := filepath.Join(t.TempDir(), "tokens.json")
 	b, _ := json.Marshal([]map[string]any{{"token": token, "user_id": "worker-1", "device_id": "phone-1", "services": []string{"house-a"}}})
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -44,7 +53,7 @@ func TestMain_RoundTrip(t *testing.T) {
 	m := NewMain(io.Discard, io.Discard)
 	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
 	m.Addr = "127.0.0.1:0"
-	m.TokensPath = writeTokens(t)
+	m.TokensPath = writeTokens(t, m.DBPath)
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +207,8 @@ func TestShiftsyncd_SurvivesSIGKILL(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	db, tokens := filepath.Join(dir, "shiftsync.db"), writeTokens(t)
+	db := filepath.Join(dir, "shiftsync.db")
+	tokens := writeTokens(t, db)
 	cycles := 20
 	if testing.Short() {
 		cycles = 5
@@ -288,7 +298,7 @@ func TestMain_EvaluatesGovernance(t *testing.T) {
 	m := NewMain(io.Discard, io.Discard)
 	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
 	m.Addr = "127.0.0.1:0"
-	m.TokensPath = writeTokens(t)
+	m.TokensPath = writeTokens(t, m.DBPath)
 	m.EvaluateEvery = 20 * time.Millisecond
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
