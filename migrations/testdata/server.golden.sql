@@ -34,6 +34,9 @@ CREATE INDEX mutations_flagged ON mutations (record_id) WHERE flag <> '';
 -- index organisation_admins_in_force
 CREATE UNIQUE INDEX organisation_admins_in_force ON organisation_admins (user_id, organisation_id) WHERE ended_at IS NULL;
 
+-- index quarantine_by_device
+CREATE INDEX quarantine_by_device ON quarantine (device_id, counter);
+
 -- index quarantine_by_service
 CREATE INDEX quarantine_by_service ON quarantine (service_id, received_at);
 
@@ -302,7 +305,7 @@ CREATE TABLE quarantine (
     message     TEXT    NOT NULL,
     payload     TEXT    NOT NULL, -- the mutation as JSON
     received_at INTEGER NOT NULL
-, person_id TEXT NOT NULL DEFAULT '', agency TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '', payload_format INTEGER NOT NULL DEFAULT 1, field_errors TEXT NOT NULL DEFAULT '[]');
+, person_id TEXT NOT NULL DEFAULT '', agency TEXT NOT NULL DEFAULT '', app_version TEXT NOT NULL DEFAULT '', payload_format INTEGER NOT NULL DEFAULT 1, field_errors TEXT NOT NULL DEFAULT '[]', corrected_by_user TEXT NOT NULL DEFAULT '', corrected_by_counter INTEGER NOT NULL DEFAULT 0, corrected_at INTEGER);
 
 -- table quarantine_days
 CREATE TABLE quarantine_days (

@@ -32,6 +32,7 @@ func toMutation(pb *syncv1.Mutation, appVersion string) shiftsync.Mutation {
 		HLC:        toHLC(pb.GetHlc()),
 		Fields:     make([]shiftsync.FieldEdit, len(pb.GetFields())),
 		AppVersion: appVersion,
+		Corrects:   pb.GetCorrects(),
 	}
 	for i, f := range pb.GetFields() {
 		m.Fields[i] = shiftsync.FieldEdit{Field: f.GetField(), Value: toValue(f.GetValue()), Base: toVersion(f.GetBase())}

@@ -106,6 +106,9 @@ func (h *ReviewHandler) ListQuarantine(ctx context.Context, req *reviewv1.ListQu
 			ReasonCode: string(q.Reason), Reason: q.Message, PayloadJson: q.Payload,
 			ReceivedAt: timestamppb.New(q.ReceivedAt), FieldErrors: fromFieldErrors(q.Errors),
 		}
+		if c := q.Correction; c != nil {
+			res.Changes[i].Correction = &reviewv1.QuarantineCorrection{UserId: c.UserID, Counter: c.Counter, CorrectedAt: timestamppb.New(c.At)}
+		}
 	}
 	for i, o := range list.Overflows {
 		res.Overflows[i] = &reviewv1.QuarantineOverflow{

@@ -20,7 +20,14 @@ type Mutation struct {
 	HLC        HLC
 	Fields     []FieldEdit
 	AppVersion string
+	// Corrects names the device's earlier mutations of the record, by
+	// counter, that were quarantined and that this one corrects (see
+	// [MaxCorrects]); not part of its digest.
+	Corrects []uint64
 }
+
+// MaxCorrects bounds [Mutation.Corrects].
+const MaxCorrects = 64
 
 // Value returns the value m sets for field, if it sets one.
 func (m *Mutation) Value(field string) (Value, bool) {
@@ -75,13 +82,14 @@ const (
 	ReasonVersionReused     Reason = "version_reused"
 	ReasonCounterReused     Reason = "counter_reused"
 	ReasonPermissionDenied  Reason = "permission_denied"
-	ReasonOutOfOrder        Reason = "out_of_order"      // an end before its start, as the record would stand
-	ReasonRecordLocked      Reason = "record_locked"     // a manager locked the record: write an addendum
-	ReasonInvalidReference  Reason = "invalid_reference" // names a record that does not exist or is another's
-	ReasonUnknownRecord     Reason = "unknown_record"    // edits a record the server does not hold or the pusher may not see
-	ReasonRecordIDTaken     Reason = "record_id_taken"   // creates a record under an id already taken
-	ReasonImplausibleTime   Reason = "implausible_time"  // a time something happened is in the future, or before PlausibleTimeFloor
-	ReasonClockAhead        Reason = "clock_ahead"       // refused, not quarantined: re-stamp and resend
+	ReasonOutOfOrder        Reason = "out_of_order"       // an end before its start, as the record would stand
+	ReasonRecordLocked      Reason = "record_locked"      // a manager locked the record: write an addendum
+	ReasonInvalidReference  Reason = "invalid_reference"  // names a record that does not exist or is another's
+	ReasonUnknownRecord     Reason = "unknown_record"     // edits a record the server does not hold or the pusher may not see
+	ReasonRecordIDTaken     Reason = "record_id_taken"    // creates a record under an id already taken
+	ReasonImplausibleTime   Reason = "implausible_time"   // a time something happened is in the future, or before PlausibleTimeFloor
+	ReasonInvalidCorrection Reason = "invalid_correction" // corrects more than MaxCorrects mutations, or one not before it
+	ReasonClockAhead        Reason = "clock_ahead"        // refused, not quarantined: re-stamp and resend
 	// Refused, not quarantined: the quarantine keeps at most
 	// MaxQuarantineEntryBytes of one mutation and MaxQuarantineDayBytes of
 	// one device's a day. The device keeps the mutation and resends it.
@@ -216,6 +224,9 @@ func (s *Schema) Validate(m *Mutation, stored *RecordRef) *MutationError {
 	hlcValid := m.HLC.Valid()
 	if !hlcValid {
 		ps.add(reject(ReasonInvalidHLC, "hlc %+v is not a valid timestamp", m.HLC))
+	}
+	if len(m.Corrects) > MaxCorrects || slices.ContainsFunc(m.Corrects, func(c uint64) bool { return c == 0 || c >= m.Counter }) {
+		ps.add(reject(ReasonInvalidCorrection, "a mutation corrects at most %d earlier mutations of this device, each by a counter before its own", MaxCorrects))
 	}
 	if len(m.Fields) == 0 {
 		ps.add(reject(ReasonNoFields, "a mutation must set at least one field"))

@@ -245,6 +245,11 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 			}
 		}
 	}
+	if len(m.Corrects) > 0 {
+		if err := p.tx.MarkCorrected(ctx, m.DeviceID, m.RecordID, m.Corrects, Correction{UserID: m.UserID, Counter: m.Counter, At: p.now}); err != nil {
+			return r, err
+		}
+	}
 	for _, a := range AlertsFor(m, stored == nil, p.now) {
 		a.Record, a.UserID, a.DeviceID, a.RaisedAt = m.RecordRef, m.UserID, m.DeviceID, p.now
 		if err := p.tx.RaiseAlert(ctx, a); err != nil {

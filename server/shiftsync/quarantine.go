@@ -74,6 +74,9 @@ func QuarantinePayload(m *Mutation) ([]byte, error) {
 		Counter: m.Counter, RecordID: m.RecordID, RecordType: m.RecordType, ServiceID: m.ServiceID, PersonID: m.PersonID,
 		HLC: wireHLCOf(m.HLC), Fields: make([]wireFieldEdit, len(m.Fields)),
 	}
+	for _, c := range m.Corrects {
+		wire.Corrects = append(wire.Corrects, strconv.FormatUint(c, 10))
+	}
 	for i, e := range m.Fields {
 		wire.Fields[i] = wireFieldEdit{Field: e.Field, Value: wireValueOf(e.Value)}
 		if !e.Base.IsZero() {
@@ -101,6 +104,7 @@ type (
 		PersonID   string          `json:"personId,omitempty"`
 		HLC        *wireHLC        `json:"hlc,omitempty"`
 		Fields     []wireFieldEdit `json:"fields,omitempty"`
+		Corrects   []string        `json:"corrects,omitempty"` // uint64s, as strings
 	}
 	wireHLC struct {
 		WallMS  int64  `json:"wallMs,omitempty,string"`

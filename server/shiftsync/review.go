@@ -43,6 +43,9 @@ type QuarantinedChange struct {
 	Errors     []FieldError
 	Payload    string // the mutation as received: see [QuarantinePayload]
 	ReceivedAt time.Time
+	// Correction is the accepted mutation that corrected it: nil until one
+	// does.
+	Correction *Correction
 }
 
 // FlaggedWrite is an accepted change flagged for a manager's review: its

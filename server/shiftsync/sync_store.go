@@ -55,6 +55,10 @@ type SyncTx interface {
 	// Quarantine keeps a refused mutation under each of its services and
 	// counts its bytes to the device's day.
 	Quarantine(ctx context.Context, q QuarantinedMutation) error
+	// MarkCorrected marks the device's quarantined mutations of the record
+	// under the counters corrected by c; one corrected before keeps its
+	// first correction, and a counter naming none marks nothing.
+	MarkCorrected(ctx context.Context, deviceID, recordID string, counters []uint64, c Correction) error
 	// CountQuarantineOverflow counts a mutation the quarantine's bounds
 	// refused under each of its services.
 	CountQuarantineOverflow(ctx context.Context, o OverflowedMutation) error
@@ -109,6 +113,14 @@ type QuarantinedMutation struct {
 	Size          int64        // see [QuarantineSize]
 	Services      []string     // the services whose reviewers see it
 	ReceivedAt    time.Time
+}
+
+// Correction is the accepted mutation that corrected a quarantined one of
+// the same device and record ([Mutation.Corrects]).
+type Correction struct {
+	UserID  string
+	Counter uint64 // the correcting mutation's
+	At      time.Time
 }
 
 // OverflowedMutation is a refused mutation the quarantine could not keep.

@@ -146,7 +146,8 @@ func (tx *Tx) ResolveConflict(ctx context.Context, id int64, by, resolution stri
 func (tx *Tx) QuarantinedChanges(ctx context.Context, serviceID string) ([]shiftsync.QuarantinedChange, error) {
 	rows, err := tx.query(ctx, `
 		SELECT q.id, q.device_id, q.user_id, q.counter, q.record_id, q.record_type, q.service_id, q.person_id, q.agency,
-		       q.reason, q.message, q.field_errors, q.payload, q.received_at
+		       q.reason, q.message, q.field_errors, q.payload, q.received_at,
+		       q.corrected_by_user, q.corrected_by_counter, q.corrected_at
 		FROM quarantine_services qs JOIN quarantine q ON q.id = qs.quarantine_id
 		WHERE qs.service_id = ? ORDER BY q.received_at DESC, q.id DESC`, serviceID)
 	if err != nil {
@@ -156,14 +157,21 @@ func (tx *Tx) QuarantinedChanges(ctx context.Context, serviceID string) ([]shift
 	var changes []shiftsync.QuarantinedChange
 	for rows.Next() {
 		var (
-			q        shiftsync.QuarantinedChange
-			reason   string
-			errs     string
-			received int64
+			q          shiftsync.QuarantinedChange
+			reason     string
+			errs       string
+			received   int64
+			correction shiftsync.Correction
+			corrected  sql.NullInt64
 		)
 		if err := rows.Scan(&q.ID, &q.DeviceID, &q.UserID, &q.Counter, &q.Record.RecordID, &q.Record.RecordType, &q.Record.ServiceID,
-			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &errs, &q.Payload, &received); err != nil {
+			&q.Record.PersonID, &q.Record.Agency, &reason, &q.Message, &errs, &q.Payload, &received,
+			&correction.UserID, &correction.Counter, &corrected); err != nil {
 			return nil, err
+		}
+		if corrected.Valid {
+			correction.At = time.UnixMilli(corrected.Int64).UTC()
+			q.Correction = &correction
 		}
 		var err error
 		if q.Errors, err = shiftsync.UnmarshalFieldErrors([]byte(errs)); err != nil {

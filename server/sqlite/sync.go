@@ -261,6 +261,19 @@ func (tx *Tx) Quarantine(ctx context.Context, q shiftsync.QuarantinedMutation) e
 	return err
 }
 
+// MarkCorrected implements [shiftsync.SyncTx].
+func (tx *Tx) MarkCorrected(ctx context.Context, deviceID, recordID string, counters []uint64, c shiftsync.Correction) error {
+	for _, counter := range counters {
+		if _, err := tx.exec(ctx, `
+			UPDATE quarantine SET corrected_by_user = ?, corrected_by_counter = ?, corrected_at = ?
+			WHERE device_id = ? AND counter = ? AND record_id = ? AND corrected_at IS NULL`,
+			c.UserID, c.Counter, c.At.UnixMilli(), deviceID, counter, recordID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CountQuarantineOverflow implements [shiftsync.SyncTx].
 func (tx *Tx) CountQuarantineOverflow(ctx context.Context, o shiftsync.OverflowedMutation) error {
 	m := o.Mutation

@@ -30,6 +30,7 @@ func testEngine(t *testing.T, open Factory) {
 	t.Run("Pull", func(t *testing.T) { testEnginePull(t, open) })
 	t.Run("References", func(t *testing.T) { testEngineReferences(t, open) })
 	t.Run("Reasons", func(t *testing.T) { testEngineReasons(t, open) })
+	t.Run("Corrections", func(t *testing.T) { testEngineCorrections(t, open) })
 }
 
 var (

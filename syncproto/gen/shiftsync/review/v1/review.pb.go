@@ -867,7 +867,10 @@ type QuarantinedChange struct {
 	// Every problem the server found with the change, at least one, the first
 	// being reason_code and reason: what the author has to fix. A change
 	// quarantined before the server kept the list has only its one reason.
-	FieldErrors   []*v1.FieldError `protobuf:"bytes,11,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
+	FieldErrors []*v1.FieldError `protobuf:"bytes,11,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
+	// Set when a later mutation from the same device corrected this one and
+	// was accepted (see shiftsync.sync.v1.Mutation.corrects).
+	Correction    *QuarantineCorrection `protobuf:"bytes,12,opt,name=correction,proto3" json:"correction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -979,6 +982,78 @@ func (x *QuarantinedChange) GetFieldErrors() []*v1.FieldError {
 	return nil
 }
 
+func (x *QuarantinedChange) GetCorrection() *QuarantineCorrection {
+	if x != nil {
+		return x.Correction
+	}
+	return nil
+}
+
+// QuarantineCorrection is the accepted mutation that corrected a quarantined
+// one.
+type QuarantineCorrection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user who made the correction.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The device's counter of the correcting mutation (same device).
+	Counter uint64 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	// When the server accepted it.
+	CorrectedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=corrected_at,json=correctedAt,proto3" json:"corrected_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantineCorrection) Reset() {
+	*x = QuarantineCorrection{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantineCorrection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantineCorrection) ProtoMessage() {}
+
+func (x *QuarantineCorrection) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantineCorrection.ProtoReflect.Descriptor instead.
+func (*QuarantineCorrection) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *QuarantineCorrection) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *QuarantineCorrection) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *QuarantineCorrection) GetCorrectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CorrectedAt
+	}
+	return nil
+}
+
 // ListQuarantineResponse lists quarantined changes.
 type ListQuarantineResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -993,7 +1068,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[13]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1080,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[13]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1093,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{13}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListQuarantineResponse) GetChanges() []*QuarantinedChange {
@@ -1066,7 +1141,7 @@ type QuarantineOverflow struct {
 
 func (x *QuarantineOverflow) Reset() {
 	*x = QuarantineOverflow{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1153,7 @@ func (x *QuarantineOverflow) String() string {
 func (*QuarantineOverflow) ProtoMessage() {}
 
 func (x *QuarantineOverflow) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[14]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1166,7 @@ func (x *QuarantineOverflow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineOverflow.ProtoReflect.Descriptor instead.
 func (*QuarantineOverflow) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{14}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *QuarantineOverflow) GetDeviceId() string {
@@ -1173,7 +1248,7 @@ type ListRecordsRequest struct {
 
 func (x *ListRecordsRequest) Reset() {
 	*x = ListRecordsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1260,7 @@ func (x *ListRecordsRequest) String() string {
 func (*ListRecordsRequest) ProtoMessage() {}
 
 func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[15]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1273,7 @@ func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{15}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRecordsRequest) GetServiceId() string {
@@ -1263,7 +1338,7 @@ type FieldValue struct {
 
 func (x *FieldValue) Reset() {
 	*x = FieldValue{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1350,7 @@ func (x *FieldValue) String() string {
 func (*FieldValue) ProtoMessage() {}
 
 func (x *FieldValue) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[16]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1363,7 @@ func (x *FieldValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldValue.ProtoReflect.Descriptor instead.
 func (*FieldValue) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{16}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FieldValue) GetField() string {
@@ -1332,7 +1407,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1419,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[17]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1432,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{17}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Record) GetRecordId() string {
@@ -1434,7 +1509,7 @@ type ListRecordsResponse struct {
 
 func (x *ListRecordsResponse) Reset() {
 	*x = ListRecordsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1521,7 @@ func (x *ListRecordsResponse) String() string {
 func (*ListRecordsResponse) ProtoMessage() {}
 
 func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[18]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1534,7 @@ func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{18}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRecordsResponse) GetRecords() []*Record {
@@ -1480,7 +1555,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1567,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[19]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1580,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{19}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRecordRequest) GetRecordId() string {
@@ -1536,7 +1611,7 @@ type FieldVersion struct {
 
 func (x *FieldVersion) Reset() {
 	*x = FieldVersion{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1623,7 @@ func (x *FieldVersion) String() string {
 func (*FieldVersion) ProtoMessage() {}
 
 func (x *FieldVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[20]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1636,7 @@ func (x *FieldVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldVersion.ProtoReflect.Descriptor instead.
 func (*FieldVersion) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{20}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FieldVersion) GetField() string {
@@ -1628,7 +1703,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1715,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[21]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1728,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{21}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetRecordResponse) GetRecord() *Record {
@@ -1709,7 +1784,7 @@ type LockRecordRequest struct {
 
 func (x *LockRecordRequest) Reset() {
 	*x = LockRecordRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1796,7 @@ func (x *LockRecordRequest) String() string {
 func (*LockRecordRequest) ProtoMessage() {}
 
 func (x *LockRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[22]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1809,7 @@ func (x *LockRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRecordRequest.ProtoReflect.Descriptor instead.
 func (*LockRecordRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{22}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LockRecordRequest) GetRecordId() string {
@@ -1755,7 +1830,7 @@ type LockRecordResponse struct {
 
 func (x *LockRecordResponse) Reset() {
 	*x = LockRecordResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1842,7 @@ func (x *LockRecordResponse) String() string {
 func (*LockRecordResponse) ProtoMessage() {}
 
 func (x *LockRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[23]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1855,7 @@ func (x *LockRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRecordResponse.ProtoReflect.Descriptor instead.
 func (*LockRecordResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{23}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LockRecordResponse) GetRecord() *GetRecordResponse {
@@ -1803,7 +1878,7 @@ type ListFindingsRequest struct {
 
 func (x *ListFindingsRequest) Reset() {
 	*x = ListFindingsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1890,7 @@ func (x *ListFindingsRequest) String() string {
 func (*ListFindingsRequest) ProtoMessage() {}
 
 func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[24]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1903,7 @@ func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsRequest.ProtoReflect.Descriptor instead.
 func (*ListFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{24}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListFindingsRequest) GetServiceId() string {
@@ -1882,7 +1957,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +1969,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[25]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +1982,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{25}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Finding) GetFindingId() int64 {
@@ -2019,7 +2094,7 @@ type ListFindingsResponse struct {
 
 func (x *ListFindingsResponse) Reset() {
 	*x = ListFindingsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2106,7 @@ func (x *ListFindingsResponse) String() string {
 func (*ListFindingsResponse) ProtoMessage() {}
 
 func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[26]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2119,7 @@ func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsResponse.ProtoReflect.Descriptor instead.
 func (*ListFindingsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{26}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListFindingsResponse) GetFindings() []*Finding {
@@ -2071,7 +2146,7 @@ type GetTrendsRequest struct {
 
 func (x *GetTrendsRequest) Reset() {
 	*x = GetTrendsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2158,7 @@ func (x *GetTrendsRequest) String() string {
 func (*GetTrendsRequest) ProtoMessage() {}
 
 func (x *GetTrendsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[27]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2171,7 @@ func (x *GetTrendsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendsRequest.ProtoReflect.Descriptor instead.
 func (*GetTrendsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{27}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetTrendsRequest) GetServiceId() string {
@@ -2174,7 +2249,7 @@ type WeekTrend struct {
 
 func (x *WeekTrend) Reset() {
 	*x = WeekTrend{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2261,7 @@ func (x *WeekTrend) String() string {
 func (*WeekTrend) ProtoMessage() {}
 
 func (x *WeekTrend) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[28]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2274,7 @@ func (x *WeekTrend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeekTrend.ProtoReflect.Descriptor instead.
 func (*WeekTrend) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{28}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WeekTrend) GetWeekStart() *timestamppb.Timestamp {
@@ -2339,7 +2414,7 @@ type GetTrendsResponse struct {
 
 func (x *GetTrendsResponse) Reset() {
 	*x = GetTrendsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2426,7 @@ func (x *GetTrendsResponse) String() string {
 func (*GetTrendsResponse) ProtoMessage() {}
 
 func (x *GetTrendsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[29]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2439,7 @@ func (x *GetTrendsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrendsResponse.ProtoReflect.Descriptor instead.
 func (*GetTrendsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{29}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetTrendsResponse) GetWeeks() []*WeekTrend {
@@ -2393,7 +2468,7 @@ type ListActionsRequest struct {
 
 func (x *ListActionsRequest) Reset() {
 	*x = ListActionsRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2480,7 @@ func (x *ListActionsRequest) String() string {
 func (*ListActionsRequest) ProtoMessage() {}
 
 func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[30]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2493,7 @@ func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListActionsRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{30}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListActionsRequest) GetServiceId() string {
@@ -2471,7 +2546,7 @@ type TrackedAction struct {
 
 func (x *TrackedAction) Reset() {
 	*x = TrackedAction{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2558,7 @@ func (x *TrackedAction) String() string {
 func (*TrackedAction) ProtoMessage() {}
 
 func (x *TrackedAction) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[31]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2571,7 @@ func (x *TrackedAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackedAction.ProtoReflect.Descriptor instead.
 func (*TrackedAction) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{31}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TrackedAction) GetAction() *Record {
@@ -2531,7 +2606,7 @@ type ListActionsResponse struct {
 
 func (x *ListActionsResponse) Reset() {
 	*x = ListActionsResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +2618,7 @@ func (x *ListActionsResponse) String() string {
 func (*ListActionsResponse) ProtoMessage() {}
 
 func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[32]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +2631,7 @@ func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListActionsResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{32}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListActionsResponse) GetActions() []*TrackedAction {
@@ -2577,7 +2652,7 @@ type ListDeviceHealthRequest struct {
 
 func (x *ListDeviceHealthRequest) Reset() {
 	*x = ListDeviceHealthRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2664,7 @@ func (x *ListDeviceHealthRequest) String() string {
 func (*ListDeviceHealthRequest) ProtoMessage() {}
 
 func (x *ListDeviceHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[33]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2677,7 @@ func (x *ListDeviceHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeviceHealthRequest.ProtoReflect.Descriptor instead.
 func (*ListDeviceHealthRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{33}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListDeviceHealthRequest) GetServiceId() string {
@@ -2645,7 +2720,7 @@ type DeviceHealth struct {
 
 func (x *DeviceHealth) Reset() {
 	*x = DeviceHealth{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +2732,7 @@ func (x *DeviceHealth) String() string {
 func (*DeviceHealth) ProtoMessage() {}
 
 func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[34]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +2745,7 @@ func (x *DeviceHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceHealth.ProtoReflect.Descriptor instead.
 func (*DeviceHealth) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{34}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeviceHealth) GetDeviceId() string {
@@ -2761,7 +2836,7 @@ type ListDeviceHealthResponse struct {
 
 func (x *ListDeviceHealthResponse) Reset() {
 	*x = ListDeviceHealthResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +2848,7 @@ func (x *ListDeviceHealthResponse) String() string {
 func (*ListDeviceHealthResponse) ProtoMessage() {}
 
 func (x *ListDeviceHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[35]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2861,7 @@ func (x *ListDeviceHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeviceHealthResponse.ProtoReflect.Descriptor instead.
 func (*ListDeviceHealthResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{35}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListDeviceHealthResponse) GetDevices() []*DeviceHealth {
@@ -2810,7 +2885,7 @@ type ListFlaggedWritesRequest struct {
 
 func (x *ListFlaggedWritesRequest) Reset() {
 	*x = ListFlaggedWritesRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +2897,7 @@ func (x *ListFlaggedWritesRequest) String() string {
 func (*ListFlaggedWritesRequest) ProtoMessage() {}
 
 func (x *ListFlaggedWritesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[36]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +2910,7 @@ func (x *ListFlaggedWritesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlaggedWritesRequest.ProtoReflect.Descriptor instead.
 func (*ListFlaggedWritesRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{36}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListFlaggedWritesRequest) GetServiceId() string {
@@ -2879,7 +2954,7 @@ type FlaggedWrite struct {
 
 func (x *FlaggedWrite) Reset() {
 	*x = FlaggedWrite{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +2966,7 @@ func (x *FlaggedWrite) String() string {
 func (*FlaggedWrite) ProtoMessage() {}
 
 func (x *FlaggedWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[37]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +2979,7 @@ func (x *FlaggedWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggedWrite.ProtoReflect.Descriptor instead.
 func (*FlaggedWrite) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{37}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FlaggedWrite) GetRecordId() string {
@@ -2981,7 +3056,7 @@ type ListFlaggedWritesResponse struct {
 
 func (x *ListFlaggedWritesResponse) Reset() {
 	*x = ListFlaggedWritesResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3068,7 @@ func (x *ListFlaggedWritesResponse) String() string {
 func (*ListFlaggedWritesResponse) ProtoMessage() {}
 
 func (x *ListFlaggedWritesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[38]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3081,7 @@ func (x *ListFlaggedWritesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlaggedWritesResponse.ProtoReflect.Descriptor instead.
 func (*ListFlaggedWritesResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{38}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListFlaggedWritesResponse) GetWrites() []*FlaggedWrite {
@@ -3034,7 +3109,7 @@ type ExportEvidencePackRequest struct {
 
 func (x *ExportEvidencePackRequest) Reset() {
 	*x = ExportEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3121,7 @@ func (x *ExportEvidencePackRequest) String() string {
 func (*ExportEvidencePackRequest) ProtoMessage() {}
 
 func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[39]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3134,7 @@ func (x *ExportEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{39}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExportEvidencePackRequest) GetServiceId() string {
@@ -3111,7 +3186,7 @@ type ExportEvidencePackResponse struct {
 
 func (x *ExportEvidencePackResponse) Reset() {
 	*x = ExportEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3198,7 @@ func (x *ExportEvidencePackResponse) String() string {
 func (*ExportEvidencePackResponse) ProtoMessage() {}
 
 func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[40]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3211,7 @@ func (x *ExportEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*ExportEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{40}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExportEvidencePackResponse) GetPackId() string {
@@ -3192,7 +3267,7 @@ type VerifyEvidencePackRequest struct {
 
 func (x *VerifyEvidencePackRequest) Reset() {
 	*x = VerifyEvidencePackRequest{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3279,7 @@ func (x *VerifyEvidencePackRequest) String() string {
 func (*VerifyEvidencePackRequest) ProtoMessage() {}
 
 func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[41]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3292,7 @@ func (x *VerifyEvidencePackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{41}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifyEvidencePackRequest) GetPackId() string {
@@ -3244,7 +3319,7 @@ type VerifyEvidencePackResponse struct {
 
 func (x *VerifyEvidencePackResponse) Reset() {
 	*x = VerifyEvidencePackResponse{}
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3331,7 @@ func (x *VerifyEvidencePackResponse) String() string {
 func (*VerifyEvidencePackResponse) ProtoMessage() {}
 
 func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_review_v1_review_proto_msgTypes[42]
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3344,7 @@ func (x *VerifyEvidencePackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidencePackResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEvidencePackResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{42}
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *VerifyEvidencePackResponse) GetOk() bool {
@@ -3373,7 +3448,7 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\bconflict\x18\x01 \x01(\v2\x1d.shiftsync.review.v1.ConflictR\bconflict\"6\n" +
 	"\x15ListQuarantineRequest\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x01 \x01(\tR\tserviceId\"\xa1\x03\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"\xec\x03\n" +
 	"\x11QuarantinedChange\x12#\n" +
 	"\rquarantine_id\x18\x01 \x01(\x03R\fquarantineId\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x17\n" +
@@ -3389,7 +3464,14 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\vreceived_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12@\n" +
-	"\ffield_errors\x18\v \x03(\v2\x1d.shiftsync.sync.v1.FieldErrorR\vfieldErrors\"\xa1\x01\n" +
+	"\ffield_errors\x18\v \x03(\v2\x1d.shiftsync.sync.v1.FieldErrorR\vfieldErrors\x12I\n" +
+	"\n" +
+	"correction\x18\f \x01(\v2).shiftsync.review.v1.QuarantineCorrectionR\n" +
+	"correction\"\x88\x01\n" +
+	"\x14QuarantineCorrection\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12=\n" +
+	"\fcorrected_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcorrectedAt\"\xa1\x01\n" +
 	"\x16ListQuarantineResponse\x12@\n" +
 	"\achanges\x18\x01 \x03(\v2&.shiftsync.review.v1.QuarantinedChangeR\achanges\x12E\n" +
 	"\toverflows\x18\x02 \x03(\v2'.shiftsync.review.v1.QuarantineOverflowR\toverflows\"\xbf\x02\n" +
@@ -3620,7 +3702,7 @@ func file_shiftsync_review_v1_review_proto_rawDescGZIP() []byte {
 	return file_shiftsync_review_v1_review_proto_rawDescData
 }
 
-var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListAlertsRequest)(nil),          // 0: shiftsync.review.v1.ListAlertsRequest
 	(*Alert)(nil),                      // 1: shiftsync.review.v1.Alert
@@ -3635,132 +3717,135 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ResolveConflictResponse)(nil),    // 10: shiftsync.review.v1.ResolveConflictResponse
 	(*ListQuarantineRequest)(nil),      // 11: shiftsync.review.v1.ListQuarantineRequest
 	(*QuarantinedChange)(nil),          // 12: shiftsync.review.v1.QuarantinedChange
-	(*ListQuarantineResponse)(nil),     // 13: shiftsync.review.v1.ListQuarantineResponse
-	(*QuarantineOverflow)(nil),         // 14: shiftsync.review.v1.QuarantineOverflow
-	(*ListRecordsRequest)(nil),         // 15: shiftsync.review.v1.ListRecordsRequest
-	(*FieldValue)(nil),                 // 16: shiftsync.review.v1.FieldValue
-	(*Record)(nil),                     // 17: shiftsync.review.v1.Record
-	(*ListRecordsResponse)(nil),        // 18: shiftsync.review.v1.ListRecordsResponse
-	(*GetRecordRequest)(nil),           // 19: shiftsync.review.v1.GetRecordRequest
-	(*FieldVersion)(nil),               // 20: shiftsync.review.v1.FieldVersion
-	(*GetRecordResponse)(nil),          // 21: shiftsync.review.v1.GetRecordResponse
-	(*LockRecordRequest)(nil),          // 22: shiftsync.review.v1.LockRecordRequest
-	(*LockRecordResponse)(nil),         // 23: shiftsync.review.v1.LockRecordResponse
-	(*ListFindingsRequest)(nil),        // 24: shiftsync.review.v1.ListFindingsRequest
-	(*Finding)(nil),                    // 25: shiftsync.review.v1.Finding
-	(*ListFindingsResponse)(nil),       // 26: shiftsync.review.v1.ListFindingsResponse
-	(*GetTrendsRequest)(nil),           // 27: shiftsync.review.v1.GetTrendsRequest
-	(*WeekTrend)(nil),                  // 28: shiftsync.review.v1.WeekTrend
-	(*GetTrendsResponse)(nil),          // 29: shiftsync.review.v1.GetTrendsResponse
-	(*ListActionsRequest)(nil),         // 30: shiftsync.review.v1.ListActionsRequest
-	(*TrackedAction)(nil),              // 31: shiftsync.review.v1.TrackedAction
-	(*ListActionsResponse)(nil),        // 32: shiftsync.review.v1.ListActionsResponse
-	(*ListDeviceHealthRequest)(nil),    // 33: shiftsync.review.v1.ListDeviceHealthRequest
-	(*DeviceHealth)(nil),               // 34: shiftsync.review.v1.DeviceHealth
-	(*ListDeviceHealthResponse)(nil),   // 35: shiftsync.review.v1.ListDeviceHealthResponse
-	(*ListFlaggedWritesRequest)(nil),   // 36: shiftsync.review.v1.ListFlaggedWritesRequest
-	(*FlaggedWrite)(nil),               // 37: shiftsync.review.v1.FlaggedWrite
-	(*ListFlaggedWritesResponse)(nil),  // 38: shiftsync.review.v1.ListFlaggedWritesResponse
-	(*ExportEvidencePackRequest)(nil),  // 39: shiftsync.review.v1.ExportEvidencePackRequest
-	(*ExportEvidencePackResponse)(nil), // 40: shiftsync.review.v1.ExportEvidencePackResponse
-	(*VerifyEvidencePackRequest)(nil),  // 41: shiftsync.review.v1.VerifyEvidencePackRequest
-	(*VerifyEvidencePackResponse)(nil), // 42: shiftsync.review.v1.VerifyEvidencePackResponse
-	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
-	(*v1.Value)(nil),                   // 44: shiftsync.sync.v1.Value
-	(*v1.Version)(nil),                 // 45: shiftsync.sync.v1.Version
-	(*v1.FieldError)(nil),              // 46: shiftsync.sync.v1.FieldError
+	(*QuarantineCorrection)(nil),       // 13: shiftsync.review.v1.QuarantineCorrection
+	(*ListQuarantineResponse)(nil),     // 14: shiftsync.review.v1.ListQuarantineResponse
+	(*QuarantineOverflow)(nil),         // 15: shiftsync.review.v1.QuarantineOverflow
+	(*ListRecordsRequest)(nil),         // 16: shiftsync.review.v1.ListRecordsRequest
+	(*FieldValue)(nil),                 // 17: shiftsync.review.v1.FieldValue
+	(*Record)(nil),                     // 18: shiftsync.review.v1.Record
+	(*ListRecordsResponse)(nil),        // 19: shiftsync.review.v1.ListRecordsResponse
+	(*GetRecordRequest)(nil),           // 20: shiftsync.review.v1.GetRecordRequest
+	(*FieldVersion)(nil),               // 21: shiftsync.review.v1.FieldVersion
+	(*GetRecordResponse)(nil),          // 22: shiftsync.review.v1.GetRecordResponse
+	(*LockRecordRequest)(nil),          // 23: shiftsync.review.v1.LockRecordRequest
+	(*LockRecordResponse)(nil),         // 24: shiftsync.review.v1.LockRecordResponse
+	(*ListFindingsRequest)(nil),        // 25: shiftsync.review.v1.ListFindingsRequest
+	(*Finding)(nil),                    // 26: shiftsync.review.v1.Finding
+	(*ListFindingsResponse)(nil),       // 27: shiftsync.review.v1.ListFindingsResponse
+	(*GetTrendsRequest)(nil),           // 28: shiftsync.review.v1.GetTrendsRequest
+	(*WeekTrend)(nil),                  // 29: shiftsync.review.v1.WeekTrend
+	(*GetTrendsResponse)(nil),          // 30: shiftsync.review.v1.GetTrendsResponse
+	(*ListActionsRequest)(nil),         // 31: shiftsync.review.v1.ListActionsRequest
+	(*TrackedAction)(nil),              // 32: shiftsync.review.v1.TrackedAction
+	(*ListActionsResponse)(nil),        // 33: shiftsync.review.v1.ListActionsResponse
+	(*ListDeviceHealthRequest)(nil),    // 34: shiftsync.review.v1.ListDeviceHealthRequest
+	(*DeviceHealth)(nil),               // 35: shiftsync.review.v1.DeviceHealth
+	(*ListDeviceHealthResponse)(nil),   // 36: shiftsync.review.v1.ListDeviceHealthResponse
+	(*ListFlaggedWritesRequest)(nil),   // 37: shiftsync.review.v1.ListFlaggedWritesRequest
+	(*FlaggedWrite)(nil),               // 38: shiftsync.review.v1.FlaggedWrite
+	(*ListFlaggedWritesResponse)(nil),  // 39: shiftsync.review.v1.ListFlaggedWritesResponse
+	(*ExportEvidencePackRequest)(nil),  // 40: shiftsync.review.v1.ExportEvidencePackRequest
+	(*ExportEvidencePackResponse)(nil), // 41: shiftsync.review.v1.ExportEvidencePackResponse
+	(*VerifyEvidencePackRequest)(nil),  // 42: shiftsync.review.v1.VerifyEvidencePackRequest
+	(*VerifyEvidencePackResponse)(nil), // 43: shiftsync.review.v1.VerifyEvidencePackResponse
+	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
+	(*v1.Value)(nil),                   // 45: shiftsync.sync.v1.Value
+	(*v1.Version)(nil),                 // 46: shiftsync.sync.v1.Version
+	(*v1.FieldError)(nil),              // 47: shiftsync.sync.v1.FieldError
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
-	43, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
-	43, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
+	44, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
+	44, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: shiftsync.review.v1.ListAlertsResponse.alerts:type_name -> shiftsync.review.v1.Alert
 	1,  // 3: shiftsync.review.v1.AcknowledgeAlertResponse.alert:type_name -> shiftsync.review.v1.Alert
-	44, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
-	45, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
+	45, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
+	46, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
 	6,  // 6: shiftsync.review.v1.Conflict.current:type_name -> shiftsync.review.v1.ConflictVersion
 	6,  // 7: shiftsync.review.v1.Conflict.incoming:type_name -> shiftsync.review.v1.ConflictVersion
-	43, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
-	43, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
+	44, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
+	44, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
-	43, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
-	46, // 13: shiftsync.review.v1.QuarantinedChange.field_errors:type_name -> shiftsync.sync.v1.FieldError
-	12, // 14: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
-	14, // 15: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
-	43, // 16: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
-	43, // 17: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
-	43, // 18: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 19: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
-	44, // 20: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
-	43, // 21: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
-	43, // 22: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
-	16, // 23: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
-	17, // 24: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
-	44, // 25: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
-	45, // 26: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
-	43, // 27: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
-	17, // 28: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
-	20, // 29: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
-	43, // 30: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
-	17, // 31: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
-	21, // 32: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
-	43, // 33: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
-	43, // 34: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
-	43, // 35: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
-	43, // 36: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
-	25, // 37: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
-	43, // 38: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 39: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
-	43, // 40: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
-	28, // 41: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
-	17, // 42: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
-	31, // 43: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
-	43, // 44: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
-	43, // 45: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
-	43, // 46: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
-	43, // 47: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
-	43, // 48: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
-	34, // 49: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	43, // 50: shiftsync.review.v1.FlaggedWrite.written_at:type_name -> google.protobuf.Timestamp
-	43, // 51: shiftsync.review.v1.FlaggedWrite.received_at:type_name -> google.protobuf.Timestamp
-	37, // 52: shiftsync.review.v1.ListFlaggedWritesResponse.writes:type_name -> shiftsync.review.v1.FlaggedWrite
-	43, // 53: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
-	43, // 54: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 55: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 56: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 57: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 58: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 59: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	15, // 60: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
-	19, // 61: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
-	22, // 62: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
-	24, // 63: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
-	27, // 64: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
-	30, // 65: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
-	39, // 66: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
-	41, // 67: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
-	33, // 68: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	36, // 69: shiftsync.review.v1.ReviewService.ListFlaggedWrites:input_type -> shiftsync.review.v1.ListFlaggedWritesRequest
-	2,  // 70: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 71: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 72: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 73: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	13, // 74: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	18, // 75: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
-	21, // 76: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
-	23, // 77: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
-	26, // 78: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
-	29, // 79: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
-	32, // 80: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
-	40, // 81: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
-	42, // 82: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
-	35, // 83: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	38, // 84: shiftsync.review.v1.ReviewService.ListFlaggedWrites:output_type -> shiftsync.review.v1.ListFlaggedWritesResponse
-	70, // [70:85] is the sub-list for method output_type
-	55, // [55:70] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	44, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
+	47, // 13: shiftsync.review.v1.QuarantinedChange.field_errors:type_name -> shiftsync.sync.v1.FieldError
+	13, // 14: shiftsync.review.v1.QuarantinedChange.correction:type_name -> shiftsync.review.v1.QuarantineCorrection
+	44, // 15: shiftsync.review.v1.QuarantineCorrection.corrected_at:type_name -> google.protobuf.Timestamp
+	12, // 16: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
+	15, // 17: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
+	44, // 18: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
+	44, // 19: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
+	44, // 20: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	44, // 21: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	45, // 22: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	44, // 23: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	44, // 24: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	17, // 25: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
+	18, // 26: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
+	45, // 27: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	46, // 28: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	44, // 29: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	18, // 30: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
+	21, // 31: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
+	44, // 32: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	18, // 33: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
+	22, // 34: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
+	44, // 35: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	44, // 36: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	44, // 37: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	44, // 38: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	26, // 39: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
+	44, // 40: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	44, // 41: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	44, // 42: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	29, // 43: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
+	18, // 44: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
+	32, // 45: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
+	44, // 46: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	44, // 47: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	44, // 48: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	44, // 49: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	44, // 50: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	35, // 51: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
+	44, // 52: shiftsync.review.v1.FlaggedWrite.written_at:type_name -> google.protobuf.Timestamp
+	44, // 53: shiftsync.review.v1.FlaggedWrite.received_at:type_name -> google.protobuf.Timestamp
+	38, // 54: shiftsync.review.v1.ListFlaggedWritesResponse.writes:type_name -> shiftsync.review.v1.FlaggedWrite
+	44, // 55: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	44, // 56: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 57: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 58: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 59: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 60: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 61: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	16, // 62: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	20, // 63: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	23, // 64: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	25, // 65: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	28, // 66: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	31, // 67: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	40, // 68: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	42, // 69: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	34, // 70: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	37, // 71: shiftsync.review.v1.ReviewService.ListFlaggedWrites:input_type -> shiftsync.review.v1.ListFlaggedWritesRequest
+	2,  // 72: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 73: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 74: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 75: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	14, // 76: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	19, // 77: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	22, // 78: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	24, // 79: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	27, // 80: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	30, // 81: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	33, // 82: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	41, // 83: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	43, // 84: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	36, // 85: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	39, // 86: shiftsync.review.v1.ReviewService.ListFlaggedWrites:output_type -> shiftsync.review.v1.ListFlaggedWritesResponse
+	72, // [72:87] is the sub-list for method output_type
+	57, // [57:72] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }
@@ -3774,7 +3859,7 @@ func file_shiftsync_review_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_review_v1_review_proto_rawDesc), len(file_shiftsync_review_v1_review_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

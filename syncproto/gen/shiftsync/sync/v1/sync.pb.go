@@ -668,7 +668,17 @@ type Mutation struct {
 	// ahead of the server's clock (see MUTATION_STATUS_RESTAMP_REQUIRED).
 	Hlc *HybridTimestamp `protobuf:"bytes,6,opt,name=hlc,proto3" json:"hlc,omitempty"`
 	// The fields set. At least one; each field at most once.
-	Fields        []*FieldEdit `protobuf:"bytes,7,rep,name=fields,proto3" json:"fields,omitempty"`
+	Fields []*FieldEdit `protobuf:"bytes,7,rep,name=fields,proto3" json:"fields,omitempty"`
+	// The counters of this device's earlier mutations of the same record that
+	// the server quarantined and that this one corrects (at most 64, each
+	// below counter). A correction is an ordinary mutation carrying every
+	// field its record needs: for a record whose creation was quarantined,
+	// every field the device holds, as a creation (no bases). When the server
+	// accepts it, it marks each of those quarantine entries corrected (by
+	// whom, when, by which counter) for the reviewers; a counter naming no
+	// quarantined mutation of this device and record marks nothing. Not part
+	// of the mutation's digest: a retry is recognised by its content.
+	Corrects      []uint64 `protobuf:"varint,8,rep,packed,name=corrects,proto3" json:"corrects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -748,6 +758,13 @@ func (x *Mutation) GetHlc() *HybridTimestamp {
 func (x *Mutation) GetFields() []*FieldEdit {
 	if x != nil {
 		return x.Fields
+	}
+	return nil
+}
+
+func (x *Mutation) GetCorrects() []uint64 {
+	if x != nil {
+		return x.Corrects
 	}
 	return nil
 }
@@ -1566,7 +1583,7 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\tFieldEdit\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.shiftsync.sync.v1.ValueR\x05value\x12.\n" +
-	"\x04base\x18\x03 \x01(\v2\x1a.shiftsync.sync.v1.VersionR\x04base\"\x8a\x02\n" +
+	"\x04base\x18\x03 \x01(\v2\x1a.shiftsync.sync.v1.VersionR\x04base\"\xa6\x02\n" +
 	"\bMutation\x12\x18\n" +
 	"\acounter\x18\x01 \x01(\x04R\acounter\x12\x1b\n" +
 	"\trecord_id\x18\x02 \x01(\tR\brecordId\x12\x1f\n" +
@@ -1576,7 +1593,8 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"service_id\x18\x04 \x01(\tR\tserviceId\x12\x1b\n" +
 	"\tperson_id\x18\x05 \x01(\tR\bpersonId\x124\n" +
 	"\x03hlc\x18\x06 \x01(\v2\".shiftsync.sync.v1.HybridTimestampR\x03hlc\x124\n" +
-	"\x06fields\x18\a \x03(\v2\x1c.shiftsync.sync.v1.FieldEditR\x06fields\"\x7f\n" +
+	"\x06fields\x18\a \x03(\v2\x1c.shiftsync.sync.v1.FieldEditR\x06fields\x12\x1a\n" +
+	"\bcorrects\x18\b \x03(\x04R\bcorrects\"\x7f\n" +
 	"\vPushRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x129\n" +
 	"\tmutations\x18\x02 \x03(\v2\x1b.shiftsync.sync.v1.MutationR\tmutations\"\xa9\x02\n" +
