@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,6 +149,11 @@ type simDevice struct {
 	id, path, token string
 	r               *replica.Replica
 	changes         int // local changes made: each one a mutation
+	// broken holds the records this device saved without a required field,
+	// as an app that did not check would, until it corrects them; faulty
+	// counts those saves (each quarantined once).
+	broken map[string]bool
+	faulty int
 }
 
 // simRun is one seeded run.
@@ -286,7 +293,7 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 
 	n := 3 + s.rng.IntN(6)
 	for i := range n {
-		d := &simDevice{id: fmt.Sprintf("phone-%d", i+1), path: filepath.Join(dir, fmt.Sprintf("phone-%d.db", i+1)), token: fmt.Sprintf("token-%d-%d", seed, i)}
+		d := &simDevice{broken: map[string]bool{}, id: fmt.Sprintf("phone-%d", i+1), path: filepath.Join(dir, fmt.Sprintf("phone-%d.db", i+1)), token: fmt.Sprintf("token-%d-%d", seed, i)}
 		s.tokens[d.token] = shiftsync.Principal{UserID: "worker-" + d.id, DeviceID: d.id, Services: []string{"house-a"}}
 		s.server.Tokens.Add(d.token, s.tokens[d.token])
 		s.openDevice(d)
@@ -327,12 +334,34 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 			}
 			d.changes++
 			s.logf("%s creates %s", d.id, id)
+		case k < 28:
+			// An app that did not check saves an incident without its
+			// description: the server quarantines it, and the worker fixes
+			// it later (below) with a correction.
+			d.r.SetSchemaChecks(false)
+			id, err := d.r.Create("incident", "house-a", "person-ada",
+				fmt.Sprintf(`{"started_at":{"timestampValue":"2026-03-02T06:%02d:00Z"}}`, s.rng.IntN(60)))
+			d.r.SetSchemaChecks(true)
+			if err != nil {
+				fail("%s create without a description: %v", d.id, err)
+			}
+			d.changes++
+			d.faulty++
+			d.broken[id] = true
+			s.logf("%s creates %s without a description", d.id, id)
 		case k < 55:
 			id := s.records[s.rng.IntN(len(s.records))]
 			if _, err := d.r.RecordJSON(id); err != nil {
 				continue // this device has not pulled it yet
 			}
 			field := []string{"place", "antecedent", "behaviour_description"}[s.rng.IntN(3)]
+			if d.broken[id] {
+				// Its worker fixes it, once the phone says it was rejected.
+				if _, err := s.fix(d, id); err != nil {
+					fail("%v", err)
+				}
+				continue
+			}
 			if err := d.r.Edit(id, fmt.Sprintf(`{%q:{"stringValue":"%s-%d"}}`, field, d.id, d.changes)); err != nil {
 				fail("%s edit: %v", d.id, err)
 			}
@@ -357,11 +386,22 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 		s.server.Clock.Advance(time.Duration(s.rng.IntN(5000)) * time.Millisecond)
 	}
 
-	// Quiet round: a perfect network; two rounds so every device pulls what
-	// the others pushed.
+	// Quiet round: a perfect network; every device learns which of its
+	// changes were quarantined and corrects its broken records, then two
+	// rounds so every device pulls what the others pushed.
 	s.net.mu.Lock()
 	s.net.rate = 0
 	s.net.mu.Unlock()
+	for _, d := range s.devices {
+		if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+			fail("quiet round: %s: %v", d.id, err)
+		}
+		for _, id := range slices.Sorted(maps.Keys(d.broken)) {
+			if fixed, err := s.fix(d, id); err != nil || !fixed {
+				fail("%s: record %s saved without a description, not corrected after a sync: %v", d.id, id, err)
+			}
+		}
+	}
 	for round := range 3 {
 		for _, d := range s.devices {
 			if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
@@ -392,13 +432,40 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 	}
 	history := acceptedPerDevice(t, s.server, ids)
 	for _, d := range s.devices {
-		if history[d.id] != d.changes {
-			fail("%s made %d changes; the server's history has %d", d.id, d.changes, history[d.id])
+		if history[d.id] != d.changes-d.faulty {
+			fail("%s made %d changes, %d of them without a description; the server's history has %d accepted", d.id, d.changes, d.faulty, history[d.id])
 		}
 	}
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
 	return s.net.fired, ""
+}
+
+// fix corrects a record the device saved without a description once the
+// device knows the server rejected it, by typing the description; it
+// reports whether it did. The correction must be saved: it carries every
+// field of the record.
+func (s *simRun) fix(d *simDevice, id string) (bool, error) {
+	raw, err := d.r.RecordJSON(id)
+	if err != nil {
+		return false, fmt.Errorf("%s: RecordJSON(%s): %w", d.id, id, err)
+	}
+	var rec struct {
+		Rejected *struct{ Code string } `json:"rejected"`
+	}
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return false, err
+	}
+	if rec.Rejected == nil {
+		return false, nil
+	}
+	if err := d.r.Edit(id, fmt.Sprintf(`{"behaviour_description":{"stringValue":"%s fixed %d"}}`, d.id, d.changes)); err != nil {
+		return false, fmt.Errorf("%s: correcting %s (rejected %s): %w", d.id, id, rec.Rejected.Code, err)
+	}
+	d.changes++
+	delete(d.broken, id)
+	s.logf("%s corrects %s", d.id, id)
+	return true, nil
 }
 
 // knownRecords lists the record ids any device holds.

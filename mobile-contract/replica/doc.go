@@ -66,10 +66,18 @@
 //
 // A mutation the server quarantines stays in the outbox marked rejected with
 // the server's reason code and message, and its record is marked rejected:
-// the user sees it, and a manager sees the server's copy in quarantine. It
-// is never resent. Its values stay on the device. A later edit of a field
-// whose value was rejected names as its base the version the server still
-// holds, not the rejected one.
+// the user sees it with every problem the server found ([Replica.RecordJSON]
+// "rejected"), and a manager sees the server's copy in quarantine. It is
+// never resent. Its values stay on the device. A later edit of the record
+// corrects it: it carries, besides the fields the user set, every field of
+// the record's rejected changes with the value the device holds (for a
+// rejected creation, the whole record, sent as its creation again), names
+// them in Mutation.corrects, and is checked before it is saved as the
+// server will check it, so it is refused on the phone, naming the field,
+// while a rejected value is still wrong. Each field's base is the version
+// the server still holds, not the rejected one. When the server accepts the
+// correction, it marks the quarantine entries corrected, and the replica
+// drops the rejected entries and clears the record's rejection.
 //
 // # Enrolment and access tokens
 //

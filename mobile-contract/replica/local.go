@@ -132,7 +132,7 @@ func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (st
 			id, recordType, serviceID, personID, now); err != nil {
 			return err
 		}
-		return r.writeChange(ctx, tx, env, fields, make([]version, len(fields)), now)
+		return r.writeChange(ctx, tx, env, fields, make([]version, len(fields)), now, nil)
 	})
 	if err != nil {
 		return "", err
@@ -149,7 +149,10 @@ func (r *Replica) Create(recordType, serviceID, personID, fieldsJSON string) (st
 // [Replica.Create]): each field it sets must be valid, a required field may
 // not be emptied, and the times must be in order on the record as it will
 // stand, the local values plus the edit; required fields the record
-// already holds need not be repeated. It returns code "not_found" when the
+// already holds need not be repeated. An edit of a record with rejected
+// changes corrects them (see the package doc, "Rejected changes"): it also
+// carries their fields and is checked with them, as a creation when the
+// server never stored the record. It returns code "not_found" when the
 // device has no such record, "invalid" for malformed fields, and the
 // server's reason code for a refused edit.
 func (r *Replica) Edit(recordID, fieldsJSON string) error {
@@ -167,12 +170,18 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 		if err != nil {
 			return err
 		}
-		if err := r.checkChange(ctx, tx, env, fields, false); err != nil {
-			return err
-		}
 		var me string
 		if err := tx.QueryRowContext(ctx, `SELECT device_id FROM device WHERE id = 1`).Scan(&me); err != nil {
 			return err
+		}
+		corrects, carried, err := uncorrected(ctx, tx, me, recordID)
+		if err != nil {
+			return err
+		}
+		for _, c := range carried {
+			if !slices.ContainsFunc(fields, func(f fieldValue) bool { return f.field == c.field }) {
+				fields = append(fields, c)
+			}
 		}
 		bases := make([]version, len(fields))
 		for i, f := range fields {
@@ -180,8 +189,66 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 				return err
 			}
 		}
-		return r.writeChange(ctx, tx, env, fields, bases, r.nowMS())
+		// A correction with no base recreates a record whose creation the
+		// server refused: it is checked as a creation.
+		recreate := len(corrects) > 0 && !slices.ContainsFunc(bases, func(b version) bool { return b != version{} })
+		if err := r.checkChange(ctx, tx, env, fields, recreate); err != nil {
+			return err
+		}
+		return r.writeChange(ctx, tx, env, fields, bases, r.nowMS(), corrects)
 	})
+}
+
+// uncorrected returns the counters of the record's rejected outbox entries
+// that no pending entry corrects yet, and the fields they set whose value
+// on the device is still this device's (me), with that value: what a
+// correction carries besides the user's edit. A rejected creation carries
+// every field of the record, so its correction recreates it whole.
+func uncorrected(ctx context.Context, tx *sql.Tx, me, recordID string) ([]uint64, []fieldValue, error) {
+	named := map[uint64]bool{}
+	if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		counters, err := parseCorrects(s)
+		for _, c := range counters {
+			named[c] = true
+		}
+		return err
+	}, `SELECT corrects FROM outbox WHERE status = 'pending' AND record_id = ? AND corrects <> ''`, recordID); err != nil {
+		return nil, nil, err
+	}
+	var corrects []uint64
+	if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
+		var c uint64
+		if err := rows.Scan(&c); err != nil {
+			return err
+		}
+		if !named[c] {
+			corrects = append(corrects, c)
+		}
+		return nil
+	}, `SELECT counter FROM outbox WHERE status = 'rejected' AND record_id = ? ORDER BY counter`, recordID); err != nil {
+		return nil, nil, err
+	}
+	var carried []fieldValue
+	for _, c := range corrects {
+		if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
+			var f fieldValue
+			if err := rows.Scan(&f.field, &f.json); err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(carried, func(g fieldValue) bool { return g.field == f.field }) {
+				carried = append(carried, f)
+			}
+			return nil
+		}, `SELECT o.field, cur.value FROM outbox_fields o JOIN fields cur ON cur.record_id = ? AND cur.field = o.field
+			WHERE o.counter = ? AND cur.device_id = ? ORDER BY o.position`, recordID, c, me); err != nil {
+			return nil, nil, err
+		}
+	}
+	return corrects, carried, nil
 }
 
 // envelope is a record's fixed identity.
@@ -237,7 +304,7 @@ func baseFor(ctx context.Context, tx *sql.Tx, me, recordID, field string) (versi
 
 // writeChange stamps a local change with the next HLC and counter, writes
 // its values to the record and appends it to the outbox, all in tx.
-func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fields []fieldValue, bases []version, now int64) error {
+func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fields []fieldValue, bases []version, now int64, corrects []uint64) error {
 	if err := checkNotRevoked(ctx, tx); err != nil {
 		return err
 	}
@@ -255,9 +322,9 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 	h := st.last.observe(maxBase, now+st.offsetMS)
 	counter := st.lastCounter + 1
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO outbox (counter, record_id, record_type, service_id, person_id, wall_ms, logical, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		counter, env.recordID, env.recordType, env.serviceID, env.personID, h.wallMS, h.logical, now); err != nil {
+		INSERT INTO outbox (counter, record_id, record_type, service_id, person_id, wall_ms, logical, created_at, corrects)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		counter, env.recordID, env.recordType, env.serviceID, env.personID, h.wallMS, h.logical, now, correctsColumn(corrects)); err != nil {
 		return err
 	}
 	for i, f := range fields {
@@ -292,4 +359,14 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE device SET last_counter = ? WHERE id = 1`, counter)
 	return err
+}
+
+// correctsColumn is the outbox's form of the counters an entry corrects
+// (see [parseCorrects]).
+func correctsColumn(counters []uint64) string {
+	if len(counters) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(counters)
+	return string(b)
 }

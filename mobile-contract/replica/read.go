@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -122,6 +123,9 @@ type recordJSON struct {
 type rejectionJSON struct {
 	Code   string `json:"code"`
 	Reason string `json:"reason"`
+	// FieldErrors is every problem the server found with the rejected
+	// change, the first being Code: what the user has to fix.
+	FieldErrors []fieldError `json:"fieldErrors,omitempty"`
 }
 
 type fieldJSON struct {
@@ -150,8 +154,12 @@ type outboxJSON struct {
 	Fields     []string        `json:"fields"`
 	ReasonCode string          `json:"reasonCode,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
-	Restamps   int64           `json:"restamps,omitempty"`
-	CreatedAt  int64           `json:"createdAtMs"`
+	// FieldErrors lists a rejected entry's problems; Corrects the rejected
+	// entries a pending one corrects.
+	FieldErrors []fieldError `json:"fieldErrors,omitempty"`
+	Corrects    []uint64     `json:"corrects,omitempty"`
+	Restamps    int64        `json:"restamps,omitempty"`
+	CreatedAt   int64        `json:"createdAtMs"`
 }
 
 // RecordJSON returns the record with id as a JSON object: its envelope
@@ -160,7 +168,10 @@ type outboxJSON struct {
 // in [Replica.Create], version as the protobuf JSON of
 // shiftsync.sync.v1.Version; pending when a local edit of it is not yet
 // accepted; conflict when the server reported a concurrent edit of it),
-// "rejected" {"code", "reason"} when the server quarantined a change to it,
+// "rejected" {"code", "reason", "fieldErrors"} when the server quarantined
+// a change to it (fieldErrors: every problem it found, each {"field",
+// "reason", "message"}; an edit of the record corrects it, see
+// [Replica.Edit]),
 // "history" (every version of every field the device has seen, oldest
 // first) and "outbox" (its pending and rejected mutations). It returns code
 // "not_found" when the device has no such record.
@@ -227,10 +238,25 @@ func (r *Replica) RecordJSON(id string) (string, error) {
 		}
 		entries := map[int64]*outboxJSON{}
 		if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
-			var o outboxJSON
-			var h hlc
-			if err := rows.Scan(&o.Counter, &o.Status, &h.wallMS, &h.logical, &o.ReasonCode, &o.Reason, &o.Restamps, &o.CreatedAt); err != nil {
+			var (
+				o                     outboxJSON
+				h                     hlc
+				fieldErrors, corrects string
+				err                   error
+			)
+			if err := rows.Scan(&o.Counter, &o.Status, &h.wallMS, &h.logical, &o.ReasonCode, &o.Reason, &fieldErrors, &corrects, &o.Restamps, &o.CreatedAt); err != nil {
 				return err
+			}
+			if fieldErrors != "" {
+				if err := json.Unmarshal([]byte(fieldErrors), &o.FieldErrors); err != nil {
+					return fmt.Errorf("replica: outbox %d field errors: %w", o.Counter, err)
+				}
+			}
+			if o.Corrects, err = parseCorrects(corrects); err != nil {
+				return err
+			}
+			if o.Status == "rejected" && rec.Rejected != nil && o.ReasonCode == rec.Rejected.Code {
+				rec.Rejected.FieldErrors = o.FieldErrors // the newest rejection's
 			}
 			o.HLC = protoJSON(h.proto())
 			o.Fields = []string{}
@@ -239,7 +265,7 @@ func (r *Replica) RecordJSON(id string) (string, error) {
 				rec.Pending++
 			}
 			return nil
-		}, `SELECT counter, status, wall_ms, logical, reason_code, reason, restamps, created_at
+		}, `SELECT counter, status, wall_ms, logical, reason_code, reason, field_errors, corrects, restamps, created_at
 			FROM outbox WHERE record_id = ? ORDER BY counter`, id); err != nil {
 			return err
 		}

@@ -280,10 +280,11 @@ func (s *syncer) info(ctx context.Context) (*syncv1.ClientInfo, error) {
 
 // outboxEntry is one pending mutation as stored.
 type outboxEntry struct {
-	env     envelope
-	counter int64
-	hlc     hlc
-	fields  []outboxField
+	env      envelope
+	counter  int64
+	hlc      hlc
+	fields   []outboxField
+	corrects []uint64 // the rejected entries it corrects
 }
 
 type outboxField struct {
@@ -302,6 +303,7 @@ func (e *outboxEntry) proto() (*syncv1.Mutation, error) {
 		PersonId:   e.env.personID,
 		Hlc:        e.hlc.proto(),
 		Fields:     make([]*syncv1.FieldEdit, len(e.fields)),
+		Corrects:   e.corrects,
 	}
 	for i, f := range e.fields {
 		v, err := parseValue(f.value)
@@ -321,7 +323,7 @@ func pendingEntries(ctx context.Context, q queryer, from int64, limit int) ([]*o
 		lim = limit
 	}
 	rows, err := q.QueryContext(ctx, `
-		SELECT counter, record_id, record_type, service_id, person_id, wall_ms, logical
+		SELECT counter, record_id, record_type, service_id, person_id, wall_ms, logical, corrects
 		FROM outbox WHERE status = 'pending' AND counter >= ? ORDER BY counter LIMIT ?`, from, lim)
 	if err != nil {
 		return nil, err
@@ -330,7 +332,12 @@ func pendingEntries(ctx context.Context, q queryer, from int64, limit int) ([]*o
 	byCounter := map[int64]*outboxEntry{}
 	for rows.Next() {
 		e := &outboxEntry{}
-		if err := rows.Scan(&e.counter, &e.env.recordID, &e.env.recordType, &e.env.serviceID, &e.env.personID, &e.hlc.wallMS, &e.hlc.logical); err != nil {
+		var corrects string
+		if err := rows.Scan(&e.counter, &e.env.recordID, &e.env.recordType, &e.env.serviceID, &e.env.personID, &e.hlc.wallMS, &e.hlc.logical, &corrects); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if e.corrects, err = parseCorrects(corrects); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -478,6 +485,9 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 				if err := deleteEntry(ctx, tx, e.counter); err != nil {
 					return err
 				}
+				if err := settleCorrections(ctx, tx, e); err != nil {
+					return err
+				}
 				st.observed = maxHLC(st.observed, e.hlc)
 				for _, f := range r.GetConflictedFields() {
 					if _, err := tx.ExecContext(ctx, `
@@ -489,7 +499,7 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 				}
 				counts[0]++
 			case syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED:
-				if err := s.r.reject(ctx, tx, e, r.GetReasonCode(), r.GetReason(), now); err != nil {
+				if err := s.r.reject(ctx, tx, e, r, now); err != nil {
 					return err
 				}
 				rejected = append(rejected, rejectedJSON{Counter: e.counter, RecordID: e.env.recordID, ReasonCode: r.GetReasonCode(), Reason: r.GetReason()})
@@ -546,10 +556,19 @@ func deleteEntry(ctx context.Context, tx *sql.Tx, counter int64) error {
 // edits made on top of its values name a version the server never stored;
 // they take the rejected entry's own base instead, the version the server
 // still holds.
-func (r *Replica) reject(ctx context.Context, tx *sql.Tx, e *outboxEntry, code, reason string, now int64) error {
+func (r *Replica) reject(ctx context.Context, tx *sql.Tx, e *outboxEntry, res *syncv1.MutationResult, now int64) error {
+	code, reason := res.GetReasonCode(), res.GetReason()
+	problems := make([]fieldError, len(res.GetFieldErrors()))
+	for i, fe := range res.GetFieldErrors() {
+		problems[i] = fieldError{Field: fe.GetField(), Reason: fe.GetReasonCode(), Message: fe.GetReason()}
+	}
+	fieldErrors := ""
+	if len(problems) > 0 {
+		fieldErrors = mustJSON(problems)
+	}
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE outbox SET status = 'rejected', reason_code = ?, reason = ?, rejected_at = ? WHERE counter = ?`,
-		code, reason, now, e.counter); err != nil {
+		UPDATE outbox SET status = 'rejected', reason_code = ?, reason = ?, field_errors = ?, rejected_at = ? WHERE counter = ?`,
+		code, reason, fieldErrors, now, e.counter); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE records SET rejected_code = ?, rejected_reason = ? WHERE record_id = ?`,
@@ -567,6 +586,41 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, e *outboxEntry, code, 
 		}
 	}
 	return nil
+}
+
+// settleCorrections drops the rejected entries an accepted entry
+// corrected (the server marked them corrected in its quarantine), and
+// clears its record's rejection once none is left.
+func settleCorrections(ctx context.Context, tx *sql.Tx, e *outboxEntry) error {
+	if len(e.corrects) == 0 {
+		return nil
+	}
+	for _, c := range e.corrects {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_fields WHERE counter = ? AND counter IN (
+			SELECT counter FROM outbox WHERE status = 'rejected' AND record_id = ?)`, c, e.env.recordID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE counter = ? AND status = 'rejected' AND record_id = ?`, c, e.env.recordID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `
+		UPDATE records SET rejected_code = '', rejected_reason = ''
+		WHERE record_id = ? AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = ? AND status = 'rejected')`,
+		e.env.recordID, e.env.recordID)
+	return err
+}
+
+// parseCorrects decodes an outbox entry's corrects column.
+func parseCorrects(s string) ([]uint64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var counters []uint64
+	if err := json.Unmarshal([]byte(s), &counters); err != nil {
+		return nil, fmt.Errorf("replica: outbox corrects %q: %w", s, err)
+	}
+	return counters, nil
 }
 
 // restamp gives every pending entry from counter on a new HLC, ticked from
