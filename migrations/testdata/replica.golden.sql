@@ -82,7 +82,7 @@ CREATE TABLE outbox (
     created_at  INTEGER NOT NULL, -- when the change was made on the device
     restamps    INTEGER NOT NULL DEFAULT 0, -- how many times it was re-stamped
     rejected_at INTEGER NOT NULL DEFAULT 0
-);
+, corrects TEXT NOT NULL DEFAULT '', field_errors TEXT NOT NULL DEFAULT '');
 
 -- table outbox_fields
 CREATE TABLE outbox_fields (
