@@ -395,7 +395,7 @@ func (p pushTx) checkReference(ctx context.Context, m *Mutation, f FieldSpec, id
 	// exist get the same answer, so a reference cannot probe for records,
 	// and the answer, kept in the quarantine, tells its reviewers (who may
 	// not see the record named) nothing of it either.
-	refused := reject(ReasonInvalidReference, "field %q: no %s %q of this record's service and person that you may name here",
+	refused := rejectField(f.Name, ReasonInvalidReference, "field %q: no %s %q of this record's service and person that you may name here",
 		f.Name, cmp.Or(f.References.Type, "record"), truncate(id))
 	if target == nil || !p.scope.Knows(target, m, p.now) {
 		if f.References.OnServer || !uuidv7.MatchString(id) {

@@ -21,7 +21,8 @@ func testEngineReferences(t *testing.T, open Factory) {
 
 	wantQuarantined := func(t *testing.T, r shiftsync.MutationResult, field string) {
 		t.Helper()
-		if r.Status != shiftsync.StatusQuarantined || r.Reason != shiftsync.ReasonInvalidReference || !strings.Contains(r.Message, `"`+field+`"`) {
+		if r.Status != shiftsync.StatusQuarantined || r.Reason != shiftsync.ReasonInvalidReference || !strings.Contains(r.Message, `"`+field+`"`) ||
+			len(r.Errors) != 1 || r.Errors[0].Field != field {
 			t.Errorf("result %+v, want quarantined %s naming %s", r, shiftsync.ReasonInvalidReference, field)
 		}
 	}

@@ -22,6 +22,10 @@ func (a *app) edit(args []string) error {
 	if err := a.r.Edit(args[0], fields.json()); err != nil {
 		return refused(err)
 	}
+	if rec.Rejected != nil {
+		fmt.Fprintf(a.stdout, "corrected %s: %s (queued for sync with every field of its rejected change, as its correction)\n", args[0], strings.Join(args[1:], " "))
+		return nil
+	}
 	fmt.Fprintf(a.stdout, "edited %s: %s (queued for sync)\n", args[0], strings.Join(args[1:], " "))
 	return nil
 }

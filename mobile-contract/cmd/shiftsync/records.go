@@ -16,8 +16,13 @@ type recordView struct {
 	CreatedAt int64  `json:"createdAtMs"`
 	Pending   int    `json:"pendingMutations"`
 	Rejected  *struct {
-		Code   string `json:"code"`
-		Reason string `json:"reason"`
+		Code        string `json:"code"`
+		Reason      string `json:"reason"`
+		FieldErrors []struct {
+			Field   string `json:"field"`
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"fieldErrors"`
 	} `json:"rejected"`
 	Fields map[string]struct {
 		Value    json.RawMessage `json:"value"`

@@ -21,8 +21,22 @@ func (a *app) show(args []string) error {
 	}
 	out := a.stdout
 	fmt.Fprintf(out, "%s %s\n  service %s, person %s\n", rec.Type, rec.ID, rec.ServiceID, rec.PersonID)
-	if rec.Rejected != nil {
-		fmt.Fprintf(out, "  REJECTED by the server: %s: %s\n", rec.Rejected.Code, rec.Rejected.Reason)
+	if rej := rec.Rejected; rej != nil {
+		fmt.Fprintf(out, "  REJECTED by the server: %s: %s\n", rej.Code, rej.Reason)
+		fixable := false
+		for _, p := range rej.FieldErrors {
+			if p.Field == "" {
+				fmt.Fprintf(out, "    the record: %s (%s)\n", p.Message, p.Reason)
+				continue
+			}
+			fixable = true
+			fmt.Fprintf(out, "    to fix: %s: %s (%s)\n", p.Field, p.Message, p.Reason)
+		}
+		if fixable || len(rej.FieldErrors) == 0 {
+			fmt.Fprintf(out, "  fix it with: shiftsync edit %s field=value ... (sent as a correction with every field of the record)\n", rec.ID)
+		} else {
+			fmt.Fprintln(out, "  an edit cannot fix this: log the record again as it should be, and tell your manager")
+		}
 	}
 	if rec.Pending > 0 {
 		fmt.Fprintf(out, "  %d change(s) waiting to sync\n", rec.Pending)
