@@ -88,9 +88,52 @@ func (r *Replica) checkChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 		}
 	}
 	if rej == nil {
+		if rej, err = checkReferences(ctx, tx, s, m); err != nil {
+			return err
+		}
+	}
+	if rej == nil {
 		return nil
 	}
 	return refusal(s, env.recordType, rej)
+}
+
+// checkReferences judges the records the change's reference fields name as
+// the server would ([shiftsync.CheckReference]), against the records the
+// device holds, and returns the first refusal, as the server does. A record
+// the device does not hold may still be on the server, or on another
+// device: only an id that is no record id is refused then.
+func checkReferences(ctx context.Context, tx *sql.Tx, s *shiftsync.Schema, m *shiftsync.Mutation) (*shiftsync.MutationError, error) {
+	t := s.Type(m.RecordType)
+	for _, e := range m.Fields {
+		f := t.Fields[e.Field]
+		if f.References == nil {
+			continue
+		}
+		ids := e.Value.List
+		if f.Kind == shiftsync.KindString {
+			ids = []string{e.Value.String}
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			held, err := loadEnvelope(ctx, tx, id)
+			var target *shiftsync.RecordRef
+			switch {
+			case err == nil:
+				target = &shiftsync.RecordRef{RecordID: id, RecordType: held.recordType, ServiceID: held.serviceID, PersonID: held.personID}
+			case ErrorCode(err) != CodeNotFound:
+				return nil, err
+			case f.References.OnServer && shiftsync.IsRecordID(id):
+				continue // only the server can tell
+			}
+			if rej := shiftsync.CheckReference(f, m, id, target); rej != nil {
+				return rej, nil
+			}
+		}
+	}
+	return nil, nil
 }
 
 // localValues returns the values the device holds for some fields of a

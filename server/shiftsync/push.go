@@ -386,37 +386,55 @@ func (p pushTx) checkReferences(ctx context.Context, m *Mutation) (pending bool,
 // checkReference checks the record one reference field names, and reports
 // whether the server does not hold it (yet).
 func (p pushTx) checkReference(ctx context.Context, m *Mutation, f FieldSpec, id string) (pending bool, _ *MutationError, _ error) {
-	target, err := p.tx.Record(ctx, id)
+	held, err := p.tx.Record(ctx, id)
 	if err != nil {
 		return false, nil, err
 	}
-	// Every refusal is answered in the same words, quoting nothing of the
-	// record named: a record its author may not see and one that does not
-	// exist get the same answer, so a reference cannot probe for records,
-	// and the answer, kept in the quarantine, tells its reviewers (who may
-	// not see the record named) nothing of it either.
+	var target *RecordRef
+	if held != nil && p.scope.Knows(held, m, p.now) {
+		target = &held.RecordRef
+	}
+	rej := CheckReference(f, m, id, target)
+	return target == nil && rej == nil, rej, nil
+}
+
+// CheckReference checks the record target that the reference field f of m
+// names by id, as m's author may know it (nil: a record not held, or not
+// one they may see). A record m may name is of the declared type, of m's
+// service and, when both are about people, about the same one (an
+// addendum, read beside its record, has its record's person exactly; a
+// record about no one, a meeting, names and is named from anyone's of its
+// service). A nil target is refused when the field wants it
+// [Reference.OnServer] or id is no record id (a device offers only records
+// it holds, so it cannot have made that up); otherwise it is nil: the
+// record may still be on another device, offline. Every refusal is in the
+// same words, naming the field and quoting only id, so that a reference
+// cannot probe for records, and the answer, kept in the quarantine, tells
+// its reviewers (who may not see the record named) nothing of it. The
+// engine and a device's replica both judge references with it.
+func CheckReference(f FieldSpec, m *Mutation, id string, target *RecordRef) *MutationError {
 	refused := rejectField(f.Name, ReasonInvalidReference, "field %q: no %s %q of this record's service and person that you may name here",
 		f.Name, cmp.Or(f.References.Type, "record"), truncate(id))
-	if target == nil || !p.scope.Knows(target, m, p.now) {
-		if f.References.OnServer || !uuidv7.MatchString(id) {
-			return false, refused, nil
+	if target == nil {
+		if f.References.OnServer || !IsRecordID(id) {
+			return refused
 		}
-		return true, nil, nil
+		return nil
 	}
 	if want := f.References.Type; want != "" && target.RecordType != want {
-		return false, refused, nil
+		return refused
 	}
-	// Two records about people must be about the same one; a record about
-	// no one (a meeting, an action tracker) names and is named from anyone's
-	// of its service. An addendum is read beside its record, so it has the
-	// record's person exactly.
 	samePerson := target.PersonID == m.PersonID ||
 		m.RecordType != AddendumType && (target.PersonID == "" || m.PersonID == "")
 	if target.ServiceID != m.ServiceID || !samePerson {
-		return false, refused, nil
+		return refused
 	}
-	return false, nil, nil
+	return nil
 }
+
+// IsRecordID reports whether id is a record id: a UUIDv7 in canonical
+// lower-case text.
+func IsRecordID(id string) bool { return uuidv7.MatchString(id) }
 
 // quarantine keeps a mutation refused for rej, whole, under its pusher's
 // services ([Scope.QuarantineServices]), and answers it quarantined. When

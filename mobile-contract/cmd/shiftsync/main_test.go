@@ -364,36 +364,44 @@ func TestSimulator_Enrol(t *testing.T) {
 	}
 }
 
-// TestSimulator_FixRejected logs a restriction naming an incident by a
-// mistyped id, which only the server can judge: sync says it was rejected,
-// show says which field to fix and how, and edit sends the correction,
-// which the server accepts.
+// TestSimulator_FixRejected corrects a record only the server could judge:
+// a mistyped incident id is refused on the phone before saving, but an
+// addendum naming a record id the phone does not hold (a record only the
+// server could have) is saved, and the server refuses it. Sync says it was
+// rejected, show says which field to fix and how, and edit sends the
+// correction, which the server accepts.
 func TestSimulator_FixRejected(t *testing.T) {
 	srv := shiftsynctest.NewServer(t)
 	one := newSim(t, "sim-1")
 	one.connect(srv.URL, srv.AddDevice("worker-1", "sim-1", "house-a"))
 	incident := strings.TrimSpace(one.ok("log", "incident", "--person", "ada", "--service", "house-a",
 		"--description", "Hit out at staff", "--started", "2026-03-02T06:30:00Z"))
-	ri := strings.TrimSpace(one.ok("log", "ri", "--person", "ada", "--service", "house-a",
+	if _, errOut, code := one.run("log", "ri", "--person", "ada", "--service", "house-a",
 		"--set", "incident_id=the-one-this-morning", "--set", "type_code=physical_prone", "--set", "reason_code=prevent_violence_to_others",
-		"--set", "started_at=2026-03-02T06:31:00Z"))
-	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+ri) || !strings.Contains(out, "invalid_reference") {
-		t.Fatalf("sync with a mistyped incident id:\n%s", out)
+		"--set", "started_at=2026-03-02T06:31:00Z"); code != 2 || !strings.Contains(errOut, "incident_id: invalid_reference") {
+		t.Errorf("log of a restriction naming no incident: exit %d, stderr:\n%s\nwant refused naming incident_id", code, errOut)
 	}
-	out := one.ok("show", ri)
-	for _, want := range []string{"REJECTED by the server: invalid_reference", "to fix: incident_id:", "shiftsync edit " + ri} {
+	elsewhere := shiftsynctest.RecordID(t) // a record id this phone never held
+	addendum := strings.TrimSpace(one.ok("log", "addendum", "--person", "ada", "--service", "house-a",
+		"--set", "record_id="+elsewhere, "--set", "written_at=2026-03-02T06:40:00Z", "--set", "field=place",
+		"--set", "corrected_value=lounge", "--set", "reason=I wrote the wrong room"))
+	if out := one.ok("sync"); !strings.Contains(out, "rejected: "+addendum) || !strings.Contains(out, "invalid_reference") {
+		t.Fatalf("sync of an addendum naming a record the server does not hold:\n%s", out)
+	}
+	out := one.ok("show", addendum)
+	for _, want := range []string{"REJECTED by the server: invalid_reference", "to fix: record_id:", "shiftsync edit " + addendum} {
 		if !strings.Contains(out, want) {
-			t.Errorf("show of the rejected restriction lacks %q:\n%s", want, out)
+			t.Errorf("show of the rejected addendum lacks %q:\n%s", want, out)
 		}
 	}
-	if out := one.ok("edit", ri, "incident_id="+incident); !strings.Contains(out, "corrected "+ri) {
-		t.Errorf("edit of the rejected restriction:\n%s", out)
+	if out := one.ok("edit", addendum, "record_id="+incident); !strings.Contains(out, "corrected "+addendum) {
+		t.Errorf("edit of the rejected addendum:\n%s", out)
 	}
 	if out := one.ok("sync"); !strings.Contains(out, "1 accepted, 0 quarantined") {
 		t.Errorf("sync of the correction:\n%s", out)
 	}
-	if out := one.ok("show", ri); strings.Contains(out, "REJECTED") {
-		t.Errorf("the corrected restriction is still shown rejected:\n%s", out)
+	if out := one.ok("show", addendum); strings.Contains(out, "REJECTED") || !strings.Contains(out, "lounge") {
+		t.Errorf("the corrected addendum is still shown rejected, or lost a field:\n%s", out)
 	}
 	if st := one.status(); st.Rejected != 0 || st.OutboxDepth != 0 {
 		t.Errorf("status = %+v, want nothing rejected or pending", st)
