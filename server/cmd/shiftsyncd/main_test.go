@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -93,8 +94,10 @@ func TestRun_Commands(t *testing.T) {
 	if !strings.Contains(out.String(), "applied 0 migrations") {
 		t.Errorf("second migrate said %q", out.String())
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "usage") {
-		t.Errorf("unknown command: error = %v, want usage", err)
+	var usage usageError
+	var stderr strings.Builder
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, &stderr); !errors.As(err, &usage) || !strings.Contains(stderr.String(), "usage:") {
+		t.Errorf("unknown command: error = %v, stderr %q; want a usage error and the usage", err, stderr.String())
 	}
 	if err := run(context.Background(), nil, io.Discard, io.Discard); err == nil {
 		t.Error("no command: want an error")
