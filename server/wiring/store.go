@@ -18,6 +18,9 @@ type Store struct {
 	Identities shiftsync.IdentityStore
 	Audit      AuditStore
 	Health     shiftsync.HealthRecorder
+	// Ops counts the open alerts, conflicts, findings and unsynced phones
+	// for the metrics; nil leaves those figures out.
+	Ops shiftsync.OpsStore
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -50,6 +53,6 @@ func SQLite(path string) OpenStore {
 		if err := db.Open(); err != nil {
 			return Store{}, err
 		}
-		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Close: db.Close}, nil
+		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Ops: db, Close: db.Close}, nil
 	}
 }

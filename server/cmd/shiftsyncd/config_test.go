@@ -37,6 +37,7 @@ var envSamples = map[string]struct{ env, want string }{
 	"dev":              {"true", "true"},
 	"evaluate-every":   {"90s", "1m30s"},
 	"shutdown-timeout": {"3s", "3s"},
+	"metrics-token":    {"scrape-secret", "scrape-secret"},
 	"trusted-proxies":  {"10.1.2.3/8, 192.168.0.0/16", "10.0.0.0/8,192.168.0.0/16"},
 }
 

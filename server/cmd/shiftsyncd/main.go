@@ -157,6 +157,9 @@ type Main struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client, for the per-source limits (see [rpc.Edge]).
 	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token GET /metrics asks for; without one
+	// it answers loopback callers only.
+	MetricsToken string
 	// ShutdownTimeout is how long Close waits for in-flight requests
 	// before it closes their connections, and then again for their
 	// handlers to return.
@@ -206,6 +209,7 @@ func (m *Main) FlagSet() *flag.FlagSet {
 	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
 	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
 	fs.DurationVar(&m.EvaluateEvery, "evaluate-every", m.EvaluateEvery, "how often to evaluate the governance rules of every service (0: only when findings are listed)")
+	fs.StringVar(&m.MetricsToken, "metrics-token", "", "bearer `token` GET /metrics asks for (default none: metrics are served to loopback callers only); prefer $SHIFTSYNC_METRICS_TOKEN, as arguments are visible to every user of the host")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long to wait for in-flight requests on SIGINT or SIGTERM")
 	fs.Var((*prefixList)(&m.TrustedProxies), "trusted-proxies", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)")
 	return fs
@@ -226,7 +230,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.srv, err = wiring.Open(wiring.Config{
 		Store: wiring.SQLite(m.DBPath), Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
-		Tokens: tokens, TrustedProxies: m.TrustedProxies,
+		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken,
 	}); err != nil {
 		return err
 	}
@@ -259,8 +263,12 @@ func (m *Main) Open(ctx context.Context) error {
 	}()
 
 	url := "http://" + m.ln.Addr().String()
+	metrics := "loopback callers only"
+	if m.MetricsToken != "" {
+		metrics = "callers with the metrics token"
+	}
 	m.log.Info("serving", "address", m.ln.Addr().String(), "store", "sqlite", "database", m.DBPath,
-		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath))
+		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath), "metrics", url+"/metrics", "metrics_to", metrics)
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
 	if demo != nil {
 		demo.print(m.stdout, url)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,5 +357,36 @@ func TestMain_OpenFailsOnBusyAddress(t *testing.T) {
 	case <-closed:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close after a failed Open did not return")
+	}
+}
+
+// TestMain_MetricsToken: with -metrics-token, GET /metrics needs the
+// token, even from the loopback.
+func TestMain_MetricsToken(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", filepath.Join(t.TempDir(), "s.db"), "-addr", "127.0.0.1:0", "-metrics-token", "scrape-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer scrape-secret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, m.URL()+"/metrics", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.want || (tt.want == http.StatusOK && !strings.Contains(string(body), "shiftsync_conflicts_open 0")) {
+			t.Errorf("GET /metrics with %q: %s\n%.300s", tt.auth, res.Status, body)
+		}
 	}
 }
