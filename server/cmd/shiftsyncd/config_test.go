@@ -38,6 +38,9 @@ var envSamples = map[string]struct{ env, want string }{
 	"evaluate-every":   {"90s", "1m30s"},
 	"shutdown-timeout": {"3s", "3s"},
 	"metrics-token":    {"scrape-secret", "scrape-secret"},
+	"backup-dir":       {"/var/backups/shiftsync", "/var/backups/shiftsync"},
+	"backup-every":     {"6h", "6h0m0s"},
+	"backup-keep":      {"28", "28"},
 	"trusted-proxies":  {"10.1.2.3/8, 192.168.0.0/16", "10.0.0.0/8,192.168.0.0/16"},
 }
 

@@ -157,6 +157,11 @@ type Main struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client, for the per-source limits (see [rpc.Edge]).
 	TrustedProxies []netip.Prefix
+	// BackupDir is where serve writes its backups, every BackupEvery (0:
+	// none), keeping the newest BackupKeep (0: all).
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
 	// MetricsToken is the bearer token GET /metrics asks for; without one
 	// it answers loopback callers only.
 	MetricsToken string
@@ -165,17 +170,18 @@ type Main struct {
 	// handlers to return.
 	ShutdownTimeout time.Duration
 
-	stdout  io.Writer
-	log     *slog.Logger
-	srv     *wiring.Server // the store, services and handler
-	server  *http.Server
-	running requests // the requests in the server's handlers
-	ln      net.Listener
-	served  chan error
-	stop    context.CancelFunc // stops the governance and audit loops
-	done    chan struct{}      // closed when the governance loop has stopped
-	sealer  *shiftsync.AuditSealer
-	sealed  chan struct{} // closed when the audit loop has stopped
+	stdout   io.Writer
+	log      *slog.Logger
+	srv      *wiring.Server // the store, services and handler
+	server   *http.Server
+	running  requests // the requests in the server's handlers
+	ln       net.Listener
+	served   chan error
+	stop     context.CancelFunc // stops the governance and audit loops
+	done     chan struct{}      // closed when the governance loop has stopped
+	backedUp chan struct{}      // closed when the backup loop has stopped
+	sealer   *shiftsync.AuditSealer
+	sealed   chan struct{} // closed when the audit loop has stopped
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
@@ -209,6 +215,9 @@ func (m *Main) FlagSet() *flag.FlagSet {
 	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
 	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
 	fs.DurationVar(&m.EvaluateEvery, "evaluate-every", m.EvaluateEvery, "how often to evaluate the governance rules of every service (0: only when findings are listed)")
+	fs.StringVar(&m.BackupDir, "backup-dir", "", "`directory` for the backups -backup-every takes (created if missing)")
+	fs.DurationVar(&m.BackupEvery, "backup-every", 0, "how often to take a backup into -backup-dir (0: never; see admin backup)")
+	fs.IntVar(&m.BackupKeep, "backup-keep", 0, "how many of the newest backups in -backup-dir to keep; older ones are removed (0: all)")
 	fs.StringVar(&m.MetricsToken, "metrics-token", "", "bearer `token` GET /metrics asks for (default none: metrics are served to loopback callers only); prefer $SHIFTSYNC_METRICS_TOKEN, as arguments are visible to every user of the host")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long to wait for in-flight requests on SIGINT or SIGTERM")
 	fs.Var((*prefixList)(&m.TrustedProxies), "trusted-proxies", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)")
@@ -220,6 +229,14 @@ func (m *Main) FlagSet() *flag.FlagSet {
 func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
 		return err
+	}
+	if m.BackupEvery > 0 {
+		if m.BackupDir == "" {
+			return errors.New("-backup-every needs -backup-dir")
+		}
+		if err := os.MkdirAll(m.BackupDir, 0o700); err != nil {
+			return err
+		}
 	}
 	tokens := &bearer.Tokens{}
 	var err error
@@ -255,8 +272,9 @@ func (m *Main) Open(ctx context.Context) error {
 	go func() { m.served <- m.server.Serve(m.ln) }()
 
 	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop, m.done, m.sealed = stop, make(chan struct{}), make(chan struct{})
+	m.stop, m.done, m.sealed, m.backedUp = stop, make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go m.evaluateGovernance(loop)
+	go m.backupLoop(loop)
 	go func() {
 		defer close(m.sealed)
 		sealAudit(loop, m.sealer, time.Second, m.log)
@@ -269,6 +287,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.log.Info("serving", "address", m.ln.Addr().String(), "store", "sqlite", "database", m.DBPath,
 		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath), "metrics", url+"/metrics", "metrics_to", metrics)
+	if m.BackupEvery > 0 {
+		m.log.Info("backups scheduled", "dir", m.BackupDir, "every", m.BackupEvery, "keep", m.BackupKeep)
+	}
+	m.logLastBackup(ctx)
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
 	if demo != nil {
 		demo.print(m.stdout, url)
@@ -316,6 +338,7 @@ func (m *Main) Close() error {
 	if m.stop != nil {
 		m.stop()
 		<-m.done
+		<-m.backedUp
 		<-m.sealed
 	}
 	quiet := true
