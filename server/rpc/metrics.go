@@ -41,7 +41,8 @@ type StatsSource interface {
 // closed set (procedures, codes, outcomes, reasons, rules, states), never
 // from an id, so their number is bounded and they name no one. Counters
 // are counted by the handlers from what the domain answered; the open
-// alerts, conflicts, findings and unsynced phones are read from a
+// alerts, conflicts, findings, unsynced phones and the last backup are
+// read from a
 // [StatsSource] when scraped. A nil *Metrics counts nothing. It is safe
 // for concurrent use.
 type Metrics struct {
@@ -54,7 +55,6 @@ type Metrics struct {
 	pullRows     prometheus.Counter
 	pullBytes    prometheus.Counter
 	transactions *prometheus.HistogramVec
-	backup       prometheus.Gauge
 	reasons      map[shiftsync.Reason]bool
 }
 
@@ -89,9 +89,6 @@ func NewMetrics(stats StatsSource) *Metrics {
 			Name: "shiftsync_store_transaction_duration_seconds", Help: "Time of a store transaction from begin to commit, by kind (update, view).",
 			Buckets: prometheus.ExponentialBuckets(.0005, 2, 16),
 		}, []string{"kind"}),
-		backup: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "shiftsync_backup_last_success_timestamp_seconds", Help: "Unix time of the last backup that completed and verified (0: none since the store was created).",
-		}),
 		reasons: map[shiftsync.Reason]bool{},
 	}
 	for _, r := range shiftsync.Reasons {
@@ -106,7 +103,7 @@ func NewMetrics(stats StatsSource) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.transactions, m.backup,
+		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.transactions,
 	)
 	if stats != nil {
 		m.registry.MustRegister(statsCollector{stats})
@@ -116,14 +113,6 @@ func NewMetrics(stats StatsSource) *Metrics {
 
 // Registry returns the registry the metrics are on.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
-
-// BackupSucceeded records the time of a backup that completed and
-// verified.
-func (m *Metrics) BackupSucceeded(at time.Time) {
-	if m != nil && !at.IsZero() {
-		m.backup.Set(float64(at.UnixMilli()) / 1000)
-	}
-}
 
 // ObserveTransaction records the duration of a store transaction of kind
 // "update" or "view".
@@ -240,6 +229,8 @@ var (
 		"Governance findings, by rule and state (due, warning, breach, met).", []string{"rule", "state"}, nil)
 	unsyncedDesc = prometheus.NewDesc("shiftsync_devices_unsynced_over_threshold",
 		"Phones not revoked whose last sync is older than the threshold.", []string{"threshold"}, nil)
+	lastBackupDesc = prometheus.NewDesc("shiftsync_backup_last_success_timestamp_seconds",
+		"Unix time the newest backup recorded (that completed and verified, taken by any process) was begun; 0: none.", nil, nil)
 	oldestUnsyncedDesc = prometheus.NewDesc("shiftsync_device_oldest_unsynced_age_seconds",
 		"Age of the oldest change a phone holds unsynced, the greatest over the phones (as reported, plus the time since).", nil, nil)
 )
@@ -261,7 +252,7 @@ var findingStates = []shiftsync.FindingState{shiftsync.StateDue, shiftsync.State
 
 // Describe implements [prometheus.Collector].
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{alertsOpenDesc, conflictsOpenDesc, findingsDesc, unsyncedDesc, oldestUnsyncedDesc} {
+	for _, d := range []*prometheus.Desc{alertsOpenDesc, conflictsOpenDesc, findingsDesc, unsyncedDesc, oldestUnsyncedDesc, lastBackupDesc} {
 		ch <- d
 	}
 }
@@ -316,6 +307,11 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(unsyncedDesc, prometheus.GaugeValue, float64(s.UnsyncedOver[threshold]), thresholdLabel(threshold))
 	}
 	ch <- prometheus.MustNewConstMetric(oldestUnsyncedDesc, prometheus.GaugeValue, s.OldestUnsyncedAge.Seconds())
+	lastBackup := 0.0
+	if !s.LastBackup.IsZero() {
+		lastBackup = float64(s.LastBackup.UnixMilli()) / 1000
+	}
+	ch <- prometheus.MustNewConstMetric(lastBackupDesc, prometheus.GaugeValue, lastBackup)
 }
 
 // thresholdLabel writes a threshold of whole hours as "4h".

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -182,6 +183,13 @@ func TestMetrics_Session(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Clock.Advance(5 * time.Hour) // both phones last synced 5 h ago
+	backup, err := s.Store.Backups.Backup(ctx, filepath.Join(t.TempDir(), "backup.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.Backups.RecordBackup(ctx, backup, shiftsync.Principal{UserID: "operator:test"}); err != nil {
+		t.Fatal(err)
+	}
 
 	m := scrape(t, s.URL)
 	closeStream()
@@ -213,7 +221,7 @@ func TestMetrics_Session(t *testing.T) {
 		{"shiftsync_devices_unsynced_over_threshold", []string{"threshold", "4h"}, 2},
 		{"shiftsync_devices_unsynced_over_threshold", []string{"threshold", "24h"}, 0},
 		{"shiftsync_device_oldest_unsynced_age_seconds", nil, 600 + 5*3600},
-		{"shiftsync_backup_last_success_timestamp_seconds", nil, 0},
+		{"shiftsync_backup_last_success_timestamp_seconds", nil, float64(s.Clock.Now().Unix())},
 	}
 	for _, w := range want {
 		if got := value(t, m, w.name, w.labels...); got != w.value {

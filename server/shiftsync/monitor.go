@@ -12,8 +12,8 @@ var UnsyncedThresholds = []time.Duration{4 * time.Hour, 24 * time.Hour}
 // OpsStore counts, over the whole store, what [Monitor] reports. It
 // finds and counts only; it names no service, person, user or device.
 type OpsStore interface {
-	// OpsCounts returns the open alerts and conflicts, the findings, and
-	// the sync health of every phone not revoked.
+	// OpsCounts returns the open alerts and conflicts, the findings, the
+	// sync health of every phone not revoked and the last backup's time.
 	OpsCounts(ctx context.Context) (OpsCounts, error)
 }
 
@@ -24,6 +24,9 @@ type OpsCounts struct {
 	Findings      map[FindingKey]int // findings, by rule id and state
 	// Phones are the phones ([KindPhone]) not revoked, with their health.
 	Phones []DeviceHealth
+	// LastBackup is when the newest backup recorded was taken: zero when
+	// none is (see [Backup]).
+	LastBackup time.Time
 }
 
 // FindingKey is a governance rule and a state, the key of a count of
@@ -47,6 +50,9 @@ type OpsStats struct {
 	// unsynced, the greatest over the phones: what the phone last reported,
 	// plus the time since it reported, while its outbox was not empty.
 	OldestUnsyncedAge time.Duration
+	// LastBackup is when the newest backup recorded, by any process, was
+	// taken: zero when none is.
+	LastBackup time.Time
 }
 
 // Monitor computes the [OpsStats] of a store. It is for the server's
@@ -64,7 +70,7 @@ func (o *Monitor) Stats(ctx context.Context) (OpsStats, error) {
 		return OpsStats{}, err
 	}
 	now := o.Now()
-	s := OpsStats{OpenAlerts: c.OpenAlerts, OpenConflicts: c.OpenConflicts, Findings: c.Findings, UnsyncedOver: map[time.Duration]int{}}
+	s := OpsStats{OpenAlerts: c.OpenAlerts, OpenConflicts: c.OpenConflicts, Findings: c.Findings, UnsyncedOver: map[time.Duration]int{}, LastBackup: c.LastBackup}
 	for _, d := range c.Phones {
 		synced := d.LastPushAt
 		if d.LastPullAt.After(synced) {

@@ -111,6 +111,11 @@ func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
 		if err := tx.queryRow(ctx, `SELECT count(*) FROM conflicts WHERE status = 'open'`).Scan(&c.OpenConflicts); err != nil {
 			return err
 		}
+		var backup sql.NullInt64
+		if err := tx.queryRow(ctx, `SELECT max(taken_at) FROM backups`).Scan(&backup); err != nil {
+			return err
+		}
+		c.LastBackup = optionalMillis(backup)
 		if rows, err = tx.query(ctx, `SELECT rule_id, state, count(*) FROM findings GROUP BY rule_id, state`); err != nil {
 			return err
 		}

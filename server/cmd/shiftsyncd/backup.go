@@ -119,8 +119,7 @@ func pruneBackups(dir string, keep int) ([]string, error) {
 var backupPrincipal = shiftsync.Principal{UserID: "shiftsyncd:serve"}
 
 // backupLoop takes a backup into BackupDir every BackupEvery until ctx
-// ends, keeping the newest BackupKeep, logging each and counting the
-// successes in the metrics; a failure is logged as an ERROR and the next
+// ends, keeping the newest BackupKeep, logging each; a failure is logged as an ERROR and the next
 // round tries again.
 func (m *Main) backupLoop(ctx context.Context) {
 	defer close(m.backedUp)
@@ -149,7 +148,6 @@ func (m *Main) Backup(ctx context.Context) (shiftsync.Backup, error) {
 	if err != nil {
 		return b, err
 	}
-	m.srv.Metrics.BackupSucceeded(b.TakenAt)
 	m.log.InfoContext(ctx, "backup taken", "path", b.Path, "head_seq", b.HeadSeq, "audit_seq", b.AuditSeq, "bytes", b.Bytes,
 		"duration", time.Since(started).Round(time.Millisecond))
 	removed, err := pruneBackups(m.BackupDir, m.BackupKeep)
@@ -162,8 +160,7 @@ func (m *Main) Backup(ctx context.Context) (shiftsync.Backup, error) {
 	return b, nil
 }
 
-// logLastBackup sets the metric of the last backup from the store and
-// logs it, so a restart does not read as "never backed up".
+// logLastBackup logs the last backup the store records, by any process.
 func (m *Main) logLastBackup(ctx context.Context) {
 	if m.srv.Store.Backups == nil {
 		return
@@ -175,7 +172,6 @@ func (m *Main) logLastBackup(ctx context.Context) {
 	case !ok:
 		m.log.InfoContext(ctx, "no backup of this database has been recorded", "backup_dir", m.BackupDir)
 	default:
-		m.srv.Metrics.BackupSucceeded(b.TakenAt)
 		m.log.InfoContext(ctx, "last backup", "path", b.Path, "taken_at", b.TakenAt.Format(time.RFC3339), "head_seq", b.HeadSeq,
 			slog.Duration("age", time.Since(b.TakenAt).Round(time.Second)))
 	}
