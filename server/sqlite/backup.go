@@ -20,7 +20,8 @@ import (
 
 // Backup copies the database into a new file at path in one step (VACUUM
 // INTO: one read snapshot, which does not block writers, where the online
-// backup API in small steps restarts at every write), checks the copy with
+// backup API in small steps restarts at every write) into a file it
+// creates with mode 0600 (a copy of every record), checks the copy with
 // PRAGMA integrity_check and the links of its audit chain, fsyncs the file
 // and its directory, and returns what the copy holds. It refuses a path
 // that exists, and removes a copy that fails a check. It records nothing:
@@ -28,15 +29,25 @@ import (
 // ([OpenReadOnly]), then calls [DB.RecordBackup].
 func (db *DB) Backup(ctx context.Context, path string) (shiftsync.Backup, error) {
 	b := shiftsync.Backup{Path: path, StoreID: db.storeID}
-	if _, err := os.Lstat(path); err == nil {
+	// Created empty here, exclusively, so an existing file is never touched
+	// (VACUUM INTO writes into an empty file) and the copy removed on a
+	// failure is always this one.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return b, fmt.Errorf("backup: %s exists: a backup never overwrites a file", path)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	}
+	if err != nil {
+		return b, fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
 		return b, fmt.Errorf("backup: %w", err)
 	}
 	// A connection of its own: the read pool's cannot run VACUUM, and the
 	// writer must stay free for pushes while the copy is written.
 	src, err := sql.Open("sqlite3", "file:"+db.Path+"?_busy_timeout=5000")
 	if err != nil {
+		_ = os.Remove(path)
 		return b, fmt.Errorf("backup: %w", err)
 	}
 	defer src.Close()

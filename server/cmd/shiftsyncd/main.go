@@ -287,8 +287,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.log.Info("serving", "address", m.ln.Addr().String(), "store", "sqlite", "database", m.DBPath,
 		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath), "metrics", url+"/metrics", "metrics_to", metrics)
-	if m.BackupEvery > 0 {
+	switch {
+	case m.BackupEvery > 0:
 		m.log.Info("backups scheduled", "dir", m.BackupDir, "every", m.BackupEvery, "keep", m.BackupKeep)
+	case m.BackupDir != "":
+		m.log.Warn("-backup-dir is set and -backup-every is not: no backups are scheduled", "dir", m.BackupDir)
 	}
 	m.logLastBackup(ctx)
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
