@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -387,6 +388,39 @@ func TestMain_MetricsToken(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != tt.want || (tt.want == http.StatusOK && !strings.Contains(string(body), "shiftsync_conflicts_open 0")) {
 			t.Errorf("GET /metrics with %q: %s\n%.300s", tt.auth, res.Status, body)
+		}
+	}
+}
+
+// TestMain_MetricsRefusesOtherHosts serves on an address of this host that
+// is not a loopback one: without -metrics-token a caller there is refused
+// /metrics (403) while the sync API answers.
+func TestMain_MetricsRefusesOtherHosts(t *testing.T) {
+	var ip net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("this host has no non-loopback IPv4 address")
+	}
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.Addr = filepath.Join(t.TempDir(), "s.db"), net.JoinHostPort(ip.String(), "0")
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for path, want := range map[string]int{"/metrics": http.StatusForbidden, "/healthz": http.StatusOK} {
+		res, err := http.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s from %s: %s, want %d", path, ip, res.Status, want)
 		}
 	}
 }
