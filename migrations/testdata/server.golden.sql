@@ -93,6 +93,18 @@ CREATE TABLE audit_log (
     hash         BLOB    NOT NULL
 );
 
+-- table backups
+CREATE TABLE backups (
+    id        INTEGER PRIMARY KEY,
+    path      TEXT    NOT NULL,
+    store_id  TEXT    NOT NULL,
+    taken_at  INTEGER NOT NULL, -- when the copy was begun
+    head_seq  INTEGER NOT NULL,
+    audit_seq INTEGER NOT NULL, -- the newest audit_log entry it holds
+    bytes     INTEGER NOT NULL,
+    sha256    BLOB    NOT NULL  -- of the file as written
+);
+
 -- table conflicts
 CREATE TABLE conflicts (
     id           INTEGER PRIMARY KEY,

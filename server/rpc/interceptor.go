@@ -48,16 +48,22 @@ func (a authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 	}
 }
 
-// logInterceptor logs each call's procedure, outcome and duration. It logs no
-// request content: care data never reaches the application log.
-type logInterceptor struct{ log *slog.Logger }
+// logInterceptor logs each call's procedure, outcome and duration, and
+// counts them in metrics (optional). It logs no request content: care data
+// never reaches the application log.
+type logInterceptor struct {
+	log     *slog.Logger
+	metrics *Metrics
+}
 
 func (l *logInterceptor) done(ctx context.Context, procedure string, start time.Time, err error) {
 	level, code := slog.LevelInfo, "ok"
 	if err != nil {
 		level, code = slog.LevelWarn, connect.CodeOf(err).String()
 	}
-	l.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "duration", time.Since(start))
+	d := time.Since(start)
+	l.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "duration", d)
+	l.metrics.rpc(procedure, err, d)
 }
 
 // WrapUnary implements [connect.Interceptor].

@@ -69,6 +69,11 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client (see [Edge]); none by default.
 	TrustedProxies []netip.Prefix
+	// Metrics, when set, count what the handlers answer and are served at
+	// GET /metrics (see [Metrics.Handler]) to callers with MetricsToken, or
+	// without one to loopback callers only.
+	Metrics      *Metrics
+	MetricsToken string
 }
 
 // Handler is the server's HTTP handler (see [NewHandler]).
@@ -90,7 +95,8 @@ func (h *Handler) Close() {
 
 // NewHandler returns the server's HTTP handler: the sync service, gRPC
 // health checking, gRPC server reflection (so grpcurl and buf curl can list
-// and call the service) and a plain GET /healthz, all behind the [Edge]:
+// and call the service), a plain GET /healthz and, with Metrics, GET
+// /metrics, all behind the [Edge]:
 // the sync, admin and review services need a bearer token, checked before
 // their bodies are read; enrolment, refresh, health and reflection do not.
 // Health answers Check but not Watch (unimplemented): the status never
@@ -118,7 +124,7 @@ func NewHandler(c Config) *Handler {
 		}),
 	}
 	authenticated := append([]connect.HandlerOption{
-		connect.WithInterceptors(&logInterceptor{log: log}, authInterceptor{}),
+		connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, authInterceptor{}),
 		withGzip(maxBytes),
 	}, common...)
 	public := append([]connect.HandlerOption{withGzip(DefaultMaxPublicBytes)}, common...)
@@ -133,12 +139,13 @@ func NewHandler(c Config) *Handler {
 		log:       log,
 		heartbeat: cmp.Or(c.Heartbeat, DefaultHeartbeat),
 		now:       now,
+		metrics:   c.Metrics,
 	}, authenticated...))
 	if c.Identity != nil && c.Issuer != nil && c.Admin.Store != nil {
 		// Enrol and Refresh carry their own proof (a code, a credential),
 		// not an access token; Enrol judges a code's issuer by c.Admin.
 		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, admin: c.Admin, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
-			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log})}, public...)...))
+			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics})}, public...)...))
 	}
 	if c.Admin.Store != nil {
 		protected = append(protected, "/"+authv1connect.AdminServiceName+"/")
@@ -155,6 +162,9 @@ func NewHandler(c Config) *Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if c.Metrics != nil {
+		mux.Handle("GET /metrics", c.Metrics.Handler(c.MetricsToken))
+	}
 	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, TrustedProxies: c.TrustedProxies, Logger: log}
 	ctx, stop := context.WithCancel(context.Background())
 	h := &Handler{Handler: edge.Wrap(mux), refusals: refusals, stop: stop, stopped: make(chan struct{})}

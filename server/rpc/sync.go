@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
@@ -28,6 +29,7 @@ type SyncHandler struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	now       func() time.Time
+	metrics   *Metrics // optional
 }
 
 // deviceChecker says whether an enrolled device is still enrolled;
@@ -46,6 +48,7 @@ func (h *SyncHandler) Push(ctx context.Context, req *syncv1.PushRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
+	h.metrics.pushed(res)
 	h.recordHealth(ctx, p, req.GetClient(), settled(res))
 	return fromPushResult(res), nil
 }
@@ -65,7 +68,9 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 		return nil, toConnectError(ctx, h.log, err)
 	}
 	h.recordHealth(ctx, p, req.GetClient(), -1)
-	return fromPullPage(page), nil
+	res := fromPullPage(page)
+	h.metrics.pulled(len(page.Changes), proto.Size(res))
+	return res, nil
 }
 
 // Subscribe implements [syncv1connect.SyncServiceHandler]. It sends
@@ -82,6 +87,7 @@ func (h *SyncHandler) Subscribe(ctx context.Context, req *syncv1.SubscribeReques
 	if err != nil {
 		return err
 	}
+	defer h.metrics.streamOpened()()
 	seen, err := shiftsync.ParseCursor(req.GetCursor())
 	if err != nil {
 		return toConnectError(ctx, h.log, err)

@@ -39,6 +39,7 @@ const (
 	AuditRecordLock       = "record.lock"
 	AuditRecordRead       = "record.read"
 	AuditEvidenceExport   = "evidence.export"
+	AuditBackup           = "store.backup" // a copy of every record, logged as an export is
 )
 
 // AuditLog is the append-only, hash-chained audit log. Implementations are

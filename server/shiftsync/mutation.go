@@ -97,6 +97,18 @@ const (
 	ReasonQuarantineFull       Reason = "quarantine_full"
 )
 
+// Reasons are every reason above, for those that need the closed set
+// (metrics label only these, so a label never holds what a device sent).
+var Reasons = []Reason{
+	ReasonInvalidRecordID, ReasonUnknownRecordType, ReasonMissingService, ReasonMissingPerson, ReasonUnknownPerson,
+	ReasonInvalidHLC, ReasonInvalidBase, ReasonNoFields, ReasonTooManyFields, ReasonUnknownField,
+	ReasonDuplicateField, ReasonWrongType, ReasonInvalidValue, ReasonMissingRequired,
+	ReasonEnvelopeMismatch, ReasonVersionReused, ReasonCounterReused, ReasonPermissionDenied,
+	ReasonOutOfOrder, ReasonRecordLocked, ReasonInvalidReference, ReasonUnknownRecord,
+	ReasonRecordIDTaken, ReasonImplausibleTime, ReasonInvalidCorrection, ReasonClockAhead, ReasonTooLargeToQuarantine,
+	ReasonQuarantineFull,
+}
+
 // MutationError says why one mutation was not accepted. Message is safe to
 // show to the device's user.
 type MutationError struct {

@@ -18,6 +18,12 @@ type Store struct {
 	Identities shiftsync.IdentityStore
 	Audit      AuditStore
 	Health     shiftsync.HealthRecorder
+	// Ops counts the open alerts, conflicts, findings and unsynced phones
+	// for the metrics; nil leaves those figures out.
+	Ops shiftsync.OpsStore
+	// Backups copies the store into a file; nil for a store backed up by
+	// other means.
+	Backups BackupStore
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -38,6 +44,17 @@ type AuditStore interface {
 	AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error)
 }
 
+// BackupStore is a store that copies itself into a file
+// (sqlite.DB.Backup): a copy in one step, checked, fsynced, then recorded.
+type BackupStore interface {
+	// Backup writes a checked copy of the store to a new file at path.
+	Backup(ctx context.Context, path string) (shiftsync.Backup, error)
+	// RecordBackup keeps a backup that verified, audited as by the principal.
+	RecordBackup(ctx context.Context, b shiftsync.Backup, by shiftsync.Principal) error
+	// LastBackup returns the newest backup recorded: false when none is.
+	LastBackup(ctx context.Context) (shiftsync.Backup, bool, error)
+}
+
 // SQLite is the [OpenStore] of the SQLite database file at path, created
 // and migrated if missing; its directory must exist.
 func SQLite(path string) OpenStore {
@@ -50,6 +67,6 @@ func SQLite(path string) OpenStore {
 		if err := db.Open(); err != nil {
 			return Store{}, err
 		}
-		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Close: db.Close}, nil
+		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Ops: db, Backups: db, Close: db.Close}, nil
 	}
 }

@@ -10,6 +10,7 @@
 package wiring
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -45,6 +46,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client (see [rpc.Edge]).
 	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token GET /metrics asks for; without one
+	// it answers loopback callers only (see [rpc.Metrics.Handler]).
+	MetricsToken string
 }
 
 // Server is a built server: its open store, its services and its handler.
@@ -60,7 +64,10 @@ type Server struct {
 	// Governance evaluates the governance rules, one evaluation at a time.
 	Governance *shiftsync.Governance
 	Admin      shiftsync.Admin
-	Handler    *rpc.Handler
+	// Metrics are what GET /metrics serves; the process adds to them what
+	// it does itself (backups).
+	Metrics *rpc.Metrics
+	Handler *rpc.Handler
 
 	handlerOnce sync.Once
 }
@@ -87,6 +94,13 @@ func Open(c Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}}
+	var stats rpc.StatsSource
+	if st.Ops != nil {
+		stats = &shiftsync.Monitor{Store: st.Ops, Now: now}
+	}
+	s.Metrics = rpc.NewMetrics(stats)
+	st.Engine = timedStore{st.Engine, s.Metrics}
+	s.Store = st
 	if s.Schema, err = schema.Records(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -107,6 +121,7 @@ func Open(c Config) (*Server, error) {
 		Admin:  s.Admin,
 		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
+		Metrics: s.Metrics, MetricsToken: c.MetricsToken,
 	})
 	return s, nil
 }
@@ -124,4 +139,24 @@ func (s *Server) CloseHandler() {
 func (s *Server) Close() error {
 	s.CloseHandler()
 	return s.Store.Close()
+}
+
+// timedStore is a store whose transactions are timed into the metrics.
+type timedStore struct {
+	shiftsync.Store
+	metrics *rpc.Metrics
+}
+
+func (s timedStore) Update(ctx context.Context, fn func(shiftsync.Tx) error) error {
+	start := time.Now()
+	err := s.Store.Update(ctx, fn)
+	s.metrics.ObserveTransaction("update", time.Since(start))
+	return err
+}
+
+func (s timedStore) View(ctx context.Context, fn func(shiftsync.Tx) error) error {
+	start := time.Now()
+	err := s.Store.View(ctx, fn)
+	s.metrics.ObserveTransaction("view", time.Since(start))
+	return err
 }

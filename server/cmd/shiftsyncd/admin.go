@@ -20,6 +20,7 @@ import (
 )
 
 const adminUsage = `usage: shiftsyncd admin [-db FILE] <command> [flags]
+       shiftsyncd admin <command> -h   a command's flags
 
 Manage the identity store directly, as the operator of the server (every
 change is audited with your operating-system user name). The operator is
@@ -48,6 +49,9 @@ commands:
   list-devices        -service ID       devices of everyone who has had a membership in it
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
   set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
+  backup              -o FILE   copy the live database into a new FILE in one
+                      step (the server keeps serving), check it with
+                      integrity_check and verify-audit, fsync it, record it
   verify-audit        [-heads FILE] [-head JSON] [-key PUB]
                       check the audit log's hash chain against its signed heads
 
@@ -253,6 +257,23 @@ var adminCommands = map[string]adminCommand{
 			return err
 		}
 	},
+	"backup": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		out := fs.String("o", "", "the new `file` to write the backup to (an existing file is never overwritten)")
+		return func(ctx context.Context) error {
+			if *out == "" {
+				return errors.New("backup: -o FILE is required")
+			}
+			started := time.Now()
+			b, err := takeBackup(ctx, a.db, a.path, *out, a.operator)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "backup written to %s in %s: %d bytes, sha256 %x\n", b.Path, time.Since(started).Round(time.Millisecond), b.Bytes, b.SHA256)
+			fmt.Fprintf(a.stdout, "integrity_check ok; audit log verified up to entry %d; holds the change log up to position %d, everything committed before %s\n",
+				b.AuditSeq, b.HeadSeq, b.TakenAt.Format(time.RFC3339))
+			return nil
+		}
+	},
 	"verify-audit": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		heads := fs.String("heads", "", "file of signed audit heads, e.g. an off-box copy (default: the one beside the database)")
 		head := fs.String("head", "", "one more signed head, as JSON: the \"head\" of an \"audit head\" line of the server log")
@@ -265,29 +286,44 @@ var adminCommands = map[string]adminCommand{
 // signs a start and a final audit head around what it does.
 var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true, "list-users": true, "list-memberships": true}
 
-// runAdmin runs "shiftsyncd admin".
-func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// adminFlags returns the flags of admin itself, before its command.
+func adminFlags() (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, adminUsage) }
-	path := fs.String("db", "./data/shiftsync.db", "SQLite database file")
-	if err := fs.Parse(args); err != nil {
+	return fs, fs.String("db", "./data/shiftsync.db", "SQLite database `file`")
+}
+
+// runAdmin runs "shiftsyncd admin". Its own flags (-db) are configuration
+// and read the environment too ([parseConfig]); a command's flags are the
+// arguments of one audited action and do not: a variable left set in a
+// shell must never change what an operator's command does to the records.
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := adminFlags()
+	if err := parseConfig(fs, adminUsage, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New(adminUsage)
+		fmt.Fprintln(stderr, adminUsage)
+		return usageError{errors.New("admin: no command given")}
 	}
 	name := fs.Arg(0)
 	command, ok := adminCommands[name]
 	if !ok {
-		return fmt.Errorf("unknown admin command %q\n%s", name, adminUsage)
+		fmt.Fprintf(stderr, "shiftsyncd: unknown admin command %q\n%s\n", name, adminUsage)
+		return usageError{fmt.Errorf("unknown admin command %q", name)}
 	}
 	a := &admin{stdout: stdout, operator: shiftsync.Principal{UserID: "operator:" + operatorName()}}
 	sub := flag.NewFlagSet(name, flag.ContinueOnError)
 	sub.SetOutput(stderr)
 	runCommand := command(sub, a)
+	sub.Usage = func() {
+		fmt.Fprintf(sub.Output(), "usage: shiftsyncd admin [-db FILE] %s [flags]\n\nflags (from the command line only):\n", name)
+		sub.PrintDefaults()
+	}
 	if err := sub.Parse(fs.Args()[1:]); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if sub.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", name, sub.Args())

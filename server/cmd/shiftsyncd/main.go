@@ -2,18 +2,27 @@
 //
 // Usage:
 //
-//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-trusted-proxies CIDR,...] [-dev]
+//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-trusted-proxies CIDR,...] [-dev] ...
 //	shiftsyncd migrate [-db FILE]
 //	shiftsyncd admin   [-db FILE] <command> [flags]
+//	shiftsyncd help
+//
+// Every flag of serve, migrate and admin can also be set by the
+// environment variable SHIFTSYNC_ and its name in upper snake case
+// (-trusted-proxies: SHIFTSYNC_TRUSTED_PROXIES); a flag given on the
+// command line wins over its variable, which wins over the default. The
+// flags of one admin command are its arguments, from the command line only.
+// -h prints a command's flags and exits 0; a wrong command or flag exits 2.
 //
 // serve applies pending migrations, then serves the sync, auth and admin
 // APIs (Connect, gRPC and gRPC-Web) until SIGINT or SIGTERM, finishing
-// in-flight requests before it exits. migrate only applies the migrations.
-// admin manages organisations, services, people, users, memberships,
-// enrolment codes, devices and signing keys, and verifies the audit log.
-// serve and every admin command that writes sign the audit log's head with
-// the audit key <db>.audit-key (created on first use) and append the heads
-// to <db>.audit-heads; serve logs them too.
+// in-flight requests before it exits; it logs what it serves and where its
+// data is on start, and that it stopped cleanly. migrate only applies the
+// migrations. admin manages organisations, services, people, users,
+// memberships, enrolment codes, devices and signing keys, and verifies the
+// audit log. serve and every admin command that writes sign the audit log's
+// head with the audit key <db>.audit-key (created on first use) and append
+// the heads to <db>.audit-heads; serve logs them too.
 package main
 
 import (
@@ -29,11 +38,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/bearer"
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -44,7 +53,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &usage):
+		os.Exit(2) // run has printed the error and the usage
+	default:
 		fmt.Fprintln(os.Stderr, "shiftsyncd:", err)
 		os.Exit(1)
 	}
@@ -55,18 +70,39 @@ const usage = `usage: shiftsyncd <command> [flags]
 commands:
   serve     migrate the database and serve the sync API
   migrate   apply pending migrations and exit
-  admin     manage users, memberships, devices and keys; verify the audit log
+  admin     manage users, memberships, devices and keys; back up the
+            database; verify the audit log
+  help      print this help
 
-run "shiftsyncd <command> -h" for a command's flags`
+run "shiftsyncd <command> -h" for a command's flags and their environment
+variables (SHIFTSYNC_<FLAG>: a flag given wins over its variable, which wins
+over the default)`
 
+const serveUsage = `usage: shiftsyncd serve [flags]
+
+Apply pending migrations to the database, then serve the sync, auth, admin
+and review APIs (Connect, gRPC and gRPC-Web) until SIGINT or SIGTERM,
+finishing in-flight requests before exiting.`
+
+const migrateUsage = `usage: shiftsyncd migrate [flags]
+
+Apply pending migrations to the database and exit.`
+
+// run runs the shiftsyncd command of args. A [usageError] it returns has
+// been printed with the usage on stderr; [flag.ErrHelp] means help was
+// asked for and printed on stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		fmt.Fprintln(stderr, usage)
+		return usageError{errors.New("no command given")}
 	}
 	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
 	case "serve":
 		m := NewMain(stdout, stderr)
-		if err := m.ParseFlags(args[1:]); err != nil {
+		if err := parseConfig(m.FlagSet(), serveUsage, args[1:], stdout, stderr); err != nil {
 			return err
 		}
 		if err := m.Open(ctx); err != nil {
@@ -74,12 +110,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		<-ctx.Done()
-		return m.Close()
+		m.log.Info("stopping: finishing the requests in flight", "timeout", m.ShutdownTimeout)
+		if err := m.Close(); err != nil {
+			m.log.Error("stopped, not cleanly", "error", err)
+			return err
+		}
+		m.log.Info("stopped cleanly", "database", m.DBPath)
+		return nil
 	case "migrate":
-		fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		path := fs.String("db", "./data/shiftsync.db", "SQLite database file")
-		if err := fs.Parse(args[1:]); err != nil {
+		fs, path := migrateFlags()
+		if err := parseConfig(fs, migrateUsage, args[1:], stdout, stderr); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
@@ -91,8 +131,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "shiftsyncd: unknown command %q\n%s\n", args[0], usage)
+		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
+}
+
+// migrateFlags returns migrate's flags.
+func migrateFlags() (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	return fs, fs.String("db", "./data/shiftsync.db", "SQLite database `file`")
 }
 
 // Main is the running server: its configuration, its store and its HTTP
@@ -110,22 +157,31 @@ type Main struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client, for the per-source limits (see [rpc.Edge]).
 	TrustedProxies []netip.Prefix
+	// BackupDir is where serve writes its backups, every BackupEvery (0:
+	// none), keeping the newest BackupKeep (0: all).
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
+	// MetricsToken is the bearer token GET /metrics asks for; without one
+	// it answers loopback callers only.
+	MetricsToken string
 	// ShutdownTimeout is how long Close waits for in-flight requests
 	// before it closes their connections, and then again for their
 	// handlers to return.
 	ShutdownTimeout time.Duration
 
-	stdout  io.Writer
-	log     *slog.Logger
-	srv     *wiring.Server // the store, services and handler
-	server  *http.Server
-	running requests // the requests in the server's handlers
-	ln      net.Listener
-	served  chan error
-	stop    context.CancelFunc // stops the governance and audit loops
-	done    chan struct{}      // closed when the governance loop has stopped
-	sealer  *shiftsync.AuditSealer
-	sealed  chan struct{} // closed when the audit loop has stopped
+	stdout   io.Writer
+	log      *slog.Logger
+	srv      *wiring.Server // the store, services and handler
+	server   *http.Server
+	running  requests // the requests in the server's handlers
+	ln       net.Listener
+	served   chan error
+	stop     context.CancelFunc // stops the governance and audit loops
+	done     chan struct{}      // closed when the governance loop has stopped
+	backedUp chan struct{}      // closed when the backup loop has stopped
+	sealer   *shiftsync.AuditSealer
+	sealed   chan struct{} // closed when the audit loop has stopped
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
@@ -143,28 +199,29 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	}
 }
 
-// ParseFlags reads serve's flags.
+// ParseFlags reads serve's flags from args, and from their environment
+// variables (see [parseConfig]); it prints nothing.
 func (m *Main) ParseFlags(args []string) error {
+	return parseConfig(m.FlagSet(), serveUsage, args, io.Discard, io.Discard)
+}
+
+// FlagSet returns serve's flags, set into m.
+func (m *Main) FlagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database file (created and migrated if missing)")
-	fs.StringVar(&m.Addr, "addr", m.Addr, "address to listen on (port 0 picks a free port)")
-	fs.StringVar(&m.TokensPath, "tokens", "", "JSON file of static test tokens: [{token, user_id, device_id, services}]; enrolled devices need none")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database `file` (created and migrated if missing)")
+	fs.StringVar(&m.Addr, "addr", m.Addr, "`address` to listen on (port 0 picks a free port)")
+	fs.StringVar(&m.TokensPath, "tokens", "", "JSON `file` of static test tokens: [{token, user_id, device_id, services}]; enrolled devices need none")
 	fs.StringVar(&m.Issuer, "issuer", m.Issuer, "issuer (iss) of the access tokens, e.g. the server's public URL")
 	fs.StringVar(&m.Audience, "audience", m.Audience, "audience (aud) of the access tokens")
 	fs.BoolVar(&m.Dev, "dev", false, "seed a demo service with a support worker and print how to enrol a device and sync")
 	fs.DurationVar(&m.EvaluateEvery, "evaluate-every", m.EvaluateEvery, "how often to evaluate the governance rules of every service (0: only when findings are listed)")
-	fs.Func("trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)", func(v string) error {
-		m.TrustedProxies = nil
-		for cidr := range strings.SplitSeq(v, ",") {
-			p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
-			if err != nil {
-				return err
-			}
-			m.TrustedProxies = append(m.TrustedProxies, p.Masked())
-		}
-		return nil
-	})
-	return fs.Parse(args)
+	fs.StringVar(&m.BackupDir, "backup-dir", "", "`directory` for the backups -backup-every takes (created if missing)")
+	fs.DurationVar(&m.BackupEvery, "backup-every", 0, "how often to take a backup into -backup-dir (0: never; see admin backup)")
+	fs.IntVar(&m.BackupKeep, "backup-keep", 0, "how many of the newest backups in -backup-dir to keep; older ones are removed (0: all)")
+	fs.StringVar(&m.MetricsToken, "metrics-token", "", "bearer `token` GET /metrics asks for (default none: metrics are served to loopback callers only); prefer $SHIFTSYNC_METRICS_TOKEN, as arguments are visible to every user of the host")
+	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long to wait for in-flight requests on SIGINT or SIGTERM")
+	fs.Var((*prefixList)(&m.TrustedProxies), "trusted-proxies", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)")
+	return fs
 }
 
 // Open opens the store and starts serving. It returns once the server is
@@ -172,6 +229,14 @@ func (m *Main) ParseFlags(args []string) error {
 func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
 		return err
+	}
+	if m.BackupEvery > 0 {
+		if m.BackupDir == "" {
+			return errors.New("-backup-every needs -backup-dir")
+		}
+		if err := os.MkdirAll(m.BackupDir, 0o700); err != nil {
+			return err
+		}
 	}
 	tokens := &bearer.Tokens{}
 	var err error
@@ -182,7 +247,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.srv, err = wiring.Open(wiring.Config{
 		Store: wiring.SQLite(m.DBPath), Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
-		Tokens: tokens, TrustedProxies: m.TrustedProxies,
+		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken,
 	}); err != nil {
 		return err
 	}
@@ -207,14 +272,28 @@ func (m *Main) Open(ctx context.Context) error {
 	go func() { m.served <- m.server.Serve(m.ln) }()
 
 	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop, m.done, m.sealed = stop, make(chan struct{}), make(chan struct{})
+	m.stop, m.done, m.sealed, m.backedUp = stop, make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go m.evaluateGovernance(loop)
+	go m.backupLoop(loop)
 	go func() {
 		defer close(m.sealed)
 		sealAudit(loop, m.sealer, time.Second, m.log)
 	}()
 
 	url := "http://" + m.ln.Addr().String()
+	metrics := "loopback callers only"
+	if m.MetricsToken != "" {
+		metrics = "callers with the metrics token"
+	}
+	m.log.Info("serving", "address", m.ln.Addr().String(), "store", "sqlite", "database", m.DBPath,
+		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath), "metrics", url+"/metrics", "metrics_to", metrics)
+	switch {
+	case m.BackupEvery > 0:
+		m.log.Info("backups scheduled", "dir", m.BackupDir, "every", m.BackupEvery, "keep", m.BackupKeep)
+	case m.BackupDir != "":
+		m.log.Warn("-backup-dir is set and -backup-every is not: no backups are scheduled", "dir", m.BackupDir)
+	}
+	m.logLastBackup(ctx)
 	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
 	if demo != nil {
 		demo.print(m.stdout, url)
@@ -262,6 +341,7 @@ func (m *Main) Close() error {
 	if m.stop != nil {
 		m.stop()
 		<-m.done
+		<-m.backedUp
 		<-m.sealed
 	}
 	quiet := true

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,8 +96,10 @@ func TestRun_Commands(t *testing.T) {
 	if !strings.Contains(out.String(), "applied 0 migrations") {
 		t.Errorf("second migrate said %q", out.String())
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "usage") {
-		t.Errorf("unknown command: error = %v, want usage", err)
+	var usage usageError
+	var stderr strings.Builder
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, &stderr); !errors.As(err, &usage) || !strings.Contains(stderr.String(), "usage:") {
+		t.Errorf("unknown command: error = %v, stderr %q; want a usage error and the usage", err, stderr.String())
 	}
 	if err := run(context.Background(), nil, io.Discard, io.Discard); err == nil {
 		t.Error("no command: want an error")
@@ -353,5 +358,69 @@ func TestMain_OpenFailsOnBusyAddress(t *testing.T) {
 	case <-closed:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close after a failed Open did not return")
+	}
+}
+
+// TestMain_MetricsToken: with -metrics-token, GET /metrics needs the
+// token, even from the loopback.
+func TestMain_MetricsToken(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", filepath.Join(t.TempDir(), "s.db"), "-addr", "127.0.0.1:0", "-metrics-token", "scrape-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer scrape-secret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, m.URL()+"/metrics", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.want || (tt.want == http.StatusOK && !strings.Contains(string(body), "shiftsync_conflicts_open 0")) {
+			t.Errorf("GET /metrics with %q: %s\n%.300s", tt.auth, res.Status, body)
+		}
+	}
+}
+
+// TestMain_MetricsRefusesOtherHosts serves on an address of this host that
+// is not a loopback one: without -metrics-token a caller there is refused
+// /metrics (403) while the sync API answers.
+func TestMain_MetricsRefusesOtherHosts(t *testing.T) {
+	var ip net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("this host has no non-loopback IPv4 address")
+	}
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.Addr = filepath.Join(t.TempDir(), "s.db"), net.JoinHostPort(ip.String(), "0")
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for path, want := range map[string]int{"/metrics": http.StatusForbidden, "/healthz": http.StatusOK} {
+		res, err := http.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s from %s: %s, want %d", path, ip, res.Status, want)
+		}
 	}
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/auditfile"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// TestAdminBackup_WhileWritersPush takes a backup with the admin command
+// while 10 writers push to a real server on the database: it completes,
+// the copy passes integrity_check and verify-audit, and serve, started on
+// it as a restore would (the backup in place of the database, beside the
+// same audit key), answers a pull with every incident acknowledged before
+// the backup began.
+func TestAdminBackup_WhileWritersPush(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "shiftsync.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(live)))
+
+	type ack struct {
+		id, description string
+		at              time.Time
+	}
+	var (
+		mu    sync.Mutex
+		acked []ack
+		wg    sync.WaitGroup
+	)
+	pushing, stop := context.WithCancel(ctx)
+	errs := make(chan error, 10)
+	for w := range 10 {
+		client := s.Client(s.AddDevice(fmt.Sprintf("worker-%d", w), fmt.Sprintf("phone-%d", w), "house-a"))
+		wg.Go(func() {
+			for counter := uint64(1); pushing.Err() == nil; counter += 5 {
+				var batch []*syncv1.Mutation
+				for i := range uint64(5) {
+					description := fmt.Sprintf("writer %d incident %d", w, counter+i)
+					batch = append(batch, shiftsynctest.Incident(counter+i, shiftsynctest.RecordID(t), "house-a", "p1", s.Clock.Now(), description))
+				}
+				res, err := client.Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: batch})
+				if err != nil || res.GetAcknowledgedCounter() != counter+4 {
+					errs <- fmt.Errorf("writer %d: Push() = %v, %v", w, res, err)
+					return
+				}
+				at := time.Now()
+				mu.Lock()
+				for _, m := range batch {
+					acked = append(acked, ack{m.GetRecordId(), m.GetFields()[1].GetValue().GetStringValue(), at})
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the writers are under way
+
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	began := time.Now()
+	out := adminRun(t, live, "backup", "-o", backup)
+	took := time.Since(began)
+	time.Sleep(100 * time.Millisecond) // and they push after it
+	stop()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mu.Lock()
+	var before []ack
+	for _, a := range acked {
+		if a.at.Before(began) {
+			before = append(before, a)
+		}
+	}
+	t.Logf("backup in %v while 10 writers pushed: %d incidents acknowledged in all, %d before the backup began\n%s", took, len(acked), len(before), out)
+	mu.Unlock()
+	if len(before) == 0 || !strings.Contains(out, "integrity_check ok; audit log verified") {
+		t.Fatalf("backup: %d acknowledged before it; it said:\n%s", len(before), out)
+	}
+
+	// The copy as written: integrity_check, and the audit log against the
+	// signed heads that reach no further than it.
+	copied, err := sqlite.OpenReadOnly(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copied.IntegrityCheck(ctx); err != nil {
+		t.Error(err)
+	}
+	copied.Close()
+	last, ok, err := s.Store.Backups.LastBackup(ctx)
+	if err != nil || !ok || last.Path != backup {
+		t.Fatalf("LastBackup() = %+v, %v, %v", last, ok, err)
+	}
+	if err := verifyCopyAudit(ctx, live, last); err != nil {
+		t.Errorf("verify-audit of the copy: %v", err)
+	}
+	if err := run(ctx, []string{"admin", "-db", live, "backup", "-o", backup}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("a second backup onto the same file: %v, want refused", err)
+	}
+
+	// Restore: the backup in place of the database, beside its audit key.
+	restored := filepath.Join(t.TempDir(), "shiftsync.db")
+	copyFile(t, backup, restored)
+	copyFile(t, auditfile.KeyPath(live), auditfile.KeyPath(restored))
+	m := NewMain(io.Discard, io.Discard)
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	b, _ := json.Marshal([]map[string]any{{"token": token, "user_id": "worker-1", "device_id": "phone-1", "services": []string{"house-a"}}})
+	if err := os.WriteFile(tokens, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.DBPath, m.Addr, m.TokensPath = restored, "127.0.0.1:0", tokens
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, c := range shiftsynctest.PullAll(t, shiftsynctest.NewClient(m.URL(), token)) {
+		if c.GetField() == "behaviour_description" {
+			found[c.GetRecordId()] = c.GetValue().GetStringValue()
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range before {
+		if found[a.id] != a.description {
+			t.Fatalf("incident %s (%q), acknowledged before the backup began, is not on the restored server (found %q)", a.id, a.description, found[a.id])
+		}
+	}
+	if out := adminRun(t, restored, "verify-audit"); !strings.Contains(out, "chain intact") {
+		t.Errorf("verify-audit of the restored database after serve:\n%s", out)
+	}
+}
+
+// TestMain_ScheduledBackups: serve -backup-every takes backups into
+// -backup-dir, keeps the newest -backup-keep, and the metric of the last
+// one is set, also after a restart.
+func TestMain_ScheduledBackups(t *testing.T) {
+	dir := t.TempDir()
+	backups := filepath.Join(dir, "backups")
+	args := []string{"-db", filepath.Join(dir, "s.db"), "-addr", "127.0.0.1:0", "-backup-dir", backups, "-backup-every", "30ms", "-backup-keep", "2"}
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		taken := 0
+		_, ok, err := m.srv.Store.Backups.LastBackup(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			entries, _ := os.ReadDir(backups)
+			names = names[:0]
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			taken = len(names)
+			if taken == 2 && countAudit(t, m, "store.backup") >= 4 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %d backups in %s (%q)", taken, backups, names)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !scheduledBackup.MatchString(name) {
+			t.Errorf("%s in the backup directory", name)
+		}
+	}
+
+	m = NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags(args[:4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	families, err := m.srv.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "shiftsync_backup_last_success_timestamp_seconds" {
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v < float64(time.Now().Add(-time.Minute).Unix()) {
+				t.Errorf("after a restart, the last backup metric is %v", v)
+			}
+			return
+		}
+	}
+	t.Error("no shiftsync_backup_last_success_timestamp_seconds")
+}
+
+// countAudit counts the audit entries of the action in m's store.
+func countAudit(t *testing.T, m *Main, action string) int {
+	t.Helper()
+	n := 0
+	ctx := context.Background()
+	tip, _, err := m.srv.Store.Audit.AuditTip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.srv.Store.Audit.AuditEntries(ctx, 1, tip, func(e shiftsync.AuditEntry) error {
+		if e.Event.Action == action {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,200 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// Backup copies the database into a new file at path in one step (VACUUM
+// INTO: one read snapshot, which does not block writers, where the online
+// backup API in small steps restarts at every write) into a file it
+// creates with mode 0600 (a copy of every record), checks the copy with
+// PRAGMA integrity_check and the links of its audit chain, fsyncs the file
+// and its directory, and returns what the copy holds. It refuses a path
+// that exists, and removes a copy that fails a check. It records nothing:
+// the caller checks the copy's audit log against the signed heads
+// ([OpenReadOnly]), then calls [DB.RecordBackup].
+func (db *DB) Backup(ctx context.Context, path string) (shiftsync.Backup, error) {
+	b := shiftsync.Backup{Path: path, StoreID: db.storeID}
+	// Created empty here, exclusively, so an existing file is never touched
+	// (VACUUM INTO writes into an empty file) and the copy removed on a
+	// failure is always this one.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return b, fmt.Errorf("backup: %s exists: a backup never overwrites a file", path)
+	}
+	if err != nil {
+		return b, fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return b, fmt.Errorf("backup: %w", err)
+	}
+	// A connection of its own: the read pool's cannot run VACUUM, and the
+	// writer must stay free for pushes while the copy is written.
+	src, err := sql.Open("sqlite3", "file:"+db.Path+"?_busy_timeout=5000")
+	if err != nil {
+		_ = os.Remove(path)
+		return b, fmt.Errorf("backup: %w", err)
+	}
+	defer src.Close()
+	b.TakenAt = db.Now().UTC().Truncate(time.Millisecond)
+	if _, err := src.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		_ = os.Remove(path)
+		return b, fmt.Errorf("backup: copying into %s: %w", path, err)
+	}
+	if err := db.checkCopy(ctx, &b); err != nil {
+		_ = os.Remove(path)
+		return b, fmt.Errorf("backup: the copy %s does not verify, and was removed: %w", path, err)
+	}
+	if err := syncFile(&b); err != nil {
+		_ = os.Remove(path)
+		return b, fmt.Errorf("backup: %w", err)
+	}
+	return b, nil
+}
+
+// checkCopy runs integrity_check and the audit chain's link check on the
+// copy at b.Path and fills in how far it reaches.
+func (db *DB) checkCopy(ctx context.Context, b *shiftsync.Backup) error {
+	c, err := OpenReadOnly(b.Path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if c.storeID != db.storeID {
+		return fmt.Errorf("the copy is store %q, not %q", c.storeID, db.storeID)
+	}
+	if err := c.IntegrityCheck(ctx); err != nil {
+		return err
+	}
+	if err := c.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM field_versions`).Scan(&b.HeadSeq); err != nil {
+		return err
+	}
+	if b.AuditSeq, _, err = c.AuditTip(ctx); err != nil {
+		return err
+	}
+	if _, err := c.VerifyAudit(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// syncFile fsyncs the file at b.Path, and its directory so the file's name
+// survives a crash too, hashing the file as it reads it once.
+func syncFile(b *shiftsync.Backup) error {
+	f, err := os.Open(b.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if b.Bytes, err = io.Copy(h, f); err != nil {
+		return err
+	}
+	b.SHA256 = h.Sum(nil)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", b.Path, err)
+	}
+	dir, err := os.Open(filepath.Dir(b.Path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", filepath.Dir(b.Path), err)
+	}
+	return nil
+}
+
+// OpenReadOnly opens a database file that nothing writes, such as a
+// backup, to read and check it: no migration, no write, no journal file.
+// Only its reads (the audit chain and heads, IntegrityCheck) may be used.
+func OpenReadOnly(path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	db := NewDB(path)
+	var err error
+	// immutable: the file does not change while it is open, so SQLite takes
+	// no lock and writes no -wal or -shm beside it.
+	if db.read, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&immutable=1"); err != nil {
+		return nil, err
+	}
+	if err := db.read.QueryRow(`SELECT store_id FROM store WHERE id = 1`).Scan(&db.storeID); err != nil {
+		_ = db.read.Close()
+		return nil, fmt.Errorf("sqlite: %s: read store id: %w", path, err)
+	}
+	return db, nil
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and returns an error listing
+// what it found unless it found nothing wrong.
+func (db *DB) IntegrityCheck(ctx context.Context) error {
+	rows, err := db.read.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("integrity_check: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// RecordBackup keeps a backup that verified, and logs it to the audit log
+// as done by the principal, in one transaction.
+func (db *DB) RecordBackup(ctx context.Context, b shiftsync.Backup, by shiftsync.Principal) error {
+	detail, err := json.Marshal(map[string]any{"head_seq": b.HeadSeq, "audit_seq": b.AuditSeq, "bytes": b.Bytes, "sha256": hex.EncodeToString(b.SHA256)})
+	if err != nil {
+		return err
+	}
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO backups (path, store_id, taken_at, head_seq, audit_seq, bytes, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			b.Path, b.StoreID, b.TakenAt.UnixMilli(), b.HeadSeq, b.AuditSeq, b.Bytes, b.SHA256); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: by, Action: shiftsync.AuditBackup, Subject: b.Path, Detail: string(detail)})
+	})
+}
+
+// LastBackup returns the newest backup recorded: false when there is none.
+func (db *DB) LastBackup(ctx context.Context) (shiftsync.Backup, bool, error) {
+	var (
+		b       shiftsync.Backup
+		takenAt int64
+	)
+	err := db.read.QueryRowContext(ctx, `SELECT path, store_id, taken_at, head_seq, audit_seq, bytes, sha256 FROM backups ORDER BY id DESC LIMIT 1`).
+		Scan(&b.Path, &b.StoreID, &takenAt, &b.HeadSeq, &b.AuditSeq, &b.Bytes, &b.SHA256)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, false, nil
+	}
+	b.TakenAt = time.UnixMilli(takenAt).UTC()
+	return b, err == nil, storageError(err)
+}
