@@ -11,7 +11,9 @@
 //     so a cursor never passes a change that commits later. An open write
 //     transaction anywhere in the cluster delays pulls (bound it with
 //     idle_in_transaction_session_timeout and statement_timeout); it never
-//     makes them skip.
+//     makes them skip. A View first waits (up to HorizonWait) for the write
+//     transactions in flight as it begins, so it answers as one writer
+//     would: with every change committed before it began.
 //   - A push takes its device's lock first (an advisory transaction lock on
 //     the device id), so retries of one device landing on two instances
 //     serialise; (device_id, counter) stays unique as the backstop.
@@ -74,14 +76,24 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives diagnostics; defaults to slog.Default().
 	Logger *slog.Logger
+	// HorizonWait bounds how long a View waits, before it takes its
+	// snapshot, for the write transactions in flight as it began to end, so
+	// that it reads every change committed before it began, as a store
+	// with one writer would. Past it, the View reads below the horizon as
+	// it stands: fewer changes, never a skipped one. Defaults to
+	// [DefaultHorizonWait]; 0 or less does not wait.
+	HorizonWait time.Duration
 
 	pool    *pgxpool.Pool
 	storeID string
 }
 
+// DefaultHorizonWait is a DB's HorizonWait unless set.
+const DefaultHorizonWait = 2 * time.Second
+
 // NewDB returns a DB for the database at dsn. It does no I/O: call Open.
 func NewDB(dsn string) *DB {
-	return &DB{DSN: dsn, Now: time.Now, Logger: slog.Default()}
+	return &DB{DSN: dsn, Now: time.Now, Logger: slog.Default(), HorizonWait: DefaultHorizonWait}
 }
 
 // config parses the DSN and sets the session parameters this store relies
@@ -120,9 +132,9 @@ func (db *DB) Open() error {
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if err := db.pool.Ping(ctx); err != nil {
+	if err := ping(ctx, db.pool, cfg); err != nil {
 		db.pool.Close()
-		return fmt.Errorf("postgres: cannot reach %s:%d database %q: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+		return err
 	}
 	applied, err := db.up(ctx)
 	for _, v := range applied {
@@ -163,11 +175,25 @@ func Migrate(ctx context.Context, dsn string) ([]int64, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer db.pool.Close()
+	if err := ping(ctx, db.pool, cfg); err != nil {
+		return nil, err
+	}
 	return db.up(ctx)
 }
 
+// ping checks that the database answers, with an error naming it when it
+// does not.
+func ping(ctx context.Context, pool *pgxpool.Pool, cfg *pgxpool.Config) error {
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: cannot reach database %q at %s:%d: %w", cfg.ConnConfig.Database, cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return nil
+}
+
 // up applies pending migrations under goose's session lock, so instances
-// starting together migrate one at a time.
+// starting together migrate one at a time. It refuses a database whose
+// schema is newer than this build's migrations: this build would not know
+// what it holds.
 func (db *DB) up(ctx context.Context) ([]int64, error) {
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
@@ -186,6 +212,14 @@ func (db *DB) up(ctx context.Context) ([]int64, error) {
 	}
 	if err != nil {
 		return versions, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return versions, fmt.Errorf("postgres: schema version: %w", err)
+	}
+	sources := p.ListSources()
+	if latest := sources[len(sources)-1].Version; current > latest {
+		return versions, fmt.Errorf("postgres: the database's schema is at version %d, newer than this shiftsyncd's %d: run the shiftsyncd that migrated it, or a newer one", current, latest)
 	}
 	return versions, nil
 }
@@ -208,9 +242,18 @@ func (db *DB) Update(ctx context.Context, fn func(shiftsync.Tx) error) error {
 }
 
 // View implements [shiftsync.Store] in a REPEATABLE READ read-only
-// transaction.
+// transaction, begun once the write transactions in flight have ended (see
+// HorizonWait).
 func (db *DB) View(ctx context.Context, fn func(shiftsync.Tx) error) error {
-	pgTx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return storageError(err)
+	}
+	defer conn.Release()
+	if err := db.awaitHorizon(ctx, conn); err != nil {
+		return storageError(err)
+	}
+	pgTx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return storageError(err)
 	}
@@ -220,6 +263,32 @@ func (db *DB) View(ctx context.Context, fn func(shiftsync.Tx) error) error {
 		return storageError(err)
 	}
 	return storageError(tx.Commit(ctx))
+}
+
+// awaitHorizon waits, up to HorizonWait, until every transaction that
+// was running when it began has ended: until the horizon passes the xmax
+// of its first snapshot. Nothing written before then can still appear
+// below the horizon.
+func (db *DB) awaitHorizon(ctx context.Context, conn *pgxpool.Conn) error {
+	if db.HorizonWait <= 0 {
+		return nil
+	}
+	var xmin, xmax uint64
+	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() s`).Scan(&xmin, &xmax); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(db.HorizonWait)
+	for pause := time.Millisecond; xmin < xmax && time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // update runs fn in a write transaction and commits it if fn returns nil,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/postgres"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	"github.com/shiftsync/shiftsync/server/storetest"
 )
 
@@ -13,7 +14,7 @@ import (
 // store.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Store {
-		db := postgres.NewDB(MustDSN(t))
+		db := postgres.NewDB(shiftsynctest.PostgresDSN(t))
 		db.Now = now
 		db.Logger = slog.New(slog.DiscardHandler)
 		if err := db.Open(); err != nil {

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 )
 
-const adminUsage = `usage: shiftsyncd admin [-db FILE] <command> [flags]
+const adminUsage = `usage: shiftsyncd admin [-db FILE|DSN] [-state DIR] <command> [flags]
 
 Manage the identity store directly, as the operator of the server (every
 change is audited with your operating-system user name). The operator is
@@ -60,9 +60,9 @@ type adminCommand func(fs *flag.FlagSet, a *admin) func(ctx context.Context) err
 
 // admin is the state the admin subcommands share.
 type admin struct {
-	identity *sqlite.IdentityService
-	db       *sqlite.DB
-	path     string // the database file
+	identity shiftsync.IdentityStore
+	store    wiring.Store
+	path     string // beside which the audit key and heads are kept (see openStore)
 	operator shiftsync.Principal
 	stdout   io.Writer
 }
@@ -246,7 +246,7 @@ var adminCommands = map[string]adminCommand{
 			if err != nil {
 				return err
 			}
-			version, err := (&shiftsync.Governance{Store: a.db, Now: a.db.Now}).SetThresholds(ctx, a.operator, *org, th)
+			version, err := (&shiftsync.Governance{Store: a.store.Engine, Now: time.Now}).SetThresholds(ctx, a.operator, *org, th)
 			if err == nil {
 				fmt.Fprintf(a.stdout, "governance thresholds version %d set for %s; findings evaluated from now on carry it\n", version, *org)
 			}
@@ -257,7 +257,9 @@ var adminCommands = map[string]adminCommand{
 		heads := fs.String("heads", "", "file of signed audit heads, e.g. an off-box copy (default: the one beside the database)")
 		head := fs.String("head", "", "one more signed head, as JSON: the \"head\" of an \"audit head\" line of the server log")
 		key := fs.String("key", "", "the audit public key, base64, as the server logs it at start (default: the key file beside the database)")
-		return func(ctx context.Context) error { return verifyAudit(ctx, a.db, a.path, *heads, *head, *key, a.stdout) }
+		return func(ctx context.Context) error {
+			return verifyAudit(ctx, a.store.Audit, a.path, *heads, *head, *key, a.stdout)
+		}
 	},
 }
 
@@ -270,7 +272,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, adminUsage) }
-	path := fs.String("db", "./data/shiftsync.db", "SQLite database file")
+	path := fs.String("db", "./data/shiftsync.db", dbUsage)
+	state := fs.String("state", "./data", stateUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -292,20 +295,23 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", name, sub.Args())
 	}
-	if _, err := os.Stat(*path); err != nil {
-		return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
+	if !wiring.IsPostgres(*path) {
+		if _, err := os.Stat(*path); err != nil {
+			return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
+		}
 	}
-	a.db, a.path = sqlite.NewDB(*path), *path
-	a.db.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if err := a.db.Open(); err != nil {
+	open, auditPath := openStore(*path, *state)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var err error
+	if a.store, err = open(nil, log); err != nil {
 		return err
 	}
-	defer a.db.Close()
-	a.identity = sqlite.NewIdentityService(a.db)
+	defer a.store.Close()
+	a.identity, a.path = a.store.Identities, auditPath
 	if readOnlyCommands[name] {
 		return runCommand(ctx)
 	}
-	sealer, err := openSealer(ctx, a.db, a.db.StoreID(), a.path, shiftsync.AuditProcessAdmin, a.db.Logger, false)
+	sealer, err := openSealer(ctx, a.store.Audit, a.store.Engine.StoreID(), a.path, shiftsync.AuditProcessAdmin, log, false)
 	if err != nil {
 		return err
 	}

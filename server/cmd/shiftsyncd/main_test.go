@@ -38,11 +38,17 @@ func writeTokens(t *testing.T) string {
 	return path
 }
 
-// TestMain_RoundTrip runs Main in process on a free port and syncs through
-// the Connect and gRPC protocols.
+// TestMain_RoundTrip runs Main in process on a free port, on a SQLite file
+// and on a PostgreSQL database, and syncs through the Connect and gRPC
+// protocols.
 func TestMain_RoundTrip(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testRoundTrip(t, filepath.Join(t.TempDir(), "shiftsync.db")) })
+	t.Run("PostgreSQL", func(t *testing.T) { testRoundTrip(t, shiftsynctest.PostgresDSN(t)) })
+}
+
+func testRoundTrip(t *testing.T, db string) {
 	m := NewMain(io.Discard, io.Discard)
-	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
+	m.DBPath, m.StateDir = db, t.TempDir()
 	m.Addr = "127.0.0.1:0"
 	m.TokensPath = writeTokens(t)
 	if err := m.Open(context.Background()); err != nil {
@@ -63,6 +69,22 @@ func TestMain_RoundTrip(t *testing.T) {
 		}
 		if got := len(pulled.GetChanges()); got != 2*(i+1) {
 			t.Errorf("pulled %d changes, want %d", got, 2*(i+1))
+		}
+	}
+}
+
+// TestRun_PostgresUnreachable checks that every command names the
+// database it cannot reach.
+func TestRun_PostgresUnreachable(t *testing.T) {
+	dsn := "postgres://postgres@127.0.0.1:18199/pg_nowhere?sslmode=disable" // a port of this package's range where nothing listens
+	for _, args := range [][]string{
+		{"migrate", "-db", dsn},
+		{"serve", "-db", dsn, "-state", t.TempDir(), "-addr", "127.0.0.1:0"},
+		{"admin", "-db", dsn, "-state", t.TempDir(), "list-users", "-organisation", "o"},
+	} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `cannot reach database "pg_nowhere" at 127.0.0.1:18199`) {
+			t.Errorf("run(%q) error = %v; want one naming the database it cannot reach", args, err)
 		}
 	}
 }
