@@ -20,6 +20,11 @@ type Store struct {
 	Identities shiftsync.IdentityStore
 	Audit      AuditStore
 	Health     shiftsync.HealthRecorder
+	// Relay, if set, relays the server's change feed to the other
+	// instances on the same store and back: it returns the feed the server
+	// publishes to and subscribes from, over local (whose subscribers
+	// wakeAll wakes), and a stop function, called before Close.
+	Relay func(local shiftsync.ChangeFeed, wakeAll func()) (shiftsync.ChangeFeed, func())
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -72,7 +77,14 @@ func Postgres(dsn string) OpenStore {
 		if err := db.Open(); err != nil {
 			return Store{}, err
 		}
-		return Store{Engine: db, Identities: postgres.NewIdentityService(db), Audit: db, Health: db, Close: db.Close}, nil
+		relay := func(local shiftsync.ChangeFeed, wakeAll func()) (shiftsync.ChangeFeed, func()) {
+			f := db.NewFeed(local, wakeAll)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); f.Run(ctx) }()
+			return f, func() { cancel(); <-done }
+		}
+		return Store{Engine: db, Identities: postgres.NewIdentityService(db), Audit: db, Health: db, Relay: relay, Close: db.Close}, nil
 	}
 }
 

@@ -63,6 +63,7 @@ type Server struct {
 	Handler    *rpc.Handler
 
 	handlerOnce sync.Once
+	stopRelay   func()
 }
 
 // Open opens the store with c.Store and builds the services and the
@@ -86,7 +87,11 @@ func Open(c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}}
+	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}, stopRelay: func() {}}
+	var feed shiftsync.ChangeFeed = s.Feed
+	if st.Relay != nil {
+		feed, s.stopRelay = st.Relay(s.Feed, s.Feed.WakeAll)
+	}
 	if s.Schema, err = schema.Records(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -97,12 +102,12 @@ func Open(c Config) (*Server, error) {
 	}
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
-	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: s.Feed}
+	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: feed}
 	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
 	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
 	s.Handler = rpc.NewHandler(rpc.Config{
-		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: st.Audit,
+		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: feed, Audit: st.Audit,
 		Identity: s.Identity, Issuer: s.Issuer,
 		Admin:  s.Admin,
 		Review: s.Review, Health: st.Health,
@@ -120,8 +125,10 @@ func (s *Server) CloseHandler() {
 	s.handlerOnce.Do(s.Handler.Close)
 }
 
-// Close closes the handler, if CloseHandler has not, and the store.
+// Close closes the handler, if CloseHandler has not, stops the change
+// feed's relay and closes the store.
 func (s *Server) Close() error {
 	s.CloseHandler()
+	s.stopRelay()
 	return s.Store.Close()
 }
