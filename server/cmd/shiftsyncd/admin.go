@@ -48,6 +48,10 @@ commands:
   list-devices        -service ID       devices of everyone who has had a membership in it
   rotate-key          sign new tokens with a new key; tokens of the old one stay valid
   set-thresholds      -organisation ID -file F.json   governance thresholds (a new version)
+  copy-store          -from FILE.db -to postgres://...   move a SQLite store (stopped)
+                      into a new PostgreSQL database: every row, the store id,
+                      the change log positions (devices keep syncing), and the
+                      audit key and heads, into -state
   verify-audit        [-heads FILE] [-head JSON] [-key PUB]
                       check the audit log's hash chain against its signed heads
 
@@ -281,6 +285,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New(adminUsage)
 	}
 	name := fs.Arg(0)
+	if name == "copy-store" { // it opens two stores, not -db
+		return copyStore(ctx, fs.Args()[1:], *state, stdout, stderr)
+	}
 	command, ok := adminCommands[name]
 	if !ok {
 		return fmt.Errorf("unknown admin command %q\n%s", name, adminUsage)
