@@ -1,7 +1,9 @@
-// Package migrations holds the schema history of shiftsync's SQLite databases
-// as goose SQL migrations, embedded into the binaries that apply them.
+// Package migrations holds the schema history of shiftsync's databases as
+// goose SQL migrations, embedded into the binaries that apply them.
 //
-// Server holds the server store's migrations. Files are numbered sequentially
+// Server holds the SQLite server store's migrations, Postgres the
+// PostgreSQL store's: the same numbered history, each file of one the
+// translation of the other's under the same number. Files are numbered sequentially
 // and never edited once landed: a change is a new file. Every file has an Up
 // and a Down section. Times are stored as integer Unix milliseconds (UTC);
 // HLCs as packed integers (see shiftsync.HLC.Pack); field values in the
@@ -13,11 +15,17 @@ import (
 	"io/fs"
 )
 
-//go:embed server/*.sql replica/*.sql
+//go:embed server/*.sql postgres/*.sql replica/*.sql
 var files embed.FS
 
 // Server is the server store's migrations, for goose.NewProvider.
 var Server = sub("server")
+
+// Postgres is the PostgreSQL server store's migrations, for
+// goose.NewProvider with goose.DialectPostgres. Its times, HLCs and values
+// are stored as Server's are; its change log positions differ (see
+// 00001_create_sync.sql).
+var Postgres = sub("postgres")
 
 // Replica is the device replica's migrations, for goose.NewProvider: the
 // schema of the SQLite file a phone keeps (mobile-contract/replica), which a

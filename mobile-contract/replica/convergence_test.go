@@ -32,6 +32,7 @@ import (
 var (
 	convergenceRuns = flag.Int("convergence.runs", defaultConvergenceRuns(), "seeded runs of TestConvergence (-short: 50)")
 	convergenceSeed = flag.Uint64("convergence.seed", 0, "replay one seed of TestConvergence")
+	postgresRuns    = flag.Int("convergence.postgres.runs", 20, "seeded runs of TestConvergence_Postgres")
 )
 
 // defaultConvergenceRuns is 500 seeds, or 100 under the race detector,
@@ -161,7 +162,7 @@ type simRun struct {
 	t       *testing.T
 	rng     *rand.Rand
 	server  *shiftsynctest.Server
-	dbPath  string
+	store   wiring.OpenStore // the server's, the same at every restart
 	net     *faultyNetwork
 	proxy   *httptest.Server
 	devices []*simDevice
@@ -175,7 +176,7 @@ func (s *simRun) logf(format string, args ...any) {
 }
 
 func (s *simRun) startServer() {
-	s.server = shiftsynctest.NewServer(s.t, shiftsynctest.WithStore(wiring.SQLite(s.dbPath)))
+	s.server = shiftsynctest.NewServer(s.t, shiftsynctest.WithStore(s.store))
 	s.server.AddPerson(s.t, "house-a", "person-ada")
 	for token, p := range s.tokens {
 		s.server.Tokens.Add(token, p)
@@ -215,9 +216,31 @@ func TestConvergence(t *testing.T) {
 			seeds = append(seeds, base+uint64(i))
 		}
 	}
+	runSeeds(t, seeds, nil)
+}
+
+// TestConvergence_Postgres is TestConvergence with the server on
+// PostgreSQL (a schema per run): fewer runs, each paying for a migrated
+// schema. -convergence.seed replays one.
+func TestConvergence_Postgres(t *testing.T) {
+	shiftsynctest.PostgresDSN(t) // skips now, not once per seed, when no PostgreSQL answers
+	seeds := []uint64{*convergenceSeed}
+	if *convergenceSeed == 0 {
+		base := uint64(time.Now().UnixNano())
+		seeds = seeds[:0]
+		for i := range *postgresRuns {
+			seeds = append(seeds, base+uint64(i))
+		}
+	}
+	runSeeds(t, seeds, func(t *testing.T) wiring.OpenStore { return wiring.Postgres(shiftsynctest.PostgresDSN(t)) })
+}
+
+// runSeeds runs the seeds on the stores store opens (nil: a SQLite file
+// per run) and checks that every network fault fired.
+func runSeeds(t *testing.T, seeds []uint64, store func(t *testing.T) wiring.OpenStore) {
 	var fired [faultCount]int
 	for _, seed := range seeds {
-		f, problem := runConvergence(t, seed)
+		f, problem := runConvergence(t, seed, store)
 		if problem != "" {
 			t.Fatal(problem)
 		}
@@ -259,7 +282,7 @@ func TestConvergence_NegativeControls(t *testing.T) {
 			replica.SetNegativeControls(c.brokenMerge, c.lossyOutbox)
 			defer replica.SetNegativeControls(false, false)
 			for seed := uint64(1); seed <= 200; seed++ {
-				if _, problem := runConvergence(t, seed); problem != "" {
+				if _, problem := runConvergence(t, seed, nil); problem != "" {
 					t.Logf("caught at seed %d: %s", seed, firstLine(problem))
 					return
 				}
@@ -274,15 +297,19 @@ func firstLine(s string) string {
 	return line
 }
 
-// runConvergence runs one seed and returns the network's fault counts and,
-// if the run broke a property, a description with the replay command.
-func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem string) {
+// runConvergence runs one seed on a store store opens (nil: a SQLite
+// file) and returns the network's fault counts and, if the run broke a
+// property, a description with the replay command.
+func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.OpenStore) (fired [faultCount]int, problem string) {
 	dir := t.TempDir()
 	s := &simRun{
 		t:      t,
 		rng:    rand.New(rand.NewPCG(seed, 0x5eed)),
-		dbPath: filepath.Join(dir, "server.db"),
+		store:  wiring.SQLite(filepath.Join(dir, "server.db")),
 		tokens: map[string]shiftsync.Principal{},
+	}
+	if store != nil {
+		s.store = store(t)
 	}
 	s.net = &faultyNetwork{rng: rand.New(rand.NewPCG(seed, 0x7e7)), rate: 0.3, pulls: map[string][][]byte{}, client: shiftsynctest.HTTPClient()}
 	s.net.client = &http.Client{Timeout: 10 * time.Second}
@@ -308,9 +335,13 @@ func runConvergence(t *testing.T, seed uint64) (fired [faultCount]int, problem s
 	// fail ends the run with a problem report; it unwinds through a panic
 	// so that deep helpers can call it too.
 	type failure struct{ msg string }
+	replay := "TestConvergence"
+	if store != nil {
+		replay = "TestConvergence_Postgres"
+	}
 	fail := func(format string, args ...any) {
-		panic(failure{fmt.Sprintf("seed %d (replay: go test ./mobile-contract/replica -run 'TestConvergence$' -args -convergence.seed=%d): %s\nsteps:\n  %s",
-			seed, seed, fmt.Sprintf(format, args...), strings.Join(s.log, "\n  "))})
+		panic(failure{fmt.Sprintf("seed %d (replay: go test ./mobile-contract/replica -run '%s$' -args -convergence.seed=%d): %s\nsteps:\n  %s",
+			seed, replay, seed, fmt.Sprintf(format, args...), strings.Join(s.log, "\n  "))})
 	}
 	defer func() {
 		if r := recover(); r != nil {

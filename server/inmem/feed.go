@@ -35,6 +35,19 @@ func (f *Feed) Publish(services ...string) {
 	}
 }
 
+// WakeAll wakes every subscriber, whatever its services: for a feed that
+// may have missed changes (a relay that reconnected), or that polls.
+func (f *Feed) WakeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Subscribe implements [shiftsync.ChangeFeed].
 func (f *Feed) Subscribe(services []string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)

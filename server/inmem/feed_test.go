@@ -93,3 +93,25 @@ func TestFeed_WakesOnlyTheServicesPublished(t *testing.T) {
 		t.Error("a publish naming no service woke a subscriber")
 	}
 }
+
+func TestFeed_WakeAll(t *testing.T) {
+	var f inmem.Feed
+	a, stopA := f.Subscribe([]string{"house-a"})
+	defer stopA()
+	b, stopB := f.Subscribe([]string{"house-b"})
+	defer stopB()
+	f.WakeAll()
+	f.WakeAll() // a second one before they read is the same wake-up
+	for name, ch := range map[string]<-chan struct{}{"a": a, "b": b} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("subscriber %s was not woken", name)
+		}
+		select {
+		case <-ch:
+			t.Errorf("subscriber %s got two wake-ups", name)
+		default:
+		}
+	}
+}

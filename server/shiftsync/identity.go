@@ -159,6 +159,18 @@ type IdentityStore interface {
 	// RotateKey makes a new active signing key; the one it replaces keeps
 	// verifying, and older ones are retired.
 	RotateKey(ctx context.Context, actor Principal) (SigningKey, error)
+	// Users returns the users of an organisation by id, for the operator
+	// (shiftsyncd admin list-users), or CodeNotFound if there is no such
+	// organisation.
+	Users(ctx context.Context, organisationID string) ([]UserEntry, error)
+}
+
+// UserEntry is a user as the operator lists them: with their name and when
+// they were created.
+type UserEntry struct {
+	User
+	Name    string
+	Created time.Time
 }
 
 // RedemptionCheck decides, as an enrolment code issued by issuedBy for

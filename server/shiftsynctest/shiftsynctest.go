@@ -1,7 +1,8 @@
 // Package shiftsynctest runs a real shiftsync server for tests, as
 // net/http/httptest does for handlers: the server that shiftsyncd serve
 // builds (package wiring), on a store a factory opens (by default a SQLite
-// file in a temporary directory), the real Connect handler behind the real HTTP edge on a loopback
+// file in a temporary directory; a schema of the test PostgreSQL, see
+// [PostgresDSN], when SHIFTSYNC_TEST_STORE=postgres), the real Connect handler behind the real HTTP edge on a loopback
 // port speaking HTTP/1.1 and unencrypted HTTP/2 (the http.Server of
 // shiftsyncd serve), a controllable clock and a token table.
 package shiftsynctest
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -113,6 +115,9 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	}
 	if o.store == nil {
 		o.store = wiring.SQLite(filepath.Join(tb.TempDir(), "shiftsync.db"))
+		if os.Getenv("SHIFTSYNC_TEST_STORE") == "postgres" {
+			o.store = wiring.Postgres(PostgresDSN(tb))
+		}
 	}
 	s := &Server{tb: tb, opts: append(opts, WithStore(o.store)), Clock: NewClock(Epoch)}
 	srv, err := wiring.Open(wiring.Config{

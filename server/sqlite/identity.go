@@ -431,18 +431,8 @@ func (s *IdentityService) User(ctx context.Context, id string) (shiftsync.User, 
 	return u, storageError(err)
 }
 
-// UserEntry is a user as the operator lists them: with their name and when
-// they were created.
-type UserEntry struct {
-	shiftsync.User
-	Name    string
-	Created time.Time
-}
-
-// Users returns the users of an organisation by id, for the operator
-// (shiftsyncd admin list-users), or CodeNotFound if there is no such
-// organisation.
-func (s *IdentityService) Users(ctx context.Context, organisationID string) ([]UserEntry, error) {
+// Users implements [shiftsync.IdentityStore].
+func (s *IdentityService) Users(ctx context.Context, organisationID string) ([]shiftsync.UserEntry, error) {
 	var n int
 	if err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM organisations WHERE id = ?`, organisationID).Scan(&n); err != nil {
 		return nil, storageError(err)
@@ -455,9 +445,9 @@ func (s *IdentityService) Users(ctx context.Context, organisationID string) ([]U
 		return nil, storageError(err)
 	}
 	defer rows.Close()
-	var users []UserEntry
+	var users []shiftsync.UserEntry
 	for rows.Next() {
-		u := UserEntry{User: shiftsync.User{OrganisationID: organisationID}}
+		u := shiftsync.UserEntry{User: shiftsync.User{OrganisationID: organisationID}}
 		var created int64
 		if err := rows.Scan(&u.ID, &u.Name, &u.Agency, &created); err != nil {
 			return nil, storageError(err)

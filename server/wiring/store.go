@@ -3,8 +3,10 @@ package wiring
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/shiftsync/shiftsync/server/postgres"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/sqlite"
 )
@@ -12,7 +14,7 @@ import (
 // Store is an open store, as a server is built on it: the engine's
 // transactional store and the parts a store implements itself. A store
 // package is joined to the server by an [OpenStore] ([SQLite] for the
-// embedded one); nothing else in a built server names the store's type.
+// embedded one, [Postgres] for several instances on one database); nothing else in a built server names the store's type.
 type Store struct {
 	Engine     shiftsync.Store
 	Identities shiftsync.IdentityStore
@@ -24,6 +26,11 @@ type Store struct {
 	// Backups copies the store into a file; nil for a store backed up by
 	// other means.
 	Backups BackupStore
+	// Relay, if set, relays the server's change feed to the other
+	// instances on the same store and back: it returns the feed the server
+	// publishes to and subscribes from, over local (whose subscribers
+	// wakeAll wakes), and a stop function, called before Close.
+	Relay func(local shiftsync.ChangeFeed, wakeAll func()) (shiftsync.ChangeFeed, func())
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -42,6 +49,9 @@ type AuditStore interface {
 	VerifyAudit(ctx context.Context) (int, error)
 	// AuditHeads returns the signed heads the store keeps, oldest first.
 	AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error)
+	// CheckAudit checks the whole chain against signed heads whose
+	// signatures the caller has verified.
+	CheckAudit(ctx context.Context, heads []shiftsync.AuditHead) (shiftsync.AuditReport, error)
 }
 
 // BackupStore is a store that copies itself into a file
@@ -69,4 +79,34 @@ func SQLite(path string) OpenStore {
 		}
 		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Ops: db, Backups: db, Close: db.Close}, nil
 	}
+}
+
+// Postgres is the [OpenStore] of the PostgreSQL database at dsn
+// (postgres://…), migrated if behind. Open fails with a message naming the
+// server when it cannot be reached.
+func Postgres(dsn string) OpenStore {
+	return func(now func() time.Time, log *slog.Logger) (Store, error) {
+		db := postgres.NewDB(dsn)
+		if now != nil {
+			db.Now = now
+		}
+		db.Logger = log
+		if err := db.Open(); err != nil {
+			return Store{}, err
+		}
+		relay := func(local shiftsync.ChangeFeed, wakeAll func()) (shiftsync.ChangeFeed, func()) {
+			f := db.NewFeed(local, wakeAll)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); f.Run(ctx) }()
+			return f, func() { cancel(); <-done }
+		}
+		return Store{Engine: db, Identities: postgres.NewIdentityService(db), Audit: db, Health: db, Relay: relay, Close: db.Close}, nil
+	}
+}
+
+// IsPostgres reports whether a -db value names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }

@@ -70,6 +70,7 @@ type Server struct {
 	Handler *rpc.Handler
 
 	handlerOnce sync.Once
+	stopRelay   func()
 }
 
 // Open opens the store with c.Store and builds the services and the
@@ -93,7 +94,7 @@ func Open(c Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}}
+	s := &Server{Store: st, Identity: st.Identities, Tokens: c.Tokens, Feed: &inmem.Feed{}, stopRelay: func() {}}
 	var stats rpc.StatsSource
 	if st.Ops != nil {
 		stats = &shiftsync.Monitor{Store: st.Ops, Now: now}
@@ -101,6 +102,10 @@ func Open(c Config) (*Server, error) {
 	s.Metrics = rpc.NewMetrics(stats)
 	st.Engine = timedStore{st.Engine, s.Metrics}
 	s.Store = st
+	var feed shiftsync.ChangeFeed = s.Feed
+	if st.Relay != nil {
+		feed, s.stopRelay = st.Relay(s.Feed, s.Feed.WakeAll)
+	}
 	if s.Schema, err = schema.Records(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -111,12 +116,12 @@ func Open(c Config) (*Server, error) {
 	}
 	s.Tokens.Next = s.Issuer
 	scoped := shiftsync.TokenScope{Next: s.Identity}
-	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: s.Feed}
+	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: feed}
 	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
 	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
 	s.Handler = rpc.NewHandler(rpc.Config{
-		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: s.Feed, Audit: st.Audit,
+		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: feed, Audit: st.Audit,
 		Identity: s.Identity, Issuer: s.Issuer,
 		Admin:  s.Admin,
 		Review: s.Review, Health: st.Health,
@@ -135,9 +140,11 @@ func (s *Server) CloseHandler() {
 	s.handlerOnce.Do(s.Handler.Close)
 }
 
-// Close closes the handler, if CloseHandler has not, and the store.
+// Close closes the handler, if CloseHandler has not, stops the change
+// feed's relay and closes the store.
 func (s *Server) Close() error {
 	s.CloseHandler()
+	s.stopRelay()
 	return s.Store.Close()
 }
 

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 )
 
-const adminUsage = `usage: shiftsyncd admin [-db FILE] <command> [flags]
+const adminUsage = `usage: shiftsyncd admin [-db FILE|DSN] [-state DIR] <command> [flags]
        shiftsyncd admin <command> -h   a command's flags
 
 Manage the identity store directly, as the operator of the server (every
@@ -52,6 +52,10 @@ commands:
   backup              -o FILE   copy the live database into a new FILE in one
                       step (the server keeps serving), check it with
                       integrity_check and verify-audit, fsync it, record it
+  copy-store          -from FILE.db -to postgres://...   move a SQLite store (stopped)
+                      into a new PostgreSQL database: every row, the store id,
+                      the change log positions (devices keep syncing), and the
+                      audit key and heads, into -state
   verify-audit        [-heads FILE] [-head JSON] [-key PUB]
                       check the audit log's hash chain against its signed heads
 
@@ -64,9 +68,9 @@ type adminCommand func(fs *flag.FlagSet, a *admin) func(ctx context.Context) err
 
 // admin is the state the admin subcommands share.
 type admin struct {
-	identity *sqlite.IdentityService
-	db       *sqlite.DB
-	path     string // the database file
+	identity shiftsync.IdentityStore
+	store    wiring.Store
+	path     string // beside which the audit key and heads are kept (see openStore)
 	operator shiftsync.Principal
 	stdout   io.Writer
 }
@@ -250,7 +254,7 @@ var adminCommands = map[string]adminCommand{
 			if err != nil {
 				return err
 			}
-			version, err := (&shiftsync.Governance{Store: a.db, Now: a.db.Now}).SetThresholds(ctx, a.operator, *org, th)
+			version, err := (&shiftsync.Governance{Store: a.store.Engine, Now: time.Now}).SetThresholds(ctx, a.operator, *org, th)
 			if err == nil {
 				fmt.Fprintf(a.stdout, "governance thresholds version %d set for %s; findings evaluated from now on carry it\n", version, *org)
 			}
@@ -263,8 +267,11 @@ var adminCommands = map[string]adminCommand{
 			if *out == "" {
 				return errors.New("backup: -o FILE is required")
 			}
+			if a.store.Backups == nil {
+				return errors.New("backup: this store is backed up by its database's own tools (for PostgreSQL: pg_basebackup or WAL archiving), not by shiftsyncd")
+			}
 			started := time.Now()
-			b, err := takeBackup(ctx, a.db, a.path, *out, a.operator)
+			b, err := takeBackup(ctx, a.store.Backups, a.path, *out, a.operator)
 			if err != nil {
 				return err
 			}
@@ -278,7 +285,9 @@ var adminCommands = map[string]adminCommand{
 		heads := fs.String("heads", "", "file of signed audit heads, e.g. an off-box copy (default: the one beside the database)")
 		head := fs.String("head", "", "one more signed head, as JSON: the \"head\" of an \"audit head\" line of the server log")
 		key := fs.String("key", "", "the audit public key, base64, as the server logs it at start (default: the key file beside the database)")
-		return func(ctx context.Context) error { return verifyAudit(ctx, a.db, a.path, *heads, *head, *key, a.stdout) }
+		return func(ctx context.Context) error {
+			return verifyAudit(ctx, a.store.Audit, a.path, *heads, *head, *key, a.stdout)
+		}
 	},
 }
 
@@ -287,17 +296,18 @@ var adminCommands = map[string]adminCommand{
 var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true, "list-users": true, "list-memberships": true}
 
 // adminFlags returns the flags of admin itself, before its command.
-func adminFlags() (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
-	return fs, fs.String("db", "./data/shiftsync.db", "SQLite database `file`")
+func adminFlags() (fs *flag.FlagSet, db, state *string) {
+	fs = flag.NewFlagSet("admin", flag.ContinueOnError)
+	return fs, fs.String("db", "./data/shiftsync.db", dbUsage), fs.String("state", "./data", stateUsage)
 }
 
-// runAdmin runs "shiftsyncd admin". Its own flags (-db) are configuration
-// and read the environment too ([parseConfig]); a command's flags are the
-// arguments of one audited action and do not: a variable left set in a
-// shell must never change what an operator's command does to the records.
+// runAdmin runs "shiftsyncd admin". Its own flags (-db, -state) are
+// configuration and read the environment too ([parseConfig]); a command's
+// flags are the arguments of one audited action and do not: a variable left
+// set in a shell must never change what an operator's command does to the
+// records.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := adminFlags()
+	fs, path, state := adminFlags()
 	if err := parseConfig(fs, adminUsage, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -306,6 +316,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("admin: no command given")}
 	}
 	name := fs.Arg(0)
+	if name == "copy-store" { // it opens two stores, not -db
+		return copyStore(ctx, fs.Args()[1:], *state, stdout, stderr)
+	}
 	command, ok := adminCommands[name]
 	if !ok {
 		fmt.Fprintf(stderr, "shiftsyncd: unknown admin command %q\n%s\n", name, adminUsage)
@@ -328,20 +341,23 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", name, sub.Args())
 	}
-	if _, err := os.Stat(*path); err != nil {
-		return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
+	if !wiring.IsPostgres(*path) {
+		if _, err := os.Stat(*path); err != nil {
+			return fmt.Errorf("no database at %s (run shiftsyncd migrate or serve first): %w", *path, err)
+		}
 	}
-	a.db, a.path = sqlite.NewDB(*path), *path
-	a.db.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if err := a.db.Open(); err != nil {
+	open, auditPath := openStore(*path, *state)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var err error
+	if a.store, err = open(nil, log); err != nil {
 		return err
 	}
-	defer a.db.Close()
-	a.identity = sqlite.NewIdentityService(a.db)
+	defer a.store.Close()
+	a.identity, a.path = a.store.Identities, auditPath
 	if readOnlyCommands[name] {
 		return runCommand(ctx)
 	}
-	sealer, err := openSealer(ctx, a.db, a.db.StoreID(), a.path, shiftsync.AuditProcessAdmin, a.db.Logger, false)
+	sealer, err := openSealer(ctx, a.store.Audit, a.store.Engine.StoreID(), a.path, shiftsync.AuditProcessAdmin, log, false)
 	if err != nil {
 		return err
 	}

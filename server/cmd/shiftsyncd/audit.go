@@ -14,7 +14,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
-	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 )
 
 // openSealer opens the audit key beside the database at path (creating it
@@ -94,7 +94,7 @@ func sealAudit(ctx context.Context, s *shiftsync.AuditSealer, poll time.Duration
 // key is known: a key file beside the database or pubFlag), and when no
 // head is found for a known key. Only a database that never had an audit
 // key, a store from before signed heads, is checked on its links alone.
-func verifyAudit(ctx context.Context, db *sqlite.DB, path, headsPath, head, pubFlag string, stdout io.Writer) error {
+func verifyAudit(ctx context.Context, db wiring.AuditStore, path, headsPath, head, pubFlag string, stdout io.Writer) error {
 	type found struct {
 		where string
 		head  shiftsync.AuditHead

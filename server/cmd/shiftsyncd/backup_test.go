@@ -115,8 +115,8 @@ func TestAdminBackup_WhileWritersPush(t *testing.T) {
 
 	// Restore: the backup in place of the database, beside its audit key.
 	restored := filepath.Join(t.TempDir(), "shiftsync.db")
-	copyFile(t, backup, restored)
-	copyFile(t, auditfile.KeyPath(live), auditfile.KeyPath(restored))
+	copyTestFile(t, backup, restored)
+	copyTestFile(t, auditfile.KeyPath(live), auditfile.KeyPath(restored))
 	m := NewMain(io.Discard, io.Discard)
 	tokens := filepath.Join(t.TempDir(), "tokens.json")
 	b, _ := json.Marshal([]map[string]any{{"token": token, "user_id": "worker-1", "device_id": "phone-1", "services": []string{"house-a"}}})
@@ -234,7 +234,7 @@ func countAudit(t *testing.T, m *Main, action string) int {
 	return n
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyTestFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // configFlagSets are every flag set whose flags read the environment.
 func configFlagSets() map[string]*flag.FlagSet {
 	migrate, _ := migrateFlags()
-	admin, _ := adminFlags()
+	admin, _, _ := adminFlags()
 	return map[string]*flag.FlagSet{
 		"serve":   NewMain(io.Discard, io.Discard).FlagSet(),
 		"migrate": migrate,
@@ -30,6 +30,7 @@ func configFlagSets() map[string]*flag.FlagSet {
 // A flag added without a sample fails TestConfig_EveryFlagHasAnEnvVar.
 var envSamples = map[string]struct{ env, want string }{
 	"db":               {"/srv/care/shiftsync.db", "/srv/care/shiftsync.db"},
+	"state":            {"/srv/care/state", "/srv/care/state"},
 	"addr":             {"127.0.0.1:18201", "127.0.0.1:18201"},
 	"tokens":           {"/etc/shiftsync/tokens.json", "/etc/shiftsync/tokens.json"},
 	"issuer":           {"https://sync.example.org", "https://sync.example.org"},

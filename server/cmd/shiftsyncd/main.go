@@ -2,9 +2,9 @@
 //
 // Usage:
 //
-//	shiftsyncd serve   [-db FILE] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-trusted-proxies CIDR,...] [-dev] ...
-//	shiftsyncd migrate [-db FILE]
-//	shiftsyncd admin   [-db FILE] <command> [flags]
+//	shiftsyncd serve   [-db FILE|DSN] [-state DIR] [-addr HOST:PORT] [-issuer ISS] [-audience AUD] [-tokens FILE] [-trusted-proxies CIDR,...] [-dev] ...
+//	shiftsyncd migrate [-db FILE|DSN]
+//	shiftsyncd admin   [-db FILE|DSN] [-state DIR] <command> [flags]
 //	shiftsyncd help
 //
 // Every flag of serve, migrate and admin can also be set by the
@@ -23,6 +23,11 @@
 // audit log. serve and every admin command that writes sign the audit log's
 // head with the audit key <db>.audit-key (created on first use) and append
 // the heads to <db>.audit-heads; serve logs them too.
+//
+// -db is a SQLite database file, or a PostgreSQL database when it starts
+// with postgres:// or postgresql:// (several serve processes may share
+// one). With PostgreSQL the audit key and heads are kept in the -state
+// directory, as <state>/postgres.audit-key and <state>/postgres.audit-heads.
 package main
 
 import (
@@ -35,6 +40,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,6 +50,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/bearer"
+	"github.com/shiftsync/shiftsync/server/postgres"
 	"github.com/shiftsync/shiftsync/server/rpc"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/sqlite"
@@ -122,11 +129,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := parseConfig(fs, migrateUsage, args[1:], stdout, stderr); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
-			return err
+		var (
+			applied []int64
+			err     error
+		)
+		if wiring.IsPostgres(*path) {
+			applied, err = postgres.Migrate(ctx, *path)
+		} else {
+			if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
+				return err
+			}
+			applied, err = sqlite.Migrate(ctx, *path)
 		}
-		applied, err := sqlite.Migrate(ctx, *path)
-		fmt.Fprintf(stdout, "applied %d migrations to %s\n", len(applied), *path)
+		fmt.Fprintf(stdout, "applied %d migrations to %s\n", len(applied), displayDB(*path))
 		return err
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
@@ -139,13 +154,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // migrateFlags returns migrate's flags.
 func migrateFlags() (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	return fs, fs.String("db", "./data/shiftsync.db", "SQLite database `file`")
+	return fs, fs.String("db", "./data/shiftsync.db", dbUsage)
+}
+
+// dbUsage is the -db flag's usage.
+const dbUsage = "SQLite database `file`, or PostgreSQL database as postgres://user@host:port/name (created and migrated if missing)"
+
+// stateUsage is the -state flag's usage.
+const stateUsage = "`directory` of the audit key and heads file when -db is a PostgreSQL database"
+
+// openStore returns the store a -db value names, and the path whose
+// .audit-key and .audit-heads files are its audit key and heads: the
+// SQLite file itself, or <state>/postgres.
+func openStore(db, state string) (wiring.OpenStore, string) {
+	if wiring.IsPostgres(db) {
+		return wiring.Postgres(db), filepath.Join(state, "postgres")
+	}
+	return wiring.SQLite(db), db
+}
+
+// storeKind names the store a -db value opens, for the log.
+func storeKind(db string) string {
+	if wiring.IsPostgres(db) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// displayDB returns a -db value fit for output: a DSN without its password.
+func displayDB(db string) string {
+	if !wiring.IsPostgres(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "a PostgreSQL database (unparsable DSN)"
+	}
+	return u.Redacted()
 }
 
 // Main is the running server: its configuration, its store and its HTTP
 // server.
 type Main struct {
-	DBPath     string
+	DBPath     string // a SQLite file or a PostgreSQL DSN
+	StateDir   string // the audit key and heads' directory with PostgreSQL
 	Addr       string
 	TokensPath string
 	Issuer     string // the access tokens' iss claim
@@ -189,6 +241,7 @@ type Main struct {
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{
 		DBPath:          "./data/shiftsync.db",
+		StateDir:        "./data",
 		Addr:            "127.0.0.1:8080",
 		Issuer:          "shiftsync",
 		Audience:        "shiftsync",
@@ -208,7 +261,8 @@ func (m *Main) ParseFlags(args []string) error {
 // FlagSet returns serve's flags, set into m.
 func (m *Main) FlagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&m.DBPath, "db", m.DBPath, "SQLite database `file` (created and migrated if missing)")
+	fs.StringVar(&m.DBPath, "db", m.DBPath, dbUsage)
+	fs.StringVar(&m.StateDir, "state", m.StateDir, stateUsage)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "`address` to listen on (port 0 picks a free port)")
 	fs.StringVar(&m.TokensPath, "tokens", "", "JSON `file` of static test tokens: [{token, user_id, device_id, services}]; enrolled devices need none")
 	fs.StringVar(&m.Issuer, "issuer", m.Issuer, "issuer (iss) of the access tokens, e.g. the server's public URL")
@@ -227,10 +281,14 @@ func (m *Main) FlagSet() *flag.FlagSet {
 // Open opens the store and starts serving. It returns once the server is
 // listening.
 func (m *Main) Open(ctx context.Context) error {
-	if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
+	store, auditPath := openStore(m.DBPath, m.StateDir)
+	if err := os.MkdirAll(filepath.Dir(auditPath), 0o700); err != nil {
 		return err
 	}
 	if m.BackupEvery > 0 {
+		if wiring.IsPostgres(m.DBPath) {
+			return errors.New("-backup-every backs up a SQLite store: back PostgreSQL up with its own tools (pg_basebackup, WAL archiving)")
+		}
 		if m.BackupDir == "" {
 			return errors.New("-backup-every needs -backup-dir")
 		}
@@ -246,12 +304,12 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	if m.srv, err = wiring.Open(wiring.Config{
-		Store: wiring.SQLite(m.DBPath), Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
+		Store: store, Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
 		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken,
 	}); err != nil {
 		return err
 	}
-	if m.sealer, err = openSealer(ctx, m.srv.Store.Audit, m.srv.Store.Engine.StoreID(), m.DBPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
+	if m.sealer, err = openSealer(ctx, m.srv.Store.Audit, m.srv.Store.Engine.StoreID(), auditPath, shiftsync.AuditProcessServe, m.log, true); err != nil {
 		return err
 	}
 	var demo *devSetup
@@ -285,8 +343,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.MetricsToken != "" {
 		metrics = "callers with the metrics token"
 	}
-	m.log.Info("serving", "address", m.ln.Addr().String(), "store", "sqlite", "database", m.DBPath,
-		"audit_key", auditfile.KeyPath(m.DBPath), "audit_heads", auditfile.HeadsPath(m.DBPath), "metrics", url+"/metrics", "metrics_to", metrics)
+	m.log.Info("serving", "address", m.ln.Addr().String(), "store", storeKind(m.DBPath), "database", displayDB(m.DBPath),
+		"audit_key", auditfile.KeyPath(auditPath), "audit_heads", auditfile.HeadsPath(auditPath), "metrics", url+"/metrics", "metrics_to", metrics)
 	switch {
 	case m.BackupEvery > 0:
 		m.log.Info("backups scheduled", "dir", m.BackupDir, "every", m.BackupEvery, "keep", m.BackupKeep)
@@ -294,7 +352,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.log.Warn("-backup-dir is set and -backup-every is not: no backups are scheduled", "dir", m.BackupDir)
 	}
 	m.logLastBackup(ctx)
-	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, m.DBPath)
+	fmt.Fprintf(m.stdout, "shiftsyncd listening on %s (database %s)\n", url, displayDB(m.DBPath))
 	if demo != nil {
 		demo.print(m.stdout, url)
 	}

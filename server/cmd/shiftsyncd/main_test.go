@@ -31,17 +31,23 @@ import (
 const token = "test-token-phone-1"
 
 // writeTokens writes a tokens file granting phone-1 service house-a, and
-// creates the database at db with house-a supporting p1, whom the tests
-// write about.
-func writeTokens(t *testing.T, db string) string {
+// creates the database at db (its audit key and heads in state, for
+// PostgreSQL) with house-a supporting p1, whom the tests write about.
+func writeTokens(t *testing.T, db, state string) string {
 	t.Helper()
 	var out, errs strings.Builder
 	if err := run(context.Background(), []string{"migrate", "-db", db}, &out, &errs); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, errs.String())
 	}
-	adminRun(t, db, "create-organisation", "-id", "org-1", "-name", "Oak Care")
-	adminRun(t, db, "create-service", "-id", "house-a", "-organisation", "org-1", "-name", "House A")
-	adminRun(t, db, "create-person", "-id", "p1", "-service", "house-a", "-name", "P One")
+	for _, args := range [][]string{
+		{"create-organisation", "-id", "org-1", "-name", "Oak Care"},
+		{"create-service", "-id", "house-a", "-organisation", "org-1", "-name", "House A"},
+		{"create-person", "-id", "p1", "-service", "house-a", "-name", "P One"},
+	} {
+		if err := run(context.Background(), append([]string{"admin", "-db", db, "-state", state}, args...), &out, &errs); err != nil {
+			t.Fatalf("admin %s: %v\n%s", strings.Join(args, " "), err, errs.String())
+		}
+	}
 	path := filepath.Join(t.TempDir(), "tokens.json")
 	b, _ := json.Marshal([]map[string]any{{"token": token, "user_id": "worker-1", "device_id": "phone-1", "services": []string{"house-a"}}})
 	if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -50,13 +56,19 @@ func writeTokens(t *testing.T, db string) string {
 	return path
 }
 
-// TestMain_RoundTrip runs Main in process on a free port and syncs through
-// the Connect and gRPC protocols.
+// TestMain_RoundTrip runs Main in process on a free port, on a SQLite file
+// and on a PostgreSQL database, and syncs through the Connect and gRPC
+// protocols.
 func TestMain_RoundTrip(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testRoundTrip(t, filepath.Join(t.TempDir(), "shiftsync.db")) })
+	t.Run("PostgreSQL", func(t *testing.T) { testRoundTrip(t, shiftsynctest.PostgresDSN(t)) })
+}
+
+func testRoundTrip(t *testing.T, db string) {
 	m := NewMain(io.Discard, io.Discard)
-	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
+	m.DBPath, m.StateDir = db, t.TempDir()
 	m.Addr = "127.0.0.1:0"
-	m.TokensPath = writeTokens(t, m.DBPath)
+	m.TokensPath = writeTokens(t, m.DBPath, m.StateDir)
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +87,22 @@ func TestMain_RoundTrip(t *testing.T) {
 		}
 		if got := len(pulled.GetChanges()); got != 2*(i+1) {
 			t.Errorf("pulled %d changes, want %d", got, 2*(i+1))
+		}
+	}
+}
+
+// TestRun_PostgresUnreachable checks that every command names the
+// database it cannot reach.
+func TestRun_PostgresUnreachable(t *testing.T) {
+	dsn := "postgres://postgres@127.0.0.1:18199/pg_nowhere?sslmode=disable" // a port of this package's range where nothing listens
+	for _, args := range [][]string{
+		{"migrate", "-db", dsn},
+		{"serve", "-db", dsn, "-state", t.TempDir(), "-addr", "127.0.0.1:0"},
+		{"admin", "-db", dsn, "-state", t.TempDir(), "list-users", "-organisation", "o"},
+	} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `cannot reach database "pg_nowhere" at 127.0.0.1:18199`) {
+			t.Errorf("run(%q) error = %v; want one naming the database it cannot reach", args, err)
 		}
 	}
 }
@@ -213,7 +241,7 @@ func TestShiftsyncd_SurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	db := filepath.Join(dir, "shiftsync.db")
-	tokens := writeTokens(t, db)
+	tokens := writeTokens(t, db, dir)
 	cycles := 20
 	if testing.Short() {
 		cycles = 5
@@ -303,7 +331,7 @@ func TestMain_EvaluatesGovernance(t *testing.T) {
 	m := NewMain(io.Discard, io.Discard)
 	m.DBPath = filepath.Join(t.TempDir(), "shiftsync.db")
 	m.Addr = "127.0.0.1:0"
-	m.TokensPath = writeTokens(t, m.DBPath)
+	m.TokensPath = writeTokens(t, m.DBPath, m.StateDir)
 	m.EvaluateEvery = 20 * time.Millisecond
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
