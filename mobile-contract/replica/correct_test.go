@@ -104,6 +104,52 @@ func TestReplica_CorrectRejected(t *testing.T) {
 	if code := replica.ErrorCode(d.Edit(id, `{"intensity_verbal":{"intValue":"12"}}`)); code != "invalid_value" {
 		t.Errorf("an out-of-range edit = %q, want refused on the phone", code)
 	}
+
+	// A rejected first value of a field (no base) is corrected by setting
+	// that field alone: an edit of the stored record, not its creation.
+	s.Clock.Advance(time.Minute)
+	d.SetSchemaChecks(false)
+	d.edit(id, `{"intensity_property":{"intValue":"7"}}`)
+	d.SetSchemaChecks(true)
+	if rep := d.sync(); rep.Quarantined != 1 {
+		t.Fatalf("Sync() = %+v, want the edit quarantined", rep)
+	}
+	s.Clock.Advance(time.Minute)
+	d.edit(id, `{"intensity_property":{"intValue":"2"}}`)
+	if rep := d.sync(); rep.Accepted != 1 || d.status().Rejected != 0 {
+		t.Errorf("Sync() = %+v, status %+v; want the correction of the first value accepted", rep, d.status())
+	}
+}
+
+// TestReplica_UncorrectableRejectionDoesNotBlock: a change refused for a
+// reason no edit of its fields can fix (here a field the server does not
+// know, sent by an app built against another schema) stays rejected, and
+// later edits of the record neither carry it nor correct it, so they reach
+// the server.
+func TestReplica_UncorrectableRejectionDoesNotBlock(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	d := newDevice(t, s, "phone-1")
+	id := d.logIncident("Shouted", "")
+	d.sync()
+	s.Clock.Advance(time.Minute)
+	d.SetSchemaChecks(false)
+	d.edit(id, `{"mood":{"stringValue":"low"}}`)
+	d.SetSchemaChecks(true)
+	if rep := d.sync(); rep.Quarantined != 1 {
+		t.Fatalf("Sync() = %+v, want the edit quarantined unknown_field", rep)
+	}
+	s.Clock.Advance(time.Minute)
+	d.edit(id, `{"place":{"stringValue":"hall"}}`)
+	r := d.record(id)
+	if n := len(r.Outbox); n != 2 || !slices.Equal(r.Outbox[1].Fields, []string{"place"}) {
+		t.Fatalf("outbox %+v, want the rejected edit and a plain edit of place", r.Outbox)
+	}
+	if rep := d.sync(); rep.Accepted != 1 {
+		t.Errorf("Sync() = %+v, want the edit of place accepted", rep)
+	}
+	if st := d.status(); st.Rejected != 1 {
+		t.Errorf("Status() = %+v, want the unknown field's change still shown rejected", st)
+	}
 }
 
 // fieldProblem is one entry of a rejection's fieldErrors.

@@ -69,8 +69,10 @@
 // the user sees it with every problem the server found ([Replica.RecordJSON]
 // "rejected"), and a manager sees the server's copy in quarantine. It is
 // never resent. Its values stay on the device. A later edit of the record
-// corrects it: it carries, besides the fields the user set, every field of
-// the record's rejected changes with the value the device holds (for a
+// corrects it when an edit can fix what was refused (a missing, invalid or
+// out-of-order value, an implausible time, a wrong reference; not access or
+// the envelope): it carries, besides the fields the user set, every field of
+// those rejected changes with the value the device holds (for a
 // rejected creation, the whole record, sent as its creation again), names
 // them in Mutation.corrects, and is checked before it is saved as the
 // server will check it, so it is refused on the phone, naming the field,

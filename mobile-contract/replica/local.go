@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -174,13 +175,13 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 		if err := tx.QueryRowContext(ctx, `SELECT device_id FROM device WHERE id = 1`).Scan(&me); err != nil {
 			return err
 		}
-		corrects, carried, err := uncorrected(ctx, tx, me, recordID)
+		c, err := uncorrected(ctx, tx, me, recordID)
 		if err != nil {
 			return err
 		}
-		for _, c := range carried {
-			if !slices.ContainsFunc(fields, func(f fieldValue) bool { return f.field == c.field }) {
-				fields = append(fields, c)
+		for _, carried := range c.carried {
+			if !slices.ContainsFunc(fields, func(f fieldValue) bool { return f.field == carried.field }) {
+				fields = append(fields, carried)
 			}
 		}
 		bases := make([]version, len(fields))
@@ -189,22 +190,41 @@ func (r *Replica) Edit(recordID, fieldsJSON string) error {
 				return err
 			}
 		}
-		// A correction with no base recreates a record whose creation the
-		// server refused: it is checked as a creation.
-		recreate := len(corrects) > 0 && !slices.ContainsFunc(bases, func(b version) bool { return b != version{} })
-		if err := r.checkChange(ctx, tx, env, fields, recreate); err != nil {
+		// A correction of the record's creation is checked as a creation.
+		if err := r.checkChange(ctx, tx, env, fields, c.recreate); err != nil {
 			return err
 		}
-		return r.writeChange(ctx, tx, env, fields, bases, r.nowMS(), corrects)
+		return r.writeChange(ctx, tx, env, fields, bases, r.nowMS(), c.corrects)
 	})
 }
 
-// uncorrected returns the counters of the record's rejected outbox entries
-// that no pending entry corrects yet, and the fields they set whose value
-// on the device is still this device's (me), with that value: what a
-// correction carries besides the user's edit. A rejected creation carries
-// every field of the record, so its correction recreates it whole.
-func uncorrected(ctx context.Context, tx *sql.Tx, me, recordID string) ([]uint64, []fieldValue, error) {
+// correctable are the reasons a later edit of the same fields can fix: a
+// change refused for any other (access, its envelope, a lock, a field the
+// server does not know) is left rejected, and later edits do not carry it.
+var correctable = []string{
+	string(shiftsync.ReasonMissingRequired), string(shiftsync.ReasonInvalidValue), string(shiftsync.ReasonWrongType),
+	string(shiftsync.ReasonOutOfOrder), string(shiftsync.ReasonImplausibleTime), string(shiftsync.ReasonInvalidReference),
+}
+
+// correction is what an edit of a record with rejected changes carries
+// besides the user's fields: the counters of the rejected outbox entries it
+// corrects (at most [shiftsync.MaxCorrects], oldest first; a later edit
+// corrects the rest), the fields they set whose value on the device is
+// still this device's, with that value (a value another device has since
+// replaced is not sent again: the record holds the newer one), and whether
+// they include the record's creation, which the server never stored, so
+// the correction recreates the record whole.
+type correction struct {
+	corrects []uint64
+	carried  []fieldValue
+	recreate bool
+}
+
+// uncorrected returns the correction an edit of the record by this device
+// (me) carries: the rejected entries that no pending entry corrects yet and
+// whose every problem an edit can fix ([correctable]).
+func uncorrected(ctx context.Context, tx *sql.Tx, me, recordID string) (correction, error) {
+	var c correction
 	named := map[uint64]bool{}
 	if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
 		var s string
@@ -212,43 +232,68 @@ func uncorrected(ctx context.Context, tx *sql.Tx, me, recordID string) ([]uint64
 			return err
 		}
 		counters, err := parseCorrects(s)
-		for _, c := range counters {
-			named[c] = true
+		for _, n := range counters {
+			named[n] = true
 		}
 		return err
 	}, `SELECT corrects FROM outbox WHERE status = 'pending' AND record_id = ? AND corrects <> ''`, recordID); err != nil {
-		return nil, nil, err
+		return c, err
 	}
-	var corrects []uint64
 	if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
-		var c uint64
-		if err := rows.Scan(&c); err != nil {
+		var (
+			n              uint64
+			code, problems string
+		)
+		if err := rows.Scan(&n, &code, &problems); err != nil {
 			return err
 		}
-		if !named[c] {
-			corrects = append(corrects, c)
+		reasons := []string{code}
+		if problems != "" {
+			var list []fieldError
+			if err := json.Unmarshal([]byte(problems), &list); err != nil {
+				return fmt.Errorf("replica: outbox %d field errors: %w", n, err)
+			}
+			for _, p := range list {
+				reasons = append(reasons, p.Reason)
+			}
+		}
+		fixable := !slices.ContainsFunc(reasons, func(r string) bool { return !slices.Contains(correctable, r) })
+		if !named[n] && fixable && len(c.corrects) < shiftsync.MaxCorrects {
+			c.corrects = append(c.corrects, n)
 		}
 		return nil
-	}, `SELECT counter FROM outbox WHERE status = 'rejected' AND record_id = ? ORDER BY counter`, recordID); err != nil {
-		return nil, nil, err
+	}, `SELECT counter, reason_code, field_errors FROM outbox WHERE status = 'rejected' AND record_id = ? ORDER BY counter`, recordID); err != nil {
+		return c, err
 	}
-	var carried []fieldValue
-	for _, c := range corrects {
+	if len(c.corrects) == 0 {
+		return c, nil
+	}
+	// The record's creation is its first local change, when it was made
+	// here and never pulled from the server.
+	var creation sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `
+		SELECT min(counter) FROM field_history WHERE record_id = ? AND origin = 'local'
+		  AND NOT EXISTS (SELECT 1 FROM field_history WHERE record_id = ? AND origin = 'pulled')`,
+		recordID, recordID).Scan(&creation); err != nil {
+		return c, err
+	}
+	c.recreate = creation.Valid && slices.Contains(c.corrects, uint64(creation.Int64))
+	for _, n := range c.corrects {
 		if err := eachRow(ctx, tx, func(rows *sql.Rows) error {
 			var f fieldValue
 			if err := rows.Scan(&f.field, &f.json); err != nil {
 				return err
 			}
-			if !slices.ContainsFunc(carried, func(g fieldValue) bool { return g.field == f.field }) {
-				carried = append(carried, f)
+			if !slices.ContainsFunc(c.carried, func(g fieldValue) bool { return g.field == f.field }) {
+				c.carried = append(c.carried, f)
 			}
 			return nil
 		}, `SELECT o.field, cur.value FROM outbox_fields o JOIN fields cur ON cur.record_id = ? AND cur.field = o.field
-			WHERE o.counter = ? AND cur.device_id = ? ORDER BY o.position`, recordID, c, me); err != nil {
-			return nil, nil, err
+			WHERE o.counter = ? AND cur.device_id = ? ORDER BY o.position`, recordID, n, me); err != nil {
+			return c, err
 		}
 	}
-	return corrects, carried, nil
+	return c, nil
 }
 
 // envelope is a record's fixed identity.

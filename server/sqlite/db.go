@@ -228,13 +228,27 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	return storageError(tx.Commit())
 }
 
-// beginTx starts a write transaction.
+// beginAttempts bounds how many times beginTx asks for the write lock,
+// each waiting up to the busy timeout.
+const beginAttempts = 4
+
+// beginTx starts a write transaction. The write lock is taken at BEGIN
+// (_txlock=immediate), so a busy answer there means nothing was done: when
+// another process holds the lock through a whole busy timeout (an admin
+// command beside a busy server, which SQLite's busy handler does not queue
+// fairly), it asks again, up to beginAttempts times while ctx allows.
 func (db *DB) beginTx(ctx context.Context) (*Tx, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, storageError(err)
+	var err error
+	for range beginAttempts {
+		var tx *sql.Tx
+		if tx, err = db.write.BeginTx(ctx, nil); err == nil {
+			return &Tx{Tx: tx, db: db, now: db.Now().UTC(), stmts: map[string]*sql.Stmt{}}, nil
+		}
+		if err = storageError(err); shiftsync.ErrorCode(err) != shiftsync.CodeUnavailable || ctx.Err() != nil {
+			break
+		}
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC(), stmts: map[string]*sql.Stmt{}}, nil
+	return nil, err
 }
 
 // stmt returns the transaction's prepared statement for query. Statements

@@ -61,7 +61,7 @@ func testEngineReferences(t *testing.T, open Factory) {
 				len(r.Errors) != 1 || r.Errors[0].Reason != shiftsync.ReasonUnknownPerson {
 				t.Errorf("incident about %s: %+v, want quarantined %s", person, r, shiftsync.ReasonUnknownPerson)
 			}
-			if generic := strings.ReplaceAll(r.Message, person, "X"); generic != strings.ReplaceAll(res.Results[0].Message, "person-nobody", "X") {
+			if generic := strings.ReplaceAll(r.Message, person, "X"); i > 0 && generic != strings.ReplaceAll(res.Results[0].Message, "person-nobody", "X") {
 				t.Errorf("incident about %s answers %q: want the same words as for a person who does not exist", person, r.Message)
 			}
 		}

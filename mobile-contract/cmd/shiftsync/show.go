@@ -35,7 +35,7 @@ func (a *app) show(args []string) error {
 		if fixable || len(rej.FieldErrors) == 0 {
 			fmt.Fprintf(out, "  fix it with: shiftsync edit %s field=value ... (sent as a correction with every field of the record)\n", rec.ID)
 		} else {
-			fmt.Fprintln(out, "  an edit cannot fix this: log the record again as it should be, and tell your manager")
+			fmt.Fprintln(out, "  an edit of its fields cannot fix this: your manager sees it in the server's quarantine")
 		}
 	}
 	if rec.Pending > 0 {
