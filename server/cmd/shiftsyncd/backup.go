@@ -123,21 +123,11 @@ var backupPrincipal = shiftsync.Principal{UserID: "shiftsyncd:serve"}
 // round tries again.
 func (m *Main) backupLoop(ctx context.Context) {
 	defer close(m.backedUp)
-	if m.BackupEvery <= 0 {
-		return
-	}
-	tick := time.NewTicker(m.BackupEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, m.BackupEvery, func() {
 		if _, err := m.Backup(ctx); err != nil && ctx.Err() == nil {
 			m.log.ErrorContext(ctx, "backup failed: the last good backup is older than -backup-every", "dir", m.BackupDir, "error", err)
 		}
-	}
+	})
 }
 
 // Backup takes one backup into BackupDir now, as the schedule does, and

@@ -364,24 +364,32 @@ func (m *Main) Open(ctx context.Context) error {
 // the next round tries again.
 func (m *Main) evaluateGovernance(ctx context.Context) {
 	defer close(m.done)
-	if m.EvaluateEvery <= 0 {
+	every(ctx, m.EvaluateEvery, func() {
+		started := time.Now()
+		n, err := m.srv.Governance.EvaluateAll(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "governance evaluation failed", "services", n, "error", err)
+			return
+		}
+		m.log.InfoContext(ctx, "governance evaluated", "services", n, "duration", time.Since(started).Round(time.Millisecond))
+	})
+}
+
+// every runs fn each period d until ctx ends, the first time d from now;
+// never when d is not positive.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	if d <= 0 {
 		return
 	}
-	tick := time.NewTicker(m.EvaluateEvery)
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			fn()
 		}
-		started := time.Now()
-		n, err := m.srv.Governance.EvaluateAll(ctx)
-		if err != nil && ctx.Err() == nil {
-			m.log.WarnContext(ctx, "governance evaluation failed", "services", n, "error", err)
-			continue
-		}
-		m.log.InfoContext(ctx, "governance evaluated", "services", n, "duration", time.Since(started).Round(time.Millisecond))
 	}
 }
 
