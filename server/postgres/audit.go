@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 var (
 	_ shiftsync.AuditLog   = (*DB)(nil)
 	_ shiftsync.AuditChain = (*DB)(nil)
+	_ shiftsync.AuditRuns  = (*DB)(nil)
 	_ shiftsync.Store      = (*DB)(nil)
 	_ shiftsync.Tx         = (*Tx)(nil)
 )
@@ -150,4 +152,54 @@ func (db *DB) AuditHeads(ctx context.Context) ([]shiftsync.AuditHead, error) {
 		heads = append(heads, h)
 	}
 	return heads, storageError(rows.Err())
+}
+
+// runApplication is the application_name of the connection by which a run
+// of store storeID stays registered as a writer of its audit log: at most
+// 60 bytes, within PostgreSQL's 63.
+func runApplication(storeID, run string) string {
+	return "shiftsyncd/" + storeID + "/" + run
+}
+
+// OpenAuditRun implements [shiftsync.AuditRuns]. A run is registered by a
+// connection of its own, named for the store and the run, which lives as
+// long as the run: a process that dies takes it with it. The entry is
+// appended holding the audit chain's lock, so the runs it names are those
+// whose entries precede it and are still connected.
+func (db *DB) OpenAuditRun(ctx context.Context, run string, event func(alive []string) shiftsync.AuditEvent) (shiftsync.AuditEntry, func(), error) {
+	cfg := db.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = runApplication(db.storeID, run)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return shiftsync.AuditEntry{}, nil, storageError(err)
+	}
+	end := func() { _ = conn.Close(context.WithoutCancel(ctx)) }
+	var entry shiftsync.AuditEntry
+	err = db.update(ctx, func(tx *Tx) error {
+		if err := tx.lock(ctx, lockAudit, ""); err != nil {
+			return err
+		}
+		prefix := runApplication(db.storeID, "")
+		rows, err := tx.Query(ctx, `SELECT DISTINCT substr(application_name, $2) FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(application_name, $1) ORDER BY 1`, prefix, len(prefix)+1)
+		if err != nil {
+			return err
+		}
+		alive, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		alive = slices.DeleteFunc(alive, func(r string) bool { return r == run })
+		if err := appendAudit(ctx, tx, event(alive)); err != nil {
+			return err
+		}
+		entry.Event = event(alive)
+		entry.Seq, entry.Hash, err = tx.AuditTip(ctx)
+		return err
+	})
+	if err != nil {
+		end()
+		return shiftsync.AuditEntry{}, nil, err
+	}
+	return entry, end, nil
 }

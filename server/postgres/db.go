@@ -21,7 +21,10 @@
 //     merges of one record serialise, including a field's first edit.
 //   - The audit log is chained under one advisory transaction lock: the
 //     first step of DESIGN's one-chainer design, which serialises audited
-//     transactions.
+//     transactions. Each server run opens the log with an entry naming the
+//     runs still registered (a connection of each run named for it), so
+//     signed heads of runs side by side verify and a killed run ends at
+//     the next start ([DB.OpenAuditRun]).
 //   - Governance writes of one organisation take its advisory lock.
 //   - Update runs in READ COMMITTED and retries serialisation failures,
 //     deadlocks and unique violations a re-run resolves (a concurrent

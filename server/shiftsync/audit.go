@@ -39,7 +39,8 @@ const (
 	AuditRecordLock       = "record.lock"
 	AuditRecordRead       = "record.read"
 	AuditEvidenceExport   = "evidence.export"
-	AuditBackup           = "store.backup" // a copy of every record, logged as an export is
+	AuditBackup           = "store.backup"   // a copy of every record, logged as an export is
+	AuditRunOpen          = "audit.run_open" // a writer of a shared log opened it: see [AuditRuns]
 )
 
 // AuditLog is the append-only, hash-chained audit log. Implementations are

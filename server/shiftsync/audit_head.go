@@ -10,8 +10,10 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -64,13 +66,36 @@ type AuditHead struct {
 	Signature []byte            `json:"sig"`
 }
 
-// The processes that write the audit log. One server serves a database at
-// a time, so a server that opens the log ends every writer run before it;
-// admin commands run beside it.
+// The processes that write the audit log. On a store of one server (a
+// SQLite file) a server that opens the log ends every writer run before
+// it, and admin commands run beside it. On a store several servers share
+// ([AuditRuns]) each run opens the log with an entry naming the runs still
+// registered then, and those are the runs its start head leaves open.
 const (
 	AuditProcessServe = "serve"
 	AuditProcessAdmin = "admin"
 )
+
+// AuditRuns is a store whose audit log several writer processes hold open
+// at once: several servers on one PostgreSQL. A run ends when it signs its
+// final head, or when it dies, and only the store knows which runs are
+// still alive, so a run opens the log through the store.
+type AuditRuns interface {
+	// OpenAuditRun registers run as a writer of the log, until end is
+	// called or the process ends, and then, in one transaction ordered
+	// with every other audited write, appends the entry event makes of the
+	// other runs registered at that moment (sorted), and returns it. A run
+	// that registered before the entry was appended is named by it; one
+	// that registers later appends its own entry after it.
+	OpenAuditRun(ctx context.Context, run string, event func(alive []string) AuditEvent) (e AuditEntry, end func(), err error)
+}
+
+// auditRunOpen is the detail of an [AuditRunOpen] entry, whose subject is
+// the run that opened the log.
+type auditRunOpen struct {
+	Process string   `json:"process"`
+	Alive   []string `json:"alive"` // the other runs registered as it opened the log
+}
 
 // signed returns the bytes the signature covers: a format label, then the
 // fields, strings and hashes length-prefixed, so no two heads sign alike.
@@ -156,6 +181,16 @@ type AuditChecker struct {
 	prev    []byte
 	lastSeq int64
 	n       int
+	// runOpens holds the [AuditRunOpen] entries by seq: a start head at
+	// one of them, of its run, opened a shared log.
+	runOpens map[int64]runOpen
+}
+
+// runOpen is what an [AuditRunOpen] entry says: which run opened the log,
+// and which others were alive then.
+type runOpen struct {
+	run   string
+	alive map[string]bool
 }
 
 // NewAuditChecker returns a checker of a chain against heads, all of the
@@ -164,7 +199,7 @@ type AuditChecker struct {
 // for another). Heads that are the same head found in several places count
 // once.
 func NewAuditChecker(storeID string, heads []AuditHead) (*AuditChecker, error) {
-	c := &AuditChecker{hashes: map[int64][]byte{}, prev: AuditGenesis}
+	c := &AuditChecker{hashes: map[int64][]byte{}, prev: AuditGenesis, runOpens: map[int64]runOpen{}}
 	seen := map[string]bool{}
 	for _, h := range heads {
 		if h.StoreID != storeID {
@@ -206,6 +241,14 @@ func (c *AuditChecker) Check(e AuditEntry) error {
 	}
 	c.prev, c.lastSeq = e.Hash, e.Seq
 	c.n++
+	var open auditRunOpen
+	if e.Event.Action == AuditRunOpen && json.Unmarshal([]byte(e.Event.Detail), &open) == nil && c.runOpens != nil {
+		alive := map[string]bool{}
+		for _, r := range open.Alive {
+			alive[r] = true
+		}
+		c.runOpens[e.Seq] = runOpen{run: e.Event.Subject, alive: alive}
+	}
 	return nil
 }
 
@@ -224,11 +267,20 @@ func (c *AuditChecker) Finish() (AuditReport, error) {
 	open := map[string]bool{} // runs that have not closed the log
 	var covered AuditHead     // the head of the highest entry so far
 	for i, h := range c.heads {
-		if h.Start && i > 0 && len(open) == 0 && h.Seq > covered.Seq {
-			return r, fmt.Errorf("audit log: entries %d to %d were written while no writer had the log open: after the final head of entry %d (%s), before the start head of entry %d (%s)",
-				covered.Seq+1, h.Seq, covered.Seq, covered.At.Format(time.RFC3339), h.Seq, h.At.Format(time.RFC3339))
+		opened, shared := c.runOpens[h.Seq]
+		shared = shared && h.Start && opened.run == h.Run
+		last := h.Seq // the last entry a start head finds written before it
+		if shared {
+			last-- // its own AuditRunOpen entry
 		}
-		if h.Start && h.Process == AuditProcessServe {
+		if h.Start && i > 0 && len(open) == 0 && last > covered.Seq {
+			return r, fmt.Errorf("audit log: entries %d to %d were written while no writer had the log open: after the final head of entry %d (%s), before the start head of entry %d (%s)",
+				covered.Seq+1, last, covered.Seq, covered.At.Format(time.RFC3339), h.Seq, h.At.Format(time.RFC3339))
+		}
+		switch {
+		case shared: // the runs not alive as it opened the log have ended
+			maps.DeleteFunc(open, func(run string, _ bool) bool { return !opened.alive[run] })
+		case h.Start && h.Process == AuditProcessServe:
 			clear(open) // whoever ran before a server started has stopped
 		}
 		if h.Final {
@@ -294,6 +346,7 @@ type AuditSealer struct {
 
 	mu     sync.Mutex
 	run    string
+	end    func() // ends the run's registration with an [AuditRuns] store
 	last   AuditHead
 	broken error // the check that failed; nothing is signed after it
 }
@@ -302,14 +355,27 @@ type AuditSealer struct {
 // chain since its last head rewritten.
 var ErrAuditChainBroken = errors.New("audit chain broken since the last signed head: no head is signed")
 
-// Open signs the start head, covering the chain as the writer found it.
+// Open signs the start head, covering the chain as the writer found it;
+// on an [AuditRuns] store, covering the [AuditRunOpen] entry it appends.
 func (s *AuditSealer) Open(ctx context.Context) (AuditHead, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.run = hex.EncodeToString(b)
-	return s.seal(ctx, true, false)
+	runs, shared := s.Chain.(AuditRuns)
+	if !shared {
+		return s.seal(ctx, true, false)
+	}
+	e, end, err := runs.OpenAuditRun(ctx, s.run, func(alive []string) AuditEvent {
+		detail, _ := json.Marshal(auditRunOpen{Process: s.Process, Alive: alive})
+		return AuditEvent{Action: AuditRunOpen, Subject: s.run, Detail: string(detail)}
+	})
+	if err != nil {
+		return AuditHead{}, err
+	}
+	s.end = end
+	return s.sign(ctx, e.Seq, e.Hash, true, false)
 }
 
 // SealIfDue signs a head if one is due, and reports whether it did. A
@@ -330,7 +396,12 @@ func (s *AuditSealer) SealIfDue(ctx context.Context) (bool, error) {
 func (s *AuditSealer) Close(ctx context.Context) (AuditHead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.seal(ctx, false, true)
+	h, err := s.seal(ctx, false, true)
+	if s.end != nil {
+		s.end()
+		s.end = nil
+	}
+	return h, err
 }
 
 // seal signs a head of the chain's tip and writes it everywhere, returning
@@ -351,6 +422,12 @@ func (s *AuditSealer) seal(ctx context.Context, start, final bool) (AuditHead, e
 			return AuditHead{}, err
 		}
 	}
+	return s.sign(ctx, seq, hash, start, final)
+}
+
+// sign signs a head of entry seq, whose hash is hash, and writes it
+// everywhere, returning every failure.
+func (s *AuditSealer) sign(ctx context.Context, seq int64, hash []byte, start, final bool) (AuditHead, error) {
 	h := AuditHead{StoreID: s.StoreID, Run: s.run, Process: s.Process, Seq: seq, Hash: hash, At: s.Now(), Start: start, Final: final}.Sign(s.Key)
 	errs := []error{s.Chain.WriteAuditHead(ctx, h)}
 	for _, c := range s.Copies {
