@@ -47,4 +47,5 @@ func TestDeviceSyncHealth(t *testing.T) {
 	if _, err := w.s.Review.DeviceHealth(context.Background(), shiftsync.Principal{UserID: "ana"}, service); shiftsync.ErrorCode(err) != shiftsync.CodePermissionDenied {
 		t.Errorf("a support worker's DeviceHealth() = %v, want permission_denied", err)
 	}
+	w.moveToPostgres()
 }

@@ -128,6 +128,7 @@ func TestDriftAfterMeeting(t *testing.T) {
 	if first.GetLearningPoints() != 3 {
 		t.Errorf("week 1 learning points = %d, want the 3 reflections", first.GetLearningPoints())
 	}
+	w.moveToPostgres()
 }
 
 // TestRestrictionFrequency is the seed's second example: restrictions used
@@ -192,6 +193,7 @@ func TestRestrictionFrequency(t *testing.T) {
 	if got := weeks[4].GetRestrainedMinutes(); got != 16 {
 		t.Errorf("week 5 restrained minutes = %v, want 16", got)
 	}
+	w.moveToPostgres()
 }
 
 // TestEscalationLadder is the seed's third example: an external agency's
@@ -269,6 +271,7 @@ func TestEscalationLadder(t *testing.T) {
 		}
 	}
 	wantState(t, w.finding(shiftsync.RuleActionOverdue, assessment), shiftsync.StateMet)
+	w.moveToPostgres()
 }
 
 // TestThresholdsPerOrganisation: an organisation that allows 48 hours to
@@ -294,4 +297,5 @@ func TestThresholdsPerOrganisation(t *testing.T) {
 	if f.GetThresholdsVersion() != 1 {
 		t.Errorf("thresholds version = %d, want 1", f.GetThresholdsVersion())
 	}
+	w.moveToPostgres()
 }

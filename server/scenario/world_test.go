@@ -3,8 +3,13 @@ package scenario_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,8 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
+	"github.com/shiftsync/shiftsync/server/postgres"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1/reviewv1connect"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
@@ -31,13 +39,35 @@ type world struct {
 	t       *testing.T
 	s       *shiftsynctest.Server
 	manager shiftsynctest.Enrolment
+	// path is the SQLite file of the store, until [world.moveToPostgres].
+	path string
+	// front is the address the phones know the server by, the load
+	// balancer in front of it: it forwards to backend.
+	front   *httptest.Server
+	backend atomic.Pointer[url.URL]
+	phones  []*phone
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	s := shiftsynctest.NewServer(t)
+	path := filepath.Join(t.TempDir(), "shiftsync.db")
+	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)))
 	s.AddPerson(t, service, person)
-	return &world{t: t, s: s, manager: s.EnrolDevice(t, "registered-manager", shiftsync.RoleManager, service)}
+	w := &world{t: t, s: s, path: path, manager: s.EnrolDevice(t, "registered-manager", shiftsync.RoleManager, service)}
+	w.forwardTo(s)
+	w.front = httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(w.backend.Load()) }})
+	t.Cleanup(w.front.Close)
+	return w
+}
+
+// forwardTo makes the front forward to the server s.
+func (w *world) forwardTo(s *shiftsynctest.Server) {
+	w.t.Helper()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.backend.Store(u)
 }
 
 // at moves the server's clock (and so every phone's) to t.
@@ -77,10 +107,67 @@ func (w *world) phone(user string, role shiftsync.Role) *phone {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := r.Enrol(w.s.URL, code, user+"'s phone"); err != nil {
+	if err := r.Enrol(w.front.URL, code, user+"'s phone"); err != nil {
 		w.t.Fatalf("%s: Enrol() = %v", user, err)
 	}
-	return &phone{Replica: r, w: w, name: user}
+	p := &phone{Replica: r, w: w, name: user}
+	w.phones = append(w.phones, p)
+	return p
+}
+
+// moveToPostgres moves the world's store to a new PostgreSQL database, as
+// a provider's IT does with shiftsyncd admin copy-store (whose copy is
+// [postgres.DB.CopyFrom]): the server stops, every table of its file is
+// copied and must then hold the same rows in PostgreSQL, and a server on
+// the new database takes over behind the address the phones know. Every
+// phone then logs a record and syncs, and every phone receives every
+// other's. It runs as a subtest, skipped outside CI when no PostgreSQL
+// answers.
+func (w *world) moveToPostgres() {
+	w.t.Run("moved to PostgreSQL", func(t *testing.T) {
+		ctx := context.Background()
+		dsn := shiftsynctest.PostgresDSN(t)
+		parent, now := w.t, w.s.Clock.Now()
+		w.t = t
+		defer func() { w.t = parent }()
+		w.s.Close()
+
+		src, dst := sqlite.NewDB(w.path), postgres.NewDB(dsn)
+		dst.Logger = slog.New(slog.DiscardHandler)
+		if err := src.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Open(); err != nil {
+			t.Fatal(err)
+		}
+		counts, err := dst.CopyFrom(ctx, src)
+		_, _ = src.Close(), dst.Close()
+		if err != nil {
+			t.Fatalf("CopyFrom() = %v", err)
+		}
+		rows := shiftsynctest.SameTables(t, w.path, dsn)
+		t.Logf("copied %d tables, compared %d rows", len(counts), rows)
+
+		w.s = shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.Postgres(dsn)))
+		w.s.Clock.Advance(now.Sub(w.s.Clock.Now()))
+		if n, err := w.s.Store.Audit.VerifyAudit(ctx); err != nil || n == 0 {
+			t.Fatalf("VerifyAudit() after the move = %d, %v", n, err)
+		}
+		w.forwardTo(w.s)
+		logged := map[string]string{}
+		for _, p := range w.phones {
+			logged[p.transitionIncident(now.Add(-time.Hour), p.name+" after the move")] = p.name
+			p.sync()
+		}
+		for _, p := range w.phones {
+			p.sync()
+			for id, by := range logged {
+				if _, err := p.RecordJSON(id); err != nil {
+					t.Errorf("%s's phone lacks the record %s's logged after the move: %v", p.name, by, err)
+				}
+			}
+		}
+	})
 }
 
 // fields is a record's field values.
