@@ -42,6 +42,10 @@ type SyncReport struct {
 	// Quarantined counts mutations the server refused as invalid; they are
 	// kept in the outbox marked rejected and are never resent.
 	Quarantined int64
+	// Replayed counts the accepted and quarantined mutations (counted there
+	// too) that the server had already stored: resends of mutations whose
+	// answer was lost, which it answered as it did the first time.
+	Replayed int64
 	// Restamped counts mutations given a new HLC because the device clock
 	// was too far ahead of the server's.
 	Restamped int64
@@ -455,10 +459,10 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 	var (
 		conflicts []conflictJSON
 		rejected  []rejectedJSON
-		counts    [3]int64 // accepted, quarantined, restamped
+		counts    [4]int64 // accepted, quarantined, restamped, replayed
 	)
 	err = s.r.writeTx(ctx, func(tx *sql.Tx) error {
-		conflicts, rejected, counts = nil, nil, [3]int64{}
+		conflicts, rejected, counts = nil, nil, [4]int64{}
 		st, err := loadState(ctx, tx)
 		if err != nil {
 			return err
@@ -480,6 +484,9 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 		var restampFrom int64
 		for i, r := range results {
 			e := batch[i]
+			if r.GetReplayed() {
+				counts[3]++
+			}
 			switch r.GetStatus() {
 			case syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED:
 				if err := deleteEntry(ctx, tx, e.counter); err != nil {
@@ -526,6 +533,7 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 	rep.Accepted += counts[0]
 	rep.Quarantined += counts[1]
 	rep.Restamped += counts[2]
+	rep.Replayed += counts[3]
 	rep.Conflicts += int64(len(conflicts))
 	rep.conflicts = append(rep.conflicts, conflicts...)
 	rep.rejected = append(rep.rejected, rejected...)

@@ -318,6 +318,7 @@ func (db *DB) attempt(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	crash(beforeCommit, tx)
 	if err := tx.Commit(ctx); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
@@ -325,6 +326,7 @@ func (db *DB) attempt(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		return &shiftsync.Error{Code: shiftsync.CodeUnavailable, Message: "the store may not have kept the last change; retry it", Err: err}
 	}
+	crash(afterCommit, tx)
 	return nil
 }
 
