@@ -10,6 +10,7 @@ import (
 
 var (
 	_ shiftsync.HealthRecorder = (*DB)(nil)
+	_ shiftsync.OpsStore       = (*DB)(nil)
 	_ shiftsync.ReviewTx       = (*Tx)(nil)
 )
 
@@ -81,4 +82,72 @@ func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) 
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// OpsCounts implements [shiftsync.OpsStore], from one snapshot.
+func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
+	c := shiftsync.OpsCounts{OpenAlerts: map[string]int{}, Findings: map[shiftsync.FindingKey]int{}}
+	err := db.View(ctx, func(stx shiftsync.Tx) error {
+		tx := stx.(*Tx)
+		rows, err := tx.query(ctx, `SELECT rule_id, count(*) FROM alerts WHERE acknowledged_at IS NULL GROUP BY rule_id`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				rule string
+				n    int
+			)
+			if err := rows.Scan(&rule, &n); err != nil {
+				return err
+			}
+			c.OpenAlerts[rule] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var backup sql.NullInt64
+		if err := tx.queryRow(ctx, `SELECT (SELECT count(*) FROM conflicts WHERE status = 'open'), (SELECT max(taken_at) FROM backups)`).
+			Scan(&c.OpenConflicts, &backup); err != nil {
+			return err
+		}
+		c.LastBackup = optionalMillis(backup)
+		if rows, err = tx.query(ctx, `SELECT rule_id, state, count(*) FROM findings GROUP BY rule_id, state`); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				k shiftsync.FindingKey
+				n int
+			)
+			if err := rows.Scan(&k.RuleID, &k.State, &n); err != nil {
+				return err
+			}
+			c.Findings[k] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if rows, err = tx.query(ctx, `
+			SELECT d.enrolled_at, coalesce(h.outbox_depth, 0), coalesce(h.oldest_unsynced_age_seconds, 0), h.reported_at, h.last_push_at, h.last_pull_at
+			FROM devices d LEFT JOIN device_health h ON h.device_id = d.id
+			WHERE d.kind = 'phone' AND d.revoked_at IS NULL`); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				h                    shiftsync.DeviceHealth
+				enrolled, ageSeconds int64
+				reported, push, pull sql.NullInt64
+			)
+			if err := rows.Scan(&enrolled, &h.OutboxDepth, &ageSeconds, &reported, &push, &pull); err != nil {
+				return err
+			}
+			h.Kind, h.EnrolledAt, h.OldestUnsyncedAge = shiftsync.KindPhone, time.UnixMilli(enrolled).UTC(), time.Duration(ageSeconds)*time.Second
+			h.ReportedAt, h.LastPushAt, h.LastPullAt = optionalMillis(reported), optionalMillis(push), optionalMillis(pull)
+			c.Phones = append(c.Phones, h)
+		}
+		return rows.Err()
+	})
+	return c, err
 }

@@ -101,7 +101,7 @@ func Postgres(dsn string) OpenStore {
 			go func() { defer close(done); f.Run(ctx) }()
 			return f, func() { cancel(); <-done }
 		}
-		return Store{Engine: db, Identities: postgres.NewIdentityService(db), Audit: db, Health: db, Relay: relay, Close: db.Close}, nil
+		return Store{Engine: db, Identities: postgres.NewIdentityService(db), Audit: db, Health: db, Ops: db, Relay: relay, Close: db.Close}, nil
 	}
 }
 
