@@ -87,6 +87,12 @@ func (db *DB) checkCopy(ctx context.Context, b *shiftsync.Backup) error {
 	if b.AuditSeq, _, err = c.AuditTip(ctx); err != nil {
 		return err
 	}
+	if err := c.read.QueryRowContext(ctx, `SELECT epoch FROM store WHERE id = 1`).Scan(&b.Epoch); err != nil {
+		return err
+	}
+	if b.Acknowledged, err = c.acknowledgedCounters(ctx); err != nil {
+		return err
+	}
 	if _, err := c.VerifyAudit(ctx); err != nil {
 		return err
 	}
@@ -180,8 +186,33 @@ func (db *DB) RecordBackup(ctx context.Context, b shiftsync.Backup, by shiftsync
 			b.Path, b.StoreID, b.TakenAt.UnixMilli(), b.HeadSeq, b.AuditSeq, b.Bytes, b.SHA256); err != nil {
 			return err
 		}
+		if err := shiftsync.NoteBackup(ctx, tx, b); err != nil {
+			return err
+		}
 		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: by, Action: shiftsync.AuditBackup, Subject: b.Path, Detail: string(detail)})
 	})
+}
+
+// acknowledgedCounters returns every device's acknowledged counter, read
+// outside a transaction from a database nothing writes (a backup).
+func (db *DB) acknowledgedCounters(ctx context.Context) (map[string]uint64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT device_id, acknowledged FROM device_counters`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	acked := map[string]uint64{}
+	for rows.Next() {
+		var (
+			device  string
+			counter uint64
+		)
+		if err := rows.Scan(&device, &counter); err != nil {
+			return nil, err
+		}
+		acked[device] = counter
+	}
+	return acked, rows.Err()
 }
 
 // LastBackup returns the newest backup recorded: false when there is none.
