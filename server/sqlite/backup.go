@@ -101,8 +101,8 @@ func (db *DB) check(ctx context.Context, b *shiftsync.Backup) error {
 	if err := db.IntegrityCheck(ctx); err != nil {
 		return err
 	}
-	var err error
-	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM field_versions`).Scan(&b.HeadSeq); err != nil {
+	err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM field_versions`).Scan(&b.HeadSeq)
+	if err != nil {
 		return err
 	}
 	if b.AuditSeq, _, err = db.AuditTip(ctx); err != nil {
