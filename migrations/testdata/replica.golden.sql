@@ -38,7 +38,7 @@ CREATE TABLE device (
     last_attempt_at  INTEGER NOT NULL DEFAULT 0, -- start of the last sync, complete or not
     last_error       TEXT    NOT NULL DEFAULT '', -- why the last sync failed; '' if it did not
     created_at       INTEGER NOT NULL
-, revoked_at INTEGER NOT NULL DEFAULT 0, server_url TEXT NOT NULL DEFAULT '', user_id TEXT NOT NULL DEFAULT '', device_credential TEXT NOT NULL DEFAULT '', enrolled_at INTEGER NOT NULL DEFAULT 0);
+, revoked_at INTEGER NOT NULL DEFAULT 0, server_url TEXT NOT NULL DEFAULT '', user_id TEXT NOT NULL DEFAULT '', device_credential TEXT NOT NULL DEFAULT '', enrolled_at INTEGER NOT NULL DEFAULT 0, epoch TEXT NOT NULL DEFAULT '', seen_epoch TEXT NOT NULL DEFAULT '', backed_up_through INTEGER NOT NULL DEFAULT 0);
 
 -- table field_history
 CREATE TABLE field_history (
@@ -95,6 +95,15 @@ CREATE TABLE outbox_fields (
     base_device_id TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (counter, position)
 ) WITHOUT ROWID;
+
+-- table receipts
+CREATE TABLE receipts (
+    counter         INTEGER PRIMARY KEY,
+    -- The mutation exactly as sent and acknowledged: shiftsync.sync.v1.Mutation,
+    -- binary protobuf (deterministic), re-pushed as it is.
+    mutation        BLOB    NOT NULL,
+    acknowledged_at INTEGER NOT NULL
+);
 
 -- table records
 CREATE TABLE records (

@@ -93,6 +93,12 @@ CREATE TABLE audit_log (
     hash         BLOB    NOT NULL
 );
 
+-- table backup_reach
+CREATE TABLE backup_reach (
+    device_id TEXT    NOT NULL PRIMARY KEY,
+    counter   INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- table backups
 CREATE TABLE backups (
     id        INTEGER PRIMARY KEY,
@@ -390,7 +396,7 @@ CREATE TABLE store (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     store_id   TEXT    NOT NULL,
     created_at INTEGER NOT NULL
-);
+, epoch TEXT NOT NULL DEFAULT '');
 
 -- table users
 CREATE TABLE users (

@@ -103,7 +103,7 @@ func (r *Replica) Enrol(serverURL, code, label string) error {
 			if err := deleteCareData(ctx, tx); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE device SET device_id = ?, last_counter = 0, pull_cursor = '' WHERE id = 1`, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE device SET device_id = ?, last_counter = 0, pull_cursor = '', epoch = '', seen_epoch = '', backed_up_through = 0 WHERE id = 1`, id); err != nil {
 				return err
 			}
 		}

@@ -10,3 +10,9 @@ func SetNegativeControls(brokenMerge, lossyOutbox bool) {
 // test can save a change the server will quarantine, as an app built with
 // other declarations than the server's would.
 func (r *Replica) SetSchemaChecks(on bool) { r.skipChecks.Store(!on) }
+
+// SetDropReceipts turns the lossy-receipts negative control on or off: an
+// acknowledged mutation leaves no receipt, so a restore of the server from
+// a backup loses what was acknowledged after it. The restore drill must
+// catch it.
+func SetDropReceipts(on bool) { dropReceipts = on }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
@@ -28,6 +29,7 @@ const maxStalledRounds = 3
 var (
 	invertMerge   bool // a pulled value wins only when it is older
 	forgetOnError bool // a push that fails drops its batch from the outbox
+	dropReceipts  bool // an acknowledged mutation leaves no receipt (TestRestoreDrill_NegativeControl)
 )
 
 // SyncReport says what one [Replica.Sync] did.
@@ -58,6 +60,10 @@ type SyncReport struct {
 	// RejectedJSON is a JSON array of {"counter", "recordId", "reasonCode",
 	// "reason"}, one per mutation quarantined in this sync; "[]" when none.
 	RejectedJSON string
+	// Replayed counts receipts re-pushed because the server was restored
+	// from a backup (a new epoch): acknowledged mutations the backup may not
+	// hold, sent again with their original counters and content.
+	Replayed int64
 	// PullPages is the number of pull requests made.
 	PullPages int64
 	// Pulled counts field changes received.
@@ -214,6 +220,11 @@ func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, t
 		if perr := s.pull(ctx); perr != nil {
 			err = perr
 		}
+	}
+	// A pull may be the first answer of a restored server: its receipts are
+	// re-pushed now, not at the next sync.
+	if err == nil {
+		err = s.replay(ctx)
 	}
 	if ErrorCode(err) == CodeDeviceRevoked {
 		if werr := r.wipe(ctx); werr != nil {
@@ -386,6 +397,9 @@ func (s *syncer) push(ctx context.Context) error {
 	maxRounds := pending/MaxPushBatch + maxStalledRounds + 2
 	stalled := 0
 	for round := int64(0); round < maxRounds; round++ {
+		if err := s.replay(ctx); err != nil {
+			return err
+		}
 		batch, err := pendingEntries(ctx, s.r.read, 0, MaxPushBatch)
 		if err != nil {
 			return fmt.Errorf("replica: read outbox: %w", err)
@@ -398,8 +412,12 @@ func (s *syncer) push(ctx context.Context) error {
 			return err
 		}
 		req := &syncv1.PushRequest{Client: info, Mutations: make([]*syncv1.Mutation, len(batch))}
+		sentAs := make([][]byte, len(batch)) // each mutation as sent: its receipt once acknowledged
 		for i, e := range batch {
 			if req.Mutations[i], err = e.proto(); err != nil {
+				return err
+			}
+			if sentAs[i], err = (proto.MarshalOptions{Deterministic: true}).Marshal(req.Mutations[i]); err != nil {
 				return err
 			}
 		}
@@ -416,13 +434,16 @@ func (s *syncer) push(ctx context.Context) error {
 		received := s.r.nowMS()
 		s.rep.PushRounds++
 		s.rep.Pushed += int64(len(batch))
-		progress, restamped, err := s.applyPush(ctx, batch, res, (sent+received)/2)
+		progress, restamped, err := s.applyPush(ctx, batch, sentAs, res, (sent+received)/2)
 		if err != nil {
 			return err
 		}
 		switch {
 		case progress:
 			stalled = 0
+		case s.replayDue(ctx):
+			// A restored server, behind this device's counters: the next
+			// round re-pushes the receipts first.
 		case restamped:
 			if stalled++; stalled >= maxStalledRounds {
 				return &codedError{Code: CodeStalled, Message: fmt.Sprintf("the server asked %d times in a row to re-stamp counter %d", stalled, batch[0].counter)}
@@ -445,7 +466,7 @@ func (s *syncer) push(ctx context.Context) error {
 
 // applyPush applies one push answer in one transaction. It reports whether
 // any mutation left the pending state and whether any was re-stamped.
-func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv1.PushResponse, deviceMS int64) (progress, restamped bool, err error) {
+func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, sentAs [][]byte, res *syncv1.PushResponse, deviceMS int64) (progress, restamped bool, err error) {
 	results := res.GetResults()
 	if len(results) != len(batch) {
 		return false, false, &codedError{Code: CodeInternal, Message: fmt.Sprintf("push answered %d results for %d mutations", len(results), len(batch))}
@@ -488,6 +509,12 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 				counts[3]++
 			}
 			switch r.GetStatus() {
+			case syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED, syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED:
+				if err := keepReceipt(ctx, tx, e.counter, sentAs[i], now); err != nil {
+					return err
+				}
+			}
+			switch r.GetStatus() {
 			case syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED:
 				if err := deleteEntry(ctx, tx, e.counter); err != nil {
 					return err
@@ -524,6 +551,9 @@ func (s *syncer) applyPush(ctx context.Context, batch []*outboxEntry, res *syncv
 				return err
 			}
 			counts[2] = int64(n)
+		}
+		if err := noteBackups(ctx, tx, res.GetBackedUpThrough(), res.GetEpoch()); err != nil {
+			return err
 		}
 		return saveClock(ctx, tx, st)
 	})
@@ -810,6 +840,9 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pag
 			}
 		}
 		if purges, err = applyPurges(ctx, tx, page.GetPurges()); err != nil {
+			return err
+		}
+		if err := noteBackups(ctx, tx, page.GetBackedUpThrough(), page.GetEpoch()); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE device SET pull_cursor = ? WHERE id = 1`, page.GetNextCursor())

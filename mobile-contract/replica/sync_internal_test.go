@@ -171,7 +171,7 @@ func TestApplyPush_QuarantineRewritesLaterBases(t *testing.T) {
 		{Counter: 1, Status: syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED},
 		{Counter: 2, Status: syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED, ReasonCode: "invalid_value", Reason: "no"},
 	}}
-	if _, _, err := s.applyPush(ctx, batch, res, 3000); err != nil {
+	if _, _, err := s.applyPush(ctx, batch, make([][]byte, len(batch)), res, 3000); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := outboxBase(t, r, 3, "place"), (version{hlc{1000, 0}, "phone-q"}); got != want {
@@ -219,7 +219,7 @@ func TestApplyPush_Restamp(t *testing.T) {
 		{Counter: 1, Status: syncv1.MutationStatus_MUTATION_STATUS_RESTAMP_REQUIRED, ReasonCode: "clock_ahead"},
 		{Counter: 2, Status: syncv1.MutationStatus_MUTATION_STATUS_NOT_PROCESSED},
 	}}
-	progress, restamped, err := s.applyPush(ctx, batch, res, c.ms)
+	progress, restamped, err := s.applyPush(ctx, batch, make([][]byte, len(batch)), res, c.ms)
 	if err != nil || progress || !restamped {
 		t.Fatalf("applyPush() = %v, %v, %v; want no progress, restamped", progress, restamped, err)
 	}

@@ -12,7 +12,7 @@ import (
 const CodeDeviceRevoked = "device_revoked"
 
 // wipedTables are every table holding care data, children first.
-var wipedTables = []string{"outbox_fields", "outbox", "conflicts", "field_history", "fields", "records"}
+var wipedTables = []string{"receipts", "outbox_fields", "outbox", "conflicts", "field_history", "fields", "records"}
 
 // wipe deletes every record, version, conflict and outbox entry, the
 // cursor and the device credential, and marks the replica revoked, in one
@@ -33,7 +33,8 @@ func (r *Replica) wipe(ctx context.Context) error {
 	})
 }
 
-// deleteCareData deletes every record, version, conflict and outbox entry.
+// deleteCareData deletes every record, version, conflict, outbox entry and
+// receipt.
 func deleteCareData(ctx context.Context, tx *sql.Tx) error {
 	for _, table := range wipedTables {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {

@@ -390,3 +390,58 @@ func (tx *Tx) ServiceHead(ctx context.Context, serviceID string) (int64, error) 
 // horizon is the first change log position a pull may not read yet: that
 // of the oldest transaction still running in the cluster.
 var horizon = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ` + strconv.Itoa(positionBits) + `)`
+
+// Epoch implements [shiftsync.SyncTx].
+func (tx *Tx) Epoch(ctx context.Context) (string, error) {
+	var epoch string
+	err := tx.queryRow(ctx, `SELECT epoch FROM store WHERE id = 1`).Scan(&epoch)
+	return epoch, err
+}
+
+// SetEpoch implements [shiftsync.SyncTx].
+func (tx *Tx) SetEpoch(ctx context.Context, epoch string) error {
+	_, err := tx.exec(ctx, `UPDATE store SET epoch = $1 WHERE id = 1`, epoch)
+	return err
+}
+
+// BackedUpThrough implements [shiftsync.SyncTx].
+func (tx *Tx) BackedUpThrough(ctx context.Context, deviceID string) (uint64, error) {
+	var reach uint64
+	err := tx.queryRow(ctx, `SELECT counter FROM backup_reach WHERE device_id = $1`, deviceID).Scan(&reach)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return reach, err
+}
+
+// SetBackedUpThrough implements [shiftsync.SyncTx].
+func (tx *Tx) SetBackedUpThrough(ctx context.Context, reach map[string]uint64) error {
+	for device, counter := range reach {
+		if _, err := tx.exec(ctx, `INSERT INTO backup_reach (device_id, counter) VALUES ($1, $2)
+			ON CONFLICT (device_id) DO UPDATE SET counter = excluded.counter`, device, counter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AcknowledgedCounters implements [shiftsync.SyncTx].
+func (tx *Tx) AcknowledgedCounters(ctx context.Context) (map[string]uint64, error) {
+	rows, err := tx.query(ctx, `SELECT device_id, acknowledged FROM device_counters`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	acked := map[string]uint64{}
+	for rows.Next() {
+		var (
+			device  string
+			counter uint64
+		)
+		if err := rows.Scan(&device, &counter); err != nil {
+			return nil, err
+		}
+		acked[device] = counter
+	}
+	return acked, rows.Err()
+}

@@ -115,6 +115,8 @@ func fromPushResult(r shiftsync.PushResult) *syncv1.PushResponse {
 		AcknowledgedCounter: r.Acknowledged,
 		Results:             make([]*syncv1.MutationResult, len(r.Results)),
 		ServerTimeMs:        r.ServerTime.UnixMilli(),
+		BackedUpThrough:     r.BackedUpThrough,
+		Epoch:               r.Epoch,
 	}
 	for i, mr := range r.Results {
 		res.Results[i] = &syncv1.MutationResult{
@@ -132,9 +134,11 @@ func fromPushResult(r shiftsync.PushResult) *syncv1.PushResponse {
 
 func fromPullPage(p shiftsync.PullPage) *syncv1.PullResponse {
 	res := &syncv1.PullResponse{
-		Changes:    make([]*syncv1.FieldChange, len(p.Changes)),
-		NextCursor: p.Next.String(),
-		HasMore:    p.HasMore,
+		Changes:         make([]*syncv1.FieldChange, len(p.Changes)),
+		NextCursor:      p.Next.String(),
+		HasMore:         p.HasMore,
+		BackedUpThrough: p.BackedUpThrough,
+		Epoch:           p.Epoch,
 	}
 	for _, purge := range p.Purges {
 		res.Purges = append(res.Purges, &syncv1.Purge{ServiceId: purge.ServiceID, PersonId: purge.PersonID, KeepPersonIds: purge.Keep, RecordTypes: purge.RecordTypes})

@@ -40,6 +40,7 @@ const (
 	AuditRecordRead       = "record.read"
 	AuditEvidenceExport   = "evidence.export"
 	AuditBackup           = "store.backup"   // a copy of every record, logged as an export is
+	AuditRestore          = "store.restore"  // the store was installed from a backup and began a new epoch
 	AuditRunOpen          = "audit.run_open" // a writer of a shared log opened it: see [AuditRuns]
 )
 

@@ -1,12 +1,21 @@
 package shiftsync
 
-import "time"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Backup is a verified copy of a store: where it was written, when, and
 // how far it reaches.
 type Backup struct {
 	Path    string
 	StoreID string
+	// Epoch is the store's epoch the copy was taken in.
+	Epoch string
 	// TakenAt is when the copy was begun: what was committed before it is
 	// in the copy.
 	TakenAt time.Time
@@ -16,4 +25,74 @@ type Backup struct {
 	AuditSeq int64
 	Bytes    int64
 	SHA256   []byte // of the file as written
+	// Acknowledged is the acknowledged counter of each device the copy
+	// holds: a device's mutations are stored in counter order, so the copy
+	// holds every one of them up to it. It is the reach push and pull
+	// answers report once the backup is recorded ([NoteBackup]).
+	Acknowledged map[string]uint64
+}
+
+// NoteBackup raises, inside tx, each device's backup reach to what the
+// verified backup b holds of it, so push and pull answers tell the devices
+// they may drop their receipts up to there. A reach never goes back within
+// an epoch. A backup taken in another epoch than the store's is refused
+// (CodeConflict): it need not hold what this epoch acknowledged.
+func NoteBackup(ctx context.Context, tx SyncTx, b Backup) error {
+	epoch, err := tx.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	if b.Epoch != epoch {
+		return Errorf(CodeConflict, "the backup %s was taken in epoch %q, and the store is in epoch %q since a restore: it covers nothing of this epoch", b.Path, b.Epoch, epoch)
+	}
+	raised := map[string]uint64{}
+	for device, counter := range b.Acknowledged {
+		reach, err := tx.BackedUpThrough(ctx, device)
+		if err != nil {
+			return err
+		}
+		if counter > reach {
+			raised[device] = counter
+		}
+	}
+	return tx.SetBackedUpThrough(ctx, raised)
+}
+
+// NewEpoch returns a new random epoch.
+func NewEpoch() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// StartEpoch begins the epoch epoch (see [NewEpoch]) of a store just
+// installed from the verified backup from, inside tx, audited as done by
+// the principal at at. Every cursor issued before is then answered
+// "resync_required", and every device's backup reach becomes what the
+// store holds of it: the backup it was installed from holds exactly that.
+// Devices that see the new epoch re-push their receipts above it.
+func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Principal, at time.Time) error {
+	previous, err := tx.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	if epoch == "" || epoch == previous {
+		return Errorf(CodeInvalid, "a new epoch must differ from the store's %q", previous)
+	}
+	if err := tx.SetEpoch(ctx, epoch); err != nil {
+		return err
+	}
+	acked, err := tx.AcknowledgedCounters(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tx.SetBackedUpThrough(ctx, acked); err != nil {
+		return err
+	}
+	detail, err := json.Marshal(map[string]any{"from": from.Path, "sha256": hex.EncodeToString(from.SHA256), "head_seq": from.HeadSeq,
+		"audit_seq": from.AuditSeq, "taken_at": from.TakenAt.UTC().Format(time.RFC3339Nano), "previous_epoch": previous, "epoch": epoch, "devices": len(acked)})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return AppendAudit(ctx, tx, at, AuditEvent{Actor: by, Action: AuditRestore, Subject: from.Path, Detail: string(detail)})
 }

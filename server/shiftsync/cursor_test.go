@@ -12,6 +12,7 @@ func TestCursor(t *testing.T) {
 		{StoreID: "30eaa7810e4e0c934f452625fe814a69", Seq: 0},
 		{StoreID: "30eaa7810e4e0c934f452625fe814a69", Seq: 4},
 		{StoreID: "s", Seq: 1<<63 - 1},
+		{StoreID: "30eaa7810e4e0c934f452625fe814a69", Epoch: "9f1c", Seq: 4},
 	}
 	for _, c := range tests {
 		got, err := shiftsync.ParseCursor(c.String())
@@ -32,7 +33,9 @@ func TestCursor(t *testing.T) {
 func TestParseCursor_Invalid(t *testing.T) {
 	tests := []struct{ name, token string }{
 		{"no prefix", "MzA6NA"},
-		{"wrong version", "c2.MzA6NA"},
+		{"wrong version", "c3.MzA6NA"},
+		{"format 2 without epoch", "c2.MzA6NA"}, // "30:4"
+		{"format 2 empty epoch", "c2.czo6NA"},   // "s::4"
 		{"not base64", "c1.???"},
 		{"padded base64", "c1.MzA6NA=="},
 		{"no separator", "c1.MzA"},                            // "30"

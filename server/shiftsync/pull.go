@@ -27,6 +27,9 @@ func (s *Sync) Pull(ctx context.Context, p Principal, after Cursor, limit int) (
 		if err := s.checkCursor(ctx, tx, after); err != nil {
 			return err
 		}
+		if page.BackedUpThrough, page.Epoch, err = backupReach(ctx, tx, p.DeviceID); err != nil {
+			return err
+		}
 		if served, known, err = tx.ServedScope(ctx, p.DeviceID); err != nil {
 			return err
 		}
@@ -48,7 +51,7 @@ func (s *Sync) Pull(ctx context.Context, p Principal, after Cursor, limit int) (
 			window = append(window, cs...)
 		}
 		slices.SortFunc(window, func(a, b FieldChange) int { return cmp.Compare(a.Seq, b.Seq) })
-		page = PullPage{Next: Cursor{StoreID: s.Store.StoreID(), Seq: after.Seq}}
+		page.Next = Cursor{StoreID: s.Store.StoreID(), Epoch: page.Epoch, Seq: after.Seq}
 		if len(window) > limit {
 			window, page.HasMore = window[:limit], true
 		}
@@ -96,6 +99,9 @@ func (s *Sync) Latest(ctx context.Context, p Principal, after Cursor) (Cursor, e
 		if err := s.checkCursor(ctx, tx, after); err != nil {
 			return err
 		}
+		if latest.Epoch, err = tx.Epoch(ctx); err != nil {
+			return err
+		}
 		for _, service := range scope.Services(s.now()) {
 			seq, err := tx.ServiceHead(ctx, service)
 			if err != nil {
@@ -111,15 +117,22 @@ func (s *Sync) Latest(ctx context.Context, p Principal, after Cursor) (Cursor, e
 	return latest, nil
 }
 
-// checkCursor refuses cursors this store did not issue, or that point past
-// its end (the store was restored from an older copy): following them would
-// skip changes.
+// checkCursor refuses cursors this store did not issue, issued in an
+// earlier epoch, or that point past its end (the store was restored from an
+// older copy): following them would skip changes.
 func (s *Sync) checkCursor(ctx context.Context, tx Tx, c Cursor) error {
 	if c == (Cursor{}) {
 		return nil
 	}
 	if c.StoreID != s.Store.StoreID() {
 		return Errorf(CodeResyncRequired, "cursor is from another store; pull again from an empty cursor")
+	}
+	epoch, err := tx.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Epoch != epoch {
+		return Errorf(CodeResyncRequired, "cursor is from before this store was restored from a backup; pull again from an empty cursor")
 	}
 	head, err := tx.Head(ctx)
 	if err != nil {

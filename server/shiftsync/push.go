@@ -103,6 +103,9 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 		if err := tx.Acknowledge(ctx, p.DeviceID, acked, now); err != nil {
 			return err
 		}
+		if res.BackedUpThrough, res.Epoch, err = backupReach(ctx, tx, p.DeviceID); err != nil {
+			return err
+		}
 		return AppendAudit(ctx, tx, now, AuditEvent{Actor: p, Action: AuditPush, Subject: p.DeviceID, Detail: pushDetail(res.Results, acked)})
 	})
 	if err != nil {
@@ -496,4 +499,15 @@ func pushDetail(results []MutationResult, acked uint64) string {
 	}
 	b, _ := json.Marshal(d)
 	return string(b)
+}
+
+// backupReach returns how far the store's backups reach for the device
+// and the store's epoch, as push and pull answers carry them.
+func backupReach(ctx context.Context, tx SyncTx, deviceID string) (uint64, string, error) {
+	reach, err := tx.BackedUpThrough(ctx, deviceID)
+	if err != nil {
+		return 0, "", err
+	}
+	epoch, err := tx.Epoch(ctx)
+	return reach, epoch, err
 }

@@ -51,6 +51,12 @@ type PushResult struct {
 	Acknowledged uint64
 	Results      []MutationResult
 	ServerTime   time.Time
+	// BackedUpThrough is the device's backup reach: every mutation of the
+	// device with a counter at or below it is in a verified backup of the
+	// store's current epoch (see [SyncTx.BackedUpThrough]).
+	BackedUpThrough uint64
+	// Epoch is the store's epoch (see [SyncTx.Epoch]).
+	Epoch string
 }
 
 // FieldChange is the current state of one field, as pulled by devices.
@@ -70,6 +76,9 @@ type PullPage struct {
 	HasMore bool
 	// Purges are the scopes the device must delete: see [Scope.Purges].
 	Purges []Purge
+	// BackedUpThrough and Epoch are as in [PushResult].
+	BackedUpThrough uint64
+	Epoch           string
 }
 
 // SyncService stores mutations and serves changes. Implementations are safe

@@ -76,6 +76,21 @@ type SyncTx interface {
 	// ServiceHead returns the newest position of a current field state of
 	// the service: 0 when none.
 	ServiceHead(ctx context.Context, serviceID string) (int64, error)
+
+	// Epoch returns the store's epoch: "" for a store never restored, else
+	// the one last set by SetEpoch.
+	Epoch(ctx context.Context) (string, error)
+	// SetEpoch sets the store's epoch.
+	SetEpoch(ctx context.Context, epoch string) error
+	// BackedUpThrough returns the device's backup reach as last set: 0 when
+	// none was.
+	BackedUpThrough(ctx context.Context, deviceID string) (uint64, error)
+	// SetBackedUpThrough sets the backup reach of each device it names;
+	// the others keep theirs.
+	SetBackedUpThrough(ctx context.Context, reach map[string]uint64) error
+	// AcknowledgedCounters returns the acknowledged counter of every device
+	// that has pushed.
+	AcknowledgedCounters(ctx context.Context) (map[string]uint64, error)
 }
 
 // FieldHead is the winning version of a field and its change log position.

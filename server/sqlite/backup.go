@@ -78,19 +78,44 @@ func (db *DB) checkCopy(ctx context.Context, b *shiftsync.Backup) error {
 	if c.storeID != db.storeID {
 		return fmt.Errorf("the copy is store %q, not %q", c.storeID, db.storeID)
 	}
-	if err := c.IntegrityCheck(ctx); err != nil {
+	return c.check(ctx, b)
+}
+
+// Describe checks a database opened with [OpenReadOnly], such as a backup
+// about to be restored, as a backup is checked when taken (PRAGMA
+// integrity_check and the links of its audit chain), and returns what it
+// holds, as a Backup at path whose TakenAt is the file's modification time.
+// Its audit log is still to be checked against the signed heads.
+func (db *DB) Describe(ctx context.Context, path string) (shiftsync.Backup, error) {
+	b := shiftsync.Backup{Path: path, StoreID: db.storeID}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return b, err
+	}
+	b.TakenAt, b.Bytes = fi.ModTime().UTC(), fi.Size()
+	return b, db.check(ctx, &b)
+}
+
+// check fills in b from the database, checking it.
+func (db *DB) check(ctx context.Context, b *shiftsync.Backup) error {
+	if err := db.IntegrityCheck(ctx); err != nil {
 		return err
 	}
-	if err := c.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM field_versions`).Scan(&b.HeadSeq); err != nil {
+	err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM field_versions`).Scan(&b.HeadSeq)
+	if err != nil {
 		return err
 	}
-	if b.AuditSeq, _, err = c.AuditTip(ctx); err != nil {
+	if b.AuditSeq, _, err = db.AuditTip(ctx); err != nil {
 		return err
 	}
-	if _, err := c.VerifyAudit(ctx); err != nil {
+	if _, err := db.VerifyAudit(ctx); err != nil {
 		return err
 	}
-	return nil
+	if err := db.read.QueryRowContext(ctx, `SELECT epoch FROM store WHERE id = 1`).Scan(&b.Epoch); err != nil {
+		return err
+	}
+	b.Acknowledged, err = db.acknowledgedCounters(ctx)
+	return err
 }
 
 // syncFile fsyncs the file at b.Path, and its directory so the file's name
@@ -180,8 +205,33 @@ func (db *DB) RecordBackup(ctx context.Context, b shiftsync.Backup, by shiftsync
 			b.Path, b.StoreID, b.TakenAt.UnixMilli(), b.HeadSeq, b.AuditSeq, b.Bytes, b.SHA256); err != nil {
 			return err
 		}
+		if err := shiftsync.NoteBackup(ctx, tx, b); err != nil {
+			return err
+		}
 		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: by, Action: shiftsync.AuditBackup, Subject: b.Path, Detail: string(detail)})
 	})
+}
+
+// acknowledgedCounters returns every device's acknowledged counter, read
+// outside a transaction from a database nothing writes (a backup).
+func (db *DB) acknowledgedCounters(ctx context.Context) (map[string]uint64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT device_id, acknowledged FROM device_counters`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	acked := map[string]uint64{}
+	for rows.Next() {
+		var (
+			device  string
+			counter uint64
+		)
+		if err := rows.Scan(&device, &counter); err != nil {
+			return nil, err
+		}
+		acked[device] = counter
+	}
+	return acked, rows.Err()
 }
 
 // LastBackup returns the newest backup recorded: false when there is none.

@@ -31,6 +31,7 @@ func testEngine(t *testing.T, open Factory) {
 	t.Run("References", func(t *testing.T) { testEngineReferences(t, open) })
 	t.Run("Reasons", func(t *testing.T) { testEngineReasons(t, open) })
 	t.Run("Corrections", func(t *testing.T) { testEngineCorrections(t, open) })
+	t.Run("BackupReachAndEpoch", func(t *testing.T) { testEngineBackupReach(t, open) })
 }
 
 var (

@@ -52,6 +52,10 @@ commands:
   backup              -o FILE   copy the live database into a new FILE in one
                       step (the server keeps serving), check it with
                       integrity_check and verify-audit, fsync it, record it
+  restore             -from BACKUP [-db FILE]   with the server stopped: verify
+                      the backup (integrity_check, verify-audit), keep the live
+                      database aside, install the backup and start a new epoch:
+                      phones re-push what they had acknowledged since the backup
   copy-store          -from FILE.db -to postgres://...   move a SQLite store (stopped)
                       into a new PostgreSQL database: every row, the store id,
                       the change log positions (devices keep syncing), and the
@@ -318,6 +322,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	name := fs.Arg(0)
 	if name == "copy-store" { // it opens two stores, not -db
 		return copyStore(ctx, fs.Args()[1:], *state, stdout, stderr)
+	}
+	if name == "restore" { // it replaces -db before opening it
+		return restoreStore(ctx, fs.Args()[1:], *path, shiftsync.Principal{UserID: "operator:" + operatorName()}, stdout, stderr)
 	}
 	command, ok := adminCommands[name]
 	if !ok {

@@ -244,3 +244,39 @@ func copyTestFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdmin_RestoreRefuses: restore refuses a PostgreSQL store (its own
+// tools restore it) and a backup that does not verify, and then leaves the
+// live database as it was.
+func TestAdmin_RestoreRefuses(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shiftsync.db")
+	writeTokens(t, db, dir)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"postgres", []string{"admin", "restore", "-from", garbage, "-db", "postgres://127.0.0.1/x"}, "PostgreSQL's own tools"},
+		{"no backup", []string{"admin", "-db", db, "restore"}, "-from BACKUP is required"},
+		{"not a database", []string{"admin", "-db", db, "restore", "-from", garbage}, "restore"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(t.Context(), tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("restore = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if after, err := os.ReadFile(db); err != nil || string(after) != string(before) {
+		t.Errorf("the live database changed after refused restores (%v)", err)
+	}
+}

@@ -1008,7 +1008,22 @@ type PushResponse struct {
 	// One result per mutation in the request, in the same order.
 	Results []*MutationResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
 	// The server's clock, for re-stamping after MUTATION_STATUS_RESTAMP_REQUIRED.
-	ServerTimeMs  int64 `protobuf:"varint,3,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	ServerTimeMs int64 `protobuf:"varint,3,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	// How far the server's backups reach for this device: every mutation of
+	// this device with a counter at or below it is held by a verified backup
+	// of the store's current epoch (the copy the store was restored from
+	// counts). A device keeps a receipt of each acknowledged mutation (its
+	// counter and exact content) until this covers it, and then may drop it.
+	// 0 when no backup of this epoch holds any mutation of the device.
+	BackedUpThrough uint64 `protobuf:"varint,4,opt,name=backed_up_through,json=backedUpThrough,proto3" json:"backed_up_through,omitempty"`
+	// The store's epoch: an opaque identity, compared for equality only, that
+	// changes when the store is restored from a backup. Empty for a store
+	// never restored. A device that sees an epoch other than the last it saw
+	// re-pushes, oldest first, every receipt above backed_up_through with its
+	// original counter and content (the server answers those it still has as
+	// replayed and stores the others), before any newer mutation, and only
+	// then takes the new epoch as its own.
+	Epoch         string `protobuf:"bytes,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1062,6 +1077,20 @@ func (x *PushResponse) GetServerTimeMs() int64 {
 		return x.ServerTimeMs
 	}
 	return 0
+}
+
+func (x *PushResponse) GetBackedUpThrough() uint64 {
+	if x != nil {
+		return x.BackedUpThrough
+	}
+	return 0
+}
+
+func (x *PushResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // PullRequest asks for the changes after a cursor.
@@ -1254,7 +1283,13 @@ type PullResponse struct {
 	// records from the replica; until then keep them and push first. Sent on
 	// every page while the access stays lost, so purging is idempotent and a
 	// device that missed one purges at its next pull.
-	Purges        []*Purge `protobuf:"bytes,4,rep,name=purges,proto3" json:"purges,omitempty"`
+	Purges []*Purge `protobuf:"bytes,4,rep,name=purges,proto3" json:"purges,omitempty"`
+	// How far the server's backups reach for this device, as in
+	// PushResponse.backed_up_through.
+	BackedUpThrough uint64 `protobuf:"varint,5,opt,name=backed_up_through,json=backedUpThrough,proto3" json:"backed_up_through,omitempty"`
+	// The store's epoch, as in PushResponse.epoch. A cursor issued in an
+	// earlier epoch is answered "resync_required".
+	Epoch         string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1315,6 +1350,20 @@ func (x *PullResponse) GetPurges() []*Purge {
 		return x.Purges
 	}
 	return nil
+}
+
+func (x *PullResponse) GetBackedUpThrough() uint64 {
+	if x != nil {
+		return x.BackedUpThrough
+	}
+	return 0
+}
+
+func (x *PullResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // Purge names records a device must delete because its user lost access to
@@ -1612,11 +1661,13 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1f\n" +
 	"\vreason_code\x18\x02 \x01(\tR\n" +
 	"reasonCode\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa4\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe6\x01\n" +
 	"\fPushResponse\x121\n" +
 	"\x14acknowledged_counter\x18\x01 \x01(\x04R\x13acknowledgedCounter\x12;\n" +
 	"\aresults\x18\x02 \x03(\v2!.shiftsync.sync.v1.MutationResultR\aresults\x12$\n" +
-	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\"y\n" +
+	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x12*\n" +
+	"\x11backed_up_through\x18\x04 \x01(\x04R\x0fbackedUpThrough\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\tR\x05epoch\"y\n" +
 	"\vPullRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
@@ -1631,13 +1682,15 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\x05field\x18\x05 \x01(\tR\x05field\x12.\n" +
 	"\x05value\x18\x06 \x01(\v2\x18.shiftsync.sync.v1.ValueR\x05value\x124\n" +
 	"\aversion\x18\a \x01(\v2\x1a.shiftsync.sync.v1.VersionR\aversion\x12$\n" +
-	"\x0eauthor_user_id\x18\b \x01(\tR\fauthorUserId\"\xb6\x01\n" +
+	"\x0eauthor_user_id\x18\b \x01(\tR\fauthorUserId\"\xf8\x01\n" +
 	"\fPullResponse\x128\n" +
 	"\achanges\x18\x01 \x03(\v2\x1e.shiftsync.sync.v1.FieldChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\x12\x19\n" +
 	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x120\n" +
-	"\x06purges\x18\x04 \x03(\v2\x18.shiftsync.sync.v1.PurgeR\x06purges\"\x8e\x01\n" +
+	"\x06purges\x18\x04 \x03(\v2\x18.shiftsync.sync.v1.PurgeR\x06purges\x12*\n" +
+	"\x11backed_up_through\x18\x05 \x01(\x04R\x0fbackedUpThrough\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\tR\x05epoch\"\x8e\x01\n" +
 	"\x05Purge\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/auditfile"
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/sqlite"
+	"github.com/shiftsync/shiftsync/server/wiring"
+)
+
+// restoreStore runs "shiftsyncd admin restore -from BACKUP [-db FILE]": it
+// installs a verified backup as the live SQLite store, keeping the files it
+// replaces, and starts a new epoch, audited as by the operator. No server
+// may be running on the database.
+func restoreStore(ctx context.Context, args []string, defaultDB string, operator shiftsync.Principal, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	from := flags.String("from", "", "the backup `file` to restore (from shiftsyncd admin backup or serve -backup-dir)")
+	db := flags.String("db", defaultDB, "the live database `file` to replace; stop the server first")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("restore: unexpected arguments %q", flags.Args())
+	}
+	if *from == "" {
+		return errors.New("restore: -from BACKUP is required")
+	}
+	if wiring.IsPostgres(*db) {
+		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd")
+	}
+	started := time.Now()
+	b, err := checkBackup(ctx, *from, *db)
+	if err != nil {
+		return err
+	}
+	aside, err := installBackup(*from, *db, b.AuditSeq, started)
+	if err != nil {
+		return err
+	}
+	if aside != "" {
+		fmt.Fprintf(stdout, "the database it replaces is kept as %s (with its -wal, -shm and audit heads)\n", aside)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	store, err := wiring.SQLite(*db)(nil, log)
+	if err != nil {
+		return fmt.Errorf("restore: the backup is installed at %s, but does not open: %w", *db, err)
+	}
+	defer store.Close()
+	sealer, err := openSealer(ctx, store.Audit, store.Engine.StoreID(), *db, shiftsync.AuditProcessAdmin, log, false)
+	if err != nil {
+		return err
+	}
+	epoch := shiftsync.NewEpoch()
+	err = store.Engine.Update(ctx, func(tx shiftsync.Tx) error {
+		return shiftsync.StartEpoch(ctx, tx, epoch, b, operator, time.Now())
+	})
+	_, sealErr := sealer.Close(context.WithoutCancel(ctx))
+	if err = errors.Join(err, sealErr); err != nil {
+		return fmt.Errorf("restore: the backup is installed at %s, but its new epoch did not start (run restore again): %w", *db, err)
+	}
+	fmt.Fprintf(stdout, "restored %s from %s in %s: integrity_check ok, audit log verified up to entry %d, change log up to position %d (everything committed before %s)\n",
+		*db, *from, time.Since(started).Round(time.Millisecond), b.AuditSeq, b.HeadSeq, b.TakenAt.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "new epoch %s: devices re-push what they had acknowledged after the backup at their next sync; start the server\n", epoch)
+	return nil
+}
+
+// checkBackup verifies the backup at path as a backup is verified when
+// taken (integrity_check, the audit chain's links and the signed heads
+// beside the live database at live that reach no further than it) and
+// returns what it holds. A backup of another store than the live one is
+// refused.
+func checkBackup(ctx context.Context, path, live string) (shiftsync.Backup, error) {
+	c, err := sqlite.OpenReadOnly(path)
+	if err != nil {
+		return shiftsync.Backup{}, fmt.Errorf("restore: %w", err)
+	}
+	defer c.Close()
+	b, err := c.Describe(ctx, path)
+	if err != nil {
+		return b, fmt.Errorf("restore: the backup %s does not verify: %w", path, err)
+	}
+	if l, err := sqlite.OpenReadOnly(live); err == nil {
+		id := l.StoreID()
+		_ = l.Close()
+		if id != b.StoreID {
+			return b, fmt.Errorf("restore: %s is a backup of store %s, and %s is store %s: restore a backup of this store, or give another -db", path, b.StoreID, live, id)
+		}
+	}
+	if err := verifyCopyAudit(ctx, live, b); err != nil {
+		return b, fmt.Errorf("restore: the backup %s does not verify against the signed audit heads: %w", path, err)
+	}
+	return b, nil
+}
+
+// installBackup copies the backup at from over the live database at live,
+// fsynced, after moving the live files (database, -wal, -shm, audit heads)
+// aside under a name of the time t, which it returns ("" when there was no
+// live database). The live audit key stays, and is copied beside the kept
+// database, so both verify; the new heads file holds the old one's heads
+// of entries the backup has (through auditSeq), which vouch for it.
+func installBackup(from, live string, auditSeq int64, t time.Time) (string, error) {
+	tmp := live + ".restoring" // left by a restore that failed, if it exists: replaced
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if err := copySynced(from, tmp); err != nil {
+		return "", fmt.Errorf("restore: copying %s: %w", from, err)
+	}
+	aside := ""
+	if _, err := os.Stat(live); err == nil {
+		aside = live + ".before-restore-" + t.UTC().Format("20060102T150405Z")
+		for _, suffix := range []string{"", "-wal", "-shm", ".audit-heads"} {
+			if err := os.Rename(live+suffix, aside+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				_ = os.Remove(tmp)
+				return "", fmt.Errorf("restore: keeping %s aside: %w", live+suffix, err)
+			}
+		}
+		if err := copySynced(auditfile.KeyPath(live), auditfile.KeyPath(aside)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return aside, fmt.Errorf("restore: %w", err)
+		}
+		heads, _, err := auditfile.ReadHeads(auditfile.HeadsPath(aside))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return aside, fmt.Errorf("restore: %w", err)
+		}
+		for _, h := range heads {
+			if h.Seq > auditSeq {
+				continue
+			}
+			if err := (auditfile.Heads{Path: auditfile.HeadsPath(live)}).WriteAuditHead(context.Background(), h); err != nil {
+				return aside, fmt.Errorf("restore: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(tmp, live); err != nil {
+		return aside, fmt.Errorf("restore: %w", err)
+	}
+	return aside, syncDir(filepath.Dir(live))
+}
+
+// copySynced copies the file at from to a new file at to (mode 0600),
+// fsynced.
+func copySynced(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(to)
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(to)
+		return err
+	}
+	return dst.Close()
+}
+
+// syncDir fsyncs a directory, so the names just renamed in it survive a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
