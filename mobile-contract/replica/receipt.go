@@ -98,7 +98,7 @@ func (s *syncer) replay(ctx context.Context) error {
 		}
 		s.rep.PushRounds++
 		s.rep.Pushed += int64(len(batch))
-		s.rep.Replayed += int64(len(batch))
+		s.rep.Repushed += int64(len(batch))
 		results := res.GetResults()
 		if len(results) != len(batch) {
 			return &codedError{Code: CodeInternal, Message: fmt.Sprintf("push answered %d results for %d mutations", len(results), len(batch))}

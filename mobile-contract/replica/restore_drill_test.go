@@ -274,8 +274,8 @@ func (d *drill) run(rounds int) error {
 		for _, p := range d.phones {
 			if rep, err := p.Sync(d.url, p.token); err != nil {
 				problems = append(problems, fmt.Errorf("%s: sync after the restore: %w", p.id, err))
-			} else if rep.Replayed > 0 {
-				t.Logf("%s re-pushed %d receipts", p.id, rep.Replayed)
+			} else if rep.Repushed > 0 {
+				t.Logf("%s re-pushed %d receipts", p.id, rep.Repushed)
 			}
 		}
 	}

@@ -60,10 +60,10 @@ type SyncReport struct {
 	// RejectedJSON is a JSON array of {"counter", "recordId", "reasonCode",
 	// "reason"}, one per mutation quarantined in this sync; "[]" when none.
 	RejectedJSON string
-	// Replayed counts receipts re-pushed because the server was restored
+	// Repushed counts receipts re-pushed because the server was restored
 	// from a backup (a new epoch): acknowledged mutations the backup may not
 	// hold, sent again with their original counters and content.
-	Replayed int64
+	Repushed int64
 	// PullPages is the number of pull requests made.
 	PullPages int64
 	// Pulled counts field changes received.

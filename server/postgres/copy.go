@@ -23,6 +23,7 @@ var copyOrder = []string{
 	"records", "field_versions", "fields", "mutations", "device_counters", "conflicts",
 	"quarantine", "quarantine_services", "quarantine_days", "quarantine_overflow", "device_scopes",
 	"alerts", "record_locks", "governance_thresholds", "findings", "evidence_packs", "device_health",
+	"backups", "backup_reach",
 }
 
 // CopyFrom copies every row of every table of src, a store of the same
@@ -49,6 +50,18 @@ func (db *DB) CopyFrom(ctx context.Context, src TableSource) (map[string]int64, 
 	if _, err := tx.Exec(ctx, `DELETE FROM store`); err != nil { // the identity the migration gave it: the source's replaces it
 		return nil, storageError(err)
 	}
+	var uncopied []string
+	rows, err := tx.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'goose_db_version' AND NOT table_name = ANY($1)`, copyOrder)
+	if err == nil {
+		uncopied, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if len(uncopied) > 0 {
+		return nil, fmt.Errorf("postgres: copy-store does not know the tables %v of this schema: nothing copied", uncopied)
+	}
 	counts := make(map[string]int64, len(copyOrder))
 	for _, table := range copyOrder {
 		n, err := copyTable(ctx, tx, src, table)
@@ -58,7 +71,7 @@ func (db *DB) CopyFrom(ctx context.Context, src TableSource) (map[string]int64, 
 		counts[table] = n
 	}
 	// Identity columns go on from the highest id copied.
-	rows, err := tx.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES'`)
+	rows, err = tx.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES'`)
 	if err != nil {
 		return nil, storageError(err)
 	}
