@@ -1,7 +1,17 @@
-// Package console will serve the manager console at /console/: server-rendered
-// html/template pages with vendored htmx, thin adapters over the same
-// shiftsync.ReviewService the Connect handlers call (see DESIGN.md "Manager
-// console" and issue 13). So far it holds the tests of the console's
-// sign-in, [shiftsync.Console], through a real server on real SQLite; the
-// pages come next.
+// Package console serves the manager console at /console/ (DESIGN.md
+// "Manager console", issue 13): server-rendered html/template pages with
+// htmx 2 vendored and embedded (assets/, used without hx-on or eval, so the
+// Content-Security-Policy holds script-src 'self'), as thin adapters over
+// the same shiftsync.ReviewService the Connect handlers call, so every
+// page's access check and audit entry are the RPC's.
+//
+// A reviewer signs in with a one-time enrolment code ([shiftsync.Console]):
+// the browser becomes a revocable device, its session an HttpOnly,
+// SameSite=Strict cookie (Secure over TLS) kept server-side by its hash,
+// ended by sign-out or idle expiry. State-changing requests pass
+// [http.CrossOriginProtection].
+//
+// So far: sign-in, sign-out, and a home page of a service's open alerts
+// with acknowledge. The findings, actions, data freshness, records and
+// the rest of issue 13 come next.
 package console

@@ -1,0 +1,217 @@
+package console
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// CookieName is the session cookie: HttpOnly, SameSite=Strict, Secure
+// over TLS, path /console/.
+const CookieName = "shiftsync_console"
+
+// ContentSecurityPolicy is sent with every console response: scripts,
+// styles and everything else from the console's own embedded assets only.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// Config is what the console is built from.
+type Config struct {
+	// Review is the same review service the Connect handlers call: every
+	// page reads through it, so access and audit are one code path.
+	Review  shiftsync.ReviewService
+	Console shiftsync.Console
+	Logger  *slog.Logger
+}
+
+type handler struct {
+	Config
+	pages map[string]*template.Template
+}
+
+// New returns the console's handler, to be mounted at /console/. Every
+// state-changing request passes [http.CrossOriginProtection].
+func New(c Config) http.Handler {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	h := &handler{Config: c, pages: map[string]*template.Template{}}
+	for _, name := range []string{"sign-in", "home"} {
+		h.pages[name] = template.Must(template.ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
+	}
+	assets, _ := fs.Sub(assetFS, "assets")
+	mux := http.NewServeMux()
+	mux.Handle("GET /console/assets/", http.StripPrefix("/console/assets/", http.FileServerFS(assets)))
+	mux.HandleFunc("GET /console/sign-in", h.signInForm)
+	mux.HandleFunc("POST /console/sign-in", h.signIn)
+	mux.HandleFunc("POST /console/sign-out", h.signOut)
+	mux.HandleFunc("GET /console/{$}", h.authed(h.home))
+	mux.HandleFunc("POST /console/alerts/{id}/acknowledge", h.authed(h.acknowledge))
+	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", ContentSecurityPolicy)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// view is what every page template is given.
+type view struct {
+	Title     string
+	Principal shiftsync.Principal
+	Error     string
+	Service   string
+	Alerts    []shiftsync.Alert
+}
+
+func (h *handler) render(w http.ResponseWriter, status int, page string, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := h.pages[page].ExecuteTemplate(w, "page", v); err != nil {
+		h.Logger.Error("console: render", "page", page, "err", err)
+	}
+}
+
+// authed passes the signed-in principal to next; a request without a live
+// session is sent to sign in.
+func (h *handler) authed(next func(http.ResponseWriter, *http.Request, shiftsync.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(CookieName)
+		var p shiftsync.Principal
+		if err == nil {
+			p, err = h.Console.Authenticate(r.Context(), c.Value)
+		}
+		if err != nil {
+			if r.Method != http.MethodGet {
+				w.Header().Set("HX-Redirect", "/console/sign-in")
+				http.Error(w, "not signed in", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)
+			return
+		}
+		next(w, r, p)
+	}
+}
+
+func (h *handler) signInForm(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "sign-in", view{Title: "Sign in"})
+}
+
+func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
+	token, _, err := h.Console.SignIn(r.Context(), r.PostFormValue("code"), "browser: "+truncate(r.UserAgent(), 120))
+	if err != nil {
+		h.render(w, statusOf(err), "sign-in", view{Title: "Sign in", Error: h.message(err)})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/console/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+func (h *handler) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		if err := h.Console.SignOut(r.Context(), c.Value); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)
+}
+
+// home shows the open alerts of the service named by ?service=, or of the
+// first the principal reviews.
+func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
+	service := r.URL.Query().Get("service")
+	if service == "" {
+		services, err := h.Console.Services(r.Context(), p)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		if len(services) == 0 {
+			h.fail(w, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you review no service"))
+			return
+		}
+		service = services[0]
+	}
+	alerts, err := h.Review.Alerts(r.Context(), p, service, false)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.render(w, http.StatusOK, "home", view{Title: service, Principal: p, Service: service, Alerts: alerts})
+}
+
+func (h *handler) acknowledge(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	a, err := h.Review.AcknowledgeAlert(r.Context(), p, id, r.PostFormValue("note"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "" {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := h.pages["home"].ExecuteTemplate(w, "alert", a); err != nil {
+		h.Logger.Error("console: render alert", "err", err)
+	}
+}
+
+// fail answers an error from a service: its message for the codes a
+// reviewer may read, a bare 500 (logged) otherwise.
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	http.Error(w, h.message(err), statusOf(err))
+}
+
+func (h *handler) message(err error) string {
+	if statusOf(err) == http.StatusInternalServerError {
+		h.Logger.Error("console", "err", err)
+		return "internal error"
+	}
+	return shiftsync.ErrorMessage(err)
+}
+
+func statusOf(err error) int {
+	switch shiftsync.ErrorCode(err) {
+	case shiftsync.CodeUnauthenticated, shiftsync.CodeDeviceRevoked:
+		return http.StatusUnauthorized
+	case shiftsync.CodePermissionDenied:
+		return http.StatusForbidden
+	case shiftsync.CodeInvalid:
+		return http.StatusBadRequest
+	case shiftsync.CodeResourceExhausted:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
