@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -72,11 +73,31 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // view is what every page template is given.
 type view struct {
-	Title     string
-	Principal shiftsync.Principal
-	Error     string
-	Service   string
-	Alerts    []shiftsync.Alert
+	Title      string
+	Principal  shiftsync.Principal
+	Error      string
+	Service    string
+	Alerts     []shiftsync.Alert
+	Findings   section[[]shiftsync.Finding]
+	Devices    section[[]shiftsync.DeviceHealth]
+	Conflicts  section[int] // open ones
+	Quarantine section[int]
+}
+
+// section is one part of a page: what the review service answered, or
+// why the principal may not see it (Denied, the refusal's message).
+type section[T any] struct {
+	Rows   T
+	Denied string
+}
+
+// part fills a section from a review call: a refusal is shown in its
+// place, any other error fails the page.
+func part[T any](rows T, err error) (section[T], error) {
+	if shiftsync.ErrorCode(err) == shiftsync.CodePermissionDenied {
+		return section[T]{Denied: shiftsync.ErrorMessage(err)}, nil
+	}
+	return section[T]{Rows: rows}, err
 }
 
 func (h *handler) render(w http.ResponseWriter, status int, page string, v view) {
@@ -152,12 +173,41 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		}
 		service = services[0]
 	}
-	alerts, err := h.Review.Alerts(r.Context(), p, service, false)
-	if err != nil {
+	ctx := r.Context()
+	v := view{Title: service, Principal: p, Service: service}
+	var err error
+	if v.Alerts, err = h.Review.Alerts(ctx, p, service, false); err != nil {
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "home", view{Title: service, Principal: p, Service: service, Alerts: alerts})
+	findings, err := h.Review.Findings(ctx, p, service, false)
+	if v.Findings, err = part(findings, err); err != nil {
+		h.fail(w, err)
+		return
+	}
+	devices, err := h.Review.DeviceHealth(ctx, p, service)
+	devices = slices.DeleteFunc(devices, func(d shiftsync.DeviceHealth) bool { return d.OutboxDepth == 0 })
+	if v.Devices, err = part(devices, err); err != nil {
+		h.fail(w, err)
+		return
+	}
+	conflicts, err := h.Review.Conflicts(ctx, p, service)
+	open := 0
+	for _, c := range conflicts {
+		if c.ResolvedAt.IsZero() {
+			open++
+		}
+	}
+	if v.Conflicts, err = part(open, err); err != nil {
+		h.fail(w, err)
+		return
+	}
+	quarantine, err := h.Review.Quarantine(ctx, p, service)
+	if v.Quarantine, err = part(len(quarantine.Changes), err); err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.render(w, http.StatusOK, "home", v)
 }
 
 func (h *handler) acknowledge(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {

@@ -107,6 +107,21 @@ func TestConsoleHTTP(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Acknowledge") {
 		t.Fatalf("home = %d, want the open alert:\n%s", res.StatusCode, body)
 	}
+	for _, want := range []string{"Findings", "Open conflicts: 0", "Quarantined changes: 0", "No phone holds unsynced records"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("home lacks %q:\n%s", want, body)
+		}
+	}
+	// Each part of the home page is the review service's audited read, as
+	// the manager's browser.
+	for _, e := range s.AuditEvents(t, shiftsync.AuditReviewRead) {
+		if e.Actor.UserID != "manager-mo" || e.Actor.DeviceID == "" {
+			t.Errorf("review read audited as %+v, want manager-mo's browser", e.Actor)
+		}
+	}
+	if n := s.AuditCount(t, shiftsync.AuditReviewRead); n != 5 {
+		t.Errorf("%d review reads audited for the home page, want 5 (alerts, findings, devices, conflicts, quarantine)", n)
+	}
 	alerts, err := s.Review.Alerts(ctx, shiftsync.Principal{UserID: "manager-mo"}, "house-a", false)
 	if err != nil || len(alerts) != 1 {
 		t.Fatalf("Alerts = %v, %v", alerts, err)

@@ -11,7 +11,9 @@
 // ended by sign-out or idle expiry. State-changing requests pass
 // [http.CrossOriginProtection].
 //
-// So far: sign-in, sign-out, and a home page of a service's open alerts
-// with acknowledge. The findings, actions, data freshness, records and
-// the rest of issue 13 come next.
+// So far: sign-in, sign-out, and a home page of a service: open alerts
+// with acknowledge, open findings, phones holding unsynced records, and
+// the open conflict and quarantine counts, each part shown or, refused by
+// the review service, named as not shown. Actions, records and the rest
+// of issue 13 come next.
 package console
