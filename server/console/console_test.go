@@ -51,9 +51,12 @@ func (b *browser) do(method, path string, form url.Values, header http.Header) (
 	return res, string(body)
 }
 
-func issue(t *testing.T, s *shiftsynctest.Server, user string, role shiftsync.Role) string {
+func issue(t *testing.T, s *shiftsynctest.Server, user string, role shiftsync.Role, services ...string) string {
 	t.Helper()
-	s.EnrolDevice(t, user, role, "house-a")
+	if len(services) == 0 {
+		services = []string{"house-a"}
+	}
+	s.EnrolDevice(t, user, role, services...)
 	code, _, err := s.Identity.IssueEnrolmentCode(context.Background(), shiftsync.Principal{UserID: "shiftsynctest"}, user)
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +158,21 @@ func TestConsoleHTTP(t *testing.T) {
 		res, _ := thief.do("GET", "/console/", nil, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}})
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/sign-in" {
 			t.Fatalf("replayed cookie = %d %s, want a redirect to sign in", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+
+	t.Run("another service's manager refused", func(t *testing.T) {
+		other := newBrowser(t, s.URL)
+		if res, body := other.do("POST", "/console/sign-in", url.Values{"code": {issue(t, s, "manager-bo", shiftsync.RoleManager, "house-b")}}, nil); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in = %d:\n%s", res.StatusCode, body)
+		}
+		res, body := other.do("GET", "/console/?service=house-a", nil, nil)
+		if res.StatusCode != http.StatusForbidden || strings.Contains(body, "Acknowledge") {
+			t.Fatalf("house-b's manager on house-a's home = %d, want 403 and no alerts:\n%s", res.StatusCode, body)
+		}
+		res, _ = other.do("POST", ack, url.Values{"note": {"x"}}, nil)
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("house-b's manager acknowledging house-a's alert = %d, want 403", res.StatusCode)
 		}
 	})
 
