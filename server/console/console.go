@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
@@ -47,8 +48,9 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home"} {
-		h.pages[name] = template.Must(template.ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
+	for _, name := range []string{"sign-in", "home", "records", "record"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText}).
+			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
 	mux := http.NewServeMux()
@@ -58,6 +60,8 @@ func New(c Config) http.Handler {
 	mux.HandleFunc("POST /console/sign-out", h.signOut)
 	mux.HandleFunc("GET /console/{$}", h.authed(h.home))
 	mux.HandleFunc("POST /console/alerts/{id}/acknowledge", h.authed(h.acknowledge))
+	mux.HandleFunc("GET /console/records", h.authed(h.records))
+	mux.HandleFunc("GET /console/records/{id}", h.authed(h.record))
 	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
 }
 
@@ -82,7 +86,14 @@ type view struct {
 	Devices    section[[]shiftsync.DeviceHealth]
 	Conflicts  section[int] // open ones
 	Quarantine section[int]
+	Records    []*shiftsync.Record
+	Filter     shiftsync.RecordFilter
+	Next, Prev string // the pages' addresses, "" when there is none
+	History    shiftsync.RecordHistory
 }
+
+// PageSize is how many records a page of the records list holds.
+const PageSize = 50
 
 // section is one part of a page: what the review service answered, or
 // why the principal may not see it (Denied, the refusal's message).
@@ -208,6 +219,98 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		return
 	}
 	h.render(w, http.StatusOK, "home", v)
+}
+
+// records lists a page of a service's records, newest event first,
+// filtered by person and type: ?service=&person=&type=&voided=1&page=.
+func (h *handler) records(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
+	q := r.URL.Query()
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(page, 0)
+	f := shiftsync.RecordFilter{ServiceID: q.Get("service"), PersonID: q.Get("person"), RecordType: q.Get("type"),
+		IncludeVoided: q.Get("voided") == "1", Offset: page * PageSize, Limit: PageSize + 1}
+	if f.ServiceID == "" {
+		services, err := h.Console.Services(r.Context(), p)
+		if err != nil || len(services) == 0 {
+			h.fail(w, cmpErr(err, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you review no service")))
+			return
+		}
+		f.ServiceID = services[0]
+	}
+	recs, err := h.Review.Records(r.Context(), p, f)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	v := view{Title: "Records", Principal: p, Service: f.ServiceID, Filter: f, Records: recs}
+	link := func(page int) string {
+		q.Set("service", f.ServiceID)
+		q.Set("page", strconv.Itoa(page))
+		return "/console/records?" + q.Encode()
+	}
+	if len(recs) > PageSize {
+		v.Records, v.Next = recs[:PageSize], link(page+1)
+	}
+	if page > 0 {
+		v.Prev = link(page - 1)
+	}
+	h.render(w, http.StatusOK, "records", v)
+}
+
+// record shows one record with every version of every field, its lock
+// and its addenda.
+func (h *handler) record(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
+	hist, err := h.Review.Record(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.render(w, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
+}
+
+// valueText is a field value as a reviewer reads it: codes by a plain
+// label ([Label]), times in UTC.
+func valueText(v shiftsync.Value) string {
+	switch v.Kind {
+	case shiftsync.KindInt:
+		return strconv.FormatInt(v.Int, 10)
+	case shiftsync.KindDouble:
+		return strconv.FormatFloat(v.Double, 'g', -1, 64)
+	case shiftsync.KindBool:
+		if v.Bool {
+			return "yes"
+		}
+		return "no"
+	case shiftsync.KindTimestamp:
+		return v.Time.UTC().Format("2 Jan 2006 15:04")
+	case shiftsync.KindEnum:
+		return Label(v.String)
+	case shiftsync.KindList:
+		labels := make([]string, len(v.List))
+		for i, s := range v.List {
+			labels[i] = Label(s)
+		}
+		return strings.Join(labels, ", ")
+	}
+	return v.String
+}
+
+// Label is a code value's plain label: RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE
+// reads "Restrictive intervention type physical prone". (The labels are
+// to move into a proto option beside the codes; issue 13.)
+func Label(code string) string {
+	s := strings.ToLower(strings.ReplaceAll(code, "_", " "))
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
 }
 
 func (h *handler) acknowledge(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
