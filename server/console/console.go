@@ -54,15 +54,37 @@ func New(c Config) http.Handler {
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
 	mux := http.NewServeMux()
-	mux.Handle("GET /console/assets/", http.StripPrefix("/console/assets/", http.FileServerFS(assets)))
-	mux.HandleFunc("GET /console/sign-in", h.signInForm)
-	mux.HandleFunc("POST /console/sign-in", h.signIn)
-	mux.HandleFunc("POST /console/sign-out", h.signOut)
-	mux.HandleFunc("GET /console/{$}", h.authed(h.home))
-	mux.HandleFunc("POST /console/alerts/{id}/acknowledge", h.authed(h.acknowledge))
-	mux.HandleFunc("GET /console/records", h.authed(h.records))
-	mux.HandleFunc("GET /console/records/{id}", h.authed(h.record))
+	for _, rt := range h.routes(http.StripPrefix("/console/assets/", http.FileServerFS(assets))) {
+		mux.Handle(rt.Pattern, rt.handler)
+	}
 	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// Route is one route of the console: its pattern, and whether it is
+// public (reaches no data: assets, the sign-in form, sign-out); every
+// other route needs a session and reads through the review service.
+type Route struct {
+	Pattern string
+	Public  bool
+	handler http.Handler
+}
+
+// Routes lists the console's routes, as New serves them.
+func Routes() []Route {
+	return (&handler{}).routes(nil)
+}
+
+func (h *handler) routes(assets http.Handler) []Route {
+	return []Route{
+		{"GET /console/assets/", true, assets},
+		{"GET /console/sign-in", true, http.HandlerFunc(h.signInForm)},
+		{"POST /console/sign-in", true, http.HandlerFunc(h.signIn)},
+		{"POST /console/sign-out", true, http.HandlerFunc(h.signOut)},
+		{"GET /console/{$}", false, h.authed(h.home)},
+		{"POST /console/alerts/{id}/acknowledge", false, h.authed(h.acknowledge)},
+		{"GET /console/records", false, h.authed(h.records)},
+		{"GET /console/records/{id}", false, h.authed(h.record)},
+	}
 }
 
 func securityHeaders(next http.Handler) http.Handler {
