@@ -4,6 +4,9 @@ CREATE INDEX alerts_by_service ON alerts (service_id, raised_at);
 -- index conflicts_by_status
 CREATE INDEX conflicts_by_status ON conflicts (status, record_id);
 
+-- index console_sessions_by_device
+CREATE INDEX console_sessions_by_device ON console_sessions (device_id);
+
 -- index devices_by_user
 CREATE INDEX devices_by_user ON devices (user_id);
 
@@ -124,6 +127,16 @@ CREATE TABLE conflicts (
     resolved_at  INTEGER,
     resolved_by  TEXT,
     resolution   TEXT
+);
+
+-- table console_sessions
+CREATE TABLE console_sessions (
+    token_hash   BLOB    NOT NULL PRIMARY KEY,
+    device_id    TEXT    NOT NULL REFERENCES devices (id),
+    user_id      TEXT    NOT NULL REFERENCES users (id),
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    ended_at     INTEGER
 );
 
 -- table device_counters

@@ -99,6 +99,7 @@ func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
 				n    int
 			)
 			if err := rows.Scan(&rule, &n); err != nil {
+				rows.Close()
 				return err
 			}
 			c.OpenAlerts[rule] = n
@@ -121,6 +122,7 @@ func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
 				n int
 			)
 			if err := rows.Scan(&k.RuleID, &k.State, &n); err != nil {
+				rows.Close()
 				return err
 			}
 			c.Findings[k] = n
@@ -141,6 +143,7 @@ func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
 				reported, push, pull sql.NullInt64
 			)
 			if err := rows.Scan(&enrolled, &h.OutboxDepth, &ageSeconds, &reported, &push, &pull); err != nil {
+				rows.Close()
 				return err
 			}
 			h.Kind, h.EnrolledAt, h.OldestUnsyncedAge = shiftsync.KindPhone, time.UnixMilli(enrolled).UTC(), time.Duration(ageSeconds)*time.Second

@@ -74,6 +74,9 @@ type Config struct {
 	// without one to loopback callers only.
 	Metrics      *Metrics
 	MetricsToken string
+	// Console, when set, is served at /console/ (the manager console,
+	// server/console): it authenticates by its own session cookie.
+	Console http.Handler
 }
 
 // Handler is the server's HTTP handler (see [NewHandler]).
@@ -164,6 +167,9 @@ func NewHandler(c Config) *Handler {
 	})
 	if c.Metrics != nil {
 		mux.Handle("GET /metrics", c.Metrics.Handler(c.MetricsToken))
+	}
+	if c.Console != nil {
+		mux.Handle("/console/", c.Console)
 	}
 	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, TrustedProxies: c.TrustedProxies, Logger: log}
 	ctx, stop := context.WithCancel(context.Background())

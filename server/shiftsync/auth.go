@@ -16,9 +16,7 @@ type Principal struct {
 	Services []string
 	// Kind is what the token was given to, set by the verifier:
 	// [KindTool] for a static bearer token, [KindPhone] for a signed
-	// access token. Every signed token is a phone's for now: nothing enrols
-	// a browser yet, and the console that will must set it from the
-	// device's stored kind.
+	// access token, [KindBrowser] for a console session ([Console]).
 	Kind DeviceKind
 }
 

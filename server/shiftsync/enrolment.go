@@ -1,6 +1,7 @@
 package shiftsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +19,9 @@ type Enrolment struct {
 	Now func() time.Time
 	// NewDeviceID returns the id of a new device: a UUIDv7.
 	NewDeviceID func() string
+	// Kind is the kind of device Enrol makes; zero means [KindPhone]. The
+	// console ([Console]) enrols browsers.
+	Kind DeviceKind
 }
 
 func (e Enrolment) now() time.Time {
@@ -92,7 +96,7 @@ func (e Enrolment) Enrol(ctx context.Context, code, label string, redeems Redemp
 		} else if err != nil {
 			return err
 		}
-		d = Device{ID: e.NewDeviceID(), UserID: pending.UserID, Label: label, Kind: KindPhone, EnrolledAt: at}
+		d = Device{ID: e.NewDeviceID(), UserID: pending.UserID, Label: label, Kind: cmp.Or(e.Kind, KindPhone), EnrolledAt: at}
 		if err := tx.InsertDevice(ctx, d, HashSecret(credential)); err != nil {
 			return err
 		}

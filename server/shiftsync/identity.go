@@ -28,8 +28,8 @@ const (
 	// KindPhone is a device enrolled from the phone app with an enrolment
 	// code; its access tokens are signed by the server.
 	KindPhone DeviceKind = "phone"
-	// KindBrowser is a browser holding the console's credential (none is
-	// issued yet; the console will enrol browsers as this kind).
+	// KindBrowser is a browser signed in to the manager console
+	// ([Console]): its credential is a session cookie.
 	KindBrowser DeviceKind = "browser"
 	// KindTool is a static bearer token: tools, scripts, curl, tests.
 	KindTool DeviceKind = "tool"

@@ -125,12 +125,14 @@ type ReviewService interface {
 
 // RecordFilter selects records to list. ServiceID is required; the rest
 // narrow it when set. From and To bound the record's event time (records
-// without one are selected by their recording time).
+// without one are selected by their recording time). Offset skips that
+// many of the matching records, newest first, before Limit counts: a page.
 type RecordFilter struct {
 	ServiceID, PersonID, RecordType string
 	From, To                        time.Time
 	IncludeVoided                   bool
 	Limit                           int
+	Offset                          int
 }
 
 // FieldVersion is one value a field held: every edit is kept.

@@ -12,7 +12,7 @@ import (
 const maxListedRecords = 5000
 
 // Records implements [ReviewService]: the newest records that match,
-// newest event first.
+// newest event first, from f.Offset on.
 func (r *Review) Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error) {
 	records, err := r.viewRecords(ctx, p, f.ServiceID, f.PersonID, f.RecordType, nil)
 	if err != nil {
@@ -31,6 +31,7 @@ func (r *Review) Records(ctx context.Context, p Principal, f RecordFilter) ([]*R
 		out = append(out, rec)
 	}
 	slices.SortStableFunc(out, func(a, b *Record) int { return r.eventTime(b).Compare(r.eventTime(a)) })
+	out = out[min(len(out), max(f.Offset, 0)):]
 	out = out[:min(len(out), limit)]
 	return out, r.auditRead(ctx, p, "records", f.ServiceID, len(out))
 }

@@ -39,6 +39,7 @@ type Tx interface {
 	ReviewTx
 	GovernanceTx
 	IdentityTx
+	ConsoleTx
 }
 
 // AuditTx is the audit log's part of a [Tx].

@@ -16,7 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/shiftsync/shiftsync/server/bearer"
+	"github.com/shiftsync/shiftsync/server/console"
 	"github.com/shiftsync/shiftsync/server/inmem"
 	"github.com/shiftsync/shiftsync/server/jwt"
 	"github.com/shiftsync/shiftsync/server/rpc"
@@ -64,6 +67,8 @@ type Server struct {
 	// Governance evaluates the governance rules, one evaluation at a time.
 	Governance *shiftsync.Governance
 	Admin      shiftsync.Admin
+	// Console signs reviewers in to the manager console at /console/.
+	Console shiftsync.Console
 	// Metrics are what GET /metrics serves; the process adds to them what
 	// it does itself (backups).
 	Metrics *rpc.Metrics
@@ -120,6 +125,8 @@ func Open(c Config) (*Server, error) {
 	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
 	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}
 	s.Admin = shiftsync.Admin{Store: s.Identity, Access: s.Identity, Audit: st.Audit, Now: now}
+	s.Console = shiftsync.Console{Store: st.Engine, Access: s.Identity, Redeems: s.Admin.RedeemsEnrolmentCode, Schema: s.Schema, Now: now,
+		NewDeviceID: func() string { return uuid.Must(uuid.NewV7()).String() }}
 	s.Handler = rpc.NewHandler(rpc.Config{
 		Sync: s.Sync, Tokens: s.Tokens, Access: scoped, Feed: feed, Audit: st.Audit,
 		Identity: s.Identity, Issuer: s.Issuer,
@@ -127,6 +134,7 @@ func Open(c Config) (*Server, error) {
 		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
 		Metrics: s.Metrics, MetricsToken: c.MetricsToken,
+		Console: console.New(console.Config{Review: s.Review, Console: s.Console, Logger: log}),
 	})
 	return s, nil
 }

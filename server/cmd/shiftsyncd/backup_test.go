@@ -280,3 +280,33 @@ func TestAdmin_RestoreRefuses(t *testing.T) {
 		t.Errorf("the live database changed after refused restores (%v)", err)
 	}
 }
+
+// TestAdmin_RestoreRefusesAnOlderBackup: phones drop the receipts of what
+// a backup holds, so restoring a backup older than the newest one recorded
+// is refused unless -older says to lose what only the newer one holds.
+func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shiftsync.db")
+	tokens := writeTokens(t, db, dir)
+	first, second := filepath.Join(dir, "first.db"), filepath.Join(dir, "second.db")
+	adminRun(t, db, "backup", "-o", first)
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr, m.TokensPath = db, dir, "127.0.0.1:0", tokens
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := shiftsynctest.NewClient(m.URL(), token).Push(t.Context(), &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(),
+		Mutations: []*syncv1.Mutation{shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "house-a", "p1", time.Now(), "after the first backup")}})
+	if closeErr := m.Close(); err != nil || closeErr != nil {
+		t.Fatalf("push = %v, close = %v", err, closeErr)
+	}
+	adminRun(t, db, "backup", "-o", second)
+
+	err = run(t.Context(), []string{"admin", "-db", db, "restore", "-from", first}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "records a newer backup") || !strings.Contains(err.Error(), second) {
+		t.Fatalf("restore of the older backup = %v, want it refused naming %s", err, second)
+	}
+	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-older", "-from", first}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("restore -older = %v", err)
+	}
+}

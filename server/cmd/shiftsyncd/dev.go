@@ -17,17 +17,20 @@ const (
 	demoService      = "demo-house"
 	demoPerson       = "person-ada"
 	demoWorker       = "dev-worker"
+	demoManager      = "dev-manager"
 )
 
 // devSetup is what -dev seeded: a one-time enrolment code for the demo
-// support worker.
+// support worker, and one with which the demo manager signs in to the
+// console.
 type devSetup struct {
-	code    string
-	expires time.Time
+	code        string
+	expires     time.Time
+	consoleCode string
 }
 
-// seedDev creates the demo organisation, service, person and support worker
-// if they are missing, and issues an enrolment code.
+// seedDev creates the demo organisation, service, person, support worker
+// and manager if they are missing, and issues an enrolment code for each.
 func seedDev(ctx context.Context, identity shiftsync.IdentityStore) (*devSetup, error) {
 	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
 	steps := []func() error{
@@ -39,24 +42,33 @@ func seedDev(ctx context.Context, identity shiftsync.IdentityStore) (*devSetup, 
 		func() error {
 			return identity.CreateUser(ctx, operator, demoWorker, demoOrganisation, "Dev Worker", "")
 		},
+		func() error {
+			return identity.CreateUser(ctx, operator, demoManager, demoOrganisation, "Dev Manager", "")
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
 			return nil, err
 		}
 	}
-	ms, err := identity.Memberships(ctx, demoWorker)
-	if err != nil {
-		return nil, err
-	}
-	if len(ms) == 0 {
-		m := shiftsync.Membership{UserID: demoWorker, ServiceID: demoService, Role: shiftsync.RoleSupportWorker, Start: time.Now().Add(-24 * time.Hour)}
-		if _, err := identity.AddMembership(ctx, operator, m); err != nil {
+	for user, role := range map[string]shiftsync.Role{demoWorker: shiftsync.RoleSupportWorker, demoManager: shiftsync.RoleManager} {
+		ms, err := identity.Memberships(ctx, user)
+		if err != nil {
 			return nil, err
+		}
+		if len(ms) == 0 {
+			m := shiftsync.Membership{UserID: user, ServiceID: demoService, Role: role, Start: time.Now().Add(-24 * time.Hour)}
+			if _, err := identity.AddMembership(ctx, operator, m); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var d devSetup
+	var err error
 	if d.code, d.expires, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
+		return nil, err
+	}
+	if d.consoleCode, _, err = identity.IssueEnrolmentCode(ctx, operator, demoManager); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -118,6 +130,10 @@ go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db log incident --s
   --person %[7]s --place kitchen --severity 2 --description "Threw a cup when the plan changed"
 go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
 
+5. Review it as manager %[11]s in the console: open %[4]s/console/ and sign
+   in with the one-time code %[12]s (it expires at %[3]s too).
+
 `, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.code,
-		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), demoOrganisation)
+		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), demoOrganisation,
+		demoManager, d.consoleCode)
 }

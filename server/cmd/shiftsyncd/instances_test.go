@@ -48,6 +48,7 @@ func (in *instance) run(t *testing.T, bin string, args, env []string, stop <-cha
 		}
 		cmd := exec.Command(bin, append([]string{"serve", "-addr", in.addr}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // none outlives a test binary that dies
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Error(err)
@@ -146,10 +147,7 @@ func TestShiftsyncd_SeveralInstancesSurviveFaults(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
-	rounds := 40
-	if testing.Short() {
-		rounds = 10
-	}
+	const rounds = 40 // about 120 push transactions that store versions: at 8 % each point fires (P(never) ≈ 5e-5)
 
 	instances := make([]*instance, 3)
 	for i := range instances {
@@ -172,7 +170,8 @@ func TestShiftsyncd_SeveralInstancesSurviveFaults(t *testing.T) {
 	}
 	url := func(i int) string { return "http://" + instances[i%len(instances)].addr }
 
-	stopFaulty := startAll([]string{"SHIFTSYNC_FAULTS=before_commit=0.05,after_commit=0.05"})
+	stopFaulty := startAll([]string{"SHIFTSYNC_FAULTS=before_commit=0.08,after_commit=0.08"})
+	t.Cleanup(stopFaulty)
 	killerDone := make(chan struct{})
 	var killer sync.WaitGroup
 	killer.Go(func() {
@@ -251,31 +250,30 @@ func TestShiftsyncd_SeveralInstancesSurviveFaults(t *testing.T) {
 		after += in.faults("after_commit")
 	}
 
-	// Three healthy instances; every phone syncs until it has nothing left
-	// to send, then once more to receive the others' last records.
+	// Three healthy instances.
 	stop := startAll(nil)
-	defer stop()
+	t.Cleanup(stop)
 	ctx := context.Background()
-	for _, p := range all {
+	checker, err := replica.Open(filepath.Join(dir, "checker.db"), fmt.Sprintf("phone-%d", phones))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer checker.Close()
+	// Each phone syncs until it has nothing left to send (the instances may
+	// still be starting), then a new replica pulls everything, then each
+	// phone syncs once more to receive the others' last records.
+	for _, p := range append(all, &phone{Replica: checker, token: fmt.Sprintf("token-%d", phones)}) {
 		for try := 0; ; try++ {
-			if try == 200 {
-				t.Fatalf("%s: could not sync with the healthy instances", p.DeviceID())
+			if try == 600 {
+				t.Fatalf("%s: could not sync with the healthy instances in 30 s", p.DeviceID())
 			}
 			if syncOnce(p, rng.IntN(len(instances))) {
 				if outbox, _ := p.OutboxJSON(); outbox == "[]" {
 					break
 				}
 			}
-			time.Sleep(50 * time.Millisecond) // an instance may still be starting
+			time.Sleep(50 * time.Millisecond)
 		}
-	}
-	checker, err := replica.Open(filepath.Join(dir, "checker.db"), fmt.Sprintf("phone-%d", phones))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer checker.Close()
-	if _, err := checker.Sync(url(0), fmt.Sprintf("token-%d", phones)); err != nil {
-		t.Fatalf("a new replica's sync = %v", err)
 	}
 	want, err := checker.ListJSON()
 	if err != nil {
@@ -284,8 +282,8 @@ func TestShiftsyncd_SeveralInstancesSurviveFaults(t *testing.T) {
 	var replayed int64
 	logged := 0
 	for _, p := range all {
-		if _, err := p.Sync(url(1), p.token); err != nil {
-			t.Fatalf("%s: final sync = %v", p.DeviceID(), err)
+		if !syncOnce(p, 1) {
+			t.Fatalf("%s: the final sync failed", p.DeviceID())
 		}
 		if got, _ := p.ListJSON(); got != want {
 			t.Errorf("%s holds other records than the server:\n got %.400s\nwant %.400s", p.DeviceID(), got, want)

@@ -27,6 +27,7 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	flags.SetOutput(stderr)
 	from := flags.String("from", "", "the backup `file` to restore (from shiftsyncd admin backup or serve -backup-dir)")
 	db := flags.String("db", defaultDB, "the live database `file` to replace; stop the server first")
+	older := flags.Bool("older", false, "restore the backup although the live database records a newer one: what only the newer holds is lost, since phones dropped their receipts of it")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +43,9 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	started := time.Now()
 	b, err := checkBackup(ctx, *from, *db)
 	if err != nil {
+		return err
+	}
+	if err := refuseOlder(ctx, *db, b, *older, stderr); err != nil {
 		return err
 	}
 	aside, err := installBackup(*from, *db, b.AuditSeq, started)
@@ -101,6 +105,34 @@ func checkBackup(ctx context.Context, path, live string) (shiftsync.Backup, erro
 		return b, fmt.Errorf("restore: the backup %s does not verify against the signed audit heads: %w", path, err)
 	}
 	return b, nil
+}
+
+// refuseOlder refuses a backup b older than the newest backup the live
+// database at live records, unless older is set: phones drop the receipts
+// of what a backup holds, so what only the newer one holds would be lost.
+func refuseOlder(ctx context.Context, live string, b shiftsync.Backup, older bool, stderr io.Writer) error {
+	if _, err := os.Stat(live); err != nil {
+		return nil // nothing to compare with: the live database is gone
+	}
+	db := sqlite.NewDB(live) // opened as a server would, so that what a killed one left in its -wal counts
+	db.Logger = slog.New(slog.DiscardHandler)
+	if err := db.Open(); err != nil {
+		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
+	}
+	defer db.Close()
+	newest, ok, err := db.LastBackup(ctx)
+	if err != nil {
+		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
+	}
+	if !ok || newest.HeadSeq <= b.HeadSeq {
+		return nil
+	}
+	if older {
+		fmt.Fprintf(stderr, "restore: -older: %s reaches position %d, this backup %d: what only the newer one holds is lost\n", newest.Path, newest.HeadSeq, b.HeadSeq)
+		return nil
+	}
+	return fmt.Errorf("restore: %s records a newer backup, %s (taken %s, change log up to position %d), than this one (up to %d): phones have dropped their copies of what the newer one holds, so restore it instead, or pass -older to lose what only it holds",
+		live, newest.Path, newest.TakenAt.Format(time.RFC3339), newest.HeadSeq, b.HeadSeq)
 }
 
 // installBackup copies the backup at from over the live database at live,

@@ -1,0 +1,19 @@
+// Package console serves the manager console at /console/ (DESIGN.md
+// "Manager console", issue 13): server-rendered html/template pages with
+// htmx 2 vendored and embedded (assets/, used without hx-on or eval, so the
+// Content-Security-Policy holds script-src 'self'), as thin adapters over
+// the same shiftsync.ReviewService the Connect handlers call, so every
+// page's access check and audit entry are the RPC's.
+//
+// A reviewer signs in with a one-time enrolment code ([shiftsync.Console]):
+// the browser becomes a revocable device, its session an HttpOnly,
+// SameSite=Strict cookie (Secure over TLS) kept server-side by its hash,
+// ended by sign-out or idle expiry. State-changing requests pass
+// [http.CrossOriginProtection].
+//
+// So far: sign-in, sign-out, and a home page of a service: open alerts
+// with acknowledge, open findings, phones holding unsynced records, and
+// the open conflict and quarantine counts, each part shown or, refused by
+// the review service, named as not shown. Actions, records and the rest
+// of issue 13 come next.
+package console

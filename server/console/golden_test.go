@@ -1,0 +1,84 @@
+package console_test
+
+import (
+	"context"
+	"flag"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.html from the pages rendered")
+
+// TestConsoleGoldens renders each page against fixed data and compares it
+// with testdata/<page>.golden.html by content: whitespace between tags and
+// runs of spaces do not count.
+func TestConsoleGoldens(t *testing.T) {
+	ctx := context.Background()
+	s := shiftsynctest.NewServer(t)
+	phone := s.AddDevice("worker-ann", "phone-ann", "house-a")
+	const restraint, incident = "0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-000000000002"
+	if _, err := s.Client(phone).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+		shiftsynctest.ProneRestraint(1, restraint, "house-a", "sam", s.Clock.Now()),
+		shiftsynctest.Incident(2, incident, "house-a", "sam", s.Clock.Now(), "Shouted at the door during the morning transition"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s.URL)
+	pages := map[string]string{"sign-in": "/console/sign-in"}
+	for name, path := range pages {
+		golden(t, name, b, path)
+	}
+	if res, body := b.do("POST", "/console/sign-in", url.Values{"code": {issue(t, s, "manager-mo", shiftsync.RoleManager)}}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in = %d:\n%s", res.StatusCode, body)
+	}
+	for name, path := range map[string]string{
+		"home":    "/console/?service=house-a",
+		"records": "/console/records?service=house-a",
+		"record":  "/console/records/" + incident,
+	} {
+		golden(t, name, b, path)
+	}
+}
+
+var between = regexp.MustCompile(`>\s+<`)
+var spaces = regexp.MustCompile(`\s+`)
+
+func normalise(html string) string {
+	return strings.ReplaceAll(between.ReplaceAllString(spaces.ReplaceAllString(strings.TrimSpace(html), " "), ">\n<"), "> <", ">\n<")
+}
+
+func golden(t *testing.T, name string, b *browser, path string) {
+	t.Helper()
+	res, body := b.do("GET", path, nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d:\n%s", path, res.StatusCode, body)
+	}
+	file := filepath.Join("testdata", name+".golden.html")
+	got := normalise(body) + "\n"
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if diff := cmp.Diff(normalise(string(want))+"\n", got); diff != "" {
+		t.Errorf("page %s differs from %s (-want +got):\n%s", name, file, diff)
+	}
+}

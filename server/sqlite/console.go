@@ -1,0 +1,55 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+)
+
+// InsertConsoleSession implements [shiftsync.ConsoleTx].
+func (tx *Tx) InsertConsoleSession(ctx context.Context, hash []byte, s shiftsync.ConsoleSession) error {
+	_, err := tx.exec(ctx, `INSERT INTO console_sessions (token_hash, device_id, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)`,
+		hash, s.DeviceID, s.UserID, s.CreatedAt.UnixMilli(), s.LastSeenAt.UnixMilli())
+	return err
+}
+
+// ConsoleSession implements [shiftsync.ConsoleTx].
+func (tx *Tx) ConsoleSession(ctx context.Context, hash []byte) (*shiftsync.ConsoleSession, error) {
+	var (
+		s                 shiftsync.ConsoleSession
+		created, lastSeen int64
+		ended, revoked    sql.NullInt64
+	)
+	err := tx.queryRow(ctx, `
+		SELECT s.device_id, s.user_id, s.created_at, s.last_seen_at, s.ended_at, d.revoked_at
+		FROM console_sessions s JOIN devices d ON d.id = s.device_id
+		WHERE s.token_hash = ?`, hash).Scan(&s.DeviceID, &s.UserID, &created, &lastSeen, &ended, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.LastSeenAt = time.UnixMilli(created).UTC(), time.UnixMilli(lastSeen).UTC()
+	if ended.Valid {
+		s.EndedAt = time.UnixMilli(ended.Int64).UTC()
+	}
+	if revoked.Valid {
+		s.DeviceRevokedAt = time.UnixMilli(revoked.Int64).UTC()
+	}
+	return &s, nil
+}
+
+// TouchConsoleSession implements [shiftsync.ConsoleTx].
+func (tx *Tx) TouchConsoleSession(ctx context.Context, hash []byte, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE console_sessions SET last_seen_at = ? WHERE token_hash = ?`, at.UnixMilli(), hash)
+	return err
+}
+
+// EndConsoleSession implements [shiftsync.ConsoleTx].
+func (tx *Tx) EndConsoleSession(ctx context.Context, hash []byte, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE console_sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL`, at.UnixMilli(), hash)
+	return err
+}
