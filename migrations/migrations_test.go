@@ -44,34 +44,7 @@ func TestMigrations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := context.Background()
-			if _, err := p.Up(ctx); err != nil {
-				t.Fatalf("Up() error = %v", err)
-			}
-			if _, err := p.DownTo(ctx, 0); err != nil {
-				t.Fatalf("DownTo(0) error = %v", err)
-			}
-			if got := schema(t, db); got != "" {
-				t.Fatalf("schema left after migrating down to 0:\n%s", got)
-			}
-			if _, err := p.Up(ctx); err != nil {
-				t.Fatalf("Up() after down error = %v", err)
-			}
-
-			golden := filepath.Join("testdata", tt.golden)
-			got := schema(t, db)
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./migrations -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
-			}
+			checkHistory(t, p, func() string { return schema(t, db) }, tt.golden)
 			var violations int
 			if err := db.QueryRow(`SELECT count(*) FROM pragma_foreign_key_check`).Scan(&violations); err != nil {
 				t.Fatal(err)
@@ -80,6 +53,40 @@ func TestMigrations(t *testing.T) {
 				t.Errorf("PRAGMA foreign_key_check reports %d violations", violations)
 			}
 		})
+	}
+}
+
+// checkHistory migrates up, all the way down (every Down must leave no
+// schema) and up again, then compares the schema with testdata/golden,
+// which -update rewrites.
+func checkHistory(t *testing.T, p *goose.Provider, schema func() string, golden string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("Up() error = %v", err)
+	}
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("DownTo(0) error = %v", err)
+	}
+	if got := schema(); got != "" {
+		t.Fatalf("schema left after migrating down to 0:\n%s", got)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("Up() after down error = %v", err)
+	}
+	golden = filepath.Join("testdata", golden)
+	got := schema()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./migrations -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
 	}
 }
 

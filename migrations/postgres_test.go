@@ -1,14 +1,10 @@
 package migrations_test
 
 import (
-	"context"
 	"database/sql"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 
@@ -30,33 +26,7 @@ func TestMigrations_Postgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("Up() error = %v", err)
-	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		t.Fatalf("DownTo(0) error = %v", err)
-	}
-	if got := postgresSchema(t, db); got != "" {
-		t.Fatalf("schema left after migrating down to 0:\n%s", got)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatalf("Up() after down error = %v", err)
-	}
-	golden := filepath.Join("testdata", "postgres.golden.txt")
-	got := postgresSchema(t, db)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./migrations -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("schema differs from %s (-golden +migrated); run go test ./migrations -update if intended:\n%s", golden, diff)
-	}
+	checkHistory(t, p, func() string { return postgresSchema(t, db) }, "postgres.golden.txt")
 }
 
 // postgresSchema describes the current schema's tables (goose's excepted):

@@ -215,23 +215,7 @@ func (db *DB) RecordBackup(ctx context.Context, b shiftsync.Backup, by shiftsync
 // acknowledgedCounters returns every device's acknowledged counter, read
 // outside a transaction from a database nothing writes (a backup).
 func (db *DB) acknowledgedCounters(ctx context.Context) (map[string]uint64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT device_id, acknowledged FROM device_counters`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	acked := map[string]uint64{}
-	for rows.Next() {
-		var (
-			device  string
-			counter uint64
-		)
-		if err := rows.Scan(&device, &counter); err != nil {
-			return nil, err
-		}
-		acked[device] = counter
-	}
-	return acked, rows.Err()
+	return scanCounters(db.read.QueryContext(ctx, `SELECT device_id, acknowledged FROM device_counters`))
 }
 
 // LastBackup returns the newest backup recorded: false when there is none.

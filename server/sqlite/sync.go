@@ -422,12 +422,16 @@ func (tx *Tx) SetBackedUpThrough(ctx context.Context, reach map[string]uint64) e
 
 // AcknowledgedCounters implements [shiftsync.SyncTx].
 func (tx *Tx) AcknowledgedCounters(ctx context.Context) (map[string]uint64, error) {
-	rows, err := tx.query(ctx, `SELECT device_id, acknowledged FROM device_counters`)
+	return scanCounters(tx.query(ctx, `SELECT device_id, acknowledged FROM device_counters`))
+}
+
+// scanCounters reads rows of (device id, counter) into a map, closing them.
+func scanCounters(rows *sql.Rows, err error) (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	acked := map[string]uint64{}
+	counters := map[string]uint64{}
 	for rows.Next() {
 		var (
 			device  string
@@ -436,7 +440,7 @@ func (tx *Tx) AcknowledgedCounters(ctx context.Context) (map[string]uint64, erro
 		if err := rows.Scan(&device, &counter); err != nil {
 			return nil, err
 		}
-		acked[device] = counter
+		counters[device] = counter
 	}
-	return acked, rows.Err()
+	return counters, rows.Err()
 }
