@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,4 +311,28 @@ func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
 	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-older", "-from", first}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("restore -older = %v", err)
 	}
+	if _, err := os.Stat(unfinishedRestore(db)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after a restore that finished, %s: %v; want none", unfinishedRestore(db), err)
+	}
+
+	// A restore that stopped before its new epoch started (a crash) leaves
+	// its mark, and serve refuses the database until restore runs again.
+	if err := os.WriteFile(unfinishedRestore(db), []byte(first+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m = NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr = db, dir, "127.0.0.1:0"
+	if err := m.Open(t.Context()); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		_ = m.Close()
+		t.Fatalf("serve on an unfinished restore = %v, want it refused", err)
+	}
+	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", first}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("restore again = %v", err)
+	}
+	m = NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr = db, dir, "127.0.0.1:0"
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatalf("serve after the restore finished = %v", err)
+	}
+	_ = m.Close()
 }

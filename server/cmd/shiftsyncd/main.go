@@ -44,6 +44,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -281,6 +282,9 @@ func (m *Main) FlagSet() *flag.FlagSet {
 // Open opens the store and starts serving. It returns once the server is
 // listening.
 func (m *Main) Open(ctx context.Context) error {
+	if from, err := os.ReadFile(unfinishedRestore(m.DBPath)); err == nil {
+		return fmt.Errorf("a restore of %s from %s did not finish, so its new epoch has not started and phones would not re-push what the backup lacks: run shiftsyncd admin restore again", m.DBPath, strings.TrimSpace(string(from)))
+	}
 	store, auditPath := openStore(m.DBPath, m.StateDir)
 	if err := os.MkdirAll(filepath.Dir(auditPath), 0o700); err != nil {
 		return err

@@ -48,6 +48,11 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	if err := refuseOlder(ctx, *db, b, *older, stderr); err != nil {
 		return err
 	}
+	// Until the new epoch has started, serve refuses the database: phones
+	// told the old epoch would not re-push what the backup lacks.
+	if err := os.WriteFile(unfinishedRestore(*db), []byte(*from+"\n"), 0o600); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	aside, err := installBackup(*from, *db, b.AuditSeq, started)
 	if err != nil {
 		return err
@@ -72,6 +77,9 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	_, sealErr := sealer.Close(context.WithoutCancel(ctx))
 	if err = errors.Join(err, sealErr); err != nil {
 		return fmt.Errorf("restore: the backup is installed at %s, but its new epoch did not start (run restore again): %w", *db, err)
+	}
+	if err := os.Remove(unfinishedRestore(*db)); err != nil {
+		return fmt.Errorf("restore: the new epoch started, but: %w", err)
 	}
 	fmt.Fprintf(stdout, "restored %s from %s in %s: integrity_check ok, audit log verified up to entry %d, change log up to position %d (everything committed before %s)\n",
 		*db, *from, time.Since(started).Round(time.Millisecond), b.AuditSeq, b.HeadSeq, b.TakenAt.Format(time.RFC3339))
@@ -105,6 +113,17 @@ func checkBackup(ctx context.Context, path, live string) (shiftsync.Backup, erro
 		return b, fmt.Errorf("restore: the backup %s does not verify against the signed audit heads: %w", path, err)
 	}
 	return b, nil
+}
+
+// unfinishedRestore is the file that marks the database at db as being
+// restored: a restore writes it before it replaces the database and
+// removes it once the new epoch has started.
+func unfinishedRestore(db string) string { return db + ".restore-unfinished" }
+
+// exists reports whether a file is at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // refuseOlder refuses a backup b older than the newest backup the live
@@ -152,6 +171,9 @@ func installBackup(from, live string, auditSeq int64, t time.Time) (string, erro
 	aside := ""
 	if _, err := os.Stat(live); err == nil {
 		aside = live + ".before-restore-" + t.UTC().Format("20060102T150405Z")
+		for n := 2; exists(aside) || exists(auditfile.KeyPath(aside)); n++ { // another restore in the same second
+			aside = fmt.Sprintf("%s.before-restore-%s-%d", live, t.UTC().Format("20060102T150405Z"), n)
+		}
 		for _, suffix := range []string{"", "-wal", "-shm", ".audit-heads"} {
 			if err := os.Rename(live+suffix, aside+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				_ = os.Remove(tmp)
