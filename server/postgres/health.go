@@ -84,9 +84,19 @@ func (tx *Tx) DeviceHealth(ctx context.Context, serviceID string, at time.Time) 
 	return out, rows.Err()
 }
 
-// OpsCounts implements [shiftsync.OpsStore], from one snapshot.
+// OpsCounts implements [shiftsync.OpsStore], its counts from one snapshot.
+// The horizon lag is read first, before the snapshot waits for the
+// transactions in flight to end.
 func (db *DB) OpsCounts(ctx context.Context) (shiftsync.OpsCounts, error) {
 	c := shiftsync.OpsCounts{OpenAlerts: map[string]int{}, Findings: map[shiftsync.FindingKey]int{}}
+	// Any transaction of the cluster holding an xid holds the horizon (see
+	// awaitHorizon), whatever its database.
+	var lag float64
+	if err := db.pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)::float8
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`).Scan(&lag); err != nil {
+		return c, storageError(err)
+	}
+	c.HorizonLag = time.Duration(lag * float64(time.Second))
 	err := db.View(ctx, func(stx shiftsync.Tx) error {
 		tx := stx.(*Tx)
 		rows, err := tx.query(ctx, `SELECT rule_id, count(*) FROM alerts WHERE acknowledged_at IS NULL GROUP BY rule_id`)

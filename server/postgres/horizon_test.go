@@ -153,3 +153,23 @@ func TestHorizon_ViewWaitsForTransactionsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHorizon_Lag: while a write transaction is held open, the store
+// reports a horizon lag at least as long as it has been held.
+func TestHorizon_Lag(t *testing.T) {
+	db, _ := MustOpenDB(t)
+	release := make(chan struct{})
+	committed := holdOpen(t, db, shiftsynctest.RecordID(t), release)
+	time.Sleep(20 * time.Millisecond)
+	c, err := db.OpsCounts(context.Background())
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HorizonLag < 20*time.Millisecond {
+		t.Errorf("HorizonLag = %v with a transaction held open for over 20ms", c.HorizonLag)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -231,6 +231,8 @@ var (
 		"Phones not revoked whose last sync is older than the threshold.", []string{"threshold"}, nil)
 	lastBackupDesc = prometheus.NewDesc("shiftsync_backup_last_success_timestamp_seconds",
 		"Unix time the newest backup recorded (that completed and verified, taken by any process) was begun; 0: none.", nil, nil)
+	horizonLagDesc = prometheus.NewDesc("shiftsync_store_horizon_lag_seconds",
+		"How long the oldest write transaction open on the database has run: pulls see nothing committed after it began until it ends (PostgreSQL; 0 with one writer).", nil, nil)
 	oldestUnsyncedDesc = prometheus.NewDesc("shiftsync_device_oldest_unsynced_age_seconds",
 		"Age of the oldest change a phone holds unsynced, the greatest over the phones (as reported, plus the time since).", nil, nil)
 )
@@ -252,7 +254,7 @@ var findingStates = []shiftsync.FindingState{shiftsync.StateDue, shiftsync.State
 
 // Describe implements [prometheus.Collector].
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{alertsOpenDesc, conflictsOpenDesc, findingsDesc, unsyncedDesc, oldestUnsyncedDesc, lastBackupDesc} {
+	for _, d := range []*prometheus.Desc{alertsOpenDesc, conflictsOpenDesc, findingsDesc, unsyncedDesc, oldestUnsyncedDesc, lastBackupDesc, horizonLagDesc} {
 		ch <- d
 	}
 }
@@ -312,6 +314,7 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		lastBackup = float64(s.LastBackup.UnixMilli()) / 1000
 	}
 	ch <- prometheus.MustNewConstMetric(lastBackupDesc, prometheus.GaugeValue, lastBackup)
+	ch <- prometheus.MustNewConstMetric(horizonLagDesc, prometheus.GaugeValue, s.HorizonLag.Seconds())
 }
 
 // thresholdLabel writes a threshold of whole hours as "4h".

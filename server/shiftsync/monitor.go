@@ -27,6 +27,10 @@ type OpsCounts struct {
 	// LastBackup is when the newest backup recorded was taken: zero when
 	// none is (see [Backup]).
 	LastBackup time.Time
+	// HorizonLag is how long the oldest write transaction still open on the
+	// database has run: a pull sees nothing committed after it began until
+	// it ends. Zero for a store with one writer.
+	HorizonLag time.Duration
 }
 
 // FindingKey is a governance rule and a state, the key of a count of
@@ -53,6 +57,8 @@ type OpsStats struct {
 	// LastBackup is when the newest backup recorded, by any process, was
 	// taken: zero when none is.
 	LastBackup time.Time
+	// HorizonLag is as in [OpsCounts].
+	HorizonLag time.Duration
 }
 
 // Monitor computes the [OpsStats] of a store. It is for the server's
@@ -70,7 +76,7 @@ func (o *Monitor) Stats(ctx context.Context) (OpsStats, error) {
 		return OpsStats{}, err
 	}
 	now := o.Now()
-	s := OpsStats{OpenAlerts: c.OpenAlerts, OpenConflicts: c.OpenConflicts, Findings: c.Findings, UnsyncedOver: map[time.Duration]int{}, LastBackup: c.LastBackup}
+	s := OpsStats{OpenAlerts: c.OpenAlerts, OpenConflicts: c.OpenConflicts, Findings: c.Findings, UnsyncedOver: map[time.Duration]int{}, LastBackup: c.LastBackup, HorizonLag: c.HorizonLag}
 	for _, d := range c.Phones {
 		synced := d.LastPushAt
 		if d.LastPullAt.After(synced) {
