@@ -2,7 +2,6 @@ package scenario_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
@@ -173,22 +171,7 @@ func (w *world) moveToPostgres() {
 // fields is a record's field values.
 type fields map[string]*syncv1.Value
 
-func (f fields) json(t *testing.T) string {
-	t.Helper()
-	raw := map[string]json.RawMessage{}
-	for name, v := range f {
-		b, err := protojson.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw[name] = b
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+func (f fields) json(t *testing.T) string { return shiftsynctest.FieldsJSON(t, f) }
 
 // log records a new record on the phone (offline) and returns its id.
 func (p *phone) log(recordType, personID string, f fields) string {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/shiftsync/shiftsync/mobile-contract/replica"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -345,22 +344,9 @@ func TestShiftsyncd_SeveralInstancesSurviveFaults(t *testing.T) {
 // incidentJSON is a valid incident's fields as the replica takes them.
 func incidentJSON(t *testing.T, description string) string {
 	t.Helper()
-	values := map[string]*syncv1.Value{
+	return shiftsynctest.FieldsJSON(t, map[string]*syncv1.Value{
 		"started_at":            shiftsynctest.Time(time.Now().Add(-time.Minute)),
 		"behaviour_description": shiftsynctest.String(description),
 		"intensity_others":      shiftsynctest.Int(2),
-	}
-	raw := map[string]json.RawMessage{}
-	for name, v := range values {
-		b, err := protojson.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw[name] = b
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	})
 }
