@@ -326,6 +326,7 @@ func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
 		_ = m.Close()
 		t.Fatalf("serve on an unfinished restore = %v, want it refused", err)
 	}
+	_ = m.Close()
 	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", first}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("restore again = %v", err)
 	}
@@ -335,4 +336,46 @@ func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
 		t.Fatalf("serve after the restore finished = %v", err)
 	}
 	_ = m.Close()
+}
+
+// TestAdmin_RestoreRefusesWhileServing: a restore must not replace the
+// files under a running server, which would go on writing to the replaced
+// ones; nor may a second server open a database one serves. Both are
+// refused naming the process that holds the database, and once it has
+// stopped the restore runs.
+func TestAdmin_RestoreRefusesWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shiftsync.db")
+	tokens := writeTokens(t, db, dir)
+	backup := filepath.Join(dir, "backup.db")
+	adminRun(t, db, "backup", "-o", backup)
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr, m.TokensPath = db, dir, "127.0.0.1:0", tokens
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	serving := fmt.Sprintf("in use by shiftsyncd serve (pid %d)", os.Getpid())
+
+	err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", backup}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), serving) {
+		_ = m.Close()
+		t.Fatalf("restore under a running server = %v, want it refused: %s", err, serving)
+	}
+	if aside, _ := filepath.Glob(db + ".before-restore-*"); len(aside) > 0 || exists(unfinishedRestore(db)) {
+		t.Errorf("a refused restore moved the live database (%v) or marked it unfinished", aside)
+	}
+	second := NewMain(io.Discard, io.Discard)
+	second.DBPath, second.StateDir, second.Addr = db, dir, "127.0.0.1:0"
+	if err := second.Open(t.Context()); err == nil || !strings.Contains(err.Error(), serving) {
+		_ = second.Close()
+		_ = m.Close()
+		t.Fatalf("a second server on the database = %v, want it refused: %s", err, serving)
+	}
+	_ = second.Close()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", backup}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("restore once the server stopped = %v", err)
+	}
 }

@@ -20,8 +20,8 @@ import (
 
 // restoreStore runs "shiftsyncd admin restore -from BACKUP [-db FILE]": it
 // installs a verified backup as the live SQLite store, keeping the files it
-// replaces, and starts a new epoch, audited as by the operator. No server
-// may be running on the database.
+// replaces, and starts a new epoch, audited as by the operator. It refuses
+// to run while a server (or another restore) holds the database's lock.
 func restoreStore(ctx context.Context, args []string, defaultDB string, operator shiftsync.Principal, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -40,6 +40,14 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	if wiring.IsPostgres(*db) {
 		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd")
 	}
+	if err := os.MkdirAll(filepath.Dir(*db), 0o700); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	lock, err := lockDB(*db, "shiftsyncd admin restore")
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer lock.Release()
 	started := time.Now()
 	b, err := checkBackup(ctx, *from, *db)
 	if err != nil {
