@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -375,7 +378,52 @@ func TestAdmin_RestoreRefusesWhileServing(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+	recorded := lastBackup(t, db)
 	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", backup}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("restore once the server stopped = %v", err)
 	}
+
+	// The restore's audit entry names the file restored by its hash and the
+	// time the live store recorded taking it.
+	m = NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr = db, dir, "127.0.0.1:0"
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	restores := auditEvents(t, m, shiftsync.AuditRestore)
+	if len(restores) != 1 {
+		t.Fatalf("%d %s audit entries, want 1", len(restores), shiftsync.AuditRestore)
+	}
+	var detail struct {
+		SHA256  string `json:"sha256"`
+		TakenAt string `json:"taken_at"`
+	}
+	if err := json.Unmarshal([]byte(restores[0].Detail), &detail); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(content)
+	if want := recorded.TakenAt.Format(time.RFC3339Nano); detail.SHA256 != hex.EncodeToString(sum[:]) || detail.TakenAt != want {
+		t.Errorf("restore audited sha256 %q taken_at %q; want %x and %s (as the backup was recorded)", detail.SHA256, detail.TakenAt, sum, want)
+	}
+}
+
+// lastBackup returns the newest backup the SQLite database at db records.
+func lastBackup(t *testing.T, db string) shiftsync.Backup {
+	t.Helper()
+	d := sqlite.NewDB(db)
+	d.Logger = slog.New(slog.DiscardHandler)
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, ok, err := d.LastBackup(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("last backup of %s: %v, recorded %v", db, err, ok)
+	}
+	return b
 }

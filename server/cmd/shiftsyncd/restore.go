@@ -53,7 +53,7 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 	if err != nil {
 		return err
 	}
-	if err := refuseOlder(ctx, *db, b, *older, stderr); err != nil {
+	if err := compareWithLive(ctx, *db, &b, *older, stderr); err != nil {
 		return err
 	}
 	// Until the new epoch has started, serve refuses the database: phones
@@ -134,10 +134,12 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// refuseOlder refuses a backup b older than the newest backup the live
+// compareWithLive refuses a backup b older than the newest backup the live
 // database at live records, unless older is set: phones drop the receipts
 // of what a backup holds, so what only the newer one holds would be lost.
-func refuseOlder(ctx context.Context, live string, b shiftsync.Backup, older bool, stderr io.Writer) error {
+// When the live database recorded taking b, b's TakenAt becomes the time
+// it recorded.
+func compareWithLive(ctx context.Context, live string, b *shiftsync.Backup, older bool, stderr io.Writer) error {
 	if _, err := os.Stat(live); err != nil {
 		return nil // nothing to compare with: the live database is gone
 	}
@@ -147,6 +149,13 @@ func refuseOlder(ctx context.Context, live string, b shiftsync.Backup, older boo
 		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
 	}
 	defer db.Close()
+	recorded, ok, err := db.RecordedBackup(ctx, b.SHA256)
+	if err != nil {
+		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
+	}
+	if ok {
+		b.TakenAt = recorded.TakenAt
+	}
 	newest, ok, err := db.LastBackup(ctx)
 	if err != nil {
 		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
