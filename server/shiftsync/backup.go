@@ -66,11 +66,13 @@ func NewEpoch() string {
 }
 
 // StartEpoch begins the epoch epoch (see [NewEpoch]) of a store just
-// installed from the verified backup from, inside tx, audited as done by
-// the principal at at. Every cursor issued before is then answered
-// "resync_required", and every device's backup reach becomes what the
-// store holds of it: the backup it was installed from holds exactly that.
-// Devices that see the new epoch re-push their receipts above it.
+// installed from the verified backup from, or restored by its database's
+// own tools from the copy from names (Path alone, and TakenAt if known),
+// inside tx, audited as done by the principal at at. Every cursor issued
+// before is then answered "resync_required", and every device's backup
+// reach becomes what the store holds of it: the copy it was restored from
+// holds exactly that. Devices that see the new epoch re-push their
+// receipts above it.
 func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Principal, at time.Time) error {
 	previous, err := tx.Epoch(ctx)
 	if err != nil {
@@ -89,8 +91,14 @@ func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Princi
 	if err := tx.SetBackedUpThrough(ctx, acked); err != nil {
 		return err
 	}
-	detail, err := json.Marshal(map[string]any{"from": from.Path, "sha256": hex.EncodeToString(from.SHA256), "head_seq": from.HeadSeq,
-		"audit_seq": from.AuditSeq, "taken_at": from.TakenAt.UTC().Format(time.RFC3339Nano), "previous_epoch": previous, "epoch": epoch, "devices": len(acked)})
+	d := map[string]any{"from": from.Path, "head_seq": from.HeadSeq, "audit_seq": from.AuditSeq, "previous_epoch": previous, "epoch": epoch, "devices": len(acked)}
+	if from.SHA256 != nil { // a store restored by its database's own tools names no file shiftsyncd could hash
+		d["sha256"] = hex.EncodeToString(from.SHA256)
+	}
+	if !from.TakenAt.IsZero() {
+		d["taken_at"] = from.TakenAt.UTC().Format(time.RFC3339Nano)
+	}
+	detail, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
@@ -426,4 +428,65 @@ func lastBackup(t *testing.T, db string) shiftsync.Backup {
 		t.Fatalf("last backup of %s: %v, recorded %v", db, err, ok)
 	}
 	return b
+}
+
+// TestAdmin_NewEpoch: a store restored by its database's own tools
+// (pg_restore, point-in-time recovery, litestream restore) begins a new
+// epoch with admin new-epoch, on either store: a cursor of before it is
+// answered resync_required, so phones learn of the restore and re-push
+// what it lacks, and the audit log says what the store was restored from.
+func TestAdmin_NewEpoch(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "shiftsync.db") },
+		"postgres": func(t *testing.T) string { return shiftsynctest.PostgresDSN(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, db, state := t.Context(), db(t), t.TempDir()
+			open, _ := openStore(db, state)
+			before := shiftsynctest.NewServer(t, shiftsynctest.WithStore(open))
+			phone := before.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
+			if _, err := before.Client(phone.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+				shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "house-a", "p1", before.Clock.Now(), "before the restore")}}); err != nil {
+				t.Fatal(err)
+			}
+			_, page, err := shiftsynctest.PullFrom(ctx, before.Client(phone.Token), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before.Close()
+
+			admin := []string{"admin", "-db", db, "-state", state, "new-epoch"}
+			if err := run(ctx, admin, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "-restored-from is required") {
+				t.Fatalf("new-epoch without -restored-from = %v, want it refused", err)
+			}
+			var out strings.Builder
+			if err := run(ctx, append(admin, "-restored-from", "pg_restore of nightly.dump", "-taken-at", "2026-12-03T02:00:00Z"), &out, io.Discard); err != nil {
+				t.Fatalf("new-epoch = %v", err)
+			}
+
+			after := shiftsynctest.NewServer(t, shiftsynctest.WithStore(open))
+			defer after.Close()
+			_, _, err = shiftsynctest.PullFrom(ctx, after.Client(phone.Token), page.GetNextCursor())
+			if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "restored") {
+				t.Errorf("pull from a cursor of before the new epoch = %v, want resync_required saying the store was restored", err)
+			}
+			var restores []shiftsync.AuditEvent
+			tip, _, err := after.Store.Audit.AuditTip(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := after.Store.Audit.AuditEntries(ctx, 1, tip, func(e shiftsync.AuditEntry) error {
+				if e.Event.Action == shiftsync.AuditRestore {
+					restores = append(restores, e.Event)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(restores) != 1 || restores[0].Subject != "pg_restore of nightly.dump" || !strings.Contains(restores[0].Detail, `"taken_at":"2026-12-03T02:00:00Z"`) ||
+				!strings.Contains(out.String(), "new epoch ") {
+				t.Errorf("after new-epoch: audited %+v, printed %q", restores, out.String())
+			}
+		})
+	}
 }

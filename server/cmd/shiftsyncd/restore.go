@@ -38,7 +38,7 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 		return errors.New("restore: -from BACKUP is required")
 	}
 	if wiring.IsPostgres(*db) {
-		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd")
+		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd; then run shiftsyncd admin new-epoch before starting the servers")
 	}
 	if err := os.MkdirAll(filepath.Dir(*db), 0o700); err != nil {
 		return fmt.Errorf("restore: %w", err)
