@@ -104,3 +104,32 @@ func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Princi
 	}
 	return AppendAudit(ctx, tx, at, AuditEvent{Actor: by, Action: AuditRestore, Subject: from.Path, Detail: string(detail)})
 }
+
+// AcceptCounterGap lets a device push again after a gap in its counters
+// that nothing can fill, inside tx, audited as done by the principal at at
+// with the reason: the device's acknowledged counter becomes through. The
+// gap arises when a store is restored from a backup older than the newest
+// (admin restore -older): the mutations only the newer held are on no
+// server, and the device, told a backup covered them, dropped its
+// receipts, so its next counter is above the store's and every push is
+// answered not_processed. It returns the first counter given up. Refused
+// (CodeInvalid) when through is not above the acknowledged counter.
+// Nothing the device still holds is dropped: a mutation it sends later
+// under a counter given up is quarantined as counter_reused.
+func AcceptCounterGap(ctx context.Context, tx Tx, deviceID string, through uint64, reason string, by Principal, at time.Time) (uint64, error) {
+	acked, err := tx.Acknowledged(ctx, deviceID)
+	if err != nil {
+		return 0, err
+	}
+	if through <= acked {
+		return 0, Errorf(CodeInvalid, "device %s has counters through %d on the server: there is no gap through %d to accept", deviceID, acked, through)
+	}
+	if err := tx.Acknowledge(ctx, deviceID, through, at); err != nil {
+		return 0, err
+	}
+	detail, err := json.Marshal(map[string]any{"from": acked + 1, "through": through, "reason": reason})
+	if err != nil {
+		return 0, err
+	}
+	return acked + 1, AppendAudit(ctx, tx, at, AuditEvent{Actor: by, Action: AuditCounterGap, Subject: deviceID, Detail: string(detail)})
+}

@@ -490,3 +490,58 @@ func TestAdmin_NewEpoch(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmin_AcceptGap: after a restore from an older backup a device's next
+// counter can be above what the store holds, with the counters between
+// held by no one; each push is then answered not_processed, saying why,
+// until an operator gives those counters up. The device then pushes on,
+// and a mutation sent later under a counter given up is quarantined, not
+// dropped.
+func TestAdmin_AcceptGap(t *testing.T) {
+	ctx, db := t.Context(), filepath.Join(t.TempDir(), "shiftsync.db")
+	push := func(s *shiftsynctest.Server, token string, counter uint64, description string) *syncv1.MutationResult {
+		t.Helper()
+		res, err := s.Client(token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+			shiftsynctest.Incident(counter, shiftsynctest.RecordID(t), "house-a", "p1", s.Clock.Now(), description)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetResults()[0]
+	}
+	before := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
+	phone := before.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
+	push(before, phone.Token, 1, "held by the restored store")
+	r := push(before, phone.Token, 4, "after counters the store lost")
+	if r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_NOT_PROCESSED || !strings.Contains(r.GetReason(), "push 2 first") || !strings.Contains(r.GetReason(), "accept-gap") {
+		t.Fatalf("push of counter 4 after 1 = %v, want not_processed saying to push 2 first or accept the gap", r)
+	}
+	before.Close()
+
+	admin := func(args ...string) error {
+		return run(ctx, append([]string{"admin", "-db", db, "accept-gap"}, args...), io.Discard, io.Discard)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-device", phone.DeviceID, "-through", "3"}, "-reason is required"},
+		{[]string{"-device", "no-such-device", "-through", "3", "-reason", "restored -older"}, "does not exist"},
+		{[]string{"-device", phone.DeviceID, "-through", "1", "-reason", "restored -older"}, "no gap through 1"},
+	} {
+		if err := admin(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("accept-gap %q = %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+	if err := admin("-device", phone.DeviceID, "-through", "3", "-reason", "restored -older from the backup of 3 Dec"); err != nil {
+		t.Fatalf("accept-gap = %v", err)
+	}
+
+	after := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
+	defer after.Close()
+	if r := push(after, phone.Token, 4, "after counters the store lost"); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
+		t.Errorf("push of counter 4 after the gap was accepted = %v, want accepted", r)
+	}
+	if r := push(after, phone.Token, 2, "under a counter given up"); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED {
+		t.Errorf("push under a counter given up = %v, want it quarantined (counter_reused), not dropped", r)
+	}
+}
