@@ -49,7 +49,7 @@ func New(c Config) http.Handler {
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
 	for _, name := range []string{"sign-in", "home", "records", "record"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText}).
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(c.Console.Schema, v) }}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -290,9 +290,9 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, p shiftsync.Pri
 	h.render(w, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
 }
 
-// valueText is a field value as a reviewer reads it: codes by a plain
-// label ([Label]), times in UTC.
-func valueText(v shiftsync.Value) string {
+// valueText is a field value as a reviewer reads it: codes by their plain
+// labels ([shiftsync.Schema.Label]), times in UTC.
+func valueText(labels *shiftsync.Schema, v shiftsync.Value) string {
 	switch v.Kind {
 	case shiftsync.KindInt:
 		return strconv.FormatInt(v.Int, 10)
@@ -306,26 +306,15 @@ func valueText(v shiftsync.Value) string {
 	case shiftsync.KindTimestamp:
 		return v.Time.UTC().Format("2 Jan 2006 15:04")
 	case shiftsync.KindEnum:
-		return Label(v.String)
+		return labels.Label(v.String)
 	case shiftsync.KindList:
-		labels := make([]string, len(v.List))
+		items := make([]string, len(v.List))
 		for i, s := range v.List {
-			labels[i] = Label(s)
+			items[i] = labels.Label(s)
 		}
-		return strings.Join(labels, ", ")
+		return strings.Join(items, ", ")
 	}
 	return v.String
-}
-
-// Label is a code value's plain label: RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE
-// reads "Restrictive intervention type physical prone". (The labels are
-// to move into a proto option beside the codes; issue 13.)
-func Label(code string) string {
-	s := strings.ToLower(strings.ReplaceAll(code, "_", " "))
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func cmpErr(err, otherwise error) error {
