@@ -49,7 +49,7 @@ func New(c Config) http.Handler {
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
 	for _, name := range []string{"sign-in", "home", "records", "record"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(c.Console.Schema, v) }}).
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(c.Console.Schema, v) }, "kind": recordKind}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -112,6 +112,9 @@ type view struct {
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
 	History    shiftsync.RecordHistory
+	// Names are the names of Service's people and staff, read for every
+	// page about a service: templates show {{$.Names.Person id}}.
+	Names *shiftsync.Names
 }
 
 // PageSize is how many records a page of the records list holds.
@@ -133,7 +136,14 @@ func part[T any](rows T, err error) (section[T], error) {
 	return section[T]{Rows: rows}, err
 }
 
-func (h *handler) render(w http.ResponseWriter, status int, page string, v view) {
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	if v.Service != "" && v.Principal.UserID != "" {
+		names, err := h.Review.Names(r.Context(), v.Principal, v.Service)
+		if err != nil { // a page that may show the service may show its names: this is a fault, and ids still read
+			h.Logger.Error("console: names", "service", v.Service, "err", err)
+		}
+		v.Names = &names
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := h.pages[page].ExecuteTemplate(w, "page", v); err != nil {
@@ -164,13 +174,13 @@ func (h *handler) authed(next func(http.ResponseWriter, *http.Request, shiftsync
 }
 
 func (h *handler) signInForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, http.StatusOK, "sign-in", view{Title: "Sign in"})
+	h.render(w, r, http.StatusOK, "sign-in", view{Title: "Sign in"})
 }
 
 func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 	token, _, err := h.Console.SignIn(r.Context(), r.PostFormValue("code"), "browser: "+truncate(r.UserAgent(), 120))
 	if err != nil {
-		h.render(w, statusOf(err), "sign-in", view{Title: "Sign in", Error: h.message(err)})
+		h.render(w, r, statusOf(err), "sign-in", view{Title: "Sign in", Error: h.message(err)})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/console/", HttpOnly: true,
@@ -240,7 +250,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "home", v)
+	h.render(w, r, http.StatusOK, "home", v)
 }
 
 // records lists a page of a service's records, newest event first,
@@ -276,7 +286,7 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request, p shiftsync.Pr
 	if page > 0 {
 		v.Prev = link(page - 1)
 	}
-	h.render(w, http.StatusOK, "records", v)
+	h.render(w, r, http.StatusOK, "records", v)
 }
 
 // record shows one record with every version of every field, its lock
@@ -287,7 +297,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, p shiftsync.Pri
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
+	h.render(w, r, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
 }
 
 // valueText is a field value as a reviewer reads it: codes by their plain
@@ -316,6 +326,10 @@ func valueText(labels *shiftsync.Schema, v shiftsync.Value) string {
 	}
 	return v.String
 }
+
+// recordKind is a record type as a reader names it: "restrictive
+// intervention" for restrictive_intervention.
+func recordKind(recordType string) string { return strings.ReplaceAll(recordType, "_", " ") }
 
 func cmpErr(err, otherwise error) error {
 	if err != nil {
