@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/shiftsync/shiftsync/server/demo"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
@@ -17,53 +18,83 @@ const (
 	demoService      = "demo-house"
 	demoPerson       = "person-ada"
 	demoWorker       = "dev-worker"
+	demoLead         = "dev-pbs-lead"
 	demoManager      = "dev-manager"
 )
 
 // devSetup is what -dev seeded: a one-time enrolment code for the demo
-// support worker, and one with which the demo manager signs in to the
-// console.
+// support worker, one with which the demo manager signs in to the
+// console, and how many demo records the first start pushed.
 type devSetup struct {
 	code        string
 	expires     time.Time
 	consoleCode string
+	seeded      bool
 }
 
-// seedDev creates the demo organisation, service, person, support worker
-// and manager if they are missing, and issues an enrolment code for each.
-func seedDev(ctx context.Context, identity shiftsync.IdentityStore) (*devSetup, error) {
+// seedDev creates the demo organisation, service, people, support worker,
+// PBS lead and manager if they are missing, and issues an enrolment code
+// for the worker and the manager. On the first start (when it created the
+// memberships) it also pushes four weeks of demo records ([demo.Seed])
+// through sync, from a phone of the worker's and one of the lead's,
+// enrolled as any phone is.
+func seedDev(ctx context.Context, identity shiftsync.IdentityStore, admin shiftsync.Admin, sync *shiftsync.Sync) (*devSetup, error) {
 	operator := shiftsync.Principal{UserID: "shiftsyncd-dev"}
 	steps := []func() error{
 		func() error { return identity.CreateOrganisation(ctx, operator, demoOrganisation, "Demo Care Ltd") },
 		func() error {
 			return identity.CreateService(ctx, operator, demoService, demoOrganisation, "Demo House")
 		},
-		func() error { return identity.CreatePerson(ctx, operator, demoPerson, demoService, "Ada") },
 		func() error {
 			return identity.CreateUser(ctx, operator, demoWorker, demoOrganisation, "Dev Worker", "")
 		},
 		func() error {
+			return identity.CreateUser(ctx, operator, demoLead, demoOrganisation, "Dev PBS Lead", "")
+		},
+		func() error {
 			return identity.CreateUser(ctx, operator, demoManager, demoOrganisation, "Dev Manager", "")
 		},
+	}
+	for _, p := range demo.People {
+		steps = append(steps, func() error { return identity.CreatePerson(ctx, operator, p.ID, demoService, p.Name) })
 	}
 	for _, step := range steps {
 		if err := step(); err != nil && shiftsync.ErrorCode(err) != shiftsync.CodeAlreadyExists {
 			return nil, err
 		}
 	}
-	for user, role := range map[string]shiftsync.Role{demoWorker: shiftsync.RoleSupportWorker, demoManager: shiftsync.RoleManager} {
-		ms, err := identity.Memberships(ctx, user)
+	var d devSetup
+	first := false
+	for _, u := range []struct {
+		id   string
+		role shiftsync.Role
+	}{{demoWorker, shiftsync.RoleSupportWorker}, {demoLead, shiftsync.RolePBSLead}, {demoManager, shiftsync.RoleManager}} {
+		ms, err := identity.Memberships(ctx, u.id)
 		if err != nil {
 			return nil, err
 		}
-		if len(ms) == 0 {
-			m := shiftsync.Membership{UserID: user, ServiceID: demoService, Role: role, Start: time.Now().Add(-24 * time.Hour)}
+		if len(ms) == 0 { // since before the demo's first week, so its records were written with access
+			m := shiftsync.Membership{UserID: u.id, ServiceID: demoService, Role: u.role, Start: time.Now().AddDate(0, 0, -60)}
 			if _, err := identity.AddMembership(ctx, operator, m); err != nil {
 				return nil, err
 			}
+			first = true
 		}
 	}
-	var d devSetup
+	if first {
+		worker, err := enrolDemoPhone(ctx, identity, admin, operator, demoWorker)
+		if err != nil {
+			return nil, err
+		}
+		lead, err := enrolDemoPhone(ctx, identity, admin, operator, demoLead)
+		if err != nil {
+			return nil, err
+		}
+		if err := demo.Seed(ctx, sync, demoService, worker, lead, time.Now()); err != nil {
+			return nil, err
+		}
+		d.seeded = true
+	}
 	var err error
 	if d.code, d.expires, err = identity.IssueEnrolmentCode(ctx, operator, demoWorker); err != nil {
 		return nil, err
@@ -72,6 +103,20 @@ func seedDev(ctx context.Context, identity shiftsync.IdentityStore) (*devSetup, 
 		return nil, err
 	}
 	return &d, nil
+}
+
+// enrolDemoPhone enrols a phone for the user with a one-time code, as a
+// phone enrols, and returns it as the principal that pushes from it.
+func enrolDemoPhone(ctx context.Context, identity shiftsync.IdentityStore, admin shiftsync.Admin, operator shiftsync.Principal, user string) (shiftsync.Principal, error) {
+	code, _, err := identity.IssueEnrolmentCode(ctx, operator, user)
+	if err != nil {
+		return shiftsync.Principal{}, err
+	}
+	device, _, err := identity.Enrol(ctx, code, "demo records", admin.RedeemsEnrolmentCode)
+	if err != nil {
+		return shiftsync.Principal{}, err
+	}
+	return shiftsync.Principal{UserID: user, DeviceID: device.ID}, nil
 }
 
 // print writes copy-pasteable commands (Connect protocol, JSON) that enrol
@@ -131,9 +176,21 @@ go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db log incident --s
 go run ./mobile-contract/cmd/shiftsync --device ./data/phone.db sync
 
 5. Review it as manager %[11]s in the console: open %[4]s/console/ and sign
-   in with the one-time code %[12]s (it expires at %[3]s too).
+   in with the one-time code %[12]s (it expires at %[3]s too).%[13]s
 
 `, demoService, demoWorker, d.expires.Local().Format("15:04 MST"), url, d.code,
 		id, demoPerson, now.UnixMilli(), now.Add(-10*time.Minute).Format(time.RFC3339), demoOrganisation,
-		demoManager, d.consoleCode)
+		demoManager, d.consoleCode, seededNote(d.seeded))
+}
+
+// seededNote says what the first start seeded, for the printed help.
+func seededNote(seeded bool) string {
+	if !seeded {
+		return ""
+	}
+	return `
+   This first start seeded four weeks of records about Ada, Ben and Cara
+   (the transition incidents before and after a brief, a week of more holds
+   and its debrief, an overdue assessment and an escalation), and a prone
+   restraint yesterday: the console opens on its alert.`
 }

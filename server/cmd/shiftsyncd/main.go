@@ -329,7 +329,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	var demo *devSetup
 	if m.Dev {
-		if demo, err = seedDev(ctx, m.srv.Identity); err != nil {
+		if demo, err = seedDev(ctx, m.srv.Identity, m.srv.Admin, m.srv.Sync); err != nil {
 			return err
 		}
 	}
