@@ -20,7 +20,7 @@ var templateFS embed.FS
 var assetFS embed.FS
 
 // CookieName is the session cookie: HttpOnly, SameSite=Strict, Secure
-// over TLS, path /console/.
+// over HTTPS (a trusted proxy's included), path /console/.
 const CookieName = "shiftsync_console"
 
 // ContentSecurityPolicy is sent with every console response: scripts,
@@ -184,7 +184,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/console/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: viaHTTPS(r)})
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
@@ -196,7 +196,7 @@ func (h *handler) signOut(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: viaHTTPS(r)})
 	http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)
 }
 
@@ -330,6 +330,11 @@ func valueText(labels *shiftsync.Schema, v shiftsync.Value) string {
 // recordKind is a record type as a reader names it: "restrictive
 // intervention" for restrictive_intervention.
 func recordKind(recordType string) string { return strings.ReplaceAll(recordType, "_", " ") }
+
+// viaHTTPS reports whether the browser reached the console over HTTPS:
+// over TLS to this server, or through a trusted reverse proxy that ended
+// its TLS (the edge, rpc.Edge, sets the URL's scheme the client spoke).
+func viaHTTPS(r *http.Request) bool { return r.TLS != nil || r.URL.Scheme == "https" }
 
 func cmpErr(err, otherwise error) error {
 	if err != nil {

@@ -73,7 +73,9 @@ const (
 // peer's address or, when the peer is in TrustedProxies, of the right-most
 // X-Forwarded-For address not in TrustedProxies (the client the nearest
 // untrusted hop saw); the header of any other peer is ignored, so a
-// stranger cannot choose their source. A body that is too large or too slow is refused with
+// stranger cannot choose their source. Likewise its URL's Scheme is the
+// scheme the client spoke: "https" over TLS or when a trusted proxy's
+// X-Forwarded-Proto says so, else "http". A body that is too large or too slow is refused with
 // resource_exhausted or unavailable, with ErrorInfo; a body left unread
 // when the handler returns is not waited for: the HTTP/1 connection closes.
 type Edge struct {
@@ -156,6 +158,9 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer release()
 	}
 	r = r.WithContext(ctx) // a copy: net/http keeps the body it gave us
+	u := *r.URL
+	u.Scheme = e.scheme(r)
+	r.URL = &u
 	if hasBody {
 		_ = rc.SetReadDeadline(time.Now().Add(timeout))
 		wire := limit
@@ -189,6 +194,21 @@ func (e *edge) give(source string) {
 	if e.bySource[source]--; e.bySource[source] == 0 {
 		delete(e.bySource, source)
 	}
+}
+
+// scheme returns the scheme the client spoke: "https" over TLS, or when
+// the peer is a trusted proxy whose X-Forwarded-Proto says so (it ended
+// the client's TLS); otherwise "http". A handler reads it in r.URL.Scheme,
+// e.g. to mark a cookie Secure; another peer's header is ignored.
+func (e *edge) scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && e.trusted(peer.Addr()) &&
+		strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+		return "https"
+	}
+	return "http"
 }
 
 // source returns the source key of the request (see [Edge]).

@@ -180,3 +180,35 @@ func TestMain_TrustedProxies(t *testing.T) {
 		t.Errorf("refusals audited from %q, want %q", sources, want)
 	}
 }
+
+// TestMain_SecureCookieBehindAProxy: behind a reverse proxy that ends TLS
+// the console's cookies are still Secure, when a trusted proxy says the
+// browser spoke HTTPS (X-Forwarded-Proto); the same header from any other
+// peer changes nothing.
+func TestMain_SecureCookieBehindAProxy(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"-db", filepath.Join(t.TempDir(), "shiftsync.db"), "-addr", "127.0.0.1:0", "-trusted-proxies", "127.0.0.2/32"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for peer, want := range map[string]bool{"127.0.0.2": true, "127.0.0.3": false} {
+		client := &http.Client{
+			Transport:     &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(peer)}}).DialContext},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		req, _ := http.NewRequest(http.MethodPost, m.URL()+"/console/sign-out", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		cookies := res.Cookies()
+		if len(cookies) != 1 || cookies[0].Secure != want {
+			t.Errorf("sign-out through %s saying https: cookies %v, want one with Secure %v", peer, cookies, want)
+		}
+	}
+}
