@@ -18,7 +18,7 @@ import (
 
 // Version is the record schema version of the declarations compiled in.
 // Bump it whenever a record type or field is added.
-const Version = 2
+const Version = 3
 
 // Records returns the schema of every message in shiftsync.records.v1 that
 // carries the (shiftsync.records.v1.record) option.

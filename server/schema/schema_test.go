@@ -22,9 +22,10 @@ func TestRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"action", "action_tracker", "addendum", "brief_acknowledgement", "debrief", "early_warning_sign",
-		"escalation", "incident", "meeting", "prn_administration", "quality_check", "restrictive_intervention",
-		"risk_forecast", "risk_huddle", "safeguarding_concern", "shift_brief", "shift_reflection", "standing_restriction"}
+	want := []string{"action", "action_tracker", "addendum", "brief_acknowledgement", "competency", "debrief", "early_warning_sign",
+		"escalation", "high_risk_period", "incident", "meeting", "prn_administration", "quality_check", "restrictive_intervention",
+		"risk_forecast", "risk_huddle", "safeguarding_concern", "shift", "shift_assignment", "shift_brief", "shift_reflection",
+		"standing_restriction"}
 	if diff := cmp.Diff(want, s.TypeNames()); diff != "" {
 		t.Errorf("record types (-want +got):\n%s", diff)
 	}

@@ -120,6 +120,7 @@ const (
 	RuleReg18Notification    = "R8_reg18_notification"
 	RulePRNRecord            = "R10_prn_record_complete"
 	RulePRNFrequency         = "R10_prn_stomp_review"
+	RuleRotaLead             = "T1_rota_lead_competence"
 )
 
 // RuleVersions are the current versions of the rules.
@@ -127,7 +128,7 @@ var RuleVersions = map[string]int{
 	RuleOperationalisation: 1, RuleBriefAcknowledgement: 1, RuleContemporaneous: 1, RuleRICompleteness: 1,
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
-	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1,
+	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1, RuleRotaLead: 1,
 }
 
 // Thresholds are an organisation's governance settings. Every change is a
@@ -181,7 +182,10 @@ type Thresholds struct {
 	EffectCheckAfter   Duration `json:"effect_check_after"`
 	PRNDosesPerWeek    int      `json:"prn_doses_per_week"`
 	StompRequestWithin Duration `json:"stomp_request_within"`
-	// Weeks are ISO weeks in this time zone.
+	// T1: a shift in a high-risk period without a lead whose competence was
+	// confirmed by observation warns RotaLeadWarnAhead before it starts.
+	RotaLeadWarnAhead Duration `json:"rota_lead_warn_ahead"`
+	// Weeks are ISO weeks and days are days in this time zone.
 	TimeZone string `json:"time_zone"`
 }
 
@@ -209,6 +213,7 @@ var DefaultThresholds = Thresholds{
 	EffectCheckAfter:       Duration(time.Hour),
 	PRNDosesPerWeek:        2,
 	StompRequestWithin:     Duration(7 * 24 * time.Hour), // shiftsync's default: §2 R10 sets none
+	RotaLeadWarnAhead:      Duration(48 * time.Hour),
 	TimeZone:               "Europe/London",
 }
 
@@ -233,6 +238,7 @@ func (t Thresholds) Validate() error {
 		"debrief_at_least": t.DebriefAtLeast, "plan_adjustment_within": t.PlanAdjustmentWithin,
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
 		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
+		"rota_lead_warn_ahead": t.RotaLeadWarnAhead,
 	}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if d := positive[name]; d <= 0 || time.Duration(d) > 365*24*time.Hour {
@@ -289,7 +295,8 @@ var notRestraint = []string{"RESTRICTIVE_INTERVENTION_TYPE_BREAKAWAY"}
 // The rules are grouped by family: governance_meetings.go (R1, R2),
 // governance_incidents.go (R3, R4, R7, R8), governance_prn.go (R10),
 // governance_trends.go (W2, W4), governance_actions.go (actions and
-// escalations, E1); governance_calendar.go holds the date arithmetic.
+// escalations, E1), governance_rota.go (T1); governance_calendar.go holds
+// the date arithmetic.
 func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
 	for _, r := range snap.Records {
@@ -309,6 +316,7 @@ func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e.actions()
 	e.escalations()
 	e.prn()
+	e.rotaLeads()
 	slices.SortFunc(e.out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.Subject, b.Subject))
 	})

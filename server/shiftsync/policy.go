@@ -241,6 +241,10 @@ var permissions = map[Role]map[string][]Operation{
 		"escalation":               none,
 		"risk_huddle":              none,
 		"quality_check":            none,
+		"shift":                    {OpPull}, // their rota
+		"shift_assignment":         {OpPull},
+		"high_risk_period":         {OpPull},
+		"competency":               none,
 	},
 	RoleShiftLead: {
 		"incident":                 lead,
@@ -261,6 +265,10 @@ var permissions = map[Role]map[string][]Operation{
 		"quality_check":            review,
 		"safeguarding_concern":     {OpCreate}, // raise one; the details are the safeguarding lead's and the manager's
 		"addendum":                 {OpCreate, OpReview},
+		"shift":                    lead, // a shift lead swaps a shift on a phone with no signal
+		"shift_assignment":         lead,
+		"high_risk_period":         readOnly,
+		"competency":               readOnly,
 	},
 	RolePBSLead: {
 		"incident":                 lead,
@@ -281,6 +289,10 @@ var permissions = map[Role]map[string][]Operation{
 		"quality_check":            lead,
 		"safeguarding_concern":     {OpCreate}, // "read if involved": no involvement is recorded yet
 		"addendum":                 {OpCreate, OpReview},
+		"shift":                    readOnly,
+		"shift_assignment":         readOnly,
+		"high_risk_period":         lead,
+		"competency":               lead, // confirms competence by observation
 	},
 	RoleManager: {
 		"incident":                 Operations,
@@ -301,6 +313,10 @@ var permissions = map[Role]map[string][]Operation{
 		"quality_check":            Operations,
 		"safeguarding_concern":     Operations,
 		"addendum":                 Operations,
+		"shift":                    Operations,
+		"shift_assignment":         Operations,
+		"high_risk_period":         Operations,
+		"competency":               Operations,
 	},
 	RoleQualityLead: {
 		"incident":                 review,
@@ -321,6 +337,10 @@ var permissions = map[Role]map[string][]Operation{
 		"quality_check":            lead,
 		"addendum":                 review,
 		"safeguarding_concern":     none, // aggregates only
+		"shift":                    review,
+		"shift_assignment":         review,
+		"high_risk_period":         review,
+		"competency":               lead, // observes practice
 	},
 	RoleSafeguardingLead: {
 		"incident":                 review,
@@ -341,6 +361,10 @@ var permissions = map[Role]map[string][]Operation{
 		"shift_brief":              none,
 		"action_tracker":           none,
 		"quality_check":            none,
+		"shift":                    none,
+		"shift_assignment":         none,
+		"high_risk_period":         none,
+		"competency":               none,
 	},
 	RolePartner: {
 		// The shared tracker of the people the agency works with, and

@@ -197,9 +197,10 @@ func TestScope_Purges(t *testing.T) {
 	}
 	// What a manager pulls and a support worker does not, and what a
 	// support worker pulls (policy.go).
-	managerOnly := []string{"action_tracker", "addendum", "escalation", "meeting", "quality_check", "risk_huddle", "safeguarding_concern"}
-	supportWorkerPulls := []string{"action", "brief_acknowledgement", "debrief", "early_warning_sign", "incident", "prn_administration",
-		"restrictive_intervention", "risk_forecast", "shift_brief", "shift_reflection", "standing_restriction"}
+	managerOnly := []string{"action_tracker", "addendum", "competency", "escalation", "meeting", "quality_check", "risk_huddle", "safeguarding_concern"}
+	supportWorkerPulls := []string{"action", "brief_acknowledgement", "debrief", "early_warning_sign", "high_risk_period", "incident",
+		"prn_administration", "restrictive_intervention", "risk_forecast", "shift", "shift_assignment", "shift_brief", "shift_reflection",
+		"standing_restriction"}
 	ended := func(service, person string) shiftsync.Grant {
 		return shiftsync.Grant{ServiceID: service, PersonID: person, Role: shiftsync.RoleSupportWorker, Start: yearAgo, End: now.Add(-time.Hour)}
 	}

@@ -1352,6 +1352,178 @@ func (AbuseCategory) EnumDescriptor() ([]byte, []int) {
 	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{18}
 }
 
+// ShiftSlot is a role on a shift.
+type ShiftSlot int32
+
+const (
+	// Not set; never valid in a record.
+	ShiftSlot_SHIFT_SLOT_UNSPECIFIED ShiftSlot = 0
+	// Leads the shift.
+	ShiftSlot_SHIFT_SLOT_LEAD ShiftSlot = 1
+	// Supports people on it.
+	ShiftSlot_SHIFT_SLOT_SUPPORT ShiftSlot = 2
+	// The second of two staff for one person (2:1 cover).
+	ShiftSlot_SHIFT_SLOT_TWO_TO_ONE ShiftSlot = 3
+)
+
+// Enum value maps for ShiftSlot.
+var (
+	ShiftSlot_name = map[int32]string{
+		0: "SHIFT_SLOT_UNSPECIFIED",
+		1: "SHIFT_SLOT_LEAD",
+		2: "SHIFT_SLOT_SUPPORT",
+		3: "SHIFT_SLOT_TWO_TO_ONE",
+	}
+	ShiftSlot_value = map[string]int32{
+		"SHIFT_SLOT_UNSPECIFIED": 0,
+		"SHIFT_SLOT_LEAD":        1,
+		"SHIFT_SLOT_SUPPORT":     2,
+		"SHIFT_SLOT_TWO_TO_ONE":  3,
+	}
+)
+
+func (x ShiftSlot) Enum() *ShiftSlot {
+	p := new(ShiftSlot)
+	*p = x
+	return p
+}
+
+func (x ShiftSlot) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ShiftSlot) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[19].Descriptor()
+}
+
+func (ShiftSlot) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[19]
+}
+
+func (x ShiftSlot) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ShiftSlot.Descriptor instead.
+func (ShiftSlot) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{19}
+}
+
+// CompetencyKind is what a competency is in.
+type CompetencyKind int32
+
+const (
+	// Not set; never valid in a record.
+	CompetencyKind_COMPETENCY_KIND_UNSPECIFIED CompetencyKind = 0
+	// Positive behaviour support: leading a plan's proactive and reactive
+	// strategies.
+	CompetencyKind_COMPETENCY_KIND_PBS CompetencyKind = 1
+	// A restrictive intervention technique (a certified course).
+	CompetencyKind_COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE CompetencyKind = 2
+	// Safeguarding adults, level 2 or above.
+	CompetencyKind_COMPETENCY_KIND_SAFEGUARDING CompetencyKind = 3
+	// Giving medicines, PRN included.
+	CompetencyKind_COMPETENCY_KIND_MEDICATION CompetencyKind = 4
+)
+
+// Enum value maps for CompetencyKind.
+var (
+	CompetencyKind_name = map[int32]string{
+		0: "COMPETENCY_KIND_UNSPECIFIED",
+		1: "COMPETENCY_KIND_PBS",
+		2: "COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE",
+		3: "COMPETENCY_KIND_SAFEGUARDING",
+		4: "COMPETENCY_KIND_MEDICATION",
+	}
+	CompetencyKind_value = map[string]int32{
+		"COMPETENCY_KIND_UNSPECIFIED":                        0,
+		"COMPETENCY_KIND_PBS":                                1,
+		"COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE": 2,
+		"COMPETENCY_KIND_SAFEGUARDING":                       3,
+		"COMPETENCY_KIND_MEDICATION":                         4,
+	}
+)
+
+func (x CompetencyKind) Enum() *CompetencyKind {
+	p := new(CompetencyKind)
+	*p = x
+	return p
+}
+
+func (x CompetencyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CompetencyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[20].Descriptor()
+}
+
+func (CompetencyKind) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[20]
+}
+
+func (x CompetencyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CompetencyKind.Descriptor instead.
+func (CompetencyKind) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{20}
+}
+
+// CompetencyConfirmation is how a competency was confirmed.
+type CompetencyConfirmation int32
+
+const (
+	// Not set; never valid in a record.
+	CompetencyConfirmation_COMPETENCY_CONFIRMATION_UNSPECIFIED CompetencyConfirmation = 0
+	// Seen in practice by an observer.
+	CompetencyConfirmation_COMPETENCY_CONFIRMATION_OBSERVATION CompetencyConfirmation = 1
+	// Signed off (a course attended, a form signed), not observed.
+	CompetencyConfirmation_COMPETENCY_CONFIRMATION_SIGN_OFF CompetencyConfirmation = 2
+)
+
+// Enum value maps for CompetencyConfirmation.
+var (
+	CompetencyConfirmation_name = map[int32]string{
+		0: "COMPETENCY_CONFIRMATION_UNSPECIFIED",
+		1: "COMPETENCY_CONFIRMATION_OBSERVATION",
+		2: "COMPETENCY_CONFIRMATION_SIGN_OFF",
+	}
+	CompetencyConfirmation_value = map[string]int32{
+		"COMPETENCY_CONFIRMATION_UNSPECIFIED": 0,
+		"COMPETENCY_CONFIRMATION_OBSERVATION": 1,
+		"COMPETENCY_CONFIRMATION_SIGN_OFF":    2,
+	}
+)
+
+func (x CompetencyConfirmation) Enum() *CompetencyConfirmation {
+	p := new(CompetencyConfirmation)
+	*p = x
+	return p
+}
+
+func (x CompetencyConfirmation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CompetencyConfirmation) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_records_v1_records_proto_enumTypes[21].Descriptor()
+}
+
+func (CompetencyConfirmation) Type() protoreflect.EnumType {
+	return &file_shiftsync_records_v1_records_proto_enumTypes[21]
+}
+
+func (x CompetencyConfirmation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CompetencyConfirmation.Descriptor instead.
+func (CompetencyConfirmation) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{21}
+}
+
 // Incident records that something happened with a person supported, with the
 // antecedent, behaviour and consequence (ABC) and its severity. Restrictive
 // interventions used during it are separate records that link to it (as NHS
@@ -3840,6 +4012,375 @@ func (x *Addendum) GetText() string {
 	return ""
 }
 
+// Shift is a rostered shift of a service: when it runs and whom it
+// supports. Staff are put on it by ShiftAssignment records, one each, so a
+// shift lead swaps one person for another on a phone with no signal
+// without touching the rest of the rota.
+type Shift struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the shift starts. Required.
+	StartsAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	// When it ends. Required; not before starts_at.
+	EndsAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	// The people supported it covers (their ids).
+	PersonIds []string `protobuf:"bytes,3,rep,name=person_ids,json=personIds,proto3" json:"person_ids,omitempty"`
+	// How many staff it needs, the lead included.
+	StaffNeeded int32 `protobuf:"varint,4,opt,name=staff_needed,json=staffNeeded,proto3" json:"staff_needed,omitempty"`
+	// When the rota holding it was published to staff.
+	PublishedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	// Anything the staff on it should know.
+	Notes         string `protobuf:"bytes,6,opt,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Shift) Reset() {
+	*x = Shift{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Shift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Shift) ProtoMessage() {}
+
+func (x *Shift) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Shift.ProtoReflect.Descriptor instead.
+func (*Shift) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Shift) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *Shift) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Shift) GetPersonIds() []string {
+	if x != nil {
+		return x.PersonIds
+	}
+	return nil
+}
+
+func (x *Shift) GetStaffNeeded() int32 {
+	if x != nil {
+		return x.StaffNeeded
+	}
+	return 0
+}
+
+func (x *Shift) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
+func (x *Shift) GetNotes() string {
+	if x != nil {
+		return x.Notes
+	}
+	return ""
+}
+
+// ShiftAssignment puts one member of staff on a shift in a role slot.
+// Taking someone off is voiding their assignment.
+type ShiftAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shift (its record id). Required.
+	ShiftId string `protobuf:"bytes,1,opt,name=shift_id,json=shiftId,proto3" json:"shift_id,omitempty"`
+	// The member of staff (their user id). Required.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// What they do on it. Required.
+	Slot          ShiftSlot `protobuf:"varint,3,opt,name=slot,proto3,enum=shiftsync.records.v1.ShiftSlot" json:"slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShiftAssignment) Reset() {
+	*x = ShiftAssignment{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShiftAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShiftAssignment) ProtoMessage() {}
+
+func (x *ShiftAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShiftAssignment.ProtoReflect.Descriptor instead.
+func (*ShiftAssignment) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ShiftAssignment) GetShiftId() string {
+	if x != nil {
+		return x.ShiftId
+	}
+	return ""
+}
+
+func (x *ShiftAssignment) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ShiftAssignment) GetSlot() ShiftSlot {
+	if x != nil {
+		return x.Slot
+	}
+	return ShiftSlot_SHIFT_SLOT_UNSPECIFIED
+}
+
+// Competency records that a member of staff is competent in something, and
+// how that was confirmed: by observation in practice (by whom, when, and
+// the quality check that saw it) or by sign-off only. The rules that need
+// a competence ask for it confirmed by observation and not expired.
+type Competency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member of staff (their user id). Required.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// What they are competent in. Required.
+	Kind CompetencyKind `protobuf:"varint,2,opt,name=kind,proto3,enum=shiftsync.records.v1.CompetencyKind" json:"kind,omitempty"`
+	// How it was confirmed. Required.
+	ConfirmedBy CompetencyConfirmation `protobuf:"varint,3,opt,name=confirmed_by,json=confirmedBy,proto3,enum=shiftsync.records.v1.CompetencyConfirmation" json:"confirmed_by,omitempty"`
+	// When. Required.
+	ConfirmedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
+	// When it lapses (a certificate's expiry); unset when it does not.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Who observed it (their user id), for a confirmation by observation.
+	ObserverUserId string `protobuf:"bytes,6,opt,name=observer_user_id,json=observerUserId,proto3" json:"observer_user_id,omitempty"`
+	// The quality check that observed it (its record id).
+	QualityCheckId string `protobuf:"bytes,7,opt,name=quality_check_id,json=qualityCheckId,proto3" json:"quality_check_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Competency) Reset() {
+	*x = Competency{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Competency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Competency) ProtoMessage() {}
+
+func (x *Competency) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Competency.ProtoReflect.Descriptor instead.
+func (*Competency) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Competency) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Competency) GetKind() CompetencyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CompetencyKind_COMPETENCY_KIND_UNSPECIFIED
+}
+
+func (x *Competency) GetConfirmedBy() CompetencyConfirmation {
+	if x != nil {
+		return x.ConfirmedBy
+	}
+	return CompetencyConfirmation_COMPETENCY_CONFIRMATION_UNSPECIFIED
+}
+
+func (x *Competency) GetConfirmedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfirmedAt
+	}
+	return nil
+}
+
+func (x *Competency) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Competency) GetObserverUserId() string {
+	if x != nil {
+		return x.ObserverUserId
+	}
+	return ""
+}
+
+func (x *Competency) GetQualityCheckId() string {
+	if x != nil {
+		return x.QualityCheckId
+	}
+	return ""
+}
+
+// HighRiskPeriod is a time of day at which a person supported is known to
+// be at risk (the transition after a meeting's decision, say), every day
+// from valid_from until valid_until, during which each shift that covers
+// them must be led by someone whose competence in lead_competency was
+// confirmed by observation.
+type HighRiskPeriod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first day it applies. Required.
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// When it stops applying; unset while it applies. Not before valid_from.
+	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// When it starts each day, in minutes after midnight in the
+	// organisation's time zone (420 is 07:00). Required.
+	DailyStartMinute int32 `protobuf:"varint,3,opt,name=daily_start_minute,json=dailyStartMinute,proto3" json:"daily_start_minute,omitempty"`
+	// When it ends each day, in minutes after midnight (540 is 09:00); after
+	// daily_start_minute. Required.
+	DailyEndMinute int32 `protobuf:"varint,4,opt,name=daily_end_minute,json=dailyEndMinute,proto3" json:"daily_end_minute,omitempty"`
+	// What it is, e.g. "Morning transition to the day service".
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// The competence the shift's lead must hold, confirmed by observation.
+	// Required.
+	LeadCompetency CompetencyKind `protobuf:"varint,6,opt,name=lead_competency,json=leadCompetency,proto3,enum=shiftsync.records.v1.CompetencyKind" json:"lead_competency,omitempty"`
+	// The shift brief that named it (its record id).
+	BriefId       string `protobuf:"bytes,7,opt,name=brief_id,json=briefId,proto3" json:"brief_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HighRiskPeriod) Reset() {
+	*x = HighRiskPeriod{}
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HighRiskPeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HighRiskPeriod) ProtoMessage() {}
+
+func (x *HighRiskPeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_records_v1_records_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HighRiskPeriod.ProtoReflect.Descriptor instead.
+func (*HighRiskPeriod) Descriptor() ([]byte, []int) {
+	return file_shiftsync_records_v1_records_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HighRiskPeriod) GetValidFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return nil
+}
+
+func (x *HighRiskPeriod) GetValidUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return nil
+}
+
+func (x *HighRiskPeriod) GetDailyStartMinute() int32 {
+	if x != nil {
+		return x.DailyStartMinute
+	}
+	return 0
+}
+
+func (x *HighRiskPeriod) GetDailyEndMinute() int32 {
+	if x != nil {
+		return x.DailyEndMinute
+	}
+	return 0
+}
+
+func (x *HighRiskPeriod) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *HighRiskPeriod) GetLeadCompetency() CompetencyKind {
+	if x != nil {
+		return x.LeadCompetency
+	}
+	return CompetencyKind_COMPETENCY_KIND_UNSPECIFIED
+}
+
+func (x *HighRiskPeriod) GetBriefId() string {
+	if x != nil {
+		return x.BriefId
+	}
+	return ""
+}
+
 var File_shiftsync_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_shiftsync_records_v1_records_proto_rawDesc = "" +
@@ -4166,7 +4707,48 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\x06reason\x12\x12\n" +
 	"\x04text\x18\x06 \x01(\tR\x04text:\x1a\x8a\xb5\x18\x16\n" +
 	"\baddendum\x1a\n" +
-	"written_at*\xc7\x03\n" +
+	"written_at\"\xcf\x02\n" +
+	"\x05Shift\x12?\n" +
+	"\tstarts_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\bstartsAt\x12F\n" +
+	"\aends_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x11\x92\xb5\x18\r\b\x012\tstarts_atR\x06endsAt\x12%\n" +
+	"\n" +
+	"person_ids\x18\x03 \x03(\tB\x06\x92\xb5\x18\x02\x10\x14R\tpersonIds\x12+\n" +
+	"\fstaff_needed\x18\x04 \x01(\x05B\b\x92\xb5\x18\x04 2(\x01R\vstaffNeeded\x12=\n" +
+	"\fpublished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x12\x1d\n" +
+	"\x05notes\x18\x06 \x01(\tB\a\x92\xb5\x18\x03\x10\xd0\x0fR\x05notes:\v\x8a\xb5\x18\a\n" +
+	"\x05shift\"\xba\x01\n" +
+	"\x0fShiftAssignment\x12.\n" +
+	"\bshift_id\x18\x01 \x01(\tB\x13\x92\xb5\x18\x04\b\x01\x10$\x9a\xb5\x18\a\n" +
+	"\x05shiftR\ashiftId\x12\"\n" +
+	"\auser_id\x18\x02 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\x06userId\x12;\n" +
+	"\x04slot\x18\x03 \x01(\x0e2\x1f.shiftsync.records.v1.ShiftSlotB\x06\x92\xb5\x18\x02\b\x01R\x04slot:\x16\x8a\xb5\x18\x12\n" +
+	"\x10shift_assignment\"\xed\x03\n" +
+	"\n" +
+	"Competency\x12\"\n" +
+	"\auser_id\x18\x01 \x01(\tB\t\x92\xb5\x18\x05\b\x01\x10\xc8\x01R\x06userId\x12@\n" +
+	"\x04kind\x18\x02 \x01(\x0e2$.shiftsync.records.v1.CompetencyKindB\x06\x92\xb5\x18\x02\b\x01R\x04kind\x12W\n" +
+	"\fconfirmed_by\x18\x03 \x01(\x0e2,.shiftsync.records.v1.CompetencyConfirmationB\x06\x92\xb5\x18\x02\b\x01R\vconfirmedBy\x12G\n" +
+	"\fconfirmed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\b\x92\xb5\x18\x04\b\x01`\x01R\vconfirmedAt\x12M\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x12\x92\xb5\x18\x0e2\fconfirmed_atR\texpiresAt\x121\n" +
+	"\x10observer_user_id\x18\x06 \x01(\tB\a\x92\xb5\x18\x03\x10\xc8\x01R\x0eobserverUserId\x12C\n" +
+	"\x10quality_check_id\x18\a \x01(\tB\x19\x92\xb5\x18\x02\x10$\x9a\xb5\x18\x0f\n" +
+	"\rquality_checkR\x0equalityCheckId:\x10\x8a\xb5\x18\f\n" +
+	"\n" +
+	"competency\"\xe6\x03\n" +
+	"\x0eHighRiskPeriod\x12A\n" +
+	"\n" +
+	"valid_from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\x92\xb5\x18\x02\b\x01R\tvalidFrom\x12M\n" +
+	"\vvalid_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x10\x92\xb5\x18\f2\n" +
+	"valid_fromR\n" +
+	"validUntil\x129\n" +
+	"\x12daily_start_minute\x18\x03 \x01(\x05B\v\x92\xb5\x18\a\b\x01 \x9f\v(\x01R\x10dailyStartMinute\x127\n" +
+	"\x10daily_end_minute\x18\x04 \x01(\x05B\r\x92\xb5\x18\t\b\x01\x18\x01 \xa0\v(\x01R\x0edailyEndMinute\x12)\n" +
+	"\vdescription\x18\x05 \x01(\tB\a\x92\xb5\x18\x03\x10\xf4\x03R\vdescription\x12U\n" +
+	"\x0flead_competency\x18\x06 \x01(\x0e2$.shiftsync.records.v1.CompetencyKindB\x06\x92\xb5\x18\x02\b\x01R\x0eleadCompetency\x122\n" +
+	"\bbrief_id\x18\a \x01(\tB\x17\x92\xb5\x18\x02\x10$\x9a\xb5\x18\r\n" +
+	"\vshift_briefR\abriefId:\x18\x8a\xb5\x18\x14\n" +
+	"\x10high_risk_period\x10\x01*\xc7\x03\n" +
 	"\fSettingEvent\x12\x1d\n" +
 	"\x19SETTING_EVENT_UNSPECIFIED\x10\x00\x12,\n" +
 	"\x18SETTING_EVENT_POOR_SLEEP\x10\x01\x1a\x0e\xa2\xb5\x18\n" +
@@ -4335,7 +4917,23 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\x1dABUSE_CATEGORY_ORGANISATIONAL\x10\b\x1a\x18\xa2\xb5\x18\x14Organisational abuse\x12;\n" +
 	"\x16ABUSE_CATEGORY_NEGLECT\x10\t\x1a\x1f\xa2\xb5\x18\x1bNeglect or acts of omission\x121\n" +
 	"\x1bABUSE_CATEGORY_SELF_NEGLECT\x10\n" +
-	"\x1a\x10\xa2\xb5\x18\fSelf-neglectB\xe7\x01\n" +
+	"\x1a\x10\xa2\xb5\x18\fSelf-neglect*\x9b\x01\n" +
+	"\tShiftSlot\x12\x1a\n" +
+	"\x16SHIFT_SLOT_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x0fSHIFT_SLOT_LEAD\x10\x01\x1a\x0e\xa2\xb5\x18\n" +
+	"Shift lead\x12#\n" +
+	"\x12SHIFT_SLOT_SUPPORT\x10\x02\x1a\v\xa2\xb5\x18\aSupport\x12(\n" +
+	"\x15SHIFT_SLOT_TWO_TO_ONE\x10\x03\x1a\r\xa2\xb5\x18\t2:1 cover*\xb8\x02\n" +
+	"\x0eCompetencyKind\x12\x1f\n" +
+	"\x1bCOMPETENCY_KIND_UNSPECIFIED\x10\x00\x12+\n" +
+	"\x13COMPETENCY_KIND_PBS\x10\x01\x1a\x12\xa2\xb5\x18\x0ePBS competence\x12^\n" +
+	"2COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE\x10\x02\x1a&\xa2\xb5\x18\"Restrictive intervention technique\x129\n" +
+	"\x1cCOMPETENCY_KIND_SAFEGUARDING\x10\x03\x1a\x17\xa2\xb5\x18\x13Safeguarding adults\x12=\n" +
+	"\x1aCOMPETENCY_KIND_MEDICATION\x10\x04\x1a\x1d\xa2\xb5\x18\x19Medication administration*\xbf\x01\n" +
+	"\x16CompetencyConfirmation\x12'\n" +
+	"#COMPETENCY_CONFIRMATION_UNSPECIFIED\x10\x00\x12A\n" +
+	"#COMPETENCY_CONFIRMATION_OBSERVATION\x10\x01\x1a\x18\xa2\xb5\x18\x14Observed in practice\x129\n" +
+	" COMPETENCY_CONFIRMATION_SIGN_OFF\x10\x02\x1a\x13\xa2\xb5\x18\x0fSigned off onlyB\xe7\x01\n" +
 	"\x18com.shiftsync.records.v1B\fRecordsProtoP\x01ZKgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1;recordsv1\xa2\x02\x03SRX\xaa\x02\x14Shiftsync.Records.V1\xca\x02\x14Shiftsync\\Records\\V1\xe2\x02 Shiftsync\\Records\\V1\\GPBMetadata\xea\x02\x16Shiftsync::Records::V1b\x06proto3"
 
 var (
@@ -4350,8 +4948,8 @@ func file_shiftsync_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_shiftsync_records_v1_records_proto_rawDescData
 }
 
-var file_shiftsync_records_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 19)
-var file_shiftsync_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_shiftsync_records_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 22)
+var file_shiftsync_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_shiftsync_records_v1_records_proto_goTypes = []any{
 	(SettingEvent)(0),                  // 0: shiftsync.records.v1.SettingEvent
 	(BehaviourCategory)(0),             // 1: shiftsync.records.v1.BehaviourCategory
@@ -4372,99 +4970,117 @@ var file_shiftsync_records_v1_records_proto_goTypes = []any{
 	(QualityCheckKind)(0),              // 16: shiftsync.records.v1.QualityCheckKind
 	(CheckOutcome)(0),                  // 17: shiftsync.records.v1.CheckOutcome
 	(AbuseCategory)(0),                 // 18: shiftsync.records.v1.AbuseCategory
-	(*Incident)(nil),                   // 19: shiftsync.records.v1.Incident
-	(*RestrictiveIntervention)(nil),    // 20: shiftsync.records.v1.RestrictiveIntervention
-	(*EarlyWarningSign)(nil),           // 21: shiftsync.records.v1.EarlyWarningSign
-	(*StandingRestriction)(nil),        // 22: shiftsync.records.v1.StandingRestriction
-	(*PrnAdministration)(nil),          // 23: shiftsync.records.v1.PrnAdministration
-	(*ShiftReflection)(nil),            // 24: shiftsync.records.v1.ShiftReflection
-	(*Debrief)(nil),                    // 25: shiftsync.records.v1.Debrief
-	(*Meeting)(nil),                    // 26: shiftsync.records.v1.Meeting
-	(*Action)(nil),                     // 27: shiftsync.records.v1.Action
-	(*ActionTracker)(nil),              // 28: shiftsync.records.v1.ActionTracker
-	(*ShiftBrief)(nil),                 // 29: shiftsync.records.v1.ShiftBrief
-	(*BriefAcknowledgement)(nil),       // 30: shiftsync.records.v1.BriefAcknowledgement
-	(*Escalation)(nil),                 // 31: shiftsync.records.v1.Escalation
-	(*RiskHuddle)(nil),                 // 32: shiftsync.records.v1.RiskHuddle
-	(*RiskForecast)(nil),               // 33: shiftsync.records.v1.RiskForecast
-	(*QualityCheck)(nil),               // 34: shiftsync.records.v1.QualityCheck
-	(*SafeguardingConcern)(nil),        // 35: shiftsync.records.v1.SafeguardingConcern
-	(*Addendum)(nil),                   // 36: shiftsync.records.v1.Addendum
-	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
+	(ShiftSlot)(0),                     // 19: shiftsync.records.v1.ShiftSlot
+	(CompetencyKind)(0),                // 20: shiftsync.records.v1.CompetencyKind
+	(CompetencyConfirmation)(0),        // 21: shiftsync.records.v1.CompetencyConfirmation
+	(*Incident)(nil),                   // 22: shiftsync.records.v1.Incident
+	(*RestrictiveIntervention)(nil),    // 23: shiftsync.records.v1.RestrictiveIntervention
+	(*EarlyWarningSign)(nil),           // 24: shiftsync.records.v1.EarlyWarningSign
+	(*StandingRestriction)(nil),        // 25: shiftsync.records.v1.StandingRestriction
+	(*PrnAdministration)(nil),          // 26: shiftsync.records.v1.PrnAdministration
+	(*ShiftReflection)(nil),            // 27: shiftsync.records.v1.ShiftReflection
+	(*Debrief)(nil),                    // 28: shiftsync.records.v1.Debrief
+	(*Meeting)(nil),                    // 29: shiftsync.records.v1.Meeting
+	(*Action)(nil),                     // 30: shiftsync.records.v1.Action
+	(*ActionTracker)(nil),              // 31: shiftsync.records.v1.ActionTracker
+	(*ShiftBrief)(nil),                 // 32: shiftsync.records.v1.ShiftBrief
+	(*BriefAcknowledgement)(nil),       // 33: shiftsync.records.v1.BriefAcknowledgement
+	(*Escalation)(nil),                 // 34: shiftsync.records.v1.Escalation
+	(*RiskHuddle)(nil),                 // 35: shiftsync.records.v1.RiskHuddle
+	(*RiskForecast)(nil),               // 36: shiftsync.records.v1.RiskForecast
+	(*QualityCheck)(nil),               // 37: shiftsync.records.v1.QualityCheck
+	(*SafeguardingConcern)(nil),        // 38: shiftsync.records.v1.SafeguardingConcern
+	(*Addendum)(nil),                   // 39: shiftsync.records.v1.Addendum
+	(*Shift)(nil),                      // 40: shiftsync.records.v1.Shift
+	(*ShiftAssignment)(nil),            // 41: shiftsync.records.v1.ShiftAssignment
+	(*Competency)(nil),                 // 42: shiftsync.records.v1.Competency
+	(*HighRiskPeriod)(nil),             // 43: shiftsync.records.v1.HighRiskPeriod
+	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
 }
 var file_shiftsync_records_v1_records_proto_depIdxs = []int32{
-	37, // 0: shiftsync.records.v1.Incident.started_at:type_name -> google.protobuf.Timestamp
-	37, // 1: shiftsync.records.v1.Incident.ended_at:type_name -> google.protobuf.Timestamp
+	44, // 0: shiftsync.records.v1.Incident.started_at:type_name -> google.protobuf.Timestamp
+	44, // 1: shiftsync.records.v1.Incident.ended_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: shiftsync.records.v1.Incident.setting_events:type_name -> shiftsync.records.v1.SettingEvent
 	1,  // 3: shiftsync.records.v1.Incident.behaviour_categories:type_name -> shiftsync.records.v1.BehaviourCategory
 	2,  // 4: shiftsync.records.v1.Incident.harm_to_person:type_name -> shiftsync.records.v1.HarmLevel
-	37, // 5: shiftsync.records.v1.Incident.baseline_regained_at:type_name -> google.protobuf.Timestamp
+	44, // 5: shiftsync.records.v1.Incident.baseline_regained_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: shiftsync.records.v1.Incident.harm_to_others:type_name -> shiftsync.records.v1.HarmLevel
-	37, // 7: shiftsync.records.v1.Incident.cqc_notified_at:type_name -> google.protobuf.Timestamp
+	44, // 7: shiftsync.records.v1.Incident.cqc_notified_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: shiftsync.records.v1.RestrictiveIntervention.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
 	4,  // 9: shiftsync.records.v1.RestrictiveIntervention.reason_code:type_name -> shiftsync.records.v1.RestrictiveInterventionReason
-	37, // 10: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
-	37, // 11: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
+	44, // 10: shiftsync.records.v1.RestrictiveIntervention.started_at:type_name -> google.protobuf.Timestamp
+	44, // 11: shiftsync.records.v1.RestrictiveIntervention.ended_at:type_name -> google.protobuf.Timestamp
 	7,  // 12: shiftsync.records.v1.RestrictiveIntervention.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
-	37, // 13: shiftsync.records.v1.RestrictiveIntervention.notified_at:type_name -> google.protobuf.Timestamp
-	37, // 14: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
+	44, // 13: shiftsync.records.v1.RestrictiveIntervention.notified_at:type_name -> google.protobuf.Timestamp
+	44, // 14: shiftsync.records.v1.EarlyWarningSign.observed_at:type_name -> google.protobuf.Timestamp
 	5,  // 15: shiftsync.records.v1.EarlyWarningSign.stage:type_name -> shiftsync.records.v1.EscalationStage
 	6,  // 16: shiftsync.records.v1.EarlyWarningSign.outcome:type_name -> shiftsync.records.v1.EarlyWarningOutcome
-	37, // 17: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
+	44, // 17: shiftsync.records.v1.EarlyWarningSign.settled_at:type_name -> google.protobuf.Timestamp
 	3,  // 18: shiftsync.records.v1.StandingRestriction.type_code:type_name -> shiftsync.records.v1.RestrictiveInterventionType
 	7,  // 19: shiftsync.records.v1.StandingRestriction.legal_basis:type_name -> shiftsync.records.v1.LegalBasis
-	37, // 20: shiftsync.records.v1.StandingRestriction.started_at:type_name -> google.protobuf.Timestamp
-	37, // 21: shiftsync.records.v1.StandingRestriction.review_due_at:type_name -> google.protobuf.Timestamp
-	37, // 22: shiftsync.records.v1.StandingRestriction.last_reviewed_at:type_name -> google.protobuf.Timestamp
-	37, // 23: shiftsync.records.v1.StandingRestriction.last_reduced_at:type_name -> google.protobuf.Timestamp
+	44, // 20: shiftsync.records.v1.StandingRestriction.started_at:type_name -> google.protobuf.Timestamp
+	44, // 21: shiftsync.records.v1.StandingRestriction.review_due_at:type_name -> google.protobuf.Timestamp
+	44, // 22: shiftsync.records.v1.StandingRestriction.last_reviewed_at:type_name -> google.protobuf.Timestamp
+	44, // 23: shiftsync.records.v1.StandingRestriction.last_reduced_at:type_name -> google.protobuf.Timestamp
 	8,  // 24: shiftsync.records.v1.StandingRestriction.status:type_name -> shiftsync.records.v1.RestrictionStatus
-	37, // 25: shiftsync.records.v1.PrnAdministration.given_at:type_name -> google.protobuf.Timestamp
-	37, // 26: shiftsync.records.v1.PrnAdministration.effect_checked_at:type_name -> google.protobuf.Timestamp
-	37, // 27: shiftsync.records.v1.ShiftReflection.shift_started_at:type_name -> google.protobuf.Timestamp
-	37, // 28: shiftsync.records.v1.ShiftReflection.shift_ended_at:type_name -> google.protobuf.Timestamp
+	44, // 25: shiftsync.records.v1.PrnAdministration.given_at:type_name -> google.protobuf.Timestamp
+	44, // 26: shiftsync.records.v1.PrnAdministration.effect_checked_at:type_name -> google.protobuf.Timestamp
+	44, // 27: shiftsync.records.v1.ShiftReflection.shift_started_at:type_name -> google.protobuf.Timestamp
+	44, // 28: shiftsync.records.v1.ShiftReflection.shift_ended_at:type_name -> google.protobuf.Timestamp
 	9,  // 29: shiftsync.records.v1.Debrief.kind:type_name -> shiftsync.records.v1.DebriefKind
-	37, // 30: shiftsync.records.v1.Debrief.held_at:type_name -> google.protobuf.Timestamp
+	44, // 30: shiftsync.records.v1.Debrief.held_at:type_name -> google.protobuf.Timestamp
 	10, // 31: shiftsync.records.v1.Debrief.plan_followed:type_name -> shiftsync.records.v1.PlanFollowed
-	37, // 32: shiftsync.records.v1.Debrief.for_week_of:type_name -> google.protobuf.Timestamp
+	44, // 32: shiftsync.records.v1.Debrief.for_week_of:type_name -> google.protobuf.Timestamp
 	11, // 33: shiftsync.records.v1.Meeting.meeting_type:type_name -> shiftsync.records.v1.MeetingType
-	37, // 34: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
-	37, // 35: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
+	44, // 34: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
+	44, // 35: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
 	12, // 36: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
-	37, // 37: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
-	37, // 38: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
-	37, // 39: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
+	44, // 37: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
+	44, // 38: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
+	44, // 39: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
 	13, // 40: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
-	37, // 41: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
-	37, // 42: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
-	37, // 43: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
-	37, // 44: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
-	37, // 45: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
-	37, // 46: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
+	44, // 41: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
+	44, // 42: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
+	44, // 43: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
+	44, // 44: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
+	44, // 45: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
+	44, // 46: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
 	14, // 47: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
-	37, // 48: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
-	37, // 49: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
-	37, // 50: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
-	37, // 51: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
-	37, // 52: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
-	37, // 53: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
-	37, // 54: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
-	37, // 55: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
-	37, // 56: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
-	37, // 57: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
+	44, // 48: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
+	44, // 49: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
+	44, // 50: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
+	44, // 51: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
+	44, // 52: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
+	44, // 53: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
+	44, // 54: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
+	44, // 55: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
+	44, // 56: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
+	44, // 57: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
 	15, // 58: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
 	16, // 59: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
-	37, // 60: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
+	44, // 60: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
 	17, // 61: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
-	37, // 62: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
-	37, // 63: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
+	44, // 62: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
+	44, // 63: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
 	18, // 64: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
-	37, // 65: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
-	37, // 66: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	44, // 65: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
+	44, // 66: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
+	44, // 67: shiftsync.records.v1.Shift.starts_at:type_name -> google.protobuf.Timestamp
+	44, // 68: shiftsync.records.v1.Shift.ends_at:type_name -> google.protobuf.Timestamp
+	44, // 69: shiftsync.records.v1.Shift.published_at:type_name -> google.protobuf.Timestamp
+	19, // 70: shiftsync.records.v1.ShiftAssignment.slot:type_name -> shiftsync.records.v1.ShiftSlot
+	20, // 71: shiftsync.records.v1.Competency.kind:type_name -> shiftsync.records.v1.CompetencyKind
+	21, // 72: shiftsync.records.v1.Competency.confirmed_by:type_name -> shiftsync.records.v1.CompetencyConfirmation
+	44, // 73: shiftsync.records.v1.Competency.confirmed_at:type_name -> google.protobuf.Timestamp
+	44, // 74: shiftsync.records.v1.Competency.expires_at:type_name -> google.protobuf.Timestamp
+	44, // 75: shiftsync.records.v1.HighRiskPeriod.valid_from:type_name -> google.protobuf.Timestamp
+	44, // 76: shiftsync.records.v1.HighRiskPeriod.valid_until:type_name -> google.protobuf.Timestamp
+	20, // 77: shiftsync.records.v1.HighRiskPeriod.lead_competency:type_name -> shiftsync.records.v1.CompetencyKind
+	78, // [78:78] is the sub-list for method output_type
+	78, // [78:78] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_records_v1_records_proto_init() }
@@ -4478,8 +5094,8 @@ func file_shiftsync_records_v1_records_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_records_v1_records_proto_rawDesc), len(file_shiftsync_records_v1_records_proto_rawDesc)),
-			NumEnums:      19,
-			NumMessages:   18,
+			NumEnums:      22,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,144 @@
+package shiftsync
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// rotaLeads is T1: a shift that covers a person during one of their
+// high-risk periods (a transition the multi-agency meeting named, say) is
+// led — an assignment in the lead slot — by someone whose competence in
+// the period's lead_competency holds at the shift's start: a competency of
+// that kind, not expired, confirmed by observation, or signed off and
+// since seen in practice by a quality check (a competency observation that
+// met the standard and confirmed it by observation). Due until
+// RotaLeadWarnAhead before the shift starts, a warning from then, a breach
+// once it has started without such a lead; met as soon as it has one,
+// whenever the records saying so arrive.
+func (e *evaluation) rotaLeads() {
+	periods := map[string][]*Record{} // person -> their high-risk periods
+	for _, p := range e.byType["high_risk_period"] {
+		periods[p.PersonID] = append(periods[p.PersonID], p)
+	}
+	leads := map[string][]string{} // shift -> users in its lead slot
+	for _, a := range e.byType["shift_assignment"] {
+		if a.Text("slot") == "SHIFT_SLOT_LEAD" {
+			leads[a.Text("shift_id")] = append(leads[a.Text("shift_id")], a.Text("user_id"))
+		}
+	}
+	for _, shift := range e.byType["shift"] {
+		start, end := shift.Time("starts_at"), shift.Time("ends_at")
+		for _, person := range shift.Fields["person_ids"].List {
+			for _, period := range periods[person] {
+				from, to, ok := e.overlap(period, start, end)
+				if !ok {
+					continue
+				}
+				kind := period.Text("lead_competency")
+				state, detail := StateMet, ""
+				if lead, how := e.competentLead(leads[shift.RecordID], kind, start); lead == "" {
+					warnAt := start.Add(-time.Duration(cmp.Or(e.th.RotaLeadWarnAhead, DefaultThresholds.RotaLeadWarnAhead))) // thresholds set before T1 have none
+					state, detail = e.deadlineState(time.Time{}, warnAt, start), how
+				} else {
+					detail = fmt.Sprintf("led by %s, %s", lead, how)
+				}
+				e.add(RuleRotaLead, shift.RecordID+"/"+period.RecordID, shift, person, state, start,
+					"shift %s to %s covers %s's %s (%s to %s): its lead needs %s confirmed by observation; %s",
+					start.In(e.loc).Format("Mon 2 Jan 15:04"), end.In(e.loc).Format("15:04"), person, orNone(period.Text("description")),
+					from.In(e.loc).Format("15:04"), to.In(e.loc).Format("15:04"), competencyWords[kind], detail)
+			}
+		}
+	}
+}
+
+// competencyWords names each competency kind in a finding.
+var competencyWords = map[string]string{
+	"COMPETENCY_KIND_PBS":                                "PBS competence",
+	"COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE": "restrictive intervention technique",
+	"COMPETENCY_KIND_SAFEGUARDING":                       "safeguarding",
+	"COMPETENCY_KIND_MEDICATION":                         "medication competence",
+}
+
+// overlap returns the first stretch of the shift from start to end that
+// falls in the period's daily window on a day it applies, in the
+// organisation's time zone.
+func (e *evaluation) overlap(period *Record, start, end time.Time) (time.Time, time.Time, bool) {
+	validFrom, validUntil := period.Time("valid_from"), period.Time("valid_until")
+	from, to := period.Fields["daily_start_minute"].Int, period.Fields["daily_end_minute"].Int
+	if to <= from {
+		return time.Time{}, time.Time{}, false
+	}
+	day := start.In(e.loc)
+	for d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, e.loc); d.Before(end); d = d.AddDate(0, 0, 1) {
+		windowFrom, windowTo := d.Add(time.Duration(from)*time.Minute), d.Add(time.Duration(to)*time.Minute)
+		if windowTo.Before(validFrom) || !validUntil.IsZero() && !windowFrom.Before(validUntil) {
+			continue
+		}
+		if f, t := later(windowFrom, start), earlier(windowTo, end); f.Before(t) {
+			return f, t, true
+		}
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+// competentLead returns the first of the leads whose competence of the
+// kind holds at at, and how it was confirmed; "" and why none qualifies
+// when none does.
+func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (string, string) {
+	if len(leads) == 0 {
+		return "", "no one is in its lead slot"
+	}
+	why := ""
+	for _, user := range leads {
+		var signedOff *Record
+		for _, c := range e.byType["competency"] {
+			if c.Text("user_id") != user || c.Text("kind") != kind || c.Time("confirmed_at").After(at) ||
+				!c.Time("expires_at").IsZero() && !c.Time("expires_at").After(at) {
+				continue
+			}
+			if c.Text("confirmed_by") == "COMPETENCY_CONFIRMATION_OBSERVATION" {
+				return user, "observed " + c.Time("confirmed_at").In(e.loc).Format("2 Jan 2006")
+			}
+			signedOff = c
+		}
+		if signedOff == nil {
+			why = fmt.Sprintf("%s holds no %s in date", user, competencyWords[kind])
+			continue
+		}
+		if check := e.observedBy(user, at); check != nil {
+			return user, "signed off, and observed in practice " + check.Time("checked_at").In(e.loc).Format("2 Jan 2006")
+		}
+		why = fmt.Sprintf("%s's %s was signed off only, never observed in practice", user, competencyWords[kind])
+	}
+	return "", why
+}
+
+// observedBy returns a quality check before at that observed the user's
+// practice, met the standard and confirmed their competency by
+// observation: nil when none did.
+func (e *evaluation) observedBy(user string, at time.Time) *Record {
+	for _, q := range e.byType["quality_check"] {
+		if q.Text("kind") == "QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION" && q.Text("outcome") == "CHECK_OUTCOME_MET" &&
+			q.Fields["competency_confirmed_by_observation"].Bool && slices.Contains(q.Fields["staff_observed"].List, user) &&
+			!q.Time("checked_at").After(at) {
+			return q
+		}
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
