@@ -48,8 +48,8 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText}).
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -84,6 +84,8 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"POST /console/alerts/{id}/acknowledge", false, h.authed(h.acknowledge)},
 		{"GET /console/records", false, h.authed(h.records)},
 		{"GET /console/records/{id}", false, h.authed(h.record)},
+		{"GET /console/actions", false, h.authed(h.actions)},
+		{"GET /console/follow-through", false, h.authed(h.followThrough)},
 	}
 }
 
@@ -108,6 +110,7 @@ type view struct {
 	Devices    section[[]shiftsync.DeviceHealth]
 	Conflicts  section[int] // open ones
 	Quarantine section[int]
+	ActionsDue section[[]ownerDue] // open actions overdue or due soon, by owner
 	Records    []*shiftsync.Record
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
@@ -133,7 +136,9 @@ func part[T any](rows T, err error) (section[T], error) {
 	return section[T]{Rows: rows}, err
 }
 
-func (h *handler) render(w http.ResponseWriter, status int, page string, v view) {
+// render writes the page with v: a view, or a page's own struct that
+// embeds one.
+func (h *handler) render(w http.ResponseWriter, status int, page string, v any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := h.pages[page].ExecuteTemplate(w, "page", v); err != nil {
@@ -232,6 +237,10 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		}
 	}
 	if v.Conflicts, err = part(open, err); err != nil {
+		h.fail(w, err)
+		return
+	}
+	if v.ActionsDue, err = h.actionsDue(ctx, p, service); err != nil {
 		h.fail(w, err)
 		return
 	}

@@ -41,6 +41,8 @@ func TestConsoleRoutes(t *testing.T) {
 		"POST /console/alerts/{id}/acknowledge": {"POST", "/console/alerts/" + strconv.FormatInt(alerts[0].ID, 10) + "/acknowledge", shiftsync.AuditAlertAcknowledge},
 		"GET /console/records":                  {"GET", "/console/records?service=house-a", shiftsync.AuditReviewRead},
 		"GET /console/records/{id}":             {"GET", "/console/records/" + record, shiftsync.AuditRecordRead},
+		"GET /console/actions":                  {"GET", "/console/actions?service=house-a", shiftsync.AuditReviewRead},
+		"GET /console/follow-through":           {"GET", "/console/follow-through?service=house-a", shiftsync.AuditReviewRead},
 	}
 	signIn := func(user, service string) *browser {
 		b := newBrowser(t, s.URL)

@@ -231,6 +231,9 @@ func (r *Review) Trends(ctx context.Context, p Principal, serviceID, personID st
 
 // Actions implements [ReviewService].
 func (r *Review) Actions(ctx context.Context, p Principal, f ActionFilter) ([]ActionView, error) {
+	if !slices.Contains([]FindingState{"", StateDue, StateWarning, StateBreach, StateMet}, f.State) {
+		return nil, Errorf(CodeInvalid, "state %q is none of due, warning, breach, met (or empty for every state)", truncate(string(f.State)))
+	}
 	records, err := r.viewRecords(ctx, p, f.ServiceID, f.PersonID, "action", nil)
 	if err != nil {
 		return nil, err
@@ -239,7 +242,7 @@ func (r *Review) Actions(ctx context.Context, p Principal, f ActionFilter) ([]Ac
 	var views []ActionView
 	for _, rec := range records {
 		v := ViewAction(rec, now)
-		if rec.Voided() || (f.Agency != "" && rec.Agency != f.Agency) || (f.OwnerRole != "" && rec.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) {
+		if rec.Voided() || (f.Agency != "" && rec.Agency != f.Agency) || (f.OwnerRole != "" && rec.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) || (f.State != "" && v.State != f.State) {
 			continue
 		}
 		views = append(views, v)

@@ -1,0 +1,136 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftsync/shiftsync/server/shiftsync"
+	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
+)
+
+// The fixed records of the pages' world ([governanceWorld]).
+const (
+	meetingMet, meetingLate              = "0190b000-0000-7000-8000-000000000001", "0190b000-0000-7000-8000-000000000002"
+	briefID, trackerID, ackID            = "0190b000-0000-7000-8000-000000000003", "0190b000-0000-7000-8000-000000000004", "0190b000-0000-7000-8000-000000000005"
+	actionOverdue, actionSoon, actionDue = "0190b000-0000-7000-8000-000000000006", "0190b000-0000-7000-8000-000000000007", "0190b000-0000-7000-8000-000000000008"
+)
+
+// governanceWorld pushes, as worker-ann's phone, the records the governance
+// pages show: an MDT review whose brief and tracker were issued in time and
+// acknowledged by worker-ann (support worker worker-cy, on the staff since
+// before it, has not), a
+// professionals meeting that ended 21 hours ago with neither, and three
+// actions: the community team's overdue, the provider's due in three days
+// and housing's due in a month. It returns the phone's token.
+func governanceWorld(t *testing.T, s *shiftsynctest.Server) string {
+	t.Helper()
+	phone := s.AddDevice("worker-ann", "phone-ann", "house-a")
+	s.EnrolDevice(t, "worker-cy", shiftsync.RoleSupportWorker, "house-a")
+	s.Clock.Advance(80 * time.Hour) // worker-cy on the staff before the MDT review's brief
+	now := s.Clock.Now()
+	set, str, tm, enum := shiftsynctest.Set, shiftsynctest.String, shiftsynctest.Time, shiftsynctest.Enum
+	mut := func(counter uint64, id, recordType, person string, hlc time.Time, edits ...*syncv1.FieldEdit) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: id, RecordType: recordType, ServiceId: "house-a", PersonId: person,
+			Hlc: shiftsynctest.HLC(hlc, 0), Fields: edits}
+	}
+	ended := now.Add(-72 * time.Hour)
+	overdue := shiftsynctest.Action(6, actionOverdue, "house-a", "sam", now.Add(-20*24*time.Hour), "community LD team", now.Add(-2*24*time.Hour))
+	soon := shiftsynctest.Action(7, actionSoon, "house-a", "sam", now.Add(-24*time.Hour), "provider", now.Add(3*24*time.Hour))
+	for _, e := range soon.Fields {
+		if e.GetField() == "owner_role" {
+			e.Value = str("Registered manager")
+		}
+	}
+	soon.Fields = append(soon.Fields, set("evidence_required", str("Revised BSP v4")), set("interim_check_at", tm(now.Add(24*time.Hour))))
+	due := shiftsynctest.Action(8, actionDue, "house-a", "sam", now.Add(-24*time.Hour), "housing", now.Add(30*24*time.Hour))
+	ms := []*syncv1.Mutation{
+		mut(1, meetingMet, "meeting", "", ended, set("meeting_type", enum("MEETING_TYPE_MDT_REVIEW")), set("started_at", tm(ended.Add(-2*time.Hour))),
+			set("ended_at", tm(ended)), set("decisions", str("New transition routine"))),
+		mut(2, briefID, "shift_brief", "", ended.Add(3*time.Hour), set("version", shiftsynctest.Int(4)), set("published_at", tm(ended.Add(3*time.Hour))),
+			set("source_meeting_id", str(meetingMet)), set("changes_summary", str("Transition routine")), set("acknowledgement_required", shiftsynctest.Bool(true))),
+		mut(3, trackerID, "action_tracker", "", ended.Add(4*time.Hour), set("meeting_id", str(meetingMet)), set("issued_at", tm(ended.Add(4*time.Hour))),
+			set("shared_with", shiftsynctest.List("community LD team", "LA social work"))),
+		mut(4, ackID, "brief_acknowledgement", "", ended.Add(5*time.Hour), set("brief_id", str(briefID)), set("acknowledged_at", tm(ended.Add(5*time.Hour)))),
+		mut(5, meetingLate, "meeting", "", now.Add(-21*time.Hour), set("meeting_type", enum("MEETING_TYPE_PROFESSIONALS")),
+			set("started_at", tm(now.Add(-22*time.Hour))), set("ended_at", tm(now.Add(-21*time.Hour))), set("decisions", str("Housing repair"))),
+		overdue, soon, due,
+	}
+	res, err := s.Client(phone).Push(context.Background(), &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.GetResults() {
+		if r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
+			t.Fatalf("governance world: mutation %d %s", r.GetCounter(), r)
+		}
+	}
+	return phone
+}
+
+// signedIn returns a browser signed in as a manager of house-a.
+func signedIn(t *testing.T, s *shiftsynctest.Server, user string) *browser {
+	t.Helper()
+	b := newBrowser(t, s.URL)
+	if res, body := b.do("POST", "/console/sign-in", url.Values{"code": {issue(t, s, user, shiftsync.RoleManager)}}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in = %d:\n%s", res.StatusCode, body)
+	}
+	return b
+}
+
+// TestConsolePageGoldens renders the governance pages against the
+// governance world and compares them with their goldens.
+func TestConsolePageGoldens(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	governanceWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	for name, path := range map[string]string{
+		"actions":        "/console/actions?service=house-a",
+		"follow-through": "/console/follow-through?service=house-a",
+	} {
+		golden(t, name, b, path)
+	}
+}
+
+// TestConsoleActions filters the tracker by owner, agency, overdue and
+// state, and refuses a filter that does not validate with 400, naming no
+// action.
+func TestConsoleActions(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	governanceWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{actionOverdue, actionSoon, actionDue}},
+		{"&overdue=1", []string{actionOverdue}},
+		{"&state=breach", []string{actionOverdue}},
+		{"&state=warning", []string{actionSoon}},
+		{"&state=due", []string{actionDue}},
+		{"&agency=housing", []string{actionDue}},
+		{"&owner=Registered+manager", []string{actionSoon}},
+		{"&owner=Nobody", nil},
+	} {
+		res, body := b.do("GET", "/console/actions?service=house-a"+c.query, nil, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("actions%s = %d", c.query, res.StatusCode)
+			continue
+		}
+		for _, id := range []string{actionOverdue, actionSoon, actionDue} {
+			if shown, want := strings.Contains(body, id), strings.Contains(strings.Join(c.want, " "), id); shown != want {
+				t.Errorf("actions%s: %s shown %v, want %v", c.query, id, shown, want)
+			}
+		}
+	}
+	for _, q := range []string{"&state=late", "&overdue=yes", "&owner=" + strings.Repeat("x", 201), "&agency=" + strings.Repeat("x", 101)} {
+		res, body := b.do("GET", "/console/actions?service=house-a"+q, nil, nil)
+		if res.StatusCode != http.StatusBadRequest || strings.Contains(body, actionOverdue) {
+			t.Errorf("actions%.30s = %d, want 400 and no action:\n%s", q, res.StatusCode, body)
+		}
+	}
+}
