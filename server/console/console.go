@@ -49,7 +49,7 @@ func New(c Config) http.Handler {
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
 	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago}).
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")

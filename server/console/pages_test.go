@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiftsync/shiftsync/server/console"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
@@ -131,6 +132,37 @@ func TestConsoleActions(t *testing.T) {
 		res, body := b.do("GET", "/console/actions?service=house-a"+q, nil, nil)
 		if res.StatusCode != http.StatusBadRequest || strings.Contains(body, actionOverdue) {
 			t.Errorf("actions%.30s = %d, want 400 and no action:\n%s", q, res.StatusCode, body)
+		}
+	}
+}
+
+// TestRuleNames: every governance rule has its words on the pages.
+func TestRuleNames(t *testing.T) {
+	for rule := range shiftsync.RuleVersions {
+		if name := console.RuleName(rule); name == rule || name == "" {
+			t.Errorf("rule %s has no name in words", rule)
+		}
+	}
+}
+
+// TestConsoleHomeGovernance: the home page heads each finding with its
+// rule in words, the meeting's follow-through naming the meeting, and
+// counts the actions overdue and due soon by agency and owner.
+func TestConsoleHomeGovernance(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	governanceWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	res, body := b.do("GET", "/console/?service=house-a", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("home = %d", res.StatusCode)
+	}
+	for _, want := range []string{
+		"<strong>Brief and tracker within 24 hours of a multi-agency meeting</strong>: Shift brief and action tracker still to issue 21h0m0s after the professionals meeting of 4 Mar",
+		"<td>community LD team</td><td>Community nurse</td><td><a",
+		"<td>provider</td><td>Registered manager</td><td>0</td><td><a",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("home lacks %q:\n%s", want, body)
 		}
 	}
 }

@@ -12,6 +12,12 @@ var operationalisedMeetings = []string{
 	"MEETING_TYPE_MDT_REVIEW", "MEETING_TYPE_PROFESSIONALS", "MEETING_TYPE_SAFEGUARDING_STRATEGY", "MEETING_TYPE_CETR",
 }
 
+// meetingNames name the meetings of operationalisedMeetings in a finding.
+var meetingNames = map[string]string{
+	"MEETING_TYPE_MDT_REVIEW": "MDT review", "MEETING_TYPE_PROFESSIONALS": "professionals meeting",
+	"MEETING_TYPE_SAFEGUARDING_STRATEGY": "safeguarding strategy meeting", "MEETING_TYPE_CETR": "C(E)TR",
+}
+
 // operationalisation is R1: a brief and a tracker within 24 hours of each
 // multi-agency meeting.
 func (e *evaluation) operationalisation() {
@@ -34,7 +40,8 @@ func (e *evaluation) operationalisation() {
 		case !done.IsZero():
 			msg = fmt.Sprintf("shift brief and action tracker issued %s after the meeting ended (limit %s)", since(ended, done), e.th.OperationaliseDeadline)
 		default:
-			msg = fmt.Sprintf("%s after the meeting ended: %s still to issue (limit %s)", since(ended, e.now), missing(brief.IsZero(), "shift brief", tracker.IsZero(), "action tracker"), e.th.OperationaliseDeadline)
+			msg = fmt.Sprintf("%s still to issue %s after the %s of %s (limit %s)", missing(brief.IsZero(), "shift brief", tracker.IsZero(), "action tracker"),
+				since(ended, e.now), meetingNames[m.Text("meeting_type")], ended.In(e.loc).Format("2 Jan"), e.th.OperationaliseDeadline)
 		}
 		e.add(RuleOperationalisation, m.RecordID, m, "", state, deadline, "%s", msg)
 	}

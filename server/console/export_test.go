@@ -1,0 +1,4 @@
+package console
+
+// RuleName is ruleName, for the tests.
+var RuleName = ruleName
