@@ -48,8 +48,8 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence}).
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -86,6 +86,9 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"GET /console/records/{id}", false, h.authed(h.record)},
 		{"GET /console/actions", false, h.authed(h.actions)},
 		{"GET /console/follow-through", false, h.authed(h.followThrough)},
+		{"GET /console/quarantine", false, h.authed(h.quarantine)},
+		{"GET /console/conflicts", false, h.authed(h.conflicts)},
+		{"POST /console/conflicts/{id}/resolve", false, h.authed(h.resolve)},
 	}
 }
 
@@ -387,6 +390,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case shiftsync.CodeInvalid:
 		return http.StatusBadRequest
+	case shiftsync.CodeConflict:
+		return http.StatusConflict
 	case shiftsync.CodeResourceExhausted:
 		return http.StatusTooManyRequests
 	}

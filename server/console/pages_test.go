@@ -166,3 +166,120 @@ func TestConsoleHomeGovernance(t *testing.T) {
 		}
 	}
 }
+
+// conflicted is the incident of the sync world ([syncWorld]) whose place
+// two phones changed at once.
+const conflicted = "0190c000-0000-7000-8000-000000000001"
+
+// syncWorld gives house-a one open conflict (phone-cat and phone-dee set
+// the place of incident conflicted at once) and one quarantined change
+// (an incident of phone-cat's with a field no record has, and no
+// description), and returns the conflict's id.
+func syncWorld(t *testing.T, s *shiftsynctest.Server) int64 {
+	t.Helper()
+	ctx := context.Background()
+	ann, bo := s.AddDevice("worker-cat", "phone-cat", "house-a"), s.AddDevice("worker-dee", "phone-dee", "house-a")
+	now := s.Clock.Now()
+	push := func(token string, m *syncv1.Mutation) {
+		if _, err := s.Client(token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(ann, shiftsynctest.Incident(1, conflicted, "house-a", "sam", now, "Shouted at the door"))
+	edit := func(counter uint64, text string, logical uint32) *syncv1.Mutation {
+		return &syncv1.Mutation{Counter: counter, RecordId: conflicted, RecordType: "incident", ServiceId: "house-a", PersonId: "sam",
+			Hlc: shiftsynctest.HLC(now, logical), Fields: []*syncv1.FieldEdit{shiftsynctest.Edit("place", shiftsynctest.String(text), nil)}}
+	}
+	push(ann, edit(2, "hallway", 1))
+	push(bo, edit(1, "garden", 2))
+	bad := shiftsynctest.Incident(3, "0190c000-0000-7000-8000-000000000002", "house-a", "sam", now, "")
+	bad.Fields = append(bad.Fields[:1], shiftsynctest.Set("mood", shiftsynctest.String("cross")), shiftsynctest.Set("place", shiftsynctest.String("kitchen")))
+	push(ann, bad)
+	conflicts, err := s.Review.Conflicts(ctx, shiftsync.Principal{UserID: "test", Services: []string{"house-a"}}, "house-a")
+	if err != nil || len(conflicts) != 1 {
+		t.Fatalf("sync world: conflicts = %v, %v", conflicts, err)
+	}
+	return conflicts[0].ID
+}
+
+// TestConsoleSyncGoldens renders the quarantine and conflicts pages
+// against the sync world and compares them with their goldens.
+func TestConsoleSyncGoldens(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	syncWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	for name, path := range map[string]string{
+		"quarantine": "/console/quarantine?service=house-a",
+		"conflicts":  "/console/conflicts?service=house-a",
+	} {
+		golden(t, name, b, path)
+	}
+}
+
+// TestReasonWords: every reason a change is quarantined or refused for
+// has its sentence.
+func TestReasonWords(t *testing.T) {
+	for _, r := range shiftsync.Reasons {
+		if s := console.ReasonSentence(r); s == string(r) || s == "" {
+			t.Errorf("reason %s has no sentence", r)
+		}
+	}
+}
+
+// TestConsoleResolve resolves a conflict from the form without JS (a
+// redirect back to the conflicts) and with htmx (the resolved conflict in
+// place of its form), audited as the manager's browser; resolving it
+// again is 409, a cross-site POST is refused, and another service's
+// manager is answered as for an id that does not exist.
+func TestConsoleResolve(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	id := syncWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	path := "/console/conflicts/" + itoa(id) + "/resolve"
+	form := url.Values{"resolution": {"Checked with Cat: the hallway"}}
+
+	if res, _ := b.do("POST", path, form, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site resolve = %d, want 403", res.StatusCode)
+	}
+	other := newBrowser(t, s.URL)
+	other.do("POST", "/console/sign-in", url.Values{"code": {issue(t, s, "manager-bo", shiftsync.RoleManager, "house-b")}}, nil)
+	_, theirs := other.do("POST", path, form, nil)
+	_, none := other.do("POST", "/console/conflicts/999999/resolve", form, nil)
+	if strings.ReplaceAll(theirs, itoa(id), "N") != strings.ReplaceAll(none, "999999", "N") {
+		t.Errorf("another service's conflict answered %q, a missing one %q: they must not differ", theirs, none)
+	}
+	if res, _ := b.do("POST", path, url.Values{}, nil); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("resolve without a note = %d, want 400", res.StatusCode)
+	}
+	if n := s.AuditCount(t, shiftsync.AuditConflictResolve); n != 0 {
+		t.Fatalf("%d resolutions audited before any succeeded", n)
+	}
+
+	res, _ := b.do("POST", path, form, nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/conflicts?service=house-a" {
+		t.Fatalf("resolve without JS = %d %s, want a redirect to the conflicts", res.StatusCode, res.Header.Get("Location"))
+	}
+	ev := s.AuditEvents(t, shiftsync.AuditConflictResolve)
+	if len(ev) != 1 || ev[0].Subject != itoa(id) || ev[0].Actor.UserID != "manager-mo" || ev[0].Actor.DeviceID == "" {
+		t.Fatalf("resolve audit = %+v, want one entry by manager-mo's browser", ev)
+	}
+	_, body := b.do("GET", "/console/conflicts?service=house-a", nil, nil)
+	if !strings.Contains(body, "No open conflict.") || !strings.Contains(body, "resolved by manager-mo") || !strings.Contains(body, "Checked with Cat: the hallway") {
+		t.Errorf("conflicts after resolving lack the resolution:\n%s", body)
+	}
+	if res, _ := b.do("POST", path, form, http.Header{"Hx-Request": {"true"}}); res.StatusCode != http.StatusConflict {
+		t.Errorf("resolving again = %d, want 409", res.StatusCode)
+	}
+}
+
+// TestConsoleResolveHTMX: with htmx the answer is the resolved conflict,
+// for its place on the page.
+func TestConsoleResolveHTMX(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	id := syncWorld(t, s)
+	b := signedIn(t, s, "manager-mo")
+	res, body := b.do("POST", "/console/conflicts/"+itoa(id)+"/resolve", url.Values{"resolution": {"the garden"}}, http.Header{"Hx-Request": {"true"}})
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(body, `<section class="side" id="conflict-`+itoa(id)+`"`) || !strings.Contains(body, "Resolved</strong> by manager-mo") || strings.Contains(body, "<form") {
+		t.Errorf("htmx resolve = %d:\n%s", res.StatusCode, body)
+	}
+}
