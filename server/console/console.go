@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
@@ -48,8 +49,9 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel}).
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
+			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -89,6 +91,7 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"GET /console/quarantine", false, h.authed(h.quarantine)},
 		{"GET /console/conflicts", false, h.authed(h.conflicts)},
 		{"POST /console/conflicts/{id}/resolve", false, h.authed(h.resolve)},
+		{"GET /console/trends", false, h.authed(h.trends)},
 	}
 }
 
@@ -256,13 +259,19 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 }
 
 // records lists a page of a service's records, newest event first,
-// filtered by person and type: ?service=&person=&type=&voided=1&page=.
+// filtered by person, type and event time (RFC 3339, both ends
+// included): ?service=&person=&type=&from=&to=&voided=1&page=.
 func (h *handler) records(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
 	q := r.URL.Query()
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 0)
 	f := shiftsync.RecordFilter{ServiceID: q.Get("service"), PersonID: q.Get("person"), RecordType: q.Get("type"),
 		IncludeVoided: q.Get("voided") == "1", Offset: page * PageSize, Limit: PageSize + 1}
+	var err error
+	if f.From, f.To, err = period(q.Get("from"), q.Get("to")); err != nil {
+		h.fail(w, err)
+		return
+	}
 	if f.ServiceID == "" {
 		services, err := h.Console.Services(r.Context(), p)
 		if err != nil || len(services) == 0 {

@@ -47,6 +47,7 @@ func TestConsoleRoutes(t *testing.T) {
 		"GET /console/follow-through":           {"GET", "/console/follow-through?service=house-a", shiftsync.AuditReviewRead, nil},
 		"GET /console/quarantine":               {"GET", "/console/quarantine?service=house-a", shiftsync.AuditReviewRead, nil},
 		"GET /console/conflicts":                {"GET", "/console/conflicts?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/trends":                   {"GET", "/console/trends?service=house-a&person=sam", shiftsync.AuditReviewRead, nil},
 		"POST /console/conflicts/{id}/resolve": {"POST", "/console/conflicts/" + strconv.FormatInt(conflict, 10) + "/resolve", shiftsync.AuditConflictResolve,
 			url.Values{"resolution": {"checked"}}},
 	}
