@@ -283,3 +283,31 @@ func TestConsoleResolveHTMX(t *testing.T) {
 		t.Errorf("htmx resolve = %d:\n%s", res.StatusCode, body)
 	}
 }
+
+// TestConsoleFollowThroughAccess: a safeguarding lead, who reviews
+// meetings but not shift briefs, trackers or their acknowledgements, sees
+// each meeting's follow-through with when its brief and tracker were
+// issued (as its R1 finding says) and neither record, nor who
+// acknowledged the brief.
+func TestConsoleFollowThroughAccess(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	governanceWorld(t, s)
+	b := newBrowser(t, s.URL)
+	if res, body := b.do("POST", "/console/sign-in", url.Values{"code": {issue(t, s, "sg-sue", shiftsync.RoleSafeguardingLead)}}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in = %d:\n%s", res.StatusCode, body)
+	}
+	res, body := b.do("GET", "/console/follow-through?service=house-a", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("follow-through = %d:\n%s", res.StatusCode, body)
+	}
+	for _, want := range []string{"Yes, 3 h after the meeting (the brief is not shown to you)", "Yes, 4 h after the meeting (the tracker is not shown to you)", "<span class=\"state state-met\">met</span>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("follow-through lacks %q:\n%s", want, body)
+		}
+	}
+	for _, hidden := range []string{briefID, trackerID, "worker-ann", "LA social work"} {
+		if strings.Contains(body, hidden) {
+			t.Errorf("follow-through shows %q to a safeguarding lead:\n%s", hidden, body)
+		}
+	}
+}

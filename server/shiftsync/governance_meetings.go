@@ -106,31 +106,36 @@ type MeetingFollowThrough struct {
 	// state of the meeting at now.
 	Deadline time.Time
 	State    FindingState
-	// Brief and Tracker are the first brief and tracker: nil while none
-	// was issued (or the reader may not review it).
+	// BriefAt and TrackerAt are when the first brief was published and
+	// the first tracker issued: zero while none was.
+	BriefAt, TrackerAt time.Time
+	// Brief and Tracker are those records: nil while none was issued, or
+	// when the reader may not review it ([Review.FollowThrough]).
 	Brief, Tracker *Record
 	// Acknowledged lists who acknowledged the brief, first
 	// acknowledgement each, earliest first.
 	Acknowledged []BriefAcknowledged
 	// Pending lists the front-line staff who were to acknowledge the
 	// brief and have not, in user order, when PendingKnown: the brief
-	// needs acknowledgement and the staff list was read.
+	// needs acknowledgement and the reader may see the staff list.
 	Pending      []string
 	PendingKnown bool
 }
 
-// BriefAcknowledged is one user's first acknowledgement of a brief; Late
-// when it came after the acknowledgement window ([Thresholds.AcknowledgeWithin]).
+// BriefAcknowledged is one user's first acknowledgement of a brief, the
+// record Ref; Late when it came after the acknowledgement window
+// ([Thresholds.AcknowledgeWithin]).
 type BriefAcknowledged struct {
 	UserID string
 	At     time.Time
 	Late   bool
+	Ref    RecordRef
 }
 
 // FollowThrough returns the follow-through of every ended meeting of the
 // snapshot whose type the 24-hour rule covers (MDT review, professionals,
-// safeguarding strategy, C(E)TR), newest meeting first, at now. Voided
-// records count for nothing.
+// safeguarding strategy, C(E)TR), newest meeting first, at now, as R1 and
+// R2 judge them. Voided records count for nothing.
 func FollowThrough(snap Snapshot, th Thresholds, now time.Time) []MeetingFollowThrough {
 	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
 	for _, r := range snap.Records {
@@ -149,14 +154,14 @@ func FollowThrough(snap Snapshot, th Thresholds, now time.Time) []MeetingFollowT
 		return out
 	}
 	briefs, trackers := first("shift_brief", "source_meeting_id", "published_at"), first("action_tracker", "meeting_id", "issued_at")
-	acks := map[string]map[string]time.Time{} // brief -> user -> first acknowledgement
+	acks := map[string]map[string]*Record{} // brief -> user -> first acknowledgement
 	for _, a := range e.byType["brief_acknowledgement"] {
 		brief, at := a.Text("brief_id"), a.Time("acknowledged_at")
 		if acks[brief] == nil {
-			acks[brief] = map[string]time.Time{}
+			acks[brief] = map[string]*Record{}
 		}
-		if prev, ok := acks[brief][a.CreatedBy]; !ok || at.Before(prev) {
-			acks[brief][a.CreatedBy] = at
+		if prev := acks[brief][a.CreatedBy]; prev == nil || at.Before(prev.Time("acknowledged_at")) {
+			acks[brief][a.CreatedBy] = a
 		}
 	}
 	var out []MeetingFollowThrough
@@ -166,16 +171,23 @@ func FollowThrough(snap Snapshot, th Thresholds, now time.Time) []MeetingFollowT
 			continue
 		}
 		f := MeetingFollowThrough{Meeting: m, Deadline: ended.Add(time.Duration(th.OperationaliseDeadline)), Brief: briefs[m.RecordID], Tracker: trackers[m.RecordID]}
+		if f.Brief != nil {
+			f.BriefAt = f.Brief.Time("published_at")
+		}
+		if f.Tracker != nil {
+			f.TrackerAt = f.Tracker.Time("issued_at")
+		}
 		var done time.Time
 		if f.Brief != nil && f.Tracker != nil {
-			done = latest(f.Brief.Time("published_at"), f.Tracker.Time("issued_at"))
+			done = latest(f.BriefAt, f.TrackerAt)
 		}
 		f.State = e.deadlineState(done, ended.Add(time.Duration(th.OperationaliseWarning)), f.Deadline)
 		if b := f.Brief; b != nil {
 			published := b.Time("published_at")
 			window := published.Add(time.Duration(th.AcknowledgeWithin))
-			for user, at := range acks[b.RecordID] {
-				f.Acknowledged = append(f.Acknowledged, BriefAcknowledged{UserID: user, At: at, Late: at.After(window)})
+			for user, a := range acks[b.RecordID] {
+				at := a.Time("acknowledged_at")
+				f.Acknowledged = append(f.Acknowledged, BriefAcknowledged{UserID: user, At: at, Late: at.After(window), Ref: a.RecordRef})
 			}
 			slices.SortFunc(f.Acknowledged, func(a, b BriefAcknowledged) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.UserID, b.UserID)) })
 			if b.Fields["acknowledgement_required"].Bool {

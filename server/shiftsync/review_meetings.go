@@ -5,11 +5,14 @@ import (
 	"slices"
 )
 
-// FollowThrough implements [ReviewService]. It is listed to those who may
-// review meetings in the service; each brief, tracker and acknowledgement
-// in it only to those who may review that record, and the staff still to
-// acknowledge a brief only to those who review the whole service (who
-// works there is the service's, as its devices are).
+// FollowThrough implements [ReviewService]. It is worked out over every
+// record of the service, as the R1 finding is, so its states and times
+// agree with the findings; each meeting is listed to those who may review
+// it, with when its brief and tracker were issued (as its R1 finding says),
+// but the brief, the tracker and each acknowledgement only to those who
+// may review that record, and the staff still to acknowledge a brief only
+// to those who review the whole service (who works there is the
+// service's, as its devices are).
 func (r *Review) FollowThrough(ctx context.Context, p Principal, serviceID string) ([]MeetingFollowThrough, error) {
 	allowed, err := r.serviceReviewable(ctx, p, serviceID, "meeting")
 	if err != nil {
@@ -29,16 +32,24 @@ func (r *Review) FollowThrough(ctx context.Context, p Principal, serviceID strin
 	if err != nil {
 		return nil, err
 	}
-	snap.Records = slices.DeleteFunc(snap.Records, func(rec *Record) bool { return !allowed(rec.RecordRef) })
 	whole := allowed(wholeService(serviceID))
-	if !whole {
-		snap.Staff = nil
-	}
-	out := FollowThrough(snap, th, r.now())
-	if !whole {
-		for i := range out {
-			out[i].Pending, out[i].PendingKnown = nil, false
+	all := FollowThrough(snap, th, r.now())
+	out := all[:0]
+	for _, f := range all {
+		if !allowed(f.Meeting.RecordRef) {
+			continue
 		}
+		if f.Brief != nil && !allowed(f.Brief.RecordRef) {
+			f.Brief = nil
+		}
+		if f.Tracker != nil && !allowed(f.Tracker.RecordRef) {
+			f.Tracker = nil
+		}
+		f.Acknowledged = slices.DeleteFunc(f.Acknowledged, func(a BriefAcknowledged) bool { return !allowed(a.Ref) })
+		if !whole {
+			f.Pending, f.PendingKnown = nil, false
+		}
+		out = append(out, f)
 	}
 	return out, r.auditRead(ctx, p, "follow_through", serviceID, len(out))
 }
