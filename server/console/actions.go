@@ -64,38 +64,41 @@ func (h *handler) actions(w http.ResponseWriter, r *http.Request, p shiftsync.Pr
 		Filter: f, Actions: views, Now: h.now(), States: []shiftsync.FindingState{shiftsync.StateDue, shiftsync.StateWarning, shiftsync.StateBreach, shiftsync.StateMet}})
 }
 
-// ownerDue is one owner's open actions on the home page: those overdue and
-// those due soon ([shiftsync.ActionDueSoon]).
+// ownerDue is one owner's open actions on the home page: in breach
+// (overdue) and in warning (due within [shiftsync.ActionDueSoon], or an
+// interim check missed), the tracker's states, so each count links to the
+// tracker filtered to exactly those.
 type ownerDue struct {
 	Agency, OwnerRole string
-	Overdue, DueSoon  int
+	Breach, Warning   int
 }
 
-// actionsDue returns the open actions overdue or due soon, counted by
-// agency and owner role, most overdue first: the review service's Actions.
+// actionsDue returns the open actions in breach or warning, counted by
+// agency and owner role, most in breach first: the review service's
+// Actions.
 func (h *handler) actionsDue(ctx context.Context, p shiftsync.Principal, service string) (section[[]ownerDue], error) {
 	views, err := h.Review.Actions(ctx, p, shiftsync.ActionFilter{ServiceID: service})
 	counts := map[[2]string]*ownerDue{}
 	var rows []ownerDue
 	for _, v := range views {
-		if !v.Overdue && !v.DueSoon {
+		if v.State != shiftsync.StateBreach && v.State != shiftsync.StateWarning {
 			continue
 		}
 		k := [2]string{v.Action.Agency, v.Action.Text("owner_role")}
 		if counts[k] == nil {
 			counts[k] = &ownerDue{Agency: k[0], OwnerRole: k[1]}
 		}
-		if v.Overdue {
-			counts[k].Overdue++
+		if v.State == shiftsync.StateBreach {
+			counts[k].Breach++
 		} else {
-			counts[k].DueSoon++
+			counts[k].Warning++
 		}
 	}
 	for _, c := range counts {
 		rows = append(rows, *c)
 	}
 	slices.SortFunc(rows, func(a, b ownerDue) int {
-		return cmp.Or(cmp.Compare(b.Overdue, a.Overdue), cmp.Compare(b.DueSoon, a.DueSoon), cmp.Compare(a.Agency, b.Agency), cmp.Compare(a.OwnerRole, b.OwnerRole))
+		return cmp.Or(cmp.Compare(b.Breach, a.Breach), cmp.Compare(b.Warning, a.Warning), cmp.Compare(a.Agency, b.Agency), cmp.Compare(a.OwnerRole, b.OwnerRole))
 	})
 	return part(rows, err)
 }

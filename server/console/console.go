@@ -116,7 +116,7 @@ type view struct {
 	Devices    section[[]shiftsync.DeviceHealth]
 	Conflicts  section[int] // open ones
 	Quarantine section[int]
-	ActionsDue section[[]ownerDue] // open actions overdue or due soon, by owner
+	ActionsDue section[[]ownerDue] // open actions in breach or warning, by owner
 	Records    []*shiftsync.Record
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
