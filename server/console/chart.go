@@ -10,8 +10,8 @@ import (
 )
 
 // chart is a weekly bar chart drawn as inline SVG: no script, printable,
-// and compared by content with its golden (TestChartSVG). Each bar is a
-// link to the records behind it.
+// and compared by content with its golden (TestChartSVG). Each bar that
+// is not zero is a link to the records behind it.
 type chart struct {
 	Title string // names the chart for assistive technology
 	Unit  string // what a bar counts: "incidents", "minutes"
@@ -70,9 +70,14 @@ func (c chart) SVG() template.HTML {
 		if i < len(c.Marks) && c.Marks[i] > 0 {
 			label += fmt.Sprintf("; %d %s", c.Marks[i], c.MarkName)
 		}
-		fmt.Fprintf(&b, `<a href="%s" aria-label="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect></a>
-`,
-			esc(c.Links[i]), esc(label), x+slot*0.15, y(v), slot*0.7, y(0)-y(v), chartBarFill, esc(label))
+		if v == 0 {
+			// Nothing to drill down to: a sliver, and no link to tab onto.
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="1" fill="%s"><title>%s</title></rect>
+`, x+slot*0.15, y(0)-1, slot*0.7, chartBarFill, esc(label))
+		} else {
+			fmt.Fprintf(&b, `<a href="%s" aria-label="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect></a>
+`, esc(c.Links[i]), esc(label), x+slot*0.15, y(v), slot*0.7, y(0)-y(v), chartBarFill, esc(label))
+		}
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>
 `, x+slot/2, chartHeight-chartBottom+14, esc(week))
 		if i < len(c.Marks) && c.Marks[i] > 0 {

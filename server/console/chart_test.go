@@ -23,7 +23,7 @@ func TestChartSVG(t *testing.T) {
 		Title: "Restrictions <of> Sam & Ada", Unit: "restrictions",
 		Weeks: []time.Time{week(9), week(16), week(23)},
 		Bars:  []float64{1, 0, 3},
-		Links: []string{"/console/records?a=1&b=2", "/console/records?a=\"x\"", "/console/records?c=<3>"},
+		Links: []string{"/console/records?a=\"x\"&b=2", "/console/records?zero", "/console/records?c=<3>"},
 		Mean:  []float64{math.NaN(), 0.5, 0.25}, MeanName: "4-week mean",
 		Marks: []int{0, 0, 2}, MarkName: "debrief(s) held",
 	}
@@ -41,6 +41,9 @@ func TestChartSVG(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("chart differs from %s (-want +got):\n%s", file, diff)
+	}
+	if strings.Contains(got, "zero") {
+		t.Error("the zero bar links to its (no) records")
 	}
 	for _, bad := range []string{"<of>", "c=<3>", `a="x"`, " & "} {
 		if strings.Contains(got, bad) {
