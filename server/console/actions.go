@@ -60,7 +60,7 @@ func (h *handler) actions(w http.ResponseWriter, r *http.Request, p shiftsync.Pr
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "actions", actionsPage{view: view{Title: "Actions", Principal: p, Service: f.ServiceID},
+	h.renderPage(w, r, http.StatusOK, "actions", &actionsPage{view: view{Title: "Actions", Principal: p, Service: f.ServiceID},
 		Filter: f, Actions: views, Now: h.now(), States: []shiftsync.FindingState{shiftsync.StateDue, shiftsync.StateWarning, shiftsync.StateBreach, shiftsync.StateMet}})
 }
 
@@ -124,7 +124,7 @@ func (h *handler) followThrough(w http.ResponseWriter, r *http.Request, p shifts
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "follow-through", followThroughPage{view: view{Title: "After meetings", Principal: p, Service: service},
+	h.renderPage(w, r, http.StatusOK, "follow-through", &followThroughPage{view: view{Title: "After meetings", Principal: p, Service: service},
 		Meetings: meetings, Now: h.now()})
 }
 

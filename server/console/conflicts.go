@@ -36,7 +36,27 @@ func (h *handler) conflicts(w http.ResponseWriter, r *http.Request, p shiftsync.
 			v.Resolved = append(v.Resolved, c)
 		}
 	}
-	h.render(w, http.StatusOK, "conflicts", v)
+	h.renderPage(w, r, http.StatusOK, "conflicts", &v)
+}
+
+// conflictView is a conflict with the names its template shows; versionView
+// one side of it.
+type conflictView struct {
+	shiftsync.Conflict
+	Names *shiftsync.Names
+}
+
+type versionView struct {
+	shiftsync.ConflictVersion
+	Names *shiftsync.Names
+}
+
+func newConflictView(c shiftsync.Conflict, names *shiftsync.Names) conflictView {
+	return conflictView{c, names}
+}
+
+func newVersionView(v shiftsync.ConflictVersion, names *shiftsync.Names) versionView {
+	return versionView{v, names}
 }
 
 // resolve closes a conflict with the resolution note posted: the review
@@ -60,8 +80,12 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request, p shiftsync.Pr
 		http.Redirect(w, r, "/console/conflicts?service="+url.QueryEscape(c.Record.ServiceID), http.StatusSeeOther)
 		return
 	}
+	names, err := h.Review.Names(r.Context(), p, c.Record.ServiceID)
+	if err != nil { // as renderPage: ids still read
+		h.Logger.Error("console: names", "service", c.Record.ServiceID, "err", err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := h.pages["conflicts"].ExecuteTemplate(w, "conflict", c); err != nil {
+	if err := h.pages["conflicts"].ExecuteTemplate(w, "conflict", newConflictView(c, &names)); err != nil {
 		h.Logger.Error("console: render conflict", "err", err)
 	}
 }

@@ -49,8 +49,11 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
+	schema := c.Console.Schema
 	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "label": Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(schema, v) }, "kind": recordKind,
+			"label": schema.Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
+			"conflictView": newConflictView, "versionView": newVersionView,
 			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
@@ -121,6 +124,9 @@ type view struct {
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
 	History    shiftsync.RecordHistory
+	// Names are the names of Service's people and staff, read for every
+	// page about a service: templates show {{$.Names.Person id}}.
+	Names *shiftsync.Names
 }
 
 // PageSize is how many records a page of the records list holds.
@@ -142,9 +148,24 @@ func part[T any](rows T, err error) (section[T], error) {
 	return section[T]{Rows: rows}, err
 }
 
-// render writes the page with v: a view, or a page's own struct that
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	h.renderPage(w, r, status, page, &v)
+}
+
+// base is the view of every page: a view, or a page's own struct that
 // embeds one.
-func (h *handler) render(w http.ResponseWriter, status int, page string, v any) {
+func (v *view) base() *view { return v }
+
+// renderPage writes the page with v, a *view or a page's own struct that
+// embeds one, with the names of its service's people and staff.
+func (h *handler) renderPage(w http.ResponseWriter, r *http.Request, status int, page string, v interface{ base() *view }) {
+	if b := v.base(); b.Service != "" && b.Principal.UserID != "" {
+		names, err := h.Review.Names(r.Context(), b.Principal, b.Service)
+		if err != nil { // a page that may show the service may show its names: this is a fault, and ids still read
+			h.Logger.Error("console: names", "service", b.Service, "err", err)
+		}
+		b.Names = &names
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := h.pages[page].ExecuteTemplate(w, "page", v); err != nil {
@@ -175,13 +196,13 @@ func (h *handler) authed(next func(http.ResponseWriter, *http.Request, shiftsync
 }
 
 func (h *handler) signInForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, http.StatusOK, "sign-in", view{Title: "Sign in"})
+	h.render(w, r, http.StatusOK, "sign-in", view{Title: "Sign in"})
 }
 
 func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
 	token, _, err := h.Console.SignIn(r.Context(), r.PostFormValue("code"), "browser: "+truncate(r.UserAgent(), 120))
 	if err != nil {
-		h.render(w, statusOf(err), "sign-in", view{Title: "Sign in", Error: h.message(err)})
+		h.render(w, r, statusOf(err), "sign-in", view{Title: "Sign in", Error: h.message(err)})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/console/", HttpOnly: true,
@@ -255,7 +276,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "home", v)
+	h.render(w, r, http.StatusOK, "home", v)
 }
 
 // records lists a page of a service's records, newest event first,
@@ -297,7 +318,7 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request, p shiftsync.Pr
 	if page > 0 {
 		v.Prev = link(page - 1)
 	}
-	h.render(w, http.StatusOK, "records", v)
+	h.render(w, r, http.StatusOK, "records", v)
 }
 
 // record shows one record with every version of every field, its lock
@@ -308,12 +329,12 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request, p shiftsync.Pri
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
+	h.render(w, r, http.StatusOK, "record", view{Title: "Record", Principal: p, Service: hist.Record.ServiceID, History: hist})
 }
 
-// valueText is a field value as a reviewer reads it: codes by a plain
-// label ([Label]), times in UTC.
-func valueText(v shiftsync.Value) string {
+// valueText is a field value as a reviewer reads it: codes by their plain
+// labels ([shiftsync.Schema.Label]), times in UTC.
+func valueText(labels *shiftsync.Schema, v shiftsync.Value) string {
 	switch v.Kind {
 	case shiftsync.KindInt:
 		return strconv.FormatInt(v.Int, 10)
@@ -327,27 +348,20 @@ func valueText(v shiftsync.Value) string {
 	case shiftsync.KindTimestamp:
 		return v.Time.UTC().Format("2 Jan 2006 15:04")
 	case shiftsync.KindEnum:
-		return Label(v.String)
+		return labels.Label(v.String)
 	case shiftsync.KindList:
-		labels := make([]string, len(v.List))
+		items := make([]string, len(v.List))
 		for i, s := range v.List {
-			labels[i] = Label(s)
+			items[i] = labels.Label(s)
 		}
-		return strings.Join(labels, ", ")
+		return strings.Join(items, ", ")
 	}
 	return v.String
 }
 
-// Label is a code value's plain label: RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE
-// reads "Restrictive intervention type physical prone". (The labels are
-// to move into a proto option beside the codes; issue 13.)
-func Label(code string) string {
-	s := strings.ToLower(strings.ReplaceAll(code, "_", " "))
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
+// recordKind is a record type as a reader names it: "restrictive
+// intervention" for restrictive_intervention.
+func recordKind(recordType string) string { return strings.ReplaceAll(recordType, "_", " ") }
 
 func cmpErr(err, otherwise error) error {
 	if err != nil {

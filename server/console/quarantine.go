@@ -93,13 +93,14 @@ func (h *handler) quarantine(w http.ResponseWriter, r *http.Request, p shiftsync
 	}
 	v := quarantinePage{view: view{Title: "Quarantine", Principal: p, Service: service}, Overflows: list.Overflows}
 	for _, q := range list.Changes {
-		v.Changes = append(v.Changes, readable(q))
+		v.Changes = append(v.Changes, readable(h.Console.Schema, q))
 	}
-	h.render(w, http.StatusOK, "quarantine", v)
+	h.renderPage(w, r, http.StatusOK, "quarantine", &v)
 }
 
-// readable decodes a quarantined change's payload ([shiftsync.QuarantinePayload]).
-func readable(q shiftsync.QuarantinedChange) receivedChange {
+// readable decodes a quarantined change's payload ([shiftsync.QuarantinePayload]),
+// codes by their labels in labels.
+func readable(labels *shiftsync.Schema, q shiftsync.QuarantinedChange) receivedChange {
 	c := receivedChange{QuarantinedChange: q}
 	var m syncv1.Mutation
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(q.Payload), &m); err != nil {
@@ -110,7 +111,7 @@ func readable(q shiftsync.QuarantinedChange) receivedChange {
 		c.MadeAt = time.UnixMilli(m.GetHlc().GetWallMs()).UTC()
 	}
 	for _, e := range m.GetFields() {
-		c.Fields = append(c.Fields, receivedField{Label: fieldLabel(e.GetField()), Value: wireValueText(e.GetValue()), Edits: e.GetBase() != nil})
+		c.Fields = append(c.Fields, receivedField{Label: fieldLabel(e.GetField()), Value: wireValueText(labels, e.GetValue()), Edits: e.GetBase() != nil})
 	}
 	return c
 }
@@ -122,7 +123,7 @@ func fieldLabel(name string) string {
 }
 
 // wireValueText is a value as received, as [valueText] shows a stored one.
-func wireValueText(v *syncv1.Value) string {
+func wireValueText(labels *shiftsync.Schema, v *syncv1.Value) string {
 	switch k := v.GetKind().(type) {
 	case *syncv1.Value_StringValue:
 		return k.StringValue
@@ -131,13 +132,13 @@ func wireValueText(v *syncv1.Value) string {
 	case *syncv1.Value_DoubleValue:
 		return strconv.FormatFloat(k.DoubleValue, 'g', -1, 64)
 	case *syncv1.Value_BoolValue:
-		return valueText(shiftsync.Value{Kind: shiftsync.KindBool, Bool: k.BoolValue})
+		return valueText(labels, shiftsync.Value{Kind: shiftsync.KindBool, Bool: k.BoolValue})
 	case *syncv1.Value_TimestampValue:
-		return valueText(shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: k.TimestampValue.AsTime()})
+		return valueText(labels, shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: k.TimestampValue.AsTime()})
 	case *syncv1.Value_EnumValue:
-		return Label(k.EnumValue)
+		return labels.Label(k.EnumValue)
 	case *syncv1.Value_ListValue:
-		return valueText(shiftsync.Value{Kind: shiftsync.KindList, List: k.ListValue.GetValues()})
+		return valueText(labels, shiftsync.Value{Kind: shiftsync.KindList, List: k.ListValue.GetValues()})
 	}
 	return "(empty)"
 }

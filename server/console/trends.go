@@ -88,7 +88,7 @@ func (h *handler) trends(w http.ResponseWriter, r *http.Request, p shiftsync.Pri
 			Mean: mean, MeanName: "4-week mean", Marks: debriefs, MarkName: "debrief(s) held"},
 		{Title: "Restrained minutes a week", Unit: "minutes", Weeks: starts, Bars: minutes, Links: v.Restrictions},
 	}
-	h.render(w, http.StatusOK, "trends", v)
+	h.renderPage(w, r, http.StatusOK, "trends", &v)
 }
 
 // recordsLink is the address of the records list of a type in a period:

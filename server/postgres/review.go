@@ -236,3 +236,30 @@ func (tx *Tx) FlaggedWrites(ctx context.Context, serviceID string) ([]shiftsync.
 	}
 	return writes, rows.Err()
 }
+
+// ServiceNames implements [shiftsync.ReviewTx].
+func (tx *Tx) ServiceNames(ctx context.Context, serviceID string) (people, staff map[string]string, err error) {
+	if people, err = tx.names(ctx, `SELECT id, name FROM people WHERE service_id = $1`, serviceID); err != nil {
+		return nil, nil, err
+	}
+	staff, err = tx.names(ctx, `SELECT id, name FROM users WHERE id IN (SELECT user_id FROM memberships WHERE service_id = $1)`, serviceID)
+	return people, staff, err
+}
+
+// names returns the (id, name) rows the query selects, by id.
+func (tx *Tx) names(ctx context.Context, query string, args ...any) (map[string]string, error) {
+	rows, err := tx.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	names := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		names[id] = name
+	}
+	return names, rows.Err()
+}

@@ -86,6 +86,11 @@ func fieldSpec(fd protoreflect.FieldDescriptor) (shiftsync.FieldSpec, error) {
 		return spec, err
 	}
 	spec.Enum = enum
+	if kind == shiftsync.KindEnum {
+		if spec.Labels, err = enumLabels(fd.Enum()); err != nil {
+			return spec, err
+		}
+	}
 	switch {
 	case fd.IsList() && (kind == shiftsync.KindString || kind == shiftsync.KindEnum):
 		spec.Kind = shiftsync.KindList
@@ -133,6 +138,26 @@ func scalarKind(fd protoreflect.FieldDescriptor) (shiftsync.ValueKind, []string,
 		}
 	}
 	return 0, nil, fmt.Errorf("field type %s is not supported in records", fd.Kind())
+}
+
+// enumLabels returns the (label) of each value of an enum but the zero
+// value, which is never valid; it fails when one has none, so every code a
+// record can hold reads in plain words.
+func enumLabels(ed protoreflect.EnumDescriptor) (map[string]string, error) {
+	labels := map[string]string{}
+	values := ed.Values()
+	for i := range values.Len() {
+		v := values.Get(i)
+		if v.Number() == 0 {
+			continue
+		}
+		label, _ := proto.GetExtension(v.Options(), recordsv1.E_Label).(string)
+		if label == "" {
+			return nil, fmt.Errorf("enum value %s has no (label)", v.FullName())
+		}
+		labels[string(v.Name())] = label
+	}
+	return labels, nil
 }
 
 // intRange is the range an integer field's proto type can hold.

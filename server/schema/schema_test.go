@@ -2,12 +2,18 @@ package schema_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/shiftsync/shiftsync/server/schema"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
+	recordsv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1"
 )
 
 // TestRecords checks that the registry says what records.proto declares.
@@ -77,5 +83,63 @@ func TestRecords(t *testing.T) {
 	settings := s.Type("incident").Fields["setting_events"]
 	if settings.Kind != shiftsync.KindList || len(settings.Enum) != 8 {
 		t.Errorf("setting_events = %+v, want a list of the 8 setting events", settings)
+	}
+}
+
+// TestRecords_Labels: every code a record can hold reads in plain words,
+// from the (label) beside it in records.proto.
+func TestRecords_Labels(t *testing.T) {
+	s, err := schema.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := 0
+	for _, name := range s.TypeNames() {
+		for _, f := range s.Type(name).Fields {
+			for _, code := range f.Enum {
+				codes++
+				if label := s.Label(code); label == code || label == "" || label != f.Labels[code] {
+					t.Errorf("%s.%s: %s reads %q", name, f.Name, code, label)
+				}
+			}
+		}
+	}
+	if codes == 0 {
+		t.Fatal("no record field holds a code")
+	}
+	if got := s.Label("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE"); got != "Physical restraint, prone (face down)" {
+		t.Errorf("prone restraint reads %q", got)
+	}
+	if got := s.Label("NOT_A_CODE"); got != "NOT_A_CODE" {
+		t.Errorf("a string no record declares reads %q, want it as it is", got)
+	}
+}
+
+// TestFromFile_RefusesACodeWithoutALabel: a record type whose enum has a
+// value without a (label) is refused, so no code reaches a reader raw.
+func TestFromFile_RefusesACodeWithoutALabel(t *testing.T) {
+	recordOpts := &descriptorpb.MessageOptions{}
+	proto.SetExtension(recordOpts, recordsv1.E_Record, &recordsv1.RecordOptions{Type: "note"})
+	labelled := &descriptorpb.EnumValueOptions{}
+	proto.SetExtension(labelled, recordsv1.E_Label, "Calm")
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: proto.String("labels_test.proto"), Package: proto.String("labels.test"), Syntax: proto.String("proto3"),
+		Dependency: []string{"shiftsync/records/v1/options.proto"},
+		EnumType: []*descriptorpb.EnumDescriptorProto{{Name: proto.String("Mood"), Value: []*descriptorpb.EnumValueDescriptorProto{
+			{Name: proto.String("MOOD_UNSPECIFIED"), Number: proto.Int32(0)},
+			{Name: proto.String("MOOD_CALM"), Number: proto.Int32(1), Options: labelled},
+			{Name: proto.String("MOOD_TENSE"), Number: proto.Int32(2)},
+		}}},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Note"), Options: recordOpts, Field: []*descriptorpb.FieldDescriptorProto{{
+			Name: proto.String("mood"), Number: proto.Int32(1), Type: descriptorpb.FieldDescriptorProto_TYPE_ENUM.Enum(),
+			TypeName: proto.String(".labels.test.Mood"), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
+		}}}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schema.FromFile(fd); err == nil || !strings.Contains(err.Error(), "MOOD_TENSE has no (label)") {
+		t.Fatalf("FromFile with an unlabelled code = %v, want it refused naming MOOD_TENSE", err)
 	}
 }

@@ -39,10 +39,11 @@ const (
 	AuditRecordLock       = "record.lock"
 	AuditRecordRead       = "record.read"
 	AuditEvidenceExport   = "evidence.export"
-	AuditBackup           = "store.backup"     // a copy of every record, logged as an export is
-	AuditRestore          = "store.restore"    // the store was installed from a backup and began a new epoch
-	AuditRunOpen          = "audit.run_open"   // a writer of a shared log opened it: see [AuditRuns]
-	AuditConsoleSignOut   = "console.sign_out" // a console session ended by its browser
+	AuditBackup           = "store.backup"                // a copy of every record, logged as an export is
+	AuditRestore          = "store.restore"               // the store was installed from a backup and began a new epoch
+	AuditCounterGap       = "device.counter_gap_accepted" // counters the store lacks and no one holds, given up by an operator
+	AuditRunOpen          = "audit.run_open"              // a writer of a shared log opened it: see [AuditRuns]
+	AuditConsoleSignOut   = "console.sign_out"            // a console session ended by its browser
 )
 
 // AuditLog is the append-only, hash-chained audit log. Implementations are

@@ -66,11 +66,13 @@ func NewEpoch() string {
 }
 
 // StartEpoch begins the epoch epoch (see [NewEpoch]) of a store just
-// installed from the verified backup from, inside tx, audited as done by
-// the principal at at. Every cursor issued before is then answered
-// "resync_required", and every device's backup reach becomes what the
-// store holds of it: the backup it was installed from holds exactly that.
-// Devices that see the new epoch re-push their receipts above it.
+// installed from the verified backup from, or restored by its database's
+// own tools from the copy from names (Path alone, and TakenAt if known),
+// inside tx, audited as done by the principal at at. Every cursor issued
+// before is then answered "resync_required", and every device's backup
+// reach becomes what the store holds of it: the copy it was restored from
+// holds exactly that. Devices that see the new epoch re-push their
+// receipts above it.
 func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Principal, at time.Time) error {
 	previous, err := tx.Epoch(ctx)
 	if err != nil {
@@ -89,10 +91,45 @@ func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Princi
 	if err := tx.SetBackedUpThrough(ctx, acked); err != nil {
 		return err
 	}
-	detail, err := json.Marshal(map[string]any{"from": from.Path, "sha256": hex.EncodeToString(from.SHA256), "head_seq": from.HeadSeq,
-		"audit_seq": from.AuditSeq, "taken_at": from.TakenAt.UTC().Format(time.RFC3339Nano), "previous_epoch": previous, "epoch": epoch, "devices": len(acked)})
+	d := map[string]any{"from": from.Path, "head_seq": from.HeadSeq, "audit_seq": from.AuditSeq, "previous_epoch": previous, "epoch": epoch, "devices": len(acked)}
+	if from.SHA256 != nil { // a store restored by its database's own tools names no file shiftsyncd could hash
+		d["sha256"] = hex.EncodeToString(from.SHA256)
+	}
+	if !from.TakenAt.IsZero() {
+		d["taken_at"] = from.TakenAt.UTC().Format(time.RFC3339Nano)
+	}
+	detail, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	return AppendAudit(ctx, tx, at, AuditEvent{Actor: by, Action: AuditRestore, Subject: from.Path, Detail: string(detail)})
+}
+
+// AcceptCounterGap lets a device push again after a gap in its counters
+// that nothing can fill, inside tx, audited as done by the principal at at
+// with the reason: the device's acknowledged counter becomes through. The
+// gap arises when a store is restored from a backup older than the newest
+// (admin restore -older): the mutations only the newer held are on no
+// server, and the device, told a backup covered them, dropped its
+// receipts, so its next counter is above the store's and every push is
+// answered not_processed. It returns the first counter given up. Refused
+// (CodeInvalid) when through is not above the acknowledged counter.
+// Nothing the device still holds is dropped: a mutation it sends later
+// under a counter given up is quarantined as counter_reused.
+func AcceptCounterGap(ctx context.Context, tx Tx, deviceID string, through uint64, reason string, by Principal, at time.Time) (uint64, error) {
+	acked, err := tx.Acknowledged(ctx, deviceID)
+	if err != nil {
+		return 0, err
+	}
+	if through <= acked {
+		return 0, Errorf(CodeInvalid, "device %s has counters through %d on the server: there is no gap through %d to accept", deviceID, acked, through)
+	}
+	if err := tx.Acknowledge(ctx, deviceID, through, at); err != nil {
+		return 0, err
+	}
+	detail, err := json.Marshal(map[string]any{"from": acked + 1, "through": through, "reason": reason})
+	if err != nil {
+		return 0, err
+	}
+	return acked + 1, AppendAudit(ctx, tx, at, AuditEvent{Actor: by, Action: AuditCounterGap, Subject: deviceID, Detail: string(detail)})
 }

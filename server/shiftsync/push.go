@@ -76,6 +76,10 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 				r, err = push.replay(ctx, m)
 			case stopped || m.Counter != acked+1:
 				r = MutationResult{Counter: m.Counter, Status: StatusNotProcessed}
+				if !stopped {
+					r.Message = fmt.Sprintf("counter %d does not follow %d, the last this server holds of this device: push %d first; if the device holds it no more (the server was restored from an older backup), an operator must accept the gap (shiftsyncd admin accept-gap)",
+						m.Counter, acked, acked+1)
+				}
 				stopped = true
 			case m.HLC.AheadOf(now, maxSkew):
 				r = MutationResult{Counter: m.Counter, Status: StatusRestampRequired, Reason: ReasonClockAhead,

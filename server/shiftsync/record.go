@@ -68,9 +68,12 @@ func AssignedAgency(m *Mutation) string {
 
 // FieldSpec declares one field of a record type.
 type FieldSpec struct {
-	Name      string
-	Kind      ValueKind
-	Enum      []string  // for KindEnum, and KindList of enums: the allowed names, sorted
+	Name string
+	Kind ValueKind
+	Enum []string // for KindEnum, and KindList of enums: the allowed names, sorted
+	// Labels, for an enum field, holds each allowed name's plain label, as
+	// a person reading the record sees it (see [Schema.ValueLabel]).
+	Labels    map[string]string
 	Required  bool      // the mutation creating a record must set it
 	MaxLength int       // bytes for strings, items for lists; 0 means the default
 	Range     *IntRange // for KindInt: the allowed values; nil means any int64
@@ -168,13 +171,14 @@ func (t *RecordType) Required() []string {
 type Schema struct {
 	Version int // the record schema version; see ClientInfo.schema_version
 	types   map[string]*RecordType
+	labels  map[string]string // of every code: see Label
 }
 
 // NewSchema returns a schema of the given version holding types, each
 // given [VoidReasonField]. It fails when a NotBefore or EventTimeField
 // names no timestamp field of its type, or a field declared Past is not one.
 func NewSchema(version int, types ...*RecordType) (*Schema, error) {
-	s := &Schema{Version: version, types: make(map[string]*RecordType, len(types))}
+	s := &Schema{Version: version, types: make(map[string]*RecordType, len(types)), labels: map[string]string{}}
 	for _, t := range types {
 		if _, ok := t.Fields[VoidReasonField]; ok {
 			return nil, fmt.Errorf("record type %s declares %s, which every record has", t.Name, VoidReasonField)
@@ -186,6 +190,9 @@ func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 			}
 			if f.Past && f.Kind != KindTimestamp {
 				return nil, fmt.Errorf("record type %s: %s is declared past, and is not a timestamp field", t.Name, f.Name)
+			}
+			for code, label := range f.Labels {
+				s.labels[code] = label
 			}
 		}
 		if t.EventTimeField != "" && t.Fields[t.EventTimeField].Kind != KindTimestamp {
@@ -201,6 +208,16 @@ func NewSchema(version int, types ...*RecordType) (*Schema, error) {
 		}
 	}
 	return s, nil
+}
+
+// Label returns a code (the name of an enum value, as records hold it) in
+// plain words: its label in the record declarations, or the code itself
+// when none has one. Codes are unique across record types.
+func (s *Schema) Label(code string) string {
+	if l, ok := s.labels[code]; ok {
+		return l
+	}
+	return code
 }
 
 // Type returns the record type with the given name, or nil.

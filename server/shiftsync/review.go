@@ -76,6 +76,12 @@ const MaxReviewNoteBytes = 4000
 type ReviewService interface {
 	HealthService
 
+	// Names returns the names of a service's people and staff, so a reader
+	// sees "Ada", not "person-ada": the people whose records p may review
+	// and everyone who has held a membership in the service. It is refused
+	// as every list about the service is; it is not audited, as it shows no
+	// record.
+	Names(ctx context.Context, p Principal, serviceID string) (Names, error)
 	// Alerts lists a service's alerts, newest first; only open ones unless
 	// includeAcknowledged.
 	Alerts(ctx context.Context, p Principal, serviceID string, includeAcknowledged bool) ([]Alert, error)
@@ -126,6 +132,33 @@ type ReviewService interface {
 	// VerifyEvidencePack checks a stored pack's manifest against its
 	// recorded hash and every record hash against the versions it names.
 	VerifyEvidencePack(ctx context.Context, p Principal, packID string) (PackVerification, error)
+}
+
+// Names are the names of a service's people and staff, by id.
+type Names struct {
+	People, Staff map[string]string
+}
+
+// Person returns the name of the person with the id, or the id when the
+// names hold none (a nil Names holds none).
+func (n *Names) Person(id string) string {
+	if n != nil {
+		if name, ok := n.People[id]; ok {
+			return name
+		}
+	}
+	return id
+}
+
+// User returns the name of the staff member with the id, or the id when
+// the names hold none.
+func (n *Names) User(id string) string {
+	if n != nil {
+		if name, ok := n.Staff[id]; ok {
+			return name
+		}
+	}
+	return id
 }
 
 // RecordFilter selects records to list. ServiceID is required; the rest

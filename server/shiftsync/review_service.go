@@ -3,6 +3,7 @@ package shiftsync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -104,6 +105,27 @@ func (r *Review) audit(ctx context.Context, e AuditEvent) error {
 func (r *Review) auditRead(ctx context.Context, p Principal, what, serviceID string, n int) error {
 	return r.audit(ctx, AuditEvent{Actor: p, Action: AuditReviewRead, Subject: serviceID,
 		Detail: fmt.Sprintf(`{"list":%q,"rows":%d}`, what, n)})
+}
+
+// Names implements [ReviewService].
+func (r *Review) Names(ctx context.Context, p Principal, serviceID string) (Names, error) {
+	allowed, err := r.serviceReviewable(ctx, p, serviceID)
+	if err != nil {
+		return Names{}, err
+	}
+	var n Names
+	err = r.Store.View(ctx, func(tx Tx) (err error) {
+		n.People, n.Staff, err = tx.ServiceNames(ctx, serviceID)
+		return err
+	})
+	if err != nil {
+		return Names{}, err
+	}
+	types := r.Schema.TypeNames()
+	maps.DeleteFunc(n.People, func(id, _ string) bool {
+		return !slices.ContainsFunc(types, func(t string) bool { return allowed(RecordRef{RecordType: t, ServiceID: serviceID, PersonID: id}) })
+	})
+	return n, nil
 }
 
 // Alerts implements [ReviewService].

@@ -11,6 +11,10 @@ import (
 // what a reviewer may see is decided by [Review] over what it returns.
 // Times are given by the engine; the store keeps them to the millisecond.
 type ReviewTx interface {
+	// ServiceNames returns the names of the people the service supports
+	// and of every user who has held a membership in it, by id.
+	ServiceNames(ctx context.Context, serviceID string) (people, staff map[string]string, err error)
+
 	// Alerts returns the alerts of a service, only those not acknowledged
 	// unless includeAcknowledged, newest raised first (then highest id).
 	Alerts(ctx context.Context, serviceID string, includeAcknowledged bool) ([]Alert, error)

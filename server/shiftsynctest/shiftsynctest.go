@@ -182,9 +182,10 @@ const TestOrganisation = "org-test"
 // [Server.AddDevice] or [Server.EnrolDevice] names is created (in
 // [TestOrganisation], if missing) with its people from this list. A test
 // needing others adds them ([Server.AddPerson]).
-var People = []struct{ ID, ServiceID string }{
-	{"sam", "house-a"}, {"ada", "house-a"}, {"person-ada", "house-a"}, {"person-bob", "house-a"},
-	{"person-a-kit", "house-a"}, {"p1", "house-a"}, {"person-b-lou", "house-b"},
+var People = []struct{ ID, ServiceID, Name string }{
+	{"sam", "house-a", "Sam Okafor"}, {"ada", "house-a", "Ada Lovell"}, {"person-ada", "house-a", "Ada Price"},
+	{"person-bob", "house-a", "Bob Harris"}, {"person-a-kit", "house-a", "Kit Andrews"}, {"p1", "house-a", "Pat One"},
+	{"person-b-lou", "house-b", "Lou Brown"},
 }
 
 // addService creates the service, if missing, with its [People].
@@ -196,7 +197,7 @@ func (s *Server) addService(tb testing.TB, serviceID string) {
 	must(tb, ignoreExists(s.Identity.CreateService(ctx, admin, serviceID, TestOrganisation, serviceID)))
 	for _, p := range People {
 		if p.ServiceID == serviceID {
-			must(tb, ignoreExists(s.Identity.CreatePerson(ctx, admin, p.ID, serviceID, p.ID)))
+			must(tb, ignoreExists(s.Identity.CreatePerson(ctx, admin, p.ID, serviceID, p.Name)))
 		}
 	}
 }

@@ -84,16 +84,40 @@ func (db *DB) checkCopy(ctx context.Context, b *shiftsync.Backup) error {
 // Describe checks a database opened with [OpenReadOnly], such as a backup
 // about to be restored, as a backup is checked when taken (PRAGMA
 // integrity_check and the links of its audit chain), and returns what it
-// holds, as a Backup at path whose TakenAt is the file's modification time.
-// Its audit log is still to be checked against the signed heads.
+// holds, as a Backup at path with the file's size and SHA-256. The copy
+// does not record when it was taken, so TakenAt is the time of its newest
+// audit entry: everything committed before then is in it (a store that
+// recorded the backup knows the exact time: [DB.RecordedBackup]). Its
+// audit log is still to be checked against the signed heads.
 func (db *DB) Describe(ctx context.Context, path string) (shiftsync.Backup, error) {
 	b := shiftsync.Backup{Path: path, StoreID: db.storeID}
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := hashFile(&b); err != nil {
 		return b, err
 	}
-	b.TakenAt, b.Bytes = fi.ModTime().UTC(), fi.Size()
-	return b, db.check(ctx, &b)
+	if err := db.check(ctx, &b); err != nil {
+		return b, err
+	}
+	var at sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(at) FROM audit_log`).Scan(&at); err != nil {
+		return b, storageError(err)
+	}
+	b.TakenAt = time.UnixMilli(at.Int64).UTC()
+	return b, nil
+}
+
+// hashFile sets b's Bytes and SHA256 from the file at b.Path.
+func hashFile(b *shiftsync.Backup) error {
+	f, err := os.Open(b.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if b.Bytes, err = io.Copy(h, f); err != nil {
+		return err
+	}
+	b.SHA256 = h.Sum(nil)
+	return nil
 }
 
 // check fills in b from the database, checking it.
@@ -118,19 +142,17 @@ func (db *DB) check(ctx context.Context, b *shiftsync.Backup) error {
 	return err
 }
 
-// syncFile fsyncs the file at b.Path, and its directory so the file's name
-// survives a crash too, hashing the file as it reads it once.
+// syncFile hashes the file at b.Path into b, and fsyncs it and its
+// directory so the file's name survives a crash too.
 func syncFile(b *shiftsync.Backup) error {
+	if err := hashFile(b); err != nil {
+		return err
+	}
 	f, err := os.Open(b.Path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if b.Bytes, err = io.Copy(h, f); err != nil {
-		return err
-	}
-	b.SHA256 = h.Sum(nil)
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", b.Path, err)
 	}
@@ -220,11 +242,23 @@ func (db *DB) acknowledgedCounters(ctx context.Context) (map[string]uint64, erro
 
 // LastBackup returns the newest backup recorded: false when there is none.
 func (db *DB) LastBackup(ctx context.Context) (shiftsync.Backup, bool, error) {
+	return db.recordedBackup(ctx, `ORDER BY id DESC LIMIT 1`)
+}
+
+// RecordedBackup returns the newest backup recorded whose file had the
+// SHA-256 sum: false when none had.
+func (db *DB) RecordedBackup(ctx context.Context, sum []byte) (shiftsync.Backup, bool, error) {
+	return db.recordedBackup(ctx, `WHERE sha256 = ? ORDER BY id DESC LIMIT 1`, sum)
+}
+
+// recordedBackup returns the backup the query's tail (after FROM backups)
+// selects first: false when it selects none.
+func (db *DB) recordedBackup(ctx context.Context, tail string, args ...any) (shiftsync.Backup, bool, error) {
 	var (
 		b       shiftsync.Backup
 		takenAt int64
 	)
-	err := db.read.QueryRowContext(ctx, `SELECT path, store_id, taken_at, head_seq, audit_seq, bytes, sha256 FROM backups ORDER BY id DESC LIMIT 1`).
+	err := db.read.QueryRowContext(ctx, `SELECT path, store_id, taken_at, head_seq, audit_seq, bytes, sha256 FROM backups `+tail, args...).
 		Scan(&b.Path, &b.StoreID, &takenAt, &b.HeadSeq, &b.AuditSeq, &b.Bytes, &b.SHA256)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, nil

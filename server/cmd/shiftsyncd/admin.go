@@ -56,6 +56,15 @@ commands:
                       the backup (integrity_check, verify-audit), keep the live
                       database aside, install the backup and start a new epoch:
                       phones re-push what they had acknowledged since the backup
+  new-epoch           -restored-from TEXT [-taken-at TIME]   after a store was
+                      restored by its database's own tools (pg_restore,
+                      point-in-time recovery, litestream restore), before any
+                      server starts on it: start a new epoch, so phones re-push
+                      what they had acknowledged that the copy lacks
+  accept-gap          -device ID -through N -reason TEXT   after a restore from an
+                      older backup (-older), a device whose next counter is above
+                      what the store holds has every push answered not_processed:
+                      give up its counters through N, which no one holds any more
   copy-store          -from FILE.db -to postgres://...   move a SQLite store (stopped)
                       into a new PostgreSQL database: every row, the store id,
                       the change log positions (devices keep syncing), and the
@@ -283,6 +292,44 @@ var adminCommands = map[string]adminCommand{
 			fmt.Fprintf(a.stdout, "integrity_check ok; audit log verified up to entry %d; holds the change log up to position %d, everything committed before %s\n",
 				b.AuditSeq, b.HeadSeq, b.TakenAt.Format(time.RFC3339))
 			return nil
+		}
+	},
+	"new-epoch": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		from := fs.String("restored-from", "", "what the store was restored from, for the audit log (e.g. \"pg_restore of nightly-2026-12-03.dump\")")
+		takenAt := timeFlag(fs, "taken-at", "when that copy was taken, RFC 3339 (default: unknown)")
+		return func(ctx context.Context) error {
+			if strings.TrimSpace(*from) == "" {
+				return errors.New("new-epoch: -restored-from is required: say what the store was restored from")
+			}
+			epoch := shiftsync.NewEpoch()
+			err := a.store.Engine.Update(ctx, func(tx shiftsync.Tx) error {
+				return shiftsync.StartEpoch(ctx, tx, epoch, shiftsync.Backup{Path: *from, TakenAt: takenAt.t}, a.operator, time.Now())
+			})
+			if err == nil {
+				fmt.Fprintf(a.stdout, "new epoch %s: devices re-push what they had acknowledged that the restored store lacks at their next sync; start the servers\n", epoch)
+			}
+			return err
+		}
+	},
+	"accept-gap": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		device, reason := fs.String("device", "", "device id"), fs.String("reason", "", "why the counters are lost, for the audit log")
+		through := fs.Uint64("through", 0, "the last `counter` to give up: the one before the device's next")
+		return func(ctx context.Context) error {
+			if *reason == "" {
+				return errors.New("accept-gap: -reason is required")
+			}
+			if _, err := a.identity.Device(ctx, *device); err != nil {
+				return fmt.Errorf("accept-gap: %w", err)
+			}
+			var from uint64
+			err := a.store.Engine.Update(ctx, func(tx shiftsync.Tx) (err error) {
+				from, err = shiftsync.AcceptCounterGap(ctx, tx, *device, *through, *reason, a.operator, time.Now())
+				return err
+			})
+			if err == nil {
+				fmt.Fprintf(a.stdout, "device %s: counters %d to %d given up (audited); its pushes from %d on are processed\n", *device, from, *through, *through+1)
+			}
+			return err
 		}
 	},
 	"verify-audit": func(fs *flag.FlagSet, a *admin) func(context.Context) error {

@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/shiftsync/shiftsync/server/auditfile"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -326,6 +331,7 @@ func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
 		_ = m.Close()
 		t.Fatalf("serve on an unfinished restore = %v, want it refused", err)
 	}
+	_ = m.Close()
 	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", first}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("restore again = %v", err)
 	}
@@ -335,4 +341,207 @@ func TestAdmin_RestoreRefusesAnOlderBackup(t *testing.T) {
 		t.Fatalf("serve after the restore finished = %v", err)
 	}
 	_ = m.Close()
+}
+
+// TestAdmin_RestoreRefusesWhileServing: a restore must not replace the
+// files under a running server, which would go on writing to the replaced
+// ones; nor may a second server open a database one serves. Both are
+// refused naming the process that holds the database, and once it has
+// stopped the restore runs.
+func TestAdmin_RestoreRefusesWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shiftsync.db")
+	tokens := writeTokens(t, db, dir)
+	backup := filepath.Join(dir, "backup.db")
+	adminRun(t, db, "backup", "-o", backup)
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr, m.TokensPath = db, dir, "127.0.0.1:0", tokens
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	serving := fmt.Sprintf("in use by shiftsyncd serve (pid %d)", os.Getpid())
+
+	err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", backup}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), serving) {
+		_ = m.Close()
+		t.Fatalf("restore under a running server = %v, want it refused: %s", err, serving)
+	}
+	if aside, _ := filepath.Glob(db + ".before-restore-*"); len(aside) > 0 || exists(unfinishedRestore(db)) {
+		t.Errorf("a refused restore moved the live database (%v) or marked it unfinished", aside)
+	}
+	second := NewMain(io.Discard, io.Discard)
+	second.DBPath, second.StateDir, second.Addr = db, dir, "127.0.0.1:0"
+	if err := second.Open(t.Context()); err == nil || !strings.Contains(err.Error(), serving) {
+		_ = second.Close()
+		_ = m.Close()
+		t.Fatalf("a second server on the database = %v, want it refused: %s", err, serving)
+	}
+	_ = second.Close()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recorded := lastBackup(t, db)
+	if err := run(t.Context(), []string{"admin", "-db", db, "restore", "-from", backup}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("restore once the server stopped = %v", err)
+	}
+
+	// The restore's audit entry names the file restored by its hash and the
+	// time the live store recorded taking it.
+	m = NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr = db, dir, "127.0.0.1:0"
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	restores := auditEvents(t, m, shiftsync.AuditRestore)
+	if len(restores) != 1 {
+		t.Fatalf("%d %s audit entries, want 1", len(restores), shiftsync.AuditRestore)
+	}
+	var detail struct {
+		SHA256  string `json:"sha256"`
+		TakenAt string `json:"taken_at"`
+	}
+	if err := json.Unmarshal([]byte(restores[0].Detail), &detail); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(content)
+	if want := recorded.TakenAt.Format(time.RFC3339Nano); detail.SHA256 != hex.EncodeToString(sum[:]) || detail.TakenAt != want {
+		t.Errorf("restore audited sha256 %q taken_at %q; want %x and %s (as the backup was recorded)", detail.SHA256, detail.TakenAt, sum, want)
+	}
+}
+
+// lastBackup returns the newest backup the SQLite database at db records.
+func lastBackup(t *testing.T, db string) shiftsync.Backup {
+	t.Helper()
+	d := sqlite.NewDB(db)
+	d.Logger = slog.New(slog.DiscardHandler)
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, ok, err := d.LastBackup(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("last backup of %s: %v, recorded %v", db, err, ok)
+	}
+	return b
+}
+
+// TestAdmin_NewEpoch: a store restored by its database's own tools
+// (pg_restore, point-in-time recovery, litestream restore) begins a new
+// epoch with admin new-epoch, on either store: a cursor of before it is
+// answered resync_required, so phones learn of the restore and re-push
+// what it lacks, and the audit log says what the store was restored from.
+func TestAdmin_NewEpoch(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "shiftsync.db") },
+		"postgres": func(t *testing.T) string { return shiftsynctest.PostgresDSN(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, db, state := t.Context(), db(t), t.TempDir()
+			open, _ := openStore(db, state)
+			before := shiftsynctest.NewServer(t, shiftsynctest.WithStore(open))
+			phone := before.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
+			if _, err := before.Client(phone.Token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+				shiftsynctest.Incident(1, shiftsynctest.RecordID(t), "house-a", "p1", before.Clock.Now(), "before the restore")}}); err != nil {
+				t.Fatal(err)
+			}
+			_, page, err := shiftsynctest.PullFrom(ctx, before.Client(phone.Token), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before.Close()
+
+			admin := []string{"admin", "-db", db, "-state", state, "new-epoch"}
+			if err := run(ctx, admin, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "-restored-from is required") {
+				t.Fatalf("new-epoch without -restored-from = %v, want it refused", err)
+			}
+			var out strings.Builder
+			if err := run(ctx, append(admin, "-restored-from", "pg_restore of nightly.dump", "-taken-at", "2026-12-03T02:00:00Z"), &out, io.Discard); err != nil {
+				t.Fatalf("new-epoch = %v", err)
+			}
+
+			after := shiftsynctest.NewServer(t, shiftsynctest.WithStore(open))
+			defer after.Close()
+			_, _, err = shiftsynctest.PullFrom(ctx, after.Client(phone.Token), page.GetNextCursor())
+			if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "restored") {
+				t.Errorf("pull from a cursor of before the new epoch = %v, want resync_required saying the store was restored", err)
+			}
+			var restores []shiftsync.AuditEvent
+			tip, _, err := after.Store.Audit.AuditTip(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := after.Store.Audit.AuditEntries(ctx, 1, tip, func(e shiftsync.AuditEntry) error {
+				if e.Event.Action == shiftsync.AuditRestore {
+					restores = append(restores, e.Event)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(restores) != 1 || restores[0].Subject != "pg_restore of nightly.dump" || !strings.Contains(restores[0].Detail, `"taken_at":"2026-12-03T02:00:00Z"`) ||
+				!strings.Contains(out.String(), "new epoch ") {
+				t.Errorf("after new-epoch: audited %+v, printed %q", restores, out.String())
+			}
+		})
+	}
+}
+
+// TestAdmin_AcceptGap: after a restore from an older backup a device's next
+// counter can be above what the store holds, with the counters between
+// held by no one; each push is then answered not_processed, saying why,
+// until an operator gives those counters up. The device then pushes on,
+// and a mutation sent later under a counter given up is quarantined, not
+// dropped.
+func TestAdmin_AcceptGap(t *testing.T) {
+	ctx, db := t.Context(), filepath.Join(t.TempDir(), "shiftsync.db")
+	push := func(s *shiftsynctest.Server, token string, counter uint64, description string) *syncv1.MutationResult {
+		t.Helper()
+		res, err := s.Client(token).Push(ctx, &syncv1.PushRequest{Client: shiftsynctest.ClientInfo(), Mutations: []*syncv1.Mutation{
+			shiftsynctest.Incident(counter, shiftsynctest.RecordID(t), "house-a", "p1", s.Clock.Now(), description)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetResults()[0]
+	}
+	before := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
+	phone := before.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
+	push(before, phone.Token, 1, "held by the restored store")
+	r := push(before, phone.Token, 4, "after counters the store lost")
+	if r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_NOT_PROCESSED || !strings.Contains(r.GetReason(), "push 2 first") || !strings.Contains(r.GetReason(), "accept-gap") {
+		t.Fatalf("push of counter 4 after 1 = %v, want not_processed saying to push 2 first or accept the gap", r)
+	}
+	before.Close()
+
+	admin := func(args ...string) error {
+		return run(ctx, append([]string{"admin", "-db", db, "accept-gap"}, args...), io.Discard, io.Discard)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-device", phone.DeviceID, "-through", "3"}, "-reason is required"},
+		{[]string{"-device", "no-such-device", "-through", "3", "-reason", "restored -older"}, "does not exist"},
+		{[]string{"-device", phone.DeviceID, "-through", "1", "-reason", "restored -older"}, "no gap through 1"},
+	} {
+		if err := admin(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("accept-gap %q = %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+	if err := admin("-device", phone.DeviceID, "-through", "3", "-reason", "restored -older from the backup of 3 Dec"); err != nil {
+		t.Fatalf("accept-gap = %v", err)
+	}
+
+	after := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
+	defer after.Close()
+	if r := push(after, phone.Token, 4, "after counters the store lost"); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_ACCEPTED {
+		t.Errorf("push of counter 4 after the gap was accepted = %v, want accepted", r)
+	}
+	if r := push(after, phone.Token, 2, "under a counter given up"); r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_QUARANTINED {
+		t.Errorf("push under a counter given up = %v, want it quarantined (counter_reused), not dropped", r)
+	}
 }

@@ -235,6 +235,7 @@ type Main struct {
 	backedUp chan struct{}      // closed when the backup loop has stopped
 	sealer   *shiftsync.AuditSealer
 	sealed   chan struct{} // closed when the audit loop has stopped
+	lock     *dbLock       // held on a SQLite database until Close
 }
 
 // NewMain returns a Main with default configuration, writing its start-up
@@ -280,8 +281,18 @@ func (m *Main) FlagSet() *flag.FlagSet {
 }
 
 // Open opens the store and starts serving. It returns once the server is
-// listening.
+// listening. When it fails, Close releases what it had taken (the store,
+// the database's lock).
 func (m *Main) Open(ctx context.Context) error {
+	if !wiring.IsPostgres(m.DBPath) {
+		if err := os.MkdirAll(filepath.Dir(m.DBPath), 0o700); err != nil {
+			return err
+		}
+		var err error
+		if m.lock, err = lockDB(m.DBPath, "shiftsyncd serve"); err != nil {
+			return err
+		}
+	}
 	if from, err := os.ReadFile(unfinishedRestore(m.DBPath)); err == nil {
 		return fmt.Errorf("a restore of %s from %s did not finish, so its new epoch has not started and phones would not re-push what the backup lacks: run shiftsyncd admin restore again", m.DBPath, strings.TrimSpace(string(from)))
 	}
@@ -440,6 +451,7 @@ func (m *Main) Close() error {
 	if m.srv != nil {
 		errs = append(errs, m.srv.Close())
 	}
+	errs = append(errs, m.lock.Release())
 	return errors.Join(errs...)
 }
 

@@ -20,8 +20,8 @@ import (
 
 // restoreStore runs "shiftsyncd admin restore -from BACKUP [-db FILE]": it
 // installs a verified backup as the live SQLite store, keeping the files it
-// replaces, and starts a new epoch, audited as by the operator. No server
-// may be running on the database.
+// replaces, and starts a new epoch, audited as by the operator. It refuses
+// to run while a server (or another restore) holds the database's lock.
 func restoreStore(ctx context.Context, args []string, defaultDB string, operator shiftsync.Principal, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -38,14 +38,22 @@ func restoreStore(ctx context.Context, args []string, defaultDB string, operator
 		return errors.New("restore: -from BACKUP is required")
 	}
 	if wiring.IsPostgres(*db) {
-		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd")
+		return errors.New("restore: a PostgreSQL store is restored with PostgreSQL's own tools (pg_restore, or point-in-time recovery from WAL archives), not by shiftsyncd; then run shiftsyncd admin new-epoch before starting the servers")
 	}
+	if err := os.MkdirAll(filepath.Dir(*db), 0o700); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	lock, err := lockDB(*db, "shiftsyncd admin restore")
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer lock.Release()
 	started := time.Now()
 	b, err := checkBackup(ctx, *from, *db)
 	if err != nil {
 		return err
 	}
-	if err := refuseOlder(ctx, *db, b, *older, stderr); err != nil {
+	if err := compareWithLive(ctx, *db, &b, *older, stderr); err != nil {
 		return err
 	}
 	// Until the new epoch has started, serve refuses the database: phones
@@ -126,10 +134,12 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// refuseOlder refuses a backup b older than the newest backup the live
+// compareWithLive refuses a backup b older than the newest backup the live
 // database at live records, unless older is set: phones drop the receipts
 // of what a backup holds, so what only the newer one holds would be lost.
-func refuseOlder(ctx context.Context, live string, b shiftsync.Backup, older bool, stderr io.Writer) error {
+// When the live database recorded taking b, b's TakenAt becomes the time
+// it recorded.
+func compareWithLive(ctx context.Context, live string, b *shiftsync.Backup, older bool, stderr io.Writer) error {
 	if _, err := os.Stat(live); err != nil {
 		return nil // nothing to compare with: the live database is gone
 	}
@@ -139,6 +149,13 @@ func refuseOlder(ctx context.Context, live string, b shiftsync.Backup, older boo
 		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
 	}
 	defer db.Close()
+	recorded, ok, err := db.RecordedBackup(ctx, b.SHA256)
+	if err != nil {
+		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)
+	}
+	if ok {
+		b.TakenAt = recorded.TakenAt
+	}
 	newest, ok, err := db.LastBackup(ctx)
 	if err != nil {
 		return fmt.Errorf("restore: reading the backups %s records: %w", live, err)

@@ -297,6 +297,14 @@ var file_shiftsync_records_v1_options_proto_extTypes = []protoimpl.ExtensionInfo
 		Tag:           "bytes,50003,opt,name=references",
 		Filename:      "shiftsync/records/v1/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.EnumValueOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50004,
+		Name:          "shiftsync.records.v1.label",
+		Tag:           "bytes,50004,opt,name=label",
+		Filename:      "shiftsync/records/v1/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.MessageOptions.
@@ -317,6 +325,18 @@ var (
 	//
 	// optional shiftsync.records.v1.Reference references = 50003;
 	E_References = &file_shiftsync_records_v1_options_proto_extTypes[2]
+)
+
+// Extension fields to descriptorpb.EnumValueOptions.
+var (
+	// The value's name in plain words, as a person reading a record sees it
+	// (e.g. "Physical restraint, prone (face down)" for
+	// RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_PRONE). Every value but the zero
+	// value of an enum a record uses carries one; the server refuses to start
+	// without. Labels may be reworded; the value's name on the wire never is.
+	//
+	// optional string label = 50004;
+	E_Label = &file_shiftsync_records_v1_options_proto_extTypes[3]
 )
 
 var File_shiftsync_records_v1_options_proto protoreflect.FileDescriptor
@@ -346,7 +366,8 @@ const file_shiftsync_records_v1_options_proto_rawDesc = "" +
 	"\x05rules\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\v2 .shiftsync.records.v1.FieldRulesR\x05rules:`\n" +
 	"\n" +
 	"references\x12\x1d.google.protobuf.FieldOptions\x18ӆ\x03 \x01(\v2\x1f.shiftsync.records.v1.ReferenceR\n" +
-	"referencesB\xe7\x01\n" +
+	"references:9\n" +
+	"\x05label\x12!.google.protobuf.EnumValueOptions\x18Ԇ\x03 \x01(\tR\x05labelB\xe7\x01\n" +
 	"\x18com.shiftsync.records.v1B\fOptionsProtoP\x01ZKgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/records/v1;recordsv1\xa2\x02\x03SRX\xaa\x02\x14Shiftsync.Records.V1\xca\x02\x14Shiftsync\\Records\\V1\xe2\x02 Shiftsync\\Records\\V1\\GPBMetadata\xea\x02\x16Shiftsync::Records::V1b\x06proto3"
 
 var (
@@ -363,23 +384,25 @@ func file_shiftsync_records_v1_options_proto_rawDescGZIP() []byte {
 
 var file_shiftsync_records_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_shiftsync_records_v1_options_proto_goTypes = []any{
-	(*RecordOptions)(nil),               // 0: shiftsync.records.v1.RecordOptions
-	(*FieldRules)(nil),                  // 1: shiftsync.records.v1.FieldRules
-	(*Reference)(nil),                   // 2: shiftsync.records.v1.Reference
-	(*descriptorpb.MessageOptions)(nil), // 3: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 4: google.protobuf.FieldOptions
+	(*RecordOptions)(nil),                 // 0: shiftsync.records.v1.RecordOptions
+	(*FieldRules)(nil),                    // 1: shiftsync.records.v1.FieldRules
+	(*Reference)(nil),                     // 2: shiftsync.records.v1.Reference
+	(*descriptorpb.MessageOptions)(nil),   // 3: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),     // 4: google.protobuf.FieldOptions
+	(*descriptorpb.EnumValueOptions)(nil), // 5: google.protobuf.EnumValueOptions
 }
 var file_shiftsync_records_v1_options_proto_depIdxs = []int32{
 	3, // 0: shiftsync.records.v1.record:extendee -> google.protobuf.MessageOptions
 	4, // 1: shiftsync.records.v1.rules:extendee -> google.protobuf.FieldOptions
 	4, // 2: shiftsync.records.v1.references:extendee -> google.protobuf.FieldOptions
-	0, // 3: shiftsync.records.v1.record:type_name -> shiftsync.records.v1.RecordOptions
-	1, // 4: shiftsync.records.v1.rules:type_name -> shiftsync.records.v1.FieldRules
-	2, // 5: shiftsync.records.v1.references:type_name -> shiftsync.records.v1.Reference
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	3, // [3:6] is the sub-list for extension type_name
-	0, // [0:3] is the sub-list for extension extendee
+	5, // 3: shiftsync.records.v1.label:extendee -> google.protobuf.EnumValueOptions
+	0, // 4: shiftsync.records.v1.record:type_name -> shiftsync.records.v1.RecordOptions
+	1, // 5: shiftsync.records.v1.rules:type_name -> shiftsync.records.v1.FieldRules
+	2, // 6: shiftsync.records.v1.references:type_name -> shiftsync.records.v1.Reference
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	4, // [4:7] is the sub-list for extension type_name
+	0, // [0:4] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -395,7 +418,7 @@ func file_shiftsync_records_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_records_v1_options_proto_rawDesc), len(file_shiftsync_records_v1_options_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   3,
-			NumExtensions: 3,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_shiftsync_records_v1_options_proto_goTypes,

@@ -834,7 +834,9 @@ type MutationResult struct {
 	// For a quarantined or refused mutation: a stable machine-readable reason
 	// code, e.g. "unknown_field" (listed in mobile-contract/README.md).
 	ReasonCode string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
-	// For a quarantined or refused mutation: a message to show a person.
+	// For a quarantined or refused mutation: a message to show a person. For
+	// the first not-processed mutation of a push whose counter is not the next
+	// expected: which counter the server expects.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// True when the server had already processed this counter and repeats the
 	// outcome it gave then.
