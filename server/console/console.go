@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
@@ -48,8 +49,12 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(c.Console.Schema, v) }, "kind": recordKind}).
+	schema := c.Console.Schema
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(schema, v) }, "kind": recordKind,
+			"label": schema.Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
+			"conflictView": newConflictView, "versionView": newVersionView,
+			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -84,6 +89,12 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"POST /console/alerts/{id}/acknowledge", false, h.authed(h.acknowledge)},
 		{"GET /console/records", false, h.authed(h.records)},
 		{"GET /console/records/{id}", false, h.authed(h.record)},
+		{"GET /console/actions", false, h.authed(h.actions)},
+		{"GET /console/follow-through", false, h.authed(h.followThrough)},
+		{"GET /console/quarantine", false, h.authed(h.quarantine)},
+		{"GET /console/conflicts", false, h.authed(h.conflicts)},
+		{"POST /console/conflicts/{id}/resolve", false, h.authed(h.resolve)},
+		{"GET /console/trends", false, h.authed(h.trends)},
 	}
 }
 
@@ -108,6 +119,7 @@ type view struct {
 	Devices    section[[]shiftsync.DeviceHealth]
 	Conflicts  section[int] // open ones
 	Quarantine section[int]
+	ActionsDue section[[]ownerDue] // open actions in breach or warning, by owner
 	Records    []*shiftsync.Record
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
@@ -137,12 +149,22 @@ func part[T any](rows T, err error) (section[T], error) {
 }
 
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
-	if v.Service != "" && v.Principal.UserID != "" {
-		names, err := h.Review.Names(r.Context(), v.Principal, v.Service)
+	h.renderPage(w, r, status, page, &v)
+}
+
+// base is the view of every page: a view, or a page's own struct that
+// embeds one.
+func (v *view) base() *view { return v }
+
+// renderPage writes the page with v, a *view or a page's own struct that
+// embeds one, with the names of its service's people and staff.
+func (h *handler) renderPage(w http.ResponseWriter, r *http.Request, status int, page string, v interface{ base() *view }) {
+	if b := v.base(); b.Service != "" && b.Principal.UserID != "" {
+		names, err := h.Review.Names(r.Context(), b.Principal, b.Service)
 		if err != nil { // a page that may show the service may show its names: this is a fault, and ids still read
-			h.Logger.Error("console: names", "service", v.Service, "err", err)
+			h.Logger.Error("console: names", "service", b.Service, "err", err)
 		}
-		v.Names = &names
+		b.Names = &names
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
@@ -245,6 +267,10 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 		h.fail(w, err)
 		return
 	}
+	if v.ActionsDue, err = h.actionsDue(ctx, p, service); err != nil {
+		h.fail(w, err)
+		return
+	}
 	quarantine, err := h.Review.Quarantine(ctx, p, service)
 	if v.Quarantine, err = part(len(quarantine.Changes), err); err != nil {
 		h.fail(w, err)
@@ -254,13 +280,19 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, p shiftsync.Princ
 }
 
 // records lists a page of a service's records, newest event first,
-// filtered by person and type: ?service=&person=&type=&voided=1&page=.
+// filtered by person, type and event time (RFC 3339, both ends
+// included): ?service=&person=&type=&from=&to=&voided=1&page=.
 func (h *handler) records(w http.ResponseWriter, r *http.Request, p shiftsync.Principal) {
 	q := r.URL.Query()
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 0)
 	f := shiftsync.RecordFilter{ServiceID: q.Get("service"), PersonID: q.Get("person"), RecordType: q.Get("type"),
 		IncludeVoided: q.Get("voided") == "1", Offset: page * PageSize, Limit: PageSize + 1}
+	var err error
+	if f.From, f.To, err = period(q.Get("from"), q.Get("to")); err != nil {
+		h.fail(w, err)
+		return
+	}
 	if f.ServiceID == "" {
 		services, err := h.Console.Services(r.Context(), p)
 		if err != nil || len(services) == 0 {
@@ -386,6 +418,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case shiftsync.CodeInvalid:
 		return http.StatusBadRequest
+	case shiftsync.CodeConflict:
+		return http.StatusConflict
 	case shiftsync.CodeResourceExhausted:
 		return http.StatusTooManyRequests
 	}

@@ -122,8 +122,8 @@ func TestConsoleHTTP(t *testing.T) {
 			t.Errorf("review read audited as %+v, want manager-mo's browser", e.Actor)
 		}
 	}
-	if n := s.AuditCount(t, shiftsync.AuditReviewRead); n != 5 {
-		t.Errorf("%d review reads audited for the home page, want 5 (alerts, findings, devices, conflicts, quarantine)", n)
+	if n := s.AuditCount(t, shiftsync.AuditReviewRead); n != 6 {
+		t.Errorf("%d review reads audited for the home page, want 6 (alerts, findings, devices, conflicts, actions, quarantine)", n)
 	}
 	alerts, err := s.Review.Alerts(ctx, shiftsync.Principal{UserID: "manager-mo"}, "house-a", false)
 	if err != nil || len(alerts) != 1 {

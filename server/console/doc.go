@@ -11,9 +11,16 @@
 // ended by sign-out or idle expiry. State-changing requests pass
 // [http.CrossOriginProtection].
 //
-// So far: sign-in, sign-out, and a home page of a service: open alerts
-// with acknowledge, open findings, phones holding unsynced records, and
-// the open conflict and quarantine counts, each part shown or, refused by
-// the review service, named as not shown. Actions, records and the rest
-// of issue 13 come next.
+// Pages: sign-in and sign-out; a service's home (open alerts with
+// acknowledge, open findings headed by their rule in words, actions
+// overdue and due soon by agency and owner, phones holding unsynced
+// records, the open conflict and quarantine counts, each part shown or,
+// refused by the review service, named as not shown); the records list
+// (filtered by person, type and event time) and a record's history; the
+// action tracker in the seed's format and the 24-hour follow-through after
+// each multi-agency meeting (actions.go); the quarantine, each change as
+// received with its reasons in words (quarantine.go); the conflicts side
+// by side with a resolve form (conflicts.go); and weekly trends as inline
+// SVG drawn by Go (trends.go, chart.go), each bar a link to its records.
+// Each page's handlers are in a file of its own with its template.
 package console

@@ -33,14 +33,23 @@ func TestConsoleRoutes(t *testing.T) {
 		t.Fatalf("Alerts = %v, %v", alerts, err)
 	}
 	// Each data route, as a request, and the audit action it must leave.
+	conflict := syncWorld(t, s)
 	requests := map[string]struct {
 		method, path string
 		audit        string
+		form         url.Values
 	}{
-		"GET /console/{$}":                      {"GET", "/console/?service=house-a", shiftsync.AuditReviewRead},
-		"POST /console/alerts/{id}/acknowledge": {"POST", "/console/alerts/" + strconv.FormatInt(alerts[0].ID, 10) + "/acknowledge", shiftsync.AuditAlertAcknowledge},
-		"GET /console/records":                  {"GET", "/console/records?service=house-a", shiftsync.AuditReviewRead},
-		"GET /console/records/{id}":             {"GET", "/console/records/" + record, shiftsync.AuditRecordRead},
+		"GET /console/{$}":                      {"GET", "/console/?service=house-a", shiftsync.AuditReviewRead, nil},
+		"POST /console/alerts/{id}/acknowledge": {"POST", "/console/alerts/" + strconv.FormatInt(alerts[0].ID, 10) + "/acknowledge", shiftsync.AuditAlertAcknowledge, nil},
+		"GET /console/records":                  {"GET", "/console/records?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/records/{id}":             {"GET", "/console/records/" + record, shiftsync.AuditRecordRead, nil},
+		"GET /console/actions":                  {"GET", "/console/actions?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/follow-through":           {"GET", "/console/follow-through?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/quarantine":               {"GET", "/console/quarantine?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/conflicts":                {"GET", "/console/conflicts?service=house-a", shiftsync.AuditReviewRead, nil},
+		"GET /console/trends":                   {"GET", "/console/trends?service=house-a&person=sam", shiftsync.AuditReviewRead, nil},
+		"POST /console/conflicts/{id}/resolve": {"POST", "/console/conflicts/" + strconv.FormatInt(conflict, 10) + "/resolve", shiftsync.AuditConflictResolve,
+			url.Values{"resolution": {"checked"}}},
 	}
 	signIn := func(user, service string) *browser {
 		b := newBrowser(t, s.URL)
@@ -59,7 +68,10 @@ func TestConsoleRoutes(t *testing.T) {
 			t.Errorf("route %s reaches data and is not walked by this test: add it", rt.Pattern)
 			continue
 		}
-		form := url.Values{}
+		form := req.form
+		if form == nil {
+			form = url.Values{}
+		}
 		if res, body := newBrowser(t, s.URL).do(req.method, req.path, form, nil); res.StatusCode < 300 || strings.Contains(body, "sam") {
 			t.Errorf("%s without a session = %d, want it refused", rt.Pattern, res.StatusCode)
 		}

@@ -19,10 +19,22 @@ const recordQuery = `
 	       f.field, v.value, f.version_seq
 	FROM records r JOIN fields f ON f.record_id = r.record_id JOIN field_versions v ON v.seq = f.version_seq`
 
+// fieldsQuery is recordQuery holding only the fields named by $1, an
+// array: a record none of whose fields it names is selected with none.
+const fieldsQuery = `
+	SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.agency, r.created_by_user, r.created_hlc, r.received_at,
+	       f.field, v.value, f.version_seq
+	FROM records r LEFT JOIN fields f ON f.record_id = r.record_id AND f.field = ANY($1) LEFT JOIN field_versions v ON v.seq = f.version_seq`
+
 // loadRecords returns the records a recordQuery with the given condition
 // selects, as they stand.
 func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*shiftsync.Record, error) {
-	rows, err := q.Query(ctx, recordQuery+` WHERE `+where+` ORDER BY r.record_id`, args...)
+	return scanRecords(ctx, q, recordQuery+` WHERE `+where+` ORDER BY r.record_id`, args...)
+}
+
+// scanRecords returns the records a recordQuery or fieldsQuery selects.
+func scanRecords(ctx context.Context, q queryer, query string, args ...any) ([]*shiftsync.Record, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -33,9 +45,11 @@ func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*
 	)
 	for rows.Next() {
 		var (
-			ref                shiftsync.RecordRef
-			by, field, raw     string
-			hlc, received, seq int64
+			ref           shiftsync.RecordRef
+			by            string
+			field, raw    *string // nil for a record none of whose fields a fieldsQuery names
+			hlc, received int64
+			seq           *int64
 		)
 		if err := rows.Scan(&ref.RecordID, &ref.RecordType, &ref.ServiceID, &ref.PersonID, &ref.Agency, &by, &hlc, &received, &field, &raw, &seq); err != nil {
 			return nil, err
@@ -45,12 +59,15 @@ func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*
 				RecordedAt: shiftsync.UnpackHLC(hlc).Time(), ReceivedAt: time.UnixMilli(received).UTC()}
 			records = append(records, cur)
 		}
-		v, err := shiftsync.UnmarshalValue([]byte(raw))
-		if err != nil {
-			return nil, fmt.Errorf("record %s field %s: %w", ref.RecordID, field, err)
+		if field == nil {
+			continue
 		}
-		cur.Fields[field], cur.Seqs[field] = v, seq
-		cur.VersionSeq = max(cur.VersionSeq, seq)
+		v, err := shiftsync.UnmarshalValue([]byte(*raw))
+		if err != nil {
+			return nil, fmt.Errorf("record %s field %s: %w", ref.RecordID, *field, err)
+		}
+		cur.Fields[*field], cur.Seqs[*field] = v, *seq
+		cur.VersionSeq = max(cur.VersionSeq, *seq)
 	}
 	return records, rows.Err()
 }

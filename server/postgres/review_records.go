@@ -26,6 +26,23 @@ func (tx *Tx) ServiceRecords(ctx context.Context, serviceID, personID, recordTyp
 	return loadRecords(ctx, tx.Tx, where, args...)
 }
 
+// ServiceRecordFields implements [shiftsync.ReviewTx].
+func (tx *Tx) ServiceRecordFields(ctx context.Context, serviceID, personID, recordType string, fields []string) ([]*shiftsync.Record, error) {
+	if fields == nil {
+		fields = []string{}
+	}
+	where, args := ` WHERE r.service_id = $2`, []any{fields, serviceID}
+	if personID != "" {
+		args = append(args, personID)
+		where += fmt.Sprintf(` AND r.person_id = $%d`, len(args))
+	}
+	if recordType != "" {
+		args = append(args, recordType)
+		where += fmt.Sprintf(` AND r.record_type = $%d`, len(args))
+	}
+	return scanRecords(ctx, tx.Tx, fieldsQuery+where+` ORDER BY r.record_id`, args...)
+}
+
 // CurrentRecord implements [shiftsync.ReviewTx].
 func (tx *Tx) CurrentRecord(ctx context.Context, id string) (*shiftsync.Record, error) {
 	records, err := loadRecords(ctx, tx.Tx, `r.record_id = $1`, id)

@@ -81,15 +81,34 @@ func (e *evaluation) escalations() {
 	}
 }
 
+// ActionDueSoon is how close its deadline an open action is due soon: a
+// week, the horizon of the weekly risk huddle that reviews the tracker.
+const ActionDueSoon = 7 * 24 * time.Hour
+
 // ViewAction derives an action's tracker state at now: overdue when open
 // past its deadline, interim check missed when its check is past with no
-// result.
+// result, due soon when open with its deadline within [ActionDueSoon].
+// Its State is breach when overdue, warning when its interim check was
+// missed or it is due soon, due while otherwise open, and met once closed
+// (verified complete or cancelled).
 func ViewAction(a *Record, now time.Time) ActionView {
 	open := !slices.Contains(closedActionStatuses, a.Text("status"))
 	deadline, check := a.Time("deadline"), a.Time("interim_check_at")
-	return ActionView{
+	v := ActionView{
 		Action:             a,
 		Overdue:            open && !deadline.IsZero() && now.After(deadline),
 		InterimCheckMissed: open && !check.IsZero() && now.After(check) && !a.Has("interim_check_result"),
 	}
+	v.DueSoon = open && !v.Overdue && !deadline.IsZero() && deadline.Sub(now) <= ActionDueSoon
+	switch {
+	case !open:
+		v.State = StateMet
+	case v.Overdue:
+		v.State = StateBreach
+	case v.InterimCheckMissed || v.DueSoon:
+		v.State = StateWarning
+	default:
+		v.State = StateDue
+	}
+	return v
 }

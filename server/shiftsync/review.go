@@ -119,8 +119,13 @@ type ReviewService interface {
 	// to is CodeInvalid, never a default period (nor the week of 1970 an
 	// unset timestamp would name).
 	Trends(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) ([]WeekTrend, error)
-	// Actions lists the service's action tracker, filtered.
+	// Actions lists the service's action tracker, filtered, by deadline.
+	// A State other than due, warning, breach, met or "" is CodeInvalid.
 	Actions(ctx context.Context, p Principal, f ActionFilter) ([]ActionView, error)
+	// FollowThrough lists the 24-hour operationalisation of each
+	// multi-agency meeting of the service ([MeetingFollowThrough]), newest
+	// meeting first.
+	FollowThrough(ctx context.Context, p Principal, serviceID string) ([]MeetingFollowThrough, error)
 	// ExportEvidencePack builds the evidence pack of a person for a period,
 	// stores its manifest and audits the export, in one transaction.
 	ExportEvidencePack(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) (EvidencePack, error)
@@ -190,10 +195,13 @@ type RecordHistory struct {
 	LateEntry bool
 }
 
-// ActionFilter selects actions of the tracker.
+// ActionFilter selects actions of the tracker. ServiceID is required; the
+// rest narrow it when set. State is one of due, warning, breach and met
+// ([ActionView.State]).
 type ActionFilter struct {
 	ServiceID, PersonID, Agency, OwnerRole string
 	OverdueOnly                            bool
+	State                                  FindingState
 }
 
 // ActionView is an action with what the tracker derives from it at now.
@@ -201,4 +209,6 @@ type ActionView struct {
 	Action             *Record
 	Overdue            bool
 	InterimCheckMissed bool
+	DueSoon            bool
+	State              FindingState
 }

@@ -12,9 +12,12 @@ import (
 const maxListedRecords = 5000
 
 // Records implements [ReviewService]: the newest records that match,
-// newest event first, from f.Offset on.
+// newest event first, from f.Offset on. It filters and orders the
+// service's records holding only their event times and void reasons
+// ([ReviewTx.ServiceRecordFields]) and loads in full only those it
+// returns, in the same View.
 func (r *Review) Records(ctx context.Context, p Principal, f RecordFilter) ([]*Record, error) {
-	records, err := r.viewRecords(ctx, p, f.ServiceID, f.PersonID, f.RecordType, nil)
+	allowed, err := r.serviceReviewable(ctx, p, f.ServiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -22,18 +25,50 @@ func (r *Review) Records(ctx context.Context, p Principal, f RecordFilter) ([]*R
 	if limit <= 0 || limit > maxListedRecords {
 		limit = maxListedRecords
 	}
-	out := records[:0]
-	for _, rec := range records {
-		at := r.eventTime(rec)
-		if (rec.Voided() && !f.IncludeVoided) || (!f.From.IsZero() && at.Before(f.From)) || (!f.To.IsZero() && at.After(f.To)) {
-			continue
+	var out []*Record
+	err = r.Store.View(ctx, func(tx Tx) error {
+		heads, err := tx.ServiceRecordFields(ctx, f.ServiceID, f.PersonID, f.RecordType, r.listFields())
+		if err != nil {
+			return err
 		}
-		out = append(out, rec)
+		matching := heads[:0]
+		for _, rec := range heads {
+			at := r.eventTime(rec)
+			if !allowed(rec.RecordRef) || (rec.Voided() && !f.IncludeVoided) || (!f.From.IsZero() && at.Before(f.From)) || (!f.To.IsZero() && at.After(f.To)) {
+				continue
+			}
+			matching = append(matching, rec)
+		}
+		slices.SortStableFunc(matching, func(a, b *Record) int { return r.eventTime(b).Compare(r.eventTime(a)) })
+		matching = matching[min(len(matching), max(f.Offset, 0)):]
+		matching = matching[:min(len(matching), limit)]
+		out = make([]*Record, 0, len(matching))
+		for _, head := range matching {
+			rec, err := tx.CurrentRecord(ctx, head.RecordID)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b *Record) int { return r.eventTime(b).Compare(r.eventTime(a)) })
-	out = out[min(len(out), max(f.Offset, 0)):]
-	out = out[:min(len(out), limit)]
 	return out, r.auditRead(ctx, p, "records", f.ServiceID, len(out))
+}
+
+// listFields are the fields Records filters and orders by: every type's
+// event time field and the void reason, sorted.
+func (r *Review) listFields() []string {
+	fields := []string{VoidReasonField}
+	for _, name := range r.Schema.TypeNames() {
+		if t := r.Schema.Type(name); t.EventTimeField != "" && !slices.Contains(fields, t.EventTimeField) {
+			fields = append(fields, t.EventTimeField)
+		}
+	}
+	slices.Sort(fields)
+	return fields
 }
 
 // reviewableRecords returns the records of a service, of one person and of
@@ -231,6 +266,9 @@ func (r *Review) Trends(ctx context.Context, p Principal, serviceID, personID st
 
 // Actions implements [ReviewService].
 func (r *Review) Actions(ctx context.Context, p Principal, f ActionFilter) ([]ActionView, error) {
+	if !slices.Contains([]FindingState{"", StateDue, StateWarning, StateBreach, StateMet}, f.State) {
+		return nil, Errorf(CodeInvalid, "state %q is none of due, warning, breach, met (or empty for every state)", truncate(string(f.State)))
+	}
 	records, err := r.viewRecords(ctx, p, f.ServiceID, f.PersonID, "action", nil)
 	if err != nil {
 		return nil, err
@@ -239,7 +277,7 @@ func (r *Review) Actions(ctx context.Context, p Principal, f ActionFilter) ([]Ac
 	var views []ActionView
 	for _, rec := range records {
 		v := ViewAction(rec, now)
-		if rec.Voided() || (f.Agency != "" && rec.Agency != f.Agency) || (f.OwnerRole != "" && rec.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) {
+		if rec.Voided() || (f.Agency != "" && rec.Agency != f.Agency) || (f.OwnerRole != "" && rec.Text("owner_role") != f.OwnerRole) || (f.OverdueOnly && !v.Overdue) || (f.State != "" && v.State != f.State) {
 			continue
 		}
 		views = append(views, v)

@@ -43,6 +43,12 @@ type ReviewTx interface {
 	// ServiceRecords returns the records of a service, as they stand, of
 	// one person and of one type when those are set (""), by record id.
 	ServiceRecords(ctx context.Context, serviceID, personID, recordType string) ([]*Record, error)
+	// ServiceRecordFields returns the records ServiceRecords returns, each
+	// holding only the current values of the named fields (a record with
+	// none of them set holds none), their Seqs and VersionSeq of those
+	// alone: what a list filters and orders by, without decoding every
+	// field of every record.
+	ServiceRecordFields(ctx context.Context, serviceID, personID, recordType string, fields []string) ([]*Record, error)
 	// CurrentRecord returns the record with the id as it stands: nil when
 	// there is none.
 	CurrentRecord(ctx context.Context, id string) (*Record, error)

@@ -17,10 +17,23 @@ const recordQuery = `
 	       f.field, v.value, f.version_seq
 	FROM records r JOIN fields f ON f.record_id = r.record_id JOIN field_versions v ON v.seq = f.version_seq`
 
+// fieldsQuery is recordQuery holding only the fields the first "?"s name
+// (callers write them into the IN list): a record none of whose fields it
+// names is selected with none.
+const fieldsQuery = `
+	SELECT r.record_id, r.record_type, r.service_id, r.person_id, r.agency, r.created_by_user, r.created_hlc, r.received_at,
+	       f.field, v.value, f.version_seq
+	FROM records r LEFT JOIN fields f ON f.record_id = r.record_id AND f.field IN (%s) LEFT JOIN field_versions v ON v.seq = f.version_seq`
+
 // loadRecords returns the records a recordQuery with the given condition
 // selects, as they stand.
 func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*shiftsync.Record, error) {
-	rows, err := q.QueryContext(ctx, recordQuery+` WHERE `+where+` ORDER BY r.record_id`, args...)
+	return scanRecords(ctx, q, recordQuery+` WHERE `+where+` ORDER BY r.record_id`, args...)
+}
+
+// scanRecords returns the records a recordQuery or fieldsQuery selects.
+func scanRecords(ctx context.Context, q queryer, query string, args ...any) ([]*shiftsync.Record, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -31,9 +44,11 @@ func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*
 	)
 	for rows.Next() {
 		var (
-			ref                shiftsync.RecordRef
-			by, field, raw     string
-			hlc, received, seq int64
+			ref           shiftsync.RecordRef
+			by            string
+			field, raw    sql.NullString // NULL for a record none of whose fields a fieldsQuery names
+			hlc, received int64
+			seq           sql.NullInt64
 		)
 		if err := rows.Scan(&ref.RecordID, &ref.RecordType, &ref.ServiceID, &ref.PersonID, &ref.Agency, &by, &hlc, &received, &field, &raw, &seq); err != nil {
 			return nil, err
@@ -43,12 +58,15 @@ func loadRecords(ctx context.Context, q queryer, where string, args ...any) ([]*
 				RecordedAt: shiftsync.UnpackHLC(hlc).Time(), ReceivedAt: time.UnixMilli(received).UTC()}
 			records = append(records, cur)
 		}
-		v, err := shiftsync.UnmarshalValue([]byte(raw))
-		if err != nil {
-			return nil, fmt.Errorf("record %s field %s: %w", ref.RecordID, field, err)
+		if !field.Valid {
+			continue
 		}
-		cur.Fields[field], cur.Seqs[field] = v, seq
-		cur.VersionSeq = max(cur.VersionSeq, seq)
+		v, err := shiftsync.UnmarshalValue([]byte(raw.String))
+		if err != nil {
+			return nil, fmt.Errorf("record %s field %s: %w", ref.RecordID, field.String, err)
+		}
+		cur.Fields[field.String], cur.Seqs[field.String] = v, seq.Int64
+		cur.VersionSeq = max(cur.VersionSeq, seq.Int64)
 	}
 	return records, rows.Err()
 }

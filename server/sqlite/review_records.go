@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -19,6 +21,27 @@ func (tx *Tx) ServiceRecords(ctx context.Context, serviceID, personID, recordTyp
 		where, args = where+` AND r.record_type = ?`, append(args, recordType)
 	}
 	return loadRecords(ctx, tx.Tx, where, args...)
+}
+
+// ServiceRecordFields implements [shiftsync.ReviewTx].
+func (tx *Tx) ServiceRecordFields(ctx context.Context, serviceID, personID, recordType string, fields []string) ([]*shiftsync.Record, error) {
+	args := make([]any, 0, len(fields)+3)
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	in := strings.TrimSuffix(strings.Repeat("?,", len(fields)), ",")
+	if in == "" {
+		in = "NULL"
+	}
+	where := ` WHERE r.service_id = ?`
+	args = append(args, serviceID)
+	if personID != "" {
+		where, args = where+` AND r.person_id = ?`, append(args, personID)
+	}
+	if recordType != "" {
+		where, args = where+` AND r.record_type = ?`, append(args, recordType)
+	}
+	return scanRecords(ctx, tx.Tx, fmt.Sprintf(fieldsQuery, in)+where+` ORDER BY r.record_id`, args...)
 }
 
 // CurrentRecord implements [shiftsync.ReviewTx].

@@ -259,6 +259,16 @@ func testReview(t *testing.T, open Factory) {
 			if err != nil || !slices.Equal(ids(sams), []string{"rec-add-1", "rec-add-2", "rec-h-1", "rec-h-2"}) {
 				t.Errorf("ServiceRecords(house-h, sam) = %v, %v; want sam's four records by id", ids(sams), err)
 			}
+			heads, err := tx.ServiceRecordFields(ctx, "house-h", "", "incident", []string{"place", "no_such_field"})
+			if err != nil || !slices.Equal(ids(heads), []string{"rec-h-1", "rec-h-3"}) {
+				t.Errorf("ServiceRecordFields(house-h, incident, place) = %v, %v; want rec-h-1 and rec-h-3 by id", ids(heads), err)
+			} else if h := heads[0]; len(h.Fields) != 1 || h.Text("place") != "lounge" || h.Seqs["place"] != seqs[4] || h.VersionSeq != seqs[4] || h.CreatedBy != "priya" || !h.RecordedAt.Equal(recorded) {
+				t.Errorf("ServiceRecordFields: rec-h-1 = %+v; want place=lounge alone, at %d", h, seqs[4])
+			}
+			bare, err := tx.ServiceRecordFields(ctx, "house-h", "sam", "", nil)
+			if err != nil || !slices.Equal(ids(bare), []string{"rec-add-1", "rec-add-2", "rec-h-1", "rec-h-2"}) || len(bare[0].Fields) != 0 {
+				t.Errorf("ServiceRecordFields(house-h, sam, no fields) = %v, %v; want sam's four records by id, with no field", ids(bare), err)
+			}
 			r, err := tx.CurrentRecord(ctx, "rec-h-1")
 			if err != nil || r == nil || r.Text("place") != "lounge" || r.Agency != "acme" || r.CreatedBy != "priya" || r.Seqs["place"] != seqs[4] ||
 				r.VersionSeq != seqs[4] || !r.RecordedAt.Equal(recorded) || !r.ReceivedAt.Equal(now) {
