@@ -26,6 +26,7 @@ var ruleNames = map[string]string{
 	shiftsync.RuleReg18Notification:    "CQC notified without delay (Regulation 18)",
 	shiftsync.RulePRNRecord:            "PRN for distress recorded in full",
 	shiftsync.RulePRNFrequency:         "STOMP medication review when PRN is given often",
+	shiftsync.RuleRotaLead:             "A lead observed competent at high-risk times on the rota",
 }
 
 // ruleName is a rule in words, or its id for a rule the table lacks.
