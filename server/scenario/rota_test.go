@@ -1,6 +1,7 @@
 package scenario_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
@@ -51,5 +52,48 @@ func TestRotaTransitionLead(t *testing.T) {
 		"competency_confirmed_by_observation": yes})
 	pbs.sync()
 	wantState(t, w.finding(shiftsync.RuleRotaLead, subject), shiftsync.StateMet, "led by kim", "observed in practice 4 Mar 2026")
+	w.moveToPostgres()
+}
+
+// TestRotaBriefAcknowledgement is R2 by roster: a new brief version is to
+// be acknowledged by the staff rostered on the first shift after it — not
+// by everyone with a membership — within 15 minutes of its start, else the
+// shift lead is told (a warning), and within 60 minutes, else the manager
+// is (a breach).
+func TestRotaBriefAcknowledgement(t *testing.T) {
+	w := newWorld(t)
+	ana := w.phone("ana", shiftsync.RoleSupportWorker)
+	w.phone("ben", shiftsync.RoleSupportWorker) // a membership, and no shift
+	pbs := w.phone("pbs-lead", shiftsync.RolePBSLead)
+	rota := w.phone("shift-lead", shiftsync.RoleShiftLead)
+
+	w.at(day(1, 9, 0))
+	brief := pbs.log("shift_brief", person, fields{"version": num(2), "published_at": ts(day(1, 9, 0)), "acknowledgement_required": yes,
+		"changes_summary": str("Transition script at the front door")})
+	pbs.sync()
+	afternoon := rota.log("shift", "", fields{"starts_at": ts(day(1, 14, 0)), "ends_at": ts(day(1, 22, 0)), "person_ids": list(person)})
+	rota.log("shift_assignment", "", fields{"shift_id": str(afternoon), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	rota.sync()
+
+	subject := brief + "/" + afternoon
+	w.at(day(1, 14, 10))
+	wantState(t, w.finding(shiftsync.RuleBriefAcknowledgement, subject), shiftsync.StateDue, "0 of 1 rostered staff", "not yet [ana]")
+	w.at(day(1, 14, 20))
+	wantState(t, w.finding(shiftsync.RuleBriefAcknowledgement, subject), shiftsync.StateWarning, "the shift lead is told")
+	w.at(day(1, 15, 5))
+	f := w.finding(shiftsync.RuleBriefAcknowledgement, subject)
+	wantState(t, f, shiftsync.StateBreach, "the manager is told")
+	if strings.Contains(f.GetMessage(), "ben") {
+		t.Errorf("ben, on no shift, is judged: %s", f.GetMessage())
+	}
+	if _, ok := w.findings(shiftsync.RuleBriefAcknowledgement)[brief]; ok {
+		t.Error("the brief is also judged against every member of staff, though the service keeps a rota")
+	}
+
+	// Ana acknowledges once she sees it: late, and on record as such.
+	ana.sync()
+	ana.log("brief_acknowledgement", "", fields{"brief_id": str(brief), "acknowledged_at": ts(day(1, 15, 5))})
+	ana.sync()
+	wantState(t, w.finding(shiftsync.RuleBriefAcknowledgement, subject), shiftsync.StateBreach, "late [ana]")
 	w.moveToPostgres()
 }

@@ -47,8 +47,11 @@ func (e *evaluation) operationalisation() {
 	}
 }
 
-// briefAcknowledgement is R2: every front-line member of staff acknowledges
-// a brief that needs it within the window after its publication.
+// briefAcknowledgement is R2: where the service keeps a rota, the staff on
+// each one's first shift after a brief that covers its person acknowledge
+// it by that shift's start ([evaluation.rosteredAcknowledgement]);
+// otherwise every front-line member of staff acknowledges it within
+// AcknowledgeWithin of its publication.
 func (e *evaluation) briefAcknowledgement() {
 	acked := map[string]map[string]time.Time{} // brief -> user -> first acknowledgement
 	for _, a := range e.byType["brief_acknowledgement"] {
@@ -61,9 +64,14 @@ func (e *evaluation) briefAcknowledgement() {
 			acked[brief][a.CreatedBy] = at
 		}
 	}
+	rostered := e.firstShifts()
 	for _, b := range e.byType["shift_brief"] {
 		published := b.Time("published_at")
 		if !b.Fields["acknowledgement_required"].Bool || published.IsZero() {
+			continue
+		}
+		if shifts := rostered(b.PersonID, published); len(shifts) > 0 {
+			e.rosteredAcknowledgement(b, shifts, acked[b.RecordID])
 			continue
 		}
 		deadline := published.Add(time.Duration(e.th.AcknowledgeWithin))

@@ -142,3 +142,97 @@ func earlier(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// rosteredShift is a shift some staff are on for the first time after a
+// brief, with who.
+type rosteredShift struct {
+	shift *Record
+	staff []string // their user ids, sorted
+}
+
+// firstShifts returns a function giving, for a brief about person ("" for
+// the whole service) published at published, each shift starting after it
+// that covers the person (any shift, for a whole-service brief), with the
+// staff assigned to it for whom it is their first such shift; none when
+// the service keeps no rota after it.
+func (e *evaluation) firstShifts() func(person string, published time.Time) []rosteredShift {
+	staff := map[string][]string{} // shift -> assigned users
+	for _, a := range e.byType["shift_assignment"] {
+		staff[a.Text("shift_id")] = append(staff[a.Text("shift_id")], a.Text("user_id"))
+	}
+	shifts := slices.Clone(e.byType["shift"])
+	slices.SortFunc(shifts, func(a, b *Record) int {
+		return cmp.Or(a.Time("starts_at").Compare(b.Time("starts_at")), cmp.Compare(a.RecordID, b.RecordID))
+	})
+	return func(person string, published time.Time) []rosteredShift {
+		var out []rosteredShift
+		seen := map[string]bool{}
+		for _, s := range shifts {
+			if !s.Time("starts_at").After(published) || person != "" && !slices.Contains(s.Fields["person_ids"].List, person) {
+				continue
+			}
+			var first []string
+			for _, u := range staff[s.RecordID] {
+				if !seen[u] {
+					seen[u] = true
+					first = append(first, u)
+				}
+			}
+			if len(first) > 0 {
+				slices.Sort(first)
+				out = append(out, rosteredShift{shift: s, staff: first})
+			}
+		}
+		return out
+	}
+}
+
+// rosteredAcknowledgement is R2 by roster for the brief b: for each shift
+// that is someone's first after it, those staff acknowledge it by
+// RosterAckWarning after the shift starts (past it the shift lead is told:
+// a warning) and by RosterAckDeadline (past it the manager is: a breach).
+// acked holds each user's first acknowledgement.
+func (e *evaluation) rosteredAcknowledgement(b *Record, shifts []rosteredShift, acked map[string]time.Time) {
+	for _, rs := range shifts {
+		start := rs.shift.Time("starts_at")
+		// Thresholds set before rosters were kept have neither: the defaults.
+		warnAt := start.Add(time.Duration(cmp.Or(e.th.RosterAckWarning, DefaultThresholds.RosterAckWarning)))
+		deadline := start.Add(time.Duration(cmp.Or(e.th.RosterAckDeadline, DefaultThresholds.RosterAckDeadline)))
+		var pending, late []string
+		state := StateMet
+		for _, u := range rs.staff {
+			at, ok := acked[u]
+			switch {
+			case !ok:
+				pending = append(pending, u)
+				state = worse(state, e.deadlineState(time.Time{}, warnAt, deadline))
+			case at.After(deadline):
+				late = append(late, u)
+				state = StateBreach
+			case at.After(warnAt):
+				late = append(late, u)
+				state = worse(state, StateWarning)
+			}
+		}
+		told := ""
+		switch state {
+		case StateWarning:
+			told = "; the shift lead is told"
+		case StateBreach:
+			told = "; the manager is told"
+		}
+		e.add(RuleBriefAcknowledgement, b.RecordID+"/"+rs.shift.RecordID, b, b.PersonID, state, warnAt,
+			"brief version %d, first shift after it %s: %d of %d rostered staff acknowledged within %s of its start; late %v, not yet %v%s",
+			b.Fields["version"].Int, start.In(e.loc).Format("Mon 2 Jan 15:04"), len(rs.staff)-len(pending)-len(late), len(rs.staff),
+			warnAt.Sub(start), late, pending, told)
+	}
+}
+
+// worse returns the graver of two finding states.
+func worse(a, b FindingState) FindingState {
+	rank := map[FindingState]int{StateMet: 0, StateDue: 1, StateWarning: 2, StateBreach: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
