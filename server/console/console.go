@@ -48,8 +48,8 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record"} {
-		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText}).
+	for _, name := range []string{"sign-in", "home", "records", "record", "evidence"} {
+		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "reason": rowReason}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -84,6 +84,9 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"POST /console/alerts/{id}/acknowledge", false, h.authed(h.acknowledge)},
 		{"GET /console/records", false, h.authed(h.records)},
 		{"GET /console/records/{id}", false, h.authed(h.record)},
+		{"GET /console/evidence", false, h.authed(h.evidence)},
+		{"GET /console/evidence/download", false, h.authed(h.download)},
+		{"POST " + VerifyPath, false, h.authed(h.verify)},
 	}
 }
 
@@ -112,6 +115,7 @@ type view struct {
 	Filter     shiftsync.RecordFilter
 	Next, Prev string // the pages' addresses, "" when there is none
 	History    shiftsync.RecordHistory
+	Pack       packView
 }
 
 // PageSize is how many records a page of the records list holds.

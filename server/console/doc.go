@@ -14,6 +14,9 @@
 // So far: sign-in, sign-out, and a home page of a service: open alerts
 // with acknowledge, open findings, phones holding unsynced records, and
 // the open conflict and quarantine counts, each part shown or, refused by
-// the review service, named as not shown. Actions, records and the rest
-// of issue 13 come next.
+// the review service, named as not shown; the records list and a record's
+// history; evidence packs (packs.go): a person and a period chosen,
+// previewed and downloaded as HTML or CSV, each an audited export, and a
+// pack file handed back verified row by row against the manifest kept at
+// export (the one upload, at [VerifyPath], up to 7 MiB).
 package console

@@ -49,7 +49,25 @@ func TestConsoleGoldens(t *testing.T) {
 	} {
 		golden(t, name, b, path)
 	}
+
+	// The evidence page: a pack previewed, and its CSV handed back with a
+	// row changed. A pack's id is new at each export and its fingerprint
+	// covers the restraint's random incident id: both are masked.
+	res, body := b.do("GET", "/console/evidence?"+packQuery(s), nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("evidence preview = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "evidence-preview", packMask.ReplaceAllString(body, "${1}MASKED"))
+	_, csv := b.do("GET", "/console/evidence/download?format=csv&"+packQuery(s), nil, nil)
+	res, body = b.upload("/console/evidence/verify", "pack.csv", []byte(strings.Replace(csv, "Shouted", "Shouts", 1)))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("evidence verify = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "evidence-verified", packMask.ReplaceAllString(body, "${1}MASKED"))
 }
+
+// packMask matches a pack's id and fingerprint on the evidence page.
+var packMask = regexp.MustCompile(`((?:Pack|pack) |fingerprint <code>)[0-9a-f-]{36,64}`)
 
 var between = regexp.MustCompile(`>\s+<`)
 var spaces = regexp.MustCompile(`\s+`)
@@ -64,6 +82,12 @@ func golden(t *testing.T, name string, b *browser, path string) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s = %d:\n%s", path, res.StatusCode, body)
 	}
+	goldenBody(t, name, body)
+}
+
+// goldenBody compares a page with testdata/<name>.golden.html.
+func goldenBody(t *testing.T, name, body string) {
+	t.Helper()
 	file := filepath.Join("testdata", name+".golden.html")
 	got := normalise(body) + "\n"
 	if *update {
