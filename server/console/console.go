@@ -33,7 +33,10 @@ type Config struct {
 	// page reads through it, so access and audit are one code path.
 	Review  shiftsync.ReviewService
 	Console shiftsync.Console
-	Logger  *slog.Logger
+	// Admin is the AdminService's: the people and devices page acts by
+	// its rules.
+	Admin  shiftsync.Admin
+	Logger *slog.Logger
 }
 
 type handler struct {
@@ -48,7 +51,7 @@ func New(c Config) http.Handler {
 		c.Logger = slog.Default()
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
-	for _, name := range []string{"sign-in", "home", "records", "record", "evidence"} {
+	for _, name := range []string{"sign-in", "home", "records", "record", "evidence", "people"} {
 		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": valueText, "reason": rowReason}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
@@ -87,6 +90,9 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"GET /console/evidence", false, h.authed(h.evidence)},
 		{"GET /console/evidence/download", false, h.authed(h.download)},
 		{"POST " + VerifyPath, false, h.authed(h.verify)},
+		{"GET /console/people", false, h.authed(h.people)},
+		{"POST /console/people/code", false, h.authed(h.issueCode)},
+		{"POST /console/devices/{id}/revoke", false, h.authed(h.revoke)},
 	}
 }
 
@@ -116,6 +122,7 @@ type view struct {
 	Next, Prev string // the pages' addresses, "" when there is none
 	History    shiftsync.RecordHistory
 	Pack       packView
+	People     peopleView
 }
 
 // PageSize is how many records a page of the records list holds.

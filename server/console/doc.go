@@ -18,5 +18,10 @@
 // history; evidence packs (packs.go): a person and a period chosen,
 // previewed and downloaded as HTML or CSV, each an audited export, and a
 // pack file handed back verified row by row against the manifest kept at
-// export (the one upload, at [VerifyPath], up to 7 MiB).
+// export (the one upload, at [VerifyPath], up to 7 MiB); and people and
+// devices (people.go), by the AdminService's rules and audit
+// ([shiftsync.Admin]): a service's memberships, ended or not, an
+// enrolment code issued and shown large with a QR code (inline SVG of the
+// code as text, drawn with skip2/go-qrcode), and its staff's devices with
+// their last sync and revoke.
 package console

@@ -64,7 +64,28 @@ func TestConsoleGoldens(t *testing.T) {
 		t.Fatalf("evidence verify = %d:\n%s", res.StatusCode, body)
 	}
 	goldenBody(t, "evidence-verified", packMask.ReplaceAllString(body, "${1}MASKED"))
+
+	// The people page, its device ids (new at each enrolment) masked; and
+	// a code issued, the code and its QR code masked.
+	s.EnrolDevice(t, "worker-wes", shiftsync.RoleSupportWorker, "house-a")
+	res, body = b.do("GET", "/console/people?service=house-a", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("people = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "people", uuidMask.ReplaceAllString(body, "DEVICE-ID"))
+	res, body = b.do("POST", "/console/people/code", url.Values{"service": {"house-a"}, "user": {"worker-wes"}}, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("issue code = %d:\n%s", res.StatusCode, body)
+	}
+	body = codeMask.ReplaceAllString(qrMask.ReplaceAllString(body, `d="QR"`), "${1}CODE")
+	goldenBody(t, "people-code", uuidMask.ReplaceAllString(body, "DEVICE-ID"))
 }
+
+var (
+	uuidMask = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	qrMask   = regexp.MustCompile(`d="M[^"]*"`)
+	codeMask = regexp.MustCompile(`(<p class="enrolment-code"><strong>)[^<]*`)
+)
 
 // packMask matches a pack's id and fingerprint on the evidence page.
 var packMask = regexp.MustCompile(`((?:Pack|pack) |fingerprint <code>)[0-9a-f-]{36,64}`)
