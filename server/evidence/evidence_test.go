@@ -22,6 +22,16 @@ func testPack(summaries ...string) shiftsync.EvidencePack {
 			CreatedBy: "ana", RecordedAt: at.Add(time.Hour), ReceivedAt: at.Add(2 * time.Hour),
 			Fields: map[string]shiftsync.Value{"behaviour_description": {Kind: shiftsync.KindString, String: s}}}
 		pack.Records, pack.EventTimes[r.RecordID] = append(pack.Records, r), at.Add(time.Duration(i)*time.Minute)
+	}
+	return withRows(pack)
+}
+
+// withRows returns the pack with its rows and manifest made from its
+// records.
+func withRows(pack shiftsync.EvidencePack) shiftsync.EvidencePack {
+	at := time.Date(2026, 3, 2, 7, 40, 0, 0, time.UTC)
+	pack.Rows = nil
+	for _, r := range pack.Records {
 		pack.Rows = append(pack.Rows, shiftsync.NewPackRow(r, pack.EventTimes[r.RecordID]))
 	}
 	pack.Manifest = shiftsync.NewManifest("house-a", "sam", at, at.Add(24*time.Hour), "meera", at.Add(48*time.Hour), pack.Records, pack.Rows)

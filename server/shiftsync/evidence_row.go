@@ -175,7 +175,7 @@ type PackFile struct {
 
 // PackFileRow is one row of a pack file.
 type PackFileRow struct {
-	Line   int // where it is in the file, from 1
+	Line   int // the CSV line (the header is 1) or the HTML table's row (from 1)
 	Row    PackRow
 	SHA256 string // the hash the row shows
 }
@@ -190,7 +190,7 @@ const (
 
 // ChangedRow names a row of a pack file that does not match.
 type ChangedRow struct {
-	Line     int    // in the file; 0 for a missing row
+	Line     int    // the CSV line (the header is 1) or the HTML table's row; 0 for a missing row
 	RecordID string // the record the pack exported there (the file's own for an added row)
 	Reason   string // RowChanged, RowHashAltered, RowAdded or RowMissing
 }
