@@ -2,9 +2,27 @@
 // for people outside the provider: a printable HTML page with the sections
 // of the monthly multi-agency review pack (care-records.md §2.6) and its
 // rows with their hashes and root, and a CSV of the same rows; and reads
-// either back ([ReadPack]) to be verified. The rows' canonical encoding is
-// documented at [shiftsync.PackRowEncoding]. Output is deterministic: the
+// either back ([ReadPack]) to be verified. Output is deterministic: the
 // same pack renders to the same bytes.
+//
+// # Rows and their hashes (encoding shiftsync-pack-row/v2)
+//
+// Each record is one row of seven cells: record_id, record_type,
+// event_time, author, recorded_at, received_at, summary, exactly as shown
+// (times RFC 3339 UTC to the second). Whoever holds the file recomputes:
+//
+//	row hash = hex(SHA-256(ns("shiftsync-pack-row/v2") ns(cell 1) … ns(cell 7)))
+//	root     = hex(SHA-256(ns("shiftsync-pack-manifest/v2") ns(row hash 1) … ns(row hash n)))
+//
+// where ns(s) is the netstring len(s) ":" s "," (length in bytes, decimal).
+// The CSV's header is the seven columns then row_sha256; its last line is
+// "#manifest", the encoding, four empty cells, the root and the pack id. A
+// cell starting with =, +, -, @ or ' carries one ' before it, taken off
+// before hashing. The HTML holds the rows in the "Records and manifest"
+// table (<tr data-row="N">, the seven cells then the hash), and the
+// encoding, pack id and root in <code id="pack-encoding">, <code
+// id="pack-id"> and <code id="pack-root">. [shiftsync.PackRowEncoding] has
+// the full contract.
 package evidence
 
 import (
