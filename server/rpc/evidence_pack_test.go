@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,20 @@ func TestEvidencePack_File(t *testing.T) {
 	}
 	if v := verify(changed); v.GetOk() || v.GetFileManifestMatches() || !cmp.Equal(v.GetChangedRows(), want, protocmp.Transform()) {
 		t.Errorf("forged CSV: %v, want the PRN's row named", v)
+	}
+
+	// A row's hash column altered, its cells intact; a row dropped.
+	lines := strings.Split(string(res.GetCsv()), "\n")
+	first := strings.Split(lines[1], ",")
+	altered := strings.Replace(string(res.GetCsv()), first[7], strings.Repeat("0", 64), 1)
+	if v := verify([]byte(altered)); v.GetOk() || !v.GetFileManifestMatches() ||
+		!cmp.Equal(v.GetChangedRows(), []*reviewv1.ChangedRow{{Line: 2, RecordId: packRecord(1), Reason: shiftsync.RowHashAltered}}, protocmp.Transform()) {
+		t.Errorf("CSV with a row's hash altered: %v, want that row named and the root still matching", v)
+	}
+	dropped := strings.Join(append(slices.Clone(lines[:1]), lines[2:]...), "\n")
+	if v := verify([]byte(dropped)); v.GetOk() || v.GetFileManifestMatches() ||
+		!cmp.Equal(v.GetChangedRows(), []*reviewv1.ChangedRow{{RecordId: packRecord(1), Reason: shiftsync.RowMissing}}, protocmp.Transform()) {
+		t.Errorf("CSV with its first row dropped: %v, want that row named missing", v)
 	}
 
 	outsider := s.EnrolDevice(t, "other-manager", shiftsync.RoleManager, "house-b")

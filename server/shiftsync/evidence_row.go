@@ -220,23 +220,43 @@ func (f PackFile) Check() FileCheck {
 	return f.against(shown, f.Root)
 }
 
-// against checks the file's rows against the rows and root of a manifest.
+// against checks the file's rows against the rows and root of a manifest:
+// row by row when the file has as many rows as the manifest (so a changed
+// record id is a changed row), otherwise by record id (so a row dropped or
+// added is named, not every row after it).
 func (f PackFile) against(rows []ManifestRow, root string) FileCheck {
 	c := FileCheck{Rows: len(f.Rows)}
 	hashes := make([]string, len(f.Rows))
-	for i, r := range f.Rows {
-		hashes[i] = r.Row.Hash()
-		switch {
-		case i >= len(rows):
-			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: r.Row.RecordID, Reason: RowAdded})
-		case hashes[i] != rows[i].SHA256:
-			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: rows[i].RecordID, Reason: RowChanged})
-		case r.SHA256 != rows[i].SHA256:
-			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: rows[i].RecordID, Reason: RowHashAltered})
+	at := make(map[string]int, len(rows)) // by record id, when matching by it
+	if len(f.Rows) != len(rows) {
+		for i, r := range rows {
+			at[r.RecordID] = i
 		}
 	}
-	for _, r := range rows[min(len(f.Rows), len(rows)):] {
-		c.Changed = append(c.Changed, ChangedRow{RecordID: r.RecordID, Reason: RowMissing})
+	matched := make([]bool, len(rows))
+	for i, r := range f.Rows {
+		hashes[i] = r.Row.Hash()
+		j, ok := i, len(f.Rows) == len(rows)
+		if !ok {
+			j, ok = at[r.Row.RecordID]
+			ok = ok && !matched[j]
+		}
+		if !ok {
+			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: r.Row.RecordID, Reason: RowAdded})
+			continue
+		}
+		matched[j] = true
+		switch {
+		case hashes[i] != rows[j].SHA256:
+			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: rows[j].RecordID, Reason: RowChanged})
+		case r.SHA256 != rows[j].SHA256:
+			c.Changed = append(c.Changed, ChangedRow{Line: r.Line, RecordID: rows[j].RecordID, Reason: RowHashAltered})
+		}
+	}
+	for j, r := range rows {
+		if !matched[j] {
+			c.Changed = append(c.Changed, ChangedRow{RecordID: r.RecordID, Reason: RowMissing})
+		}
 	}
 	c.RootMatches = PackRoot(hashes) == root && f.Root == root
 	return c

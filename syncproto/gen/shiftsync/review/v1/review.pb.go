@@ -3331,7 +3331,9 @@ type VerifyEvidencePackResponse struct {
 	FileChecked bool `protobuf:"varint,5,opt,name=file_checked,json=fileChecked,proto3" json:"file_checked,omitempty"`
 	// How many rows the file holds.
 	RowsChecked int32 `protobuf:"varint,6,opt,name=rows_checked,json=rowsChecked,proto3" json:"rows_checked,omitempty"`
-	// The rows of the file that do not match the pack exported.
+	// The rows of the file that do not match the pack exported: matched row
+	// by row when the file has as many rows as the pack, otherwise by record
+	// id (so a row dropped or added is named, not every row after it).
 	ChangedRows []*ChangedRow `protobuf:"bytes,7,rep,name=changed_rows,json=changedRows,proto3" json:"changed_rows,omitempty"`
 	// True when the file's rows, recomputed, hash to the root kept at export
 	// and the file shows that root.
