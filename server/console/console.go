@@ -34,7 +34,10 @@ type Config struct {
 	// page reads through it, so access and audit are one code path.
 	Review  shiftsync.ReviewService
 	Console shiftsync.Console
-	Logger  *slog.Logger
+	// Admin is the AdminService's: the people and devices page acts by
+	// its rules.
+	Admin  shiftsync.Admin
+	Logger *slog.Logger
 }
 
 type handler struct {
@@ -50,10 +53,10 @@ func New(c Config) http.Handler {
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
 	schema := c.Console.Schema
-	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends"} {
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends", "evidence", "people"} {
 		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(schema, v) }, "kind": recordKind,
 			"label": schema.Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
-			"conflictView": newConflictView, "versionView": newVersionView,
+			"conflictView": newConflictView, "versionView": newVersionView, "rowReason": rowReason,
 			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
@@ -95,6 +98,12 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"GET /console/conflicts", false, h.authed(h.conflicts)},
 		{"POST /console/conflicts/{id}/resolve", false, h.authed(h.resolve)},
 		{"GET /console/trends", false, h.authed(h.trends)},
+		{"GET /console/evidence", false, h.authed(h.evidence)},
+		{"GET /console/evidence/download", false, h.authed(h.download)},
+		{"POST " + VerifyPath, false, h.authed(h.verify)},
+		{"GET /console/people", false, h.authed(h.people)},
+		{"POST /console/people/code", false, h.authed(h.issueCode)},
+		{"POST /console/devices/{id}/revoke", false, h.authed(h.revoke)},
 	}
 }
 
@@ -126,7 +135,9 @@ type view struct {
 	History    shiftsync.RecordHistory
 	// Names are the names of Service's people and staff, read for every
 	// page about a service: templates show {{$.Names.Person id}}.
-	Names *shiftsync.Names
+	Names  *shiftsync.Names
+	Pack   packView
+	People peopleView
 }
 
 // PageSize is how many records a page of the records list holds.

@@ -21,6 +21,14 @@
 // each multi-agency meeting (actions.go); the quarantine, each change as
 // received with its reasons in words (quarantine.go); the conflicts side
 // by side with a resolve form (conflicts.go); and weekly trends as inline
-// SVG drawn by Go (trends.go, chart.go), each bar a link to its records.
-// Each page's handlers are in a file of its own with its template.
+// SVG drawn by Go (trends.go, chart.go), each bar a link to its records;
+// evidence packs (packs.go): a person and a period chosen, previewed and
+// downloaded as HTML or CSV, each an audited export, and a pack file
+// handed back verified row by row against the manifest kept at export
+// (the one upload, at [VerifyPath], up to 7 MiB); and people and devices
+// (people.go), by the AdminService's rules and audit ([shiftsync.Admin]):
+// a service's memberships, ended or not, an enrolment code issued and
+// shown large with a QR code (inline SVG of the code as text, drawn with
+// skip2/go-qrcode), and its staff's devices with their last sync and
+// revoke. Each page's handlers are in a file of its own with its template.
 package console

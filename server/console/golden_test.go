@@ -49,7 +49,46 @@ func TestConsoleGoldens(t *testing.T) {
 	} {
 		golden(t, name, b, path)
 	}
+
+	// The evidence page: a pack previewed, and its CSV handed back with a
+	// row changed. A pack's id is new at each export and its fingerprint
+	// covers the restraint's random incident id: both are masked.
+	res, body := b.do("GET", "/console/evidence?"+packQuery(s), nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("evidence preview = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "evidence-preview", packMask.ReplaceAllString(body, "${1}MASKED"))
+	_, csv := b.do("GET", "/console/evidence/download?format=csv&"+packQuery(s), nil, nil)
+	res, body = b.upload("/console/evidence/verify", "pack.csv", []byte(strings.Replace(csv, "Shouted", "Shouts", 1)))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("evidence verify = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "evidence-verified", packMask.ReplaceAllString(body, "${1}MASKED"))
+
+	// The people page, its device ids (new at each enrolment) masked; and
+	// a code issued, the code and its QR code masked.
+	s.EnrolDevice(t, "worker-wes", shiftsync.RoleSupportWorker, "house-a")
+	res, body = b.do("GET", "/console/people?service=house-a", nil, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("people = %d:\n%s", res.StatusCode, body)
+	}
+	goldenBody(t, "people", uuidMask.ReplaceAllString(body, "DEVICE-ID"))
+	res, body = b.do("POST", "/console/people/code", url.Values{"service": {"house-a"}, "user": {"worker-wes"}}, nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("issue code = %d:\n%s", res.StatusCode, body)
+	}
+	body = codeMask.ReplaceAllString(qrMask.ReplaceAllString(body, `d="QR"`), "${1}CODE")
+	goldenBody(t, "people-code", uuidMask.ReplaceAllString(body, "DEVICE-ID"))
 }
+
+var (
+	uuidMask = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	qrMask   = regexp.MustCompile(`d="M[^"]*"`)
+	codeMask = regexp.MustCompile(`(<p class="enrolment-code"><strong>)[^<]*`)
+)
+
+// packMask matches a pack's id and fingerprint on the evidence page.
+var packMask = regexp.MustCompile(`((?:Pack|pack) |fingerprint <code>)[0-9a-f-]{36,64}`)
 
 var between = regexp.MustCompile(`>\s+<`)
 var spaces = regexp.MustCompile(`\s+`)
@@ -64,6 +103,12 @@ func golden(t *testing.T, name string, b *browser, path string) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s = %d:\n%s", path, res.StatusCode, body)
 	}
+	goldenBody(t, name, body)
+}
+
+// goldenBody compares a page with testdata/<name>.golden.html.
+func goldenBody(t *testing.T, name, body string) {
+	t.Helper()
 	file := filepath.Join("testdata", name+".golden.html")
 	got := normalise(body) + "\n"
 	if *update {

@@ -1,13 +1,32 @@
 // Package evidence renders an evidence pack (see [shiftsync.EvidencePack])
 // for people outside the provider: a printable HTML page with the sections
 // of the monthly multi-agency review pack (care-records.md §2.6) and its
-// manifest, and a CSV of the records with their hashes. Output is
-// deterministic: the same pack renders to the same bytes.
+// rows with their hashes and root, and a CSV of the same rows; and reads
+// either back ([ReadPack]) to be verified. Output is deterministic: the
+// same pack renders to the same bytes.
+//
+// # Rows and their hashes (encoding shiftsync-pack-row/v2)
+//
+// Each record is one row of seven cells: record_id, record_type,
+// event_time, author, recorded_at, received_at, summary, exactly as shown
+// (times RFC 3339 UTC to the second). Whoever holds the file recomputes:
+//
+//	row hash = hex(SHA-256(ns("shiftsync-pack-row/v2") ns(cell 1) … ns(cell 7)))
+//	root     = hex(SHA-256(ns("shiftsync-pack-manifest/v2") ns(row hash 1) … ns(row hash n)))
+//
+// where ns(s) is the netstring len(s) ":" s "," (length in bytes, decimal).
+// The CSV's header is the seven columns then row_sha256; its last line is
+// "#manifest", the encoding, four empty cells, the root and the pack id. A
+// cell starting with =, +, -, @ or ' carries one ' before it, taken off
+// before hashing. The HTML holds the rows in the "Records and manifest"
+// table (<tr data-row="N">, the seven cells then the hash), and the
+// encoding, pack id and root in <code id="pack-encoding">, <code
+// id="pack-id"> and <code id="pack-root">. [shiftsync.PackRowEncoding] has
+// the full contract.
 package evidence
 
 import (
 	"embed"
-	"encoding/csv"
 	"fmt"
 	"html/template"
 	"io"
@@ -24,8 +43,8 @@ var templates embed.FS
 var page = template.Must(template.New("pack.html.tmpl").Funcs(template.FuncMap{
 	"date":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") },
-	"summary":  Summary,
-	"label":    label,
+	"summary":  shiftsync.RecordSummary,
+	"label":    shiftsync.CodeWords,
 	"minutes":  func(f float64) string { return fmt.Sprintf("%.0f", f) },
 	"rate":     func(f float64) string { return fmt.Sprintf("%.1f", f) },
 }).ParseFS(templates, "pack.html.tmpl"))
@@ -41,7 +60,14 @@ type view struct {
 	Debriefs     []*shiftsync.Record
 	Escalations  []*shiftsync.Record
 	Restrictions []*shiftsync.Record // standing restrictions
-	Manifest     []shiftsync.ManifestEntry
+	Rows         []row
+}
+
+// row is a pack row as the HTML shows it: its line in the table, from 1.
+type row struct {
+	Line int
+	shiftsync.PackRow
+	SHA256 string
 }
 
 type count struct {
@@ -52,7 +78,10 @@ type count struct {
 
 // WriteHTML writes the pack as a printable HTML page.
 func WriteHTML(w io.Writer, pack shiftsync.EvidencePack) error {
-	v := view{Pack: pack, Hash: pack.Manifest.Hash(), Manifest: pack.Manifest.Entries}
+	v := view{Pack: pack, Hash: pack.Manifest.Hash()}
+	for i, r := range pack.Rows {
+		v.Rows = append(v.Rows, row{Line: i + 1, PackRow: r, SHA256: pack.Manifest.Rows[i].SHA256})
+	}
 	for _, week := range pack.Weeks {
 		v.Totals.Incidents += week.Incidents
 		v.Totals.SeverityScore += week.SeverityScore
@@ -70,7 +99,7 @@ func WriteHTML(w io.Writer, pack shiftsync.EvidencePack) error {
 		case "restrictive_intervention":
 			c := byType[r.Text("type_code")]
 			if c == nil {
-				c = &count{Label: label(r.Text("type_code"))}
+				c = &count{Label: shiftsync.CodeWords(r.Text("type_code"))}
 				byType[r.Text("type_code")] = c
 			}
 			c.N++
@@ -95,70 +124,4 @@ func WriteHTML(w io.Writer, pack shiftsync.EvidencePack) error {
 	}
 	slices.SortFunc(v.ByType, func(a, b count) int { return strings.Compare(a.Label, b.Label) })
 	return page.Execute(w, v)
-}
-
-// WriteCSV writes one row per record of the pack: its identity, times,
-// author, the hash the manifest holds and a one-line summary.
-func WriteCSV(w io.Writer, pack shiftsync.EvidencePack) error {
-	hashes := make(map[string]string, len(pack.Manifest.Entries))
-	for _, e := range pack.Manifest.Entries {
-		hashes[e.RecordID] = e.SHA256
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"record_id", "record_type", "event_time", "created_by", "recorded_at", "received_at", "sha256", "summary"}); err != nil {
-		return err
-	}
-	for _, r := range pack.Records {
-		row := []string{r.RecordID, r.RecordType, pack.EventTimes[r.RecordID].UTC().Format(time.RFC3339), r.CreatedBy, r.RecordedAt.UTC().Format(time.RFC3339),
-			r.ReceivedAt.UTC().Format(time.RFC3339), hashes[r.RecordID], Summary(r)}
-		for i, cell := range row {
-			row[i] = inertCell(cell)
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// inertCell keeps a spreadsheet from reading a cell as a formula: text
-// written on a device that starts with =, +, -, @, a tab or a carriage
-// return is prefixed with an apostrophe (OWASP's CSV injection advice).
-func inertCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-// summaryFields are the fields that say what a record is about, in order
-// of preference.
-var summaryFields = []string{
-	"behaviour_description", "description", "action_text", "decisions", "changes_summary", "learning_points",
-	"learning_point", "sign", "medicine", "reason", "type_code", "rag", "kind",
-}
-
-// Summary returns a one-line description of a record.
-func Summary(r *shiftsync.Record) string {
-	for _, f := range summaryFields {
-		if v, ok := r.Fields[f]; ok && !v.Empty() {
-			if v.Kind == shiftsync.KindEnum {
-				return label(v.String)
-			}
-			return strings.Join(strings.Fields(v.String), " ")
-		}
-	}
-	return ""
-}
-
-// label turns an enum value name into words: RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING
-// becomes "physical standing".
-func label(enum string) string {
-	for _, prefix := range []string{"RESTRICTIVE_INTERVENTION_TYPE_", "RESTRICTIVE_INTERVENTION_REASON_", "ESCALATION_LEVEL_", "ACTION_STATUS_", "DEBRIEF_KIND_", "RAG_RATING_", "RESTRICTION_STATUS_"} {
-		if rest, ok := strings.CutPrefix(enum, prefix); ok {
-			return strings.ToLower(strings.ReplaceAll(rest, "_", " "))
-		}
-	}
-	return strings.ToLower(strings.ReplaceAll(enum, "_", " "))
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,12 @@ type Edge struct {
 	MaxBodyBytes int64
 	// MaxPublicBodyBytes defaults to DefaultMaxPublicBytes.
 	MaxPublicBodyBytes int64
+	// Uploads are public paths (exact) whose bodies are held to
+	// MaxBodyBytes and BodyTimeout instead, still taking a public
+	// request's place: the console's pack upload, whose handler checks
+	// its session cookie before it reads the body, so a stranger's body
+	// is never read.
+	Uploads []string
 	// BodyTimeout defaults to DefaultBodyTimeout.
 	BodyTimeout time.Duration
 	// PublicBodyTimeout defaults to DefaultPublicBodyTimeout.
@@ -156,6 +163,9 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		release = sync.OnceFunc(func() { e.give(source) })
 		defer release()
+		if slices.Contains(e.Uploads, r.URL.Path) {
+			limit, timeout = e.MaxBodyBytes, e.BodyTimeout
+		}
 	}
 	r = r.WithContext(ctx) // a copy: net/http keeps the body it gave us
 	u := *r.URL

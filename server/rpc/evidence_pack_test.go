@@ -1,16 +1,20 @@
 package rpc_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/shiftsync/shiftsync/server/evidence"
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
 	reviewv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/review/v1"
@@ -94,8 +98,9 @@ func TestEvidencePack(t *testing.T) {
 	if res.GetRecords() != 7 || len(res.GetManifestSha256()) != 64 || res.GetPackId() == "" {
 		t.Errorf("pack: %d records, hash %q, id %q; want Sam's 7", res.GetRecords(), res.GetManifestSha256(), res.GetPackId())
 	}
-	golden(t, "testdata/evidence-pack.html", res.GetHtml())
-	golden(t, "testdata/evidence-pack.csv", res.GetCsv())
+	// The pack id is a new UUIDv7 at each export.
+	golden(t, "testdata/evidence-pack.html", bytes.ReplaceAll(res.GetHtml(), []byte(res.GetPackId()), []byte("PACK-ID")))
+	golden(t, "testdata/evidence-pack.csv", bytes.ReplaceAll(res.GetCsv(), []byte(res.GetPackId()), []byte("PACK-ID")))
 	if n := s.AuditCount(t, shiftsync.AuditEvidenceExport); n != 1 {
 		t.Errorf("%d exports audited, want 1", n)
 	}
@@ -170,5 +175,89 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got); run with -update if intended:\n%s", path, diff)
+	}
+}
+
+// TestEvidencePack_File hands an exported pack's HTML and CSV back to
+// VerifyEvidencePack: untouched, each verifies; with one byte of a row's
+// summary changed, that row is named and the manifest no longer matches;
+// with the row's hash and the root recomputed to hide the change (the
+// offline check passes), the server still names the row. Another
+// service's manager handing the file back learns nothing of it.
+func TestEvidencePack_File(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	review := reviewClient(s, packScenario(t, s))
+	res, err := review.ExportEvidencePack(ctx, &reviewv1.ExportEvidencePackRequest{ServiceId: "house-a", PersonId: "sam",
+		From: timestamppb.New(shiftsynctest.Epoch.Add(-24 * time.Hour)), To: timestamppb.New(shiftsynctest.Epoch.Add(14 * 24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(file []byte) *reviewv1.VerifyEvidencePackResponse {
+		t.Helper()
+		v, err := review.VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{Pack: file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for name, file := range map[string][]byte{"html": res.GetHtml(), "csv": res.GetCsv()} {
+		if v := verify(file); !v.GetOk() || !v.GetFileChecked() || v.GetRowsChecked() != 7 || !v.GetFileManifestMatches() || len(v.GetChangedRows()) != 0 {
+			t.Errorf("untouched %s: %v", name, v)
+		}
+	}
+
+	changed := bytes.Replace(res.GetCsv(), []byte("Lorazepam"), []byte("Lorazepan"), 1)
+	v := verify(changed)
+	want := []*reviewv1.ChangedRow{{Line: 8, RecordId: packRecord(4), Reason: shiftsync.RowChanged}}
+	if v.GetOk() || v.GetFileManifestMatches() || !cmp.Equal(v.GetChangedRows(), want, protocmp.Transform()) {
+		t.Errorf("CSV with the PRN's summary changed: %v, want its row named", v)
+	}
+
+	// The row's hash and the root recomputed: consistent offline, not the pack exported.
+	f, err := evidence.ReadPack(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := f.Rows[6].Row.Hash()
+	hashes := make([]string, len(f.Rows))
+	for i, r := range f.Rows {
+		hashes[i] = r.Row.Hash()
+	}
+	old := f.Rows[6].SHA256
+	changed = bytes.Replace(bytes.Replace(changed, []byte(old), []byte(forged), 1), []byte(f.Root), []byte(shiftsync.PackRoot(hashes)), 1)
+	if f, err := evidence.ReadPack(changed); err != nil || !f.Check().OK() {
+		t.Fatalf("forged CSV does not pass the offline check: %v %+v", err, f.Check())
+	}
+	if v := verify(changed); v.GetOk() || v.GetFileManifestMatches() || !cmp.Equal(v.GetChangedRows(), want, protocmp.Transform()) {
+		t.Errorf("forged CSV: %v, want the PRN's row named", v)
+	}
+
+	// A row's hash column altered, its cells intact; a row dropped.
+	lines := strings.Split(string(res.GetCsv()), "\n")
+	first := strings.Split(lines[1], ",")
+	altered := strings.Replace(string(res.GetCsv()), first[7], strings.Repeat("0", 64), 1)
+	if v := verify([]byte(altered)); v.GetOk() || !v.GetFileManifestMatches() ||
+		!cmp.Equal(v.GetChangedRows(), []*reviewv1.ChangedRow{{Line: 2, RecordId: packRecord(1), Reason: shiftsync.RowHashAltered}}, protocmp.Transform()) {
+		t.Errorf("CSV with a row's hash altered: %v, want that row named and the root still matching", v)
+	}
+	dropped := strings.Join(append(slices.Clone(lines[:1]), lines[2:]...), "\n")
+	if v := verify([]byte(dropped)); v.GetOk() || v.GetFileManifestMatches() ||
+		!cmp.Equal(v.GetChangedRows(), []*reviewv1.ChangedRow{{RecordId: packRecord(1), Reason: shiftsync.RowMissing}}, protocmp.Transform()) {
+		t.Errorf("CSV with its first row dropped: %v, want that row named missing", v)
+	}
+
+	outsider := s.EnrolDevice(t, "other-manager", shiftsync.RoleManager, "house-b")
+	if _, err := reviewClient(s, outsider.Token).VerifyEvidencePack(ctx, &reviewv1.VerifyEvidencePackRequest{Pack: res.GetCsv()}); shiftsynctest.ErrorCode(err) != "permission_denied" {
+		t.Errorf("another service's manager handing the file back: %v, want permission_denied", err)
+	}
+	for name, req := range map[string]*reviewv1.VerifyEvidencePackRequest{
+		"not a pack":      {Pack: []byte("name,age\n")},
+		"too large":       {Pack: bytes.Repeat([]byte("a"), shiftsync.MaxPackFileBytes+1)},
+		"another pack id": {PackId: "0190a000-0000-7000-8000-000000000000", Pack: res.GetCsv()},
+	} {
+		if _, err := review.VerifyEvidencePack(ctx, req); shiftsynctest.ErrorCode(err) != "invalid" {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
 	}
 }

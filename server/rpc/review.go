@@ -355,9 +355,24 @@ func (h *ReviewHandler) VerifyEvidencePack(ctx context.Context, req *reviewv1.Ve
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.review.VerifyEvidencePack(ctx, p, req.GetPackId())
+	var file *shiftsync.PackFile
+	if req.Pack != nil {
+		f, err := evidence.ReadPack(req.GetPack())
+		if err != nil {
+			return nil, toConnectError(ctx, h.log, shiftsync.Errorf(shiftsync.CodeInvalid, "%v", err))
+		}
+		file = &f
+	}
+	v, err := h.review.VerifyEvidencePack(ctx, p, req.GetPackId(), file)
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	return &reviewv1.VerifyEvidencePackResponse{Ok: v.OK(), RecordsChecked: int32(v.Records), MismatchedRecordIds: v.Mismatched, ManifestAltered: v.ManifestAltered}, nil
+	res := &reviewv1.VerifyEvidencePackResponse{Ok: v.OK(), RecordsChecked: int32(v.Records), MismatchedRecordIds: v.Mismatched, ManifestAltered: v.ManifestAltered}
+	if v.File != nil {
+		res.FileChecked, res.RowsChecked, res.FileManifestMatches = true, int32(v.File.Rows), v.File.RootMatches
+		for _, c := range v.File.Changed {
+			res.ChangedRows = append(res.ChangedRows, &reviewv1.ChangedRow{Line: int32(c.Line), RecordId: c.RecordID, Reason: c.Reason})
+		}
+	}
+	return res, nil
 }

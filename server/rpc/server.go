@@ -77,6 +77,9 @@ type Config struct {
 	// Console, when set, is served at /console/ (the manager console,
 	// server/console): it authenticates by its own session cookie.
 	Console http.Handler
+	// ConsoleUploads are the console's paths that take files larger than
+	// a form (see [Edge.Uploads]).
+	ConsoleUploads []string
 }
 
 // Handler is the server's HTTP handler (see [NewHandler]).
@@ -171,7 +174,7 @@ func NewHandler(c Config) *Handler {
 	if c.Console != nil {
 		mux.Handle("/console/", c.Console)
 	}
-	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, TrustedProxies: c.TrustedProxies, Logger: log}
+	edge := Edge{Tokens: c.Tokens, Refusals: refusals, Protected: protected, MaxBodyBytes: maxBytes, Uploads: c.ConsoleUploads, TrustedProxies: c.TrustedProxies, Logger: log}
 	ctx, stop := context.WithCancel(context.Background())
 	h := &Handler{Handler: edge.Wrap(mux), refusals: refusals, stop: stop, stopped: make(chan struct{})}
 	go func() {

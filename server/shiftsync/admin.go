@@ -167,6 +167,24 @@ func (a Admin) listDevices(ctx context.Context, actor Principal, serviceID strin
 	return a.Store.Devices(ctx, users)
 }
 
+// ListMemberships lists every membership in a service, ended or not,
+// oldest first, to an administrator of the service (as ListDevices).
+func (a Admin) ListMemberships(ctx context.Context, actor Principal, serviceID string) ([]Membership, error) {
+	list, err := a.listMemberships(ctx, actor, serviceID)
+	return list, a.audited(ctx, actor, "ListMemberships", serviceID, err)
+}
+
+func (a Admin) listMemberships(ctx context.Context, actor Principal, serviceID string) ([]Membership, error) {
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.requireAdministers(ctx, auth, serviceID); err != nil {
+		return nil, err
+	}
+	return a.Store.ServiceMemberships(ctx, serviceID)
+}
+
 // AddMembership gives a user a role in a service, by the rules of
 // [Authority.AddsMembership]. A zero Start means now.
 func (a Admin) AddMembership(ctx context.Context, actor Principal, m Membership) (int64, error) {

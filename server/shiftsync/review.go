@@ -130,8 +130,12 @@ type ReviewService interface {
 	// stores its manifest and audits the export, in one transaction.
 	ExportEvidencePack(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) (EvidencePack, error)
 	// VerifyEvidencePack checks a stored pack's manifest against its
-	// recorded hash and every record hash against the versions it names.
-	VerifyEvidencePack(ctx context.Context, p Principal, packID string) (PackVerification, error)
+	// recorded hash and every record hash against the versions it names;
+	// given the pack's file too, each of its rows and its root against the
+	// manifest's (the file's pack id stands for an empty packID). A file
+	// of another pack, or checked against a pack exported before its rows
+	// were hashed (encoding v1), is CodeInvalid.
+	VerifyEvidencePack(ctx context.Context, p Principal, packID string, file *PackFile) (PackVerification, error)
 }
 
 // Names are the names of a service's people and staff, by id.

@@ -78,7 +78,11 @@ func (r *Review) ExportEvidencePack(ctx context.Context, p Principal, serviceID,
 		slices.SortFunc(pack.Findings, func(a, b Finding) int {
 			return cmp.Or(a.DueAt.Compare(b.DueAt), strings.Compare(a.RuleID, b.RuleID), strings.Compare(a.Subject, b.Subject))
 		})
-		pack.Manifest = NewManifest(serviceID, personID, pack.From, pack.To, p.UserID, now, pack.Records)
+		pack.Rows = make([]PackRow, len(pack.Records))
+		for i, rec := range pack.Records {
+			pack.Rows[i] = NewPackRow(rec, pack.EventTimes[rec.RecordID])
+		}
+		pack.Manifest = NewManifest(serviceID, personID, pack.From, pack.To, p.UserID, now, pack.Records, pack.Rows)
 		sum := pack.Manifest.Hash()
 		if pack.ID, err = tx.InsertEvidencePack(ctx, StoredPack{ServiceID: serviceID, PersonID: personID, From: pack.From, To: pack.To,
 			Manifest: pack.Manifest.Canonical(), ManifestSHA256: sum, ExportedBy: p.UserID, ExportedAt: now}); err != nil {
@@ -91,7 +95,18 @@ func (r *Review) ExportEvidencePack(ctx context.Context, p Principal, serviceID,
 }
 
 // VerifyEvidencePack implements [ReviewService].
-func (r *Review) VerifyEvidencePack(ctx context.Context, p Principal, packID string) (PackVerification, error) {
+func (r *Review) VerifyEvidencePack(ctx context.Context, p Principal, packID string, file *PackFile) (PackVerification, error) {
+	if file != nil {
+		switch {
+		case packID == "":
+			packID = file.PackID
+		case file.PackID != "" && file.PackID != packID:
+			return PackVerification{PackID: packID}, Errorf(CodeInvalid, "the file is of another pack than %q", packID)
+		}
+		if packID == "" || len(packID) > MaxIDBytes {
+			return PackVerification{}, Errorf(CodeInvalid, "the file names no pack: give its id")
+		}
+	}
 	v := PackVerification{PackID: packID}
 	denied := Errorf(CodePermissionDenied, "no evidence pack %q that you may verify", packID)
 	var stored *StoredPack
@@ -120,6 +135,13 @@ func (r *Review) VerifyEvidencePack(ctx context.Context, p Principal, packID str
 			return nil
 		}
 		v.ManifestAltered = m.Hash() != stored.ManifestSHA256 || stored.ManifestSHA256 != audited
+		if file != nil {
+			if m.Encoding != PackRowEncoding {
+				return Errorf(CodeInvalid, "pack %q was exported before its rows could be checked (encoding v1): verify it by its id alone", packID)
+			}
+			check := file.against(m.Rows, m.Root)
+			v.File = &check
+		}
 		for _, e := range m.Entries {
 			v.Records++
 			rec, err := recordAt(ctx, tx, e)
@@ -140,7 +162,7 @@ func (r *Review) VerifyEvidencePack(ctx context.Context, p Principal, packID str
 		return PackVerification{PackID: packID, ManifestAltered: true}, nil
 	}
 	return v, r.audit(ctx, AuditEvent{Actor: p, Action: AuditReviewRead, Subject: packID,
-		Detail: fmt.Sprintf(`{"verify_pack":%t,"records":%d}`, v.OK(), v.Records)})
+		Detail: fmt.Sprintf(`{"verify_pack":%t,"records":%d,"file":%t}`, v.OK(), v.Records, file != nil)})
 }
 
 // auditedPackHash returns the manifest hash the audit log recorded when

@@ -134,7 +134,8 @@ func Open(c Config) (*Server, error) {
 		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
 		Metrics: s.Metrics, MetricsToken: c.MetricsToken,
-		Console: console.New(console.Config{Review: s.Review, Console: s.Console, Logger: log}),
+		Console:        console.New(console.Config{Review: s.Review, Console: s.Console, Admin: s.Admin, Logger: log}),
+		ConsoleUploads: []string{console.VerifyPath},
 	})
 	return s, nil
 }

@@ -71,6 +71,9 @@ commands:
                       audit key and heads, into -state
   verify-audit        [-heads FILE] [-head JSON] [-key PUB]
                       check the audit log's hash chain against its signed heads
+  verify-pack         -file PACK.csv|PACK.html   offline, no database: recompute
+                      an evidence pack's row hashes and root from the file
+                      alone and name each row that no longer matches
 
 roles: support_worker shift_lead pbs_lead manager quality_lead safeguarding_lead partner
 times: RFC 3339, e.g. 2026-11-24T09:00:00Z; the default is now`
@@ -367,6 +370,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("admin: no command given")}
 	}
 	name := fs.Arg(0)
+	if name == "verify-pack" { // offline: it opens no store
+		return verifyPack(fs.Args()[1:], stdout, stderr)
+	}
 	if name == "copy-store" { // it opens two stores, not -db
 		return copyStore(ctx, fs.Args()[1:], *state, stdout, stderr)
 	}

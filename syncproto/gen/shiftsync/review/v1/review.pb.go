@@ -3256,11 +3256,18 @@ func (x *ExportEvidencePackResponse) GetManifestJson() []byte {
 	return nil
 }
 
-// VerifyEvidencePackRequest names an exported pack.
+// VerifyEvidencePackRequest names an exported pack, or hands its file back.
 type VerifyEvidencePackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The pack id returned at export.
-	PackId        string `protobuf:"bytes,1,opt,name=pack_id,json=packId,proto3" json:"pack_id,omitempty"`
+	// The pack id returned at export; may be empty when pack is given (the
+	// file names its pack).
+	PackId string `protobuf:"bytes,1,opt,name=pack_id,json=packId,proto3" json:"pack_id,omitempty"`
+	// The pack's HTML or CSV as exported (or as someone hands it back), at
+	// most 7 MiB: its rows are checked against the manifest kept at export.
+	// A file that is neither, is larger, or is of another pack is
+	// invalid_argument; so is one of a pack exported before its rows were
+	// hashed (encoding v1), which verifies by id alone.
+	Pack          []byte `protobuf:"bytes,2,opt,name=pack,proto3" json:"pack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3302,6 +3309,13 @@ func (x *VerifyEvidencePackRequest) GetPackId() string {
 	return ""
 }
 
+func (x *VerifyEvidencePackRequest) GetPack() []byte {
+	if x != nil {
+		return x.Pack
+	}
+	return nil
+}
+
 // VerifyEvidencePackResponse says whether the pack still verifies.
 type VerifyEvidencePackResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3313,8 +3327,19 @@ type VerifyEvidencePackResponse struct {
 	MismatchedRecordIds []string `protobuf:"bytes,3,rep,name=mismatched_record_ids,json=mismatchedRecordIds,proto3" json:"mismatched_record_ids,omitempty"`
 	// Set when the stored manifest differs from the one exported.
 	ManifestAltered bool `protobuf:"varint,4,opt,name=manifest_altered,json=manifestAltered,proto3" json:"manifest_altered,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when a file was given and checked.
+	FileChecked bool `protobuf:"varint,5,opt,name=file_checked,json=fileChecked,proto3" json:"file_checked,omitempty"`
+	// How many rows the file holds.
+	RowsChecked int32 `protobuf:"varint,6,opt,name=rows_checked,json=rowsChecked,proto3" json:"rows_checked,omitempty"`
+	// The rows of the file that do not match the pack exported: matched row
+	// by row when the file has as many rows as the pack, otherwise by record
+	// id (so a row dropped or added is named, not every row after it).
+	ChangedRows []*ChangedRow `protobuf:"bytes,7,rep,name=changed_rows,json=changedRows,proto3" json:"changed_rows,omitempty"`
+	// True when the file's rows, recomputed, hash to the root kept at export
+	// and the file shows that root.
+	FileManifestMatches bool `protobuf:"varint,8,opt,name=file_manifest_matches,json=fileManifestMatches,proto3" json:"file_manifest_matches,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *VerifyEvidencePackResponse) Reset() {
@@ -3373,6 +3398,102 @@ func (x *VerifyEvidencePackResponse) GetManifestAltered() bool {
 		return x.ManifestAltered
 	}
 	return false
+}
+
+func (x *VerifyEvidencePackResponse) GetFileChecked() bool {
+	if x != nil {
+		return x.FileChecked
+	}
+	return false
+}
+
+func (x *VerifyEvidencePackResponse) GetRowsChecked() int32 {
+	if x != nil {
+		return x.RowsChecked
+	}
+	return 0
+}
+
+func (x *VerifyEvidencePackResponse) GetChangedRows() []*ChangedRow {
+	if x != nil {
+		return x.ChangedRows
+	}
+	return nil
+}
+
+func (x *VerifyEvidencePackResponse) GetFileManifestMatches() bool {
+	if x != nil {
+		return x.FileManifestMatches
+	}
+	return false
+}
+
+// ChangedRow is a row of a pack file that does not match the pack exported.
+type ChangedRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its line in the CSV (the header is line 1) or its row number in the
+	// HTML table; 0 for a row missing from the file.
+	Line int32 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// The record the pack exported at that row (the file's own record id
+	// for a row the pack did not have).
+	RecordId string `protobuf:"bytes,2,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// Why: "changed" (its cells do not hash to the row exported),
+	// "hash_altered" (its cells match, the hash it shows does not), "added"
+	// (the pack had no row there) or "missing" (the file lacks it).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedRow) Reset() {
+	*x = ChangedRow{}
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedRow) ProtoMessage() {}
+
+func (x *ChangedRow) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_review_v1_review_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedRow.ProtoReflect.Descriptor instead.
+func (*ChangedRow) Descriptor() ([]byte, []int) {
+	return file_shiftsync_review_v1_review_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ChangedRow) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ChangedRow) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *ChangedRow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 var File_shiftsync_review_v1_review_proto protoreflect.FileDescriptor
@@ -3662,14 +3783,24 @@ const file_shiftsync_review_v1_review_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x01(\x05R\arecords\x12\x12\n" +
 	"\x04html\x18\x04 \x01(\fR\x04html\x12\x10\n" +
 	"\x03csv\x18\x05 \x01(\fR\x03csv\x12#\n" +
-	"\rmanifest_json\x18\x06 \x01(\fR\fmanifestJson\"4\n" +
+	"\rmanifest_json\x18\x06 \x01(\fR\fmanifestJson\"H\n" +
 	"\x19VerifyEvidencePackRequest\x12\x17\n" +
-	"\apack_id\x18\x01 \x01(\tR\x06packId\"\xb4\x01\n" +
+	"\apack_id\x18\x01 \x01(\tR\x06packId\x12\x12\n" +
+	"\x04pack\x18\x02 \x01(\fR\x04pack\"\xf2\x02\n" +
 	"\x1aVerifyEvidencePackResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12'\n" +
 	"\x0frecords_checked\x18\x02 \x01(\x05R\x0erecordsChecked\x122\n" +
 	"\x15mismatched_record_ids\x18\x03 \x03(\tR\x13mismatchedRecordIds\x12)\n" +
-	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered2\xf2\f\n" +
+	"\x10manifest_altered\x18\x04 \x01(\bR\x0fmanifestAltered\x12!\n" +
+	"\ffile_checked\x18\x05 \x01(\bR\vfileChecked\x12!\n" +
+	"\frows_checked\x18\x06 \x01(\x05R\vrowsChecked\x12B\n" +
+	"\fchanged_rows\x18\a \x03(\v2\x1f.shiftsync.review.v1.ChangedRowR\vchangedRows\x122\n" +
+	"\x15file_manifest_matches\x18\b \x01(\bR\x13fileManifestMatches\"U\n" +
+	"\n" +
+	"ChangedRow\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x1b\n" +
+	"\trecord_id\x18\x02 \x01(\tR\brecordId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason2\xf2\f\n" +
 	"\rReviewService\x12b\n" +
 	"\n" +
 	"ListAlerts\x12&.shiftsync.review.v1.ListAlertsRequest\x1a'.shiftsync.review.v1.ListAlertsResponse\"\x03\x90\x02\x01\x12q\n" +
@@ -3702,7 +3833,7 @@ func file_shiftsync_review_v1_review_proto_rawDescGZIP() []byte {
 	return file_shiftsync_review_v1_review_proto_rawDescData
 }
 
-var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_shiftsync_review_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ListAlertsRequest)(nil),          // 0: shiftsync.review.v1.ListAlertsRequest
 	(*Alert)(nil),                      // 1: shiftsync.review.v1.Alert
@@ -3748,104 +3879,106 @@ var file_shiftsync_review_v1_review_proto_goTypes = []any{
 	(*ExportEvidencePackResponse)(nil), // 41: shiftsync.review.v1.ExportEvidencePackResponse
 	(*VerifyEvidencePackRequest)(nil),  // 42: shiftsync.review.v1.VerifyEvidencePackRequest
 	(*VerifyEvidencePackResponse)(nil), // 43: shiftsync.review.v1.VerifyEvidencePackResponse
-	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
-	(*v1.Value)(nil),                   // 45: shiftsync.sync.v1.Value
-	(*v1.Version)(nil),                 // 46: shiftsync.sync.v1.Version
-	(*v1.FieldError)(nil),              // 47: shiftsync.sync.v1.FieldError
+	(*ChangedRow)(nil),                 // 44: shiftsync.review.v1.ChangedRow
+	(*timestamppb.Timestamp)(nil),      // 45: google.protobuf.Timestamp
+	(*v1.Value)(nil),                   // 46: shiftsync.sync.v1.Value
+	(*v1.Version)(nil),                 // 47: shiftsync.sync.v1.Version
+	(*v1.FieldError)(nil),              // 48: shiftsync.sync.v1.FieldError
 }
 var file_shiftsync_review_v1_review_proto_depIdxs = []int32{
-	44, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
-	44, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
+	45, // 0: shiftsync.review.v1.Alert.raised_at:type_name -> google.protobuf.Timestamp
+	45, // 1: shiftsync.review.v1.Alert.acknowledged_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: shiftsync.review.v1.ListAlertsResponse.alerts:type_name -> shiftsync.review.v1.Alert
 	1,  // 3: shiftsync.review.v1.AcknowledgeAlertResponse.alert:type_name -> shiftsync.review.v1.Alert
-	45, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
-	46, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
+	46, // 4: shiftsync.review.v1.ConflictVersion.value:type_name -> shiftsync.sync.v1.Value
+	47, // 5: shiftsync.review.v1.ConflictVersion.version:type_name -> shiftsync.sync.v1.Version
 	6,  // 6: shiftsync.review.v1.Conflict.current:type_name -> shiftsync.review.v1.ConflictVersion
 	6,  // 7: shiftsync.review.v1.Conflict.incoming:type_name -> shiftsync.review.v1.ConflictVersion
-	44, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
-	44, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
+	45, // 8: shiftsync.review.v1.Conflict.opened_at:type_name -> google.protobuf.Timestamp
+	45, // 9: shiftsync.review.v1.Conflict.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: shiftsync.review.v1.ListConflictsResponse.conflicts:type_name -> shiftsync.review.v1.Conflict
 	7,  // 11: shiftsync.review.v1.ResolveConflictResponse.conflict:type_name -> shiftsync.review.v1.Conflict
-	44, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
-	47, // 13: shiftsync.review.v1.QuarantinedChange.field_errors:type_name -> shiftsync.sync.v1.FieldError
+	45, // 12: shiftsync.review.v1.QuarantinedChange.received_at:type_name -> google.protobuf.Timestamp
+	48, // 13: shiftsync.review.v1.QuarantinedChange.field_errors:type_name -> shiftsync.sync.v1.FieldError
 	13, // 14: shiftsync.review.v1.QuarantinedChange.correction:type_name -> shiftsync.review.v1.QuarantineCorrection
-	44, // 15: shiftsync.review.v1.QuarantineCorrection.corrected_at:type_name -> google.protobuf.Timestamp
+	45, // 15: shiftsync.review.v1.QuarantineCorrection.corrected_at:type_name -> google.protobuf.Timestamp
 	12, // 16: shiftsync.review.v1.ListQuarantineResponse.changes:type_name -> shiftsync.review.v1.QuarantinedChange
 	15, // 17: shiftsync.review.v1.ListQuarantineResponse.overflows:type_name -> shiftsync.review.v1.QuarantineOverflow
-	44, // 18: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
-	44, // 19: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
-	44, // 20: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
-	44, // 21: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
-	45, // 22: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
-	44, // 23: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
-	44, // 24: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
+	45, // 18: shiftsync.review.v1.QuarantineOverflow.day:type_name -> google.protobuf.Timestamp
+	45, // 19: shiftsync.review.v1.QuarantineOverflow.last_refused_at:type_name -> google.protobuf.Timestamp
+	45, // 20: shiftsync.review.v1.ListRecordsRequest.from:type_name -> google.protobuf.Timestamp
+	45, // 21: shiftsync.review.v1.ListRecordsRequest.to:type_name -> google.protobuf.Timestamp
+	46, // 22: shiftsync.review.v1.FieldValue.value:type_name -> shiftsync.sync.v1.Value
+	45, // 23: shiftsync.review.v1.Record.recorded_at:type_name -> google.protobuf.Timestamp
+	45, // 24: shiftsync.review.v1.Record.received_at:type_name -> google.protobuf.Timestamp
 	17, // 25: shiftsync.review.v1.Record.fields:type_name -> shiftsync.review.v1.FieldValue
 	18, // 26: shiftsync.review.v1.ListRecordsResponse.records:type_name -> shiftsync.review.v1.Record
-	45, // 27: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
-	46, // 28: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
-	44, // 29: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
+	46, // 27: shiftsync.review.v1.FieldVersion.value:type_name -> shiftsync.sync.v1.Value
+	47, // 28: shiftsync.review.v1.FieldVersion.version:type_name -> shiftsync.sync.v1.Version
+	45, // 29: shiftsync.review.v1.FieldVersion.received_at:type_name -> google.protobuf.Timestamp
 	18, // 30: shiftsync.review.v1.GetRecordResponse.record:type_name -> shiftsync.review.v1.Record
 	21, // 31: shiftsync.review.v1.GetRecordResponse.versions:type_name -> shiftsync.review.v1.FieldVersion
-	44, // 32: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
+	45, // 32: shiftsync.review.v1.GetRecordResponse.locked_at:type_name -> google.protobuf.Timestamp
 	18, // 33: shiftsync.review.v1.GetRecordResponse.addenda:type_name -> shiftsync.review.v1.Record
 	22, // 34: shiftsync.review.v1.LockRecordResponse.record:type_name -> shiftsync.review.v1.GetRecordResponse
-	44, // 35: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
-	44, // 36: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
-	44, // 37: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
-	44, // 38: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
+	45, // 35: shiftsync.review.v1.Finding.due_at:type_name -> google.protobuf.Timestamp
+	45, // 36: shiftsync.review.v1.Finding.first_seen_at:type_name -> google.protobuf.Timestamp
+	45, // 37: shiftsync.review.v1.Finding.evaluated_at:type_name -> google.protobuf.Timestamp
+	45, // 38: shiftsync.review.v1.Finding.closed_at:type_name -> google.protobuf.Timestamp
 	26, // 39: shiftsync.review.v1.ListFindingsResponse.findings:type_name -> shiftsync.review.v1.Finding
-	44, // 40: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
-	44, // 41: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
-	44, // 42: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
+	45, // 40: shiftsync.review.v1.GetTrendsRequest.from:type_name -> google.protobuf.Timestamp
+	45, // 41: shiftsync.review.v1.GetTrendsRequest.to:type_name -> google.protobuf.Timestamp
+	45, // 42: shiftsync.review.v1.WeekTrend.week_start:type_name -> google.protobuf.Timestamp
 	29, // 43: shiftsync.review.v1.GetTrendsResponse.weeks:type_name -> shiftsync.review.v1.WeekTrend
 	18, // 44: shiftsync.review.v1.TrackedAction.action:type_name -> shiftsync.review.v1.Record
 	32, // 45: shiftsync.review.v1.ListActionsResponse.actions:type_name -> shiftsync.review.v1.TrackedAction
-	44, // 46: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
-	44, // 47: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
-	44, // 48: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
-	44, // 49: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
-	44, // 50: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
+	45, // 46: shiftsync.review.v1.DeviceHealth.reported_at:type_name -> google.protobuf.Timestamp
+	45, // 47: shiftsync.review.v1.DeviceHealth.last_push_at:type_name -> google.protobuf.Timestamp
+	45, // 48: shiftsync.review.v1.DeviceHealth.last_pull_at:type_name -> google.protobuf.Timestamp
+	45, // 49: shiftsync.review.v1.DeviceHealth.enrolled_at:type_name -> google.protobuf.Timestamp
+	45, // 50: shiftsync.review.v1.DeviceHealth.revoked_at:type_name -> google.protobuf.Timestamp
 	35, // 51: shiftsync.review.v1.ListDeviceHealthResponse.devices:type_name -> shiftsync.review.v1.DeviceHealth
-	44, // 52: shiftsync.review.v1.FlaggedWrite.written_at:type_name -> google.protobuf.Timestamp
-	44, // 53: shiftsync.review.v1.FlaggedWrite.received_at:type_name -> google.protobuf.Timestamp
+	45, // 52: shiftsync.review.v1.FlaggedWrite.written_at:type_name -> google.protobuf.Timestamp
+	45, // 53: shiftsync.review.v1.FlaggedWrite.received_at:type_name -> google.protobuf.Timestamp
 	38, // 54: shiftsync.review.v1.ListFlaggedWritesResponse.writes:type_name -> shiftsync.review.v1.FlaggedWrite
-	44, // 55: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
-	44, // 56: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 57: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
-	3,  // 58: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
-	5,  // 59: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
-	9,  // 60: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
-	11, // 61: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
-	16, // 62: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
-	20, // 63: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
-	23, // 64: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
-	25, // 65: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
-	28, // 66: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
-	31, // 67: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
-	40, // 68: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
-	42, // 69: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
-	34, // 70: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
-	37, // 71: shiftsync.review.v1.ReviewService.ListFlaggedWrites:input_type -> shiftsync.review.v1.ListFlaggedWritesRequest
-	2,  // 72: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
-	4,  // 73: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
-	8,  // 74: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
-	10, // 75: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
-	14, // 76: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
-	19, // 77: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
-	22, // 78: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
-	24, // 79: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
-	27, // 80: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
-	30, // 81: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
-	33, // 82: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
-	41, // 83: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
-	43, // 84: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
-	36, // 85: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
-	39, // 86: shiftsync.review.v1.ReviewService.ListFlaggedWrites:output_type -> shiftsync.review.v1.ListFlaggedWritesResponse
-	72, // [72:87] is the sub-list for method output_type
-	57, // [57:72] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	45, // 55: shiftsync.review.v1.ExportEvidencePackRequest.from:type_name -> google.protobuf.Timestamp
+	45, // 56: shiftsync.review.v1.ExportEvidencePackRequest.to:type_name -> google.protobuf.Timestamp
+	44, // 57: shiftsync.review.v1.VerifyEvidencePackResponse.changed_rows:type_name -> shiftsync.review.v1.ChangedRow
+	0,  // 58: shiftsync.review.v1.ReviewService.ListAlerts:input_type -> shiftsync.review.v1.ListAlertsRequest
+	3,  // 59: shiftsync.review.v1.ReviewService.AcknowledgeAlert:input_type -> shiftsync.review.v1.AcknowledgeAlertRequest
+	5,  // 60: shiftsync.review.v1.ReviewService.ListConflicts:input_type -> shiftsync.review.v1.ListConflictsRequest
+	9,  // 61: shiftsync.review.v1.ReviewService.ResolveConflict:input_type -> shiftsync.review.v1.ResolveConflictRequest
+	11, // 62: shiftsync.review.v1.ReviewService.ListQuarantine:input_type -> shiftsync.review.v1.ListQuarantineRequest
+	16, // 63: shiftsync.review.v1.ReviewService.ListRecords:input_type -> shiftsync.review.v1.ListRecordsRequest
+	20, // 64: shiftsync.review.v1.ReviewService.GetRecord:input_type -> shiftsync.review.v1.GetRecordRequest
+	23, // 65: shiftsync.review.v1.ReviewService.LockRecord:input_type -> shiftsync.review.v1.LockRecordRequest
+	25, // 66: shiftsync.review.v1.ReviewService.ListFindings:input_type -> shiftsync.review.v1.ListFindingsRequest
+	28, // 67: shiftsync.review.v1.ReviewService.GetTrends:input_type -> shiftsync.review.v1.GetTrendsRequest
+	31, // 68: shiftsync.review.v1.ReviewService.ListActions:input_type -> shiftsync.review.v1.ListActionsRequest
+	40, // 69: shiftsync.review.v1.ReviewService.ExportEvidencePack:input_type -> shiftsync.review.v1.ExportEvidencePackRequest
+	42, // 70: shiftsync.review.v1.ReviewService.VerifyEvidencePack:input_type -> shiftsync.review.v1.VerifyEvidencePackRequest
+	34, // 71: shiftsync.review.v1.ReviewService.ListDeviceHealth:input_type -> shiftsync.review.v1.ListDeviceHealthRequest
+	37, // 72: shiftsync.review.v1.ReviewService.ListFlaggedWrites:input_type -> shiftsync.review.v1.ListFlaggedWritesRequest
+	2,  // 73: shiftsync.review.v1.ReviewService.ListAlerts:output_type -> shiftsync.review.v1.ListAlertsResponse
+	4,  // 74: shiftsync.review.v1.ReviewService.AcknowledgeAlert:output_type -> shiftsync.review.v1.AcknowledgeAlertResponse
+	8,  // 75: shiftsync.review.v1.ReviewService.ListConflicts:output_type -> shiftsync.review.v1.ListConflictsResponse
+	10, // 76: shiftsync.review.v1.ReviewService.ResolveConflict:output_type -> shiftsync.review.v1.ResolveConflictResponse
+	14, // 77: shiftsync.review.v1.ReviewService.ListQuarantine:output_type -> shiftsync.review.v1.ListQuarantineResponse
+	19, // 78: shiftsync.review.v1.ReviewService.ListRecords:output_type -> shiftsync.review.v1.ListRecordsResponse
+	22, // 79: shiftsync.review.v1.ReviewService.GetRecord:output_type -> shiftsync.review.v1.GetRecordResponse
+	24, // 80: shiftsync.review.v1.ReviewService.LockRecord:output_type -> shiftsync.review.v1.LockRecordResponse
+	27, // 81: shiftsync.review.v1.ReviewService.ListFindings:output_type -> shiftsync.review.v1.ListFindingsResponse
+	30, // 82: shiftsync.review.v1.ReviewService.GetTrends:output_type -> shiftsync.review.v1.GetTrendsResponse
+	33, // 83: shiftsync.review.v1.ReviewService.ListActions:output_type -> shiftsync.review.v1.ListActionsResponse
+	41, // 84: shiftsync.review.v1.ReviewService.ExportEvidencePack:output_type -> shiftsync.review.v1.ExportEvidencePackResponse
+	43, // 85: shiftsync.review.v1.ReviewService.VerifyEvidencePack:output_type -> shiftsync.review.v1.VerifyEvidencePackResponse
+	36, // 86: shiftsync.review.v1.ReviewService.ListDeviceHealth:output_type -> shiftsync.review.v1.ListDeviceHealthResponse
+	39, // 87: shiftsync.review.v1.ReviewService.ListFlaggedWrites:output_type -> shiftsync.review.v1.ListFlaggedWritesResponse
+	73, // [73:88] is the sub-list for method output_type
+	58, // [58:73] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_review_v1_review_proto_init() }
@@ -3859,7 +3992,7 @@ func file_shiftsync_review_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_review_v1_review_proto_rawDesc), len(file_shiftsync_review_v1_review_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

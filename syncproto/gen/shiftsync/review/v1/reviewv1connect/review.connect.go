@@ -124,7 +124,9 @@ type ReviewServiceClient interface {
 	ExportEvidencePack(context.Context, *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error)
 	// VerifyEvidencePack checks an exported pack: its manifest against the
 	// hash recorded at export, and each record hash against the versions it
-	// names.
+	// names; given the pack's HTML or CSV as well, each of its rows and its
+	// root against the manifest kept at export, naming each row that no
+	// longer matches.
 	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
 	// ListDeviceHealth lists the phones of a service's users, oldest sync
 	// first: when each last pushed and pulled, and what it reported of its
@@ -457,7 +459,9 @@ type ReviewServiceHandler interface {
 	ExportEvidencePack(context.Context, *v1.ExportEvidencePackRequest) (*v1.ExportEvidencePackResponse, error)
 	// VerifyEvidencePack checks an exported pack: its manifest against the
 	// hash recorded at export, and each record hash against the versions it
-	// names.
+	// names; given the pack's HTML or CSV as well, each of its rows and its
+	// root against the manifest kept at export, naming each row that no
+	// longer matches.
 	VerifyEvidencePack(context.Context, *v1.VerifyEvidencePackRequest) (*v1.VerifyEvidencePackResponse, error)
 	// ListDeviceHealth lists the phones of a service's users, oldest sync
 	// first: when each last pushed and pulled, and what it reported of its
