@@ -51,7 +51,7 @@ func (c chart) SVG() template.HTML {
 	slot := float64(chartPlotW) / float64(max(len(c.Bars), 1))
 	var b strings.Builder
 	esc := template.HTMLEscapeString
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-labelledby="%s">
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="group" aria-labelledby="%s">
 `, chartWidth, chartHeight, esc(c.id()))
 	fmt.Fprintf(&b, `<title id="%s">%s</title>
 `, esc(c.id()), esc(c.Title))

@@ -81,11 +81,12 @@ func TestConsoleE2E(t *testing.T) {
 	admin("create-organisation", "-id", "oak", "-name", "Oak Care")
 	admin("create-service", "-id", "oak-house", "-organisation", "oak", "-name", "Oak House")
 	admin("create-person", "-id", "sam", "-service", "oak-house", "-name", "Sam")
-	for user, role := range map[string]string{"meera": "manager", "ana": "support_worker"} {
+	for user, role := range map[string]string{"meera": "manager", "ana": "support_worker", "ben": "support_worker", "pat": "pbs_lead"} {
 		admin("create-user", "-id", user, "-organisation", "oak", "-name", user)
 		admin("add-membership", "-user", user, "-service", "oak-house", "-role", role, "-start", "2020-01-01T00:00:00Z")
 	}
 	managerCode, workerCode, phoneCode := admin("issue-code", "-user", "meera"), admin("issue-code", "-user", "ana"), admin("issue-code", "-user", "ana")
+	benCode, patCode := admin("issue-code", "-user", "ben"), admin("issue-code", "-user", "pat")
 
 	serve := exec.Command(bin, "serve", "-db", db, "-state", state, "-addr", e2eAddr)
 	serve.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -113,6 +114,7 @@ func TestConsoleE2E(t *testing.T) {
 	if err := phone.Enrol(url, phoneCode, "Ana's phone"); err != nil {
 		t.Fatalf("enrol the phone: %v", err)
 	}
+	benPhone, patPhone := e2ePhone(t, url, filepath.Join(dir, "ben.db"), benCode), e2ePhone(t, url, filepath.Join(dir, "pat.db"), patCode)
 
 	script := exec.Command(node, filepath.Join(e2eDir, "console.mjs"))
 	script.Dir = e2eDir
@@ -159,6 +161,10 @@ func TestConsoleE2E(t *testing.T) {
 				done <- err
 				return
 			}
+			if err := conflictAndOverdueAction(t, phone, benPhone, patPhone, at); err != nil {
+				done <- err
+				return
+			}
 			if _, err := io.WriteString(stdin, "pushed\n"); err != nil {
 				done <- err
 				return
@@ -173,6 +179,58 @@ func TestConsoleE2E(t *testing.T) {
 		t.Errorf("console.mjs: %v\n%s", err, stderr.String())
 	}
 	t.Logf("console screenshots and downloads: %s", artifacts)
+}
+
+// e2ePhone returns a replica at path enrolled at url with the code.
+func e2ePhone(t *testing.T, url, path, code string) *replica.Replica {
+	t.Helper()
+	p, err := replica.Open(path, "e2e-"+filepath.Base(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if err := p.Enrol(url, code, filepath.Base(path)); err != nil {
+		t.Fatalf("enrol %s: %v", path, err)
+	}
+	return p
+}
+
+// conflictAndOverdueAction gives the console a conflict to resolve — Ana
+// and Ben change the place of one incident from the same starting point,
+// each on their own phone — and an action the PBS lead's phone records as
+// due yesterday, so overdue: a breach.
+func conflictAndOverdueAction(t *testing.T, ana, ben, lead *replica.Replica, at time.Time) error {
+	incident, err := ana.Create("incident", "oak-house", "sam", shiftsynctest.FieldsJSON(t, map[string]*syncv1.Value{
+		"started_at": shiftsynctest.Time(at.Add(-30 * time.Minute)), "behaviour_description": shiftsynctest.String("Shouted at the door"),
+		"place": shiftsynctest.String("Hall")}))
+	if err != nil {
+		return err
+	}
+	if _, err := ana.SyncEnrolled(); err != nil {
+		return err
+	}
+	if _, err := ben.SyncEnrolled(); err != nil {
+		return err
+	}
+	for p, place := range map[*replica.Replica]string{ana: "Kitchen", ben: "Garden"} {
+		if err := p.Edit(incident, shiftsynctest.FieldsJSON(t, map[string]*syncv1.Value{"place": shiftsynctest.String(place)})); err != nil {
+			return err
+		}
+	}
+	for _, p := range []*replica.Replica{ana, ben} {
+		if _, err := p.SyncEnrolled(); err != nil {
+			return err
+		}
+	}
+	if _, err := lead.Create("action", "oak-house", "sam", shiftsynctest.FieldsJSON(t, map[string]*syncv1.Value{
+		"action_text": shiftsynctest.String("Book the sensory assessment"), "definition_of_done": shiftsynctest.String("Assessment date confirmed"),
+		"agency": shiftsynctest.String("provider"), "owner_role": shiftsynctest.String("Registered manager"),
+		"created_at": shiftsynctest.Time(at.Add(-72 * time.Hour)), "deadline": shiftsynctest.Time(at.Add(-24 * time.Hour)),
+		"status": shiftsynctest.Enum("ACTION_STATUS_NOT_STARTED")})); err != nil {
+		return err
+	}
+	_, err = lead.SyncEnrolled()
+	return err
 }
 
 func fileMissing(path string) bool {

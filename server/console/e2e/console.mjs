@@ -95,6 +95,30 @@ const flows = [
     await page.waitForSelector('text=acknowledged by', { timeout: 5000 });
     await check(page, 'home-acknowledged');
   }],
+  ['a conflict is resolved', async (page) => {
+    await page.goto(`${base}/console/conflicts?service=${service}`);
+    expect(await page.locator('section.side textarea[name="resolution"]').count() === 1, 'not one open conflict to resolve');
+    await check(page, 'conflicts');
+    await page.fill('textarea[name="resolution"]', 'Checked with both: it was the kitchen');
+    await page.click('button:has-text("Resolve")');
+    await page.waitForSelector('text=Resolved by', { timeout: 5000 });
+    await page.goto(`${base}/console/conflicts?service=${service}`);
+    expect(await page.locator('text=No open conflict.').count() === 1, 'the conflict is still open after resolving');
+    await check(page, 'conflicts-resolved');
+  }],
+  ['an overdue action shows as a breach', async (page) => {
+    await page.goto(`${base}/console/actions?service=${service}`);
+    expect(await page.locator('.state-breach').count() >= 1, 'the overdue action is not a breach');
+    await check(page, 'actions');
+    await page.goto(`${base}/console/?service=${service}`);
+    expect(/breach/i.test(await page.locator('main').innerText()), 'the home page shows no breach');
+  }],
+  ['the other review pages', async (page) => {
+    for (const [name, path] of [['after-meetings', 'follow-through'], ['quarantine', 'quarantine'], ['trends', `trends`]]) {
+      await page.goto(`${base}/console/${path}?service=${service}`);
+      await check(page, name);
+    }
+  }],
   ['records and a record', async (page) => {
     await page.goto(`${base}/console/records?service=${service}`);
     await check(page, 'records');
