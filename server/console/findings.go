@@ -27,6 +27,8 @@ var ruleNames = map[string]string{
 	shiftsync.RulePRNRecord:            "PRN for distress recorded in full",
 	shiftsync.RulePRNFrequency:         "STOMP medication review when PRN is given often",
 	shiftsync.RuleRotaLead:             "A lead observed competent at high-risk times on the rota",
+	shiftsync.RuleHotDebrief:           "Hot debrief before the end of the shift",
+	shiftsync.RuleSafeguardingScreen:   "Safeguarding screen within the shift",
 }
 
 // ruleName is a rule in words, or its id for a rule the table lacks.

@@ -97,3 +97,59 @@ func TestRotaBriefAcknowledgement(t *testing.T) {
 	wantState(t, w.finding(shiftsync.RuleBriefAcknowledgement, subject), shiftsync.StateBreach, "late [ana]")
 	w.moveToPostgres()
 }
+
+// TestRotaHotDebriefAndScreen: R6 and R9 run to the end of the shift in
+// which things happened. A 12-minute hold during an incident with an
+// allegation of abuse opens a hot debrief due and two safeguarding screens
+// due by the shift's end; the debrief and a concern raised from the
+// incident close theirs; the hold's screen, never done, is a breach once
+// the shift is over. A hold when no shift covers the person is not judged.
+func TestRotaHotDebriefAndScreen(t *testing.T) {
+	w := newWorld(t)
+	ana := w.phone("ana", shiftsync.RoleSupportWorker)
+	lead := w.phone("shift-lead", shiftsync.RoleShiftLead)
+
+	w.at(day(0, 7, 0))
+	early := lead.log("shift", "", fields{"starts_at": ts(day(0, 7, 0)), "ends_at": ts(day(0, 15, 0)), "person_ids": list(person)})
+	lead.log("shift_assignment", "", fields{"shift_id": str(early), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	lead.sync()
+
+	w.at(day(0, 10, 30))
+	incident := ana.log("incident", person, fields{"started_at": ts(day(0, 10, 0)), "behaviour_description": str("Said staff had hurt him"),
+		"allegation_of_abuse": yes})
+	hold := ana.log("restrictive_intervention", person, fields{
+		"incident_id": str(incident), "type_code": enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING"),
+		"reason_code": enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS"), "legal_basis": enum("LEGAL_BASIS_COMMON_LAW"),
+		"started_at": ts(day(0, 10, 2)), "ended_at": ts(day(0, 10, 14)), "in_care_plan": yes,
+	})
+	ana.sync()
+	wantState(t, w.finding(shiftsync.RuleHotDebrief, hold), shiftsync.StateDue, "before the shift ends at 15:00")
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, incident), shiftsync.StateDue, "allegation of abuse")
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, hold), shiftsync.StateDue, "the hold over 10m0s")
+
+	w.at(day(0, 13, 0))
+	lead.log("debrief", person, fields{"kind": enum("DEBRIEF_KIND_HOT"), "held_at": ts(day(0, 12, 30)),
+		"restrictive_intervention_ids": list(hold), "learning_points": str("He was frightened by the noise in the hall")})
+	lead.sync()
+	ana.log("safeguarding_concern", person, fields{"raised_at": ts(day(0, 13, 0)), "category": enum("ABUSE_CATEGORY_PHYSICAL"),
+		"description": str("Sam said staff hurt him; no mark seen"), "source_record_id": str(incident)})
+	ana.sync()
+	wantState(t, w.finding(shiftsync.RuleHotDebrief, hold), shiftsync.StateMet, "done 2 Mar 12:30")
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, incident), shiftsync.StateMet)
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, hold), shiftsync.StateDue)
+
+	w.at(day(0, 15, 5))
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, hold), shiftsync.StateBreach)
+
+	w.at(day(0, 20, 30))
+	evening := ana.log("restrictive_intervention", person, fields{
+		"incident_id": str(incident), "type_code": enum("RESTRICTIVE_INTERVENTION_TYPE_PHYSICAL_STANDING"),
+		"reason_code": enum("RESTRICTIVE_INTERVENTION_REASON_PREVENT_VIOLENCE_TO_OTHERS"),
+		"started_at":  ts(day(0, 20, 0)), "ended_at": ts(day(0, 20, 3)), "in_care_plan": yes,
+	})
+	ana.sync()
+	if _, ok := w.findings(shiftsync.RuleHotDebrief)[evening]; ok {
+		t.Error("a hold no shift covers is judged by R6")
+	}
+	w.moveToPostgres()
+}

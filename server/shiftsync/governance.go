@@ -121,6 +121,8 @@ const (
 	RulePRNRecord            = "R10_prn_record_complete"
 	RulePRNFrequency         = "R10_prn_stomp_review"
 	RuleRotaLead             = "T1_rota_lead_competence"
+	RuleHotDebrief           = "R6_hot_debrief"
+	RuleSafeguardingScreen   = "R9_safeguarding_screen"
 )
 
 // RuleVersions are the current versions of the rules.
@@ -129,6 +131,7 @@ var RuleVersions = map[string]int{
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
 	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1, RuleRotaLead: 1,
+	RuleHotDebrief: 1, RuleSafeguardingScreen: 1,
 }
 
 // Thresholds are an organisation's governance settings. Every change is a
@@ -188,6 +191,9 @@ type Thresholds struct {
 	// by RosterAckDeadline (else the manager: a breach).
 	RosterAckWarning  Duration `json:"roster_ack_warning"`
 	RosterAckDeadline Duration `json:"roster_ack_deadline"`
+	// R9: a hold over ScreenHoldOver is screened for safeguarding within
+	// the shift (R5's flag).
+	ScreenHoldOver Duration `json:"screen_hold_over"`
 	// T1: a shift in a high-risk period without a lead whose competence was
 	// confirmed by observation warns RotaLeadWarnAhead before it starts.
 	RotaLeadWarnAhead Duration `json:"rota_lead_warn_ahead"`
@@ -222,6 +228,7 @@ var DefaultThresholds = Thresholds{
 	RotaLeadWarnAhead:      Duration(48 * time.Hour),
 	RosterAckWarning:       Duration(15 * time.Minute),
 	RosterAckDeadline:      Duration(time.Hour),
+	ScreenHoldOver:         Duration(10 * time.Minute),
 	TimeZone:               "Europe/London",
 }
 
@@ -247,6 +254,7 @@ func (t Thresholds) Validate() error {
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
 		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
 		"rota_lead_warn_ahead": t.RotaLeadWarnAhead, "roster_ack_warning": t.RosterAckWarning, "roster_ack_deadline": t.RosterAckDeadline,
+		"screen_hold_over": t.ScreenHoldOver,
 	}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if d := positive[name]; d <= 0 || time.Duration(d) > 365*24*time.Hour {
@@ -303,8 +311,8 @@ var notRestraint = []string{"RESTRICTIVE_INTERVENTION_TYPE_BREAKAWAY"}
 // The rules are grouped by family: governance_meetings.go (R1, R2),
 // governance_incidents.go (R3, R4, R7, R8), governance_prn.go (R10),
 // governance_trends.go (W2, W4), governance_actions.go (actions and
-// escalations, E1), governance_rota.go (T1); governance_calendar.go holds
-// the date arithmetic.
+// escalations, E1), governance_rota.go (T1, and R2, R6 and R9, which run
+// by the rota); governance_calendar.go holds the date arithmetic.
 func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
 	for _, r := range snap.Records {
@@ -325,6 +333,8 @@ func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e.escalations()
 	e.prn()
 	e.rotaLeads()
+	e.hotDebriefs()
+	e.safeguardingScreens()
 	slices.SortFunc(e.out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.Subject, b.Subject))
 	})

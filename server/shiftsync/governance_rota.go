@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -235,4 +236,97 @@ func worse(a, b FindingState) FindingState {
 		return b
 	}
 	return a
+}
+
+// shiftOf returns the shift covering the person at at (the earliest
+// starting, when shifts overlap): nil when the rota has none, and then
+// the rules that run to the end of a shift say nothing.
+func (e *evaluation) shiftOf(person string, at time.Time) *Record {
+	var found *Record
+	for _, s := range e.byType["shift"] {
+		if at.Before(s.Time("starts_at")) || !at.Before(s.Time("ends_at")) || !slices.Contains(s.Fields["person_ids"].List, person) {
+			continue
+		}
+		if found == nil || s.Time("starts_at").Before(found.Time("starts_at")) {
+			found = s
+		}
+	}
+	return found
+}
+
+// hotDebriefs is R6: every restrictive intervention has a hot debrief (a
+// debrief of kind hot naming it or its incident) held before the end of
+// the shift in which it began.
+func (e *evaluation) hotDebriefs() {
+	held := map[string]time.Time{} // intervention or incident id -> first hot debrief
+	for _, d := range e.byType["debrief"] {
+		if d.Text("kind") != "DEBRIEF_KIND_HOT" {
+			continue
+		}
+		for _, field := range []string{"incident_ids", "restrictive_intervention_ids"} {
+			for _, id := range d.Fields[field].List {
+				held[id] = earliest(held[id], d.Time("held_at"))
+			}
+		}
+	}
+	for _, r := range e.byType["restrictive_intervention"] {
+		started := r.Time("started_at")
+		shift := e.shiftOf(r.PersonID, started)
+		if shift == nil {
+			continue
+		}
+		end := shift.Time("ends_at")
+		done := earliest(held[r.RecordID], held[r.Text("incident_id")])
+		e.add(RuleHotDebrief, r.RecordID, r, r.PersonID, e.deadlineState(done, time.Time{}, end), end,
+			"hot debrief of the %s at %s due before the shift ends at %s%s",
+			interventionWords(r.Text("type_code")), started.In(e.loc).Format("Mon 2 Jan 15:04"), end.In(e.loc).Format("15:04"), heldNote(done))
+	}
+}
+
+// safeguardingScreens is R9: an incident with an allegation or indication
+// of abuse, and a restrictive intervention R5 flags (a hold over
+// ScreenHoldOver, or no legal basis), are screened for safeguarding within
+// the shift in which they happened: a safeguarding concern raised from
+// the record, or, for an intervention, its safeguarding screen marked done.
+func (e *evaluation) safeguardingScreens() {
+	raised := map[string]time.Time{} // source record -> first concern raised from it
+	for _, c := range e.byType["safeguarding_concern"] {
+		if src := c.Text("source_record_id"); src != "" {
+			raised[src] = earliest(raised[src], c.Time("raised_at"))
+		}
+	}
+	screen := func(r *Record, at time.Time, done time.Time, what string) {
+		shift := e.shiftOf(r.PersonID, at)
+		if shift == nil {
+			return
+		}
+		end := shift.Time("ends_at")
+		e.add(RuleSafeguardingScreen, r.RecordID, r, r.PersonID, e.deadlineState(done, time.Time{}, end), end,
+			"safeguarding screen of %s at %s due within the shift, by %s%s", what, at.In(e.loc).Format("Mon 2 Jan 15:04"),
+			end.In(e.loc).Format("15:04"), heldNote(done))
+	}
+	for _, r := range e.byType["incident"] {
+		if r.Fields["allegation_of_abuse"].Bool {
+			screen(r, r.Time("started_at"), raised[r.RecordID], "the incident with an allegation of abuse")
+		}
+	}
+	for _, r := range e.byType["restrictive_intervention"] {
+		started, ended := r.Time("started_at"), r.Time("ended_at")
+		long := !ended.IsZero() && ended.Sub(started) > time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver))
+		if !long && !r.Fields["legal_basis"].Empty() {
+			continue
+		}
+		done := raised[r.RecordID]
+		if r.Fields["safeguarding_screen_done"].Bool {
+			done = earliest(done, r.RecordedAt) // marked done on the record: when it was recorded so
+		}
+		screen(r, started, done, missing(long, "the hold over "+time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver)).String(),
+			r.Fields["legal_basis"].Empty(), "the intervention with no legal basis"))
+	}
+}
+
+// interventionWords names an intervention type in a finding: "physical
+// standing intervention".
+func interventionWords(code string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(code, "RESTRICTIVE_INTERVENTION_TYPE_"), "_", " ")) + " intervention"
 }
