@@ -29,6 +29,11 @@ var ruleNames = map[string]string{
 	shiftsync.RuleRotaLead:             "A lead observed competent at high-risk times on the rota",
 	shiftsync.RuleHotDebrief:           "Hot debrief before the end of the shift",
 	shiftsync.RuleSafeguardingScreen:   "Safeguarding screen within the shift",
+	shiftsync.RuleWeeklyHuddle:         "Weekly risk huddle",
+	shiftsync.RuleDailyForecast:        "Daily risk forecast while an interim plan is in force",
+	shiftsync.RulePracticeObservation:  "Practice observation of each member of staff",
+	shiftsync.RuleRosteredCompetence:   "Competence observed before rostered on 2:1 cover",
+	shiftsync.RuleReviewCadence:        "Next multi-agency review",
 }
 
 // ruleName is a rule in words, or its id for a rule the table lacks.

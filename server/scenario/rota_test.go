@@ -153,3 +153,77 @@ func TestRotaHotDebriefAndScreen(t *testing.T) {
 	}
 	w.moveToPostgres()
 }
+
+// TestRotaHuddleForecastObservation is the seed's third example on the
+// rota: the weekly risk huddle, the daily forecast while the interim risk
+// plan is in force (its RAG reaching the phone of the worker on shift at
+// their next pull), practice observations and 2:1 competence, and the next
+// multi-agency review the meeting set, each producing findings.
+func TestRotaHuddleForecastObservation(t *testing.T) {
+	w := newWorld(t)
+	ana := w.phone("ana", shiftsync.RoleSupportWorker)
+	lead := w.phone("shift-lead", shiftsync.RoleShiftLead)
+	pbs := w.phone("pbs-lead", shiftsync.RolePBSLead)
+
+	w.at(day(0, 7, 0))
+	monday := lead.log("shift", "", fields{"starts_at": ts(day(0, 7, 0)), "ends_at": ts(day(0, 15, 0)), "person_ids": list(person)})
+	lead.log("shift_assignment", "", fields{"shift_id": str(monday), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	tuesday := lead.log("shift", "", fields{"starts_at": ts(day(1, 7, 0)), "ends_at": ts(day(1, 15, 0)), "person_ids": list(person)})
+	cover := lead.log("shift_assignment", "", fields{"shift_id": str(tuesday), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_TWO_TO_ONE")})
+	lead.sync()
+	review := pbs.log("meeting", "", fields{"meeting_type": enum("MEETING_TYPE_CETR"), "started_at": ts(day(0, 7, 0)), "ended_at": ts(day(0, 7, 0)),
+		"person_ids": list(person), "decisions": str("Interim plan while funding is agreed"), "next_review_at": ts(day(14, 10, 0))})
+	escalation := pbs.log("escalation", person, fields{"level": enum("ESCALATION_LEVEL_INTERIM_PLAN"), "reason": str("Assessment overdue"),
+		"raised_at": ts(day(0, 7, 0)), "addressee_agency": str("icb"), "interim_plan_agreed_at": ts(day(0, 7, 0)), "interim_plan": str("Shift lead at every transition; daily forecast"),
+		"interim_plan_review_at": ts(day(14, 9, 0))})
+	pbs.sync()
+
+	// H2: Monday's forecast is due by 09:00; it is recorded at 08:00 and
+	// reaches Ana's phone; Tuesday's never comes.
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-02"), shiftsync.StateDue, "by 09:00")
+	w.at(day(0, 8, 0))
+	forecast := lead.log("risk_forecast", person, fields{"forecast_for": ts(day(0, 0, 0)), "rag": enum("RAG_RATING_RED"),
+		"drivers": str("Poor sleep; the minibus changes today")})
+	lead.sync()
+	ana.sync()
+	got, err := ana.RecordJSON(forecast)
+	if err != nil || !strings.Contains(got, "RAG_RATING_RED") {
+		t.Fatalf("the red forecast on Ana's phone after her pull: %s, %v", got, err)
+	}
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-02"), shiftsync.StateMet)
+
+	// Q1: Ana on 2:1 cover on Tuesday without technique competence.
+	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateWarning, "ana holds no restrictive intervention technique in date")
+	w.at(day(1, 9, 30))
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-03"), shiftsync.StateBreach)
+	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateBreach)
+
+	// H1: no huddle in week 1 is a breach once the week is over; week 2's
+	// huddle, with its staffing check, is met.
+	w.at(day(8, 10, 0))
+	wantState(t, w.finding(shiftsync.RuleWeeklyHuddle, "2026-03-02"), shiftsync.StateBreach, "week of 2 Mar 2026")
+	lead.log("risk_huddle", "", fields{"held_at": ts(day(8, 9, 30)), "person_ids": list(person), "decisions": str("Keep the interim plan"),
+		"staffing_risks": str("Two bank staff on Thursday")})
+	lead.sync()
+	wantState(t, w.finding(shiftsync.RuleWeeklyHuddle, "2026-03-09"), shiftsync.StateMet)
+
+	// The next multi-agency review: a warning a week ahead, met by the
+	// review meeting about Sam.
+	wantState(t, w.finding(shiftsync.RuleReviewCadence, review+"/"+person), shiftsync.StateWarning, "due by 16 Mar 2026")
+	pbs.log("meeting", "", fields{"meeting_type": enum("MEETING_TYPE_MDT_REVIEW"), "started_at": ts(day(8, 9, 0)), "ended_at": ts(day(8, 10, 0)),
+		"person_ids": list(person), "decisions": str("Funding agreed from April")})
+	pbs.edit(escalation, fields{"resolved_at": ts(day(8, 10, 0)), "outcome": str("Funding agreed")})
+	pbs.sync()
+	wantState(t, w.finding(shiftsync.RuleReviewCadence, review+"/"+person), shiftsync.StateMet)
+
+	// Q1: a practice observation is due 12 weeks after Ana joined.
+	w.at(day(75, 9, 0))
+	wantState(t, w.finding(shiftsync.RulePracticeObservation, "ana"), shiftsync.StateWarning, "never observed")
+	w.at(day(85, 9, 0))
+	wantState(t, w.finding(shiftsync.RulePracticeObservation, "ana"), shiftsync.StateBreach)
+	pbs.log("quality_check", "", fields{"kind": enum("QUALITY_CHECK_KIND_PRACTICE_OBSERVATION"), "checked_at": ts(day(85, 8, 0)),
+		"staff_observed": list("ana"), "outcome": enum("CHECK_OUTCOME_MET")})
+	pbs.sync()
+	wantState(t, w.finding(shiftsync.RulePracticeObservation, "ana"), shiftsync.StateMet, "last observed")
+	w.moveToPostgres()
+}

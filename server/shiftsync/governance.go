@@ -123,6 +123,11 @@ const (
 	RuleRotaLead             = "T1_rota_lead_competence"
 	RuleHotDebrief           = "R6_hot_debrief"
 	RuleSafeguardingScreen   = "R9_safeguarding_screen"
+	RuleWeeklyHuddle         = "H1_weekly_risk_huddle"
+	RuleDailyForecast        = "H2_daily_risk_forecast"
+	RulePracticeObservation  = "Q1_practice_observation"
+	RuleRosteredCompetence   = "Q1_competence_before_rostered"
+	RuleReviewCadence        = "multi_agency_review_due"
 )
 
 // RuleVersions are the current versions of the rules.
@@ -131,7 +136,8 @@ var RuleVersions = map[string]int{
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
 	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1, RuleRotaLead: 1,
-	RuleHotDebrief: 1, RuleSafeguardingScreen: 1,
+	RuleHotDebrief: 1, RuleSafeguardingScreen: 1, RuleWeeklyHuddle: 1, RuleDailyForecast: 1, RulePracticeObservation: 1,
+	RuleRosteredCompetence: 1, RuleReviewCadence: 1,
 }
 
 // Thresholds are an organisation's governance settings. Every change is a
@@ -194,6 +200,12 @@ type Thresholds struct {
 	// R9: a hold over ScreenHoldOver is screened for safeguarding within
 	// the shift (R5's flag).
 	ScreenHoldOver Duration `json:"screen_hold_over"`
+	// H2: while an interim risk plan is in force, each day's forecast is
+	// recorded by ForecastBy after midnight.
+	ForecastBy Duration `json:"forecast_by"`
+	// Q1: each front-line member of staff is observed in practice at least
+	// every ObservationEvery.
+	ObservationEvery Duration `json:"observation_every"`
 	// T1: a shift in a high-risk period without a lead whose competence was
 	// confirmed by observation warns RotaLeadWarnAhead before it starts.
 	RotaLeadWarnAhead Duration `json:"rota_lead_warn_ahead"`
@@ -229,6 +241,8 @@ var DefaultThresholds = Thresholds{
 	RosterAckWarning:       Duration(15 * time.Minute),
 	RosterAckDeadline:      Duration(time.Hour),
 	ScreenHoldOver:         Duration(10 * time.Minute),
+	ForecastBy:             Duration(9 * time.Hour),
+	ObservationEvery:       Duration(12 * 7 * 24 * time.Hour),
 	TimeZone:               "Europe/London",
 }
 
@@ -254,7 +268,7 @@ func (t Thresholds) Validate() error {
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
 		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
 		"rota_lead_warn_ahead": t.RotaLeadWarnAhead, "roster_ack_warning": t.RosterAckWarning, "roster_ack_deadline": t.RosterAckDeadline,
-		"screen_hold_over": t.ScreenHoldOver,
+		"screen_hold_over": t.ScreenHoldOver, "forecast_by": t.ForecastBy, "observation_every": t.ObservationEvery,
 	}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if d := positive[name]; d <= 0 || time.Duration(d) > 365*24*time.Hour {
@@ -312,7 +326,8 @@ var notRestraint = []string{"RESTRICTIVE_INTERVENTION_TYPE_BREAKAWAY"}
 // governance_incidents.go (R3, R4, R7, R8), governance_prn.go (R10),
 // governance_trends.go (W2, W4), governance_actions.go (actions and
 // escalations, E1), governance_rota.go (T1, and R2, R6 and R9, which run
-// by the rota); governance_calendar.go holds the date arithmetic.
+// by the rota), governance_huddles.go (H1, H2, Q1, the review cadence);
+// governance_calendar.go holds the date arithmetic.
 func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
 	for _, r := range snap.Records {
@@ -335,6 +350,10 @@ func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
 	e.rotaLeads()
 	e.hotDebriefs()
 	e.safeguardingScreens()
+	e.huddles()
+	e.forecasts()
+	e.observations()
+	e.reviewCadence()
 	slices.SortFunc(e.out, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.Subject, b.Subject))
 	})

@@ -2703,7 +2703,11 @@ type Meeting struct {
 	// What was decided. Required.
 	Decisions string `protobuf:"bytes,7,opt,name=decisions,proto3" json:"decisions,omitempty"`
 	// Minutes (restricted).
-	Minutes       string `protobuf:"bytes,8,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	Minutes string `protobuf:"bytes,8,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	// When the people discussed are next to be reviewed by the agencies
+	// together (a complex placement's review cadence); unset when no review
+	// was set. Not before ended_at.
+	NextReviewAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_review_at,json=nextReviewAt,proto3" json:"next_review_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2792,6 +2796,13 @@ func (x *Meeting) GetMinutes() string {
 		return x.Minutes
 	}
 	return ""
+}
+
+func (x *Meeting) GetNextReviewAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextReviewAt
+	}
+	return nil
 }
 
 // Action is one line of the multi-agency action tracker: what done looks
@@ -4539,7 +4550,7 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\vplan_change\x18\r \x01(\tR\n" +
 	"planChange\x12:\n" +
 	"\vfor_week_of\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tforWeekOf:\x18\x8a\xb5\x18\x14\n" +
-	"\adebrief\x10\x01\x1a\aheld_at\"\xa6\x03\n" +
+	"\adebrief\x10\x01\x1a\aheld_at\"\xf8\x03\n" +
 	"\aMeeting\x12L\n" +
 	"\fmeeting_type\x18\x01 \x01(\x0e2!.shiftsync.records.v1.MeetingTypeB\x06\x92\xb5\x18\x02\b\x01R\vmeetingType\x12C\n" +
 	"\n" +
@@ -4551,7 +4562,9 @@ const file_shiftsync_records_v1_records_proto_rawDesc = "" +
 	"\n" +
 	"person_ids\x18\x06 \x03(\tB\x06\x92\xb5\x18\x02\x102R\tpersonIds\x12$\n" +
 	"\tdecisions\x18\a \x01(\tB\x06\x92\xb5\x18\x02\b\x01R\tdecisions\x12\x18\n" +
-	"\aminutes\x18\b \x01(\tR\aminutes:\x19\x8a\xb5\x18\x15\n" +
+	"\aminutes\x18\b \x01(\tR\aminutes\x12P\n" +
+	"\x0enext_review_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x0e\x92\xb5\x18\n" +
+	"2\bended_atR\fnextReviewAt:\x19\x8a\xb5\x18\x15\n" +
 	"\ameeting\x1a\n" +
 	"started_at\"\x91\b\n" +
 	"\x06Action\x12*\n" +
@@ -5034,53 +5047,54 @@ var file_shiftsync_records_v1_records_proto_depIdxs = []int32{
 	11, // 33: shiftsync.records.v1.Meeting.meeting_type:type_name -> shiftsync.records.v1.MeetingType
 	44, // 34: shiftsync.records.v1.Meeting.started_at:type_name -> google.protobuf.Timestamp
 	44, // 35: shiftsync.records.v1.Meeting.ended_at:type_name -> google.protobuf.Timestamp
-	12, // 36: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
-	44, // 37: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
-	44, // 38: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
-	44, // 39: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
-	13, // 40: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
-	44, // 41: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
-	44, // 42: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
-	44, // 43: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
-	44, // 44: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
-	44, // 45: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
-	44, // 46: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
-	14, // 47: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
-	44, // 48: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
-	44, // 49: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
-	44, // 50: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
-	44, // 51: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
-	44, // 52: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
-	44, // 53: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
-	44, // 54: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
-	44, // 55: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
-	44, // 56: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
-	44, // 57: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
-	15, // 58: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
-	16, // 59: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
-	44, // 60: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
-	17, // 61: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
-	44, // 62: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
-	44, // 63: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
-	18, // 64: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
-	44, // 65: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
-	44, // 66: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
-	44, // 67: shiftsync.records.v1.Shift.starts_at:type_name -> google.protobuf.Timestamp
-	44, // 68: shiftsync.records.v1.Shift.ends_at:type_name -> google.protobuf.Timestamp
-	44, // 69: shiftsync.records.v1.Shift.published_at:type_name -> google.protobuf.Timestamp
-	19, // 70: shiftsync.records.v1.ShiftAssignment.slot:type_name -> shiftsync.records.v1.ShiftSlot
-	20, // 71: shiftsync.records.v1.Competency.kind:type_name -> shiftsync.records.v1.CompetencyKind
-	21, // 72: shiftsync.records.v1.Competency.confirmed_by:type_name -> shiftsync.records.v1.CompetencyConfirmation
-	44, // 73: shiftsync.records.v1.Competency.confirmed_at:type_name -> google.protobuf.Timestamp
-	44, // 74: shiftsync.records.v1.Competency.expires_at:type_name -> google.protobuf.Timestamp
-	44, // 75: shiftsync.records.v1.HighRiskPeriod.valid_from:type_name -> google.protobuf.Timestamp
-	44, // 76: shiftsync.records.v1.HighRiskPeriod.valid_until:type_name -> google.protobuf.Timestamp
-	20, // 77: shiftsync.records.v1.HighRiskPeriod.lead_competency:type_name -> shiftsync.records.v1.CompetencyKind
-	78, // [78:78] is the sub-list for method output_type
-	78, // [78:78] is the sub-list for method input_type
-	78, // [78:78] is the sub-list for extension type_name
-	78, // [78:78] is the sub-list for extension extendee
-	0,  // [0:78] is the sub-list for field type_name
+	44, // 36: shiftsync.records.v1.Meeting.next_review_at:type_name -> google.protobuf.Timestamp
+	12, // 37: shiftsync.records.v1.Action.source:type_name -> shiftsync.records.v1.ActionSource
+	44, // 38: shiftsync.records.v1.Action.created_at:type_name -> google.protobuf.Timestamp
+	44, // 39: shiftsync.records.v1.Action.deadline:type_name -> google.protobuf.Timestamp
+	44, // 40: shiftsync.records.v1.Action.interim_check_at:type_name -> google.protobuf.Timestamp
+	13, // 41: shiftsync.records.v1.Action.status:type_name -> shiftsync.records.v1.ActionStatus
+	44, // 42: shiftsync.records.v1.Action.verified_at:type_name -> google.protobuf.Timestamp
+	44, // 43: shiftsync.records.v1.ActionTracker.issued_at:type_name -> google.protobuf.Timestamp
+	44, // 44: shiftsync.records.v1.ShiftBrief.published_at:type_name -> google.protobuf.Timestamp
+	44, // 45: shiftsync.records.v1.ShiftBrief.effective_from:type_name -> google.protobuf.Timestamp
+	44, // 46: shiftsync.records.v1.BriefAcknowledgement.acknowledged_at:type_name -> google.protobuf.Timestamp
+	44, // 47: shiftsync.records.v1.BriefAcknowledgement.shift_started_at:type_name -> google.protobuf.Timestamp
+	14, // 48: shiftsync.records.v1.Escalation.level:type_name -> shiftsync.records.v1.EscalationLevel
+	44, // 49: shiftsync.records.v1.Escalation.raised_at:type_name -> google.protobuf.Timestamp
+	44, // 50: shiftsync.records.v1.Escalation.evidence_pack_sent_at:type_name -> google.protobuf.Timestamp
+	44, // 51: shiftsync.records.v1.Escalation.review_requested_at:type_name -> google.protobuf.Timestamp
+	44, // 52: shiftsync.records.v1.Escalation.review_response_due_at:type_name -> google.protobuf.Timestamp
+	44, // 53: shiftsync.records.v1.Escalation.response_received_at:type_name -> google.protobuf.Timestamp
+	44, // 54: shiftsync.records.v1.Escalation.interim_plan_agreed_at:type_name -> google.protobuf.Timestamp
+	44, // 55: shiftsync.records.v1.Escalation.interim_plan_review_at:type_name -> google.protobuf.Timestamp
+	44, // 56: shiftsync.records.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
+	44, // 57: shiftsync.records.v1.RiskHuddle.held_at:type_name -> google.protobuf.Timestamp
+	44, // 58: shiftsync.records.v1.RiskForecast.forecast_for:type_name -> google.protobuf.Timestamp
+	15, // 59: shiftsync.records.v1.RiskForecast.rag:type_name -> shiftsync.records.v1.RagRating
+	16, // 60: shiftsync.records.v1.QualityCheck.kind:type_name -> shiftsync.records.v1.QualityCheckKind
+	44, // 61: shiftsync.records.v1.QualityCheck.checked_at:type_name -> google.protobuf.Timestamp
+	17, // 62: shiftsync.records.v1.QualityCheck.outcome:type_name -> shiftsync.records.v1.CheckOutcome
+	44, // 63: shiftsync.records.v1.QualityCheck.recheck_due_at:type_name -> google.protobuf.Timestamp
+	44, // 64: shiftsync.records.v1.SafeguardingConcern.raised_at:type_name -> google.protobuf.Timestamp
+	18, // 65: shiftsync.records.v1.SafeguardingConcern.category:type_name -> shiftsync.records.v1.AbuseCategory
+	44, // 66: shiftsync.records.v1.SafeguardingConcern.referral_sent_at:type_name -> google.protobuf.Timestamp
+	44, // 67: shiftsync.records.v1.Addendum.written_at:type_name -> google.protobuf.Timestamp
+	44, // 68: shiftsync.records.v1.Shift.starts_at:type_name -> google.protobuf.Timestamp
+	44, // 69: shiftsync.records.v1.Shift.ends_at:type_name -> google.protobuf.Timestamp
+	44, // 70: shiftsync.records.v1.Shift.published_at:type_name -> google.protobuf.Timestamp
+	19, // 71: shiftsync.records.v1.ShiftAssignment.slot:type_name -> shiftsync.records.v1.ShiftSlot
+	20, // 72: shiftsync.records.v1.Competency.kind:type_name -> shiftsync.records.v1.CompetencyKind
+	21, // 73: shiftsync.records.v1.Competency.confirmed_by:type_name -> shiftsync.records.v1.CompetencyConfirmation
+	44, // 74: shiftsync.records.v1.Competency.confirmed_at:type_name -> google.protobuf.Timestamp
+	44, // 75: shiftsync.records.v1.Competency.expires_at:type_name -> google.protobuf.Timestamp
+	44, // 76: shiftsync.records.v1.HighRiskPeriod.valid_from:type_name -> google.protobuf.Timestamp
+	44, // 77: shiftsync.records.v1.HighRiskPeriod.valid_until:type_name -> google.protobuf.Timestamp
+	20, // 78: shiftsync.records.v1.HighRiskPeriod.lead_competency:type_name -> shiftsync.records.v1.CompetencyKind
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_records_v1_records_proto_init() }
