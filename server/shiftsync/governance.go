@@ -367,6 +367,7 @@ type evaluation struct {
 	loc    *time.Location
 	byType map[string][]*Record
 	byID   map[string]*Record
+	rota   map[string]*personRota // the shifts by person, built when a rule first asks (shiftOf)
 	out    []Finding
 }
 

@@ -242,16 +242,55 @@ func worse(a, b FindingState) FindingState {
 // starting, when shifts overlap): nil when the rota has none, and then
 // the rules that run to the end of a shift say nothing.
 func (e *evaluation) shiftOf(person string, at time.Time) *Record {
-	var found *Record
-	for _, s := range e.byType["shift"] {
-		if at.Before(s.Time("starts_at")) || !at.Before(s.Time("ends_at")) || !slices.Contains(s.Fields["person_ids"].List, person) {
-			continue
+	if e.rota == nil {
+		e.rota = rotaByPerson(e.byType["shift"])
+	}
+	r := e.rota[person]
+	if r == nil {
+		return nil
+	}
+	// Shifts starting after at cannot cover it; of those before, only one
+	// starting within the longest shift's length of at can.
+	i, _ := slices.BinarySearchFunc(r.shifts, at, func(s *Record, t time.Time) int {
+		if s.Time("starts_at").After(t) {
+			return 1
 		}
-		if found == nil || s.Time("starts_at").Before(found.Time("starts_at")) {
-			found = s
+		return -1
+	})
+	var found *Record
+	for j := i - 1; j >= 0 && !r.shifts[j].Time("starts_at").Before(at.Add(-r.longest)); j-- {
+		if at.Before(r.shifts[j].Time("ends_at")) {
+			found = r.shifts[j] // sorted by start: the last found starts earliest
 		}
 	}
 	return found
+}
+
+// personRota is the shifts covering one person, by start, and the longest.
+type personRota struct {
+	shifts  []*Record
+	longest time.Duration
+}
+
+// rotaByPerson indexes the shifts by each person they cover.
+func rotaByPerson(shifts []*Record) map[string]*personRota {
+	out := map[string]*personRota{}
+	for _, s := range shifts {
+		length := s.Time("ends_at").Sub(s.Time("starts_at"))
+		for _, p := range s.Fields["person_ids"].List {
+			r := out[p]
+			if r == nil {
+				r = &personRota{}
+				out[p] = r
+			}
+			r.shifts = append(r.shifts, s)
+			r.longest = max(r.longest, length)
+		}
+	}
+	for _, r := range out {
+		slices.SortStableFunc(r.shifts, func(a, b *Record) int { return a.Time("starts_at").Compare(b.Time("starts_at")) })
+	}
+	return out
 }
 
 // hotDebriefs is R6: every restrictive intervention has a hot debrief (a
