@@ -52,6 +52,9 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics asks for; without one
 	// it answers loopback callers only (see [rpc.Metrics.Handler]).
 	MetricsToken string
+	// MaxInFlight bounds the calls answered at once (see
+	// [rpc.Config.MaxInFlight]); 0 means rpc.DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Server is a built server: its open store, its services and its handler.
@@ -133,7 +136,7 @@ func Open(c Config) (*Server, error) {
 		Admin:  s.Admin,
 		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
-		Metrics: s.Metrics, MetricsToken: c.MetricsToken,
+		Metrics: s.Metrics, MetricsToken: c.MetricsToken, MaxInFlight: c.MaxInFlight,
 		Console: console.New(console.Config{Review: s.Review, Console: s.Console, Logger: log}),
 	})
 	return s, nil
