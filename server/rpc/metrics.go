@@ -143,6 +143,16 @@ func (m *Metrics) rpc(procedure string, err error, d time.Duration) {
 	m.duration.WithLabelValues(procedure).Observe(d.Seconds())
 }
 
+// CountCommits serves commits, the store's count of committed write
+// transactions, as shiftsync_store_commits_total. Call it once.
+func (m *Metrics) CountCommits(commits func() int64) {
+	if m != nil {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shiftsync_store_commits_total", Help: "Write transactions the store committed since the server started; on SQLite each is an fsync of the write-ahead log.",
+		}, func() float64 { return float64(commits()) }))
+	}
+}
+
 // overloaded counts a call refused for overload.
 func (m *Metrics) overloaded() {
 	if m != nil {

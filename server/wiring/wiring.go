@@ -77,8 +77,9 @@ type Server struct {
 	Metrics *rpc.Metrics
 	Handler *rpc.Handler
 
-	handlerOnce sync.Once
-	stopRelay   func()
+	handlerOnce   sync.Once
+	stopRelay     func()
+	identityCache *shiftsync.IdentityCache
 }
 
 // Open opens the store with c.Store and builds the services and the
@@ -108,13 +109,21 @@ func Open(c Config) (*Server, error) {
 		stats = &shiftsync.Monitor{Store: st.Ops, Now: now}
 	}
 	s.Metrics = rpc.NewMetrics(stats)
+	if st.Commits != nil {
+		s.Metrics.CountCommits(st.Commits)
+	}
 	st.Engine = timedStore{st.Engine, s.Metrics}
 	s.Store = st
 	var feed shiftsync.ChangeFeed = s.Feed
 	if st.Relay != nil {
 		feed, s.stopRelay = st.Relay(s.Feed, s.Feed.WakeAll)
 	}
+	// Tokens and scopes are checked on every call: from memory, dropped
+	// at once on every change made here or published by another instance.
+	cache := shiftsync.NewIdentityCache(st.Identities, feed, 0)
+	s.Identity, s.identityCache = cache, cache
 	if s.Schema, err = schema.Records(); err != nil {
+		cache.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -155,6 +164,7 @@ func (s *Server) CloseHandler() {
 // feed's relay and closes the store.
 func (s *Server) Close() error {
 	s.CloseHandler()
+	s.identityCache.Close()
 	s.stopRelay()
 	return s.Store.Close()
 }
