@@ -27,8 +27,8 @@ const maxCachedIdentities = 100_000
 // asks but whether its device is still enrolled (what is this user's
 // scope, which public key has this kid, which key signs new tokens) from
 // memory, so deriving a scope, checking a token's signature and signing
-// one take no store connection in the common case. It caches only
-// answers that grant: a refusal is asked of the store again every time.
+// one take no store connection in the common case. It caches answers,
+// never errors: a key it does not know is asked of the store every time.
 // Whether a device is still enrolled (CheckDevice) is always asked of the
 // store, so a revocation made anywhere, by any process, refuses the
 // device's next call; a store answers it without waiting for a pooled
