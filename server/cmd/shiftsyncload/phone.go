@@ -116,7 +116,7 @@ func call(ctx context.Context, lat *latencies, kind string, timeout time.Duratio
 		var ce *connect.Error
 		if errors.As(err, &ce) {
 			if s, perr := strconv.Atoi(ce.Meta().Get("Retry-After")); perr == nil && s > 0 {
-				wait = time.Duration(s)*time.Second/2 + rand.N(time.Duration(s)*time.Second)
+				wait = time.Duration(s)*time.Second + rand.N(time.Duration(s)*time.Second/2) // at least Retry-After, as the contract asks
 			}
 		}
 		backoff = min(2*backoff, 2*time.Second)
