@@ -92,7 +92,7 @@ func NewMetrics(stats StatsSource) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(.0005, 2, 16),
 		}, []string{"kind"}),
 		overload: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shiftsync_rpc_overload_refused_total", Help: "Calls refused unavailable at once because the server was answering its bound of calls in flight.",
+			Name: "shiftsync_rpc_overload_refused_total", Help: "Calls refused unavailable because the server was answering its bound of calls in flight for MaxQueueWait.",
 		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shiftsync_rpc_in_flight", Help: "Calls of the shiftsync services being answered now (Subscribe streams not counted), against the bound -max-in-flight.",

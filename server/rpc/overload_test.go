@@ -17,9 +17,10 @@ import (
 
 // TestOverload: with the bound at one call in flight and one call held
 // (a push waiting for the store's write lock, which another process
-// holds), the next call is refused unavailable with a Retry-After while the
-// held call is still held, so it did not wait for it; once the held call
-// ends, calls are answered again.
+// holds), the next call is refused unavailable with a Retry-After (after
+// waiting rpc.MaxQueueWait for a place) while the held call is still held,
+// so it did not wait for it; once the held call ends, calls are answered
+// again.
 func TestOverload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shiftsync.db")
 	s := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(path)), shiftsynctest.WithMaxInFlight(1))

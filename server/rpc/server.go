@@ -75,9 +75,10 @@ type Config struct {
 	Metrics      *Metrics
 	MetricsToken string
 	// MaxInFlight bounds the unary calls of the sync, auth, admin and
-	// review services answered at once; beyond it a call is refused
-	// unavailable at once, with a Retry-After (Subscribe streams are not
-	// counted). 0 means DefaultMaxInFlight.
+	// review services answered at once; a call beyond it waits up to
+	// MaxQueueWait for a place, then is refused unavailable with a
+	// Retry-After (Subscribe streams are not counted). 0 means
+	// DefaultMaxInFlight.
 	MaxInFlight int
 	// Console, when set, is served at /console/ (the manager console,
 	// server/console): it authenticates by its own session cookie.
@@ -112,8 +113,8 @@ func (h *Handler) Close() {
 // connection open for nothing. Every error carries an ErrorInfo detail,
 // size refusals included. It starts a goroutine writing each minute's
 // refusal counts; [Handler.Close] stops it. Unary calls of the sync,
-// auth, admin and review services beyond c.MaxInFlight at once are refused
-// unavailable at once (see overload).
+// auth, admin and review services beyond c.MaxInFlight at once wait at
+// most MaxQueueWait, then are refused unavailable (see overload).
 func NewHandler(c Config) *Handler {
 	log := cmp.Or(c.Logger, slog.Default())
 	now := c.Now
