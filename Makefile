@@ -16,6 +16,11 @@ BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 ADDR ?= 127.0.0.1:8080
 SOAK_RUNS ?= 20000
+PHONES ?= 100
+SCENARIO ?= all
+RECORDS ?= 100000
+PROTO ?= h2c
+LOAD_FLAGS ?=
 
 .PHONY: help
 help: ## Describe useful make targets
@@ -45,6 +50,13 @@ soak: ## Run the convergence property test for SOAK_RUNS seeded runs (default 20
 .PHONY: bench
 bench: ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
 	go test -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -benchmem ./...
+
+.PHONY: load
+load: ## Load a real shiftsyncd on loopback (SCENARIO=storm,push,fresh-pull PHONES=100 RECORDS=100000 PROTO=h2c|http1); figures beside baselines of the same run
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/shiftsyncd ./server/cmd/shiftsyncd
+	go run ./server/cmd/shiftsyncload -shiftsyncd $(BIN)/shiftsyncd -scenario $(SCENARIO) -phones $(PHONES) -records $(RECORDS) \
+	  $(if $(filter http1,$(PROTO)),-http1,) $(LOAD_FLAGS)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each

@@ -55,6 +55,8 @@ type Metrics struct {
 	pullRows     prometheus.Counter
 	pullBytes    prometheus.Counter
 	transactions *prometheus.HistogramVec
+	overload     prometheus.Counter
+	inFlight     prometheus.Gauge
 	reasons      map[shiftsync.Reason]bool
 }
 
@@ -89,6 +91,12 @@ func NewMetrics(stats StatsSource) *Metrics {
 			Name: "shiftsync_store_transaction_duration_seconds", Help: "Time of a store transaction from begin to commit, by kind (update, view).",
 			Buckets: prometheus.ExponentialBuckets(.0005, 2, 16),
 		}, []string{"kind"}),
+		overload: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shiftsync_rpc_overload_refused_total", Help: "Calls refused unavailable because the server was answering its bound of calls in flight for MaxQueueWait.",
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shiftsync_rpc_in_flight", Help: "Calls of the shiftsync services being answered now (Subscribe streams not counted), against the bound -max-in-flight.",
+		}),
 		reasons: map[shiftsync.Reason]bool{},
 	}
 	for _, r := range shiftsync.Reasons {
@@ -103,7 +111,7 @@ func NewMetrics(stats StatsSource) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.transactions,
+		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.transactions, m.overload, m.inFlight,
 	)
 	if stats != nil {
 		m.registry.MustRegister(statsCollector{stats})
@@ -133,6 +141,30 @@ func (m *Metrics) rpc(procedure string, err error, d time.Duration) {
 	}
 	m.requests.WithLabelValues(procedure, code).Inc()
 	m.duration.WithLabelValues(procedure).Observe(d.Seconds())
+}
+
+// CountCommits serves commits, the store's count of committed write
+// transactions, as shiftsync_store_commits_total. Call it once.
+func (m *Metrics) CountCommits(commits func() int64) {
+	if m != nil {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shiftsync_store_commits_total", Help: "Write transactions the store committed since the server started; on SQLite each is an fsync of the write-ahead log.",
+		}, func() float64 { return float64(commits()) }))
+	}
+}
+
+// overloaded counts a call refused for overload.
+func (m *Metrics) overloaded() {
+	if m != nil {
+		m.overload.Inc()
+	}
+}
+
+// inFlightAdd moves the count of calls in flight by d.
+func (m *Metrics) inFlightAdd(d float64) {
+	if m != nil {
+		m.inFlight.Add(d)
+	}
 }
 
 // pushed counts the outcome of every mutation of a push.

@@ -74,6 +74,12 @@ type Config struct {
 	// without one to loopback callers only.
 	Metrics      *Metrics
 	MetricsToken string
+	// MaxInFlight bounds the unary calls of the sync, auth, admin and
+	// review services answered at once; a call beyond it waits up to
+	// MaxQueueWait for a place, then is refused unavailable with a
+	// Retry-After (Subscribe streams are not counted). 0 means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 	// Console, when set, is served at /console/ (the manager console,
 	// server/console): it authenticates by its own session cookie.
 	Console http.Handler
@@ -109,7 +115,9 @@ func (h *Handler) Close() {
 // changes while the server runs, so a Watch stream would only hold a
 // connection open for nothing. Every error carries an ErrorInfo detail,
 // size refusals included. It starts a goroutine writing each minute's
-// refusal counts; [Handler.Close] stops it.
+// refusal counts; [Handler.Close] stops it. Unary calls of the sync,
+// auth, admin and review services beyond c.MaxInFlight at once wait at
+// most MaxQueueWait, then are refused unavailable (see overload).
 func NewHandler(c Config) *Handler {
 	log := cmp.Or(c.Logger, slog.Default())
 	now := c.Now
@@ -129,8 +137,9 @@ func NewHandler(c Config) *Handler {
 			return newError(shiftsync.CodeInternal, "internal error")
 		}),
 	}
+	bound := newOverload(c.MaxInFlight, c.Metrics)
 	authenticated := append([]connect.HandlerOption{
-		connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, authInterceptor{}),
+		connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, authInterceptor{}, bound),
 		withGzip(maxBytes),
 	}, common...)
 	public := append([]connect.HandlerOption{withGzip(DefaultMaxPublicBytes)}, common...)
@@ -151,7 +160,7 @@ func NewHandler(c Config) *Handler {
 		// Enrol and Refresh carry their own proof (a code, a credential),
 		// not an access token; Enrol judges a code's issuer by c.Admin.
 		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, admin: c.Admin, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
-			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics})}, public...)...))
+			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, bound)}, public...)...))
 	}
 	if c.Admin.Store != nil {
 		protected = append(protected, "/"+authv1connect.AdminServiceName+"/")

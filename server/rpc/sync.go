@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,6 +31,7 @@ type SyncHandler struct {
 	heartbeat time.Duration
 	now       func() time.Time
 	metrics   *Metrics // optional
+	reported  healthReports
 }
 
 // deviceChecker says whether an enrolled device is still enrolled;
@@ -167,7 +169,10 @@ func (h *SyncHandler) checkAccess(ctx context.Context, p shiftsync.Principal) ([
 // recordHealth keeps what the device reported of its sync health with a
 // push that succeeded and settled that many of its mutations, or with a
 // pull that succeeded (settled < 0). A failure is logged, never returned:
-// the sync itself succeeded.
+// the sync itself succeeded. A report equal to the one last written for
+// the device is not written again within healthEvery of it (see
+// healthReports), so the pages of a pull, and the pulls of a device that
+// is caught up, cost no write of their own.
 //
 // A device reports its outbox as it was when it sent the request, so the
 // mutations a push settled (accepted or quarantined: either way they left
@@ -192,9 +197,77 @@ func (h *SyncHandler) recordHealth(ctx context.Context, p shiftsync.Principal, c
 			r.OldestUnsyncedAge = 0
 		}
 	}
+	now := h.now()
+	if !h.reported.due(p.DeviceID, r, now) {
+		return
+	}
 	if err := h.health.RecordHealth(ctx, p, r); err != nil {
 		h.log.WarnContext(ctx, "device health not recorded", "device", p.DeviceID, "error", err)
+		return
 	}
+	h.reported.written(p.DeviceID, r, now)
+}
+
+// healthEvery is how long a device's unchanged health report is not
+// written again: the last push and pull times managers see may be this
+// much older than the device's latest sync; every change of what it
+// reports (its outbox, its app version) is written at once.
+const healthEvery = time.Minute
+
+// maxHealthReports bounds the devices healthReports remembers; when full
+// it forgets them all, which only costs writes.
+const maxHealthReports = 100_000
+
+// healthReports remembers, by device, the health report last written and
+// when its push and its pull were. It is safe for concurrent use.
+type healthReports struct {
+	mu   sync.Mutex
+	last map[string]writtenHealth
+}
+
+type writtenHealth struct {
+	report         shiftsync.HealthReport // Pushed and Pulled cleared
+	pushed, pulled time.Time
+}
+
+// due reports whether r, reported by device at now, must be written: it
+// differs from the report last written, or its push or pull is newer than
+// the last one written by healthEvery or more.
+func (hr *healthReports) due(device string, r shiftsync.HealthReport, now time.Time) bool {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	w, ok := hr.last[device]
+	bare := r
+	bare.Pushed, bare.Pulled = false, false
+	switch {
+	case !ok || w.report != bare:
+		return true
+	case r.Pushed && now.Sub(w.pushed) >= healthEvery, r.Pulled && now.Sub(w.pulled) >= healthEvery:
+		return true
+	}
+	return false
+}
+
+// written notes that r was written for device at now.
+func (hr *healthReports) written(device string, r shiftsync.HealthReport, now time.Time) {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	if hr.last == nil || len(hr.last) >= maxHealthReports {
+		hr.last = map[string]writtenHealth{}
+	}
+	w := hr.last[device]
+	bare := r
+	bare.Pushed, bare.Pulled = false, false
+	if w.report != bare {
+		w = writtenHealth{report: bare}
+	}
+	if r.Pushed {
+		w.pushed = now
+	}
+	if r.Pulled {
+		w.pulled = now
+	}
+	hr.last[device] = w
 }
 
 // settled counts the mutations of a push that the server accepted or

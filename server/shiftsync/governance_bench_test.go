@@ -44,10 +44,14 @@ func benchRecord(id, recordType, person string, at time.Time, fields map[string]
 		Fields: fields, CreatedBy: "staff-1", RecordedAt: at.Add(10 * time.Minute), ReceivedAt: at.Add(time.Hour)}
 }
 
-func benchTime(t time.Time) shiftsync.Value { return shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: t} }
-func benchText(s string) shiftsync.Value   { return shiftsync.Value{Kind: shiftsync.KindString, String: s} }
-func benchEnum(s string) shiftsync.Value   { return shiftsync.Value{Kind: shiftsync.KindEnum, String: s} }
-func benchInt(n int64) shiftsync.Value     { return shiftsync.Value{Kind: shiftsync.KindInt, Int: n} }
+func benchTime(t time.Time) shiftsync.Value {
+	return shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: t}
+}
+func benchText(s string) shiftsync.Value {
+	return shiftsync.Value{Kind: shiftsync.KindString, String: s}
+}
+func benchEnum(s string) shiftsync.Value { return shiftsync.Value{Kind: shiftsync.KindEnum, String: s} }
+func benchInt(n int64) shiftsync.Value   { return shiftsync.Value{Kind: shiftsync.KindInt, Int: n} }
 func benchList(items ...string) shiftsync.Value {
 	return shiftsync.Value{Kind: shiftsync.KindList, List: items}
 }

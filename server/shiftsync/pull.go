@@ -9,7 +9,9 @@ import (
 
 // Pull implements [SyncService]. Its cost is one range of the change log
 // per service in scope, bounded by limit: it grows with the changes after
-// the cursor, not with the size of the store.
+// the cursor, not with the size of the store. A page with changes is
+// answered only once its audit entry is committed; a page without any,
+// whose scope was served before, writes nothing.
 func (s *Sync) Pull(ctx context.Context, p Principal, after Cursor, limit int) (PullPage, error) {
 	limit = clampPageSize(limit)
 	scope, err := s.Access.Scope(ctx, p)
@@ -71,10 +73,16 @@ func (s *Sync) Pull(ctx context.Context, p Principal, after Cursor, limit int) (
 		return PullPage{}, err
 	}
 	// Who read what: the page's range of the change log names exactly the
-	// records sent, given the scope, without listing them.
+	// records sent, given the scope, without listing them. A page that
+	// sends no record reads nothing to audit, so a device that is caught
+	// up costs no write, unless the scope it was served changed.
+	scopeChanged := !known || !slices.Equal(served, keys)
+	if len(page.Changes) == 0 && !scopeChanged {
+		return page, nil
+	}
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		at := s.now()
-		if !known || !slices.Equal(served, keys) {
+		if scopeChanged {
 			if err := tx.SetServedScope(ctx, p.DeviceID, keys, at); err != nil {
 				return err
 			}

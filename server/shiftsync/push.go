@@ -187,10 +187,12 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		// Claim let held through: it is the record stored names, or none.
 		flag, rej = p.scope.AuthorizeWrite(m, held, p.now)
 	}
-	if rej == nil {
+	if rej == nil && held != nil { // a record never stored has no field heads
 		if current, err = p.tx.FieldHeads(ctx, m.RecordID); err != nil {
 			return MutationResult{}, err
 		}
+	}
+	if rej == nil {
 		versions := make(map[string]Version, len(current))
 		for f, h := range current {
 			versions[f] = h.Version
@@ -198,7 +200,7 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		outcomes, rej = Merge(m, versions)
 	}
 	if rej == nil {
-		if rej, err = p.checkRecord(ctx, m, stored, outcomes); err != nil {
+		if rej, err = p.checkRecord(ctx, m, held != nil, stored, outcomes); err != nil {
 			return MutationResult{}, err
 		}
 	}
@@ -274,7 +276,9 @@ func (p pushTx) recordProcessed(ctx context.Context, m *Mutation, r MutationResu
 // checkRecord checks what a merged mutation would make of its record: a
 // locked record takes no edit but a manager's void; the NotBefore rules
 // hold on the record as it would stand; an addendum's target is fixed.
-func (p pushTx) checkRecord(ctx context.Context, m *Mutation, stored *RecordRef, outcomes []FieldOutcome) (*MutationError, error) {
+// held says whether the store holds the record at all: one it does not
+// has no values to read.
+func (p pushTx) checkRecord(ctx context.Context, m *Mutation, held bool, stored *RecordRef, outcomes []FieldOutcome) (*MutationError, error) {
 	if stored != nil {
 		locked, err := p.tx.Locked(ctx, m.RecordID)
 		if err != nil {
@@ -287,9 +291,12 @@ func (p pushTx) checkRecord(ctx context.Context, m *Mutation, stored *RecordRef,
 	}
 	t := p.Schema.Type(m.RecordType)
 	if ordered := t.OrderedFields(); slices.ContainsFunc(m.Fields, func(e FieldEdit) bool { return slices.Contains(ordered, e.Field) }) {
-		values, err := p.tx.FieldValues(ctx, m.RecordID, ordered)
-		if err != nil {
-			return nil, err
+		values := map[string]Value{}
+		if held {
+			var err error
+			if values, err = p.tx.FieldValues(ctx, m.RecordID, ordered); err != nil {
+				return nil, err
+			}
 		}
 		for i, o := range outcomes {
 			if o.Wins {

@@ -2,7 +2,6 @@ package shiftsync
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -125,11 +124,15 @@ var voidReasonSpec = FieldSpec{Name: VoidReasonField, Kind: KindString, MaxLengt
 // field of each rule broken, by field name.
 func (t *RecordType) CheckOrder(values map[string]Value) *MutationError {
 	var ps problems
-	for _, name := range slices.Sorted(maps.Keys(t.Fields)) {
-		f := t.Fields[name]
-		if f.NotBefore == "" {
-			continue
+	var later []string // the fields of the rules, by name: a push checks them for every record
+	for name, f := range t.Fields {
+		if f.NotBefore != "" {
+			later = append(later, name)
 		}
+	}
+	slices.Sort(later)
+	for _, name := range later {
+		f := t.Fields[name]
 		v, ok := values[name]
 		first, firstOK := values[f.NotBefore]
 		if ok && firstOK && v.Kind == KindTimestamp && first.Kind == KindTimestamp && v.Time.Before(first.Time) {

@@ -95,7 +95,9 @@ type SyncService interface {
 	Push(ctx context.Context, p Principal, mutations []Mutation) (PushResult, error)
 
 	// Pull returns at most limit field changes in the principal's scope after
-	// the cursor, oldest first, with the cursor to continue from.
+	// the cursor, oldest first, with the cursor to continue from. Every
+	// page that sends changes is audited (who read which range) before it
+	// is returned; a page that sends none is not, as it reads nothing.
 	// Returns CodeResyncRequired when the cursor was issued by another store or
 	// is ahead of this one (for example after a restore).
 	Pull(ctx context.Context, p Principal, after Cursor, limit int) (PullPage, error)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -109,7 +110,9 @@ func MarshalValue(v Value) ([]byte, error) {
 	case KindString:
 		j.S = &v.String
 	case KindInt:
-		j.I = &v.Int
+		// The bytes json.Marshal writes, without its reflection: a push
+		// stores one value per field.
+		return append(strconv.AppendInt(append(make([]byte, 0, 32), `{"i":`...), v.Int, 10), '}'), nil
 	case KindDouble:
 		if math.IsNaN(v.Double) || math.IsInf(v.Double, 0) {
 			return nil, fmt.Errorf("marshal value: non-finite double")
@@ -118,8 +121,9 @@ func MarshalValue(v Value) ([]byte, error) {
 	case KindBool:
 		j.B = &v.Bool
 	case KindTimestamp:
-		s := v.Time.UTC().Format(time.RFC3339Nano)
-		j.T = &s
+		// RFC 3339 needs no JSON escaping: the bytes json.Marshal writes.
+		b := append(make([]byte, 0, 48), `{"t":"`...)
+		return append(v.Time.UTC().AppendFormat(b, time.RFC3339Nano), `"}`...), nil
 	case KindEnum:
 		j.E = &v.String
 	case KindList:

@@ -1,6 +1,7 @@
 package shiftsync_test
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -76,4 +77,26 @@ func FuzzUnmarshalValue(f *testing.F) {
 			t.Fatalf("%s -> %+v -> %s -> %+v, %v", b, v, again, back, err)
 		}
 	})
+}
+
+// TestMarshalValue_StoredBytes: the integers and timestamps MarshalValue
+// writes without encoding/json are, byte for byte, what encoding/json
+// wrote for them before, so values already stored compare equal.
+func TestMarshalValue_StoredBytes(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	for _, i := range []int64{0, -42, 7, math.MaxInt64, math.MinInt64} {
+		want, _ := json.Marshal(map[string]int64{"i": i})
+		if got, err := shiftsync.MarshalValue(shiftsync.Value{Kind: shiftsync.KindInt, Int: i}); err != nil || string(got) != string(want) {
+			t.Errorf("MarshalValue(int %d) = %s, %v; want %s", i, got, err, want)
+		}
+	}
+	for _, at := range []time.Time{
+		time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 7, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 3, 2, 8, 0, 0, 120000000, paris), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		want, _ := json.Marshal(map[string]string{"t": at.UTC().Format(time.RFC3339Nano)})
+		if got, err := shiftsync.MarshalValue(shiftsync.Value{Kind: shiftsync.KindTimestamp, Time: at}); err != nil || string(got) != string(want) {
+			t.Errorf("MarshalValue(time %v) = %s, %v; want %s", at, got, err, want)
+		}
+	}
 }

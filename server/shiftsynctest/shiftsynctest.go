@@ -97,12 +97,21 @@ type Server struct {
 // Option configures a test server.
 type Option func(*options)
 
-type options struct{ store wiring.OpenStore }
+type options struct {
+	store       wiring.OpenStore
+	maxInFlight int
+}
 
 // WithStore builds the server on the store open opens, instead of a new
 // SQLite file in tb.TempDir(): another store, or one a test reopens.
 func WithStore(open wiring.OpenStore) Option {
 	return func(o *options) { o.store = open }
+}
+
+// WithMaxInFlight bounds the calls the server answers at once (see
+// [rpc.Config.MaxInFlight]).
+func WithMaxInFlight(n int) Option {
+	return func(o *options) { o.maxInFlight = n }
 }
 
 // NewServer starts a server on a new store and stops it when the test
@@ -122,7 +131,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	s := &Server{tb: tb, opts: append(opts, WithStore(o.store)), Clock: NewClock(Epoch)}
 	srv, err := wiring.Open(wiring.Config{
 		Store: o.store, Now: s.Clock.Now, Logger: slog.New(slog.DiscardHandler),
-		Issuer: TokenIssuer, Audience: TokenAudience, Heartbeat: time.Second,
+		Issuer: TokenIssuer, Audience: TokenAudience, Heartbeat: time.Second, MaxInFlight: o.maxInFlight,
 	})
 	if err != nil {
 		tb.Fatalf("open server: %v", err)

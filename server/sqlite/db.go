@@ -1,7 +1,8 @@
 // Package sqlite implements the shiftsync services on an embedded SQLite
 // database (mattn/go-sqlite3). It holds one write connection, because SQLite
-// has one writer and serialising in the pool avoids busy errors, and a pool of
-// read connections, which WAL lets run beside the writer.
+// has one writer and serialising in the pool avoids busy errors, a pool of
+// read connections, which WAL lets run beside the writer, and one read
+// connection for the device check of every request.
 package sqlite
 
 import (
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -36,9 +38,16 @@ type DB struct {
 	// Logger receives diagnostics; defaults to slog.Default().
 	Logger *slog.Logger
 
-	write   *sql.DB
-	read    *sql.DB
+	write *sql.DB
+	read  *sql.DB
+	// devices is a read connection of its own for the device check every
+	// request makes ([IdentityService.CheckDevice]): it never waits behind
+	// the read pool's pull transactions, and it reads the devices table as
+	// committed, by this process or another, so a revocation refuses the
+	// next call.
+	devices *sql.DB
 	storeID string
+	commits atomic.Int64
 }
 
 // NewDB returns a DB for the file at path. It does no I/O: call Open.
@@ -88,6 +97,13 @@ func (db *DB) Open() error {
 		return fmt.Errorf("sqlite: open readers: %w", err)
 	}
 	db.read.SetMaxOpenConns(8)
+	if db.devices, err = sql.Open("sqlite3", db.dsn(false)); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("sqlite: open the device check: %w", err)
+	}
+	db.devices.SetMaxOpenConns(1)
+	db.devices.SetMaxIdleConns(1)
+	db.devices.SetConnMaxLifetime(0)
 	if err := db.write.QueryRowContext(ctx, `SELECT store_id FROM store WHERE id = 1`).Scan(&db.storeID); err != nil {
 		_ = db.Close()
 		return fmt.Errorf("sqlite: read store id: %w", err)
@@ -98,6 +114,9 @@ func (db *DB) Open() error {
 // Close closes both pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.devices != nil {
+		errs = append(errs, db.devices.Close())
+	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -225,8 +244,17 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return storageError(err)
 	}
-	return storageError(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return storageError(err)
+	}
+	db.commits.Add(1)
+	return nil
 }
+
+// Commits returns how many write transactions the store has committed
+// since it opened: each is one fsync of the write-ahead log (one that
+// changed nothing writes nothing, and may not).
+func (db *DB) Commits() int64 { return db.commits.Load() }
 
 // beginAttempts bounds how many times beginTx asks for the write lock,
 // each waiting up to the busy timeout.

@@ -241,7 +241,7 @@ func (s *IdentityService) device(ctx context.Context, id string) (shiftsync.Devi
 		enrolled int64
 		revoked  sql.NullInt64
 	)
-	err := s.db.read.QueryRowContext(ctx, `SELECT user_id, label, kind, credential_hash, enrolled_at, revoked_at FROM devices WHERE id = ?`, id).
+	err := s.db.devices.QueryRowContext(ctx, `SELECT user_id, label, kind, credential_hash, enrolled_at, revoked_at FROM devices WHERE id = ?`, id).
 		Scan(&d.UserID, &d.Label, &d.Kind, &hash, &enrolled, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil, shiftsync.Errorf(shiftsync.CodeUnauthenticated, "unknown device or wrong credential")

@@ -31,6 +31,9 @@ type Store struct {
 	// publishes to and subscribes from, over local (whose subscribers
 	// wakeAll wakes), and a stop function, called before Close.
 	Relay func(local shiftsync.ChangeFeed, wakeAll func()) (shiftsync.ChangeFeed, func())
+	// Commits, if set, counts the write transactions the store has
+	// committed (each an fsync), for shiftsync_store_commits_total.
+	Commits func() int64
 	// Close closes the store; nothing may use it afterwards.
 	Close func() error
 }
@@ -77,7 +80,7 @@ func SQLite(path string) OpenStore {
 		if err := db.Open(); err != nil {
 			return Store{}, err
 		}
-		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Ops: db, Backups: db, Close: db.Close}, nil
+		return Store{Engine: db, Identities: sqlite.NewIdentityService(db), Audit: db, Health: db, Ops: db, Backups: db, Commits: db.Commits, Close: db.Close}, nil
 	}
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics asks for; without one
 	// it answers loopback callers only (see [rpc.Metrics.Handler]).
 	MetricsToken string
+	// MaxInFlight bounds the calls answered at once (see
+	// [rpc.Config.MaxInFlight]); 0 means rpc.DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Server is a built server: its open store, its services and its handler.
@@ -74,8 +77,9 @@ type Server struct {
 	Metrics *rpc.Metrics
 	Handler *rpc.Handler
 
-	handlerOnce sync.Once
-	stopRelay   func()
+	handlerOnce   sync.Once
+	stopRelay     func()
+	identityCache *shiftsync.IdentityCache
 }
 
 // Open opens the store with c.Store and builds the services and the
@@ -105,13 +109,21 @@ func Open(c Config) (*Server, error) {
 		stats = &shiftsync.Monitor{Store: st.Ops, Now: now}
 	}
 	s.Metrics = rpc.NewMetrics(stats)
+	if st.Commits != nil {
+		s.Metrics.CountCommits(st.Commits)
+	}
 	st.Engine = timedStore{st.Engine, s.Metrics}
 	s.Store = st
 	var feed shiftsync.ChangeFeed = s.Feed
 	if st.Relay != nil {
 		feed, s.stopRelay = st.Relay(s.Feed, s.Feed.WakeAll)
 	}
+	// Tokens and scopes are checked on every call: from memory, dropped
+	// at once on every change made here or published by another instance.
+	cache := shiftsync.NewIdentityCache(st.Identities, feed, 0)
+	s.Identity, s.identityCache = cache, cache
 	if s.Schema, err = schema.Records(); err != nil {
+		cache.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -133,7 +145,7 @@ func Open(c Config) (*Server, error) {
 		Admin:  s.Admin,
 		Review: s.Review, Health: st.Health,
 		Heartbeat: c.Heartbeat, Now: c.Now, Logger: log, TrustedProxies: c.TrustedProxies,
-		Metrics: s.Metrics, MetricsToken: c.MetricsToken,
+		Metrics: s.Metrics, MetricsToken: c.MetricsToken, MaxInFlight: c.MaxInFlight,
 		Console:        console.New(console.Config{Review: s.Review, Console: s.Console, Admin: s.Admin, Logger: log}),
 		ConsoleUploads: []string{console.VerifyPath},
 	})
@@ -153,6 +165,7 @@ func (s *Server) CloseHandler() {
 // feed's relay and closes the store.
 func (s *Server) Close() error {
 	s.CloseHandler()
+	s.identityCache.Close()
 	s.stopRelay()
 	return s.Store.Close()
 }

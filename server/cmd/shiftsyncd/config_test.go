@@ -42,6 +42,7 @@ var envSamples = map[string]struct{ env, want string }{
 	"backup-dir":       {"/var/backups/shiftsync", "/var/backups/shiftsync"},
 	"backup-every":     {"6h", "6h0m0s"},
 	"backup-keep":      {"28", "28"},
+	"max-in-flight":    {"32", "32"},
 	"trusted-proxies":  {"10.1.2.3/8, 192.168.0.0/16", "10.0.0.0/8,192.168.0.0/16"},
 }
 

@@ -218,6 +218,9 @@ type Main struct {
 	// MetricsToken is the bearer token GET /metrics asks for; without one
 	// it answers loopback callers only.
 	MetricsToken string
+	// MaxInFlight bounds the calls answered at once; beyond it a call is
+	// refused unavailable within half a second, with a retry delay.
+	MaxInFlight int
 	// ShutdownTimeout is how long Close waits for in-flight requests
 	// before it closes their connections, and then again for their
 	// handlers to return.
@@ -249,6 +252,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Audience:        "shiftsync",
 		EvaluateEvery:   5 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
+		MaxInFlight:     rpc.DefaultMaxInFlight,
 		stdout:          stdout,
 		log:             slog.New(slog.NewTextHandler(stderr, nil)),
 	}
@@ -275,6 +279,7 @@ func (m *Main) FlagSet() *flag.FlagSet {
 	fs.DurationVar(&m.BackupEvery, "backup-every", 0, "how often to take a backup into -backup-dir (0: never; see admin backup)")
 	fs.IntVar(&m.BackupKeep, "backup-keep", 0, "how many of the newest backups in -backup-dir to keep; older ones are removed (0: all)")
 	fs.StringVar(&m.MetricsToken, "metrics-token", "", "bearer `token` GET /metrics asks for (default none: metrics are served to loopback callers only); prefer $SHIFTSYNC_METRICS_TOKEN, as arguments are visible to every user of the host")
+	fs.IntVar(&m.MaxInFlight, "max-in-flight", m.MaxInFlight, "calls answered at once; a call beyond it waits at most half a second for a place, then is refused unavailable with Retry-After, rather than queued past its deadline (Subscribe streams are not counted)")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long to wait for in-flight requests on SIGINT or SIGTERM")
 	fs.Var((*prefixList)(&m.TrustedProxies), "trusted-proxies", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)")
 	return fs
@@ -320,7 +325,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.srv, err = wiring.Open(wiring.Config{
 		Store: store, Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
-		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken,
+		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken, MaxInFlight: m.MaxInFlight,
 	}); err != nil {
 		return err
 	}
