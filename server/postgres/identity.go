@@ -110,6 +110,20 @@ func (s *IdentityService) EndMembership(ctx context.Context, actor shiftsync.Pri
 	})
 }
 
+// SetPersonName implements [shiftsync.AdminStore].
+func (s *IdentityService) SetPersonName(ctx context.Context, actor shiftsync.Principal, personID, name string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE people SET name = $1 WHERE id = $2`, name, personID)
+		if err != nil {
+			return err
+		}
+		if res.RowsAffected() == 0 {
+			return shiftsync.Errorf(shiftsync.CodeNotFound, "person %q does not exist", personID)
+		}
+		return appendAudit(ctx, tx, shiftsync.AuditEvent{Actor: actor, Action: shiftsync.AuditPersonName, Subject: personID, Detail: detail(map[string]any{"name": name})})
+	})
+}
+
 // createError turns constraint failures into clear domain errors.
 func createError(err error, kind, id string) error {
 	if isCode(err, codeUniqueViolation) {

@@ -116,6 +116,10 @@ var accessCalls = map[string]accessCall{
 		_, err := adminClient(s, token).AddMembership(context.Background(), &authv1.AddMembershipRequest{UserId: "target-worker", ServiceId: "house-a", Role: authv1.Role_ROLE_SHIFT_LEAD})
 		return outcome(err)
 	},
+	"/shiftsync.auth.v1.AdminService/SetPersonName": func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		_, err := adminClient(s, token).SetPersonName(context.Background(), &authv1.SetPersonNameRequest{PersonId: "p1", Name: "Pat One"})
+		return outcome(err)
+	},
 	"/shiftsync.auth.v1.AdminService/EndMembership": func(t *testing.T, s *shiftsynctest.Server, token string) string {
 		target(t, s)
 		id, err := s.Identity.AddMembership(context.Background(), shiftsync.Principal{UserID: "test"},

@@ -111,6 +111,18 @@ func (h *AdminHandler) EndMembership(ctx context.Context, req *authv1.EndMembers
 	return &authv1.EndMembershipResponse{EndsAt: timestamppb.New(at)}, nil
 }
 
+// SetPersonName implements [authv1connect.AdminServiceHandler].
+func (h *AdminHandler) SetPersonName(ctx context.Context, req *authv1.SetPersonNameRequest) (*authv1.SetPersonNameResponse, error) {
+	actor, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.admin.SetPersonName(ctx, actor, req.GetPersonId(), req.GetName()); err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	return &authv1.SetPersonNameResponse{}, nil
+}
+
 // roleFromProto maps wire roles to domain roles; an unknown or unset role
 // maps to "", which validation refuses.
 var roleFromProto = map[authv1.Role]shiftsync.Role{

@@ -2,10 +2,14 @@ package rpc_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"connectrpc.com/connect"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	authv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1"
 )
 
 // TestReview_Names: a reader sees people and staff by name, but only the
@@ -49,5 +53,43 @@ func TestReview_Names(t *testing.T) {
 	_, other := s.Review.Names(ctx, shiftsync.Principal{UserID: manager.UserID}, "no-such-service")
 	if shiftsync.ErrorCode(err) != shiftsync.CodePermissionDenied || err.Error() == "" || shiftsync.ErrorCode(other) != shiftsync.CodePermissionDenied {
 		t.Errorf("names of another service = %v, of none = %v; want both refused alike", err, other)
+	}
+}
+
+// TestAdminService_SetPersonName: a service's manager names the people it
+// supports, audited; a person of another service is refused exactly as
+// one that does not exist, and the refusal is audited too; a name that is
+// empty or too long is invalid.
+func TestAdminService_SetPersonName(t *testing.T) {
+	s := shiftsynctest.NewServer(t)
+	ctx := context.Background()
+	manager := s.EnrolDevice(t, "meera", shiftsync.RoleManager, "house-a")
+	s.EnrolDevice(t, "worker-b", shiftsync.RoleSupportWorker, "house-b")
+	admin := adminClient(s, manager.Token)
+
+	if _, err := admin.SetPersonName(ctx, &authv1.SetPersonNameRequest{PersonId: "sam", Name: " Samuel Okafor "}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := s.Review.Names(ctx, shiftsync.Principal{UserID: manager.UserID}, "house-a")
+	if err != nil || names.Person("sam") != "Samuel Okafor" {
+		t.Errorf("after SetPersonName, Sam reads %q (%v)", names.Person("sam"), err)
+	}
+	if n := s.AuditCount(t, shiftsync.AuditPersonName); n != 1 {
+		t.Errorf("%d %s audit entries, want 1", n, shiftsync.AuditPersonName)
+	}
+	refusals := s.AuditCount(t, shiftsync.AuditAdminRefused)
+	_, other := admin.SetPersonName(ctx, &authv1.SetPersonNameRequest{PersonId: "person-b-lou", Name: "Lou"})
+	_, none := admin.SetPersonName(ctx, &authv1.SetPersonNameRequest{PersonId: "no-such-person", Name: "Lou"})
+	if shiftsynctest.ErrorCode(other) != string(shiftsync.CodePermissionDenied) || shiftsynctest.ErrorCode(none) != string(shiftsync.CodePermissionDenied) ||
+		strings.ReplaceAll(connect.CodeOf(other).String()+other.Error(), "person-b-lou", "X") != strings.ReplaceAll(connect.CodeOf(none).String()+none.Error(), "no-such-person", "X") {
+		t.Errorf("naming another service's person = %v, one that does not exist = %v; want both refused alike", other, none)
+	}
+	if s.AuditCount(t, shiftsync.AuditAdminRefused) != refusals+2 {
+		t.Error("the refusals are not audited")
+	}
+	for _, name := range []string{"", "   ", strings.Repeat("x", 201), "Sam\x00"} {
+		if _, err := admin.SetPersonName(ctx, &authv1.SetPersonNameRequest{PersonId: "sam", Name: name}); shiftsynctest.ErrorCode(err) != string(shiftsync.CodeInvalid) {
+			t.Errorf("SetPersonName(%q) = %v, want invalid", name, err)
+		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DeviceStatus is a device as a manager sees it: whether it is active and
@@ -28,6 +31,9 @@ type AdminStore interface {
 	// actor) it was recorded.
 	AddMembership(ctx context.Context, actor Principal, m Membership) (int64, error)
 	EndMembership(ctx context.Context, actor Principal, id int64, at time.Time) error
+	// SetPersonName sets the name of a person supported, or answers
+	// CodeNotFound.
+	SetPersonName(ctx context.Context, actor Principal, personID, name string) error
 
 	// User returns a user, or CodeNotFound.
 	User(ctx context.Context, id string) (User, error)
@@ -314,6 +320,39 @@ func (a Admin) subject(ctx context.Context, userID string) (Subject, error) {
 		return Subject{}, err
 	}
 	return s, nil
+}
+
+// SetPersonName sets the name a person supported is shown by, for an
+// administrator of their service; a person of another service is refused
+// as one that does not exist. The name is 1 to 200 bytes of UTF-8 with no
+// control characters.
+func (a Admin) SetPersonName(ctx context.Context, actor Principal, personID, name string) error {
+	return a.audited(ctx, actor, "SetPersonName", personID, a.setPersonName(ctx, actor, personID, name))
+}
+
+func (a Admin) setPersonName(ctx context.Context, actor Principal, personID, name string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return Errorf(CodeInvalid, "a person's name is 1 to 200 bytes of text")
+	}
+	auth, err := a.authority(ctx, actor)
+	if err != nil {
+		return err
+	}
+	service, err := a.Store.PersonService(ctx, personID)
+	if service == "" && (err == nil || ErrorCode(err) == CodeNotFound) {
+		return personRefused(personID, "unknown person")
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := a.requireAdministers(ctx, auth, service); err != nil {
+		if ErrorCode(err) == CodePermissionDenied {
+			return personRefused(personID, RefusalReason(err))
+		}
+		return err
+	}
+	return a.Store.SetPersonName(ctx, actor, personID, name)
 }
 
 // requireAdministers returns the organisation of a service the actor

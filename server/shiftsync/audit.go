@@ -27,6 +27,7 @@ const (
 	AuditMembershipEnd    = "membership.end"
 	AuditKeyRotate        = "signing_key.rotate"
 	AuditAdminCreate      = "admin.create"
+	AuditPersonName       = "person.name"   // the name a person supported is shown by was set
 	AuditAdminRefused     = "admin.refused" // an AdminService call refused: the call, its subject, the reason
 	AuditOrgAdminGrant    = "organisation_admin.grant"
 	AuditOrgAdminEnd      = "organisation_admin.end"

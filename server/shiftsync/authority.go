@@ -253,6 +253,10 @@ func serviceRefused(id, reason string) error {
 	return refuse(reason, "you may not administer service %q", id)
 }
 
+func personRefused(id, reason string) error {
+	return refuse(reason, "you may not name person %q", id)
+}
+
 func deviceRefused(id, reason string) error {
 	return refuse(reason, "you may not administer device %q", id)
 }

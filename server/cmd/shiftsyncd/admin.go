@@ -32,6 +32,7 @@ commands:
   create-organisation -id ID -name NAME
   create-service      -id ID -organisation ID -name NAME
   create-person       -id ID -service ID -name NAME
+  name-person         -id ID -name NAME   the name a person supported is shown by
   create-user         -id ID -organisation ID -name NAME [-agency AGENCY]
   add-membership      -user ID -service ID -role ROLE [-person ID] [-start TIME] [-end TIME]
                       only the operator may start one in the past; one recorded
@@ -310,6 +311,19 @@ var adminCommands = map[string]adminCommand{
 			})
 			if err == nil {
 				fmt.Fprintf(a.stdout, "new epoch %s: devices re-push what they had acknowledged that the restored store lacks at their next sync; start the servers\n", epoch)
+			}
+			return err
+		}
+	},
+	"name-person": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		id, name := fs.String("id", "", "person id"), fs.String("name", "", "the name to show them by")
+		return func(ctx context.Context) error {
+			if strings.TrimSpace(*name) == "" {
+				return errors.New("name-person: -name is required")
+			}
+			err := a.identity.SetPersonName(ctx, a.operator, *id, strings.TrimSpace(*name))
+			if err == nil {
+				fmt.Fprintf(a.stdout, "person %s is shown as %q\n", *id, strings.TrimSpace(*name))
 			}
 			return err
 		}

@@ -736,6 +736,98 @@ func (x *EndMembershipResponse) GetEndsAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// SetPersonNameRequest names a person supported.
+type SetPersonNameRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The person's id.
+	PersonId string `protobuf:"bytes,1,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The name to show: 1 to 200 bytes of UTF-8, e.g. "Ada Lovell".
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPersonNameRequest) Reset() {
+	*x = SetPersonNameRequest{}
+	mi := &file_shiftsync_auth_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPersonNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPersonNameRequest) ProtoMessage() {}
+
+func (x *SetPersonNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_auth_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPersonNameRequest.ProtoReflect.Descriptor instead.
+func (*SetPersonNameRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_auth_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetPersonNameRequest) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *SetPersonNameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// SetPersonNameResponse confirms the name.
+type SetPersonNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPersonNameResponse) Reset() {
+	*x = SetPersonNameResponse{}
+	mi := &file_shiftsync_auth_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPersonNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPersonNameResponse) ProtoMessage() {}
+
+func (x *SetPersonNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_auth_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPersonNameResponse.ProtoReflect.Descriptor instead.
+func (*SetPersonNameResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_auth_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
 var File_shiftsync_auth_v1_admin_proto protoreflect.FileDescriptor
 
 const file_shiftsync_auth_v1_admin_proto_rawDesc = "" +
@@ -784,7 +876,11 @@ const file_shiftsync_auth_v1_admin_proto_rawDesc = "" +
 	"\rmembership_id\x18\x01 \x01(\x03R\fmembershipId\x123\n" +
 	"\aends_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\"L\n" +
 	"\x15EndMembershipResponse\x123\n" +
-	"\aends_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt*\xb4\x01\n" +
+	"\aends_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\"G\n" +
+	"\x14SetPersonNameRequest\x12\x1b\n" +
+	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x17\n" +
+	"\x15SetPersonNameResponse*\xb4\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ROLE_SUPPORT_WORKER\x10\x01\x12\x13\n" +
@@ -793,13 +889,14 @@ const file_shiftsync_auth_v1_admin_proto_rawDesc = "" +
 	"\fROLE_MANAGER\x10\x04\x12\x15\n" +
 	"\x11ROLE_QUALITY_LEAD\x10\x05\x12\x1a\n" +
 	"\x16ROLE_SAFEGUARDING_LEAD\x10\x06\x12\x10\n" +
-	"\fROLE_PARTNER\x10\a2\x95\x04\n" +
+	"\fROLE_PARTNER\x10\a2\xfb\x04\n" +
 	"\fAdminService\x12s\n" +
 	"\x12IssueEnrolmentCode\x12,.shiftsync.auth.v1.IssueEnrolmentCodeRequest\x1a-.shiftsync.auth.v1.IssueEnrolmentCodeResponse\"\x00\x12a\n" +
 	"\fRevokeDevice\x12&.shiftsync.auth.v1.RevokeDeviceRequest\x1a'.shiftsync.auth.v1.RevokeDeviceResponse\"\x00\x12a\n" +
 	"\vListDevices\x12%.shiftsync.auth.v1.ListDevicesRequest\x1a&.shiftsync.auth.v1.ListDevicesResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\rAddMembership\x12'.shiftsync.auth.v1.AddMembershipRequest\x1a(.shiftsync.auth.v1.AddMembershipResponse\"\x00\x12d\n" +
-	"\rEndMembership\x12'.shiftsync.auth.v1.EndMembershipRequest\x1a(.shiftsync.auth.v1.EndMembershipResponse\"\x00B\xd0\x01\n" +
+	"\rEndMembership\x12'.shiftsync.auth.v1.EndMembershipRequest\x1a(.shiftsync.auth.v1.EndMembershipResponse\"\x00\x12d\n" +
+	"\rSetPersonName\x12'.shiftsync.auth.v1.SetPersonNameRequest\x1a(.shiftsync.auth.v1.SetPersonNameResponse\"\x00B\xd0\x01\n" +
 	"\x15com.shiftsync.auth.v1B\n" +
 	"AdminProtoP\x01ZEgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/auth/v1;authv1\xa2\x02\x03SAX\xaa\x02\x11Shiftsync.Auth.V1\xca\x02\x11Shiftsync\\Auth\\V1\xe2\x02\x1dShiftsync\\Auth\\V1\\GPBMetadata\xea\x02\x13Shiftsync::Auth::V1b\x06proto3"
 
@@ -816,7 +913,7 @@ func file_shiftsync_auth_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_shiftsync_auth_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shiftsync_auth_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_shiftsync_auth_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_shiftsync_auth_v1_admin_proto_goTypes = []any{
 	(Role)(0),                          // 0: shiftsync.auth.v1.Role
 	(*IssueEnrolmentCodeRequest)(nil),  // 1: shiftsync.auth.v1.IssueEnrolmentCodeRequest
@@ -830,32 +927,36 @@ var file_shiftsync_auth_v1_admin_proto_goTypes = []any{
 	(*AddMembershipResponse)(nil),      // 9: shiftsync.auth.v1.AddMembershipResponse
 	(*EndMembershipRequest)(nil),       // 10: shiftsync.auth.v1.EndMembershipRequest
 	(*EndMembershipResponse)(nil),      // 11: shiftsync.auth.v1.EndMembershipResponse
-	(*timestamppb.Timestamp)(nil),      // 12: google.protobuf.Timestamp
+	(*SetPersonNameRequest)(nil),       // 12: shiftsync.auth.v1.SetPersonNameRequest
+	(*SetPersonNameResponse)(nil),      // 13: shiftsync.auth.v1.SetPersonNameResponse
+	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
 }
 var file_shiftsync_auth_v1_admin_proto_depIdxs = []int32{
-	12, // 0: shiftsync.auth.v1.IssueEnrolmentCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 1: shiftsync.auth.v1.RevokeDeviceResponse.revoked_at:type_name -> google.protobuf.Timestamp
-	12, // 2: shiftsync.auth.v1.Device.enrolled_at:type_name -> google.protobuf.Timestamp
-	12, // 3: shiftsync.auth.v1.Device.revoked_at:type_name -> google.protobuf.Timestamp
-	12, // 4: shiftsync.auth.v1.Device.last_push_at:type_name -> google.protobuf.Timestamp
+	14, // 0: shiftsync.auth.v1.IssueEnrolmentCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 1: shiftsync.auth.v1.RevokeDeviceResponse.revoked_at:type_name -> google.protobuf.Timestamp
+	14, // 2: shiftsync.auth.v1.Device.enrolled_at:type_name -> google.protobuf.Timestamp
+	14, // 3: shiftsync.auth.v1.Device.revoked_at:type_name -> google.protobuf.Timestamp
+	14, // 4: shiftsync.auth.v1.Device.last_push_at:type_name -> google.protobuf.Timestamp
 	6,  // 5: shiftsync.auth.v1.ListDevicesResponse.devices:type_name -> shiftsync.auth.v1.Device
 	0,  // 6: shiftsync.auth.v1.AddMembershipRequest.role:type_name -> shiftsync.auth.v1.Role
-	12, // 7: shiftsync.auth.v1.AddMembershipRequest.starts_at:type_name -> google.protobuf.Timestamp
-	12, // 8: shiftsync.auth.v1.AddMembershipRequest.ends_at:type_name -> google.protobuf.Timestamp
-	12, // 9: shiftsync.auth.v1.EndMembershipRequest.ends_at:type_name -> google.protobuf.Timestamp
-	12, // 10: shiftsync.auth.v1.EndMembershipResponse.ends_at:type_name -> google.protobuf.Timestamp
+	14, // 7: shiftsync.auth.v1.AddMembershipRequest.starts_at:type_name -> google.protobuf.Timestamp
+	14, // 8: shiftsync.auth.v1.AddMembershipRequest.ends_at:type_name -> google.protobuf.Timestamp
+	14, // 9: shiftsync.auth.v1.EndMembershipRequest.ends_at:type_name -> google.protobuf.Timestamp
+	14, // 10: shiftsync.auth.v1.EndMembershipResponse.ends_at:type_name -> google.protobuf.Timestamp
 	1,  // 11: shiftsync.auth.v1.AdminService.IssueEnrolmentCode:input_type -> shiftsync.auth.v1.IssueEnrolmentCodeRequest
 	3,  // 12: shiftsync.auth.v1.AdminService.RevokeDevice:input_type -> shiftsync.auth.v1.RevokeDeviceRequest
 	5,  // 13: shiftsync.auth.v1.AdminService.ListDevices:input_type -> shiftsync.auth.v1.ListDevicesRequest
 	8,  // 14: shiftsync.auth.v1.AdminService.AddMembership:input_type -> shiftsync.auth.v1.AddMembershipRequest
 	10, // 15: shiftsync.auth.v1.AdminService.EndMembership:input_type -> shiftsync.auth.v1.EndMembershipRequest
-	2,  // 16: shiftsync.auth.v1.AdminService.IssueEnrolmentCode:output_type -> shiftsync.auth.v1.IssueEnrolmentCodeResponse
-	4,  // 17: shiftsync.auth.v1.AdminService.RevokeDevice:output_type -> shiftsync.auth.v1.RevokeDeviceResponse
-	7,  // 18: shiftsync.auth.v1.AdminService.ListDevices:output_type -> shiftsync.auth.v1.ListDevicesResponse
-	9,  // 19: shiftsync.auth.v1.AdminService.AddMembership:output_type -> shiftsync.auth.v1.AddMembershipResponse
-	11, // 20: shiftsync.auth.v1.AdminService.EndMembership:output_type -> shiftsync.auth.v1.EndMembershipResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
+	12, // 16: shiftsync.auth.v1.AdminService.SetPersonName:input_type -> shiftsync.auth.v1.SetPersonNameRequest
+	2,  // 17: shiftsync.auth.v1.AdminService.IssueEnrolmentCode:output_type -> shiftsync.auth.v1.IssueEnrolmentCodeResponse
+	4,  // 18: shiftsync.auth.v1.AdminService.RevokeDevice:output_type -> shiftsync.auth.v1.RevokeDeviceResponse
+	7,  // 19: shiftsync.auth.v1.AdminService.ListDevices:output_type -> shiftsync.auth.v1.ListDevicesResponse
+	9,  // 20: shiftsync.auth.v1.AdminService.AddMembership:output_type -> shiftsync.auth.v1.AddMembershipResponse
+	11, // 21: shiftsync.auth.v1.AdminService.EndMembership:output_type -> shiftsync.auth.v1.EndMembershipResponse
+	13, // 22: shiftsync.auth.v1.AdminService.SetPersonName:output_type -> shiftsync.auth.v1.SetPersonNameResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -872,7 +973,7 @@ func file_shiftsync_auth_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_auth_v1_admin_proto_rawDesc), len(file_shiftsync_auth_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

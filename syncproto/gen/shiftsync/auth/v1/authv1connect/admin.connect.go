@@ -48,6 +48,9 @@ const (
 	// AdminServiceEndMembershipProcedure is the fully-qualified name of the AdminService's
 	// EndMembership RPC.
 	AdminServiceEndMembershipProcedure = "/shiftsync.auth.v1.AdminService/EndMembership"
+	// AdminServiceSetPersonNameProcedure is the fully-qualified name of the AdminService's
+	// SetPersonName RPC.
+	AdminServiceSetPersonNameProcedure = "/shiftsync.auth.v1.AdminService/SetPersonName"
 )
 
 // AdminServiceClient is a client for the shiftsync.auth.v1.AdminService service.
@@ -78,6 +81,11 @@ type AdminServiceClient interface {
 	// scope they lost at their next pull. Ending never widens access: a
 	// membership that already ends by that time keeps its end.
 	EndMembership(context.Context, *v1.EndMembershipRequest) (*v1.EndMembershipResponse, error)
+	// SetPersonName sets the name a person supported is shown by (in the
+	// console, evidence packs and findings), by an administrator of their
+	// service. Audited. A person of a service the caller does not administer
+	// is refused exactly as one that does not exist.
+	SetPersonName(context.Context, *v1.SetPersonNameRequest) (*v1.SetPersonNameResponse, error)
 }
 
 // NewAdminServiceClient constructs a client for the shiftsync.auth.v1.AdminService service. By
@@ -122,6 +130,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("EndMembership")),
 			connect.WithClientOptions(opts...),
 		),
+		setPersonName: connect.NewClient[v1.SetPersonNameRequest, v1.SetPersonNameResponse](
+			httpClient,
+			baseURL+AdminServiceSetPersonNameProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetPersonName")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -132,6 +146,7 @@ type adminServiceClient struct {
 	listDevices        *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	addMembership      *connect.Client[v1.AddMembershipRequest, v1.AddMembershipResponse]
 	endMembership      *connect.Client[v1.EndMembershipRequest, v1.EndMembershipResponse]
+	setPersonName      *connect.Client[v1.SetPersonNameRequest, v1.SetPersonNameResponse]
 }
 
 // IssueEnrolmentCode calls shiftsync.auth.v1.AdminService.IssueEnrolmentCode.
@@ -179,6 +194,15 @@ func (c *adminServiceClient) EndMembership(ctx context.Context, req *v1.EndMembe
 	return nil, err
 }
 
+// SetPersonName calls shiftsync.auth.v1.AdminService.SetPersonName.
+func (c *adminServiceClient) SetPersonName(ctx context.Context, req *v1.SetPersonNameRequest) (*v1.SetPersonNameResponse, error) {
+	response, err := c.setPersonName.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AdminServiceHandler is an implementation of the shiftsync.auth.v1.AdminService service.
 type AdminServiceHandler interface {
 	// IssueEnrolmentCode makes a one-time code with which a user enrols a new
@@ -207,6 +231,11 @@ type AdminServiceHandler interface {
 	// scope they lost at their next pull. Ending never widens access: a
 	// membership that already ends by that time keeps its end.
 	EndMembership(context.Context, *v1.EndMembershipRequest) (*v1.EndMembershipResponse, error)
+	// SetPersonName sets the name a person supported is shown by (in the
+	// console, evidence packs and findings), by an administrator of their
+	// service. Audited. A person of a service the caller does not administer
+	// is refused exactly as one that does not exist.
+	SetPersonName(context.Context, *v1.SetPersonNameRequest) (*v1.SetPersonNameResponse, error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -247,6 +276,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("EndMembership")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceSetPersonNameHandler := connect.NewUnaryHandlerSimple(
+		AdminServiceSetPersonNameProcedure,
+		svc.SetPersonName,
+		connect.WithSchema(adminServiceMethods.ByName("SetPersonName")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shiftsync.auth.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceIssueEnrolmentCodeProcedure:
@@ -259,6 +294,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceAddMembershipHandler.ServeHTTP(w, r)
 		case AdminServiceEndMembershipProcedure:
 			adminServiceEndMembershipHandler.ServeHTTP(w, r)
+		case AdminServiceSetPersonNameProcedure:
+			adminServiceSetPersonNameHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -286,4 +323,8 @@ func (UnimplementedAdminServiceHandler) AddMembership(context.Context, *v1.AddMe
 
 func (UnimplementedAdminServiceHandler) EndMembership(context.Context, *v1.EndMembershipRequest) (*v1.EndMembershipResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.auth.v1.AdminService.EndMembership is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetPersonName(context.Context, *v1.SetPersonNameRequest) (*v1.SetPersonNameResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.auth.v1.AdminService.SetPersonName is not implemented"))
 }
