@@ -267,6 +267,12 @@ var adminMatrixCalls = map[string]struct {
 		}
 		return "", fmt.Sprint(id), err
 	}},
+	"/shiftsync.auth.v1.AdminService/SetPersonName": {[]string{"same_service", "other_service", "other_organisation", "unknown"},
+		func(t *testing.T, w *adminWorld, rel string) (string, string, error) {
+			person := map[string]string{"same_service": "p1", "other_service": "p9", "other_organisation": "pz", "unknown": "no-such-person"}[rel]
+			_, err := adminClient(w.s, w.actor.Token).SetPersonName(context.Background(), &authv1.SetPersonNameRequest{PersonId: person, Name: "A name"})
+			return "", person, err
+		}},
 	"/shiftsync.auth.v1.AdminService/ListDevices": {[]string{"same_service", "other_service", "other_organisation", "unknown"},
 		func(t *testing.T, w *adminWorld, rel string) (string, string, error) {
 			service := map[string]string{"same_service": "house-a", "other_service": "house-b", "other_organisation": "house-z", "unknown": "no-such-service"}[rel]
