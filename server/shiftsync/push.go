@@ -59,7 +59,7 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 	)
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
-		push := pushTx{Sync: s, tx: tx, scope: scope, now: now}
+		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: digestDeltas{}}
 		res, changed = PushResult{Results: make([]MutationResult, 0, len(batch)), ServerTime: now}, nil
 		acked, err := tx.Acknowledged(ctx, p.DeviceID)
 		if err != nil {
@@ -100,6 +100,9 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 			res.Results = append(res.Results, r)
 		}
 		res.Acknowledged = acked
+		if err := push.digests.apply(ctx, tx); err != nil {
+			return err
+		}
 		if err := tx.Acknowledge(ctx, p.DeviceID, acked, now); err != nil {
 			return err
 		}
@@ -124,6 +127,8 @@ type pushTx struct {
 	tx    Tx
 	scope Scope
 	now   time.Time
+	// digests gathers the push's changes to the integrity accumulators.
+	digests digestDeltas
 }
 
 // replay answers a mutation whose counter was processed before with the
@@ -228,6 +233,9 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		}
 	}
 	r := MutationResult{Counter: m.Counter, Status: StatusAccepted}
+	if err := p.countDigests(ctx, m, stored, outcomes, current); err != nil {
+		return r, err
+	}
 	for i, o := range outcomes {
 		seq, err := p.tx.AppendVersion(ctx, m, m.Fields[i], p.now)
 		if err != nil {
@@ -260,6 +268,41 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		}
 	}
 	return r, p.recordProcessed(ctx, m, r, flag)
+}
+
+// countDigests gathers what m's winning edits change in the integrity
+// accumulators: each takes the field's old winner out, when it had one,
+// and puts m's version in.
+func (p pushTx) countDigests(ctx context.Context, m *Mutation, stored *RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error {
+	ref := m.RecordRef
+	if stored != nil {
+		ref = *stored
+	}
+	var replaced []string
+	for _, o := range outcomes {
+		if _, had := current[o.Field]; o.Wins && had {
+			replaced = append(replaced, o.Field)
+		}
+	}
+	var old map[string]Value
+	if len(replaced) > 0 {
+		var err error
+		if old, err = p.tx.FieldValues(ctx, m.RecordID, replaced); err != nil {
+			return err
+		}
+	}
+	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
+	for i, o := range outcomes {
+		if !o.Wins {
+			continue
+		}
+		var was *FieldChange
+		if h, had := current[o.Field]; had {
+			was = &FieldChange{Version: h.Version, Value: old[o.Field]}
+		}
+		p.digests.change(ref, o.Field, was, version, m.Fields[i].Value)
+	}
+	return nil
 }
 
 func (p pushTx) recordProcessed(ctx context.Context, m *Mutation, r MutationResult, flag Flag) error {
