@@ -28,6 +28,8 @@ type Sync struct {
 	// Feed, if set, is told the services of every push that stored a
 	// change, after it commits.
 	Feed ChangeFeed
+	// Keys signs the answers of Verify, which needs it.
+	Keys KeyStore
 }
 
 func (s *Sync) now() time.Time {
