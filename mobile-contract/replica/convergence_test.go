@@ -200,8 +200,10 @@ func (s *simRun) openDevice(d *simDevice) {
 // network that drops requests, loses answers after the server committed,
 // delivers twice and replays stale pull pages, while the server and the
 // devices restart. After a final quiet round every replica must equal the
-// server, every change any device made must be in the server's history, and
-// no outbox entry may be lost.
+// server (and its last Verify match, with nothing to repair, and the
+// integrity digests it kept through its writes equal the sums over its
+// fields), every change any device made must be in the server's history,
+// and no outbox entry may be lost.
 func TestConvergence(t *testing.T) {
 	runs := *convergenceRuns
 	if testing.Short() {
@@ -435,8 +437,13 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 	}
 	for round := range 3 {
 		for _, d := range s.devices {
-			if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+			rep, err := d.r.Sync(s.proxy.URL, d.token)
+			if err != nil {
 				fail("quiet round %d: %s: %v", round, d.id, err)
+			}
+			// The last round changes nothing: each replica then verifies.
+			if round == 2 && (rep.Verify != replica.VerifyMatch || rep.Repaired != 0) {
+				fail("%s: the last quiet round's Verify: %q (%s), %d buckets repaired %s", d.id, rep.Verify, rep.VerifyError, rep.Repaired, rep.RepairedJSON)
 			}
 		}
 	}
@@ -452,6 +459,9 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 		}
 		if st.LastCounter != int64(d.changes) {
 			fail("%s: last counter %d, but it made %d changes", d.id, st.LastCounter, d.changes)
+		}
+		if kept, err := d.r.DigestsKept(); err != nil || !kept {
+			fail("%s: the digests kept by its writes differ from the sums over its fields (%v)", d.id, err)
 		}
 		if got := replicaState(t, d.r); got != want {
 			fail("%s differs from the server:\nreplica: %s\nserver:  %s", d.id, got, want)

@@ -202,9 +202,48 @@ type DigestTx interface {
 	EachWinner(ctx context.Context, fn func(FieldChange) error) error
 }
 
+// digestKeeper keeps the integrity accumulators through one push
+// transaction: [digestDeltas]. (A benchmark's baseline keeps none.)
+type digestKeeper interface {
+	// count gathers what the mutation's merge outcomes change: each
+	// winning edit takes the field's current winner out, when it had one,
+	// and puts the mutation's version in.
+	count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error
+	// apply adds what was gathered to the stored accumulators.
+	apply(ctx context.Context, tx DigestTx) error
+}
+
 // digestDeltas are what one push adds to each bucket it touches, applied
 // once per bucket when the push's mutations are merged.
 type digestDeltas map[bucketKey]Digest
+
+func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error {
+	var replaced []string
+	for _, o := range outcomes {
+		if _, had := current[o.Field]; o.Wins && had {
+			replaced = append(replaced, o.Field)
+		}
+	}
+	var old map[string]Value
+	if len(replaced) > 0 {
+		var err error
+		if old, err = tx.FieldValues(ctx, m.RecordID, replaced); err != nil {
+			return err
+		}
+	}
+	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
+	for i, o := range outcomes {
+		if !o.Wins {
+			continue
+		}
+		var was *FieldChange
+		if h, had := current[o.Field]; had {
+			was = &FieldChange{Version: h.Version, Value: old[o.Field]}
+		}
+		d.change(r, o.Field, was, version, m.Fields[i].Value)
+	}
+	return nil
+}
 
 type bucketKey struct {
 	unit   DigestUnit

@@ -43,6 +43,12 @@ func (s *Sync) now() time.Time {
 // transaction, durable before it returns, so the acknowledgement it
 // returns is durable.
 func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushResult, error) {
+	return s.push(ctx, p, batch, func() digestKeeper { return digestDeltas{} })
+}
+
+// push is Push, keeping the integrity accumulators with a keeper from
+// keeper for each attempt of the transaction.
+func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper func() digestKeeper) (PushResult, error) {
 	if len(batch) > MaxMutationsPerPush {
 		return PushResult{}, Errorf(CodeResourceExhausted, "%d mutations in one push; at most %d", len(batch), MaxMutationsPerPush)
 	}
@@ -61,7 +67,7 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 	)
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
-		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: digestDeltas{}}
+		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: keeper()}
 		res, changed = PushResult{Results: make([]MutationResult, 0, len(batch)), ServerTime: now}, nil
 		acked, err := tx.Acknowledged(ctx, p.DeviceID)
 		if err != nil {
@@ -130,7 +136,7 @@ type pushTx struct {
 	scope Scope
 	now   time.Time
 	// digests gathers the push's changes to the integrity accumulators.
-	digests digestDeltas
+	digests digestKeeper
 }
 
 // replay answers a mutation whose counter was processed before with the
@@ -235,7 +241,11 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		}
 	}
 	r := MutationResult{Counter: m.Counter, Status: StatusAccepted}
-	if err := p.countDigests(ctx, m, stored, outcomes, current); err != nil {
+	ref := m.RecordRef
+	if stored != nil {
+		ref = *stored
+	}
+	if err := p.digests.count(ctx, p.tx, m, ref, outcomes, current); err != nil {
 		return r, err
 	}
 	for i, o := range outcomes {
@@ -270,41 +280,6 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		}
 	}
 	return r, p.recordProcessed(ctx, m, r, flag)
-}
-
-// countDigests gathers what m's winning edits change in the integrity
-// accumulators: each takes the field's old winner out, when it had one,
-// and puts m's version in.
-func (p pushTx) countDigests(ctx context.Context, m *Mutation, stored *RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error {
-	ref := m.RecordRef
-	if stored != nil {
-		ref = *stored
-	}
-	var replaced []string
-	for _, o := range outcomes {
-		if _, had := current[o.Field]; o.Wins && had {
-			replaced = append(replaced, o.Field)
-		}
-	}
-	var old map[string]Value
-	if len(replaced) > 0 {
-		var err error
-		if old, err = p.tx.FieldValues(ctx, m.RecordID, replaced); err != nil {
-			return err
-		}
-	}
-	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
-	for i, o := range outcomes {
-		if !o.Wins {
-			continue
-		}
-		var was *FieldChange
-		if h, had := current[o.Field]; had {
-			was = &FieldChange{Version: h.Version, Value: old[o.Field]}
-		}
-		p.digests.change(ref, o.Field, was, version, m.Fields[i].Value)
-	}
-	return nil
 }
 
 func (p pushTx) recordProcessed(ctx context.Context, m *Mutation, r MutationResult, flag Flag) error {
