@@ -2,50 +2,89 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// Digest implements [shiftsync.DigestTx]. In a write transaction it locks
-// the bucket's row, making it first if need be, so that concurrent pushes
+// DigestsOf implements [shiftsync.DigestTx]. In a write transaction it
+// locks the buckets' rows, making those missing, so that concurrent pushes
 // into one bucket add to it one after the other (READ COMMITTED would let
-// one overwrite the other's sum).
-func (tx *Tx) Digest(ctx context.Context, u shiftsync.DigestUnit, bucket int) (shiftsync.Digest, error) {
-	var (
-		d   shiftsync.Digest
-		raw []byte
-		err error
-	)
+// one overwrite the other's sum); one statement for all.
+func (tx *Tx) DigestsOf(ctx context.Context, buckets []shiftsync.BucketDigest) ([]shiftsync.BucketDigest, error) {
+	cols := digestColumns(buckets)
+	q := `SELECT d.service_id, d.person_id, d.record_type, d.agency, d.bucket, d.digest
+		FROM digests d JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) AS k(s, p, t, a, b)
+		ON d.service_id = k.s AND d.person_id = k.p AND d.record_type = k.t AND d.agency = k.a AND d.bucket = k.b`
+	args := []any{cols.services, cols.people, cols.types, cols.agencies, cols.buckets}
 	if tx.write {
-		err = tx.queryRow(ctx, `
-			INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest) VALUES ($1, $2, $3, $4, $5, $6)
+		q = `INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest)
+			SELECT s, p, t, a, b, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) AS k(s, p, t, a, b)
 			ON CONFLICT (service_id, person_id, record_type, agency, bucket) DO UPDATE SET digest = digests.digest
-			RETURNING digest`, u.ServiceID, u.PersonID, u.RecordType, u.Agency, bucket, d[:]).Scan(&raw)
-	} else {
-		err = tx.queryRow(ctx, `SELECT digest FROM digests WHERE service_id = $1 AND person_id = $2 AND record_type = $3 AND agency = $4 AND bucket = $5`,
-			u.ServiceID, u.PersonID, u.RecordType, u.Agency, bucket).Scan(&raw)
+			RETURNING service_id, person_id, record_type, agency, bucket, digest`
+		args = append(args, make([]byte, 32))
 	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, nil
-	}
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	return d, scanDigest(&d, raw)
+	defer rows.Close()
+	out := make([]shiftsync.BucketDigest, len(buckets))
+	at := make(map[shiftsync.DigestUnit]map[int]int, len(buckets))
+	for i, b := range buckets {
+		out[i] = shiftsync.BucketDigest{Unit: b.Unit, Bucket: b.Bucket}
+		if at[b.Unit] == nil {
+			at[b.Unit] = map[int]int{}
+		}
+		at[b.Unit][b.Bucket] = i
+	}
+	for rows.Next() {
+		var (
+			b   shiftsync.BucketDigest
+			raw []byte
+		)
+		if err := rows.Scan(&b.Unit.ServiceID, &b.Unit.PersonID, &b.Unit.RecordType, &b.Unit.Agency, &b.Bucket, &raw); err != nil {
+			return nil, err
+		}
+		if err := scanDigest(&out[at[b.Unit][b.Bucket]].Digest, raw); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
 }
 
-// SetDigest implements [shiftsync.DigestTx].
-func (tx *Tx) SetDigest(ctx context.Context, b shiftsync.BucketDigest) error {
-	u := b.Unit
+// SetDigests implements [shiftsync.DigestTx]: one statement.
+func (tx *Tx) SetDigests(ctx context.Context, ds []shiftsync.BucketDigest) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	cols := digestColumns(ds)
+	digests := make([][]byte, len(ds))
+	for i := range ds {
+		digests[i] = ds[i].Digest[:]
+	}
 	_, err := tx.exec(ctx, `
-		INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest) VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bytea[])
 		ON CONFLICT (service_id, person_id, record_type, agency, bucket) DO UPDATE SET digest = excluded.digest`,
-		u.ServiceID, u.PersonID, u.RecordType, u.Agency, b.Bucket, b.Digest[:])
+		cols.services, cols.people, cols.types, cols.agencies, cols.buckets, digests)
 	return err
+}
+
+// bucketColumns are buckets' keys as columns, for unnest.
+type bucketColumns struct {
+	services, people, types, agencies []string
+	buckets                           []int32
+}
+
+func digestColumns(ds []shiftsync.BucketDigest) bucketColumns {
+	var c bucketColumns
+	for _, d := range ds {
+		c.services, c.people = append(c.services, d.Unit.ServiceID), append(c.people, d.Unit.PersonID)
+		c.types, c.agencies = append(c.types, d.Unit.RecordType), append(c.agencies, d.Unit.Agency)
+		c.buckets = append(c.buckets, int32(d.Bucket))
+	}
+	return c
 }
 
 // Digests implements [shiftsync.DigestTx].
@@ -83,10 +122,8 @@ func (tx *Tx) ReplaceDigests(ctx context.Context, ds []shiftsync.BucketDigest) e
 	if _, err := tx.exec(ctx, `DELETE FROM digests`); err != nil {
 		return err
 	}
-	for _, d := range ds {
-		if err := tx.SetDigest(ctx, d); err != nil {
-			return err
-		}
+	if err := tx.SetDigests(ctx, ds); err != nil {
+		return err
 	}
 	_, err := tx.exec(ctx, `UPDATE store SET digests_built = true WHERE id = 1`)
 	return err
@@ -150,4 +187,11 @@ func scanDigest(d *shiftsync.Digest, raw []byte) error {
 	}
 	copy(d[:], raw)
 	return nil
+}
+
+// valueHash is the [shiftsync.ValueDigest] of m's value of the field.
+func valueHash(m *shiftsync.Mutation, field string) []byte {
+	v, _ := m.Value(field)
+	h := shiftsync.ValueDigest(v)
+	return h[:]
 }

@@ -133,7 +133,17 @@ func DigestBucket(recordID string) int {
 // DigestElement returns the element hash of a field version with the
 // value (see the encoding above).
 func DigestElement(recordID, field string, v Version, value Value) Digest {
-	vh := sha256.Sum256(appendDigestValue(nil, value))
+	return digestElement(recordID, field, v, ValueDigest(value))
+}
+
+// ValueDigest returns the SHA-256 of the value's encoding (see above): a
+// store keeps it beside a field's winner ([FieldHead].ValueHash), so that
+// a push replacing the winner need not read the old value.
+func ValueDigest(v Value) [32]byte { return sha256.Sum256(appendDigestValue(nil, v)) }
+
+// digestElement returns the element of a field version whose value has
+// the digest vh.
+func digestElement(recordID, field string, v Version, vh [32]byte) Digest {
 	b := make([]byte, 0, 4+len(recordID)+4+len(field)+12+4+len(v.DeviceID)+len(vh))
 	b = appendDigestString(b, recordID)
 	b = appendDigestString(b, field)
@@ -178,11 +188,12 @@ func appendDigestValue(b []byte, v Value) []byte {
 
 // DigestTx is the integrity digests' part of a [Tx].
 type DigestTx interface {
-	// Digest returns the stored accumulator of the unit's bucket: zero
-	// when none is stored.
-	Digest(ctx context.Context, unit DigestUnit, bucket int) (Digest, error)
-	// SetDigest stores the accumulator of d's unit and bucket.
-	SetDigest(ctx context.Context, d BucketDigest) error
+	// DigestsOf returns the stored accumulators of the buckets named (each
+	// once), in a write transaction locking them to its end; a bucket with
+	// none stored is returned zero. The result is in the order of buckets.
+	DigestsOf(ctx context.Context, buckets []BucketDigest) ([]BucketDigest, error)
+	// SetDigests stores the accumulator of each bucket.
+	SetDigests(ctx context.Context, ds []BucketDigest) error
 	// Digests returns every stored accumulator of the services named, of
 	// every service when none is.
 	Digests(ctx context.Context, services ...string) ([]BucketDigest, error)
@@ -218,9 +229,9 @@ type digestKeeper interface {
 type digestDeltas map[bucketKey]Digest
 
 func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error {
-	var replaced []string
+	var replaced []string // heads kept without their value's digest
 	for _, o := range outcomes {
-		if _, had := current[o.Field]; o.Wins && had {
+		if h, had := current[o.Field]; o.Wins && had && len(h.ValueHash) != sha256.Size {
 			replaced = append(replaced, o.Field)
 		}
 	}
@@ -232,16 +243,22 @@ func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r Recor
 		}
 	}
 	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
+	k := bucketKey{DigestUnitOf(r), DigestBucket(r.RecordID)}
+	acc := d[k]
 	for i, o := range outcomes {
 		if !o.Wins {
 			continue
 		}
-		var was *FieldChange
 		if h, had := current[o.Field]; had {
-			was = &FieldChange{Version: h.Version, Value: old[o.Field]}
+			vh := ValueDigest(old[o.Field])
+			if len(h.ValueHash) == sha256.Size {
+				vh = [32]byte(h.ValueHash)
+			}
+			acc.Sub(digestElement(r.RecordID, o.Field, h.Version, vh))
 		}
-		d.change(r, o.Field, was, version, m.Fields[i].Value)
+		acc.Add(DigestElement(r.RecordID, o.Field, version, m.Fields[i].Value))
 	}
+	d[k] = acc
 	return nil
 }
 
@@ -250,41 +267,28 @@ type bucketKey struct {
 	bucket int
 }
 
-// change records that the record's field winner went from old (nil: the
-// field had none) to new.
-func (d digestDeltas) change(r RecordRef, field string, old *FieldChange, newVersion Version, newValue Value) {
-	k := bucketKey{DigestUnitOf(r), DigestBucket(r.RecordID)}
-	acc := d[k]
-	if old != nil {
-		acc.Sub(DigestElement(r.RecordID, field, old.Version, old.Value))
-	}
-	acc.Add(DigestElement(r.RecordID, field, newVersion, newValue))
-	d[k] = acc
-}
-
-// apply adds each delta to its stored accumulator, buckets in a fixed
-// order so that concurrent pushes take their row locks in the same order.
+// apply adds each delta to its stored accumulator, with one read and one
+// write for the whole push, buckets in a fixed order so that concurrent
+// pushes take their row locks in the same order.
 func (d digestDeltas) apply(ctx context.Context, tx DigestTx) error {
-	keys := make([]bucketKey, 0, len(d))
+	keys := make([]BucketDigest, 0, len(d))
 	for k, delta := range d {
 		if !delta.IsZero() {
-			keys = append(keys, k)
+			keys = append(keys, BucketDigest{Unit: k.unit, Bucket: k.bucket})
 		}
 	}
-	slices.SortFunc(keys, func(a, b bucketKey) int {
-		return BucketDigest{Unit: a.unit, Bucket: a.bucket}.compare(BucketDigest{Unit: b.unit, Bucket: b.bucket})
-	})
-	for _, k := range keys {
-		acc, err := tx.Digest(ctx, k.unit, k.bucket)
-		if err != nil {
-			return err
-		}
-		acc.Add(d[k])
-		if err := tx.SetDigest(ctx, BucketDigest{Unit: k.unit, Bucket: k.bucket, Digest: acc}); err != nil {
-			return err
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	slices.SortFunc(keys, BucketDigest.compare)
+	stored, err := tx.DigestsOf(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for i := range stored {
+		stored[i].Digest.Add(d[bucketKey{stored[i].Unit, stored[i].Bucket}])
+	}
+	return tx.SetDigests(ctx, stored)
 }
 
 // RebuildDigests computes every accumulator from the winning versions the

@@ -2,38 +2,67 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// Digest implements [shiftsync.DigestTx].
-func (tx *Tx) Digest(ctx context.Context, u shiftsync.DigestUnit, bucket int) (shiftsync.Digest, error) {
-	var (
-		d   shiftsync.Digest
-		raw []byte
-	)
-	err := tx.queryRow(ctx, `SELECT digest FROM digests WHERE service_id = ? AND person_id = ? AND record_type = ? AND agency = ? AND bucket = ?`,
-		u.ServiceID, u.PersonID, u.RecordType, u.Agency, bucket).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, nil
+// DigestsOf implements [shiftsync.DigestTx]: one query, the write lock
+// being the store's.
+func (tx *Tx) DigestsOf(ctx context.Context, buckets []shiftsync.BucketDigest) ([]shiftsync.BucketDigest, error) {
+	out := make([]shiftsync.BucketDigest, len(buckets))
+	at := make(map[shiftsync.DigestUnit]map[int]int, len(buckets))
+	args := make([]any, 0, 5*len(buckets))
+	for i, b := range buckets {
+		out[i] = shiftsync.BucketDigest{Unit: b.Unit, Bucket: b.Bucket}
+		if at[b.Unit] == nil {
+			at[b.Unit] = map[int]int{}
+		}
+		at[b.Unit][b.Bucket] = i
+		args = append(args, b.Unit.ServiceID, b.Unit.PersonID, b.Unit.RecordType, b.Unit.Agency, b.Bucket)
 	}
+	rows, err := tx.query(ctx, `SELECT service_id, person_id, record_type, agency, bucket, digest FROM digests
+		WHERE (service_id, person_id, record_type, agency, bucket) IN (VALUES `+rowList(len(buckets), 5)+`)`, args...)
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	return d, scanDigest(&d, raw)
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			b   shiftsync.BucketDigest
+			raw []byte
+		)
+		if err := rows.Scan(&b.Unit.ServiceID, &b.Unit.PersonID, &b.Unit.RecordType, &b.Unit.Agency, &b.Bucket, &raw); err != nil {
+			return nil, err
+		}
+		if err := scanDigest(&out[at[b.Unit][b.Bucket]].Digest, raw); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
 }
 
-// SetDigest implements [shiftsync.DigestTx].
-func (tx *Tx) SetDigest(ctx context.Context, b shiftsync.BucketDigest) error {
-	u := b.Unit
+// SetDigests implements [shiftsync.DigestTx]: one statement.
+func (tx *Tx) SetDigests(ctx context.Context, ds []shiftsync.BucketDigest) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 6*len(ds))
+	for _, d := range ds {
+		args = append(args, d.Unit.ServiceID, d.Unit.PersonID, d.Unit.RecordType, d.Unit.Agency, d.Bucket, d.Digest[:])
+	}
 	_, err := tx.exec(ctx, `
-		INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (service_id, person_id, record_type, agency, bucket) DO UPDATE SET digest = excluded.digest`,
-		u.ServiceID, u.PersonID, u.RecordType, u.Agency, b.Bucket, b.Digest[:])
+		INSERT INTO digests (service_id, person_id, record_type, agency, bucket, digest) VALUES `+rowList(len(ds), 6)+`
+		ON CONFLICT (service_id, person_id, record_type, agency, bucket) DO UPDATE SET digest = excluded.digest`, args...)
 	return err
+}
+
+// rowList returns n rows of width placeholders: "(?, ?), (?, ?)".
+func rowList(n, width int) string {
+	row := "(" + sqlList(width) + ")"
+	return row + strings.Repeat(", "+row, n-1)
 }
 
 // Digests implements [shiftsync.DigestTx].
@@ -73,8 +102,8 @@ func (tx *Tx) ReplaceDigests(ctx context.Context, ds []shiftsync.BucketDigest) e
 	if _, err := tx.exec(ctx, `DELETE FROM digests`); err != nil {
 		return err
 	}
-	for _, d := range ds {
-		if err := tx.SetDigest(ctx, d); err != nil {
+	for chunk := range slices.Chunk(ds, 1000) { // 6,000 parameters a statement, below SQLite's 32,766
+		if err := tx.SetDigests(ctx, chunk); err != nil {
 			return err
 		}
 	}
@@ -133,4 +162,11 @@ func scanDigest(d *shiftsync.Digest, raw []byte) error {
 // position committed is one a pull may read, so it is ServiceHead.
 func (tx *Tx) WrittenHead(ctx context.Context, serviceID string) (int64, error) {
 	return tx.ServiceHead(ctx, serviceID)
+}
+
+// valueHash is the [shiftsync.ValueDigest] of m's value of the field.
+func valueHash(m *shiftsync.Mutation, field string) []byte {
+	v, _ := m.Value(field)
+	h := shiftsync.ValueDigest(v)
+	return h[:]
 }
