@@ -8,6 +8,7 @@ import (
 
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 	"github.com/shiftsync/shiftsync/server/shiftsynctest"
+	"github.com/shiftsync/shiftsync/server/wiring"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 	"github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1/syncv1connect"
 )
@@ -79,8 +80,14 @@ func pullRepair(ctx context.Context, client syncv1connect.SyncServiceClient, b *
 // records of it, and an empty one of its scope answered empty. A repair pull of that bucket returns that
 // record's fields only.
 func TestSyncHandler_Verify(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testVerify(t, shiftsynctest.NewServer(t)) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		testVerify(t, shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.Postgres(shiftsynctest.PostgresDSN(t)))))
+	})
+}
+
+func testVerify(t *testing.T, s *shiftsynctest.Server) {
 	ctx := context.Background()
-	s := shiftsynctest.NewServer(t)
 	phone := s.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
 	other := s.EnrolDevice(t, "worker-2", shiftsync.RoleSupportWorker, "house-b")
 	client := s.Client(phone.Token)
