@@ -20,9 +20,9 @@ CREATE TABLE digests (
 
 ALTER TABLE store ADD COLUMN digests_built boolean NOT NULL DEFAULT false;
 
-ALTER TABLE fields ADD COLUMN value_sha256 bytea NOT NULL DEFAULT ''::bytea;
+ALTER TABLE fields ADD COLUMN digest_element bytea NOT NULL DEFAULT ''::bytea;
 
 -- +goose Down
-ALTER TABLE fields DROP COLUMN value_sha256;
+ALTER TABLE fields DROP COLUMN digest_element;
 ALTER TABLE store DROP COLUMN digests_built;
 DROP TABLE digests;

@@ -25,13 +25,13 @@ CREATE TABLE digests (
 -- 1 once the store has built the digests of the data it held.
 ALTER TABLE store ADD COLUMN digests_built INTEGER NOT NULL DEFAULT 0;
 
--- The SHA-256 of the winning value's digest encoding, kept by the push that
--- sets it, so that the push that replaces it takes the old element out of
--- its bucket without reading the old value; x'' for a winner set before
--- this migration (that push reads the value).
-ALTER TABLE fields ADD COLUMN value_sha256 BLOB NOT NULL DEFAULT x'';
+-- The digest element of the winning version, kept by the push that sets
+-- it, so that the push that replaces it takes it out of its bucket without
+-- reading the old value; x'' for a winner set before this migration (that
+-- push reads the value).
+ALTER TABLE fields ADD COLUMN digest_element BLOB NOT NULL DEFAULT x'';
 
 -- +goose Down
-ALTER TABLE fields DROP COLUMN value_sha256;
+ALTER TABLE fields DROP COLUMN digest_element;
 ALTER TABLE store DROP COLUMN digests_built;
 DROP TABLE digests;

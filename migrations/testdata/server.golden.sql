@@ -242,7 +242,7 @@ CREATE TABLE fields (
     service_id  TEXT    NOT NULL, -- copied from records so a scoped pull is one index range
     version_seq INTEGER NOT NULL REFERENCES field_versions (seq),
     hlc         INTEGER NOT NULL,
-    device_id   TEXT    NOT NULL, value_sha256 BLOB NOT NULL DEFAULT x'',
+    device_id   TEXT    NOT NULL, digest_element BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (record_id, field)
 ) WITHOUT ROWID;
 

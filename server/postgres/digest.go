@@ -189,9 +189,11 @@ func scanDigest(d *shiftsync.Digest, raw []byte) error {
 	return nil
 }
 
-// valueHash is the [shiftsync.ValueDigest] of m's value of the field.
-func valueHash(m *shiftsync.Mutation, field string) []byte {
-	v, _ := m.Value(field)
-	h := shiftsync.ValueDigest(v)
-	return h[:]
+// elementColumn is the stored form of a field winner's digest element:
+// empty when none was given.
+func elementColumn(e shiftsync.Digest) []byte {
+	if e.IsZero() {
+		return []byte{}
+	}
+	return e[:]
 }

@@ -19,8 +19,8 @@ func (s *Sync) PushWithoutDigests(ctx context.Context, p Principal, batch []Muta
 // noDigests keeps no accumulators.
 type noDigests struct{}
 
-func (noDigests) count(context.Context, SyncTx, *Mutation, RecordRef, []FieldOutcome, map[string]FieldHead) error {
-	return nil
+func (noDigests) count(context.Context, SyncTx, *Mutation, RecordRef, []FieldOutcome, map[string]FieldHead) ([]Digest, error) {
+	return nil, nil
 }
 
 func (noDigests) apply(context.Context, DigestTx) error { return nil }

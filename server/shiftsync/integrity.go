@@ -133,17 +133,7 @@ func DigestBucket(recordID string) int {
 // DigestElement returns the element hash of a field version with the
 // value (see the encoding above).
 func DigestElement(recordID, field string, v Version, value Value) Digest {
-	return digestElement(recordID, field, v, ValueDigest(value))
-}
-
-// ValueDigest returns the SHA-256 of the value's encoding (see above): a
-// store keeps it beside a field's winner ([FieldHead].ValueHash), so that
-// a push replacing the winner need not read the old value.
-func ValueDigest(v Value) [32]byte { return sha256.Sum256(appendDigestValue(nil, v)) }
-
-// digestElement returns the element of a field version whose value has
-// the digest vh.
-func digestElement(recordID, field string, v Version, vh [32]byte) Digest {
+	vh := sha256.Sum256(appendDigestValue(nil, value))
 	b := make([]byte, 0, 4+len(recordID)+4+len(field)+12+4+len(v.DeviceID)+len(vh))
 	b = appendDigestString(b, recordID)
 	b = appendDigestString(b, field)
@@ -218,8 +208,9 @@ type DigestTx interface {
 type digestKeeper interface {
 	// count gathers what the mutation's merge outcomes change: each
 	// winning edit takes the field's current winner out, when it had one,
-	// and puts the mutation's version in.
-	count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error
+	// and puts the mutation's version in. It returns the element of each
+	// winning outcome, by index, for SetFieldHead to keep (nil: none).
+	count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) ([]Digest, error)
 	// apply adds what was gathered to the stored accumulators.
 	apply(ctx context.Context, tx DigestTx) error
 }
@@ -228,38 +219,40 @@ type digestKeeper interface {
 // once per bucket when the push's mutations are merged.
 type digestDeltas map[bucketKey]Digest
 
-func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) error {
-	var replaced []string // heads kept without their value's digest
+func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) ([]Digest, error) {
+	var unkept []string // winners kept without their element: read their values
 	for _, o := range outcomes {
-		if h, had := current[o.Field]; o.Wins && had && len(h.ValueHash) != sha256.Size {
-			replaced = append(replaced, o.Field)
+		if h, had := current[o.Field]; o.Wins && had && len(h.Element) != len(Digest{}) {
+			unkept = append(unkept, o.Field)
 		}
 	}
 	var old map[string]Value
-	if len(replaced) > 0 {
+	if len(unkept) > 0 {
 		var err error
-		if old, err = tx.FieldValues(ctx, m.RecordID, replaced); err != nil {
-			return err
+		if old, err = tx.FieldValues(ctx, m.RecordID, unkept); err != nil {
+			return nil, err
 		}
 	}
 	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
 	k := bucketKey{DigestUnitOf(r), DigestBucket(r.RecordID)}
 	acc := d[k]
+	elements := make([]Digest, len(outcomes))
 	for i, o := range outcomes {
 		if !o.Wins {
 			continue
 		}
 		if h, had := current[o.Field]; had {
-			vh := ValueDigest(old[o.Field])
-			if len(h.ValueHash) == sha256.Size {
-				vh = [32]byte(h.ValueHash)
+			if len(h.Element) == len(Digest{}) {
+				acc.Sub(Digest(h.Element))
+			} else {
+				acc.Sub(DigestElement(r.RecordID, o.Field, h.Version, old[o.Field]))
 			}
-			acc.Sub(digestElement(r.RecordID, o.Field, h.Version, vh))
 		}
-		acc.Add(DigestElement(r.RecordID, o.Field, version, m.Fields[i].Value))
+		elements[i] = DigestElement(r.RecordID, o.Field, version, m.Fields[i].Value)
+		acc.Add(elements[i])
 	}
 	d[k] = acc
-	return nil
+	return elements, nil
 }
 
 type bucketKey struct {

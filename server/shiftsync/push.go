@@ -245,7 +245,8 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 	if stored != nil {
 		ref = *stored
 	}
-	if err := p.digests.count(ctx, p.tx, m, ref, outcomes, current); err != nil {
+	elements, err := p.digests.count(ctx, p.tx, m, ref, outcomes, current)
+	if err != nil {
 		return r, err
 	}
 	for i, o := range outcomes {
@@ -256,7 +257,11 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		winner := current[o.Field].Seq
 		if o.Wins {
 			winner = seq
-			if err := p.tx.SetFieldHead(ctx, m, o.Field, seq); err != nil {
+			var element Digest
+			if elements != nil {
+				element = elements[i]
+			}
+			if err := p.tx.SetFieldHead(ctx, m, o.Field, seq, element); err != nil {
 				return r, err
 			}
 		}

@@ -33,7 +33,7 @@ type SyncTx interface {
 	// Locked reports whether a manager has locked the record.
 	Locked(ctx context.Context, recordID string) (bool, error)
 	// FieldHeads returns the winning version of each field of the record,
-	// with its change log position and value digest.
+	// with its change log position and digest element.
 	FieldHeads(ctx context.Context, recordID string) (map[string]FieldHead, error)
 	// FieldValues returns the winning values of the named fields of the
 	// record (at least one name), for those it has.
@@ -42,8 +42,8 @@ type SyncTx interface {
 	// returns its position, greater than every position before it.
 	AppendVersion(ctx context.Context, m *Mutation, e FieldEdit, at time.Time) (int64, error)
 	// SetFieldHead makes the version at seq, of m, the field's winner, and
-	// keeps the [ValueDigest] of its value in m.
-	SetFieldHead(ctx context.Context, m *Mutation, field string, seq int64) error
+	// keeps element, its [DigestElement] (none when zero).
+	SetFieldHead(ctx context.Context, m *Mutation, field string, seq int64, element Digest) error
 	// OpenConflict keeps a concurrent edit of a field for review.
 	OpenConflict(ctx context.Context, c FieldConflict) error
 	// RaiseAlert keeps an alert; one already raised by the same rule for the
@@ -98,9 +98,11 @@ type SyncTx interface {
 type FieldHead struct {
 	Version Version
 	Seq     int64
-	// ValueHash is the [ValueDigest] of the winning value, as SetFieldHead
-	// kept it; empty for a head set before the store kept it.
-	ValueHash []byte
+	// Element is the winner's [DigestElement] as SetFieldHead kept it, so
+	// that the push replacing it takes it out of its bucket without reading
+	// the value; empty when none was kept (a head set before migration
+	// 00019).
+	Element []byte
 }
 
 // ProcessedMutation is what is kept of a processed mutation: enough to

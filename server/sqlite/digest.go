@@ -164,9 +164,11 @@ func (tx *Tx) WrittenHead(ctx context.Context, serviceID string) (int64, error) 
 	return tx.ServiceHead(ctx, serviceID)
 }
 
-// valueHash is the [shiftsync.ValueDigest] of m's value of the field.
-func valueHash(m *shiftsync.Mutation, field string) []byte {
-	v, _ := m.Value(field)
-	h := shiftsync.ValueDigest(v)
-	return h[:]
+// elementColumn is the stored form of a field winner's digest element:
+// empty when none was given.
+func elementColumn(e shiftsync.Digest) []byte {
+	if e.IsZero() {
+		return []byte{}
+	}
+	return e[:]
 }
