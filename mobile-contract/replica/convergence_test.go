@@ -402,8 +402,12 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 			s.logf("%s edits %s.%s", d.id, id, field)
 		case k < 88:
 			rep, err := d.r.Sync(s.proxy.URL, d.token)
-			s.logf("%s syncs: err=%v", d.id, err)
-			_ = rep
+			s.logf("%s syncs: err=%v verify=%s", d.id, err, rep.Verify)
+			// A sound replica never differs from the server once caught up:
+			// a repair means a change was lost or mis-merged (and repaired).
+			if rep.Repaired > 0 {
+				fail("%s: Verify found buckets differing from the server after a sync that caught up: %s", d.id, rep.RepairedJSON)
+			}
 		case k < 93:
 			s.server.Close()
 			s.startServer()
@@ -426,8 +430,12 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 	s.net.rate = 0
 	s.net.mu.Unlock()
 	for _, d := range s.devices {
-		if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+		rep, err := d.r.Sync(s.proxy.URL, d.token)
+		if err != nil {
 			fail("quiet round: %s: %v", d.id, err)
+		}
+		if rep.Repaired > 0 {
+			fail("quiet round: %s: Verify found buckets differing from the server: %s", d.id, rep.RepairedJSON)
 		}
 		for _, id := range slices.Sorted(maps.Keys(d.broken)) {
 			if fixed, err := s.fix(d, id); err != nil || !fixed {
@@ -442,7 +450,7 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 				fail("quiet round %d: %s: %v", round, d.id, err)
 			}
 			// The last round changes nothing: each replica then verifies.
-			if round == 2 && (rep.Verify != replica.VerifyMatch || rep.Repaired != 0) {
+			if rep.Repaired > 0 || round == 2 && rep.Verify != replica.VerifyMatch {
 				fail("%s: the last quiet round's Verify: %q (%s), %d buckets repaired %s", d.id, rep.Verify, rep.VerifyError, rep.Repaired, rep.RepairedJSON)
 			}
 		}
