@@ -9,39 +9,52 @@ import (
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
-// DigestsOf implements [shiftsync.DigestTx]: one query, the write lock
-// being the store's.
+// DigestsOf implements [shiftsync.DigestTx]: one query per unit (a push
+// usually touches one), the write lock being the store's.
 func (tx *Tx) DigestsOf(ctx context.Context, buckets []shiftsync.BucketDigest) ([]shiftsync.BucketDigest, error) {
 	out := make([]shiftsync.BucketDigest, len(buckets))
-	at := make(map[shiftsync.DigestUnit]map[int]int, len(buckets))
-	args := make([]any, 0, 5*len(buckets))
+	at := make(map[shiftsync.DigestUnit]map[int]int, 1)
+	var units []shiftsync.DigestUnit
 	for i, b := range buckets {
 		out[i] = shiftsync.BucketDigest{Unit: b.Unit, Bucket: b.Bucket}
 		if at[b.Unit] == nil {
 			at[b.Unit] = map[int]int{}
+			units = append(units, b.Unit)
 		}
 		at[b.Unit][b.Bucket] = i
-		args = append(args, b.Unit.ServiceID, b.Unit.PersonID, b.Unit.RecordType, b.Unit.Agency, b.Bucket)
 	}
-	rows, err := tx.query(ctx, `SELECT service_id, person_id, record_type, agency, bucket, digest FROM digests
-		WHERE (service_id, person_id, record_type, agency, bucket) IN (VALUES `+rowList(len(buckets), 5)+`)`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			b   shiftsync.BucketDigest
-			raw []byte
-		)
-		if err := rows.Scan(&b.Unit.ServiceID, &b.Unit.PersonID, &b.Unit.RecordType, &b.Unit.Agency, &b.Bucket, &raw); err != nil {
+	for _, u := range units {
+		args := []any{u.ServiceID, u.PersonID, u.RecordType, u.Agency}
+		for b := range at[u] {
+			args = append(args, b)
+		}
+		rows, err := tx.query(ctx, `SELECT bucket, digest FROM digests
+			WHERE service_id = ? AND person_id = ? AND record_type = ? AND agency = ? AND bucket IN (`+sqlList(len(at[u]))+`)`, args...)
+		if err != nil {
 			return nil, err
 		}
-		if err := scanDigest(&out[at[b.Unit][b.Bucket]].Digest, raw); err != nil {
+		for rows.Next() {
+			var (
+				bucket int
+				raw    []byte
+			)
+			if err := rows.Scan(&bucket, &raw); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if err := scanDigest(&out[at[u][bucket]].Digest, raw); err != nil {
+				rows.Close()
+				return nil, err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetDigests implements [shiftsync.DigestTx]: one statement.
