@@ -38,7 +38,17 @@ CREATE TABLE device (
     last_attempt_at  INTEGER NOT NULL DEFAULT 0, -- start of the last sync, complete or not
     last_error       TEXT    NOT NULL DEFAULT '', -- why the last sync failed; '' if it did not
     created_at       INTEGER NOT NULL
-, revoked_at INTEGER NOT NULL DEFAULT 0, server_url TEXT NOT NULL DEFAULT '', user_id TEXT NOT NULL DEFAULT '', device_credential TEXT NOT NULL DEFAULT '', enrolled_at INTEGER NOT NULL DEFAULT 0, epoch TEXT NOT NULL DEFAULT '', seen_epoch TEXT NOT NULL DEFAULT '', backed_up_through INTEGER NOT NULL DEFAULT 0);
+, revoked_at INTEGER NOT NULL DEFAULT 0, server_url TEXT NOT NULL DEFAULT '', user_id TEXT NOT NULL DEFAULT '', device_credential TEXT NOT NULL DEFAULT '', enrolled_at INTEGER NOT NULL DEFAULT 0, epoch TEXT NOT NULL DEFAULT '', seen_epoch TEXT NOT NULL DEFAULT '', backed_up_through INTEGER NOT NULL DEFAULT 0, digests_built INTEGER NOT NULL DEFAULT 0, verified_at INTEGER NOT NULL DEFAULT 0, verified_cursor TEXT NOT NULL DEFAULT '', verify_key_id TEXT NOT NULL DEFAULT '', verify_signature BLOB NOT NULL DEFAULT x'', verify_mismatch TEXT NOT NULL DEFAULT '');
+
+-- table digests
+CREATE TABLE digests (
+    service_id  TEXT    NOT NULL,
+    person_id   TEXT    NOT NULL,
+    record_type TEXT    NOT NULL,
+    bucket      INTEGER NOT NULL CHECK (bucket BETWEEN 0 AND 63),
+    digest      BLOB    NOT NULL CHECK (length(digest) = 32), -- big-endian, modulo 2^256
+    PRIMARY KEY (service_id, person_id, record_type, bucket)
+) WITHOUT ROWID;
 
 -- table field_history
 CREATE TABLE field_history (

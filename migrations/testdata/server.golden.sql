@@ -178,6 +178,17 @@ CREATE TABLE devices (
     revoke_reason   TEXT    NOT NULL DEFAULT ''
 , kind TEXT NOT NULL DEFAULT 'phone' CHECK (kind IN ('phone', 'browser', 'tool'))) WITHOUT ROWID;
 
+-- table digests
+CREATE TABLE digests (
+    service_id  TEXT    NOT NULL,
+    person_id   TEXT    NOT NULL,
+    record_type TEXT    NOT NULL,
+    agency      TEXT    NOT NULL,
+    bucket      INTEGER NOT NULL CHECK (bucket BETWEEN 0 AND 63),
+    digest      BLOB    NOT NULL CHECK (length(digest) = 32), -- big-endian, modulo 2^256
+    PRIMARY KEY (service_id, person_id, record_type, agency, bucket)
+) WITHOUT ROWID;
+
 -- table enrolment_codes
 CREATE TABLE enrolment_codes (
     code_hash  BLOB    NOT NULL PRIMARY KEY,
@@ -231,7 +242,7 @@ CREATE TABLE fields (
     service_id  TEXT    NOT NULL, -- copied from records so a scoped pull is one index range
     version_seq INTEGER NOT NULL REFERENCES field_versions (seq),
     hlc         INTEGER NOT NULL,
-    device_id   TEXT    NOT NULL,
+    device_id   TEXT    NOT NULL, digest_element BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (record_id, field)
 ) WITHOUT ROWID;
 
@@ -409,7 +420,7 @@ CREATE TABLE store (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     store_id   TEXT    NOT NULL,
     created_at INTEGER NOT NULL
-, epoch TEXT NOT NULL DEFAULT '');
+, epoch TEXT NOT NULL DEFAULT '', digests_built INTEGER NOT NULL DEFAULT 0);
 
 -- table users
 CREATE TABLE users (

@@ -200,8 +200,10 @@ func (s *simRun) openDevice(d *simDevice) {
 // network that drops requests, loses answers after the server committed,
 // delivers twice and replays stale pull pages, while the server and the
 // devices restart. After a final quiet round every replica must equal the
-// server, every change any device made must be in the server's history, and
-// no outbox entry may be lost.
+// server (and its last Verify match, with nothing to repair, and the
+// integrity digests it kept through its writes equal the sums over its
+// fields), every change any device made must be in the server's history,
+// and no outbox entry may be lost.
 func TestConvergence(t *testing.T) {
 	runs := *convergenceRuns
 	if testing.Short() {
@@ -400,8 +402,12 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 			s.logf("%s edits %s.%s", d.id, id, field)
 		case k < 88:
 			rep, err := d.r.Sync(s.proxy.URL, d.token)
-			s.logf("%s syncs: err=%v", d.id, err)
-			_ = rep
+			s.logf("%s syncs: err=%v verify=%s", d.id, err, rep.Verify)
+			// A sound replica never differs from the server once caught up:
+			// a repair means a change was lost or mis-merged (and repaired).
+			if rep.Repaired > 0 {
+				fail("%s: Verify found buckets differing from the server after a sync that caught up: %s", d.id, rep.RepairedJSON)
+			}
 		case k < 93:
 			s.server.Close()
 			s.startServer()
@@ -424,8 +430,12 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 	s.net.rate = 0
 	s.net.mu.Unlock()
 	for _, d := range s.devices {
-		if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+		rep, err := d.r.Sync(s.proxy.URL, d.token)
+		if err != nil {
 			fail("quiet round: %s: %v", d.id, err)
+		}
+		if rep.Repaired > 0 {
+			fail("quiet round: %s: Verify found buckets differing from the server: %s", d.id, rep.RepairedJSON)
 		}
 		for _, id := range slices.Sorted(maps.Keys(d.broken)) {
 			if fixed, err := s.fix(d, id); err != nil || !fixed {
@@ -435,8 +445,13 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 	}
 	for round := range 3 {
 		for _, d := range s.devices {
-			if _, err := d.r.Sync(s.proxy.URL, d.token); err != nil {
+			rep, err := d.r.Sync(s.proxy.URL, d.token)
+			if err != nil {
 				fail("quiet round %d: %s: %v", round, d.id, err)
+			}
+			// The last round changes nothing: each replica then verifies.
+			if rep.Repaired > 0 || round == 2 && rep.Verify != replica.VerifyMatch {
+				fail("%s: the last quiet round's Verify: %q (%s), %d buckets repaired %s", d.id, rep.Verify, rep.VerifyError, rep.Repaired, rep.RepairedJSON)
 			}
 		}
 	}
@@ -452,6 +467,9 @@ func runConvergence(t *testing.T, seed uint64, store func(t *testing.T) wiring.O
 		}
 		if st.LastCounter != int64(d.changes) {
 			fail("%s: last counter %d, but it made %d changes", d.id, st.LastCounter, d.changes)
+		}
+		if kept, err := d.r.DigestsKept(); err != nil || !kept {
+			fail("%s: the digests kept by its writes differ from the sums over its fields (%v)", d.id, err)
 		}
 		if got := replicaState(t, d.r); got != want {
 			fail("%s differs from the server:\nreplica: %s\nserver:  %s", d.id, got, want)

@@ -372,6 +372,7 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 		counter, env.recordID, env.recordType, env.serviceID, env.personID, h.wallMS, h.logical, now, correctsColumn(corrects)); err != nil {
 		return err
 	}
+	digests := newDigester(tx)
 	for i, f := range fields {
 		b := bases[i]
 		if _, err := tx.ExecContext(ctx, `
@@ -383,6 +384,9 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 		// A local edit always shows: it is newer than anything the server is
 		// known to hold, and if the server holds something newer still, the
 		// next pull brings it by the merge rule.
+		if err := digests.remove(ctx, env.recordID, f.field); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO fields (record_id, field, value, wall_ms, logical, device_id, author_user_id)
 			VALUES (?, ?, ?, ?, ?, ?, '')
@@ -391,12 +395,18 @@ func (r *Replica) writeChange(ctx context.Context, tx *sql.Tx, env envelope, fie
 			env.recordID, f.field, f.json, h.wallMS, h.logical, st.deviceID); err != nil {
 			return err
 		}
+		if err := digests.add(ctx, env.recordID, f.field); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT OR IGNORE INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, counter, recorded_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'local', ?, ?)`,
 			env.recordID, f.field, h.wallMS, h.logical, st.deviceID, f.json, counter, now); err != nil {
 			return err
 		}
+	}
+	if err := digests.flush(ctx); err != nil {
+		return err
 	}
 	st.last = h
 	if err := saveClock(ctx, tx, st); err != nil {

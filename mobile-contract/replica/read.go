@@ -61,6 +61,15 @@ type Status struct {
 	// RevokedUnixMs is when the replica learnt of the revocation and wiped
 	// itself (device clock, Unix milliseconds); 0 if it was not revoked.
 	RevokedUnixMs int64
+	// VerifiedUnixMs is when the server last compared the replica's
+	// integrity digests with its own and answered (device clock, Unix
+	// milliseconds); 0 if it never did. VerifiedCursor is the cursor it
+	// compared at, and MismatchJSON the buckets that still differed after
+	// that sync's repair, as [SyncReport].MismatchJSON, "[]" when it
+	// matched. [Replica.Verification] has the server's signed answer.
+	VerifiedUnixMs int64
+	VerifiedCursor string
+	MismatchJSON   string
 }
 
 // Status returns the replica's sync health.
@@ -70,10 +79,12 @@ func (r *Replica) Status() (*Status, error) {
 	err := r.readTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `
 			SELECT device_id, last_counter, last_sync_at, last_attempt_at, last_error, pull_cursor, clock_offset_ms,
-			       device_credential <> '', user_id, server_url, enrolled_at, revoked_at
+			       device_credential <> '', user_id, server_url, enrolled_at, revoked_at,
+			       verified_at, verified_cursor, CASE verify_mismatch WHEN '' THEN '[]' ELSE verify_mismatch END
 			FROM device WHERE id = 1`).
 			Scan(&s.DeviceID, &s.LastCounter, &s.LastSyncUnixMs, &s.LastAttemptUnixMs, &s.LastError, &s.Cursor, &s.ClockOffsetMs,
-				&s.Enrolled, &s.UserID, &s.ServerURL, &s.EnrolledUnixMs, &s.RevokedUnixMs); err != nil {
+				&s.Enrolled, &s.UserID, &s.ServerURL, &s.EnrolledUnixMs, &s.RevokedUnixMs,
+				&s.VerifiedUnixMs, &s.VerifiedCursor, &s.MismatchJSON); err != nil {
 			return err
 		}
 		s.Revoked = s.RevokedUnixMs != 0

@@ -135,7 +135,8 @@ func dsn(path string, write bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// init checks SQLite, applies migrations and records or checks the device id.
+// init checks SQLite, applies migrations, records or checks the device id
+// and builds the integrity digests if a migration left them unbuilt.
 func (r *Replica) init(deviceID string) error {
 	ctx := context.Background()
 	var v string
@@ -152,7 +153,7 @@ func (r *Replica) init(deviceID string) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("replica: migrate: %w", err)
 	}
-	return r.writeTx(ctx, func(tx *sql.Tx) error {
+	if err := r.writeTx(ctx, func(tx *sql.Tx) error {
 		var stored string
 		err := tx.QueryRowContext(ctx, `SELECT device_id FROM device WHERE id = 1`).Scan(&stored)
 		switch {
@@ -171,6 +172,15 @@ func (r *Replica) init(deviceID string) error {
 		}
 		r.deviceID = stored
 		return nil
+	}); err != nil {
+		return err
+	}
+	return r.writeTx(ctx, func(tx *sql.Tx) error {
+		var built bool
+		if err := tx.QueryRowContext(ctx, `SELECT digests_built FROM device WHERE id = 1`).Scan(&built); err != nil || built {
+			return err
+		}
+		return rebuildDigests(ctx, tx)
 	})
 }
 

@@ -92,7 +92,27 @@ type SyncReport struct {
 	// none. The server repeats a purge at every pull while the access stays
 	// lost, so a scope already purged is not listed again.
 	PurgedJSON string
+	// Verify is what the sync's last step, the comparison of the replica's
+	// integrity digests with the server's, found: "match", "mismatch" (it
+	// still differed after the repair: MismatchJSON says where),
+	// "not_caught_up", "skipped" (the outbox held changes) or "failed" (see
+	// VerifyError); "" when the sync failed before it.
+	Verify string
+	// VerifyError says why the Verify call failed; "" unless Verify is
+	// "failed". The sync itself succeeded.
+	VerifyError string
+	// Repaired counts the buckets the first Verify found differing, whose
+	// records were pulled again and written over the replica's (once per
+	// sync); RepairedJSON lists them as {"serviceId", "personId",
+	// "recordType", "bucket"}, "[]" when none.
+	Repaired     int64
+	RepairedJSON string
+	// MismatchJSON lists, in the same form, the buckets that still differed
+	// at the verification after the repair; "[]" when none.
+	MismatchJSON string
 
+	repaired  []bucketKey
+	mismatch  []bucketKey
 	conflicts []conflictJSON
 	rejected  []rejectedJSON
 	purges    []purgeResult // by scope, in the order first seen
@@ -175,6 +195,13 @@ type rejectedJSON struct {
 // server answers with "resync_required" is restarted once from an empty
 // cursor. On error the report describes what was done before it.
 //
+// A sync that pushed everything and pulled to the end then verifies the
+// replica (see [SyncReport].Verify): it sends the integrity digests of what
+// it holds, and if the server finds a difference pulls the differing
+// buckets' records again, writes the server's values over its own and
+// verifies once more; a match or mismatch is kept with the server's signed
+// answer ([Replica.Verification]).
+//
 // A "device_revoked" answer wipes the replica: every record, version,
 // conflict and outbox entry, the cursor and the device credential are
 // deleted, and from then on Create, Edit, Sync and SyncEnrolled return code
@@ -226,6 +253,9 @@ func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, t
 	if err == nil {
 		err = s.replay(ctx)
 	}
+	if err == nil {
+		err = s.verify(ctx)
+	}
 	if ErrorCode(err) == CodeDeviceRevoked {
 		if werr := r.wipe(ctx); werr != nil {
 			return errors.Join(err, werr)
@@ -240,6 +270,7 @@ func (r *Replica) sync(ctx context.Context, rep *SyncReport, serverURL string, t
 // finishSync records the outcome of a sync and completes the report.
 func (r *Replica) finishSync(ctx context.Context, rep *SyncReport, syncErr error) error {
 	rep.ConflictsJSON, rep.RejectedJSON, rep.PurgedJSON = mustJSON(rep.conflicts), mustJSON(rep.rejected), rep.purgedJSON()
+	rep.RepairedJSON, rep.MismatchJSON = mustJSON(rep.repaired), mustJSON(rep.mismatch)
 	var err error
 	if syncErr != nil {
 		_, err = r.write.ExecContext(ctx, `UPDATE device SET last_error = ? WHERE id = 1`, syncErr.Error())
@@ -675,6 +706,7 @@ func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from
 	h := st.observed
 	me := st.deviceID
 	moved := map[hlc]hlc{}
+	digests := newDigester(tx)
 	for _, e := range entries {
 		var maxBase hlc
 		for i := range e.fields {
@@ -696,9 +728,15 @@ func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from
 		}
 		for _, f := range e.fields {
 			args := []any{h.wallMS, h.logical, e.env.recordID, f.field, me, e.hlc.wallMS, e.hlc.logical}
+			if err := digests.remove(ctx, e.env.recordID, f.field); err != nil {
+				return 0, err
+			}
 			if _, err := tx.ExecContext(ctx, `
 				UPDATE fields SET wall_ms = ?, logical = ?
 				WHERE record_id = ? AND field = ? AND device_id = ? AND wall_ms = ? AND logical = ?`, args...); err != nil {
+				return 0, err
+			}
+			if err := digests.add(ctx, e.env.recordID, f.field); err != nil {
 				return 0, err
 			}
 			if _, err := tx.ExecContext(ctx, `
@@ -712,7 +750,7 @@ func (r *Replica) restamp(ctx context.Context, tx *sql.Tx, st *deviceState, from
 	if len(entries) > 0 {
 		st.last = h
 	}
-	return len(entries), nil
+	return len(entries), digests.flush(ctx)
 }
 
 // pull fetches pages from the stored cursor until the server has no more.
@@ -796,6 +834,7 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pag
 		}
 		defer closeAll(stmts)
 		insRecord, getField, putField, setAuthor, insHistory := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4]
+		digests := newDigester(tx)
 		var newest hlc
 		for _, c := range page.GetChanges() {
 			v := versionFromProto(c.GetVersion())
@@ -818,7 +857,13 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pag
 			}
 			switch {
 			case missing || cmp > 0:
+				if err := digests.remove(ctx, c.GetRecordId(), c.GetField()); err != nil {
+					return err
+				}
 				if _, err := putField.ExecContext(ctx, c.GetRecordId(), c.GetField(), value, v.hlc.wallMS, v.hlc.logical, v.deviceID, c.GetAuthorUserId()); err != nil {
+					return err
+				}
+				if err := digests.add(ctx, c.GetRecordId(), c.GetField()); err != nil {
 					return err
 				}
 				applied++
@@ -839,8 +884,16 @@ func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pag
 				return err
 			}
 		}
+		if err := digests.flush(ctx); err != nil {
+			return err
+		}
 		if purges, err = applyPurges(ctx, tx, page.GetPurges()); err != nil {
 			return err
+		}
+		if slices.ContainsFunc(purges, func(p purgeResult) bool { return p.Records > 0 }) {
+			if err := rebuildDigests(ctx, tx); err != nil {
+				return err
+			}
 		}
 		if err := noteBackups(ctx, tx, page.GetBackedUpThrough(), page.GetEpoch()); err != nil {
 			return err

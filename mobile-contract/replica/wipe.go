@@ -11,8 +11,9 @@ import (
 // new code ([Replica.Enrol] on the wiped replica, or a new replica file).
 const CodeDeviceRevoked = "device_revoked"
 
-// wipedTables are every table holding care data, children first.
-var wipedTables = []string{"receipts", "outbox_fields", "outbox", "conflicts", "field_history", "fields", "records"}
+// wipedTables are every table holding care data, children first, and
+// the digests of it.
+var wipedTables = []string{"receipts", "outbox_fields", "outbox", "conflicts", "field_history", "fields", "records", "digests"}
 
 // wipe deletes every record, version, conflict and outbox entry, the
 // cursor and the device credential, and marks the replica revoked, in one
@@ -28,7 +29,8 @@ func (r *Replica) wipe(ctx context.Context) error {
 		if err := deleteCareData(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE device SET pull_cursor = '', device_credential = '', revoked_at = ? WHERE id = 1`, max(r.nowMS(), 1))
+		_, err := tx.ExecContext(ctx, `UPDATE device SET pull_cursor = '', device_credential = '', verified_at = 0, verified_cursor = '',
+			verify_key_id = '', verify_signature = x'', verify_mismatch = '', revoked_at = ? WHERE id = 1`, max(r.nowMS(), 1))
 		return err
 	})
 }

@@ -121,7 +121,8 @@ func (db *DB) config() (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// Open connects, applies pending migrations and reads the store's identity.
+// Open connects, applies pending migrations, reads the store's identity
+// and builds the integrity digests if a migration left them unbuilt.
 // It returns a clear error when the database is unreachable.
 func (db *DB) Open() error {
 	if db.DSN == "" {
@@ -150,6 +151,10 @@ func (db *DB) Open() error {
 	if err := db.pool.QueryRow(ctx, `SELECT store_id FROM store WHERE id = 1`).Scan(&db.storeID); err != nil {
 		db.pool.Close()
 		return fmt.Errorf("postgres: read store id: %w", err)
+	}
+	if err := shiftsync.BuildDigests(ctx, db); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: build the integrity digests: %w", err)
 	}
 	return nil
 }

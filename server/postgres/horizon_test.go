@@ -29,7 +29,7 @@ func write(ctx context.Context, tx shiftsync.Tx, recordID string, counter uint64
 	if err != nil {
 		return 0, err
 	}
-	return seq, tx.SetFieldHead(ctx, m, "place", seq)
+	return seq, tx.SetFieldHead(ctx, m, "place", seq, shiftsync.Digest{})
 }
 
 // pull returns the records whose changes follow after, in order, and the

@@ -141,7 +141,7 @@ func (tx *Tx) FieldHeads(ctx context.Context, recordID string) (map[string]shift
 			return nil, err
 		}
 	}
-	rows, err := tx.query(ctx, `SELECT field, hlc, device_id, version_seq FROM fields WHERE record_id = $1`, recordID)
+	rows, err := tx.query(ctx, `SELECT field, hlc, device_id, version_seq, digest_element FROM fields WHERE record_id = $1`, recordID)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (tx *Tx) FieldHeads(ctx context.Context, recordID string) (map[string]shift
 			hlc   int64
 			h     shiftsync.FieldHead
 		)
-		if err := rows.Scan(&field, &hlc, &h.Version.DeviceID, &h.Seq); err != nil {
+		if err := rows.Scan(&field, &hlc, &h.Version.DeviceID, &h.Seq, &h.Element); err != nil {
 			return nil, err
 		}
 		h.Version.HLC = shiftsync.UnpackHLC(hlc)
@@ -213,11 +213,12 @@ func (tx *Tx) AppendVersion(ctx context.Context, m *shiftsync.Mutation, e shifts
 }
 
 // SetFieldHead implements [shiftsync.SyncTx].
-func (tx *Tx) SetFieldHead(ctx context.Context, m *shiftsync.Mutation, field string, seq int64) error {
+func (tx *Tx) SetFieldHead(ctx context.Context, m *shiftsync.Mutation, field string, seq int64, element shiftsync.Digest) error {
 	_, err := tx.exec(ctx, `
-		INSERT INTO fields (record_id, field, service_id, version_seq, hlc, device_id) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (record_id, field) DO UPDATE SET version_seq = excluded.version_seq, hlc = excluded.hlc, device_id = excluded.device_id`,
-		m.RecordID, field, m.ServiceID, seq, m.HLC.Pack(), m.DeviceID)
+		INSERT INTO fields (record_id, field, service_id, version_seq, hlc, device_id, digest_element) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (record_id, field) DO UPDATE SET version_seq = excluded.version_seq, hlc = excluded.hlc, device_id = excluded.device_id,
+			digest_element = excluded.digest_element`,
+		m.RecordID, field, m.ServiceID, seq, m.HLC.Pack(), m.DeviceID, elementColumn(element))
 	return err
 }
 

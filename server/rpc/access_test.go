@@ -70,6 +70,13 @@ var accessCalls = map[string]accessCall{
 		_, err := s.Client(token).Pull(context.Background(), &syncv1.PullRequest{Client: shiftsynctest.ClientInfo()})
 		return outcome(err)
 	},
+	"/shiftsync.sync.v1.SyncService/Verify": func(t *testing.T, s *shiftsynctest.Server, token string) string {
+		r, err := s.Client(token).Verify(context.Background(), &syncv1.VerifyRequest{Client: shiftsynctest.ClientInfo()})
+		if err != nil {
+			return outcome(err)
+		}
+		return "ok:" + strings.ToLower(strings.TrimPrefix(r.GetStatus().String(), "VERIFY_STATUS_"))
+	},
 	"/shiftsync.sync.v1.SyncService/Subscribe": func(t *testing.T, s *shiftsynctest.Server, token string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

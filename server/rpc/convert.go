@@ -169,3 +169,65 @@ func fromFieldErrors(errs []shiftsync.FieldError) []*syncv1.FieldError {
 	}
 	return out
 }
+
+// maxUnitIDBytes bounds each id of a unit a device names in a Verify or a
+// repair pull: longer ones name no unit.
+const maxUnitIDBytes = 256
+
+// toHeldUnit converts a unit a device names, refusing one no store holds.
+func toHeldUnit(pb *syncv1.DigestUnit) (shiftsync.HeldUnit, error) {
+	u := shiftsync.HeldUnit{ServiceID: pb.GetServiceId(), PersonID: pb.GetPersonId(), RecordType: pb.GetRecordType()}
+	if u.ServiceID == "" || u.RecordType == "" || len(u.ServiceID) > maxUnitIDBytes || len(u.PersonID) > maxUnitIDBytes || len(u.RecordType) > maxUnitIDBytes {
+		return u, shiftsync.Errorf(shiftsync.CodeInvalid, "a digest unit needs a service_id and a record_type, each id at most %d bytes", maxUnitIDBytes)
+	}
+	return u, nil
+}
+
+// toUnitDigests converts the digests a device sends with a Verify.
+func toUnitDigests(pbs []*syncv1.UnitDigest) ([]shiftsync.UnitDigest, error) {
+	if len(pbs) > shiftsync.MaxVerifyUnits {
+		return nil, shiftsync.Errorf(shiftsync.CodeResourceExhausted, "%d unit digests in one verify; at most %d", len(pbs), shiftsync.MaxVerifyUnits)
+	}
+	out := make([]shiftsync.UnitDigest, len(pbs))
+	for i, pb := range pbs {
+		u, err := toHeldUnit(pb.GetUnit())
+		if err != nil {
+			return nil, err
+		}
+		out[i].Unit = u
+		switch d := pb.GetDigest(); len(d) {
+		case 0:
+		case len(out[i].Digest):
+			copy(out[i].Digest[:], d)
+		default:
+			return nil, shiftsync.Errorf(shiftsync.CodeInvalid, "a unit digest is 32 bytes, or empty for an empty unit")
+		}
+	}
+	return out, nil
+}
+
+// fromVerification converts the answer of a Verify.
+func fromVerification(v shiftsync.Verification) *syncv1.VerifyResponse {
+	res := &syncv1.VerifyResponse{
+		Status:    syncv1.VerifyStatus(v.Status),
+		StoreId:   v.StoreID,
+		Epoch:     v.Epoch,
+		Cursor:    v.Cursor.String(),
+		KeyId:     v.KeyID,
+		Signature: v.Signature,
+	}
+	if v.Status != shiftsync.VerifyNotCaughtUp {
+		res.VerifiedAtMs = v.At.UnixMilli()
+	}
+	for _, u := range v.Units {
+		pb := &syncv1.UnitDigest{Unit: &syncv1.DigestUnit{ServiceId: u.Unit.ServiceID, PersonId: u.Unit.PersonID, RecordType: u.Unit.RecordType}}
+		if !u.Digest.IsZero() {
+			pb.Digest = u.Digest[:]
+		}
+		for _, b := range u.Buckets {
+			pb.Buckets = append(pb.Buckets, b[:])
+		}
+		res.Units = append(res.Units, pb)
+	}
+	return res
+}

@@ -54,6 +54,7 @@ type Metrics struct {
 	streams      prometheus.Gauge
 	pullRows     prometheus.Counter
 	pullBytes    prometheus.Counter
+	verifies     *prometheus.CounterVec
 	transactions *prometheus.HistogramVec
 	overload     prometheus.Counter
 	inFlight     prometheus.Gauge
@@ -87,6 +88,9 @@ func NewMetrics(stats StatsSource) *Metrics {
 		pullBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shiftsync_pull_bytes_total", Help: "Bytes of the Pull answers, as protobuf before compression.",
 		}),
+		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shiftsync_verify_total", Help: "Verify answers (replica integrity digests compared), by outcome: match, mismatch, not_caught_up.",
+		}, []string{"outcome"}),
 		transactions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "shiftsync_store_transaction_duration_seconds", Help: "Time of a store transaction from begin to commit, by kind (update, view).",
 			Buckets: prometheus.ExponentialBuckets(.0005, 2, 16),
@@ -106,12 +110,15 @@ func NewMetrics(stats StatsSource) *Metrics {
 	for _, o := range PushOutcomes {
 		m.mutations.WithLabelValues(o)
 	}
+	for _, o := range shiftsync.VerifyOutcomes {
+		m.verifies.WithLabelValues(o)
+	}
 	m.transactions.WithLabelValues("update")
 	m.transactions.WithLabelValues("view")
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.transactions, m.overload, m.inFlight,
+		m.requests, m.duration, m.mutations, m.quarantined, m.streams, m.pullRows, m.pullBytes, m.verifies, m.transactions, m.overload, m.inFlight,
 	)
 	if stats != nil {
 		m.registry.MustRegister(statsCollector{stats})
@@ -201,6 +208,18 @@ func (m *Metrics) pulled(rows, size int) {
 		m.pullRows.Add(float64(rows))
 		m.pullBytes.Add(float64(size))
 	}
+}
+
+// verified counts the outcome of a Verify.
+func (m *Metrics) verified(status shiftsync.VerifyStatus) {
+	if m == nil {
+		return
+	}
+	outcome, ok := shiftsync.VerifyOutcomes[status]
+	if !ok {
+		outcome = OtherLabel
+	}
+	m.verifies.WithLabelValues(outcome).Inc()
 }
 
 // streamOpened counts a Subscribe stream open, until the function it

@@ -292,7 +292,7 @@ func closedLabels() map[string][]string {
 		rules = append(rules, r)
 	}
 	return map[string][]string{
-		"code": codes, "outcome": rpc.PushOutcomes, "reason": reasons, "kind": kinds, "rule": rules,
+		"code": codes, "outcome": append(slices.Clone(rpc.PushOutcomes), "match", "mismatch", "not_caught_up", rpc.OtherLabel), "reason": reasons, "kind": kinds, "rule": rules,
 		"state": {"due", "warning", "breach", "met", rpc.OtherLabel}, "threshold": {"4h", "24h"},
 	}
 }

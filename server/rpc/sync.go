@@ -65,14 +65,46 @@ func (h *SyncHandler) Pull(ctx context.Context, req *syncv1.PullRequest) (*syncv
 	if err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
-	page, err := h.sync.Pull(ctx, p, cursor, int(min(req.GetPageSize(), shiftsync.MaxPullPageSize)))
-	if err != nil {
+	limit := int(min(req.GetPageSize(), shiftsync.MaxPullPageSize))
+	var page shiftsync.PullPage
+	if repair := req.GetRepair(); repair != nil {
+		unit, err := toHeldUnit(repair.GetUnit())
+		if err != nil {
+			return nil, toConnectError(ctx, h.log, err)
+		}
+		page, err = h.sync.PullRepair(ctx, p, shiftsync.HeldBucket{Unit: unit, Bucket: int(min(repair.GetBucket(), shiftsync.DigestBuckets))}, cursor, limit)
+		if err != nil {
+			return nil, toConnectError(ctx, h.log, err)
+		}
+	} else if page, err = h.sync.Pull(ctx, p, cursor, limit); err != nil {
 		return nil, toConnectError(ctx, h.log, err)
 	}
 	h.recordHealth(ctx, p, req.GetClient(), -1)
 	res := fromPullPage(page)
 	h.metrics.pulled(len(page.Changes), proto.Size(res))
 	return res, nil
+}
+
+// Verify implements [syncv1connect.SyncServiceHandler].
+func (h *SyncHandler) Verify(ctx context.Context, req *syncv1.VerifyRequest) (*syncv1.VerifyResponse, error) {
+	p, err := h.begin(ctx, req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := shiftsync.ParseCursor(req.GetCursor())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	units, err := toUnitDigests(req.GetUnits())
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	v, err := h.sync.Verify(ctx, p, cursor, units)
+	if err != nil {
+		return nil, toConnectError(ctx, h.log, err)
+	}
+	h.metrics.verified(v.Status)
+	return fromVerification(v), nil
 }
 
 // Subscribe implements [syncv1connect.SyncServiceHandler]. It sends

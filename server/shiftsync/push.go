@@ -28,6 +28,8 @@ type Sync struct {
 	// Feed, if set, is told the services of every push that stored a
 	// change, after it commits.
 	Feed ChangeFeed
+	// Keys signs the answers of Verify, which needs it.
+	Keys KeyStore
 }
 
 func (s *Sync) now() time.Time {
@@ -41,6 +43,12 @@ func (s *Sync) now() time.Time {
 // transaction, durable before it returns, so the acknowledgement it
 // returns is durable.
 func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushResult, error) {
+	return s.push(ctx, p, batch, func() digestKeeper { return digestDeltas{} })
+}
+
+// push is Push, keeping the integrity accumulators with a keeper from
+// keeper for each attempt of the transaction.
+func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper func() digestKeeper) (PushResult, error) {
 	if len(batch) > MaxMutationsPerPush {
 		return PushResult{}, Errorf(CodeResourceExhausted, "%d mutations in one push; at most %d", len(batch), MaxMutationsPerPush)
 	}
@@ -59,7 +67,7 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 	)
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
-		push := pushTx{Sync: s, tx: tx, scope: scope, now: now}
+		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: keeper()}
 		res, changed = PushResult{Results: make([]MutationResult, 0, len(batch)), ServerTime: now}, nil
 		acked, err := tx.Acknowledged(ctx, p.DeviceID)
 		if err != nil {
@@ -104,6 +112,9 @@ func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushRes
 			res.Results = append(res.Results, r)
 		}
 		res.Acknowledged = acked
+		if err := push.digests.apply(ctx, tx); err != nil {
+			return err
+		}
 		if err := tx.Acknowledge(ctx, p.DeviceID, acked, now); err != nil {
 			return err
 		}
@@ -128,6 +139,8 @@ type pushTx struct {
 	tx    Tx
 	scope Scope
 	now   time.Time
+	// digests gathers the push's changes to the integrity accumulators.
+	digests digestKeeper
 }
 
 // replay answers a mutation whose counter was processed before with the
@@ -234,6 +247,14 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		}
 	}
 	r := MutationResult{Counter: m.Counter, Status: StatusAccepted}
+	ref := m.RecordRef
+	if stored != nil {
+		ref = *stored
+	}
+	elements, err := p.digests.count(ctx, p.tx, m, ref, outcomes, current)
+	if err != nil {
+		return r, err
+	}
 	for i, o := range outcomes {
 		seq, err := p.tx.AppendVersion(ctx, m, m.Fields[i], p.now)
 		if err != nil {
@@ -242,7 +263,11 @@ func (p pushTx) apply(ctx context.Context, m *Mutation) (MutationResult, error) 
 		winner := current[o.Field].Seq
 		if o.Wins {
 			winner = seq
-			if err := p.tx.SetFieldHead(ctx, m, o.Field, seq); err != nil {
+			var element Digest
+			if elements != nil {
+				element = elements[i]
+			}
+			if err := p.tx.SetFieldHead(ctx, m, o.Field, seq, element); err != nil {
 				return r, err
 			}
 		}

@@ -35,6 +35,7 @@ type Store interface {
 // the function it was given to.
 type Tx interface {
 	SyncTx
+	DigestTx
 	AuditTx
 	ReviewTx
 	GovernanceTx

@@ -106,6 +106,13 @@ type SyncService interface {
 	// scope, or after itself when nothing newer exists. It returns the same
 	// errors as Pull.
 	Latest(ctx context.Context, p Principal, after Cursor) (Cursor, error)
+
+	// Verify compares a device's integrity digests with the server's for
+	// the principal's scope: see [Sync.Verify].
+	Verify(ctx context.Context, p Principal, at Cursor, units []UnitDigest) (Verification, error)
+	// PullRepair pulls the records of one bucket of a unit again: see
+	// [Sync.PullRepair].
+	PullRepair(ctx context.Context, p Principal, b HeldBucket, after Cursor, limit int) (PullPage, error)
 }
 
 // ChangeFeed tells waiting subscribers that the store has new changes, and

@@ -33,7 +33,7 @@ type SyncTx interface {
 	// Locked reports whether a manager has locked the record.
 	Locked(ctx context.Context, recordID string) (bool, error)
 	// FieldHeads returns the winning version of each field of the record,
-	// with its change log position.
+	// with its change log position and digest element.
 	FieldHeads(ctx context.Context, recordID string) (map[string]FieldHead, error)
 	// FieldValues returns the winning values of the named fields of the
 	// record (at least one name), for those it has.
@@ -41,8 +41,9 @@ type SyncTx interface {
 	// AppendVersion adds m's edit e to the change log, received at at, and
 	// returns its position, greater than every position before it.
 	AppendVersion(ctx context.Context, m *Mutation, e FieldEdit, at time.Time) (int64, error)
-	// SetFieldHead makes the version at seq, of m, the field's winner.
-	SetFieldHead(ctx context.Context, m *Mutation, field string, seq int64) error
+	// SetFieldHead makes the version at seq, of m, the field's winner, and
+	// keeps element, its [DigestElement] (none when zero).
+	SetFieldHead(ctx context.Context, m *Mutation, field string, seq int64, element Digest) error
 	// OpenConflict keeps a concurrent edit of a field for review.
 	OpenConflict(ctx context.Context, c FieldConflict) error
 	// RaiseAlert keeps an alert; one already raised by the same rule for the
@@ -97,6 +98,11 @@ type SyncTx interface {
 type FieldHead struct {
 	Version Version
 	Seq     int64
+	// Element is the winner's [DigestElement] as SetFieldHead kept it, so
+	// that the push replacing it takes it out of its bucket without reading
+	// the value; empty when none was kept (a head set before migration
+	// 00019).
+	Element []byte
 }
 
 // ProcessedMutation is what is kept of a processed mutation: enough to

@@ -71,8 +71,9 @@ func (db *DB) dsn(write bool) string {
 	return "file:" + db.Path + "?" + q.Encode()
 }
 
-// Open opens the database, checks the SQLite version and applies pending
-// migrations.
+// Open opens the database, checks the SQLite version, applies pending
+// migrations and builds the integrity digests if a migration left them
+// unbuilt.
 func (db *DB) Open() error {
 	if db.Path == "" {
 		return errors.New("sqlite: path required")
@@ -107,6 +108,10 @@ func (db *DB) Open() error {
 	if err := db.write.QueryRowContext(ctx, `SELECT store_id FROM store WHERE id = 1`).Scan(&db.storeID); err != nil {
 		_ = db.Close()
 		return fmt.Errorf("sqlite: read store id: %w", err)
+	}
+	if err := shiftsync.BuildDigests(ctx, db); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("sqlite: build the integrity digests: %w", err)
 	}
 	return nil
 }

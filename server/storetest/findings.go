@@ -257,7 +257,7 @@ func meeting(t *testing.T, s Store, recordID, serviceID string, ended, now time.
 			if err != nil {
 				return err
 			}
-			if err := tx.SetFieldHead(ctx, m, e.Field, seq); err != nil {
+			if err := tx.SetFieldHead(ctx, m, e.Field, seq, shiftsync.Digest{}); err != nil {
 				return err
 			}
 		}

@@ -62,7 +62,7 @@ func writeRecord(ctx context.Context, tx shiftsync.Tx, m *shiftsync.Mutation, at
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.SetFieldHead(ctx, m, e.Field, seq); err != nil {
+		if err := tx.SetFieldHead(ctx, m, e.Field, seq, shiftsync.Digest{}); err != nil {
 			return nil, err
 		}
 		seqs = append(seqs, seq)

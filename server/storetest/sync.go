@@ -128,7 +128,7 @@ func testSync(t *testing.T, open Factory) {
 					return err
 				}
 				seqs = append(seqs, seq)
-				if err := tx.SetFieldHead(ctx, m, "place", seq); err != nil {
+				if err := tx.SetFieldHead(ctx, m, "place", seq, shiftsync.Digest{}); err != nil {
 					return err
 				}
 			}
@@ -142,7 +142,7 @@ func testSync(t *testing.T, open Factory) {
 				return err
 			}
 			seqs = append(seqs, seq)
-			if err := tx.SetFieldHead(ctx, later, "place", seq); err != nil {
+			if err := tx.SetFieldHead(ctx, later, "place", seq, shiftsync.Digest{}); err != nil {
 				return err
 			}
 			return tx.OpenConflict(ctx, shiftsync.FieldConflict{RecordID: "rec-a", Field: "place", CurrentSeq: seqs[0], IncomingSeq: seq, WinnerSeq: seq, OpenedAt: now})
@@ -323,13 +323,13 @@ func testSync(t *testing.T, open Factory) {
 			if winner, err = tx.AppendVersion(ctx, create, create.Fields[0], now); err != nil {
 				return err
 			}
-			if err := tx.SetFieldHead(ctx, create, "place", winner); err != nil {
+			if err := tx.SetFieldHead(ctx, create, "place", winner, shiftsync.Digest{}); err != nil {
 				return err
 			}
 			if timeSeq, err = tx.AppendVersion(ctx, create, create.Fields[1], now); err != nil {
 				return err
 			}
-			return tx.SetFieldHead(ctx, create, "time", timeSeq)
+			return tx.SetFieldHead(ctx, create, "time", timeSeq, shiftsync.Digest{})
 		})
 		update(func(tx shiftsync.Tx) (err error) {
 			lost, err = tx.AppendVersion(ctx, loser, loser.Fields[0], now)

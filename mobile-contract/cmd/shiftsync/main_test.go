@@ -131,7 +131,7 @@ func TestSimulator(t *testing.T) {
 	if st := one.status(); st.DeviceID != "sim-1" || st.OutboxDepth != 2 || st.LastSyncUnixMs != 0 {
 		t.Errorf("status = %+v, want sim-1 with 2 queued, never synced", st)
 	}
-	if out := one.ok("status"); !strings.Contains(out, "2 pending") || !strings.Contains(out, "last sync:     never") {
+	if out := one.ok("status"); !strings.Contains(out, "2 pending") || !strings.Contains(out, "last sync:     never") || !strings.Contains(out, "never verified") {
 		t.Errorf("status:\n%s", out)
 	}
 
@@ -144,6 +144,9 @@ func TestSimulator(t *testing.T) {
 	}
 	if st := one.status(); st.OutboxDepth != 0 || st.LastSyncUnixMs == 0 || st.Cursor == "" {
 		t.Errorf("status after sync = %+v, want empty outbox, synced, a cursor", st)
+	}
+	if out := one.ok("status"); !strings.Contains(out, "integrity:     verified at ") {
+		t.Errorf("status after sync does not say it was verified:\n%s", out)
 	}
 	if out := one.ok("list"); !strings.Contains(out, "synced") || strings.Contains(out, "pending") {
 		t.Errorf("list after sync:\n%s", out)

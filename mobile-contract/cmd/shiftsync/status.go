@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -51,8 +52,30 @@ func (a *app) status(args []string) error {
 		cursor = "(none: never pulled)"
 	}
 	fmt.Fprintf(w, "cursor:\t%s\n", cursor)
+	fmt.Fprintf(w, "integrity:\t%s\n", integrity(st.VerifiedUnixMs, st.VerifiedCursor, st.MismatchJSON))
 	fmt.Fprintf(w, "clock offset:\t%s (server minus device)\n", time.Duration(st.ClockOffsetMs)*time.Millisecond)
 	return w.Flush()
+}
+
+// integrity says what the last verification of the replica's digests
+// found: "never verified", "verified at …", or each unit and bucket that
+// still differed.
+func integrity(at int64, cursor, mismatchJSON string) string {
+	if at == 0 {
+		return "never verified"
+	}
+	var mismatch []struct {
+		ServiceID, PersonID, RecordType string
+		Bucket                          int
+	}
+	if err := json.Unmarshal([]byte(mismatchJSON), &mismatch); err != nil || len(mismatch) == 0 {
+		return fmt.Sprintf("verified at %s (cursor %s): the replica holds what the server holds", when(at), cursor)
+	}
+	var parts []string
+	for _, m := range mismatch {
+		parts = append(parts, fmt.Sprintf("mismatch in unit %s/%s/%s bucket %d", m.ServiceID, m.PersonID, m.RecordType, m.Bucket))
+	}
+	return fmt.Sprintf("%s (checked at %s, after one repair; the next sync tries again)", strings.Join(parts, "; "), when(at))
 }
 
 func when(ms int64) string {

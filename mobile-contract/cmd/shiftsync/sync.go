@@ -93,6 +93,17 @@ func (a *app) sync(args []string) error {
 	if rep.Purged > 0 || rep.PurgesDeferred > 0 {
 		fmt.Fprintf(out, "purged %d record(s), %d purge(s) deferred\n", rep.Purged, rep.PurgesDeferred)
 	}
+	if rep.Repaired > 0 {
+		fmt.Fprintf(out, "integrity: %d bucket(s) differed from the server and were pulled again: %s\n", rep.Repaired, rep.RepairedJSON)
+	}
+	switch rep.Verify {
+	case replica.VerifyMatch:
+		fmt.Fprintln(out, "integrity: verified, the replica holds what the server holds")
+	case replica.VerifyMismatch:
+		fmt.Fprintf(out, "integrity: MISMATCH after the repair: %s\n", rep.MismatchJSON)
+	case replica.VerifyFailed:
+		fmt.Fprintf(out, "integrity: not verified: %s\n", rep.VerifyError)
+	}
 	if err != nil {
 		if replica.ErrorCode(err) == replica.CodeDeviceRevoked {
 			return fmt.Errorf("sync failed [%s]: %w; the server revoked this device, so its records and unsent changes were deleted from it: enrol again with a new code", replica.ErrorCode(err), err)

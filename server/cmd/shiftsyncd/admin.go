@@ -75,6 +75,9 @@ commands:
   verify-pack         -file PACK.csv|PACK.html   offline, no database: recompute
                       an evidence pack's row hashes and root from the file
                       alone and name each row that no longer matches
+  verify-digests      rebuild every replica integrity digest from the records
+                      and compare it with the stored one; exit 1 naming each
+                      unit and bucket that differs
 
 roles: support_worker shift_lead pbs_lead manager quality_lead safeguarding_lead partner
 times: RFC 3339, e.g. 2026-11-24T09:00:00Z; the default is now`
@@ -357,11 +360,32 @@ var adminCommands = map[string]adminCommand{
 			return verifyAudit(ctx, a.store.Audit, a.path, *heads, *head, *key, a.stdout)
 		}
 	},
+	"verify-digests": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
+		return func(ctx context.Context) error { return verifyDigests(ctx, a.store.Engine, a.stdout) }
+	},
+}
+
+// verifyDigests runs [shiftsync.VerifyDigests] and prints each bucket that
+// differs; it fails when one does.
+func verifyDigests(ctx context.Context, st shiftsync.Store, stdout io.Writer) error {
+	diffs, err := shiftsync.VerifyDigests(ctx, st)
+	if err != nil {
+		return fmt.Errorf("verify-digests: %w", err)
+	}
+	for _, d := range diffs {
+		fmt.Fprintf(stdout, "digest differs: service %q person %q record type %q agency %q bucket %d: stored %s, rebuilt from the records %s\n",
+			d.Unit.ServiceID, d.Unit.PersonID, d.Unit.RecordType, d.Unit.Agency, d.Bucket, d.Stored, d.Rebuilt)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("verify-digests: %d buckets differ from the records: a record was changed outside shiftsyncd, or a write was lost; restore the affected records from a backup or re-run the pushes", len(diffs))
+	}
+	fmt.Fprintln(stdout, "digests match the records")
+	return nil
 }
 
 // readOnlyCommands write nothing to the audit log; every other command
 // signs a start and a final audit head around what it does.
-var readOnlyCommands = map[string]bool{"verify-audit": true, "list-devices": true, "list-users": true, "list-memberships": true}
+var readOnlyCommands = map[string]bool{"verify-audit": true, "verify-digests": true, "list-devices": true, "list-users": true, "list-memberships": true}
 
 // adminFlags returns the flags of admin itself, before its command.
 func adminFlags() (fs *flag.FlagSet, db, state *string) {

@@ -99,6 +99,66 @@ func (MutationStatus) EnumDescriptor() ([]byte, []int) {
 	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{0}
 }
 
+// VerifyStatus is the outcome of a Verify.
+type VerifyStatus int32
+
+const (
+	// Not used.
+	VerifyStatus_VERIFY_STATUS_UNSPECIFIED VerifyStatus = 0
+	// The replica holds exactly what the server holds of the device's scope.
+	VerifyStatus_VERIFY_STATUS_MATCH VerifyStatus = 1
+	// Some units differ: units lists the server's digests of them with their
+	// buckets. Re-pull each differing bucket (PullRequest.repair), then
+	// verify again.
+	VerifyStatus_VERIFY_STATUS_MISMATCH VerifyStatus = 2
+	// The server holds changes in the device's scope after the cursor (or the
+	// scope grew): nothing was compared. Pull, then verify again.
+	VerifyStatus_VERIFY_STATUS_NOT_CAUGHT_UP VerifyStatus = 3
+)
+
+// Enum value maps for VerifyStatus.
+var (
+	VerifyStatus_name = map[int32]string{
+		0: "VERIFY_STATUS_UNSPECIFIED",
+		1: "VERIFY_STATUS_MATCH",
+		2: "VERIFY_STATUS_MISMATCH",
+		3: "VERIFY_STATUS_NOT_CAUGHT_UP",
+	}
+	VerifyStatus_value = map[string]int32{
+		"VERIFY_STATUS_UNSPECIFIED":   0,
+		"VERIFY_STATUS_MATCH":         1,
+		"VERIFY_STATUS_MISMATCH":      2,
+		"VERIFY_STATUS_NOT_CAUGHT_UP": 3,
+	}
+)
+
+func (x VerifyStatus) Enum() *VerifyStatus {
+	p := new(VerifyStatus)
+	*p = x
+	return p
+}
+
+func (x VerifyStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VerifyStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_shiftsync_sync_v1_sync_proto_enumTypes[1].Descriptor()
+}
+
+func (VerifyStatus) Type() protoreflect.EnumType {
+	return &file_shiftsync_sync_v1_sync_proto_enumTypes[1]
+}
+
+func (x VerifyStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VerifyStatus.Descriptor instead.
+func (VerifyStatus) EnumDescriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{1}
+}
+
 // SubscribeEvent says why the server sent a SubscribeResponse.
 type SubscribeEvent int32
 
@@ -136,11 +196,11 @@ func (x SubscribeEvent) String() string {
 }
 
 func (SubscribeEvent) Descriptor() protoreflect.EnumDescriptor {
-	return file_shiftsync_sync_v1_sync_proto_enumTypes[1].Descriptor()
+	return file_shiftsync_sync_v1_sync_proto_enumTypes[2].Descriptor()
 }
 
 func (SubscribeEvent) Type() protoreflect.EnumType {
-	return &file_shiftsync_sync_v1_sync_proto_enumTypes[1]
+	return &file_shiftsync_sync_v1_sync_proto_enumTypes[2]
 }
 
 func (x SubscribeEvent) Number() protoreflect.EnumNumber {
@@ -149,7 +209,7 @@ func (x SubscribeEvent) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SubscribeEvent.Descriptor instead.
 func (SubscribeEvent) EnumDescriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{1}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{2}
 }
 
 // ClientInfo says which protocol and record schema the client speaks. The
@@ -1104,7 +1164,14 @@ type PullRequest struct {
 	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Most changes to return; 0 means the server default (1,000), and larger
 	// values are capped at 5,000.
-	PageSize      uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// If set, a repair pull: the pages hold the current value of every field
+	// of the records of this unit and bucket in the device's scope, from the
+	// start of the change log (cursor: empty, then the repair's own
+	// next_cursor, never the device's pull cursor), and no purges. The device
+	// replaces what it holds of the bucket with them. Used after a Verify
+	// MISMATCH.
+	Repair        *DigestBucket `protobuf:"bytes,4,opt,name=repair,proto3" json:"repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1160,6 +1227,381 @@ func (x *PullRequest) GetPageSize() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetRepair() *DigestBucket {
+	if x != nil {
+		return x.Repair
+	}
+	return nil
+}
+
+// DigestUnit is the unit of the integrity digests as a device holds it: the
+// records of one service, person (or none) and record type.
+type DigestUnit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// The person supported the records are about; empty for records about no
+	// one.
+	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The record type.
+	RecordType    string `protobuf:"bytes,3,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestUnit) Reset() {
+	*x = DigestUnit{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestUnit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestUnit) ProtoMessage() {}
+
+func (x *DigestUnit) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestUnit.ProtoReflect.Descriptor instead.
+func (*DigestUnit) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DigestUnit) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *DigestUnit) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *DigestUnit) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+// DigestBucket is one of the 64 buckets of a unit: the records whose
+// SHA-256(record_id)'s first byte modulo 64 is bucket.
+type DigestBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit.
+	Unit *DigestUnit `protobuf:"bytes,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The bucket, 0 to 63.
+	Bucket        uint32 `protobuf:"varint,2,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestBucket) Reset() {
+	*x = DigestBucket{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestBucket) ProtoMessage() {}
+
+func (x *DigestBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestBucket.ProtoReflect.Descriptor instead.
+func (*DigestBucket) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DigestBucket) GetUnit() *DigestUnit {
+	if x != nil {
+		return x.Unit
+	}
+	return nil
+}
+
+func (x *DigestBucket) GetBucket() uint32 {
+	if x != nil {
+		return x.Bucket
+	}
+	return 0
+}
+
+// UnitDigest is the digest of one unit: the sum modulo 2^256 of the element
+// hashes of the winning version of each field of its records.
+type UnitDigest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit.
+	Unit *DigestUnit `protobuf:"bytes,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The sum, 32 bytes big-endian; empty for an empty unit.
+	Digest []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// In a VerifyResponse, for a unit whose digest differs from the device's:
+	// the 64 bucket digests, by bucket (each 32 bytes). Empty otherwise, and
+	// in a request.
+	Buckets       [][]byte `protobuf:"bytes,3,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitDigest) Reset() {
+	*x = UnitDigest{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitDigest) ProtoMessage() {}
+
+func (x *UnitDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitDigest.ProtoReflect.Descriptor instead.
+func (*UnitDigest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UnitDigest) GetUnit() *DigestUnit {
+	if x != nil {
+		return x.Unit
+	}
+	return nil
+}
+
+func (x *UnitDigest) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *UnitDigest) GetBuckets() [][]byte {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+// VerifyRequest sends the replica's digests.
+type VerifyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client's protocol and schema versions.
+	Client *ClientInfo `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	// The device's pull cursor: the next_cursor of its last page, with
+	// has_more false.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The digest of each unit the replica holds records of, at most 10,000,
+	// each unit once.
+	Units         []*UnitDigest `protobuf:"bytes,3,rep,name=units,proto3" json:"units,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyRequest) Reset() {
+	*x = VerifyRequest{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyRequest) ProtoMessage() {}
+
+func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
+func (*VerifyRequest) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VerifyRequest) GetClient() *ClientInfo {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *VerifyRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *VerifyRequest) GetUnits() []*UnitDigest {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+// VerifyResponse is the server's side of the comparison, signed.
+type VerifyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The outcome.
+	Status VerifyStatus `protobuf:"varint,1,opt,name=status,proto3,enum=shiftsync.sync.v1.VerifyStatus" json:"status,omitempty"`
+	// For MATCH and MISMATCH: the server's digest of every non-empty unit of
+	// the device's scope and of each unit the device named that differs,
+	// sorted by service, person and record type; buckets are set for the
+	// units that differ from the device's.
+	Units []*UnitDigest `protobuf:"bytes,2,rep,name=units,proto3" json:"units,omitempty"`
+	// The store compared, as in the cursor.
+	StoreId string `protobuf:"bytes,3,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The store's epoch.
+	Epoch string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The cursor compared at.
+	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// When the server compared, in Unix milliseconds.
+	VerifiedAtMs int64 `protobuf:"varint,6,opt,name=verified_at_ms,json=verifiedAtMs,proto3" json:"verified_at_ms,omitempty"`
+	// The id (kid) of the server's signing key that signed the answer.
+	KeyId string `protobuf:"bytes,7,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Ed25519 signature over the checkpoint (README, "Integrity digests"):
+	// keep it with verified_at_ms and cursor as the replica's sync receipt.
+	Signature     []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *VerifyResponse) GetStatus() VerifyStatus {
+	if x != nil {
+		return x.Status
+	}
+	return VerifyStatus_VERIFY_STATUS_UNSPECIFIED
+}
+
+func (x *VerifyResponse) GetUnits() []*UnitDigest {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetVerifiedAtMs() int64 {
+	if x != nil {
+		return x.VerifiedAtMs
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // FieldChange is the current state of one field of one record.
 type FieldChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1186,7 +1628,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1640,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[12]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1653,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FieldChange) GetRecordId() string {
@@ -1298,7 +1740,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1752,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[13]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1765,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PullResponse) GetChanges() []*FieldChange {
@@ -1391,7 +1833,7 @@ type Purge struct {
 
 func (x *Purge) Reset() {
 	*x = Purge{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1845,7 @@ func (x *Purge) String() string {
 func (*Purge) ProtoMessage() {}
 
 func (x *Purge) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[14]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1858,7 @@ func (x *Purge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Purge.ProtoReflect.Descriptor instead.
 func (*Purge) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Purge) GetServiceId() string {
@@ -1461,7 +1903,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1915,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[15]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1928,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeRequest) GetClient() *ClientInfo {
@@ -1514,7 +1956,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1968,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[16]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1981,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubscribeResponse) GetEvent() SubscribeEvent {
@@ -1562,7 +2004,7 @@ type ErrorInfo struct {
 
 func (x *ErrorInfo) Reset() {
 	*x = ErrorInfo{}
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +2016,7 @@ func (x *ErrorInfo) String() string {
 func (*ErrorInfo) ProtoMessage() {}
 
 func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[17]
+	mi := &file_shiftsync_sync_v1_sync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +2029,7 @@ func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorInfo.ProtoReflect.Descriptor instead.
 func (*ErrorInfo) Descriptor() ([]byte, []int) {
-	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{17}
+	return file_shiftsync_sync_v1_sync_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ErrorInfo) GetCode() string {
@@ -1669,11 +2111,40 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\aresults\x18\x02 \x03(\v2!.shiftsync.sync.v1.MutationResultR\aresults\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x12*\n" +
 	"\x11backed_up_through\x18\x04 \x01(\x04R\x0fbackedUpThrough\x12\x14\n" +
-	"\x05epoch\x18\x05 \x01(\tR\x05epoch\"y\n" +
+	"\x05epoch\x18\x05 \x01(\tR\x05epoch\"\xb2\x01\n" +
 	"\vPullRequest\x125\n" +
 	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\rR\bpageSize\"\xa9\x02\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x127\n" +
+	"\x06repair\x18\x04 \x01(\v2\x1f.shiftsync.sync.v1.DigestBucketR\x06repair\"i\n" +
+	"\n" +
+	"DigestUnit\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tperson_id\x18\x02 \x01(\tR\bpersonId\x12\x1f\n" +
+	"\vrecord_type\x18\x03 \x01(\tR\n" +
+	"recordType\"Y\n" +
+	"\fDigestBucket\x121\n" +
+	"\x04unit\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.DigestUnitR\x04unit\x12\x16\n" +
+	"\x06bucket\x18\x02 \x01(\rR\x06bucket\"q\n" +
+	"\n" +
+	"UnitDigest\x121\n" +
+	"\x04unit\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.DigestUnitR\x04unit\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x18\n" +
+	"\abuckets\x18\x03 \x03(\fR\abuckets\"\x93\x01\n" +
+	"\rVerifyRequest\x125\n" +
+	"\x06client\x18\x01 \x01(\v2\x1d.shiftsync.sync.v1.ClientInfoR\x06client\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x123\n" +
+	"\x05units\x18\x03 \x03(\v2\x1d.shiftsync.sync.v1.UnitDigestR\x05units\"\xa2\x02\n" +
+	"\x0eVerifyResponse\x127\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1f.shiftsync.sync.v1.VerifyStatusR\x06status\x123\n" +
+	"\x05units\x18\x02 \x03(\v2\x1d.shiftsync.sync.v1.UnitDigestR\x05units\x12\x19\n" +
+	"\bstore_id\x18\x03 \x01(\tR\astoreId\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\tR\x05epoch\x12\x16\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x12$\n" +
+	"\x0everified_at_ms\x18\x06 \x01(\x03R\fverifiedAtMs\x12\x15\n" +
+	"\x06key_id\x18\a \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\"\xa9\x02\n" +
 	"\vFieldChange\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1f\n" +
 	"\vrecord_type\x18\x02 \x01(\tR\n" +
@@ -1711,15 +2182,21 @@ const file_shiftsync_sync_v1_sync_proto_rawDesc = "" +
 	"\x18MUTATION_STATUS_ACCEPTED\x10\x01\x12\x1f\n" +
 	"\x1bMUTATION_STATUS_QUARANTINED\x10\x02\x12$\n" +
 	" MUTATION_STATUS_RESTAMP_REQUIRED\x10\x03\x12!\n" +
-	"\x1dMUTATION_STATUS_NOT_PROCESSED\x10\x04*w\n" +
+	"\x1dMUTATION_STATUS_NOT_PROCESSED\x10\x04*\x83\x01\n" +
+	"\fVerifyStatus\x12\x1d\n" +
+	"\x19VERIFY_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13VERIFY_STATUS_MATCH\x10\x01\x12\x1a\n" +
+	"\x16VERIFY_STATUS_MISMATCH\x10\x02\x12\x1f\n" +
+	"\x1bVERIFY_STATUS_NOT_CAUGHT_UP\x10\x03*w\n" +
 	"\x0eSubscribeEvent\x12\x1f\n" +
 	"\x1bSUBSCRIBE_EVENT_UNSPECIFIED\x10\x00\x12%\n" +
 	"!SUBSCRIBE_EVENT_CHANGES_AVAILABLE\x10\x01\x12\x1d\n" +
-	"\x19SUBSCRIBE_EVENT_HEARTBEAT\x10\x022\x85\x02\n" +
+	"\x19SUBSCRIBE_EVENT_HEARTBEAT\x10\x022\xd9\x02\n" +
 	"\vSyncService\x12L\n" +
 	"\x04Push\x12\x1e.shiftsync.sync.v1.PushRequest\x1a\x1f.shiftsync.sync.v1.PushResponse\"\x03\x90\x02\x02\x12L\n" +
 	"\x04Pull\x12\x1e.shiftsync.sync.v1.PullRequest\x1a\x1f.shiftsync.sync.v1.PullResponse\"\x03\x90\x02\x01\x12Z\n" +
-	"\tSubscribe\x12#.shiftsync.sync.v1.SubscribeRequest\x1a$.shiftsync.sync.v1.SubscribeResponse\"\x000\x01B\xcf\x01\n" +
+	"\tSubscribe\x12#.shiftsync.sync.v1.SubscribeRequest\x1a$.shiftsync.sync.v1.SubscribeResponse\"\x000\x01\x12R\n" +
+	"\x06Verify\x12 .shiftsync.sync.v1.VerifyRequest\x1a!.shiftsync.sync.v1.VerifyResponse\"\x03\x90\x02\x01B\xcf\x01\n" +
 	"\x15com.shiftsync.sync.v1B\tSyncProtoP\x01ZEgithub.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1;syncv1\xa2\x02\x03SSX\xaa\x02\x11Shiftsync.Sync.V1\xca\x02\x11Shiftsync\\Sync\\V1\xe2\x02\x1dShiftsync\\Sync\\V1\\GPBMetadata\xea\x02\x13Shiftsync::Sync::V1b\x06proto3"
 
 var (
@@ -1734,62 +2211,77 @@ func file_shiftsync_sync_v1_sync_proto_rawDescGZIP() []byte {
 	return file_shiftsync_sync_v1_sync_proto_rawDescData
 }
 
-var file_shiftsync_sync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_shiftsync_sync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_shiftsync_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_shiftsync_sync_v1_sync_proto_goTypes = []any{
 	(MutationStatus)(0),           // 0: shiftsync.sync.v1.MutationStatus
-	(SubscribeEvent)(0),           // 1: shiftsync.sync.v1.SubscribeEvent
-	(*ClientInfo)(nil),            // 2: shiftsync.sync.v1.ClientInfo
-	(*HybridTimestamp)(nil),       // 3: shiftsync.sync.v1.HybridTimestamp
-	(*Version)(nil),               // 4: shiftsync.sync.v1.Version
-	(*StringList)(nil),            // 5: shiftsync.sync.v1.StringList
-	(*Value)(nil),                 // 6: shiftsync.sync.v1.Value
-	(*FieldEdit)(nil),             // 7: shiftsync.sync.v1.FieldEdit
-	(*Mutation)(nil),              // 8: shiftsync.sync.v1.Mutation
-	(*PushRequest)(nil),           // 9: shiftsync.sync.v1.PushRequest
-	(*MutationResult)(nil),        // 10: shiftsync.sync.v1.MutationResult
-	(*FieldError)(nil),            // 11: shiftsync.sync.v1.FieldError
-	(*PushResponse)(nil),          // 12: shiftsync.sync.v1.PushResponse
-	(*PullRequest)(nil),           // 13: shiftsync.sync.v1.PullRequest
-	(*FieldChange)(nil),           // 14: shiftsync.sync.v1.FieldChange
-	(*PullResponse)(nil),          // 15: shiftsync.sync.v1.PullResponse
-	(*Purge)(nil),                 // 16: shiftsync.sync.v1.Purge
-	(*SubscribeRequest)(nil),      // 17: shiftsync.sync.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 18: shiftsync.sync.v1.SubscribeResponse
-	(*ErrorInfo)(nil),             // 19: shiftsync.sync.v1.ErrorInfo
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(VerifyStatus)(0),             // 1: shiftsync.sync.v1.VerifyStatus
+	(SubscribeEvent)(0),           // 2: shiftsync.sync.v1.SubscribeEvent
+	(*ClientInfo)(nil),            // 3: shiftsync.sync.v1.ClientInfo
+	(*HybridTimestamp)(nil),       // 4: shiftsync.sync.v1.HybridTimestamp
+	(*Version)(nil),               // 5: shiftsync.sync.v1.Version
+	(*StringList)(nil),            // 6: shiftsync.sync.v1.StringList
+	(*Value)(nil),                 // 7: shiftsync.sync.v1.Value
+	(*FieldEdit)(nil),             // 8: shiftsync.sync.v1.FieldEdit
+	(*Mutation)(nil),              // 9: shiftsync.sync.v1.Mutation
+	(*PushRequest)(nil),           // 10: shiftsync.sync.v1.PushRequest
+	(*MutationResult)(nil),        // 11: shiftsync.sync.v1.MutationResult
+	(*FieldError)(nil),            // 12: shiftsync.sync.v1.FieldError
+	(*PushResponse)(nil),          // 13: shiftsync.sync.v1.PushResponse
+	(*PullRequest)(nil),           // 14: shiftsync.sync.v1.PullRequest
+	(*DigestUnit)(nil),            // 15: shiftsync.sync.v1.DigestUnit
+	(*DigestBucket)(nil),          // 16: shiftsync.sync.v1.DigestBucket
+	(*UnitDigest)(nil),            // 17: shiftsync.sync.v1.UnitDigest
+	(*VerifyRequest)(nil),         // 18: shiftsync.sync.v1.VerifyRequest
+	(*VerifyResponse)(nil),        // 19: shiftsync.sync.v1.VerifyResponse
+	(*FieldChange)(nil),           // 20: shiftsync.sync.v1.FieldChange
+	(*PullResponse)(nil),          // 21: shiftsync.sync.v1.PullResponse
+	(*Purge)(nil),                 // 22: shiftsync.sync.v1.Purge
+	(*SubscribeRequest)(nil),      // 23: shiftsync.sync.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 24: shiftsync.sync.v1.SubscribeResponse
+	(*ErrorInfo)(nil),             // 25: shiftsync.sync.v1.ErrorInfo
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_shiftsync_sync_v1_sync_proto_depIdxs = []int32{
-	3,  // 0: shiftsync.sync.v1.Version.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
-	20, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
-	5,  // 2: shiftsync.sync.v1.Value.list_value:type_name -> shiftsync.sync.v1.StringList
-	6,  // 3: shiftsync.sync.v1.FieldEdit.value:type_name -> shiftsync.sync.v1.Value
-	4,  // 4: shiftsync.sync.v1.FieldEdit.base:type_name -> shiftsync.sync.v1.Version
-	3,  // 5: shiftsync.sync.v1.Mutation.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
-	7,  // 6: shiftsync.sync.v1.Mutation.fields:type_name -> shiftsync.sync.v1.FieldEdit
-	2,  // 7: shiftsync.sync.v1.PushRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	8,  // 8: shiftsync.sync.v1.PushRequest.mutations:type_name -> shiftsync.sync.v1.Mutation
+	4,  // 0: shiftsync.sync.v1.Version.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
+	26, // 1: shiftsync.sync.v1.Value.timestamp_value:type_name -> google.protobuf.Timestamp
+	6,  // 2: shiftsync.sync.v1.Value.list_value:type_name -> shiftsync.sync.v1.StringList
+	7,  // 3: shiftsync.sync.v1.FieldEdit.value:type_name -> shiftsync.sync.v1.Value
+	5,  // 4: shiftsync.sync.v1.FieldEdit.base:type_name -> shiftsync.sync.v1.Version
+	4,  // 5: shiftsync.sync.v1.Mutation.hlc:type_name -> shiftsync.sync.v1.HybridTimestamp
+	8,  // 6: shiftsync.sync.v1.Mutation.fields:type_name -> shiftsync.sync.v1.FieldEdit
+	3,  // 7: shiftsync.sync.v1.PushRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	9,  // 8: shiftsync.sync.v1.PushRequest.mutations:type_name -> shiftsync.sync.v1.Mutation
 	0,  // 9: shiftsync.sync.v1.MutationResult.status:type_name -> shiftsync.sync.v1.MutationStatus
-	11, // 10: shiftsync.sync.v1.MutationResult.field_errors:type_name -> shiftsync.sync.v1.FieldError
-	10, // 11: shiftsync.sync.v1.PushResponse.results:type_name -> shiftsync.sync.v1.MutationResult
-	2,  // 12: shiftsync.sync.v1.PullRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	6,  // 13: shiftsync.sync.v1.FieldChange.value:type_name -> shiftsync.sync.v1.Value
-	4,  // 14: shiftsync.sync.v1.FieldChange.version:type_name -> shiftsync.sync.v1.Version
-	14, // 15: shiftsync.sync.v1.PullResponse.changes:type_name -> shiftsync.sync.v1.FieldChange
-	16, // 16: shiftsync.sync.v1.PullResponse.purges:type_name -> shiftsync.sync.v1.Purge
-	2,  // 17: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
-	1,  // 18: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
-	9,  // 19: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
-	13, // 20: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
-	17, // 21: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
-	12, // 22: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
-	15, // 23: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
-	18, // 24: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
-	22, // [22:25] is the sub-list for method output_type
-	19, // [19:22] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	12, // 10: shiftsync.sync.v1.MutationResult.field_errors:type_name -> shiftsync.sync.v1.FieldError
+	11, // 11: shiftsync.sync.v1.PushResponse.results:type_name -> shiftsync.sync.v1.MutationResult
+	3,  // 12: shiftsync.sync.v1.PullRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	16, // 13: shiftsync.sync.v1.PullRequest.repair:type_name -> shiftsync.sync.v1.DigestBucket
+	15, // 14: shiftsync.sync.v1.DigestBucket.unit:type_name -> shiftsync.sync.v1.DigestUnit
+	15, // 15: shiftsync.sync.v1.UnitDigest.unit:type_name -> shiftsync.sync.v1.DigestUnit
+	3,  // 16: shiftsync.sync.v1.VerifyRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	17, // 17: shiftsync.sync.v1.VerifyRequest.units:type_name -> shiftsync.sync.v1.UnitDigest
+	1,  // 18: shiftsync.sync.v1.VerifyResponse.status:type_name -> shiftsync.sync.v1.VerifyStatus
+	17, // 19: shiftsync.sync.v1.VerifyResponse.units:type_name -> shiftsync.sync.v1.UnitDigest
+	7,  // 20: shiftsync.sync.v1.FieldChange.value:type_name -> shiftsync.sync.v1.Value
+	5,  // 21: shiftsync.sync.v1.FieldChange.version:type_name -> shiftsync.sync.v1.Version
+	20, // 22: shiftsync.sync.v1.PullResponse.changes:type_name -> shiftsync.sync.v1.FieldChange
+	22, // 23: shiftsync.sync.v1.PullResponse.purges:type_name -> shiftsync.sync.v1.Purge
+	3,  // 24: shiftsync.sync.v1.SubscribeRequest.client:type_name -> shiftsync.sync.v1.ClientInfo
+	2,  // 25: shiftsync.sync.v1.SubscribeResponse.event:type_name -> shiftsync.sync.v1.SubscribeEvent
+	10, // 26: shiftsync.sync.v1.SyncService.Push:input_type -> shiftsync.sync.v1.PushRequest
+	14, // 27: shiftsync.sync.v1.SyncService.Pull:input_type -> shiftsync.sync.v1.PullRequest
+	23, // 28: shiftsync.sync.v1.SyncService.Subscribe:input_type -> shiftsync.sync.v1.SubscribeRequest
+	18, // 29: shiftsync.sync.v1.SyncService.Verify:input_type -> shiftsync.sync.v1.VerifyRequest
+	13, // 30: shiftsync.sync.v1.SyncService.Push:output_type -> shiftsync.sync.v1.PushResponse
+	21, // 31: shiftsync.sync.v1.SyncService.Pull:output_type -> shiftsync.sync.v1.PullResponse
+	24, // 32: shiftsync.sync.v1.SyncService.Subscribe:output_type -> shiftsync.sync.v1.SubscribeResponse
+	19, // 33: shiftsync.sync.v1.SyncService.Verify:output_type -> shiftsync.sync.v1.VerifyResponse
+	30, // [30:34] is the sub-list for method output_type
+	26, // [26:30] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_shiftsync_sync_v1_sync_proto_init() }
@@ -1811,8 +2303,8 @@ func file_shiftsync_sync_v1_sync_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shiftsync_sync_v1_sync_proto_rawDesc), len(file_shiftsync_sync_v1_sync_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   18,
+			NumEnums:      3,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,8 @@ const (
 	SyncServicePullProcedure = "/shiftsync.sync.v1.SyncService/Pull"
 	// SyncServiceSubscribeProcedure is the fully-qualified name of the SyncService's Subscribe RPC.
 	SyncServiceSubscribeProcedure = "/shiftsync.sync.v1.SyncService/Subscribe"
+	// SyncServiceVerifyProcedure is the fully-qualified name of the SyncService's Verify RPC.
+	SyncServiceVerifyProcedure = "/shiftsync.sync.v1.SyncService/Verify"
 )
 
 // SyncServiceClient is a client for the shiftsync.sync.v1.SyncService service.
@@ -66,6 +68,17 @@ type SyncServiceClient interface {
 	// membership in force with PERMISSION_DENIED "permission_denied" (pull, to
 	// carry out the purges, then sync on a timer).
 	Subscribe(context.Context, *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error)
+	// Verify compares the replica's integrity digests with the server's, for
+	// the device's scope, once the device has pushed everything and pulled
+	// up to the end: the answer is MATCH or MISMATCH (with the 64 bucket
+	// digests of each unit that differs, so the device re-pulls only those
+	// records, with PullRequest.repair) signed by the server, or
+	// NOT_CAUGHT_UP when the server holds changes after the cursor (pull,
+	// then verify again). It is authorised as Pull is: only the units of the
+	// caller's scope are answered, and a unit the device names that is not
+	// in its scope is answered as an empty one. See mobile-contract/README.md,
+	// "Integrity digests", for the element encoding.
+	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
 }
 
 // NewSyncServiceClient constructs a client for the shiftsync.sync.v1.SyncService service. By
@@ -99,6 +112,13 @@ func NewSyncServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(syncServiceMethods.ByName("Subscribe")),
 			connect.WithClientOptions(opts...),
 		),
+		verify: connect.NewClient[v1.VerifyRequest, v1.VerifyResponse](
+			httpClient,
+			baseURL+SyncServiceVerifyProcedure,
+			connect.WithSchema(syncServiceMethods.ByName("Verify")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -107,6 +127,7 @@ type syncServiceClient struct {
 	push      *connect.Client[v1.PushRequest, v1.PushResponse]
 	pull      *connect.Client[v1.PullRequest, v1.PullResponse]
 	subscribe *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	verify    *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
 }
 
 // Push calls shiftsync.sync.v1.SyncService.Push.
@@ -132,6 +153,15 @@ func (c *syncServiceClient) Subscribe(ctx context.Context, req *v1.SubscribeRequ
 	return c.subscribe.CallServerStream(ctx, connect.NewRequest(req))
 }
 
+// Verify calls shiftsync.sync.v1.SyncService.Verify.
+func (c *syncServiceClient) Verify(ctx context.Context, req *v1.VerifyRequest) (*v1.VerifyResponse, error) {
+	response, err := c.verify.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // SyncServiceHandler is an implementation of the shiftsync.sync.v1.SyncService service.
 type SyncServiceHandler interface {
 	// Push stores a batch of mutations from the device's outbox, in counter
@@ -152,6 +182,17 @@ type SyncServiceHandler interface {
 	// membership in force with PERMISSION_DENIED "permission_denied" (pull, to
 	// carry out the purges, then sync on a timer).
 	Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error
+	// Verify compares the replica's integrity digests with the server's, for
+	// the device's scope, once the device has pushed everything and pulled
+	// up to the end: the answer is MATCH or MISMATCH (with the 64 bucket
+	// digests of each unit that differs, so the device re-pulls only those
+	// records, with PullRequest.repair) signed by the server, or
+	// NOT_CAUGHT_UP when the server holds changes after the cursor (pull,
+	// then verify again). It is authorised as Pull is: only the units of the
+	// caller's scope are answered, and a unit the device names that is not
+	// in its scope is answered as an empty one. See mobile-contract/README.md,
+	// "Integrity digests", for the element encoding.
+	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
 }
 
 // NewSyncServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -181,6 +222,13 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(syncServiceMethods.ByName("Subscribe")),
 		connect.WithHandlerOptions(opts...),
 	)
+	syncServiceVerifyHandler := connect.NewUnaryHandlerSimple(
+		SyncServiceVerifyProcedure,
+		svc.Verify,
+		connect.WithSchema(syncServiceMethods.ByName("Verify")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shiftsync.sync.v1.SyncService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SyncServicePushProcedure:
@@ -189,6 +237,8 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 			syncServicePullHandler.ServeHTTP(w, r)
 		case SyncServiceSubscribeProcedure:
 			syncServiceSubscribeHandler.ServeHTTP(w, r)
+		case SyncServiceVerifyProcedure:
+			syncServiceVerifyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -208,4 +258,8 @@ func (UnimplementedSyncServiceHandler) Pull(context.Context, *v1.PullRequest) (*
 
 func (UnimplementedSyncServiceHandler) Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.sync.v1.SyncService.Subscribe is not implemented"))
+}
+
+func (UnimplementedSyncServiceHandler) Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shiftsync.sync.v1.SyncService.Verify is not implemented"))
 }
