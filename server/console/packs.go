@@ -40,14 +40,18 @@ type packView struct {
 	FileName string
 }
 
-// period parses the form's period.
+// period parses the form's period: whole days, from the start of the first
+// to the end of the last, in the time zone governance counts days in (the
+// default thresholds', Europe/London), so no hour of a day in British
+// Summer Time and no millisecond of its last second is left out.
 func (f packForm) period() (from, to time.Time, err error) {
-	from, err1 := time.Parse(time.DateOnly, f.From)
-	to, err2 := time.Parse(time.DateOnly, f.To)
+	loc := shiftsync.DefaultThresholds.Location()
+	from, err1 := time.ParseInLocation(time.DateOnly, f.From, loc)
+	to, err2 := time.ParseInLocation(time.DateOnly, f.To, loc)
 	if err1 != nil || err2 != nil {
 		return from, to, shiftsync.Errorf(shiftsync.CodeInvalid, "give the period as two dates, from and to")
 	}
-	return from, to.Add(24*time.Hour - time.Second), nil
+	return from, to.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
 }
 
 func (f packForm) query() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	_ "github.com/mattn/go-sqlite3" // to hold the store's write lock from outside
@@ -48,11 +49,15 @@ func TestOverload(t *testing.T) {
 		held <- err
 	}()
 	// The held call is in flight once the server counts it.
+	counted := time.Now().Add(30 * time.Second)
 	for value(t, scrape(t, s.URL), "shiftsync_rpc_in_flight") != 1 {
 		select {
 		case err := <-held:
 			t.Fatalf("the held push ended before it was counted: %v", err)
 		default:
+		}
+		if time.Now().After(counted) {
+			t.Fatal("the held push was not counted in flight within 30 s")
 		}
 	}
 

@@ -180,7 +180,7 @@ func TestRotaHuddleForecastObservation(t *testing.T) {
 
 	// H2: Monday's forecast is due by 09:00; it is recorded at 08:00 and
 	// reaches Ana's phone; Tuesday's never comes.
-	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-02"), shiftsync.StateDue, "by 09:00")
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, escalation+"/2026-03-02"), shiftsync.StateDue, "by 09:00")
 	w.at(day(0, 8, 0))
 	forecast := lead.log("risk_forecast", person, fields{"forecast_for": ts(day(0, 0, 0)), "rag": enum("RAG_RATING_RED"),
 		"drivers": str("Poor sleep; the minibus changes today")})
@@ -190,12 +190,12 @@ func TestRotaHuddleForecastObservation(t *testing.T) {
 	if err != nil || !strings.Contains(got, "RAG_RATING_RED") {
 		t.Fatalf("the red forecast on Ana's phone after her pull: %s, %v", got, err)
 	}
-	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-02"), shiftsync.StateMet)
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, escalation+"/2026-03-02"), shiftsync.StateMet)
 
 	// Q1: Ana on 2:1 cover on Tuesday without technique competence.
 	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateWarning, "ana holds no restrictive intervention technique in date")
 	w.at(day(1, 9, 30))
-	wantState(t, w.finding(shiftsync.RuleDailyForecast, person+"/2026-03-03"), shiftsync.StateBreach)
+	wantState(t, w.finding(shiftsync.RuleDailyForecast, escalation+"/2026-03-03"), shiftsync.StateBreach)
 	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateBreach)
 
 	// H1: no huddle in week 1 is a breach once the week is over; week 2's

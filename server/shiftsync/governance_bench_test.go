@@ -2,6 +2,7 @@ package shiftsync_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,4 +133,61 @@ func yearOfRota(now time.Time) []*shiftsync.Record {
 		}
 	}
 	return out
+}
+
+// TestRotaLead_ClockChangesAndNights: a high-risk period is a time of day
+// by the clock, so on the Sunday the clocks go forward the 07:00-09:00
+// window is judged at 07:00 BST, not 08:00; and a night-time period
+// (22:00 to 06:00) reaches the early shift of the next morning. A quality
+// check older than the sign-off it would confirm does not confirm it.
+func TestRotaLead_ClockChangesAndNights(t *testing.T) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, london) }
+	period := func(id string, from, to int64) *shiftsync.Record {
+		return benchRecord(id, "high_risk_period", "sam", at(2026, 3, 1, 0, 0), map[string]shiftsync.Value{
+			"valid_from": benchTime(at(2026, 3, 1, 0, 0)), "daily_start_minute": benchInt(from), "daily_end_minute": benchInt(to),
+			"lead_competency": benchEnum("COMPETENCY_KIND_PBS")})
+	}
+	shift := func(id string, start, end time.Time) []*shiftsync.Record {
+		return []*shiftsync.Record{
+			benchRecord(id, "shift", "", at(2026, 3, 1, 0, 0), map[string]shiftsync.Value{"starts_at": benchTime(start), "ends_at": benchTime(end), "person_ids": benchList("sam")}),
+			benchRecord(id+"-lead", "shift_assignment", "", at(2026, 3, 1, 0, 0), map[string]shiftsync.Value{"shift_id": benchText(id), "user_id": benchText("kim"), "slot": benchEnum("SHIFT_SLOT_LEAD")}),
+		}
+	}
+	records := []*shiftsync.Record{
+		period("morning", 7*60, 9*60), period("night", 22*60, 6*60),
+		benchRecord("signed-off", "competency", "", at(2026, 3, 10, 9, 0), map[string]shiftsync.Value{"user_id": benchText("kim"), "kind": benchEnum("COMPETENCY_KIND_PBS"),
+			"confirmed_by": benchEnum("COMPETENCY_CONFIRMATION_SIGN_OFF"), "confirmed_at": benchTime(at(2026, 3, 10, 9, 0))}),
+		benchRecord("old-check", "quality_check", "", at(2026, 3, 2, 9, 0), map[string]shiftsync.Value{"kind": benchEnum("QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION"),
+			"checked_at": benchTime(at(2026, 3, 2, 9, 0)), "staff_observed": benchList("kim"), "outcome": benchEnum("CHECK_OUTCOME_MET"),
+			"competency_confirmed_by_observation": shiftsync.Value{Kind: shiftsync.KindBool, Bool: true}}),
+	}
+	// 29 March 2026: the clocks go forward at 01:00. A shift from 08:30
+	// BST meets the morning window; one from 09:30 does not.
+	records = append(records, shift("sunday-0830", at(2026, 3, 29, 8, 30), at(2026, 3, 29, 16, 0))...)
+	records = append(records, shift("sunday-0930", at(2026, 3, 29, 9, 30), at(2026, 3, 29, 16, 0))...)
+	// An early shift from 05:00 on Monday meets the night window of Sunday.
+	records = append(records, shift("monday-0500", at(2026, 3, 30, 5, 0), at(2026, 3, 30, 6, 30))...)
+	findings := map[string]shiftsync.Finding{}
+	for _, f := range shiftsync.Evaluate(shiftsync.Snapshot{ServiceID: "house-a", Records: records}, shiftsync.DefaultThresholds, at(2026, 3, 31, 12, 0)) {
+		if f.RuleID == shiftsync.RuleRotaLead {
+			findings[f.Subject] = f
+		}
+	}
+	for _, subject := range []string{"sunday-0830/morning", "monday-0500/night"} {
+		f, ok := findings[subject]
+		if !ok {
+			t.Errorf("no T1 finding about %s: %v", subject, findings)
+			continue
+		}
+		if f.State != shiftsync.StateBreach || !strings.Contains(f.Message, "signed off only") {
+			t.Errorf("%s: %s %q; want a breach, the check of 2 Mar being older than the sign-off of 10 Mar", subject, f.State, f.Message)
+		}
+	}
+	if f, ok := findings["sunday-0930/morning"]; ok {
+		t.Errorf("the 09:30 shift is judged against 07:00-09:00 on the day the clocks change: %q", f.Message)
+	}
 }

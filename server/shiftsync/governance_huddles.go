@@ -2,6 +2,7 @@ package shiftsync
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -26,7 +27,7 @@ func (e *evaluation) huddles() {
 		}
 	}
 	for week := WeekStart(first, e.loc); !week.After(e.now); week = week.AddDate(0, 0, 7) {
-		end := week.AddDate(0, 0, 7).Add(-time.Second)
+		end := week.AddDate(0, 0, 7).Add(-time.Nanosecond) // the week's last instant
 		e.add(RuleWeeklyHuddle, week.Format("2006-01-02"), nil, "", e.deadlineState(held[week], time.Time{}, end), end,
 			"weekly risk huddle of the week of %s, with its decisions and staffing risks, due by %s%s",
 			week.Format("2 Jan 2006"), end.Format("Mon 2 Jan 15:04"), heldNote(held[week]))
@@ -44,7 +45,7 @@ func (e *evaluation) forecasts() {
 		key := f.PersonID + "/" + dayOf(f.Time("forecast_for"), e.loc).Format("2006-01-02")
 		made[key] = earliest(made[key], f.RecordedAt)
 	}
-	by := time.Duration(cmp.Or(e.th.ForecastBy, DefaultThresholds.ForecastBy))
+	by := int(time.Duration(cmp.Or(e.th.ForecastBy, DefaultThresholds.ForecastBy)) / time.Minute)
 	for _, esc := range e.byType["escalation"] {
 		agreed := esc.Time("interim_plan_agreed_at")
 		if agreed.IsZero() {
@@ -56,8 +57,10 @@ func (e *evaluation) forecasts() {
 		}
 		for d := dayOf(agreed, e.loc); !d.After(until); d = d.AddDate(0, 0, 1) {
 			key := esc.PersonID + "/" + d.Format("2006-01-02")
-			due := d.Add(by)
-			e.add(RuleDailyForecast, key, esc, esc.PersonID, e.deadlineState(made[key], time.Time{}, due), due,
+			due := time.Date(d.Year(), d.Month(), d.Day(), 0, by, 0, 0, e.loc) // 09:00 by the clock, on the days it changes too
+			// One finding per plan and day: two plans in force for one
+			// person each keep their own.
+			e.add(RuleDailyForecast, esc.RecordID+"/"+d.Format("2006-01-02"), esc, esc.PersonID, e.deadlineState(made[key], time.Time{}, due), due,
 				"daily risk forecast for %s on %s, while the interim risk plan is in force, due by %s%s",
 				esc.PersonID, d.Format("Mon 2 Jan"), due.Format("15:04"), heldNote(made[key]))
 		}
@@ -82,10 +85,16 @@ func (e *evaluation) observations() {
 		}
 	}
 	every := time.Duration(cmp.Or(e.th.ObservationEvery, DefaultThresholds.ObservationEvery))
+	joined := map[string]time.Time{} // user -> the earliest start of a membership in force
 	for _, s := range e.snap.Staff {
-		if !s.End.IsZero() && !s.End.After(e.now) {
-			continue
+		if s.End.IsZero() || s.End.After(e.now) {
+			if j, ok := joined[s.UserID]; !ok || s.Start.Before(j) {
+				joined[s.UserID] = s.Start
+			}
 		}
+	}
+	for _, user := range slices.Sorted(maps.Keys(joined)) {
+		s := StaffMember{UserID: user, Start: joined[user]}
 		from := latest(s.Start, last[s.UserID])
 		due := from.Add(every)
 		state := StateMet

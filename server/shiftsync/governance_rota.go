@@ -67,13 +67,17 @@ var competencyWords = map[string]string{
 // organisation's time zone.
 func (e *evaluation) overlap(period *Record, start, end time.Time) (time.Time, time.Time, bool) {
 	validFrom, validUntil := period.Time("valid_from"), period.Time("valid_until")
-	from, to := period.Fields["daily_start_minute"].Int, period.Fields["daily_end_minute"].Int
-	if to <= from {
-		return time.Time{}, time.Time{}, false
+	from, to := int(period.Fields["daily_start_minute"].Int), int(period.Fields["daily_end_minute"].Int)
+	if to <= from { // a night-time window (22:00 to 06:00) ends the next day
+		to += 24 * 60
 	}
-	day := start.In(e.loc)
+	// From the day before the shift's, for a window that runs into it.
+	day := start.In(e.loc).AddDate(0, 0, -1)
 	for d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, e.loc); d.Before(end); d = d.AddDate(0, 0, 1) {
-		windowFrom, windowTo := d.Add(time.Duration(from)*time.Minute), d.Add(time.Duration(to)*time.Minute)
+		// Wall-clock times of that day, so 07:00 stays 07:00 on the days
+		// the clocks change.
+		windowFrom := time.Date(d.Year(), d.Month(), d.Day(), 0, from, 0, 0, e.loc)
+		windowTo := time.Date(d.Year(), d.Month(), d.Day(), 0, to, 0, 0, e.loc)
 		if windowTo.Before(validFrom) || !validUntil.IsZero() && !windowFrom.Before(validUntil) {
 			continue
 		}
@@ -108,7 +112,7 @@ func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (s
 			why = fmt.Sprintf("%s holds no %s in date", user, competencyWords[kind])
 			continue
 		}
-		if check := e.observedBy(user, at); check != nil {
+		if check := e.observedBy(user, signedOff.Time("confirmed_at"), at); check != nil {
 			return user, "signed off, and observed in practice " + check.Time("checked_at").In(e.loc).Format("2 Jan 2006")
 		}
 		why = fmt.Sprintf("%s's %s was signed off only, never observed in practice", user, competencyWords[kind])
@@ -116,14 +120,14 @@ func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (s
 	return "", why
 }
 
-// observedBy returns a quality check before at that observed the user's
-// practice, met the standard and confirmed their competency by
-// observation: nil when none did.
-func (e *evaluation) observedBy(user string, at time.Time) *Record {
+// observedBy returns a quality check from since (the sign-off it
+// confirms) to at that observed the user's practice, met the standard and
+// confirmed their competency by observation: nil when none did.
+func (e *evaluation) observedBy(user string, since, at time.Time) *Record {
 	for _, q := range e.byType["quality_check"] {
 		if q.Text("kind") == "QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION" && q.Text("outcome") == "CHECK_OUTCOME_MET" &&
 			q.Fields["competency_confirmed_by_observation"].Bool && slices.Contains(q.Fields["staff_observed"].List, user) &&
-			!q.Time("checked_at").After(at) {
+			!q.Time("checked_at").Before(since) && !q.Time("checked_at").After(at) {
 			return q
 		}
 	}
@@ -297,14 +301,14 @@ func rotaByPerson(shifts []*Record) map[string]*personRota {
 // debrief of kind hot naming it or its incident) held before the end of
 // the shift in which it began.
 func (e *evaluation) hotDebriefs() {
-	held := map[string]time.Time{} // intervention or incident id -> first hot debrief
+	held := map[string][]time.Time{} // intervention or incident id -> its hot debriefs
 	for _, d := range e.byType["debrief"] {
 		if d.Text("kind") != "DEBRIEF_KIND_HOT" {
 			continue
 		}
 		for _, field := range []string{"incident_ids", "restrictive_intervention_ids"} {
 			for _, id := range d.Fields[field].List {
-				held[id] = earliest(held[id], d.Time("held_at"))
+				held[id] = append(held[id], d.Time("held_at"))
 			}
 		}
 	}
@@ -315,7 +319,9 @@ func (e *evaluation) hotDebriefs() {
 			continue
 		}
 		end := shift.Time("ends_at")
-		done := earliest(held[r.RecordID], held[r.Text("incident_id")])
+		// The first debrief since it began: one of an earlier hold in the
+		// same incident is not its debrief.
+		done := firstAfter(started, slices.Concat(held[r.RecordID], held[r.Text("incident_id")])...)
 		e.add(RuleHotDebrief, r.RecordID, r, r.PersonID, e.deadlineState(done, time.Time{}, end), end,
 			"hot debrief of the %s at %s due before the shift ends at %s%s",
 			interventionWords(r.Text("type_code")), started.In(e.loc).Format("Mon 2 Jan 15:04"), end.In(e.loc).Format("15:04"), heldNote(done))
@@ -325,8 +331,8 @@ func (e *evaluation) hotDebriefs() {
 // safeguardingScreens is R9: an incident with an allegation or indication
 // of abuse, and a restrictive intervention R5 flags (a hold over
 // ScreenHoldOver, or no legal basis), are screened for safeguarding within
-// the shift in which they happened: a safeguarding concern raised from
-// the record, or, for an intervention, its safeguarding screen marked done.
+// the shift in which they happened: a safeguarding concern raised from the
+// record by then.
 func (e *evaluation) safeguardingScreens() {
 	raised := map[string]time.Time{} // source record -> first concern raised from it
 	for _, c := range e.byType["safeguarding_concern"] {
@@ -355,11 +361,9 @@ func (e *evaluation) safeguardingScreens() {
 		if !long && !r.Fields["legal_basis"].Empty() {
 			continue
 		}
-		done := raised[r.RecordID]
-		if r.Fields["safeguarding_screen_done"].Bool {
-			done = earliest(done, r.RecordedAt) // marked done on the record: when it was recorded so
-		}
-		screen(r, started, done, missing(long, "the hold over "+time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver)).String(),
+		// Only a concern raised from it says when it was screened: the
+		// record's safeguarding_screen_done flag carries no time of its own.
+		screen(r, started, raised[r.RecordID], missing(long, "the hold over "+time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver)).String(),
 			r.Fields["legal_basis"].Empty(), "the intervention with no legal basis"))
 	}
 }

@@ -37,6 +37,13 @@ func copyStore(ctx context.Context, args []string, state string, stdout, stderr 
 	if _, err := os.Stat(*from); err != nil {
 		return fmt.Errorf("copy-store: %w", err)
 	}
+	// A push a server acknowledged after the copy read its table would be
+	// on no store once the phones move.
+	lock, err := lockDB(*from, "shiftsyncd admin copy-store")
+	if err != nil {
+		return fmt.Errorf("copy-store: %w", err)
+	}
+	defer lock.Release()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	src := sqlite.NewDB(*from)
 	src.Logger = log

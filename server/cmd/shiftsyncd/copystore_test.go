@@ -81,3 +81,21 @@ func TestAdmin_CopyStore(t *testing.T) {
 		t.Fatalf("pull from the old cursor after a push = %d changes, %v; want the new record", len(changes), err)
 	}
 }
+
+// TestAdmin_CopyStoreRefusesWhileServing: a push acknowledged after the copy
+// read its table would be on no store once the phones move, so copy-store
+// refuses a database a server holds.
+func TestAdmin_CopyStoreRefusesWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "shiftsync.db")
+	m := NewMain(io.Discard, io.Discard)
+	m.DBPath, m.StateDir, m.Addr = db, dir, "127.0.0.1:0"
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	err := run(t.Context(), []string{"admin", "-state", t.TempDir(), "copy-store", "-from", db, "-to", "postgres://127.0.0.1:1/never"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "in use by shiftsyncd serve") {
+		t.Fatalf("copy-store of a served database = %v, want it refused naming the server", err)
+	}
+}
