@@ -8,9 +8,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 
+	"github.com/shiftsync/shiftsync/server/shiftsync"
 	syncv1 "github.com/shiftsync/shiftsync/syncproto/gen/shiftsync/sync/v1"
 )
 
@@ -25,28 +25,10 @@ import (
 // digestBuckets is how many buckets a unit's digest is kept in.
 const digestBuckets = 64
 
-// digest is an AdHash-256 sum, big-endian.
-type digest [32]byte
-
-func (d *digest) add(e digest) {
-	var carry uint64
-	for i := 24; i >= 0; i -= 8 {
-		var s uint64
-		s, carry = bits.Add64(binary.BigEndian.Uint64(d[i:]), binary.BigEndian.Uint64(e[i:]), carry)
-		binary.BigEndian.PutUint64(d[i:], s)
-	}
-}
-
-func (d *digest) sub(e digest) {
-	var borrow uint64
-	for i := 24; i >= 0; i -= 8 {
-		var s uint64
-		s, borrow = bits.Sub64(binary.BigEndian.Uint64(d[i:]), binary.BigEndian.Uint64(e[i:]), borrow)
-		binary.BigEndian.PutUint64(d[i:], s)
-	}
-}
-
-func (d digest) isZero() bool { return d == digest{} }
+// digest is an AdHash-256 sum, big-endian: the server's arithmetic, over
+// elements this file encodes from the contract on its own (elementOf), so
+// the pinned vectors check the documented encoding, not a shared one.
+type digest = shiftsync.Digest
 
 // digestUnit is a unit as a device holds it.
 type digestUnit struct {
@@ -160,7 +142,7 @@ func newDigester(tx *sql.Tx) *digester { return &digester{tx: tx, deltas: map[bu
 func (d *digester) remove(ctx context.Context, recordID, field string) error {
 	return d.each(ctx, recordID, field, func(k bucketKey, e digest) {
 		acc := d.deltas[k]
-		acc.sub(e)
+		acc.Sub(e)
 		d.deltas[k] = acc
 	})
 }
@@ -169,7 +151,7 @@ func (d *digester) remove(ctx context.Context, recordID, field string) error {
 func (d *digester) add(ctx context.Context, recordID, field string) error {
 	return d.each(ctx, recordID, field, func(k bucketKey, e digest) {
 		acc := d.deltas[k]
-		acc.add(e)
+		acc.Add(e)
 		d.deltas[k] = acc
 	})
 }
@@ -189,14 +171,14 @@ func (d *digester) each(ctx context.Context, recordID, field string, fn func(buc
 // flush adds the deltas to the stored digests.
 func (d *digester) flush(ctx context.Context) error {
 	for k, delta := range d.deltas {
-		if delta.isZero() {
+		if delta.IsZero() {
 			continue
 		}
 		acc, err := storedDigest(ctx, d.tx, k)
 		if err != nil {
 			return err
 		}
-		acc.add(delta)
+		acc.Add(delta)
 		if err := setDigest(ctx, d.tx, k, acc); err != nil {
 			return err
 		}
@@ -245,7 +227,7 @@ func heldDigests(ctx context.Context, q queryer) (map[bucketKey]digest, error) {
 			return nil, fmt.Errorf("replica: digests: %w", err)
 		}
 		acc := sums[k]
-		acc.add(e)
+		acc.Add(e)
 		sums[k] = acc
 	}
 	return sums, rows.Err()
@@ -269,7 +251,7 @@ func storedDigests(ctx context.Context, q queryer) (map[bucketKey]digest, error)
 			return nil, fmt.Errorf("replica: digests: %w", err)
 		}
 		copy(d[:], raw)
-		if !d.isZero() {
+		if !d.IsZero() {
 			out[k] = d
 		}
 	}
@@ -288,7 +270,7 @@ func rebuildDigests(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for k, d := range sums {
-		if !d.isZero() {
+		if !d.IsZero() {
 			if err := setDigest(ctx, tx, k, d); err != nil {
 				return err
 			}
@@ -303,12 +285,12 @@ func unitDigests(buckets map[bucketKey]digest) []*syncv1.UnitDigest {
 	sums := map[digestUnit]digest{}
 	for k, d := range buckets {
 		acc := sums[k.digestUnit]
-		acc.add(d)
+		acc.Add(d)
 		sums[k.digestUnit] = acc
 	}
 	units := make([]digestUnit, 0, len(sums))
 	for u, d := range sums {
-		if !d.isZero() {
+		if !d.IsZero() {
 			units = append(units, u)
 		}
 	}

@@ -35,7 +35,7 @@ func (r *Replica) DigestsKept() (bool, error) {
 		return false, err
 	}
 	for k, d := range held {
-		if d.isZero() {
+		if d.IsZero() {
 			delete(held, k)
 		}
 	}
