@@ -72,8 +72,8 @@ func NewIdentityCache(store IdentityStore, feed ChangeFeed, ttl time.Duration) *
 	if ttl <= 0 {
 		ttl = DefaultIdentityTTL
 	}
-	c := &IdentityCache{IdentityStore: store, feed: feed, ttl: ttl, stop: func() {}}
-	c.reset()
+	c := &IdentityCache{IdentityStore: store, feed: feed, ttl: ttl, stop: func() {},
+		scopes: map[string]cached[Scope]{}, keys: map[string]cached[ed25519.PublicKey]{}, active: map[struct{}]cached[SigningKey]{}}
 	if feed != nil {
 		wake, stop := feed.Subscribe([]string{IdentityFeedKey})
 		done := make(chan struct{})
@@ -98,18 +98,15 @@ func NewIdentityCache(store IdentityStore, feed ChangeFeed, ttl time.Duration) *
 // Close stops listening to the feed.
 func (c *IdentityCache) Close() { c.stop() }
 
-func (c *IdentityCache) reset() {
-	c.scopes = map[string]cached[Scope]{}
-	c.keys = map[string]cached[ed25519.PublicKey]{}
-	c.active = map[struct{}]cached[SigningKey]{}
-}
-
 // drop forgets every entry: those read before now are of an older
-// generation.
+// generation. The maps are emptied, never replaced, so the fields that
+// hold them are only ever read (lookup and keep take the maps under mu).
 func (c *IdentityCache) drop() {
 	c.generation.Add(1)
 	c.mu.Lock()
-	c.reset()
+	clear(c.scopes)
+	clear(c.keys)
+	clear(c.active)
 	c.mu.Unlock()
 }
 
