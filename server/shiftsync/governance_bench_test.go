@@ -191,3 +191,35 @@ func TestRotaLead_ClockChangesAndNights(t *testing.T) {
 		t.Errorf("the 09:30 shift is judged against 07:00-09:00 on the day the clocks change: %q", f.Message)
 	}
 }
+
+// TestRotaLead_LateLeadCountsForNothing: a lead put on a shift once it was
+// over did not lead it, so its breach stays; one assigned before it ended
+// (synced later, from a phone with no signal) meets it.
+func TestRotaLead_LateLeadCountsForNothing(t *testing.T) {
+	at := func(d, h int) time.Time { return time.Date(2026, 3, d, h, 0, 0, 0, time.UTC) }
+	records := []*shiftsync.Record{
+		benchRecord("morning", "high_risk_period", "sam", at(1, 0), map[string]shiftsync.Value{
+			"valid_from": benchTime(at(1, 0)), "daily_start_minute": benchInt(7 * 60), "daily_end_minute": benchInt(9 * 60),
+			"lead_competency": benchEnum("COMPETENCY_KIND_PBS")}),
+		benchRecord("observed", "competency", "", at(1, 9), map[string]shiftsync.Value{"user_id": benchText("kim"), "kind": benchEnum("COMPETENCY_KIND_PBS"),
+			"confirmed_by": benchEnum("COMPETENCY_CONFIRMATION_OBSERVATION"), "confirmed_at": benchTime(at(1, 9))}),
+	}
+	for _, d := range []int{3, 4} {
+		id := fmt.Sprintf("shift-%d", d)
+		records = append(records, benchRecord(id, "shift", "", at(1, 0), map[string]shiftsync.Value{
+			"starts_at": benchTime(at(d, 7)), "ends_at": benchTime(at(d, 15)), "person_ids": benchList("sam")}))
+	}
+	// Day 3's lead was written the day after; day 4's during the shift.
+	records = append(records,
+		benchRecord("late", "shift_assignment", "", at(4, 12), map[string]shiftsync.Value{"shift_id": benchText("shift-3"), "user_id": benchText("kim"), "slot": benchEnum("SHIFT_SLOT_LEAD")}),
+		benchRecord("in-time", "shift_assignment", "", at(4, 8), map[string]shiftsync.Value{"shift_id": benchText("shift-4"), "user_id": benchText("kim"), "slot": benchEnum("SHIFT_SLOT_LEAD")}))
+	states := map[string]shiftsync.FindingState{}
+	for _, f := range shiftsync.Evaluate(shiftsync.Snapshot{ServiceID: "house-a", Records: records}, shiftsync.DefaultThresholds, at(5, 12)) {
+		if f.RuleID == shiftsync.RuleRotaLead {
+			states[f.Subject] = f.State
+		}
+	}
+	if states["shift-3/morning"] != shiftsync.StateBreach || states["shift-4/morning"] != shiftsync.StateMet {
+		t.Errorf("T1 states = %v; want day 3 a breach (its lead assigned after it) and day 4 met", states)
+	}
+}

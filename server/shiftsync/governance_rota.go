@@ -17,20 +17,29 @@ import (
 // met the standard and confirmed it by observation). Due until
 // RotaLeadWarnAhead before the shift starts, a warning from then, a breach
 // once it has started without such a lead; met as soon as it has one,
-// whenever the records saying so arrive.
+// whenever the records saying so arrive — but a lead assigned (on their
+// device's clock) after the shift ended does not count.
 func (e *evaluation) rotaLeads() {
 	periods := map[string][]*Record{} // person -> their high-risk periods
 	for _, p := range e.byType["high_risk_period"] {
 		periods[p.PersonID] = append(periods[p.PersonID], p)
 	}
-	leads := map[string][]string{} // shift -> users in its lead slot
+	assigned := map[string][]*Record{} // shift -> its lead slot's assignments
 	for _, a := range e.byType["shift_assignment"] {
 		if a.Text("slot") == "SHIFT_SLOT_LEAD" {
-			leads[a.Text("shift_id")] = append(leads[a.Text("shift_id")], a.Text("user_id"))
+			assigned[a.Text("shift_id")] = append(assigned[a.Text("shift_id")], a)
 		}
 	}
 	for _, shift := range e.byType["shift"] {
 		start, end := shift.Time("starts_at"), shift.Time("ends_at")
+		// A lead put on the shift once it was over led nothing: the breach
+		// of a shift run without one stays on record.
+		var leads []string
+		for _, a := range assigned[shift.RecordID] {
+			if a.RecordedAt.Before(end) {
+				leads = append(leads, a.Text("user_id"))
+			}
+		}
 		for _, person := range shift.Fields["person_ids"].List {
 			for _, period := range periods[person] {
 				from, to, ok := e.overlap(period, start, end)
@@ -39,7 +48,7 @@ func (e *evaluation) rotaLeads() {
 				}
 				kind := period.Text("lead_competency")
 				state, detail := StateMet, ""
-				if lead, how := e.competentLead(leads[shift.RecordID], kind, start); lead == "" {
+				if lead, how := e.competentLead(leads, kind, start); lead == "" {
 					warnAt := start.Add(-time.Duration(cmp.Or(e.th.RotaLeadWarnAhead, DefaultThresholds.RotaLeadWarnAhead))) // thresholds set before T1 have none
 					state, detail = e.deadlineState(time.Time{}, warnAt, start), how
 				} else {
