@@ -368,7 +368,10 @@ type evaluation struct {
 	byType map[string][]*Record
 	byID   map[string]*Record
 	rota   map[string]*personRota // the shifts by person, built when a rule first asks (shiftOf)
-	out    []Finding
+	// staffRecords are the competencies and quality checks by the user
+	// they are about, then by type, built when a rule first asks (byUser).
+	staffRecords map[string]map[string][]*Record
+	out          []Finding
 }
 
 // add records a finding of rule about subject.

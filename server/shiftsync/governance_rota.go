@@ -107,7 +107,7 @@ func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (s
 	why := ""
 	for _, user := range leads {
 		var signedOff *Record
-		for _, c := range e.byType["competency"] {
+		for _, c := range e.byUser("competency", user) {
 			if c.Text("user_id") != user || c.Text("kind") != kind || c.Time("confirmed_at").After(at) ||
 				!c.Time("expires_at").IsZero() && !c.Time("expires_at").After(at) {
 				continue
@@ -133,7 +133,7 @@ func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (s
 // confirms) to at that observed the user's practice, met the standard and
 // confirmed their competency by observation: nil when none did.
 func (e *evaluation) observedBy(user string, since, at time.Time) *Record {
-	for _, q := range e.byType["quality_check"] {
+	for _, q := range e.byUser("quality_check", user) {
 		if q.Text("kind") == "QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION" && q.Text("outcome") == "CHECK_OUTCOME_MET" &&
 			q.Fields["competency_confirmed_by_observation"].Bool && slices.Contains(q.Fields["staff_observed"].List, user) &&
 			!q.Time("checked_at").Before(since) && !q.Time("checked_at").After(at) {
@@ -381,4 +381,31 @@ func (e *evaluation) safeguardingScreens() {
 // standing intervention".
 func interventionWords(code string) string {
 	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(code, "RESTRICTIVE_INTERVENTION_TYPE_"), "_", " ")) + " intervention"
+}
+
+// byUser returns the records of the type about the user: competencies by
+// their user_id, quality checks by each of their staff_observed. The index
+// is built when a rule first asks, once per evaluation.
+func (e *evaluation) byUser(recordType, user string) []*Record {
+	if e.staffRecords == nil {
+		e.staffRecords = map[string]map[string][]*Record{}
+		for _, c := range e.byType["competency"] {
+			e.staffRecords[c.Text("user_id")] = appendTo(e.staffRecords[c.Text("user_id")], "competency", c)
+		}
+		for _, q := range e.byType["quality_check"] {
+			for _, u := range q.Fields["staff_observed"].List {
+				e.staffRecords[u] = appendTo(e.staffRecords[u], "quality_check", q)
+			}
+		}
+	}
+	return e.staffRecords[user][recordType]
+}
+
+// appendTo adds r to m's list of the record type, making m if it is nil.
+func appendTo(m map[string][]*Record, recordType string, r *Record) map[string][]*Record {
+	if m == nil {
+		m = map[string][]*Record{}
+	}
+	m[recordType] = append(m[recordType], r)
+	return m
 }
