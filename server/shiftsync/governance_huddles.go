@@ -94,8 +94,7 @@ func (e *evaluation) observations() {
 		}
 	}
 	for _, user := range slices.Sorted(maps.Keys(joined)) {
-		s := StaffMember{UserID: user, Start: joined[user]}
-		from := latest(s.Start, last[s.UserID])
+		from := latest(joined[user], last[user])
 		due := from.Add(every)
 		state := StateMet
 		switch {
@@ -105,11 +104,11 @@ func (e *evaluation) observations() {
 			state = StateWarning
 		}
 		seen := "never observed"
-		if !last[s.UserID].IsZero() {
-			seen = "last observed " + last[s.UserID].In(e.loc).Format("2 Jan 2006")
+		if !last[user].IsZero() {
+			seen = "last observed " + last[user].In(e.loc).Format("2 Jan 2006")
 		}
-		e.add(RulePracticeObservation, s.UserID, nil, "", state, due, "practice observation of %s due by %s (every %s); %s",
-			s.UserID, due.In(e.loc).Format("2 Jan 2006"), every, seen)
+		e.add(RulePracticeObservation, user, nil, "", state, due, "practice observation of %s due by %s (every %s); %s",
+			user, due.In(e.loc).Format("2 Jan 2006"), every, seen)
 	}
 	shifts := map[string]*Record{}
 	for _, s := range e.byType["shift"] {

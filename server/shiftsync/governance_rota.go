@@ -242,10 +242,12 @@ func (e *evaluation) rosteredAcknowledgement(b *Record, shifts []rosteredShift, 
 	}
 }
 
+// gravity ranks the finding states, met the least grave.
+var gravity = map[FindingState]int{StateMet: 0, StateDue: 1, StateWarning: 2, StateBreach: 3}
+
 // worse returns the graver of two finding states.
 func worse(a, b FindingState) FindingState {
-	rank := map[FindingState]int{StateMet: 0, StateDue: 1, StateWarning: 2, StateBreach: 3}
-	if rank[b] > rank[a] {
+	if gravity[b] > gravity[a] {
 		return b
 	}
 	return a

@@ -112,7 +112,13 @@ func hashFile(b *shiftsync.Backup) error {
 		return err
 	}
 	defer f.Close()
+	return hashInto(b, f)
+}
+
+// hashInto sets b's Bytes and SHA256 from what f holds from its start.
+func hashInto(b *shiftsync.Backup, f *os.File) error {
 	h := sha256.New()
+	var err error
 	if b.Bytes, err = io.Copy(h, f); err != nil {
 		return err
 	}
@@ -142,17 +148,17 @@ func (db *DB) check(ctx context.Context, b *shiftsync.Backup) error {
 	return err
 }
 
-// syncFile hashes the file at b.Path into b, and fsyncs it and its
-// directory so the file's name survives a crash too.
+// syncFile fsyncs the file at b.Path, and its directory so the file's name
+// survives a crash too, hashing the file into b as it reads it once.
 func syncFile(b *shiftsync.Backup) error {
-	if err := hashFile(b); err != nil {
-		return err
-	}
 	f, err := os.Open(b.Path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := hashInto(b, f); err != nil {
+		return err
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", b.Path, err)
 	}
