@@ -178,6 +178,13 @@ CREATE TABLE devices (
     revoke_reason   TEXT    NOT NULL DEFAULT ''
 , kind TEXT NOT NULL DEFAULT 'phone' CHECK (kind IN ('phone', 'browser', 'tool'))) WITHOUT ROWID;
 
+-- table digest_deltas
+CREATE TABLE digest_deltas (
+    seq        INTEGER PRIMARY KEY,
+    service_id TEXT    NOT NULL,
+    deltas     BLOB    NOT NULL
+);
+
 -- table digests
 CREATE TABLE digests (
     service_id  TEXT    NOT NULL,

@@ -23,7 +23,7 @@ var copyOrder = []string{
 	"records", "field_versions", "fields", "mutations", "device_counters", "conflicts",
 	"quarantine", "quarantine_services", "quarantine_days", "quarantine_overflow", "device_scopes",
 	"alerts", "record_locks", "governance_thresholds", "findings", "evidence_packs", "device_health",
-	"backups", "backup_reach", "console_sessions", "digests",
+	"backups", "backup_reach", "console_sessions", "digests", "digest_deltas",
 }
 
 // CopyFrom copies every row of every table of src, a store of the same

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/shiftsync/shiftsync/server/shiftsync"
 )
 
 // DigestsOf implements [shiftsync.DigestTx]. In a write transaction it
-// locks the buckets' rows, making those missing, so that concurrent pushes
+// locks the buckets' rows, making those missing, so that concurrent folds
 // into one bucket add to it one after the other (READ COMMITTED would let
 // one overwrite the other's sum); one statement for all.
 func (tx *Tx) DigestsOf(ctx context.Context, buckets []shiftsync.BucketDigest) ([]shiftsync.BucketDigest, error) {
@@ -87,15 +89,61 @@ func digestColumns(ds []shiftsync.BucketDigest) bucketColumns {
 	return c
 }
 
-// Digests implements [shiftsync.DigestTx].
-func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.BucketDigest, error) {
-	q := `SELECT service_id, person_id, record_type, agency, bucket, digest FROM digests`
-	var args []any
-	if len(services) > 0 {
-		q += ` WHERE service_id = ANY($1)`
-		args = append(args, services)
+// AddDigestDeltas implements [shiftsync.DigestTx]: an insert, which
+// takes no lock another push waits for.
+func (tx *Tx) AddDigestDeltas(ctx context.Context, serviceID string, deltas []byte) (int, error) {
+	if _, err := tx.exec(ctx, `INSERT INTO digest_deltas (service_id, deltas) VALUES ($1, $2)`, serviceID, deltas); err != nil {
+		return 0, err
 	}
-	rows, err := tx.query(ctx, q, args...)
+	var pending int
+	err := tx.queryRow(ctx, `SELECT count(*) FROM digest_deltas`).Scan(&pending)
+	return pending, err
+}
+
+// TakeDigestDeltas implements [shiftsync.DigestTx]. Two folds at once
+// each take the rows the other did not: a row the first deleted is
+// skipped by the second once the first commits.
+func (tx *Tx) TakeDigestDeltas(ctx context.Context) ([]shiftsync.BucketDigest, error) {
+	rows, err := tx.query(ctx, `DELETE FROM digest_deltas RETURNING service_id, deltas`)
+	if err != nil {
+		return nil, err
+	}
+	return scanDigestDeltas(rows)
+}
+
+// scanDigestDeltas decodes rows of service_id and deltas, and closes them.
+func scanDigestDeltas(rows pgx.Rows) ([]shiftsync.BucketDigest, error) {
+	defer rows.Close()
+	var out []shiftsync.BucketDigest
+	for rows.Next() {
+		var (
+			serviceID string
+			raw       []byte
+		)
+		if err := rows.Scan(&serviceID, &raw); err != nil {
+			return nil, err
+		}
+		ds, err := shiftsync.DecodeDigestDeltas(serviceID, raw)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: pending digest deltas of %s: %w", serviceID, err)
+		}
+		out = append(out, ds...)
+	}
+	return out, rows.Err()
+}
+
+// Digests implements [shiftsync.DigestTx]: one statement, so that one
+// snapshot holds both a fold's accumulators and the deltas it took, even
+// in a READ COMMITTED transaction.
+func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.BucketDigest, error) {
+	q := `SELECT service_id, person_id, record_type, agency, bucket, digest, NULL::bytea FROM digests WHERE $1::text[] IS NULL OR service_id = ANY($1)
+		UNION ALL
+		SELECT service_id, '', '', '', 0, NULL, deltas FROM digest_deltas WHERE $1::text[] IS NULL OR service_id = ANY($1)`
+	var filter []string // NULL: every service
+	if len(services) > 0 {
+		filter = services
+	}
+	rows, err := tx.query(ctx, q, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +151,19 @@ func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.Buck
 	var out []shiftsync.BucketDigest
 	for rows.Next() {
 		var (
-			b   shiftsync.BucketDigest
-			raw []byte
+			b           shiftsync.BucketDigest
+			raw, deltas []byte
 		)
-		if err := rows.Scan(&b.Unit.ServiceID, &b.Unit.PersonID, &b.Unit.RecordType, &b.Unit.Agency, &b.Bucket, &raw); err != nil {
+		if err := rows.Scan(&b.Unit.ServiceID, &b.Unit.PersonID, &b.Unit.RecordType, &b.Unit.Agency, &b.Bucket, &raw, &deltas); err != nil {
 			return nil, err
+		}
+		if deltas != nil {
+			ds, err := shiftsync.DecodeDigestDeltas(b.Unit.ServiceID, deltas)
+			if err != nil {
+				return nil, fmt.Errorf("postgres: pending digest deltas of %s: %w", b.Unit.ServiceID, err)
+			}
+			out = append(out, ds...)
+			continue
 		}
 		if err := scanDigest(&b.Digest, raw); err != nil {
 			return nil, err
@@ -120,6 +176,9 @@ func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.Buck
 // ReplaceDigests implements [shiftsync.DigestTx].
 func (tx *Tx) ReplaceDigests(ctx context.Context, ds []shiftsync.BucketDigest) error {
 	if _, err := tx.exec(ctx, `DELETE FROM digests`); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM digest_deltas`); err != nil {
 		return err
 	}
 	if err := tx.SetDigests(ctx, ds); err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -133,9 +135,9 @@ func DigestBucket(recordID string) int {
 // DigestElement returns the element hash of a field version with the
 // value (see the encoding above).
 func DigestElement(recordID, field string, v Version, value Value) Digest {
-	vh := sha256.Sum256(appendDigestValue(nil, value))
-	b := make([]byte, 0, 4+len(recordID)+4+len(field)+12+4+len(v.DeviceID)+len(vh))
-	b = appendDigestString(b, recordID)
+	var buf [256]byte // most fields' encodings fit: no allocation
+	vh := sha256.Sum256(appendDigestValue(buf[:0], value))
+	b := appendDigestString(buf[:0], recordID)
 	b = appendDigestString(b, field)
 	b = binary.BigEndian.AppendUint64(b, uint64(v.HLC.WallMS))
 	b = binary.BigEndian.AppendUint32(b, v.HLC.Logical)
@@ -176,19 +178,41 @@ func appendDigestValue(b []byte, v Value) []byte {
 	return b
 }
 
+// DigestFoldEvery bounds the pending deltas ([DigestTx.AddDigestDeltas]):
+// the push that makes DigestFoldEvery rows pending adds them all into the
+// accumulators. A push then writes one row for each service it touches
+// instead of reading and writing every bucket it changes, and on
+// PostgreSQL concurrent pushes take no lock on an accumulator except while
+// folding; a read sums at most this many rows more.
+const DigestFoldEvery = 64
+
 // DigestTx is the integrity digests' part of a [Tx].
+//
+// A bucket's digest is its stored accumulator plus its pending deltas:
+// what pushes added since the last fold, kept as one row per push and
+// service so that a push need not read and rewrite the accumulators.
 type DigestTx interface {
 	// DigestsOf returns the stored accumulators of the buckets named (each
 	// once), in a write transaction locking them to its end; a bucket with
 	// none stored is returned zero. The result is in the order of buckets.
+	// Pending deltas are not included.
 	DigestsOf(ctx context.Context, buckets []BucketDigest) ([]BucketDigest, error)
 	// SetDigests stores the accumulator of each bucket.
 	SetDigests(ctx context.Context, ds []BucketDigest) error
-	// Digests returns every stored accumulator of the services named, of
-	// every service when none is.
+	// AddDigestDeltas keeps deltas, the [EncodeDigestDeltas] encoding of
+	// what one push adds to buckets of the service, as one pending row,
+	// and returns how many pending rows the store then holds.
+	AddDigestDeltas(ctx context.Context, serviceID string, deltas []byte) (pending int, err error)
+	// TakeDigestDeltas removes the pending rows this transaction sees and
+	// returns their deltas, decoded; a bucket may appear more than once.
+	TakeDigestDeltas(ctx context.Context) ([]BucketDigest, error)
+	// Digests returns every stored accumulator and every pending delta of
+	// the services named, of every service when none is, read from one
+	// snapshot. A bucket may appear more than once: its digest is the sum
+	// ([sumDigests]).
 	Digests(ctx context.Context, services ...string) ([]BucketDigest, error)
-	// ReplaceDigests replaces every stored accumulator with ds and marks
-	// them built.
+	// ReplaceDigests replaces every stored accumulator and pending delta
+	// with the accumulators ds and marks them built.
 	ReplaceDigests(ctx context.Context, ds []BucketDigest) error
 	// DigestsBuilt reports whether the accumulators were built since the
 	// migration that created them (which cannot compute SHA-256 in SQL).
@@ -215,9 +239,44 @@ type digestKeeper interface {
 	apply(ctx context.Context, tx DigestTx) error
 }
 
-// digestDeltas are what one push adds to each bucket it touches, applied
-// once per bucket when the push's mutations are merged.
-type digestDeltas map[bucketKey]Digest
+// digestSums are sums of element hashes by bucket.
+type digestSums map[bucketKey]Digest
+
+func (s digestSums) add(k bucketKey, e Digest) {
+	acc := s[k]
+	acc.Add(e)
+	s[k] = acc
+}
+
+// nonZero returns the buckets whose sum is not zero, sorted by unit and
+// bucket.
+func (s digestSums) nonZero() []BucketDigest {
+	out := make([]BucketDigest, 0, len(s))
+	for k, d := range s {
+		if !d.IsZero() {
+			out = append(out, BucketDigest{Unit: k.unit, Bucket: k.bucket, Digest: d})
+		}
+	}
+	slices.SortFunc(out, BucketDigest.compare)
+	return out
+}
+
+// sumDigests returns the digest of each bucket that ds name, some more
+// than once ([DigestTx.Digests]), leaving out those that sum to zero,
+// sorted by unit and bucket.
+func sumDigests(ds []BucketDigest) []BucketDigest {
+	s := make(digestSums, len(ds))
+	for _, d := range ds {
+		s.add(bucketKey{d.Unit, d.Bucket}, d.Digest)
+	}
+	return s.nonZero()
+}
+
+// digestDeltas are what one push adds to each bucket it touches, kept as
+// pending deltas when the push's mutations are merged.
+type digestDeltas struct{ digestSums }
+
+func newDigestDeltas() digestKeeper { return digestDeltas{digestSums{}} }
 
 func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r RecordRef, outcomes []FieldOutcome, current map[string]FieldHead) ([]Digest, error) {
 	var unkept []string // winners kept without their element: read their values
@@ -235,7 +294,7 @@ func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r Recor
 	}
 	version := Version{HLC: m.HLC, DeviceID: m.DeviceID}
 	k := bucketKey{DigestUnitOf(r), DigestBucket(r.RecordID)}
-	acc := d[k]
+	acc := d.digestSums[k]
 	elements := make([]Digest, len(outcomes))
 	for i, o := range outcomes {
 		if !o.Wins {
@@ -251,7 +310,7 @@ func (d digestDeltas) count(ctx context.Context, tx SyncTx, m *Mutation, r Recor
 		elements[i] = DigestElement(r.RecordID, o.Field, version, m.Fields[i].Value)
 		acc.Add(elements[i])
 	}
-	d[k] = acc
+	d.digestSums[k] = acc
 	return elements, nil
 }
 
@@ -260,53 +319,123 @@ type bucketKey struct {
 	bucket int
 }
 
-// apply adds each delta to its stored accumulator, with one read and one
-// write for the whole push, buckets in a fixed order so that concurrent
-// pushes take their row locks in the same order.
+// apply keeps the push's deltas as one pending row for each service, and
+// folds every pending row into the accumulators when there are
+// [DigestFoldEvery] of them.
 func (d digestDeltas) apply(ctx context.Context, tx DigestTx) error {
-	keys := make([]BucketDigest, 0, len(d))
-	for k, delta := range d {
-		if !delta.IsZero() {
-			keys = append(keys, BucketDigest{Unit: k.unit, Bucket: k.bucket})
+	ds := d.nonZero()
+	pending := 0
+	for len(ds) > 0 {
+		n := 1 // ds is sorted by service first: its first run is one service's
+		for n < len(ds) && ds[n].Unit.ServiceID == ds[0].Unit.ServiceID {
+			n++
 		}
+		p, err := tx.AddDigestDeltas(ctx, ds[0].Unit.ServiceID, EncodeDigestDeltas(ds[:n]))
+		if err != nil {
+			return err
+		}
+		pending = max(pending, p)
+		ds = ds[n:]
 	}
-	if len(keys) == 0 {
+	if pending < DigestFoldEvery {
 		return nil
 	}
-	slices.SortFunc(keys, BucketDigest.compare)
-	stored, err := tx.DigestsOf(ctx, keys)
+	return foldDigests(ctx, tx)
+}
+
+// foldDigests adds every pending delta the transaction sees into its
+// accumulator, reading and writing each bucket once, the buckets in a
+// fixed order so that concurrent folds take their row locks in the same
+// order.
+func foldDigests(ctx context.Context, tx DigestTx) error {
+	taken, err := tx.TakeDigestDeltas(ctx)
+	if err != nil {
+		return err
+	}
+	sums := sumDigests(taken)
+	if len(sums) == 0 {
+		return nil
+	}
+	stored, err := tx.DigestsOf(ctx, sums)
 	if err != nil {
 		return err
 	}
 	for i := range stored {
-		stored[i].Digest.Add(d[bucketKey{stored[i].Unit, stored[i].Bucket}])
+		stored[i].Digest.Add(sums[i].Digest)
 	}
 	return tx.SetDigests(ctx, stored)
+}
+
+// EncodeDigestDeltas encodes deltas of buckets of one service, for a store
+// to keep as one pending row: their number as a uvarint, then for each its
+// person id, record type and agency, each as a uvarint length then its
+// bytes, its bucket as one byte and its 32-byte digest. The service is the
+// row's.
+func EncodeDigestDeltas(ds []BucketDigest) []byte {
+	b := make([]byte, 0, 1+len(ds)*64) // ids of some 24 bytes each, a byte, a digest
+	b = binary.AppendUvarint(b, uint64(len(ds)))
+	for _, d := range ds {
+		for _, s := range []string{d.Unit.PersonID, d.Unit.RecordType, d.Unit.Agency} {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+		b = append(b, byte(d.Bucket))
+		b = append(b, d.Digest[:]...)
+	}
+	return b
+}
+
+// errDigestDeltasCut is the error of decoding deltas that end in the middle
+// of one.
+var errDigestDeltasCut = errors.New("digest deltas cut short")
+
+// DecodeDigestDeltas decodes what [EncodeDigestDeltas] encoded of deltas
+// of the service.
+func DecodeDigestDeltas(serviceID string, b []byte) ([]BucketDigest, error) {
+	count, size := binary.Uvarint(b)
+	if size <= 0 || count > uint64(len(b)) { // each delta takes more than a byte
+		return nil, errDigestDeltasCut
+	}
+	b = b[size:]
+	out := make([]BucketDigest, 0, count)
+	for range count {
+		d := BucketDigest{Unit: DigestUnit{ServiceID: serviceID}}
+		for _, s := range []*string{&d.Unit.PersonID, &d.Unit.RecordType, &d.Unit.Agency} {
+			n, size := binary.Uvarint(b)
+			if size <= 0 || uint64(len(b)-size) < n {
+				return nil, errDigestDeltasCut
+			}
+			*s, b = string(b[size:size+int(n)]), b[size+int(n):]
+		}
+		if len(b) < 1+len(d.Digest) {
+			return nil, errDigestDeltasCut
+		}
+		if d.Bucket = int(b[0]); d.Bucket >= DigestBuckets {
+			return nil, fmt.Errorf("digest deltas name bucket %d, of %d", d.Bucket, DigestBuckets)
+		}
+		copy(d.Digest[:], b[1:])
+		b = b[1+len(d.Digest):]
+		out = append(out, d)
+	}
+	if len(b) > 0 {
+		return nil, fmt.Errorf("digest deltas followed by %d bytes more", len(b))
+	}
+	return out, nil
 }
 
 // RebuildDigests computes every accumulator from the winning versions the
 // store holds: what the stored ones must equal. Buckets whose sum is zero
 // are left out; the result is sorted by unit and bucket.
 func RebuildDigests(ctx context.Context, tx DigestTx) ([]BucketDigest, error) {
-	sums := map[bucketKey]Digest{}
+	sums := digestSums{}
 	err := tx.EachWinner(ctx, func(c FieldChange) error {
-		k := bucketKey{DigestUnitOf(c.RecordRef), DigestBucket(c.RecordID)}
-		acc := sums[k]
-		acc.Add(DigestElement(c.RecordID, c.Field, c.Version, c.Value))
-		sums[k] = acc
+		sums.add(bucketKey{DigestUnitOf(c.RecordRef), DigestBucket(c.RecordID)}, DigestElement(c.RecordID, c.Field, c.Version, c.Value))
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]BucketDigest, 0, len(sums))
-	for k, d := range sums {
-		if !d.IsZero() {
-			out = append(out, BucketDigest{Unit: k.unit, Bucket: k.bucket, Digest: d})
-		}
-	}
-	slices.SortFunc(out, BucketDigest.compare)
-	return out, nil
+	return sums.nonZero(), nil
 }
 
 // DigestDifference is a bucket whose stored accumulator differs from the
@@ -332,7 +461,7 @@ func VerifyDigests(ctx context.Context, st Store) ([]DigestDifference, error) {
 		if err != nil {
 			return err
 		}
-		diffs = compareDigests(stored, rebuilt)
+		diffs = compareDigests(sumDigests(stored), rebuilt)
 		return nil
 	})
 	return diffs, err
@@ -355,8 +484,9 @@ func BuildDigests(ctx context.Context, st Store) error {
 	})
 }
 
-// compareDigests returns the buckets on which two lists of accumulators
-// differ, a bucket missing from one counting as zero there.
+// compareDigests returns the buckets on which two lists of accumulators,
+// each naming a bucket once, differ, a bucket missing from one counting as
+// zero there.
 func compareDigests(stored, rebuilt []BucketDigest) []DigestDifference {
 	all := map[bucketKey]*DigestDifference{}
 	at := func(b BucketDigest) *DigestDifference {

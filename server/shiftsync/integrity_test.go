@@ -3,6 +3,8 @@ package shiftsync_test
 import (
 	"math/big"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +71,50 @@ func TestDigestElement(t *testing.T) {
 	}
 	if b := shiftsync.DigestBucket("0193a1b2-0000-7000-8000-000000000001"); b != 24 {
 		t.Errorf("bucket %d, want 24", b)
+	}
+}
+
+// TestDigestDeltas_Encoding checks that pending deltas decode to what was
+// encoded, ids of any length included, and that a row cut short anywhere,
+// with bytes more, or naming a bucket past the last is refused, not read as
+// another sum.
+func TestDigestDeltas_Encoding(t *testing.T) {
+	var d shiftsync.Digest
+	for i := range d {
+		d[i] = byte(i + 1)
+	}
+	ds := []shiftsync.BucketDigest{
+		{Unit: shiftsync.DigestUnit{ServiceID: "house-a", PersonID: "ada", RecordType: "incident", Agency: "provider"}, Bucket: 0, Digest: d},
+		{Unit: shiftsync.DigestUnit{ServiceID: "house-a", PersonID: strings.Repeat("p", 300), RecordType: "shift_brief"}, Bucket: shiftsync.DigestBuckets - 1},
+	}
+	b := shiftsync.EncodeDigestDeltas(ds)
+	got, err := shiftsync.DecodeDigestDeltas("house-a", b)
+	if err != nil || !slices.Equal(got, ds) {
+		t.Fatalf("DecodeDigestDeltas(EncodeDigestDeltas(ds)) = %+v, %v; want ds", got, err)
+	}
+	for n := 1; n < len(b); n++ {
+		if _, err := shiftsync.DecodeDigestDeltas("house-a", b[:n]); err == nil {
+			t.Fatalf("DecodeDigestDeltas of the first %d of %d bytes: no error", n, len(b))
+		}
+	}
+	if _, err := shiftsync.DecodeDigestDeltas("house-a", append(slices.Clone(b), 0)); err == nil {
+		t.Error("DecodeDigestDeltas with a byte more: no error")
+	}
+	bad := slices.Clone(b)
+	bad[1+1+3+1+8+1+8] = shiftsync.DigestBuckets // the first delta's bucket
+	if _, err := shiftsync.DecodeDigestDeltas("house-a", bad); err == nil || !strings.Contains(err.Error(), "bucket 64") {
+		t.Errorf("DecodeDigestDeltas with bucket 64 = %v; want an error naming it", err)
+	}
+}
+
+// TestDigestElement_NoAllocation checks that the element of a typical
+// field is computed on the stack: a push computes one for every field.
+func TestDigestElement_NoAllocation(t *testing.T) {
+	v := shiftsync.Version{HLC: shiftsync.HLC{WallMS: 1_700_000_000_000, Logical: 2}, DeviceID: "phone-1"}
+	value := shiftsync.Value{Kind: shiftsync.KindString, String: "hit the door in the hallway"}
+	if n := testing.AllocsPerRun(100, func() {
+		shiftsync.DigestElement("0190f5b2-7a4e-7c1d-9a3b-5f2e8d6c4b1a", "behaviour_description", v, value)
+	}); n != 0 {
+		t.Errorf("DigestElement allocates %v times; want 0", n)
 	}
 }

@@ -43,7 +43,7 @@ func (s *Sync) now() time.Time {
 // transaction, durable before it returns, so the acknowledgement it
 // returns is durable.
 func (s *Sync) Push(ctx context.Context, p Principal, batch []Mutation) (PushResult, error) {
-	return s.push(ctx, p, batch, func() digestKeeper { return digestDeltas{} })
+	return s.push(ctx, p, batch, newDigestDeltas)
 }
 
 // push is Push, keeping the integrity accumulators with a keeper from

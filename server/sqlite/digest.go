@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,17 +79,60 @@ func rowList(n, width int) string {
 	return row + strings.Repeat(", "+row, n-1)
 }
 
-// Digests implements [shiftsync.DigestTx].
+// AddDigestDeltas implements [shiftsync.DigestTx].
+func (tx *Tx) AddDigestDeltas(ctx context.Context, serviceID string, deltas []byte) (int, error) {
+	if _, err := tx.exec(ctx, `INSERT INTO digest_deltas (service_id, deltas) VALUES (?, ?)`, serviceID, deltas); err != nil {
+		return 0, err
+	}
+	var pending int
+	err := tx.queryRow(ctx, `SELECT count(*) FROM digest_deltas`).Scan(&pending)
+	return pending, err
+}
+
+// TakeDigestDeltas implements [shiftsync.DigestTx].
+func (tx *Tx) TakeDigestDeltas(ctx context.Context) ([]shiftsync.BucketDigest, error) {
+	rows, err := tx.query(ctx, `DELETE FROM digest_deltas RETURNING service_id, deltas`)
+	if err != nil {
+		return nil, err
+	}
+	return scanDigestDeltas(rows)
+}
+
+// scanDigestDeltas decodes rows of service_id and deltas, and closes them.
+func scanDigestDeltas(rows *sql.Rows) ([]shiftsync.BucketDigest, error) {
+	defer rows.Close()
+	var out []shiftsync.BucketDigest
+	for rows.Next() {
+		var (
+			serviceID string
+			raw       []byte
+		)
+		if err := rows.Scan(&serviceID, &raw); err != nil {
+			return nil, err
+		}
+		ds, err := shiftsync.DecodeDigestDeltas(serviceID, raw)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: pending digest deltas of %s: %w", serviceID, err)
+		}
+		out = append(out, ds...)
+	}
+	return out, rows.Err()
+}
+
+// Digests implements [shiftsync.DigestTx]: two queries in the
+// transaction's snapshot.
 func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.BucketDigest, error) {
 	q := `SELECT service_id, person_id, record_type, agency, bucket, digest FROM digests`
+	pendingQ := `SELECT service_id, deltas FROM digest_deltas`
 	args := make([]any, len(services))
 	for i, s := range services {
 		args[i] = s
 	}
 	if len(services) > 0 {
 		q += ` WHERE service_id IN (` + sqlList(len(services)) + `)`
+		pendingQ += ` WHERE service_id IN (` + sqlList(len(services)) + `)`
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +151,23 @@ func (tx *Tx) Digests(ctx context.Context, services ...string) ([]shiftsync.Buck
 		}
 		out = append(out, b)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	pendingRows, err := tx.query(ctx, pendingQ, args...)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := scanDigestDeltas(pendingRows)
+	return append(out, pending...), err
 }
 
 // ReplaceDigests implements [shiftsync.DigestTx].
 func (tx *Tx) ReplaceDigests(ctx context.Context, ds []shiftsync.BucketDigest) error {
 	if _, err := tx.exec(ctx, `DELETE FROM digests`); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM digest_deltas`); err != nil {
 		return err
 	}
 	for chunk := range slices.Chunk(ds, 1000) { // 6,000 parameters a statement, below SQLite's 32,766

@@ -33,6 +33,7 @@ func testEngine(t *testing.T, open Factory) {
 	t.Run("Corrections", func(t *testing.T) { testEngineCorrections(t, open) })
 	t.Run("BackupReachAndEpoch", func(t *testing.T) { testEngineBackupReach(t, open) })
 	t.Run("Digests", func(t *testing.T) { testEngineDigests(t, open) })
+	t.Run("DigestDeltas", func(t *testing.T) { testDigestDeltas(t, open) })
 }
 
 var (
