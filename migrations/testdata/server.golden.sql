@@ -144,7 +144,7 @@ CREATE TABLE device_counters (
     device_id    TEXT    NOT NULL PRIMARY KEY,
     acknowledged INTEGER NOT NULL,
     last_push_at INTEGER NOT NULL
-) WITHOUT ROWID;
+, gap_from INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 
 -- table device_health
 CREATE TABLE device_health (

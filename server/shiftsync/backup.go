@@ -112,8 +112,12 @@ func StartEpoch(ctx context.Context, tx Tx, epoch string, from Backup, by Princi
 // (admin restore -older): the mutations only the newer held are on no
 // server, and the device, told a backup covered them, dropped its
 // receipts, so its next counter is above the store's and every push is
-// answered not_processed. It returns the first counter given up. Refused
-// (CodeInvalid) when through is not above the acknowledged counter.
+// answered not_processed. It returns the first counter given up; through
+// 0 gives up every counter below the first the device pushed past the
+// gap. Refused (CodeInvalid) when the device pushed nothing past a gap,
+// when through is not above the acknowledged counter, and when it reaches
+// the first counter the device pushed past the gap: the device holds that
+// one and those after it, and giving them up would quarantine them all.
 // Nothing the device still holds is dropped: a mutation it sends later
 // under a counter given up is quarantined as counter_reused.
 func AcceptCounterGap(ctx context.Context, tx Tx, deviceID string, through uint64, reason string, by Principal, at time.Time) (uint64, error) {
@@ -121,8 +125,21 @@ func AcceptCounterGap(ctx context.Context, tx Tx, deviceID string, through uint6
 	if err != nil {
 		return 0, err
 	}
+	gapFrom, err := tx.GapFrom(ctx, deviceID)
+	if err != nil {
+		return 0, err
+	}
+	if gapFrom <= acked+1 {
+		return 0, Errorf(CodeInvalid, "device %s has pushed no counter past a gap (the server holds its counters through %d): there is no gap to accept", deviceID, acked)
+	}
+	if through == 0 {
+		through = gapFrom - 1
+	}
 	if through <= acked {
 		return 0, Errorf(CodeInvalid, "device %s has counters through %d on the server: there is no gap through %d to accept", deviceID, acked, through)
+	}
+	if through >= gapFrom {
+		return 0, Errorf(CodeInvalid, "device %s pushed counter %d past the gap and holds it: give up at most counters %d to %d", deviceID, gapFrom, acked+1, gapFrom-1)
 	}
 	if err := tx.Acknowledge(ctx, deviceID, through, at); err != nil {
 		return 0, err

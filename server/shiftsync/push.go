@@ -75,6 +75,7 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 		}
 		maxSkew := cmp.Or(s.MaxClockSkew, DefaultMaxClockSkew)
 		stopped := false
+		var gapFrom uint64 // the counter refused for not following acked
 		for i := range batch {
 			m := &batch[i]
 			m.DeviceID, m.UserID = p.DeviceID, p.UserID
@@ -85,6 +86,7 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 			case stopped || m.Counter != acked+1:
 				r = MutationResult{Counter: m.Counter, Status: StatusNotProcessed}
 				if !stopped {
+					gapFrom = m.Counter
 					r.Message = fmt.Sprintf("counter %d does not follow %d, the last this server holds of this device: push %d first; if the device holds it no more (the server was restored from an older backup), an operator must accept the gap (shiftsyncd admin accept-gap)",
 						m.Counter, acked, acked+1)
 				}
@@ -117,6 +119,11 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 		}
 		if err := tx.Acknowledge(ctx, p.DeviceID, acked, now); err != nil {
 			return err
+		}
+		if gapFrom > 0 {
+			if err := tx.NoteGap(ctx, p.DeviceID, gapFrom); err != nil {
+				return err
+			}
 		}
 		if res.BackedUpThrough, res.Epoch, err = backupReach(ctx, tx, p.DeviceID); err != nil {
 			return err

@@ -15,6 +15,16 @@ type SyncTx interface {
 	Acknowledged(ctx context.Context, deviceID string) (uint64, error)
 	// Acknowledge sets the device's acknowledged counter, pushed at at.
 	Acknowledge(ctx context.Context, deviceID string, counter uint64, at time.Time) error
+	// NoteGap keeps counter, one the device pushed and was refused because
+	// it does not follow the acknowledged counter, when it is the lowest
+	// such counter above the acknowledged one: the bound of what
+	// [AcceptCounterGap] may give up. The device has pushed (Acknowledge)
+	// in the transaction.
+	NoteGap(ctx context.Context, deviceID string, counter uint64) error
+	// GapFrom returns the counter NoteGap kept of the device: 0 when none.
+	// It may be at or below the acknowledged counter, when the gap was
+	// filled since.
+	GapFrom(ctx context.Context, deviceID string) (uint64, error)
 	// ProcessedMutation returns what was kept of the device's mutation under
 	// the counter: nil when none was.
 	ProcessedMutation(ctx context.Context, deviceID string, counter uint64) (*ProcessedMutation, error)

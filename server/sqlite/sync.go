@@ -31,6 +31,23 @@ func (tx *Tx) Acknowledge(ctx context.Context, deviceID string, counter uint64, 
 	return err
 }
 
+// NoteGap implements [shiftsync.SyncTx].
+func (tx *Tx) NoteGap(ctx context.Context, deviceID string, counter uint64) error {
+	_, err := tx.exec(ctx, `UPDATE device_counters SET gap_from = ? WHERE device_id = ? AND (gap_from <= acknowledged OR ? < gap_from)`,
+		counter, deviceID, counter)
+	return err
+}
+
+// GapFrom implements [shiftsync.SyncTx].
+func (tx *Tx) GapFrom(ctx context.Context, deviceID string) (uint64, error) {
+	var from uint64
+	err := tx.queryRow(ctx, `SELECT gap_from FROM device_counters WHERE device_id = ?`, deviceID).Scan(&from)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return from, err
+}
+
 // ProcessedMutation implements [shiftsync.SyncTx]. The mutation itself is
 // not kept (its versions are); the returned Mutation is nil.
 func (tx *Tx) ProcessedMutation(ctx context.Context, deviceID string, counter uint64) (*shiftsync.ProcessedMutation, error) {

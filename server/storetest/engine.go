@@ -32,6 +32,7 @@ func testEngine(t *testing.T, open Factory) {
 	t.Run("Reasons", func(t *testing.T) { testEngineReasons(t, open) })
 	t.Run("Corrections", func(t *testing.T) { testEngineCorrections(t, open) })
 	t.Run("BackupReachAndEpoch", func(t *testing.T) { testEngineBackupReach(t, open) })
+	t.Run("CounterGap", func(t *testing.T) { testEngineCounterGap(t, open) })
 	t.Run("Digests", func(t *testing.T) { testEngineDigests(t, open) })
 	t.Run("DigestDeltas", func(t *testing.T) { testDigestDeltas(t, open) })
 }

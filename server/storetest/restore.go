@@ -89,3 +89,43 @@ func testEngineBackupReach(t *testing.T, open Factory) {
 		t.Errorf("store.restore audit entry: %q, %v; want one naming the new epoch", detail, found)
 	}
 }
+
+// testEngineCounterGap: a push past a gap in a device's counters is
+// refused and its lowest counter kept, so AcceptCounterGap gives up only
+// the counters below it (by default all of them), and the device then
+// pushes on from it.
+func testEngineCounterGap(t *testing.T, open Factory) {
+	ctx := context.Background()
+	e := newEngine(t, open)
+	phone := enginePhone1
+	operator := shiftsync.Principal{UserID: "shiftsyncd:admin"}
+	accept := func(through uint64) (uint64, error) {
+		var from uint64
+		err := e.store.Update(ctx, func(tx shiftsync.Tx) (err error) {
+			from, err = shiftsync.AcceptCounterGap(ctx, tx, phone.DeviceID, through, "restored -older", operator, engineEpoch)
+			return err
+		})
+		return from, err
+	}
+	e.push(t, phone, e.incident(1, e.id(t), "house-a", e.at(-9*time.Minute), "held"))
+	if _, err := accept(0); shiftsync.ErrorCode(err) != shiftsync.CodeInvalid || !strings.Contains(err.Error(), "no counter past a gap") {
+		t.Errorf("AcceptCounterGap with no gap = %v; want invalid, no counter past a gap", err)
+	}
+	for _, c := range []uint64{6, 5} { // the lowest is kept, whatever the order
+		if r := e.push(t, phone, e.incident(c, e.id(t), "house-a", e.at(-8*time.Minute), "past the gap")); r.Results[0].Status != shiftsync.StatusNotProcessed {
+			t.Fatalf("push of counter %d after 1 = %+v; want not processed", c, r.Results[0])
+		}
+	}
+	if _, err := accept(5); shiftsync.ErrorCode(err) != shiftsync.CodeInvalid || !strings.Contains(err.Error(), "at most counters 2 to 4") {
+		t.Errorf("AcceptCounterGap through 5, which the device pushed = %v; want invalid, at most counters 2 to 4", err)
+	}
+	if from, err := accept(0); err != nil || from != 2 {
+		t.Fatalf("AcceptCounterGap(0) = %d, %v; want from 2", from, err)
+	}
+	if r := e.push(t, phone, e.incident(5, e.id(t), "house-a", e.at(-7*time.Minute), "past the gap")); r.Results[0].Status != shiftsync.StatusAccepted {
+		t.Errorf("push of counter 5 after the gap was accepted = %+v; want accepted", r.Results[0])
+	}
+	if _, err := accept(0); shiftsync.ErrorCode(err) != shiftsync.CodeInvalid {
+		t.Errorf("AcceptCounterGap once the gap is accepted = %v; want invalid", err)
+	}
+}

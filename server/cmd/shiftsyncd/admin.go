@@ -62,10 +62,12 @@ commands:
                       point-in-time recovery, litestream restore), before any
                       server starts on it: start a new epoch, so phones re-push
                       what they had acknowledged that the copy lacks
-  accept-gap          -device ID -through N -reason TEXT   after a restore from an
-                      older backup (-older), a device whose next counter is above
-                      what the store holds has every push answered not_processed:
-                      give up its counters through N, which no one holds any more
+  accept-gap          -device ID [-through N] -reason TEXT   after a restore from
+                      an older backup (-older), a device whose next counter is
+                      above what the store holds has every push answered
+                      not_processed: give up its counters through N, which no one
+                      holds any more (at most, and by default, the one before the
+                      first it pushed past the gap)
   copy-store          -from FILE.db -to postgres://...   move a SQLite store (stopped)
                       into a new PostgreSQL database: every row, the store id,
                       the change log positions (devices keep syncing), and the
@@ -333,7 +335,7 @@ var adminCommands = map[string]adminCommand{
 	},
 	"accept-gap": func(fs *flag.FlagSet, a *admin) func(context.Context) error {
 		device, reason := fs.String("device", "", "device id"), fs.String("reason", "", "why the counters are lost, for the audit log")
-		through := fs.Uint64("through", 0, "the last `counter` to give up: the one before the device's next")
+		through := fs.Uint64("through", 0, "the last `counter` to give up (default: the one before the first the device pushed past the gap)")
 		return func(ctx context.Context) error {
 			if *reason == "" {
 				return errors.New("accept-gap: -reason is required")
@@ -341,13 +343,16 @@ var adminCommands = map[string]adminCommand{
 			if _, err := a.identity.Device(ctx, *device); err != nil {
 				return fmt.Errorf("accept-gap: %w", err)
 			}
-			var from uint64
+			var from, to uint64
 			err := a.store.Engine.Update(ctx, func(tx shiftsync.Tx) (err error) {
-				from, err = shiftsync.AcceptCounterGap(ctx, tx, *device, *through, *reason, a.operator, time.Now())
+				if from, err = shiftsync.AcceptCounterGap(ctx, tx, *device, *through, *reason, a.operator, time.Now()); err != nil {
+					return err
+				}
+				to, err = tx.Acknowledged(ctx, *device)
 				return err
 			})
 			if err == nil {
-				fmt.Fprintf(a.stdout, "device %s: counters %d to %d given up (audited); its pushes from %d on are processed\n", *device, from, *through, *through+1)
+				fmt.Fprintf(a.stdout, "device %s: counters %d to %d given up (audited); its pushes from %d on are processed\n", *device, from, to, to+1)
 			}
 			return err
 		}

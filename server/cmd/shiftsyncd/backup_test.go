@@ -494,9 +494,10 @@ func TestAdmin_NewEpoch(t *testing.T) {
 // TestAdmin_AcceptGap: after a restore from an older backup a device's next
 // counter can be above what the store holds, with the counters between
 // held by no one; each push is then answered not_processed, saying why,
-// until an operator gives those counters up. The device then pushes on,
-// and a mutation sent later under a counter given up is quarantined, not
-// dropped.
+// until an operator gives those counters up, and no further: the counter
+// the device pushed past the gap, and those after it, it still holds. The
+// device then pushes on, and a mutation sent later under a counter given
+// up is quarantined, not dropped.
 func TestAdmin_AcceptGap(t *testing.T) {
 	ctx, db := t.Context(), filepath.Join(t.TempDir(), "shiftsync.db")
 	push := func(s *shiftsynctest.Server, token string, counter uint64, description string) *syncv1.MutationResult {
@@ -511,6 +512,8 @@ func TestAdmin_AcceptGap(t *testing.T) {
 	before := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
 	phone := before.EnrolDevice(t, "worker-1", shiftsync.RoleSupportWorker, "house-a")
 	push(before, phone.Token, 1, "held by the restored store")
+	quiet := before.EnrolDevice(t, "worker-2", shiftsync.RoleSupportWorker, "house-a")
+	push(before, quiet.Token, 1, "no gap")
 	r := push(before, phone.Token, 4, "after counters the store lost")
 	if r.GetStatus() != syncv1.MutationStatus_MUTATION_STATUS_NOT_PROCESSED || !strings.Contains(r.GetReason(), "push 2 first") || !strings.Contains(r.GetReason(), "accept-gap") {
 		t.Fatalf("push of counter 4 after 1 = %v, want not_processed saying to push 2 first or accept the gap", r)
@@ -527,13 +530,20 @@ func TestAdmin_AcceptGap(t *testing.T) {
 		{[]string{"-device", phone.DeviceID, "-through", "3"}, "-reason is required"},
 		{[]string{"-device", "no-such-device", "-through", "3", "-reason", "restored -older"}, "does not exist"},
 		{[]string{"-device", phone.DeviceID, "-through", "1", "-reason", "restored -older"}, "no gap through 1"},
+		{[]string{"-device", phone.DeviceID, "-through", "4", "-reason", "restored -older"}, "pushed counter 4 past the gap and holds it: give up at most counters 2 to 3"},
+		{[]string{"-device", phone.DeviceID, "-through", "900", "-reason", "restored -older"}, "pushed counter 4 past the gap"},
+		{[]string{"-device", quiet.DeviceID, "-reason", "restored -older"}, "pushed no counter past a gap"},
 	} {
 		if err := admin(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("accept-gap %q = %v, want an error containing %q", tt.args, err, tt.want)
 		}
 	}
-	if err := admin("-device", phone.DeviceID, "-through", "3", "-reason", "restored -older from the backup of 3 Dec"); err != nil {
+	var out strings.Builder
+	if err := run(ctx, []string{"admin", "-db", db, "accept-gap", "-device", phone.DeviceID, "-reason", "restored -older from the backup of 3 Dec"}, &out, io.Discard); err != nil {
 		t.Fatalf("accept-gap = %v", err)
+	}
+	if !strings.Contains(out.String(), "counters 2 to 3 given up") {
+		t.Errorf("accept-gap without -through printed %q; want counters 2 to 3 given up", out.String())
 	}
 
 	after := shiftsynctest.NewServer(t, shiftsynctest.WithStore(wiring.SQLite(db)))
