@@ -103,7 +103,8 @@ func TestRotaBriefAcknowledgement(t *testing.T) {
 // allegation of abuse opens a hot debrief due and two safeguarding screens
 // due by the shift's end; the debrief and a concern raised from the
 // incident close theirs; the hold's screen, never done, is a breach once
-// the shift is over. A hold when no shift covers the person is not judged.
+// the shift is over. A hold when no shift covers the person is due within
+// 12 hours, saying that no rostered shift covers it.
 func TestRotaHotDebriefAndScreen(t *testing.T) {
 	w := newWorld(t)
 	ana := w.phone("ana", shiftsync.RoleSupportWorker)
@@ -125,7 +126,7 @@ func TestRotaHotDebriefAndScreen(t *testing.T) {
 	ana.sync()
 	wantState(t, w.finding(shiftsync.RuleHotDebrief, hold), shiftsync.StateDue, "before the shift ends at 15:00")
 	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, incident), shiftsync.StateDue, "allegation of abuse")
-	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, hold), shiftsync.StateDue, "the hold over 10m0s")
+	wantState(t, w.finding(shiftsync.RuleSafeguardingScreen, hold), shiftsync.StateDue, "the hold over 10 min")
 
 	w.at(day(0, 13, 0))
 	lead.log("debrief", person, fields{"kind": enum("DEBRIEF_KIND_HOT"), "held_at": ts(day(0, 12, 30)),
@@ -148,9 +149,9 @@ func TestRotaHotDebriefAndScreen(t *testing.T) {
 		"started_at":  ts(day(0, 20, 0)), "ended_at": ts(day(0, 20, 3)), "in_care_plan": yes,
 	})
 	ana.sync()
-	if _, ok := w.findings(shiftsync.RuleHotDebrief)[evening]; ok {
-		t.Error("a hold no shift covers is judged by R6")
-	}
+	wantState(t, w.finding(shiftsync.RuleHotDebrief, evening), shiftsync.StateDue, "before Tue 3 Mar 08:00, 12 h later: no rostered shift covers it")
+	w.at(day(1, 8, 1))
+	wantState(t, w.finding(shiftsync.RuleHotDebrief, evening), shiftsync.StateBreach)
 	w.moveToPostgres()
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 	_ "time/tzdata" // weeks are Europe/London weeks wherever the server runs
 )
@@ -136,7 +137,7 @@ var RuleVersions = map[string]int{
 	RulePostIncidentReview: 1, RuleFrequencyDebrief: 1, RuleFrequencyPlan: 1, RuleRegisterReview: 1,
 	RuleActionOverdue: 1, RuleInterimCheckMissed: 1, RuleEscalationTrigger: 1, RuleEscalationStage: 1,
 	RulePRNRecord: 1, RulePRNFrequency: 1, RuleReg18Notification: 1, RuleRotaLead: 1,
-	RuleHotDebrief: 1, RuleSafeguardingScreen: 1, RuleWeeklyHuddle: 1, RuleDailyForecast: 1, RulePracticeObservation: 1,
+	RuleHotDebrief: 2, RuleSafeguardingScreen: 2, RuleWeeklyHuddle: 1, RuleDailyForecast: 1, RulePracticeObservation: 1,
 	RuleRosteredCompetence: 1, RuleReviewCadence: 1,
 }
 
@@ -200,6 +201,10 @@ type Thresholds struct {
 	// R9: a hold over ScreenHoldOver is screened for safeguarding within
 	// the shift (R5's flag).
 	ScreenHoldOver Duration `json:"screen_hold_over"`
+	// R6 and R9 run to the end of the shift in which something happened;
+	// where no shift of the rota covers the person then (a service that
+	// keeps no rota, or a gap in it), to UnrosteredShift after it.
+	UnrosteredShift Duration `json:"unrostered_shift"`
 	// H2: while an interim risk plan is in force, each day's forecast is
 	// recorded by ForecastBy after midnight.
 	ForecastBy Duration `json:"forecast_by"`
@@ -241,6 +246,7 @@ var DefaultThresholds = Thresholds{
 	RosterAckWarning:       Duration(15 * time.Minute),
 	RosterAckDeadline:      Duration(time.Hour),
 	ScreenHoldOver:         Duration(10 * time.Minute),
+	UnrosteredShift:        Duration(12 * time.Hour), // the longest shift commonly worked: a day or a night
 	ForecastBy:             Duration(9 * time.Hour),
 	ObservationEvery:       Duration(12 * 7 * 24 * time.Hour),
 	TimeZone:               "Europe/London",
@@ -268,7 +274,7 @@ func (t Thresholds) Validate() error {
 		"escalate_action_after": t.EscalateActionAfter, "evidence_pack_within": t.EvidencePackWithin,
 		"effect_check_after": t.EffectCheckAfter, "stomp_request_within": t.StompRequestWithin,
 		"rota_lead_warn_ahead": t.RotaLeadWarnAhead, "roster_ack_warning": t.RosterAckWarning, "roster_ack_deadline": t.RosterAckDeadline,
-		"screen_hold_over": t.ScreenHoldOver, "forecast_by": t.ForecastBy, "observation_every": t.ObservationEvery,
+		"screen_hold_over": t.ScreenHoldOver, "unrostered_shift": t.UnrosteredShift, "forecast_by": t.ForecastBy, "observation_every": t.ObservationEvery,
 	}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if d := positive[name]; d <= 0 || time.Duration(d) > 365*24*time.Hour {
@@ -310,6 +316,26 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // String returns the duration as text.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// durationWords writes d for a finding, in whole days, hours and minutes
+// (seconds dropped): "12 h", "10 min", "1 h 30 min", "3 days".
+func durationWords(d time.Duration) string {
+	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	var parts []string
+	switch {
+	case days == 1:
+		parts = append(parts, "1 day")
+	case days > 1:
+		parts = append(parts, fmt.Sprintf("%d days", days))
+	}
+	if hours > 0 {
+		parts = append(parts, fmt.Sprintf("%d h", hours))
+	}
+	if minutes > 0 || len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%d min", minutes))
+	}
+	return strings.Join(parts, " ")
+}
 
 // notRestraint are intervention types recorded but not counted as
 // restraint (NICE NG10: a breakaway is not restraint).

@@ -281,6 +281,19 @@ func (e *evaluation) shiftOf(person string, at time.Time) *Record {
 	return found
 }
 
+// shiftEnd is when the shift covering the person at at ends, for R6 and
+// R9, and how the finding says so: the rota's shift, or where none covers
+// at, UnrosteredShift after at.
+func (e *evaluation) shiftEnd(person string, at time.Time) (end time.Time, words string) {
+	if shift := e.shiftOf(person, at); shift != nil {
+		end = shift.Time("ends_at")
+		return end, "the shift ends at " + end.In(e.loc).Format("15:04")
+	}
+	within := time.Duration(cmp.Or(e.th.UnrosteredShift, DefaultThresholds.UnrosteredShift))
+	end = at.Add(within)
+	return end, fmt.Sprintf("%s, %s later: no rostered shift covers it", end.In(e.loc).Format("Mon 2 Jan 15:04"), durationWords(within))
+}
+
 // personRota is the shifts covering one person, by start, and the longest.
 type personRota struct {
 	shifts  []*Record
@@ -310,7 +323,7 @@ func rotaByPerson(shifts []*Record) map[string]*personRota {
 
 // hotDebriefs is R6: every restrictive intervention has a hot debrief (a
 // debrief of kind hot naming it or its incident) held before the end of
-// the shift in which it began.
+// the shift in which it began ([evaluation.shiftEnd]).
 func (e *evaluation) hotDebriefs() {
 	held := map[string][]time.Time{} // intervention or incident id -> its hot debriefs
 	for _, d := range e.byType["debrief"] {
@@ -325,25 +338,21 @@ func (e *evaluation) hotDebriefs() {
 	}
 	for _, r := range e.byType["restrictive_intervention"] {
 		started := r.Time("started_at")
-		shift := e.shiftOf(r.PersonID, started)
-		if shift == nil {
-			continue
-		}
-		end := shift.Time("ends_at")
+		end, endWords := e.shiftEnd(r.PersonID, started)
 		// The first debrief since it began: one of an earlier hold in the
 		// same incident is not its debrief.
 		done := firstAfter(started, slices.Concat(held[r.RecordID], held[r.Text("incident_id")])...)
 		e.add(RuleHotDebrief, r.RecordID, r, r.PersonID, e.deadlineState(done, time.Time{}, end), end,
-			"hot debrief of the %s at %s due before the shift ends at %s%s",
-			interventionWords(r.Text("type_code")), started.In(e.loc).Format("Mon 2 Jan 15:04"), end.In(e.loc).Format("15:04"), heldNote(done))
+			"hot debrief of the %s at %s due before %s%s",
+			interventionWords(r.Text("type_code")), started.In(e.loc).Format("Mon 2 Jan 15:04"), endWords, heldNote(done))
 	}
 }
 
 // safeguardingScreens is R9: an incident with an allegation or indication
 // of abuse, and a restrictive intervention R5 flags (a hold over
 // ScreenHoldOver, or no legal basis), are screened for safeguarding within
-// the shift in which they happened: a safeguarding concern raised from the
-// record by then.
+// the shift in which they happened ([evaluation.shiftEnd]): a safeguarding
+// concern raised from the record by then.
 func (e *evaluation) safeguardingScreens() {
 	raised := map[string]time.Time{} // source record -> first concern raised from it
 	for _, c := range e.byType["safeguarding_concern"] {
@@ -352,14 +361,10 @@ func (e *evaluation) safeguardingScreens() {
 		}
 	}
 	screen := func(r *Record, at time.Time, done time.Time, what string) {
-		shift := e.shiftOf(r.PersonID, at)
-		if shift == nil {
-			return
-		}
-		end := shift.Time("ends_at")
+		end, endWords := e.shiftEnd(r.PersonID, at)
 		e.add(RuleSafeguardingScreen, r.RecordID, r, r.PersonID, e.deadlineState(done, time.Time{}, end), end,
-			"safeguarding screen of %s at %s due within the shift, by %s%s", what, at.In(e.loc).Format("Mon 2 Jan 15:04"),
-			end.In(e.loc).Format("15:04"), heldNote(done))
+			"safeguarding screen of %s at %s due within the shift, before %s%s", what, at.In(e.loc).Format("Mon 2 Jan 15:04"),
+			endWords, heldNote(done))
 	}
 	for _, r := range e.byType["incident"] {
 		if r.Fields["allegation_of_abuse"].Bool {
@@ -374,7 +379,7 @@ func (e *evaluation) safeguardingScreens() {
 		}
 		// Only a concern raised from it says when it was screened: the
 		// record's safeguarding_screen_done flag carries no time of its own.
-		screen(r, started, raised[r.RecordID], missing(long, "the hold over "+time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver)).String(),
+		screen(r, started, raised[r.RecordID], missing(long, "the hold over "+durationWords(time.Duration(cmp.Or(e.th.ScreenHoldOver, DefaultThresholds.ScreenHoldOver))),
 			r.Fields["legal_basis"].Empty(), "the intervention with no legal basis"))
 	}
 }

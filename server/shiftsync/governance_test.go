@@ -331,6 +331,10 @@ func TestEvaluate_InterventionRecords(t *testing.T) {
 		shiftsync.RuleContemporaneous:    shiftsync.StateWarning,
 		shiftsync.RuleRICompleteness:     shiftsync.StateBreach, // incomplete 25h after recording
 		shiftsync.RulePostIncidentReview: shiftsync.StateMet,    // reviewed through its incident within 72h
+		// No rota covers it: due 12 h after it began, with no hot debrief
+		// held and no legal basis screened.
+		shiftsync.RuleHotDebrief:         shiftsync.StateBreach,
+		shiftsync.RuleSafeguardingScreen: shiftsync.StateBreach,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got)\n%s", diff)
