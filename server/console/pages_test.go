@@ -157,7 +157,7 @@ func TestConsoleHomeGovernance(t *testing.T) {
 		t.Fatalf("home = %d", res.StatusCode)
 	}
 	for _, want := range []string{
-		"<strong>Brief and tracker within 24 hours of a multi-agency meeting</strong>: Shift brief and action tracker still to issue 21h0m0s after the professionals meeting of 4 Mar",
+		"<strong>Brief and tracker within 24 hours of a multi-agency meeting</strong>: Shift brief and action tracker still to issue 21 h after the professionals meeting of 4 Mar",
 		"<td>community LD team</td><td>Community nurse</td><td><a",
 		"<td>provider</td><td>Registered manager</td><td>0</td><td><a",
 	} {

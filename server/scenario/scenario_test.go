@@ -68,7 +68,7 @@ func TestDriftAfterMeeting(t *testing.T) {
 	lead.log("action_tracker", "", fields{"meeting_id": str(meeting), "issued_at": ts(day(4, 9, 0)),
 		"shared_with": list("community_ld_team", "la_social_work"), "action_ids": list(action)})
 	lead.sync()
-	wantState(t, w.finding(shiftsync.RuleOperationalisation, meeting), shiftsync.StateMet, "issued 22h0m0s after")
+	wantState(t, w.finding(shiftsync.RuleOperationalisation, meeting), shiftsync.StateMet, "issued 22 h after")
 
 	// Friday 10:00, 21 hours after the professionals meeting: a warning.
 	w.at(day(4, 10, 0))
@@ -79,7 +79,7 @@ func TestDriftAfterMeeting(t *testing.T) {
 		"environmental_adjustments": str("Front door lock repaired; keep it unlocked"), "changes_summary": str("Door lock")})
 	lead.log("action_tracker", "", fields{"meeting_id": str(late), "issued_at": ts(day(4, 15, 0))})
 	lead.sync()
-	wantState(t, w.finding(shiftsync.RuleOperationalisation, late), shiftsync.StateBreach, "issued 26h0m0s after")
+	wantState(t, w.finding(shiftsync.RuleOperationalisation, late), shiftsync.StateBreach, "issued 26 h after")
 	wantState(t, w.finding(shiftsync.RuleOperationalisation, meeting), shiftsync.StateMet)
 
 	// Both workers acknowledge the MDT brief before their shifts.
@@ -293,7 +293,7 @@ func TestThresholdsPerOrganisation(t *testing.T) {
 	lead.log("action_tracker", "", fields{"meeting_id": str(meeting), "issued_at": ts(day(1, 15, 0))})
 	lead.sync()
 	f := w.finding(shiftsync.RuleOperationalisation, meeting)
-	wantState(t, f, shiftsync.StateMet, "issued 26h0m0s after", "limit 48h0m0s")
+	wantState(t, f, shiftsync.StateMet, "issued 26 h after", "limit 48 h")
 	if f.GetThresholdsVersion() != 1 {
 		t.Errorf("thresholds version = %d, want 1", f.GetThresholdsVersion())
 	}

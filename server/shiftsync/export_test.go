@@ -24,3 +24,6 @@ func (noDigests) count(context.Context, SyncTx, *Mutation, RecordRef, []FieldOut
 }
 
 func (noDigests) apply(context.Context, DigestTx) error { return nil }
+
+// DurationWords is how findings write a duration.
+var DurationWords = durationWords

@@ -314,18 +314,24 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
-// String returns the duration as text.
-func (d Duration) String() string { return time.Duration(d).String() }
+// String returns the duration as a finding writes it ([durationWords]).
+func (d Duration) String() string { return durationWords(time.Duration(d)) }
 
-// durationWords writes d for a finding, in whole days, hours and minutes
-// (seconds dropped): "12 h", "10 min", "1 h 30 min", "3 days".
+// durationWords writes d for a finding, in whole hours and minutes below
+// three days, so that "26 h" reads beside "limit 24 h", and in days and
+// hours from three days on (seconds dropped): "12 h", "10 min",
+// "1 h 30 min", "7 days", "3 days 4 h".
 func durationWords(d time.Duration) string {
-	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	if d < 0 {
+		return "-" + durationWords(-d)
+	}
+	var days int
+	if d >= 72*time.Hour {
+		days, d = int(d/(24*time.Hour)), d%(24*time.Hour)
+	}
+	hours, minutes := int(d/time.Hour), int(d%time.Hour/time.Minute)
 	var parts []string
-	switch {
-	case days == 1:
-		parts = append(parts, "1 day")
-	case days > 1:
+	if days > 0 {
 		parts = append(parts, fmt.Sprintf("%d days", days))
 	}
 	if hours > 0 {
@@ -428,7 +434,7 @@ func (e *evaluation) deadlineState(done, warnAt, deadline time.Time) FindingStat
 }
 
 // since formats the time from a to b in hours and minutes.
-func since(a, b time.Time) string { return b.Sub(a).Round(time.Minute).String() }
+func since(a, b time.Time) string { return durationWords(b.Sub(a).Round(time.Minute)) }
 
 func missing(a bool, aName string, b bool, bName string) string {
 	switch {

@@ -449,3 +449,22 @@ func TestPartnerEdit(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationWords: findings write durations as a manager reads them,
+// hours below three days (beside limits such as 24 h), days above.
+func TestDurationWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                               "0 min",
+		10*time.Minute + 30*time.Second: "10 min",
+		90 * time.Minute:                "1 h 30 min",
+		26 * time.Hour:                  "26 h",
+		72 * time.Hour:                  "3 days",
+		76*time.Hour + 5*time.Minute:    "3 days 4 h 5 min",
+		12 * 7 * 24 * time.Hour:         "84 days",
+		-2 * time.Hour:                  "-2 h",
+	} {
+		if got := shiftsync.DurationWords(d); got != want {
+			t.Errorf("DurationWords(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
