@@ -366,21 +366,33 @@ func foldDigests(ctx context.Context, tx DigestTx) error {
 	return tx.SetDigests(ctx, stored)
 }
 
-// EncodeDigestDeltas encodes deltas of buckets of one service, for a store
-// to keep as one pending row: their number as a uvarint, then for each its
-// person id, record type and agency, each as a uvarint length then its
-// bytes, its bucket as one byte and its 32-byte digest. The service is the
-// row's.
+// EncodeDigestDeltas encodes deltas of buckets of one service, sorted by
+// unit ([digestSums.nonZero]), for a store to keep as one pending row: the
+// number of units as a uvarint, then for each its person id, record type
+// and agency, each as a uvarint length then its bytes, the number of its
+// buckets as a uvarint, and for each bucket its number as one byte and its
+// 32-byte digest. The service is the row's.
 func EncodeDigestDeltas(ds []BucketDigest) []byte {
-	b := make([]byte, 0, 1+len(ds)*64) // ids of some 24 bytes each, a byte, a digest
-	b = binary.AppendUvarint(b, uint64(len(ds)))
-	for _, d := range ds {
-		for _, s := range []string{d.Unit.PersonID, d.Unit.RecordType, d.Unit.Agency} {
+	var units [][]BucketDigest
+	for i := 0; i < len(ds); {
+		n := 1
+		for i+n < len(ds) && ds[i+n].Unit == ds[i].Unit {
+			n++
+		}
+		units, i = append(units, ds[i:i+n]), i+n
+	}
+	b := make([]byte, 0, 1+len(units)*32+len(ds)*(1+len(Digest{}))) // ids of some 30 bytes a unit
+	b = binary.AppendUvarint(b, uint64(len(units)))
+	for _, u := range units {
+		for _, s := range []string{u[0].Unit.PersonID, u[0].Unit.RecordType, u[0].Unit.Agency} {
 			b = binary.AppendUvarint(b, uint64(len(s)))
 			b = append(b, s...)
 		}
-		b = append(b, byte(d.Bucket))
-		b = append(b, d.Digest[:]...)
+		b = binary.AppendUvarint(b, uint64(len(u)))
+		for _, d := range u {
+			b = append(b, byte(d.Bucket))
+			b = append(b, d.Digest[:]...)
+		}
 	}
 	return b
 }
@@ -392,30 +404,44 @@ var errDigestDeltasCut = errors.New("digest deltas cut short")
 // DecodeDigestDeltas decodes what [EncodeDigestDeltas] encoded of deltas
 // of the service.
 func DecodeDigestDeltas(serviceID string, b []byte) ([]BucketDigest, error) {
-	count, size := binary.Uvarint(b)
-	if size <= 0 || count > uint64(len(b)) { // each delta takes more than a byte
-		return nil, errDigestDeltasCut
+	count := func() (uint64, error) {
+		n, size := binary.Uvarint(b)
+		if size <= 0 || n > uint64(len(b)) { // each thing counted takes a byte at least
+			return 0, errDigestDeltasCut
+		}
+		b = b[size:]
+		return n, nil
 	}
-	b = b[size:]
-	out := make([]BucketDigest, 0, count)
-	for range count {
-		d := BucketDigest{Unit: DigestUnit{ServiceID: serviceID}}
-		for _, s := range []*string{&d.Unit.PersonID, &d.Unit.RecordType, &d.Unit.Agency} {
-			n, size := binary.Uvarint(b)
-			if size <= 0 || uint64(len(b)-size) < n {
+	units, err := count()
+	if err != nil {
+		return nil, err
+	}
+	var out []BucketDigest
+	for range units {
+		unit := DigestUnit{ServiceID: serviceID}
+		for _, s := range []*string{&unit.PersonID, &unit.RecordType, &unit.Agency} {
+			n, err := count()
+			if err != nil || uint64(len(b)) < n {
 				return nil, errDigestDeltasCut
 			}
-			*s, b = string(b[size:size+int(n)]), b[size+int(n):]
+			*s, b = string(b[:n]), b[n:]
 		}
-		if len(b) < 1+len(d.Digest) {
-			return nil, errDigestDeltasCut
+		buckets, err := count()
+		if err != nil {
+			return nil, err
 		}
-		if d.Bucket = int(b[0]); d.Bucket >= DigestBuckets {
-			return nil, fmt.Errorf("digest deltas name bucket %d, of %d", d.Bucket, DigestBuckets)
+		for range buckets {
+			d := BucketDigest{Unit: unit}
+			if len(b) < 1+len(d.Digest) {
+				return nil, errDigestDeltasCut
+			}
+			if d.Bucket = int(b[0]); d.Bucket >= DigestBuckets {
+				return nil, fmt.Errorf("digest deltas name bucket %d, of %d", d.Bucket, DigestBuckets)
+			}
+			copy(d.Digest[:], b[1:])
+			b = b[1+len(d.Digest):]
+			out = append(out, d)
 		}
-		copy(d.Digest[:], b[1:])
-		b = b[1+len(d.Digest):]
-		out = append(out, d)
 	}
 	if len(b) > 0 {
 		return nil, fmt.Errorf("digest deltas followed by %d bytes more", len(b))

@@ -75,7 +75,7 @@ func TestDigestElement(t *testing.T) {
 }
 
 // TestDigestDeltas_Encoding checks that pending deltas decode to what was
-// encoded, ids of any length included, and that a row cut short anywhere,
+// encoded, several buckets of a unit and ids of any length included, and that a row cut short anywhere,
 // with bytes more, or naming a bucket past the last is refused, not read as
 // another sum.
 func TestDigestDeltas_Encoding(t *testing.T) {
@@ -85,6 +85,7 @@ func TestDigestDeltas_Encoding(t *testing.T) {
 	}
 	ds := []shiftsync.BucketDigest{
 		{Unit: shiftsync.DigestUnit{ServiceID: "house-a", PersonID: "ada", RecordType: "incident", Agency: "provider"}, Bucket: 0, Digest: d},
+		{Unit: shiftsync.DigestUnit{ServiceID: "house-a", PersonID: "ada", RecordType: "incident", Agency: "provider"}, Bucket: 5},
 		{Unit: shiftsync.DigestUnit{ServiceID: "house-a", PersonID: strings.Repeat("p", 300), RecordType: "shift_brief"}, Bucket: shiftsync.DigestBuckets - 1},
 	}
 	b := shiftsync.EncodeDigestDeltas(ds)
@@ -101,7 +102,7 @@ func TestDigestDeltas_Encoding(t *testing.T) {
 		t.Error("DecodeDigestDeltas with a byte more: no error")
 	}
 	bad := slices.Clone(b)
-	bad[1+1+3+1+8+1+8] = shiftsync.DigestBuckets // the first delta's bucket
+	bad[1+1+3+1+8+1+8+1] = shiftsync.DigestBuckets // the first delta's bucket
 	if _, err := shiftsync.DecodeDigestDeltas("house-a", bad); err == nil || !strings.Contains(err.Error(), "bucket 64") {
 		t.Errorf("DecodeDigestDeltas with bucket 64 = %v; want an error naming it", err)
 	}
