@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -53,16 +54,22 @@ func (h *handler) peopleOf(r *http.Request, p shiftsync.Principal, service strin
 }
 
 // adminService is the service a request names, or the first the principal
-// reviews.
+// manages (a lead who manages none is refused by the AdminService's rules
+// for the first they review).
 func (h *handler) adminService(r *http.Request, p shiftsync.Principal, service string) (string, error) {
 	if service != "" {
 		return service, nil
 	}
-	services, err := h.Console.Services(r.Context(), p)
-	if err != nil || len(services) == 0 {
-		return "", cmpErr(err, shiftsync.Errorf(shiftsync.CodePermissionDenied, "you review no service"))
+	for _, list := range []func(context.Context, shiftsync.Principal) ([]string, error){h.Console.ManagedServices, h.Console.Services} {
+		services, err := list(r.Context(), p)
+		if err != nil {
+			return "", err
+		}
+		if len(services) > 0 {
+			return services[0], nil
+		}
 	}
-	return services[0], nil
+	return "", shiftsync.Errorf(shiftsync.CodePermissionDenied, "you review no service")
 }
 
 // issueCode issues a one-time enrolment code for a user of the service

@@ -78,4 +78,13 @@ func TestConsolePeople(t *testing.T) {
 	if _, body := own.do("GET", "/console/people?service=house-a", nil, nil); !strings.Contains(body, "revoked ") {
 		t.Errorf("people page does not show the phone revoked:\n%s", body)
 	}
+
+	// A PBS lead of house-a who manages house-c is shown house-c's people,
+	// which they administer, not refused house-a's.
+	s.EnrolDevice(t, "worker-cy", shiftsync.RoleSupportWorker, "house-c")
+	both := sign("lead-manager-al", shiftsync.RolePBSLead, "house-a")
+	s.EnrolDevice(t, "lead-manager-al", shiftsync.RoleManager, "house-c")
+	if res, body := both.do("GET", "/console/people", nil, nil); res.StatusCode != http.StatusOK || !strings.Contains(body, "<td>worker-cy</td>") {
+		t.Errorf("people page of a lead in house-a and manager of house-c, no service named = %d, want house-c's:\n%s", res.StatusCode, body)
+	}
 }

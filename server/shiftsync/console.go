@@ -83,6 +83,17 @@ func (c Console) Services(ctx context.Context, p Principal) ([]string, error) {
 	return consoleServices(scope, c.Schema.TypeNames(), c.now()), nil
 }
 
+// ManagedServices returns the services p manages at now, sorted: those
+// whose people and devices p may administer, by the AdminService's rules.
+func (c Console) ManagedServices(ctx context.Context, p Principal) ([]string, error) {
+	scope, err := c.Access.Scope(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	return slices.DeleteFunc(scope.Services(now), func(service string) bool { return !scope.Manages(service, now) }), nil
+}
+
 func consoleServices(scope Scope, types []string, now time.Time) []string {
 	return slices.DeleteFunc(scope.Services(now), func(service string) bool {
 		return !scope.Manages(service, now) && !slices.ContainsFunc(types, func(t string) bool { return scope.ReviewsIn(service, t, now) })
