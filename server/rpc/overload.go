@@ -25,6 +25,11 @@ const (
 	// RetryAfterSeconds is the retry delay an overload refusal gives, as
 	// its Retry-After header; phones add their backoff and jitter.
 	RetryAfterSeconds = 1
+	// EnrolShare is the share of the bound that Enrol calls have places
+	// of their own in, at least one: Enrol takes a code anyone may send,
+	// so strangers guessing codes must not take the places of phones
+	// syncing. A storm of phones refreshing tokens is the phones' own.
+	EnrolShare = 8
 )
 
 // overload bounds the unary calls answered at once: a call beyond the
@@ -43,10 +48,9 @@ type overload struct {
 	metrics *Metrics
 }
 
+// newOverload returns an overload of maxInFlight places, which must be
+// positive.
 func newOverload(maxInFlight int, m *Metrics) *overload {
-	if maxInFlight <= 0 {
-		maxInFlight = DefaultMaxInFlight
-	}
 	return &overload{places: make(chan struct{}, maxInFlight), metrics: m}
 }
 
@@ -89,6 +93,40 @@ func (o *overload) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		}()
 		return next(ctx, req)
 	}
+}
+
+// perProcedure is the overload of each procedure named, and rest's for
+// the others: an interceptor choosing the bound of each call.
+type perProcedure struct {
+	procedures map[string]*overload
+	rest       *overload
+}
+
+// WrapUnary implements [connect.Interceptor].
+func (p perProcedure) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	bounded := map[*overload]connect.UnaryFunc{p.rest: p.rest.WrapUnary(next)}
+	for _, o := range p.procedures {
+		bounded[o] = o.WrapUnary(next)
+	}
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		o, ok := p.procedures[req.Spec().Procedure]
+		if !ok {
+			o = p.rest
+		}
+		return bounded[o](ctx, req)
+	}
+}
+
+// WrapStreamingClient implements [connect.Interceptor]; clients are not
+// intercepted.
+func (p perProcedure) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements [connect.Interceptor]: streams are not
+// counted.
+func (p perProcedure) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // WrapStreamingClient implements [connect.Interceptor]; clients are not

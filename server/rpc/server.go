@@ -117,7 +117,8 @@ func (h *Handler) Close() {
 // size refusals included. It starts a goroutine writing each minute's
 // refusal counts; [Handler.Close] stops it. Unary calls of the sync,
 // auth, admin and review services beyond c.MaxInFlight at once wait at
-// most MaxQueueWait, then are refused unavailable (see overload).
+// most MaxQueueWait, then are refused unavailable (see overload); Enrol
+// calls have a bound of their own, a share of it ([EnrolShare]).
 func NewHandler(c Config) *Handler {
 	log := cmp.Or(c.Logger, slog.Default())
 	now := c.Now
@@ -137,7 +138,12 @@ func NewHandler(c Config) *Handler {
 			return newError(shiftsync.CodeInternal, "internal error")
 		}),
 	}
-	bound := newOverload(c.MaxInFlight, c.Metrics)
+	maxInFlight := c.MaxInFlight
+	if maxInFlight <= 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	bound := newOverload(maxInFlight, c.Metrics)
+	enrolBound := newOverload(max(1, maxInFlight/EnrolShare), c.Metrics)
 	authenticated := append([]connect.HandlerOption{
 		connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, authInterceptor{}, bound),
 		withGzip(maxBytes),
@@ -160,7 +166,8 @@ func NewHandler(c Config) *Handler {
 		// Enrol and Refresh carry their own proof (a code, a credential),
 		// not an access token; Enrol judges a code's issuer by c.Admin.
 		mux.Handle(authv1connect.NewAuthServiceHandler(&AuthHandler{identity: c.Identity, admin: c.Admin, tokens: c.Issuer, audit: c.Audit, refusals: refusals, log: log},
-			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics}, bound)}, public...)...))
+			append([]connect.HandlerOption{connect.WithInterceptors(&logInterceptor{log: log, metrics: c.Metrics},
+				perProcedure{procedures: map[string]*overload{authv1connect.AuthServiceEnrolProcedure: enrolBound}, rest: bound})}, public...)...))
 	}
 	if c.Admin.Store != nil {
 		protected = append(protected, "/"+authv1connect.AdminServiceName+"/")
