@@ -50,8 +50,13 @@ type Grant struct {
 	// provider's own staff. An agency's users get at most what is shared
 	// with partner agencies, whatever role they were given.
 	Agency string
-	Start  time.Time
-	End    time.Time
+	// ServiceOnly limits a grant for the whole service to the service's
+	// own records, those about no one person (its rota, forecasts and
+	// huddles): a rostered support worker's reach beside the people on
+	// their shifts ([Scope.Rostered]).
+	ServiceOnly bool
+	Start       time.Time
+	End         time.Time
 }
 
 // ActiveAt reports whether the grant is in force at t.
@@ -63,9 +68,13 @@ func (g Grant) ActiveAt(t time.Time) bool {
 // caseload grant about its person, and for a partner agency's grant, when
 // the record is assigned to an agency, assigned to the grant's.
 func (g Grant) Covers(r RecordRef) bool {
-	return g.ServiceID == r.ServiceID && (g.PersonID == "" || g.PersonID == r.PersonID) &&
+	return g.ServiceID == r.ServiceID && (g.PersonID == "" || g.PersonID == r.PersonID) && (!g.ServiceOnly || r.PersonID == "") &&
 		(g.Agency == "" || !AgencyAssigned(r.RecordType) || g.Agency == r.Agency)
 }
+
+// wholeService reports whether the grant covers every record of its
+// service, not one person's nor only the service's own.
+func (g Grant) wholeService() bool { return g.PersonID == "" && !g.ServiceOnly }
 
 // Scope is what a principal may read and write, decided by an [Authorizer]
 // at the time of a request: the grants of the principal's memberships.
@@ -107,7 +116,7 @@ func (s Scope) ReviewsIn(serviceID, recordType string, at time.Time) bool {
 // agency's user never manages.
 func (s Scope) Manages(serviceID string, at time.Time) bool {
 	return slices.ContainsFunc(s.Grants, func(g Grant) bool {
-		return g.ServiceID == serviceID && g.PersonID == "" && g.Role == RoleManager && g.Agency == "" && g.ActiveAt(at)
+		return g.ServiceID == serviceID && g.wholeService() && g.Role == RoleManager && g.Agency == "" && g.ActiveAt(at)
 	})
 }
 
@@ -430,7 +439,7 @@ func RoleAllows(role Role, recordType string, op Operation) bool {
 type Purge struct {
 	ServiceID   string
 	PersonID    string   // "" for the whole service
-	Keep        []string // people still covered by a caseload grant
+	Keep        []string // people still covered by a caseload or a rostered shift; "" keeps the service's own records
 	RecordTypes []string // sorted; nil for every type
 }
 
@@ -457,13 +466,14 @@ func (s Scope) Purges(at time.Time, recordTypes []string) []Purge {
 		}
 		pulls := func(grants []Grant, person, recordType string) bool {
 			return slices.ContainsFunc(grants, func(g Grant) bool {
-				return g.PersonID == person && g.allows(recordType, OpPull)
+				return g.PersonID == person && !g.ServiceOnly && g.allows(recordType, OpPull)
 			})
 		}
 		// Gather the lost types by the scope they are lost in.
 		type scope struct{ person, keep string }
 		lost := map[scope][]string{}
-		var anyEnded []string // types some ended grant could pull
+		keeps := map[string][]string{} // each scope's keep, by its key
+		var anyEnded []string          // types some ended grant could pull
 		for _, t := range recordTypes {
 			if !slices.ContainsFunc(ended, func(g Grant) bool { return g.allows(t, OpPull) }) {
 				continue
@@ -472,16 +482,18 @@ func (s Scope) Purges(at time.Time, recordTypes []string) []Purge {
 			if pulls(active, "", t) {
 				continue // the whole service is still pulled
 			}
-			var keep []string
+			var keep []string // "" keeps the service's own records
 			for _, g := range active {
-				if g.PersonID != "" && g.allows(t, OpPull) {
+				if (g.PersonID != "" || g.ServiceOnly) && g.allows(t, OpPull) {
 					keep = append(keep, g.PersonID)
 				}
 			}
 			slices.Sort(keep)
 			keep = slices.Compact(keep)
 			if pulls(ended, "", t) {
-				lost[scope{"", strings.Join(keep, "\x00")}] = append(lost[scope{"", strings.Join(keep, "\x00")}], t)
+				k := strings.Join(keep, "\x00")
+				keeps[k] = keep
+				lost[scope{"", k}] = append(lost[scope{"", k}], t)
 				continue
 			}
 			for _, g := range ended {
@@ -490,12 +502,12 @@ func (s Scope) Purges(at time.Time, recordTypes []string) []Purge {
 				}
 			}
 		}
-		stillWhole := slices.ContainsFunc(active, func(g Grant) bool { return g.PersonID == "" })
+		stillWhole := slices.ContainsFunc(active, Grant.wholeService)
 		for sc, types := range lost {
 			types = slices.Compact(types) // a type is added once per ended caseload
 			p := Purge{ServiceID: service, PersonID: sc.person, RecordTypes: types}
-			if sc.keep != "" {
-				p.Keep = strings.Split(sc.keep, "\x00")
+			if len(keeps[sc.keep]) > 0 {
+				p.Keep = keeps[sc.keep]
 			}
 			if !stillWhole && slices.Equal(types, anyEnded) {
 				p.RecordTypes = nil // everything the device was sent of this scope
@@ -533,7 +545,11 @@ func (s Scope) Keys(at time.Time) []string {
 	var keys []string
 	for _, g := range s.Grants {
 		if g.ActiveAt(at) {
-			keys = append(keys, g.ServiceID+"\x1f"+g.PersonID+"\x1f"+string(g.Role))
+			key := g.ServiceID + "\x1f" + g.PersonID + "\x1f" + string(g.Role)
+			if g.ServiceOnly {
+				key += "\x1fservice-only"
+			}
+			keys = append(keys, key)
 		}
 	}
 	slices.Sort(keys)

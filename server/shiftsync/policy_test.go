@@ -24,6 +24,29 @@ type relationship struct {
 	grant   func(role shiftsync.Role) shiftsync.Grant
 	record  shiftsync.RecordRef
 	written time.Time // the mutation's HLC time
+	// rota, when set, is service s1's: the grant is narrowed to the
+	// shifts of user u1 on it ([shiftsync.Scope.Rostered]).
+	rota shiftsync.Rota
+}
+
+// scope returns the scope of a principal in the role standing in the
+// relationship.
+func (rel relationship) scope(role shiftsync.Role) shiftsync.Scope {
+	s := shiftsync.Scope{Grants: []shiftsync.Grant{rel.grant(role)}}
+	if rel.rota != nil {
+		s = s.Rostered("u1", map[string]shiftsync.Rota{"s1": rel.rota}, shiftsync.DefaultRosterWindow, matrixNow)
+	}
+	return s
+}
+
+// rotaShift returns a rota of one shift of u1 covering p1, starting at
+// start and lasting 8 hours, after another shift a month before it (the
+// rota's first).
+func rotaShift(start time.Time) shiftsync.Rota {
+	return shiftsync.Rota{
+		{ShiftID: "first", Start: yearAgo.AddDate(0, 1, 0), End: yearAgo.AddDate(0, 1, 0).Add(8 * time.Hour), PersonIDs: []string{"p2"}, Staff: []string{"u2"}},
+		{ShiftID: "shift", Start: start, End: start.Add(8 * time.Hour), PersonIDs: []string{"p1"}, Staff: []string{"u1"}},
+	}
 }
 
 var (
@@ -32,33 +55,46 @@ var (
 	relations = []relationship{
 		{"own_service", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, nil},
 		{"other_service", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s2", PersonID: "p9"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s2", PersonID: "p9"}, matrixNow, nil},
 		{"own_caseload", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", PersonID: "p1", Role: r, Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, nil},
 		{"outside_caseload", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", PersonID: "p1", Role: r, Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p2"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p2"}, matrixNow, nil},
 		// A partner agency's user, and a record that, when it is of a type
 		// assigned to one agency (an action), is assigned to theirs...
 		{"partner_agency", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Agency: "community-ld-team", Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "community-ld-team"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "community-ld-team"}, matrixNow, nil},
 		// ...or to another agency.
 		{"other_agency", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Agency: "community-ld-team", Start: yearAgo}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "housing"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1", Agency: "housing"}, matrixNow, nil},
 		{"ended_membership", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo, End: matrixNow.AddDate(0, 0, -1)}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, nil},
 		{"ended_after_writing", func(r shiftsync.Role) shiftsync.Grant {
 			return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo, End: matrixNow.AddDate(0, 0, -1)}
-		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow.AddDate(0, 0, -2)},
+		}, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow.AddDate(0, 0, -2), nil},
+		// In a service that keeps a rota, a support worker reaches the people
+		// of their shifts from a day before each starts to 12 hours after it
+		// ends, and the service's own records; other roles the whole service.
+		{"rostered_now", ownService, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, rotaShift(matrixNow.Add(-2 * time.Hour))},
+		{"rostered_in_window", ownService, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, rotaShift(matrixNow.Add(20 * time.Hour))},
+		{"rostered_out_window", ownService, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow, rotaShift(matrixNow.Add(50 * time.Hour))},
+		{"rostered_service_own", ownService, shiftsync.RecordRef{ServiceID: "s1"}, matrixNow, rotaShift(matrixNow.Add(50 * time.Hour))},
+		{"written_on_shift", ownService, shiftsync.RecordRef{ServiceID: "s1", PersonID: "p1"}, matrixNow.AddDate(0, 0, -3), rotaShift(matrixNow.AddDate(0, 0, -3).Add(-time.Hour))},
 	}
 )
+
+// ownService is a membership of a year in service s1.
+func ownService(r shiftsync.Role) shiftsync.Grant {
+	return shiftsync.Grant{ServiceID: "s1", Role: r, Start: yearAgo}
+}
 
 // decide returns the policy's answer for one cell: allow, deny, or flag (a
 // write accepted and flagged for review because access had ended).
@@ -112,7 +148,7 @@ func TestAccessMatrix(t *testing.T) {
 				t.Errorf("policy.go permissions: no row for role %s and record type %s", role, recordType)
 			}
 			for _, rel := range relations {
-				scope := shiftsync.Scope{Grants: []shiftsync.Grant{rel.grant(role)}}
+				scope := rel.scope(role)
 				fmt.Fprintf(&b, "%-18s %-26s %-20s", role, recordType, rel.name)
 				for _, op := range shiftsync.Operations {
 					fmt.Fprintf(&b, " %-11s", decide(scope, op, rel, recordType))
@@ -153,11 +189,17 @@ func TestAccessMatrix_Invariants(t *testing.T) {
 	for _, role := range shiftsync.Roles {
 		for _, recordType := range records.TypeNames() {
 			for _, rel := range relations {
-				scope := shiftsync.Scope{Grants: []shiftsync.Grant{rel.grant(role)}}
+				scope := rel.scope(role)
 				for _, op := range shiftsync.Operations {
 					got := decide(scope, op, rel, recordType)
 					cell := fmt.Sprintf("%s %s %s %s = %s", role, recordType, rel.name, op, got)
+					rostered := role == shiftsync.RoleSupportWorker && rel.rota != nil
 					switch {
+					case rostered && rel.name == "rostered_out_window" && got != "deny":
+						t.Errorf("%s: a rostered support worker reaches no one outside their shifts' windows", cell)
+					case rostered && rel.name == "written_on_shift" && (op == shiftsync.OpCreate || op == shiftsync.OpEdit) &&
+						shiftsync.RoleAllows(role, recordType, op) && got != "flag":
+						t.Errorf("%s: a write made on shift is accepted after its window, flagged", cell)
 					case got == "deny":
 					case rel.name == "other_service" || rel.name == "outside_caseload" || rel.name == "ended_membership":
 						t.Errorf("%s: no access outside the grant", cell)
@@ -287,6 +329,63 @@ func TestScope_AuthorizeWrite_BackDated(t *testing.T) {
 		flag, rej := scope.AuthorizeWrite(m, tt.stored, now)
 		if flag != tt.flag || (rej == nil) != (tt.reason == "") || (rej != nil && rej.Reason != tt.reason) {
 			t.Errorf("%s: AuthorizeWrite() = %q, %v; want %q, %q", tt.name, flag, rej, tt.flag, tt.reason)
+		}
+	}
+}
+
+// TestScope_Rostered: in a service that keeps a rota, a support worker's
+// grant for the whole service becomes the service's own records and the
+// people of their shifts within each shift's window, and the device is
+// told to purge the rest of the service, keeping those; other roles, and
+// services without a rota, are left as they are.
+func TestScope_Rostered(t *testing.T) {
+	records, err := schema.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := matrixNow
+	shift := func(id string, start time.Time, staff string, people ...string) shiftsync.RotaShift {
+		return shiftsync.RotaShift{ShiftID: id, Start: start, End: start.Add(8 * time.Hour), PersonIDs: people, Staff: []string{staff}}
+	}
+	rotas := map[string]shiftsync.Rota{"a": {
+		shift("last-week", now.AddDate(0, 0, -7), "u1", "p1"),
+		shift("today", now.Add(-time.Hour), "u1", "p2"),
+		shift("tomorrow", now.Add(20*time.Hour), "u1", "p3"),
+		shift("next-week", now.AddDate(0, 0, 7), "u1", "p4"),
+		shift("someone-else", now.Add(-time.Hour), "u2", "p5"),
+		shift("last-year", now.AddDate(-1, 0, 0), "u1", "p6"),
+	}}
+	member := shiftsync.Grant{ServiceID: "a", Role: shiftsync.RoleSupportWorker, Start: yearAgo.AddDate(0, 6, 0)}
+	got := shiftsync.Scope{Grants: []shiftsync.Grant{member}}.Rostered("u1", rotas, shiftsync.DefaultRosterWindow, now)
+
+	reaches := map[string]bool{}
+	for _, person := range []string{"", "p1", "p2", "p3", "p4", "p5", "p6"} {
+		reaches[person] = got.Allows(shiftsync.OpPull, shiftsync.RecordRef{ServiceID: "a", PersonID: person, RecordType: "incident"}, now)
+	}
+	want := map[string]bool{"": true, "p1": false, "p2": true, "p3": true, "p4": false, "p5": false, "p6": false}
+	if diff := cmp.Diff(want, reaches); diff != "" {
+		t.Errorf("who a rostered support worker's phone reaches (-want +got)\n%s", diff)
+	}
+	// A record written on last week's shift is accepted now, flagged.
+	written := now.AddDate(0, 0, -7).Add(time.Hour)
+	m := &shiftsync.Mutation{RecordRef: shiftsync.RecordRef{ServiceID: "a", PersonID: "p1", RecordType: "incident"}, HLC: shiftsync.HLC{WallMS: written.UnixMilli()}}
+	if flag, err := got.AuthorizeWrite(m, nil, now); err != nil || flag != shiftsync.FlagAccessEnded {
+		t.Errorf("AuthorizeWrite(written on last week's shift) = %q, %v; want flagged %q", flag, err, shiftsync.FlagAccessEnded)
+	}
+	wantPurges := []shiftsync.Purge{{ServiceID: "a", Keep: []string{"", "p2", "p3"}}}
+	if diff := cmp.Diff(wantPurges, got.Purges(now, records.TypeNames())); diff != "" {
+		t.Errorf("Purges() (-want +got)\n%s", diff)
+	}
+
+	for name, grant := range map[string]shiftsync.Grant{
+		"a shift lead":                     {ServiceID: "a", Role: shiftsync.RoleShiftLead, Start: yearAgo},
+		"a caseload":                       {ServiceID: "a", PersonID: "p9", Role: shiftsync.RoleSupportWorker, Start: yearAgo},
+		"a service without a rota":         {ServiceID: "b", Role: shiftsync.RoleSupportWorker, Start: yearAgo},
+		"a membership ended before a rota": {ServiceID: "a", Role: shiftsync.RoleSupportWorker, Start: yearAgo.AddDate(-1, 0, 0), End: yearAgo},
+	} {
+		s := shiftsync.Scope{Grants: []shiftsync.Grant{grant}}
+		if diff := cmp.Diff(s, s.Rostered("u1", rotas, shiftsync.DefaultRosterWindow, now)); diff != "" {
+			t.Errorf("%s: Rostered() changed the scope (-want +got)\n%s", name, diff)
 		}
 	}
 }

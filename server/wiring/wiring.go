@@ -55,6 +55,11 @@ type Config struct {
 	// MaxInFlight bounds the calls answered at once (see
 	// [rpc.Config.MaxInFlight]); 0 means rpc.DefaultMaxInFlight.
 	MaxInFlight int
+	// Roster is how long around their shifts a rostered support worker's
+	// phone holds the people the shifts cover (see
+	// [shiftsync.Scope.Rostered]); zero means
+	// [shiftsync.DefaultRosterWindow].
+	Roster shiftsync.RosterWindow
 }
 
 // Server is a built server: its open store, its services and its handler.
@@ -132,7 +137,11 @@ func Open(c Config) (*Server, error) {
 		s.Tokens = &bearer.Tokens{}
 	}
 	s.Tokens.Next = s.Issuer
-	scoped := shiftsync.TokenScope{Next: s.Identity}
+	window := c.Roster
+	if window == (shiftsync.RosterWindow{}) {
+		window = shiftsync.DefaultRosterWindow
+	}
+	scoped := shiftsync.TokenScope{Next: &shiftsync.RosterScope{Next: s.Identity, Store: st.Engine, Window: window, Now: now}}
 	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: feed, Keys: s.Identity}
 	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
 	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}

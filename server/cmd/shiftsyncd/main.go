@@ -221,6 +221,9 @@ type Main struct {
 	// MaxInFlight bounds the calls answered at once; beyond it a call is
 	// refused unavailable within half a second, with a retry delay.
 	MaxInFlight int
+	// Roster is how long around their shifts a support worker's phone
+	// holds the people the shifts cover.
+	Roster shiftsync.RosterWindow
 	// ShutdownTimeout is how long Close waits for in-flight requests
 	// before it closes their connections, and then again for their
 	// handlers to return.
@@ -253,6 +256,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		EvaluateEvery:   5 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
 		MaxInFlight:     rpc.DefaultMaxInFlight,
+		Roster:          shiftsync.DefaultRosterWindow,
 		stdout:          stdout,
 		log:             slog.New(slog.NewTextHandler(stderr, nil)),
 	}
@@ -280,6 +284,9 @@ func (m *Main) FlagSet() *flag.FlagSet {
 	fs.IntVar(&m.BackupKeep, "backup-keep", 0, "how many of the newest backups in -backup-dir to keep; older ones are removed (0: all)")
 	fs.StringVar(&m.MetricsToken, "metrics-token", "", "bearer `token` GET /metrics asks for (default none: metrics are served to loopback callers only); prefer $SHIFTSYNC_METRICS_TOKEN, as arguments are visible to every user of the host")
 	fs.IntVar(&m.MaxInFlight, "max-in-flight", m.MaxInFlight, "calls answered at once; a call beyond it waits at most half a second for a place, then is refused unavailable with Retry-After, rather than queued past its deadline (Subscribe streams are not counted)")
+	fs.DurationVar(&m.Roster.Before, "roster-before", m.Roster.Before, "how long before a rostered shift starts a support worker's phone receives the people it covers, in a service that keeps a rota")
+	fs.DurationVar(&m.Roster.After, "roster-after", m.Roster.After, "how long after a rostered shift ends its people stay on the phone; then they are purged once its outbox for them is pushed")
+	fs.DurationVar(&m.Roster.KeepWrites, "roster-keep-writes", m.Roster.KeepWrites, "how long after a shift's window a write stamped inside it is still accepted (flagged for review); later it is quarantined")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long to wait for in-flight requests on SIGINT or SIGTERM")
 	fs.Var((*prefixList)(&m.TrustedProxies), "trusted-proxies", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none: the peer's address is the source)")
 	return fs
@@ -326,6 +333,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.srv, err = wiring.Open(wiring.Config{
 		Store: store, Logger: m.log, Issuer: m.Issuer, Audience: m.Audience,
 		Tokens: tokens, TrustedProxies: m.TrustedProxies, MetricsToken: m.MetricsToken, MaxInFlight: m.MaxInFlight,
+		Roster: m.Roster,
 	}); err != nil {
 		return err
 	}

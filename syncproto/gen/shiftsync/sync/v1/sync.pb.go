@@ -1821,7 +1821,10 @@ type Purge struct {
 	// caseload membership ended); if unset, the whole service's records.
 	PersonId string `protobuf:"bytes,2,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
 	// Keep the records about these people: the user still has access to them
-	// through a caseload membership in the service.
+	// through a caseload membership in the service, or a rostered shift that
+	// covers them. An empty id keeps the records about no one person (the
+	// service's own: its rota, forecasts and huddles), which a rostered
+	// support worker still holds.
 	KeepPersonIds []string `protobuf:"bytes,3,rep,name=keep_person_ids,json=keepPersonIds,proto3" json:"keep_person_ids,omitempty"`
 	// If set, delete only records of these types: the user still sees the
 	// service but in a narrower role (a manager who became a support worker
