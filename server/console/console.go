@@ -53,11 +53,11 @@ func New(c Config) http.Handler {
 	}
 	h := &handler{Config: c, pages: map[string]*template.Template{}}
 	schema := c.Console.Schema
-	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "quarantine", "conflicts", "trends", "evidence", "people"} {
+	for _, name := range []string{"sign-in", "home", "records", "record", "actions", "follow-through", "rota", "quarantine", "conflicts", "trends", "evidence", "people"} {
 		h.pages[name] = template.Must(template.New("page").Funcs(template.FuncMap{"value": func(v shiftsync.Value) string { return valueText(schema, v) }, "kind": recordKind,
 			"label": schema.Label, "when": when, "ago": ago, "rule": ruleName, "sentence": sentence, "reason": reasonSentence, "fieldLabel": fieldLabel,
 			"conflictView": newConflictView, "versionView": newVersionView, "rowReason": rowReason,
-			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }}).
+			"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }, "competency": shiftsync.CompetencyWords}).
 			ParseFS(templateFS, "templates/page.html", "templates/"+name+".html"))
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -94,6 +94,7 @@ func (h *handler) routes(assets http.Handler) []Route {
 		{"GET /console/records/{id}", false, h.authed(h.record)},
 		{"GET /console/actions", false, h.authed(h.actions)},
 		{"GET /console/follow-through", false, h.authed(h.followThrough)},
+		{"GET /console/rota", false, h.authed(h.rota)},
 		{"GET /console/quarantine", false, h.authed(h.quarantine)},
 		{"GET /console/conflicts", false, h.authed(h.conflicts)},
 		{"POST /console/conflicts/{id}/resolve", false, h.authed(h.resolve)},

@@ -71,6 +71,7 @@ func TestConsoleRoutes(t *testing.T) {
 	requests := map[string]request{
 		"GET /console/actions":        {method: "GET", path: "/console/actions?service=house-a", audit: shiftsync.AuditReviewRead},
 		"GET /console/follow-through": {method: "GET", path: "/console/follow-through?service=house-a", audit: shiftsync.AuditReviewRead},
+		"GET /console/rota":           {method: "GET", path: "/console/rota?service=house-a", audit: shiftsync.AuditReviewRead},
 		"GET /console/quarantine":     {method: "GET", path: "/console/quarantine?service=house-a", audit: shiftsync.AuditReviewRead},
 		"GET /console/conflicts":      {method: "GET", path: "/console/conflicts?service=house-a", audit: shiftsync.AuditReviewRead},
 		"GET /console/trends":         {method: "GET", path: "/console/trends?service=house-a&person=sam", audit: shiftsync.AuditReviewRead, leak: "Sam Okafor"},

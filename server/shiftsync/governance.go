@@ -361,14 +361,7 @@ var notRestraint = []string{"RESTRICTIVE_INTERVENTION_TYPE_BREAKAWAY"}
 // by the rota), governance_huddles.go (H1, H2, Q1, the review cadence);
 // governance_calendar.go holds the date arithmetic.
 func Evaluate(snap Snapshot, th Thresholds, now time.Time) []Finding {
-	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
-	for _, r := range snap.Records {
-		if r.Voided() {
-			continue
-		}
-		e.byType[r.RecordType] = append(e.byType[r.RecordType], r)
-		e.byID[r.RecordID] = r
-	}
+	e := newEvaluation(snap, th, now)
 	e.operationalisation()
 	e.briefAcknowledgement()
 	e.contemporaneous()
@@ -404,6 +397,20 @@ type evaluation struct {
 	// they are about, then by type, built when a rule first asks (byUser).
 	staffRecords map[string]map[string][]*Record
 	out          []Finding
+}
+
+// newEvaluation returns an evaluation of the snapshot at now, its records
+// not voided indexed by type and by id.
+func newEvaluation(snap Snapshot, th Thresholds, now time.Time) *evaluation {
+	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
+	for _, r := range snap.Records {
+		if r.Voided() {
+			continue
+		}
+		e.byType[r.RecordType] = append(e.byType[r.RecordType], r)
+		e.byID[r.RecordID] = r
+	}
+	return e
 }
 
 // add records a finding of rule about subject.

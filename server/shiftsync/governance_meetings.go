@@ -145,12 +145,7 @@ type BriefAcknowledged struct {
 // safeguarding strategy, C(E)TR), newest meeting first, at now, as R1 and
 // R2 judge them. Voided records count for nothing.
 func FollowThrough(snap Snapshot, th Thresholds, now time.Time) []MeetingFollowThrough {
-	e := &evaluation{snap: snap, th: th, now: now, loc: th.Location(), byType: map[string][]*Record{}, byID: map[string]*Record{}}
-	for _, r := range snap.Records {
-		if !r.Voided() {
-			e.byType[r.RecordType] = append(e.byType[r.RecordType], r)
-		}
-	}
+	e := newEvaluation(snap, th, now)
 	first := func(recordType, key, timeField string) map[string]*Record {
 		out := map[string]*Record{}
 		for _, r := range e.byType[recordType] {

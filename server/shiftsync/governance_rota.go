@@ -106,27 +106,38 @@ func (e *evaluation) competentLead(leads []string, kind string, at time.Time) (s
 	}
 	why := ""
 	for _, user := range leads {
-		var signedOff *Record
-		for _, c := range e.byUser("competency", user) {
-			if c.Text("user_id") != user || c.Text("kind") != kind || c.Time("confirmed_at").After(at) ||
-				!c.Time("expires_at").IsZero() && !c.Time("expires_at").After(at) {
-				continue
-			}
-			if c.Text("confirmed_by") == "COMPETENCY_CONFIRMATION_OBSERVATION" {
-				return user, "observed " + c.Time("confirmed_at").In(e.loc).Format("2 Jan 2006")
-			}
-			signedOff = c
+		held, how := e.competence(user, kind, at)
+		if held {
+			return user, how
 		}
-		if signedOff == nil {
-			why = fmt.Sprintf("%s holds no %s in date", user, competencyWords[kind])
-			continue
-		}
-		if check := e.observedBy(user, signedOff.Time("confirmed_at"), at); check != nil {
-			return user, "signed off, and observed in practice " + check.Time("checked_at").In(e.loc).Format("2 Jan 2006")
-		}
-		why = fmt.Sprintf("%s's %s was signed off only, never observed in practice", user, competencyWords[kind])
+		why = how
 	}
 	return "", why
+}
+
+// competence reports whether the user's competence of the kind holds at
+// at — a competency of that kind in date, confirmed by observation, or
+// signed off and since seen in practice by a quality check — and says how,
+// or why not, in words.
+func (e *evaluation) competence(user, kind string, at time.Time) (bool, string) {
+	var signedOff *Record
+	for _, c := range e.byUser("competency", user) {
+		if c.Text("user_id") != user || c.Text("kind") != kind || c.Time("confirmed_at").After(at) ||
+			!c.Time("expires_at").IsZero() && !c.Time("expires_at").After(at) {
+			continue
+		}
+		if c.Text("confirmed_by") == "COMPETENCY_CONFIRMATION_OBSERVATION" {
+			return true, "observed " + c.Time("confirmed_at").In(e.loc).Format("2 Jan 2006")
+		}
+		signedOff = c
+	}
+	if signedOff == nil {
+		return false, fmt.Sprintf("%s holds no %s in date", user, competencyWords[kind])
+	}
+	if check := e.observedBy(user, signedOff.Time("confirmed_at"), at); check != nil {
+		return true, "signed off, and observed in practice " + check.Time("checked_at").In(e.loc).Format("2 Jan 2006")
+	}
+	return false, fmt.Sprintf("%s's %s was signed off only, never observed in practice", user, competencyWords[kind])
 }
 
 // observedBy returns a quality check from since (the sign-off it

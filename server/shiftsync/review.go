@@ -126,6 +126,10 @@ type ReviewService interface {
 	// multi-agency meeting of the service ([MeetingFollowThrough]), newest
 	// meeting first.
 	FollowThrough(ctx context.Context, p Principal, serviceID string) ([]MeetingFollowThrough, error)
+	// RotaWeek returns the service's rota for the ISO week holding week:
+	// its shifts with their staff and gaps, the competence matrix, and the
+	// week's huddle and forecasts ([RotaWeek]).
+	RotaWeek(ctx context.Context, p Principal, serviceID string, week time.Time) (RotaWeek, error)
 	// ExportEvidencePack builds the evidence pack of a person for a period,
 	// stores its manifest and audits the export, in one transaction.
 	ExportEvidencePack(ctx context.Context, p Principal, serviceID, personID string, from, to time.Time) (EvidencePack, error)

@@ -215,7 +215,7 @@ func (r *Review) Findings(ctx context.Context, p Principal, serviceID string, in
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(findings, func(a, b Finding) int { return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(findings, byDue)
 	return findings, r.auditRead(ctx, p, "findings", serviceID, len(findings))
 }
 

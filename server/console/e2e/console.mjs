@@ -114,7 +114,7 @@ const flows = [
     expect(/breach/i.test(await page.locator('main').innerText()), 'the home page shows no breach');
   }],
   ['the other review pages', async (page) => {
-    for (const [name, path] of [['after-meetings', 'follow-through'], ['quarantine', 'quarantine'], ['trends', `trends`]]) {
+    for (const [name, path] of [['after-meetings', 'follow-through'], ['rota', 'rota'], ['quarantine', 'quarantine'], ['trends', `trends`]]) {
       await page.goto(`${base}/console/${path}?service=${service}`);
       await check(page, name);
     }
