@@ -228,3 +228,43 @@ func TestRotaHuddleForecastObservation(t *testing.T) {
 	wantState(t, w.finding(shiftsync.RulePracticeObservation, "ana"), shiftsync.StateMet, "last observed")
 	w.moveToPostgres()
 }
+
+// TestRotaCoachingOnOverlap is the seed's second example carried to the
+// rota: staff are coached during overlap shifts, and competency is
+// confirmed through observation rather than sign-off only. Ana, whose
+// restrictive intervention technique was signed off only, is rostered on
+// 2:1 cover on Thursday: due, then a warning 48 hours ahead. On
+// Wednesday the PBS lead works the early shift beside her into the
+// overlap with the late one, and observes her practice there; once that
+// quality check syncs her cover is met, saying so.
+func TestRotaCoachingOnOverlap(t *testing.T) {
+	w := newWorld(t)
+	w.phone("ana", shiftsync.RoleSupportWorker)
+	lead := w.phone("shift-lead", shiftsync.RoleShiftLead)
+	pbs := w.phone("pbs-lead", shiftsync.RolePBSLead)
+
+	w.at(day(0, 9, 0))
+	pbs.log("competency", "", fields{"user_id": str("ana"), "kind": enum("COMPETENCY_KIND_RESTRICTIVE_INTERVENTION_TECHNIQUE"),
+		"confirmed_by": enum("COMPETENCY_CONFIRMATION_SIGN_OFF"), "confirmed_at": ts(day(0, 9, 0)), "expires_at": ts(day(365, 0, 0))})
+	pbs.sync()
+	early := lead.log("shift", "", fields{"starts_at": ts(day(2, 7, 0)), "ends_at": ts(day(2, 15, 0)), "person_ids": list(person)})
+	lead.log("shift_assignment", "", fields{"shift_id": str(early), "user_id": str("pbs-lead"), "slot": enum("SHIFT_SLOT_LEAD")})
+	lead.log("shift_assignment", "", fields{"shift_id": str(early), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	lead.log("shift", "", fields{"starts_at": ts(day(2, 14, 0)), "ends_at": ts(day(2, 22, 0)), "person_ids": list(person)})
+	thursday := lead.log("shift", "", fields{"starts_at": ts(day(3, 7, 0)), "ends_at": ts(day(3, 15, 0)), "person_ids": list(person)})
+	cover := lead.log("shift_assignment", "", fields{"shift_id": str(thursday), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_TWO_TO_ONE")})
+	lead.sync()
+
+	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateDue, "ana's restrictive intervention technique was signed off only, never observed in practice")
+	w.at(day(1, 8, 0))
+	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateWarning)
+
+	// Wednesday, in the overlap (14:00 to 15:00): coached and observed.
+	w.at(day(2, 14, 45))
+	pbs.log("quality_check", "", fields{"kind": enum("QUALITY_CHECK_KIND_COMPETENCY_OBSERVATION"), "checked_at": ts(day(2, 14, 30)),
+		"staff_observed": list("ana"), "person_ids": list(person), "outcome": enum("CHECK_OUTCOME_MET"),
+		"competency_confirmed_by_observation": yes})
+	pbs.sync()
+	wantState(t, w.finding(shiftsync.RuleRosteredCompetence, cover), shiftsync.StateMet, "signed off, and observed in practice 4 Mar 2026")
+	w.moveToPostgres()
+}
