@@ -103,3 +103,34 @@ func TestRosterScopedSync(t *testing.T) {
 	}
 	w.moveToPostgres()
 }
+
+// TestRosterScopedSync_RotaChange: a shift added to a support worker's
+// rota reaches her phone's scope at her next sync, though the server
+// holds her service's rota in memory: Ana, on with Sam, is put on with
+// Kit as well and receives Kit's brief at once.
+func TestRosterScopedSync_RotaChange(t *testing.T) {
+	w := newWorld(t)
+	const kit = "kit"
+	w.s.AddPerson(t, service, kit)
+	ana := w.phone("ana", shiftsync.RoleSupportWorker)
+	pbs := w.phone("pbs-lead", shiftsync.RolePBSLead)
+	lead := w.phone("shift-lead", shiftsync.RoleShiftLead)
+
+	w.at(day(0, 9, 0))
+	kitBrief := pbs.log("shift_brief", kit, fields{"version": num(1), "published_at": ts(day(0, 9, 0)), "changes_summary": str("Kit's transition script")})
+	pbs.sync()
+	sams := lead.log("shift", "", fields{"starts_at": ts(day(0, 8, 0)), "ends_at": ts(day(0, 16, 0)), "person_ids": list(person)})
+	lead.log("shift_assignment", "", fields{"shift_id": str(sams), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	lead.sync()
+	ana.sync()
+	if _, err := ana.RecordJSON(kitBrief); err == nil {
+		t.Fatal("ana holds Kit's brief before she is on a shift with Kit")
+	}
+	kits := lead.log("shift", "", fields{"starts_at": ts(day(0, 10, 0)), "ends_at": ts(day(0, 18, 0)), "person_ids": list(kit)})
+	lead.log("shift_assignment", "", fields{"shift_id": str(kits), "user_id": str("ana"), "slot": enum("SHIFT_SLOT_SUPPORT")})
+	lead.sync()
+	ana.sync()
+	if _, err := ana.RecordJSON(kitBrief); err != nil {
+		t.Errorf("ana, put on with Kit, lacks Kit's brief after her next sync: %v", err)
+	}
+}

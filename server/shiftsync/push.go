@@ -63,7 +63,7 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 	}
 	var (
 		res     PushResult
-		changed []string // the services of accepted changes
+		changed []string // the services of accepted changes, and RotaFeedKey when one changed a rota
 	)
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
@@ -103,6 +103,9 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 				}
 				if r.Status == StatusAccepted && !slices.Contains(changed, m.ServiceID) {
 					changed = append(changed, m.ServiceID)
+				}
+				if r.Status == StatusAccepted && slices.Contains(rotaTypes, m.RecordType) && !slices.Contains(changed, RotaFeedKey) {
+					changed = append(changed, RotaFeedKey)
 				}
 			}
 			if err != nil {

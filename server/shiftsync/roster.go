@@ -1,9 +1,11 @@
 package shiftsync
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,26 +113,74 @@ func (r Rota) start() time.Time {
 	return first
 }
 
+// RotaFeedKey is the name a push publishes on in the change feed when it
+// accepts a change to a shift or a shift assignment, so every instance's
+// [RosterScope] looks at its rotas again.
+const RotaFeedKey = "shiftsync:rota"
+
+// rotaTypes are the record types a rota is read from.
+var rotaTypes = []string{"shift", "shift_assignment"}
+
 // RosterScope is the [Authorizer] that narrows a support worker's scope
-// to their rota ([Scope.Rostered]): Next decides the grants, the store's
-// shift and shift assignment records the rota. A service's rota is read
-// again only when the service's change log has moved past the rota last
-// read and the changes since touch a shift or an assignment.
+// to their rota ([Scope.Rostered]): its Next decides the grants, the
+// store's shift and shift assignment records the rota. A service's rota
+// is kept in memory and used as it is, with no store connection, until
+// RotaFeedKey is published (by this instance or another) or it is a TTL
+// old; then the service's change log since it was read is looked at, and
+// the rota read again only if a shift or an assignment changed. It is safe
+// for concurrent use.
 type RosterScope struct {
-	Next   Authorizer
-	Store  Store
-	Window RosterWindow
-	Now    func() time.Time
+	next   Authorizer
+	store  Store
+	window RosterWindow
+	now    func() time.Time
+	ttl    time.Duration
 
-	mu    sync.Mutex
-	rotas map[string]cachedRota
+	generation atomic.Uint64 // counts the rota changes heard of
+	mu         sync.Mutex
+	rotas      map[string]cachedRota // by service
+	stop       func()
 }
 
-// cachedRota is a service's rota as read at a position of its change log.
+// cachedRota is a service's rota as read at a position of its change log,
+// and when and in which generation that was known to be current.
 type cachedRota struct {
-	rota Rota
-	seq  int64
+	rota       Rota
+	seq        int64
+	checked    time.Time
+	generation uint64
 }
+
+// NewRosterScope returns a RosterScope over next and store whose rotas
+// are checked again after ttl of real time (DefaultIdentityTTL if 0), and,
+// with a feed, whenever RotaFeedKey is published there, until Close. now
+// is the domain's clock, that of the windows.
+func NewRosterScope(next Authorizer, store Store, feed ChangeFeed, window RosterWindow, now func() time.Time, ttl time.Duration) *RosterScope {
+	r := &RosterScope{next: next, store: store, window: window, now: now, ttl: cmp.Or(ttl, DefaultIdentityTTL),
+		rotas: map[string]cachedRota{}, stop: func() {}}
+	if feed != nil {
+		wake, stop := feed.Subscribe([]string{RotaFeedKey})
+		done := make(chan struct{})
+		r.stop = sync.OnceFunc(func() { stop(); close(done) })
+		go func() {
+			for {
+				select {
+				case _, open := <-wake:
+					if !open {
+						return
+					}
+					r.generation.Add(1)
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	return r
+}
+
+// Close stops listening to the feed.
+func (r *RosterScope) Close() { r.stop() }
 
 // maxCachedRotas bounds the rotas kept in memory.
 const maxCachedRotas = 1024
@@ -139,12 +189,9 @@ const maxCachedRotas = 1024
 // cached rota; past it the rota is read again.
 const rotaChangesScanned = 1000
 
-// rotaTypes are the record types a rota is read from.
-var rotaTypes = []string{"shift", "shift_assignment"}
-
 // Scope implements [Authorizer].
 func (r *RosterScope) Scope(ctx context.Context, p Principal) (Scope, error) {
-	s, err := r.Next.Scope(ctx, p)
+	s, err := r.next.Scope(ctx, p)
 	if err != nil {
 		return s, err
 	}
@@ -164,16 +211,20 @@ func (r *RosterScope) Scope(ctx context.Context, p Principal) (Scope, error) {
 			return Scope{}, err
 		}
 	}
-	return s.Rostered(p.UserID, rotas, r.Window, r.Now()), nil
+	return s.Rostered(p.UserID, rotas, r.window, r.now()), nil
 }
 
 // rota returns the service's rota as the store holds it now.
 func (r *RosterScope) rota(ctx context.Context, serviceID string) (Rota, error) {
+	g := r.generation.Load() // before the store is read: a change heard of after is not missed
 	r.mu.Lock()
 	cached, ok := r.rotas[serviceID]
 	r.mu.Unlock()
-	var fresh cachedRota
-	err := r.Store.View(ctx, func(tx Tx) error {
+	if ok && cached.generation == g && time.Since(cached.checked) < r.ttl {
+		return cached.rota, nil
+	}
+	fresh := cachedRota{checked: time.Now(), generation: g}
+	err := r.store.View(ctx, func(tx Tx) error {
 		head, err := tx.ServiceHead(ctx, serviceID)
 		if err != nil {
 			return err
@@ -203,10 +254,10 @@ func (r *RosterScope) rota(ctx context.Context, serviceID string) (Rota, error) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.rotas == nil || len(r.rotas) >= maxCachedRotas {
-		r.rotas = map[string]cachedRota{}
+	if len(r.rotas) >= maxCachedRotas {
+		clear(r.rotas)
 	}
-	if fresh.seq >= r.rotas[serviceID].seq {
+	if prev, had := r.rotas[serviceID]; !had || fresh.seq >= prev.seq {
 		r.rotas[serviceID] = fresh
 	}
 	return fresh.rota, nil

@@ -85,6 +85,7 @@ type Server struct {
 	handlerOnce   sync.Once
 	stopRelay     func()
 	identityCache *shiftsync.IdentityCache
+	rosterScope   *shiftsync.RosterScope
 }
 
 // Open opens the store with c.Store and builds the services and the
@@ -141,7 +142,8 @@ func Open(c Config) (*Server, error) {
 	if window == (shiftsync.RosterWindow{}) {
 		window = shiftsync.DefaultRosterWindow
 	}
-	scoped := shiftsync.TokenScope{Next: &shiftsync.RosterScope{Next: s.Identity, Store: st.Engine, Window: window, Now: now}}
+	s.rosterScope = shiftsync.NewRosterScope(s.Identity, st.Engine, feed, window, now, 0)
+	scoped := shiftsync.TokenScope{Next: s.rosterScope}
 	s.Sync = &shiftsync.Sync{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Feed: feed, Keys: s.Identity}
 	s.Governance = &shiftsync.Governance{Store: st.Engine, Now: now}
 	s.Review = &shiftsync.Review{Store: st.Engine, Schema: s.Schema, Access: scoped, Now: now, Governance: s.Governance}
@@ -175,6 +177,7 @@ func (s *Server) CloseHandler() {
 func (s *Server) Close() error {
 	s.CloseHandler()
 	s.identityCache.Close()
+	s.rosterScope.Close()
 	s.stopRelay()
 	return s.Store.Close()
 }
