@@ -75,24 +75,31 @@ func NewIdentityCache(store IdentityStore, feed ChangeFeed, ttl time.Duration) *
 	c := &IdentityCache{IdentityStore: store, feed: feed, ttl: ttl, stop: func() {},
 		scopes: map[string]cached[Scope]{}, keys: map[string]cached[ed25519.PublicKey]{}, active: map[struct{}]cached[SigningKey]{}}
 	if feed != nil {
-		wake, stop := feed.Subscribe([]string{IdentityFeedKey})
-		done := make(chan struct{})
-		c.stop = sync.OnceFunc(func() { stop(); close(done) })
-		go func() {
-			for {
-				select {
-				case _, open := <-wake:
-					if !open {
-						return
-					}
-					c.drop()
-				case <-done:
-					return
-				}
-			}
-		}()
+		c.stop = listen(feed, IdentityFeedKey, c.drop)
 	}
 	return c
+}
+
+// listen calls fn after each wake-up of a subscription to key on the feed,
+// one call at a time, until the feed shuts down or the returned stop is
+// called (any number of times).
+func listen(feed ChangeFeed, key string, fn func()) (stop func()) {
+	wake, unsubscribe := feed.Subscribe([]string{key})
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case _, open := <-wake:
+				if !open {
+					return
+				}
+				fn()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { unsubscribe(); close(done) })
 }
 
 // Close stops listening to the feed.

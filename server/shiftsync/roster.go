@@ -159,22 +159,7 @@ func NewRosterScope(next Authorizer, store Store, feed ChangeFeed, window Roster
 	r := &RosterScope{next: next, store: store, window: window, now: now, ttl: cmp.Or(ttl, DefaultIdentityTTL),
 		rotas: map[string]cachedRota{}, stop: func() {}}
 	if feed != nil {
-		wake, stop := feed.Subscribe([]string{RotaFeedKey})
-		done := make(chan struct{})
-		r.stop = sync.OnceFunc(func() { stop(); close(done) })
-		go func() {
-			for {
-				select {
-				case _, open := <-wake:
-					if !open {
-						return
-					}
-					r.generation.Add(1)
-				case <-done:
-					return
-				}
-			}
-		}()
+		r.stop = listen(feed, RotaFeedKey, func() { r.generation.Add(1) })
 	}
 	return r
 }
