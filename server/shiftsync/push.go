@@ -67,7 +67,7 @@ func (s *Sync) push(ctx context.Context, p Principal, batch []Mutation, keeper f
 	)
 	err = s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
-		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: keeper()}
+		push := pushTx{Sync: s, tx: tx, scope: scope, now: now, digests: keeper(), people: map[string]string{}}
 		res, changed = PushResult{Results: make([]MutationResult, 0, len(batch)), ServerTime: now}, nil
 		acked, err := tx.Acknowledged(ctx, p.DeviceID)
 		if err != nil {
@@ -151,6 +151,9 @@ type pushTx struct {
 	now   time.Time
 	// digests gathers the push's changes to the integrity accumulators.
 	digests digestKeeper
+	// people are the services of the people the push's records are about,
+	// as read once in its transaction ("" for a person who does not exist).
+	people map[string]string
 }
 
 // replay answers a mutation whose counter was processed before with the
@@ -373,9 +376,16 @@ func (p pushTx) checkPerson(ctx context.Context, m *Mutation) (*MutationError, e
 	if m.PersonID == "" {
 		return nil, nil
 	}
-	service, err := p.tx.PersonService(ctx, m.PersonID)
-	if err != nil || service == m.ServiceID {
-		return nil, err
+	service, known := p.people[m.PersonID]
+	if !known {
+		var err error
+		if service, err = p.tx.PersonService(ctx, m.PersonID); err != nil {
+			return nil, err
+		}
+		p.people[m.PersonID] = service
+	}
+	if service == m.ServiceID {
+		return nil, nil
 	}
 	return reject(ReasonUnknownPerson, "person %q is not supported by this record's service: check who the record is about",
 		truncate(m.PersonID)), nil
