@@ -29,7 +29,9 @@ type pageResult struct {
 // read of the records it names with their fields, then multi-row writes of
 // the new records, the changed fields and the history (see execRows). The
 // merge and the digest deltas are worked out in memory in between, from the
-// rows read and the pulled values themselves.
+// rows read and the pulled values themselves. The history of a record whose
+// fields are now exactly the page's changes of it, as for every record of a
+// first pull, is copied from its fields rows, not sent again.
 func (r *Replica) applyPage(ctx context.Context, page *syncv1.PullResponse) (pageResult, error) {
 	var applied int64
 	var purges []purgeResult
@@ -94,10 +96,12 @@ type pageMerge struct {
 	tx         *sql.Tx
 	now        int64
 	records    map[string]*pageRecord
-	newRecords []*pageRecord // not held before the page, in the order first named
+	order      []*pageRecord // every record the page names, in the order first named
+	newRecords []*pageRecord // those not held before the page
 	fields     map[fieldKey]*pageField
 	written    []*pageField // fields the page changed, in the order first changed
-	history    []any        // the history rows, historyColumns arguments each, in page order
+	history    []historyRow // one per version of a field the page names, in the order first named
+	historyAt  map[historyKey]int
 	digests    *digester
 }
 
@@ -105,9 +109,26 @@ type pageMerge struct {
 type pageRecord struct {
 	env    envelope  // as held, or for a new record as the page first names it
 	bucket bucketKey // its digest bucket, of the unit of env
+	// fields counts the record's fields, held or new; history its history
+	// rows in the page.
+	fields, history int
 }
 
 type fieldKey struct{ recordID, field string }
+
+// historyRow is the history row of one version of a field: pulled more
+// than once in a page, it keeps the first value and the last author, as
+// one upsert after another would.
+type historyRow struct {
+	key    historyKey
+	value  string
+	author string
+}
+
+type historyKey struct {
+	fieldKey
+	v version
+}
 
 // pageField is a field of a record a page names.
 type pageField struct {
@@ -125,7 +146,8 @@ type pageField struct {
 }
 
 func newPageMerge(tx *sql.Tx, now int64) *pageMerge {
-	return &pageMerge{tx: tx, now: now, records: map[string]*pageRecord{}, fields: map[fieldKey]*pageField{}, digests: newDigester(tx)}
+	return &pageMerge{tx: tx, now: now, records: map[string]*pageRecord{}, fields: map[fieldKey]*pageField{},
+		historyAt: map[historyKey]int{}, digests: newDigester(tx)}
 }
 
 // load reads the records the changes name, with their fields, and notes
@@ -133,30 +155,33 @@ func newPageMerge(tx *sql.Tx, now int64) *pageMerge {
 // change naming them.
 func (m *pageMerge) load(ctx context.Context, changes []*syncv1.FieldChange) error {
 	var ids []any
-	seen := make(map[string]bool, len(changes)/4+1)
+	first := make(map[string]*syncv1.FieldChange, len(changes)/4+1)
 	for _, c := range changes {
-		if !seen[c.GetRecordId()] {
-			seen[c.GetRecordId()] = true
+		if first[c.GetRecordId()] == nil {
+			first[c.GetRecordId()] = c
 			ids = append(ids, c.GetRecordId())
 		}
 	}
-	for len(ids) > 0 {
-		n := chunkRows(len(ids))
+	for rest := ids; len(rest) > 0; {
+		n := chunkRows(len(rest))
 		query := `
 			SELECT r.record_id, r.record_type, r.service_id, r.person_id, f.field, f.value, f.wall_ms, f.logical, f.device_id, f.author_user_id
 			FROM records r LEFT JOIN fields f ON f.record_id = r.record_id
 			WHERE r.record_id IN (` + placeholders(n) + `)`
-		if err := eachRow(ctx, m.tx, m.scanHeld, query, ids[:n]...); err != nil {
+		if err := eachRow(ctx, m.tx, m.scanHeld, query, rest[:n]...); err != nil {
 			return fmt.Errorf("replica: read pulled records: %w", err)
 		}
-		ids = ids[n:]
+		rest = rest[n:]
 	}
-	for _, c := range changes {
-		if m.records[c.GetRecordId()] == nil {
-			rec := newPageRecord(envelope{c.GetRecordId(), c.GetRecordType(), c.GetServiceId(), c.GetPersonId()})
+	for _, id := range ids {
+		rec := m.records[id.(string)]
+		if rec == nil {
+			c := first[id.(string)]
+			rec = newPageRecord(envelope{c.GetRecordId(), c.GetRecordType(), c.GetServiceId(), c.GetPersonId()})
 			m.records[c.GetRecordId()] = rec
 			m.newRecords = append(m.newRecords, rec)
 		}
+		m.order = append(m.order, rec)
 	}
 	return nil
 }
@@ -178,6 +203,7 @@ func (m *pageMerge) scanHeld(rows *sql.Rows) error {
 		m.records[env.recordID] = rec
 	}
 	if field.Valid {
+		rec.fields++
 		m.fields[fieldKey{env.recordID, field.String}] = &pageField{
 			record: rec, field: field.String, value: value.String, author: author.String,
 			v: version{hlc{wallMS.Int64, uint32(logical.Int64)}, device.String},
@@ -200,8 +226,14 @@ func (m *pageMerge) merge(c *syncv1.FieldChange) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("replica: pulled value of %s.%s: %w", c.GetRecordId(), c.GetField(), err)
 	}
-	m.history = append(m.history, c.GetRecordId(), c.GetField(), v.hlc.wallMS, v.hlc.logical, v.deviceID, value, "pulled", c.GetAuthorUserId(), m.now)
 	key := fieldKey{c.GetRecordId(), c.GetField()}
+	if i, ok := m.historyAt[historyKey{key, v}]; ok {
+		m.history[i].author = c.GetAuthorUserId()
+	} else {
+		m.historyAt[historyKey{key, v}] = len(m.history)
+		m.history = append(m.history, historyRow{historyKey{key, v}, value, c.GetAuthorUserId()})
+		m.records[key.recordID].history++
+	}
 	f := m.fields[key]
 	var local version
 	if f != nil {
@@ -215,6 +247,7 @@ func (m *pageMerge) merge(c *syncv1.FieldChange) (bool, error) {
 	case f == nil || cmp > 0:
 		if f == nil {
 			f = &pageField{record: m.records[key.recordID], field: key.field}
+			f.record.fields++
 			m.fields[key] = f
 		} else {
 			old, err := f.element()
@@ -257,9 +290,6 @@ func (m *pageMerge) markWritten(f *pageField) {
 	}
 }
 
-// historyColumns is the number of arguments of a history row.
-const historyColumns = 9
-
 // write stores what the merge did: the new records, then the changed
 // fields and the history rows, which name them.
 func (m *pageMerge) write(ctx context.Context) error {
@@ -267,24 +297,59 @@ func (m *pageMerge) write(ctx context.Context) error {
 	for _, rec := range m.newRecords {
 		recs = append(recs, rec.env.recordID, rec.env.recordType, rec.env.serviceID, rec.env.personID, m.now)
 	}
-	if err := execRows(ctx, m.tx, `INSERT INTO records (record_id, record_type, service_id, person_id, created_at)`,
-		` ON CONFLICT (record_id) DO NOTHING`, 5, recs); err != nil {
+	if err := execRows(ctx, m.tx, `INSERT INTO records (record_id, record_type, service_id, person_id, created_at) VALUES`,
+		`(?, ?, ?, ?, ?)`, ` ON CONFLICT (record_id) DO NOTHING`, nil, recs); err != nil {
 		return fmt.Errorf("replica: write pulled records: %w", err)
 	}
 	fields := make([]any, 0, 7*len(m.written))
 	for _, f := range m.written {
 		fields = append(fields, f.record.env.recordID, f.field, f.value, f.v.hlc.wallMS, f.v.hlc.logical, f.v.deviceID, f.author)
 	}
-	if err := execRows(ctx, m.tx, `INSERT INTO fields (record_id, field, value, wall_ms, logical, device_id, author_user_id)`,
-		` ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value, wall_ms = excluded.wall_ms,
-		   logical = excluded.logical, device_id = excluded.device_id, author_user_id = excluded.author_user_id`, 7, fields); err != nil {
+	if err := execRows(ctx, m.tx, `INSERT INTO fields (record_id, field, value, wall_ms, logical, device_id, author_user_id) VALUES`,
+		`(?, ?, ?, ?, ?, ?, ?)`, ` ON CONFLICT (record_id, field) DO UPDATE SET value = excluded.value, wall_ms = excluded.wall_ms,
+		   logical = excluded.logical, device_id = excluded.device_id, author_user_id = excluded.author_user_id`, nil, fields); err != nil {
 		return fmt.Errorf("replica: write pulled fields: %w", err)
 	}
-	// A change pulled twice keeps its first value and the last author, as
-	// one row after another would.
-	if err := execRows(ctx, m.tx, `INSERT INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, author_user_id, recorded_at)`,
-		` ON CONFLICT (record_id, field, wall_ms, logical, device_id) DO UPDATE SET author_user_id = excluded.author_user_id`,
-		historyColumns, m.history); err != nil {
+	return m.writeHistory(ctx)
+}
+
+// historyUpsert is the conflict clause of the history rows: a version
+// pulled again keeps its value and takes the last author.
+const historyUpsert = ` ON CONFLICT (record_id, field, wall_ms, logical, device_id) DO UPDATE SET author_user_id = excluded.author_user_id`
+
+// writeHistory stores the page's history rows. A record whose fields rows,
+// as just written, are exactly its history rows (the same fields, versions,
+// values and authors) has them copied from its fields rows; the others are
+// sent.
+func (m *pageMerge) writeHistory(ctx context.Context) error {
+	copied := map[*pageRecord]bool{}
+	for _, rec := range m.records {
+		copied[rec] = rec.history > 0 && rec.history == rec.fields
+	}
+	for _, h := range m.history {
+		f := m.fields[h.key.fieldKey]
+		if f.v != h.key.v || f.value != h.value || f.author != h.author {
+			copied[f.record] = false
+		}
+	}
+	var ids, rows []any
+	for _, rec := range m.order {
+		if copied[rec] {
+			ids = append(ids, rec.env.recordID)
+		}
+	}
+	for _, h := range m.history {
+		if !copied[m.records[h.key.recordID]] {
+			rows = append(rows, h.key.recordID, h.key.field, h.key.v.hlc.wallMS, h.key.v.hlc.logical, h.key.v.deviceID, h.value, h.author, m.now)
+		}
+	}
+	if err := execRows(ctx, m.tx, `INSERT INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, author_user_id, recorded_at)
+		SELECT record_id, field, wall_ms, logical, device_id, value, 'pulled', author_user_id, ? FROM fields WHERE record_id IN (`,
+		`?`, `)`+historyUpsert, []any{m.now}, ids); err != nil {
+		return fmt.Errorf("replica: copy pulled history: %w", err)
+	}
+	if err := execRows(ctx, m.tx, `INSERT INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, author_user_id, recorded_at) VALUES`,
+		`(?, ?, ?, ?, ?, ?, 'pulled', ?, ?)`, historyUpsert, nil, rows); err != nil {
 		return fmt.Errorf("replica: write pulled history: %w", err)
 	}
 	return nil
@@ -302,18 +367,23 @@ func chunkRows(n int) int {
 	return 1 << (bits.Len(uint(min(n, maxStatementRows))) - 1)
 }
 
-// execRows runs head VALUES (...), (...)... tail over args, a row of cols
-// arguments after another, in as few statements as chunkRows allows. The
-// rows are written in order, each as one INSERT of its own would be.
-func execRows(ctx context.Context, tx *sql.Tx, head, tail string, cols int, args []any) error {
-	row := `(` + placeholders(cols) + `)`
-	for len(args) > 0 {
-		n := chunkRows(len(args) / cols)
-		query := head + ` VALUES ` + row + strings.Repeat(`, `+row, n-1) + tail
-		if _, err := tx.ExecContext(ctx, query, args[:n*cols]...); err != nil {
+// execRows runs head, then a comma-separated list of rows, each the row
+// template with its placeholders filled by the next arguments of rows, then
+// tail, in as
+// few statements as chunkRows allows, each taking first the arguments
+// before (of placeholders in head). The rows are written in order, each as
+// a statement of its own would write it.
+func execRows(ctx context.Context, tx *sql.Tx, head, row, tail string, before, rows []any) error {
+	cols := strings.Count(row, "?")
+	args := make([]any, 0, len(before)+cols*min(len(rows)/cols, maxStatementRows))
+	for len(rows) > 0 {
+		n := chunkRows(len(rows) / cols)
+		query := head + ` ` + row + strings.Repeat(`, `+row, n-1) + tail
+		args = append(append(args[:0], before...), rows[:n*cols]...)
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			return err
 		}
-		args = args[n*cols:]
+		rows = rows[n*cols:]
 	}
 	return nil
 }

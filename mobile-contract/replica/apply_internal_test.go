@@ -132,7 +132,8 @@ func dumpReplica(t *testing.T, r *Replica) map[string][]string {
 // table after each page. The pages hold what the merge must get right: a
 // field changed twice in a page (newer then older, older then newer, the
 // same change twice), a change equal to a pending local edit (its author
-// learnt), older and newer than one, a held record named with another
+// learnt), older and newer than one, a record with a field that has no
+// history (repaired), a held record named with another
 // envelope (its own unit kept), a new record named with two envelopes,
 // values of every kind, and more rows than one statement writes.
 func TestApplyPage_SameAsRowByRow(t *testing.T) {
@@ -193,6 +194,10 @@ func TestApplyPage_SameAsRowByRow(t *testing.T) {
 	for i, page := range pages {
 		if i == 1 {
 			for _, r := range []*Replica{batched, rowByRow} {
+				// A repair writes a field with no history row.
+				if err := r.applyRepair(ctx, []*syncv1.FieldChange{pulled(4, "repaired", stringValue("r"), 1000, "phone-z")}); err != nil {
+					t.Fatal(err)
+				}
 				for _, rec := range []int{0, 1} {
 					if err := r.Edit(id(rec), `{"place":{"stringValue":"local"}}`); err != nil {
 						t.Fatal(err)
