@@ -101,8 +101,8 @@ type pageMerge struct {
 	fields     map[fieldKey]*pageField
 	written    []*pageField // fields the page changed, in the order first changed
 	history    []historyRow // one per version of a field the page names, in the order first named
-	historyAt  map[historyKey]int
 	digests    *digester
+	spare      []pageField // allocated for fields not seen yet
 }
 
 // pageRecord is a record a page names.
@@ -112,6 +112,7 @@ type pageRecord struct {
 	// fields counts the record's fields, held or new; history its history
 	// rows in the page.
 	fields, history int
+	copyHistory     bool // its history rows are copied from its fields rows
 }
 
 type fieldKey struct{ recordID, field string }
@@ -120,14 +121,11 @@ type fieldKey struct{ recordID, field string }
 // than once in a page, it keeps the first value and the last author, as
 // one upsert after another would.
 type historyRow struct {
-	key    historyKey
+	field  *pageField
+	v      version
 	value  string
 	author string
-}
-
-type historyKey struct {
-	fieldKey
-	v version
+	prev   int // the field's history row before it in the page, plus one; 0 for none
 }
 
 // pageField is a field of a record a page names.
@@ -143,17 +141,39 @@ type pageField struct {
 	elem      digest
 	elemKnown bool
 	written   bool // the page changed the row: it is written back
+	history   int  // its last history row in the page, plus one; 0 for none
 }
 
 func newPageMerge(tx *sql.Tx, now int64) *pageMerge {
-	return &pageMerge{tx: tx, now: now, records: map[string]*pageRecord{}, fields: map[fieldKey]*pageField{},
-		historyAt: map[historyKey]int{}, digests: newDigester(tx)}
+	return &pageMerge{tx: tx, now: now, records: map[string]*pageRecord{}, fields: map[fieldKey]*pageField{}, digests: newDigester(tx)}
+}
+
+// expect sizes the merge for a page of n changes.
+func (m *pageMerge) expect(n int) {
+	m.fields = make(map[fieldKey]*pageField, n)
+	m.history = make([]historyRow, 0, n)
+	m.written = make([]*pageField, 0, n)
+	m.spare = make([]pageField, 0, n)
+}
+
+// newField returns a new field of a record the page names.
+func (m *pageMerge) newField(rec *pageRecord, field string) *pageField {
+	if len(m.spare) == cap(m.spare) {
+		m.spare = make([]pageField, 0, 256)
+	}
+	m.spare = m.spare[:len(m.spare)+1]
+	f := &m.spare[len(m.spare)-1]
+	f.record, f.field = rec, field
+	rec.fields++
+	m.fields[fieldKey{rec.env.recordID, field}] = f
+	return f
 }
 
 // load reads the records the changes name, with their fields, and notes
 // the records the replica does not hold yet with the envelope of the first
 // change naming them.
 func (m *pageMerge) load(ctx context.Context, changes []*syncv1.FieldChange) error {
+	m.expect(len(changes))
 	var ids []any
 	first := make(map[string]*syncv1.FieldChange, len(changes)/4+1)
 	for _, c := range changes {
@@ -203,11 +223,8 @@ func (m *pageMerge) scanHeld(rows *sql.Rows) error {
 		m.records[env.recordID] = rec
 	}
 	if field.Valid {
-		rec.fields++
-		m.fields[fieldKey{env.recordID, field.String}] = &pageField{
-			record: rec, field: field.String, value: value.String, author: author.String,
-			v: version{hlc{wallMS.Int64, uint32(logical.Int64)}, device.String},
-		}
+		f := m.newField(rec, field.String)
+		f.v, f.value, f.author = version{hlc{wallMS.Int64, uint32(logical.Int64)}, device.String}, value.String, author.String
 	}
 	return nil
 }
@@ -226,30 +243,19 @@ func (m *pageMerge) merge(c *syncv1.FieldChange) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("replica: pulled value of %s.%s: %w", c.GetRecordId(), c.GetField(), err)
 	}
-	key := fieldKey{c.GetRecordId(), c.GetField()}
-	if i, ok := m.historyAt[historyKey{key, v}]; ok {
-		m.history[i].author = c.GetAuthorUserId()
-	} else {
-		m.historyAt[historyKey{key, v}] = len(m.history)
-		m.history = append(m.history, historyRow{historyKey{key, v}, value, c.GetAuthorUserId()})
-		m.records[key.recordID].history++
+	f := m.fields[fieldKey{c.GetRecordId(), c.GetField()}]
+	missing := f == nil
+	if missing {
+		f = m.newField(m.records[c.GetRecordId()], c.GetField())
 	}
-	f := m.fields[key]
-	var local version
-	if f != nil {
-		local = f.v
-	}
-	cmp := v.compare(local)
+	m.addHistory(f, v, value, c.GetAuthorUserId())
+	cmp := v.compare(f.v) // f.v is zero for a missing field
 	if invertMerge {
 		cmp = -cmp
 	}
 	switch {
-	case f == nil || cmp > 0:
-		if f == nil {
-			f = &pageField{record: m.records[key.recordID], field: key.field}
-			f.record.fields++
-			m.fields[key] = f
-		} else {
+	case missing || cmp > 0:
+		if !missing {
 			old, err := f.element()
 			if err != nil {
 				return false, err
@@ -257,8 +263,8 @@ func (m *pageMerge) merge(c *syncv1.FieldChange) (bool, error) {
 			m.digests.subElement(f.record.bucket, old)
 		}
 		f.v, f.value, f.author = v, value, c.GetAuthorUserId()
-		if f.elem, err = storedElement(key.recordID, key.field, v, c.GetValue(), value); err != nil {
-			return false, fmt.Errorf("replica: digest of %s.%s: %w", key.recordID, key.field, err)
+		if f.elem, err = storedElement(c.GetRecordId(), c.GetField(), v, c.GetValue(), value); err != nil {
+			return false, fmt.Errorf("replica: digest of %s.%s: %w", c.GetRecordId(), c.GetField(), err)
 		}
 		f.elemKnown = true
 		m.digests.addElement(f.record.bucket, f.elem)
@@ -269,6 +275,19 @@ func (m *pageMerge) merge(c *syncv1.FieldChange) (bool, error) {
 		m.markWritten(f)
 	}
 	return false, nil
+}
+
+// addHistory notes the history row of a pulled version of a field.
+func (m *pageMerge) addHistory(f *pageField, v version, value, author string) {
+	for i := f.history; i > 0; i = m.history[i-1].prev {
+		if m.history[i-1].v == v {
+			m.history[i-1].author = author
+			return
+		}
+	}
+	m.history = append(m.history, historyRow{field: f, v: v, value: value, author: author, prev: f.history})
+	f.history = len(m.history)
+	f.record.history++
 }
 
 // element returns the field's digest element as it is now.
@@ -322,25 +341,23 @@ const historyUpsert = ` ON CONFLICT (record_id, field, wall_ms, logical, device_
 // values and authors) has them copied from its fields rows; the others are
 // sent.
 func (m *pageMerge) writeHistory(ctx context.Context) error {
-	copied := map[*pageRecord]bool{}
-	for _, rec := range m.records {
-		copied[rec] = rec.history > 0 && rec.history == rec.fields
+	for _, rec := range m.order {
+		rec.copyHistory = rec.history == rec.fields
 	}
 	for _, h := range m.history {
-		f := m.fields[h.key.fieldKey]
-		if f.v != h.key.v || f.value != h.value || f.author != h.author {
-			copied[f.record] = false
+		if f := h.field; f.v != h.v || f.value != h.value || f.author != h.author {
+			f.record.copyHistory = false
 		}
 	}
 	var ids, rows []any
 	for _, rec := range m.order {
-		if copied[rec] {
+		if rec.copyHistory {
 			ids = append(ids, rec.env.recordID)
 		}
 	}
 	for _, h := range m.history {
-		if !copied[m.records[h.key.recordID]] {
-			rows = append(rows, h.key.recordID, h.key.field, h.key.v.hlc.wallMS, h.key.v.hlc.logical, h.key.v.deviceID, h.value, h.author, m.now)
+		if !h.field.record.copyHistory {
+			rows = append(rows, h.field.record.env.recordID, h.field.field, h.v.hlc.wallMS, h.v.hlc.logical, h.v.deviceID, h.value, h.author, m.now)
 		}
 	}
 	if err := execRows(ctx, m.tx, `INSERT INTO field_history (record_id, field, wall_ms, logical, device_id, value, origin, author_user_id, recorded_at)
