@@ -64,14 +64,34 @@ func element(recordID, field string, v version, valueJSON string) (digest, error
 	if err != nil {
 		return digest{}, err
 	}
-	vh := sha256.Sum256(appendValue(nil, pv))
-	b := appendString(nil, recordID)
+	return elementOf(recordID, field, v, pv), nil
+}
+
+// elementOf returns the element hash of a field version with the value.
+// It equals element of the value's stored form (valueJSON) whenever that
+// form reads back as the same value, which is every value but a NaN double
+// with another payload than [math.NaN]'s: see storedElement.
+func elementOf(recordID, field string, v version, pv *syncv1.Value) digest {
+	var buf [256]byte // most fields' encodings fit: no allocation
+	vh := sha256.Sum256(appendValue(buf[:0], pv))
+	b := appendString(buf[:0], recordID)
 	b = appendString(b, field)
 	b = binary.BigEndian.AppendUint64(b, uint64(v.hlc.wallMS))
 	b = binary.BigEndian.AppendUint32(b, uint32(v.hlc.logical))
 	b = appendString(b, v.deviceID)
 	b = append(b, vh[:]...)
-	return sha256.Sum256(b), nil
+	return sha256.Sum256(b)
+}
+
+// storedElement returns the element of a field version with the value pv,
+// whose stored form is valueJSON, as element would compute it from the
+// stored row, without reading the form back but for a NaN double (the form
+// keeps no NaN payload: it reads back as [math.NaN]).
+func storedElement(recordID, field string, v version, pv *syncv1.Value, valueJSON string) (digest, error) {
+	if d, ok := pv.GetKind().(*syncv1.Value_DoubleValue); ok && math.IsNaN(d.DoubleValue) {
+		return element(recordID, field, v, valueJSON)
+	}
+	return elementOf(recordID, field, v, pv), nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -140,20 +160,27 @@ func newDigester(tx *sql.Tx) *digester { return &digester{tx: tx, deltas: map[bu
 
 // remove takes the field row as it is now, if there is one, out.
 func (d *digester) remove(ctx context.Context, recordID, field string) error {
-	return d.each(ctx, recordID, field, func(k bucketKey, e digest) {
-		acc := d.deltas[k]
-		acc.Sub(e)
-		d.deltas[k] = acc
-	})
+	return d.each(ctx, recordID, field, d.subElement)
 }
 
 // add puts the field row as it is now in.
 func (d *digester) add(ctx context.Context, recordID, field string) error {
-	return d.each(ctx, recordID, field, func(k bucketKey, e digest) {
-		acc := d.deltas[k]
-		acc.Add(e)
-		d.deltas[k] = acc
-	})
+	return d.each(ctx, recordID, field, d.addElement)
+}
+
+// subElement takes the element e, of a field row of the bucket k, out: for
+// a writer that knows the row it changes without reading it.
+func (d *digester) subElement(k bucketKey, e digest) {
+	acc := d.deltas[k]
+	acc.Sub(e)
+	d.deltas[k] = acc
+}
+
+// addElement puts the element e, of a field row of the bucket k, in.
+func (d *digester) addElement(k bucketKey, e digest) {
+	acc := d.deltas[k]
+	acc.Add(e)
+	d.deltas[k] = acc
 }
 
 func (d *digester) each(ctx context.Context, recordID, field string, fn func(bucketKey, digest)) error {

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -58,7 +61,75 @@ func parseFields(fieldsJSON string) ([]fieldValue, error) {
 
 // valueJSON returns the stored form of a value: its protobuf JSON, compacted
 // (protojson varies its spacing on purpose; the replica stores one form).
+// The common values, whose JSON is plain, are written here directly, byte
+// for byte as protojsonValue writes them; any other goes through it.
 func valueJSON(v *syncv1.Value) (string, error) {
+	switch k := v.GetKind().(type) {
+	case *syncv1.Value_StringValue:
+		if plainJSONString(k.StringValue) {
+			return `{"stringValue":"` + k.StringValue + `"}`, nil
+		}
+	case *syncv1.Value_EnumValue:
+		if plainJSONString(k.EnumValue) {
+			return `{"enumValue":"` + k.EnumValue + `"}`, nil
+		}
+	case *syncv1.Value_IntValue:
+		return `{"intValue":"` + strconv.FormatInt(k.IntValue, 10) + `"}`, nil
+	case *syncv1.Value_BoolValue:
+		return `{"boolValue":` + strconv.FormatBool(k.BoolValue) + `}`, nil
+	case *syncv1.Value_TimestampValue:
+		if t := k.TimestampValue; t != nil && t.GetSeconds() >= minTimestampSeconds && t.GetSeconds() <= maxTimestampSeconds &&
+			t.GetNanos() >= 0 && t.GetNanos() < 1e9 {
+			return `{"timestampValue":"` + timestampJSON(t.GetSeconds(), t.GetNanos()) + `"}`, nil
+		}
+	case *syncv1.Value_ListValue:
+		if l := k.ListValue; l != nil && !slices.ContainsFunc(l.GetValues(), func(s string) bool { return !plainJSONString(s) }) {
+			if len(l.GetValues()) == 0 {
+				return `{"listValue":{}}`, nil
+			}
+			return `{"listValue":{"values":["` + strings.Join(l.GetValues(), `","`) + `"]}}`, nil
+		}
+	}
+	return protojsonValue(v)
+}
+
+// The range of a google.protobuf.Timestamp in JSON: years 1 to 9999.
+const (
+	minTimestampSeconds = -62135596800 // 0001-01-01T00:00:00Z
+	maxTimestampSeconds = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// plainJSONString reports whether s is valid UTF-8 that JSON writes as it
+// is, between quotes: no control character, quote or backslash to escape.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// timestampJSON is the JSON form of a timestamp in range: RFC 3339 in UTC,
+// with no fraction for whole seconds, else 3, 6 or 9 digits of it.
+func timestampJSON(seconds int64, nanos int32) string {
+	b := time.Unix(seconds, 0).UTC().AppendFormat(make([]byte, 0, 30), "2006-01-02T15:04:05")
+	if nanos != 0 {
+		digits, frac := 9, int64(nanos)
+		for digits > 3 && frac%1000 == 0 {
+			digits, frac = digits-3, frac/1000
+		}
+		b = append(b, '.')
+		for i := digits - len(strconv.FormatInt(frac, 10)); i > 0; i-- {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, frac, 10)
+	}
+	return string(append(b, 'Z'))
+}
+
+// protojsonValue is valueJSON written by protojson, for any value.
+func protojsonValue(v *syncv1.Value) (string, error) {
 	b, err := protojson.Marshal(v)
 	if err != nil {
 		return "", err

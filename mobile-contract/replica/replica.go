@@ -127,6 +127,10 @@ func dsn(path string, write bool) string {
 	q.Set("_synchronous", "FULL")  // fsync on commit: a logged record survives power loss
 	q.Set("_foreign_keys", "on")   // fields and outbox entries always belong to a record
 	q.Set("_busy_timeout", "5000") // wait for a checkpoint rather than fail a write
+	// Keep the statements run most on each connection prepared: a pulled
+	// page runs a few multi-row statements, each costly to prepare, once
+	// per page (see execRows).
+	q.Set("_stmt_cache_size", "64")
 	if write {
 		q.Set("_txlock", "immediate") // take the write lock at BEGIN: no failure half way through
 	} else {
